@@ -1,0 +1,83 @@
+"""The one database: FAQ entries and their revisions (conversations and labels join later).
+
+SQLite in WAL mode by default; any SQLAlchemy URL works, so several bot replicas can share a
+PostgreSQL database. Tables are created on first use.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import make_url
+
+metadata = MetaData()
+
+faq_entries = Table(
+    "faq_entries",
+    metadata,
+    Column("faq_id", String(64), primary_key=True),
+    Column("question", Text, nullable=False),
+    Column("alternatives", Text, nullable=False),  # JSON list of strings
+    Column("answer", Text, nullable=False),
+    Column("tags", Text, nullable=False),  # JSON list of strings
+    Column("language", String(16), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("revision", Integer, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+)
+
+# One row per change. ``id`` orders every change in the knowledge base: the highest id is the
+# FAQ revision an index was built from.
+faq_revisions = Table(
+    "faq_revisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("faq_id", String(64), ForeignKey("faq_entries.faq_id"), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("action", String(16), nullable=False),  # create, edit, remove, restore, revert, import
+    Column("author", String(200), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("before", Text),  # JSON content before the change, NULL when created
+    Column("after", Text),  # JSON content after the change, NULL when removed
+    Index("ix_faq_revisions_entry", "faq_id", "revision", unique=True),
+)
+
+
+def open_database(url: str) -> Engine:
+    """Create an engine for ``url`` and the tables if they are missing.
+
+    SQLite gets WAL journaling (readers never block the writer), a busy timeout, and foreign
+    keys; its parent directory is created.
+    """
+    parsed = make_url(url)
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if is_sqlite and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30} if is_sqlite else {})
+    if is_sqlite:
+        event.listen(engine, "connect", _configure_sqlite)
+    metadata.create_all(engine)
+    return engine
+
+
+def _configure_sqlite(connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
