@@ -1,0 +1,259 @@
+"""The FAQ index: FAISS inner-product search over every phrasing of every enabled entry.
+
+An entry has several vectors (its question and each alternative); a search ranks entries by
+their best-matching phrasing and says which text matched. The index takes any ``Encoder``
+(texts -> L2-normalised float32 rows), so this package needs no model code.
+
+Saved as one file, written to a temporary name and renamed, that begins with a header:
+format version, encoder fingerprint, FAQ revision, count, dimension, document mode and a
+checksum of the vectors. Loading checks all of them and refuses a mismatch.
+
+Example::
+
+    index = FaqIndex.build(store.list(), encoder, faq_revision=store.kb_revision())
+    index.search(encoder.encode(["where is my parcel"])[0], k=3)   # [Hit(...), ...]
+    index.save(Path("data/faq.index"))
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import faiss
+import numpy as np
+
+from knowledge.entry import FaqEntry
+from knowledge.errors import FaqIndexError, IndexMismatch
+
+INDEX_FORMAT_VERSION = 1
+MAGIC = b"SUPPORTBOT-FAQ-INDEX\n"
+DOCUMENT_MODES = ("question", "question_answer")
+
+
+class Encoder(Protocol):
+    """Turns texts into an L2-normalised float32 matrix [len(texts), dimension]."""
+
+    @property
+    def fingerprint(self) -> str: ...  # changes whenever the vectors would change
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One FAQ entry found for a query, by its best-matching phrasing."""
+
+    faq_id: str
+    score: float  # cosine similarity of the query and ``matched``
+    matched: str  # the question or alternative that matched best
+
+
+@dataclass(frozen=True)
+class IndexHeader:
+    format_version: int
+    encoder_fingerprint: str
+    faq_revision: int
+    count: int
+    dimension: int
+    document: str
+
+
+def document_texts(entry: FaqEntry, document: str) -> list[str]:
+    """The texts embedded for ``entry``: each phrasing, with the answer when ``document`` asks."""
+    if document == "question_answer":
+        return [f"{phrasing}\n{entry.answer}" for phrasing in entry.phrasings()]
+    return list(entry.phrasings())
+
+
+class FaqIndex:
+    """Vectors of FAQ phrasings with their entry ids; see the module docstring."""
+
+    def __init__(self, header: IndexHeader, vectors: faiss.IndexIDMap2,
+                 phrasings: dict[int, tuple[str, str]]) -> None:
+        self.header = header
+        self._vectors = vectors
+        self._phrasings = phrasings  # vector id -> (faq_id, phrasing)
+        self._next_id = max(phrasings, default=-1) + 1
+
+    @classmethod
+    def build(cls, entries: Sequence[FaqEntry], encoder: Encoder, faq_revision: int,
+              document: str = "question") -> FaqIndex:
+        """Encode every enabled entry's phrasings into a new index."""
+        if document not in DOCUMENT_MODES:
+            raise ValueError(f"document must be one of {DOCUMENT_MODES}, got {document!r}")
+        dimension = int(encoder.encode(["dimension probe"]).shape[1])
+        header = IndexHeader(INDEX_FORMAT_VERSION, encoder.fingerprint, faq_revision, 0,
+                             dimension, document)
+        index = cls(header, faiss.IndexIDMap2(faiss.IndexFlatIP(dimension)), {})
+        index._add([e for e in entries if e.enabled], encoder)
+        index._set(faq_revision=faq_revision)
+        return index
+
+    @property
+    def faq_ids(self) -> set[str]:
+        return {faq_id for faq_id, _ in self._phrasings.values()}
+
+    def __len__(self) -> int:
+        return len(self.faq_ids)
+
+    def search(self, query: np.ndarray, k: int = 3) -> list[Hit]:
+        """The ``k`` best entries for one query vector [dimension], best first."""
+        total = self._vectors.ntotal
+        if total == 0 or k <= 0:
+            return []
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)  # [1, dimension]
+        wanted = min(total, max(4 * k, 16))
+        while True:
+            scores, ids = self._vectors.search(query, wanted)  # each [1, wanted]
+            hits: dict[str, Hit] = {}
+            for score, vector_id in zip(scores[0], ids[0]):
+                if vector_id < 0:
+                    continue
+                faq_id, text = self._phrasings[int(vector_id)]
+                if faq_id not in hits:
+                    hits[faq_id] = Hit(faq_id, float(score), text)
+            if len(hits) >= k or wanted >= total:
+                return list(hits.values())[:k]
+            wanted = min(total, wanted * 4)
+
+    def update(self, changed: Sequence[str], entries: Sequence[FaqEntry], encoder: Encoder,
+               faq_revision: int) -> None:
+        """Re-encode only the ``changed`` ids: drop their vectors, add what ``entries`` has now.
+
+        ``entries`` holds the current version of the changed entries; ids missing from it
+        (removed) or disabled ones just leave the index.
+        """
+        self._check_encoder(encoder.fingerprint)
+        changed_set = set(changed)
+        stale = [i for i, (faq_id, _) in self._phrasings.items() if faq_id in changed_set]
+        if stale:
+            self._vectors.remove_ids(np.asarray(stale, dtype=np.int64))
+            for vector_id in stale:
+                del self._phrasings[vector_id]
+        self._add([e for e in entries if e.faq_id in changed_set and e.enabled], encoder)
+        self._set(faq_revision=faq_revision)
+
+    def save(self, path: Path) -> None:
+        """Write the index atomically: a crash leaves the previous file as it was."""
+        table = [[i, faq_id, text] for i, (faq_id, text) in sorted(self._phrasings.items())]
+        payload = faiss.serialize_index(self._vectors).tobytes()
+        meta = {**self.header.__dict__, "phrasings": table,
+                "payload_sha256": hashlib.sha256(payload).hexdigest()}
+        head = json.dumps(meta, ensure_ascii=False).encode("utf-8")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(temporary, "wb") as out:
+                out.write(MAGIC + struct.pack("<Q", len(head)) + head + payload)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: Path, encoder_fingerprint: str | None = None,
+             faq_revision: int | None = None) -> FaqIndex:
+        """Read an index; refuse a damaged file or one built with another encoder or revision."""
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise FaqIndexError(f"{path}: cannot read the FAQ index: {error.strerror}") from None
+        meta, payload = _split(data, path)
+        if meta.get("format_version") != INDEX_FORMAT_VERSION:
+            raise FaqIndexError(f"{path}: index format {meta.get('format_version')!r}, this version "
+                                f"reads {INDEX_FORMAT_VERSION}; rebuild it (supportbot kb index)")
+        if hashlib.sha256(payload).hexdigest() != meta.get("payload_sha256"):
+            raise FaqIndexError(f"{path}: the index file is damaged (checksum mismatch); rebuild it")
+        phrasings = {int(i): (faq_id, text) for i, faq_id, text in meta.pop("phrasings")}
+        meta.pop("payload_sha256")
+        header = IndexHeader(**meta)
+        index = cls(header, faiss.deserialize_index(np.frombuffer(payload, dtype=np.uint8)), phrasings)
+        if encoder_fingerprint is not None:
+            index._check_encoder(encoder_fingerprint, path)
+        if faq_revision is not None and header.faq_revision != faq_revision:
+            raise IndexMismatch(f"{path}: built from FAQ revision {header.faq_revision}, the "
+                                f"knowledge base is at revision {faq_revision}; rebuild or update it")
+        return index
+
+    def _add(self, entries: Sequence[FaqEntry], encoder: Encoder) -> None:
+        texts: list[str] = []
+        owners: list[tuple[str, str]] = []
+        for entry in entries:
+            for phrasing, text in zip(entry.phrasings(), document_texts(entry, self.header.document)):
+                texts.append(text)
+                owners.append((entry.faq_id, phrasing))
+        if not texts:
+            return
+        vectors = np.ascontiguousarray(encoder.encode(texts), dtype=np.float32)  # [n, dimension]
+        if vectors.shape != (len(texts), self.header.dimension):
+            raise FaqIndexError(f"encoder returned shape {vectors.shape}, expected "
+                                f"({len(texts)}, {self.header.dimension})")
+        ids = np.arange(self._next_id, self._next_id + len(texts), dtype=np.int64)
+        self._vectors.add_with_ids(vectors, ids)
+        self._phrasings.update(zip(ids.tolist(), owners))
+        self._next_id += len(texts)
+
+    def _set(self, **changes: object) -> None:
+        values = {**self.header.__dict__, **changes, "count": self._vectors.ntotal}
+        self.header = IndexHeader(**values)  # type: ignore[arg-type]
+
+    def _check_encoder(self, fingerprint: str, path: Path | None = None) -> None:
+        if fingerprint != self.header.encoder_fingerprint:
+            where = f"{path}: " if path else ""
+            raise IndexMismatch(f"{where}built with encoder {self.header.encoder_fingerprint[:12]}, "
+                                f"the current encoder is {fingerprint[:12]}; rebuild the index")
+
+
+def _split(data: bytes, path: Path) -> tuple[dict, bytes]:  # type: ignore[type-arg]
+    start = len(MAGIC) + 8
+    if not data.startswith(MAGIC) or len(data) < start:
+        raise FaqIndexError(f"{path}: not a supportbot FAQ index (or truncated)")
+    (length,) = struct.unpack("<Q", data[len(MAGIC):start])
+    try:
+        meta = json.loads(data[start:start + length].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise FaqIndexError(f"{path}: the index header is damaged or truncated; rebuild it") from None
+    return meta, data[start + length:]
+
+
+class FaqSource(Protocol):
+    """What ``open_index`` needs from the store (``knowledge.store.FaqStore`` has it)."""
+
+    def list(self, include_removed: bool = False) -> list[FaqEntry]: ...
+
+    def kb_revision(self) -> int: ...
+
+    def changed_since(self, kb_revision: int) -> list[str]: ...
+
+
+def open_index(path: Path, source: FaqSource, encoder: Encoder,
+               document: str = "question") -> tuple[FaqIndex, str]:
+    """The index at ``path`` brought up to date with ``source``, and what was done.
+
+    Loads the saved index when it was built with this encoder and document mode, re-encodes
+    only the entries changed since, and saves it; otherwise (missing, damaged, other
+    encoder) builds it anew. Returns the index and ``"loaded"``, ``"updated"`` or ``"built"``.
+    """
+    revision = source.kb_revision()
+    try:
+        index = FaqIndex.load(path, encoder_fingerprint=encoder.fingerprint)
+    except FaqIndexError:
+        index = None
+    if index is None or index.header.document != document:
+        index = FaqIndex.build(source.list(), encoder, revision, document)
+        index.save(path)
+        return index, "built"
+    if index.header.faq_revision == revision:
+        return index, "loaded"
+    changed = source.changed_since(index.header.faq_revision)
+    current = [e for e in source.list() if e.faq_id in set(changed)]
+    index.update(changed, current, encoder, revision)
+    index.save(path)
+    return index, "updated"
