@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -51,13 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``supportbot`` command and return its exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     run = getattr(args, "run", None)
     if run is None:
-        # A command group given without its sub-command: show that group's help.
-        parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "--help"])
+        # A command group given without its sub-command: show that group's help, then fail.
+        try:
+            parser.parse_args([*argv, "--help"])
+        except SystemExit:
+            pass
         return 2
-    return int(run(args) or 0)
+    try:
+        return int(run(args) or 0)
+    except BrokenPipeError:
+        # The reader went away (``supportbot kb list | head``): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
