@@ -1,0 +1,155 @@
+"""A transformer encoder run by onnxruntime: tokenize, pad to the batch's longest text, pool.
+
+Only the transformer goes through ONNX (a plain ``last_hidden_state`` graph); pooling and
+normalisation are numpy, the same functions the export's parity gate applies to the PyTorch
+checkpoint, so both sides pool identically. Torch-free: onnxruntime, tokenizers, numpy.
+
+Example::
+
+    encoder = OnnxEncoder.open(Path("bundle/encoder/model.onnx"), Path("bundle/encoder/tokenizer.json"),
+                               pooling="mean", normalize=True, max_length=128, pad_token="[PAD]")
+    vectors = encoder.encode(["where is my parcel?"])   # [1, hidden] float32, unit length
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+POOLING_MODES = ("mean", "cls")
+
+
+def load_tokenizer(path: Path, max_length: int, pad_token: str) -> Tokenizer:
+    """Return a tokenizer that pads to the batch's longest text and truncates to ``max_length``.
+
+    Saved ``tokenizer.json`` files may carry their own padding (MiniLM's pads every text to
+    128 tokens) and truncation settings; both are replaced here.
+    """
+    tokenizer = Tokenizer.from_file(str(path))
+    pad_id = tokenizer.token_to_id(pad_token)
+    if pad_id is None:
+        raise ValueError(f"{path}: the padding token {pad_token!r} is not in the vocabulary")
+    tokenizer.no_padding()
+    tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)  # no length: batch longest
+    tokenizer.enable_truncation(max_length=max_length)
+    return tokenizer
+
+
+@dataclass(frozen=True)
+class TokenBatch:
+    """Token ids of a padded batch, each [n, seq] int64; ``seq`` is the longest text's length."""
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    token_type_ids: np.ndarray
+
+    def feeds(self, input_names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Return the arrays the graph asks for (DistilBERT-like graphs take no token types)."""
+        arrays = {
+            "input_ids": self.input_ids,
+            "attention_mask": self.attention_mask,
+            "token_type_ids": self.token_type_ids,
+        }
+        return {name: arrays[name] for name in input_names}
+
+
+def tokenize(tokenizer: Tokenizer, texts: list[str]) -> TokenBatch:
+    """Encode a batch of texts (at least one) into padded int64 arrays."""
+    encodings = tokenizer.encode_batch(texts)
+    return TokenBatch(
+        input_ids=np.array([e.ids for e in encodings], dtype=np.int64),
+        attention_mask=np.array([e.attention_mask for e in encodings], dtype=np.int64),
+        token_type_ids=np.array([e.type_ids for e in encodings], dtype=np.int64),
+    )
+
+
+def pool(hidden: np.ndarray, attention_mask: np.ndarray, mode: str) -> np.ndarray:
+    """Pool token vectors [n, seq, hidden] into one vector per text [n, hidden] float32.
+
+    ``mean`` averages the tokens where the mask is 1; ``cls`` takes the first token.
+
+    >>> pool(np.ones((1, 3, 2), np.float32), np.array([[1, 1, 0]]), "mean").tolist()
+    [[1.0, 1.0]]
+    """
+    if mode == "cls":
+        return np.ascontiguousarray(hidden[:, 0], dtype=np.float32)
+    if mode != "mean":
+        raise ValueError(f"unknown pooling {mode!r}; expected one of {POOLING_MODES}")
+    mask = attention_mask[:, :, None].astype(np.float32)  # [n, seq, 1]
+    summed = (hidden * mask).sum(axis=1)  # [n, hidden]
+    counts = np.maximum(mask.sum(axis=1), 1e-9)  # [n, 1]
+    return (summed / counts).astype(np.float32)
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """Scale each row to unit length (a zero row stays zero), as ``torch.nn.functional.normalize``."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def session_options(threads: int) -> ort.SessionOptions:
+    """Options for one model on CPU: ``threads`` intra-op threads, operators run in sequence."""
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
+class OnnxEncoder:
+    """Texts -> pooled vectors with an ONNX transformer; see the module docstring."""
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        tokenizer: Tokenizer,
+        pooling: str,
+        normalize: bool,
+    ) -> None:
+        if pooling not in POOLING_MODES:
+            raise ValueError(f"unknown pooling {pooling!r}; expected one of {POOLING_MODES}")
+        self.session = session
+        self.tokenizer = tokenizer
+        self.pooling = pooling
+        self.normalize = normalize
+        self.input_names = tuple(i.name for i in session.get_inputs())
+        dim = session.get_outputs()[0].shape[-1]
+        if not isinstance(dim, int):
+            raise ValueError(f"the graph's output has no fixed hidden size (got {dim!r})")
+        self.dim = dim
+
+    @classmethod
+    def open(
+        cls,
+        model: Path,
+        tokenizer: Path,
+        *,
+        pooling: str,
+        normalize: bool,
+        max_length: int,
+        pad_token: str,
+        threads: int = 1,
+    ) -> OnnxEncoder:
+        """Open an ONNX model file and its ``tokenizer.json`` on the CPU."""
+        session = ort.InferenceSession(
+            str(model), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+        )
+        return cls(session, load_tokenizer(tokenizer, max_length, pad_token), pooling, normalize)
+
+    def hidden_states(self, batch: TokenBatch) -> np.ndarray:
+        """Run the graph on a token batch: ``last_hidden_state`` [n, seq, hidden] float32."""
+        return self.session.run(["last_hidden_state"], batch.feeds(self.input_names))[0]
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Return one vector per text [n, hidden] float32 (unit length when ``normalize``)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        batch = tokenize(self.tokenizer, texts)
+        pooled = pool(self.hidden_states(batch), batch.attention_mask, self.pooling)
+        return l2_normalize(pooled) if self.normalize else pooled

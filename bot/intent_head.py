@@ -1,0 +1,125 @@
+"""The intent classifier's head: pooled vector -> logits -> probabilities and an out-of-scope rule.
+
+The rule follows docs/checkpoints.md: from the logits ``z`` of one text, ``max_softmax`` scores
+max(softmax(z / T)) and ``energy`` scores T * logsumexp(z / T); a text is out of scope when its
+score is below the calibrated threshold. Out-of-scope is a rejection rule, not a class.
+
+Example::
+
+    head = IntentHead.load(Path("bundle/intent/head.npz"), labels=("refund", "track"),
+                           oos_label="oos", rule=OosRule("max_softmax", 1.0, 0.5, "..."))
+    scores = head.score(pooled)          # pooled: [n, hidden] float32
+    scores.predicted()                   # ["refund", "oos", ...]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+OOS_SCORES = ("max_softmax", "energy")
+
+
+@dataclass(frozen=True)
+class OosRule:
+    """How out-of-scope is decided: ``score`` of the logits at ``temperature`` below ``threshold``."""
+
+    score: str
+    temperature: float
+    threshold: float
+    calibration: str = ""
+
+    def __post_init__(self) -> None:
+        if self.score not in OOS_SCORES:
+            raise ValueError(f"unknown out-of-scope score {self.score!r}; expected one of {OOS_SCORES}")
+        if not self.temperature > 0:
+            raise ValueError(f"out-of-scope temperature must be > 0, got {self.temperature}")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of [n, k] logits, computed stably in float64, returned as float32."""
+    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def oos_scores(logits: np.ndarray, rule: OosRule) -> np.ndarray:
+    """The in-scope score of each row of [n, k] logits, [n] float32; higher = more in scope."""
+    scaled = logits.astype(np.float64) / rule.temperature
+    if rule.score == "max_softmax":
+        return softmax(scaled).max(axis=1)
+    top = scaled.max(axis=1)
+    logsumexp = top + np.log(np.exp(scaled - top[:, None]).sum(axis=1))
+    return (rule.temperature * logsumexp).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class IntentScores:
+    """Intent predictions for a batch of n texts.
+
+    ``probabilities`` [n, len(labels)] float32 is softmax of the logits (temperature 1);
+    ``oos_scores`` [n] is the rule's score; ``in_scope`` [n] bool is score >= threshold.
+    """
+
+    labels: tuple[str, ...]
+    oos_label: str
+    probabilities: np.ndarray
+    oos_scores: np.ndarray
+    in_scope: np.ndarray
+
+    def predicted(self) -> list[str]:
+        """The label of each text, or ``oos_label`` where the text is out of scope."""
+        best = self.probabilities.argmax(axis=1)
+        return [
+            self.labels[int(i)] if keep else self.oos_label
+            for i, keep in zip(best, self.in_scope, strict=True)
+        ]
+
+
+@dataclass(frozen=True)
+class IntentHead:
+    """A linear layer over pooled vectors plus the out-of-scope rule."""
+
+    weight: np.ndarray  # [num_labels, hidden] float32
+    bias: np.ndarray  # [num_labels] float32
+    labels: tuple[str, ...]
+    oos_label: str
+    rule: OosRule
+
+    def __post_init__(self) -> None:
+        if not self.labels:
+            raise ValueError("an intent head needs at least one label")
+        expected = (len(self.labels),)
+        if self.weight.ndim != 2 or self.weight.shape[:1] != expected or self.bias.shape != expected:
+            raise ValueError(
+                f"head shapes weight {self.weight.shape} and bias {self.bias.shape} do not fit "
+                f"{len(self.labels)} labels; expected weight [{len(self.labels)}, hidden]"
+            )
+
+    @classmethod
+    def load(cls, path: Path, *, labels: tuple[str, ...], oos_label: str, rule: OosRule) -> IntentHead:
+        """Read ``weight`` and ``bias`` from an ``.npz`` written without pickle."""
+        with np.load(path, allow_pickle=False) as arrays:
+            missing = {"weight", "bias"} - set(arrays.files)
+            if missing:
+                raise ValueError(f"{path}: missing arrays {sorted(missing)}")
+            weight = arrays["weight"].astype(np.float32)
+            bias = arrays["bias"].astype(np.float32)
+        return cls(weight, bias, labels, oos_label, rule)
+
+    def logits(self, pooled: np.ndarray) -> np.ndarray:
+        """[n, hidden] -> [n, num_labels] float32."""
+        return (pooled @ self.weight.T + self.bias).astype(np.float32)
+
+    def score(self, pooled: np.ndarray) -> IntentScores:
+        """Probabilities, out-of-scope scores and the in-scope decision for each pooled vector."""
+        logits = self.logits(pooled)
+        scores = oos_scores(logits, self.rule)
+        return IntentScores(
+            labels=self.labels,
+            oos_label=self.oos_label,
+            probabilities=softmax(logits),
+            oos_scores=scores,
+            in_scope=scores >= self.rule.threshold,
+        )
