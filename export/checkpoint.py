@@ -1,0 +1,167 @@
+"""Training checkpoints as docs/checkpoints.md defines them, read and checked before any export work.
+
+Example::
+
+    intents = read_intent_checkpoint(Path("artifacts/checkpoints/banking77"))
+    intents.labels[:2], intents.oos.threshold, intents.model_dir
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.bundle import DOCUMENT_MODES, RetrievalThresholds
+from bot.encoder import POOLING_MODES
+from bot.field_reader import FieldReader
+from bot.intent_head import OosRule
+
+INTENT_FORMAT = "supportbot-intents-checkpoint"
+RETRIEVER_FORMAT = "supportbot-retriever-checkpoint"
+CHECKPOINT_VERSION = 1
+INTENT_JSON = "supportbot_intents.json"
+RETRIEVER_JSON = "supportbot_retriever.json"
+
+
+class CheckpointError(Exception):
+    """A checkpoint directory that does not follow docs/checkpoints.md; the message names the file."""
+
+
+@dataclass(frozen=True)
+class EncoderCheckpoint:
+    """What both checkpoint kinds share: the Hugging Face encoder and how it is pooled."""
+
+    path: Path
+    base_model: str
+    pooling: str
+    normalize: bool
+    max_length: int
+    metrics: dict[str, float]
+    data_fingerprint: str
+    created_at: str
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / "model"
+
+
+@dataclass(frozen=True)
+class IntentCheckpoint:
+    encoder: EncoderCheckpoint
+    labels: tuple[str, ...]
+    oos_label: str
+    oos: OosRule
+
+    @property
+    def head_path(self) -> Path:
+        return self.encoder.path / "head.npz"
+
+    @property
+    def heldout_path(self) -> Path:
+        return self.encoder.path / "heldout.csv"
+
+
+@dataclass(frozen=True)
+class RetrieverCheckpoint:
+    encoder: EncoderCheckpoint
+    document: str
+    thresholds: RetrievalThresholds
+
+    @property
+    def heldout_faq_path(self) -> Path:
+        return self.encoder.path / "heldout_faq.csv"
+
+    @property
+    def heldout_queries_path(self) -> Path:
+        return self.encoder.path / "heldout_queries.csv"
+
+
+def _read_json(path: Path, expected_format: str) -> FieldReader:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing; is {path.parent} a finished checkpoint?") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path}: not valid JSON ({error})") from None
+    fields = FieldReader(data, "", lambda reason: CheckpointError(f"{path}: {reason}"))
+    found = (fields.optional_text("format"), fields.optional_integer("version"))
+    if found != (expected_format, CHECKPOINT_VERSION):
+        raise CheckpointError(
+            f"{path}: format {found[0]!r} version {found[1]!r}; expected {expected_format!r} "
+            f"version {CHECKPOINT_VERSION}"
+        )
+    if not (path.parent / "model" / "config.json").is_file():
+        raise CheckpointError(f"{path.parent / 'model'}: missing the Hugging Face model (config.json)")
+    return fields
+
+
+def _read_encoder(path: Path, fields: FieldReader, normalize: bool) -> EncoderCheckpoint:
+    metrics = fields.mapping("metrics")
+    max_length = fields.integer("max_length")
+    if max_length < 2:
+        raise CheckpointError(f"{path}: field max_length: expected at least 2, got {max_length}")
+    return EncoderCheckpoint(
+        path=path,
+        base_model=fields.text("base_model"),
+        pooling=fields.choice("pooling", POOLING_MODES),
+        normalize=normalize,
+        max_length=max_length,
+        metrics={k: metrics.number(k) for k in metrics.keys() if _is_number(metrics.data[k])},
+        data_fingerprint=fields.text("data_fingerprint"),
+        created_at=fields.text("created_at"),
+    )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def read_intent_checkpoint(path: Path) -> IntentCheckpoint:
+    """Read ``supportbot_intents.json`` and check ``head.npz`` fits the labels."""
+    path = Path(path)
+    fields = _read_json(path / INTENT_JSON, INTENT_FORMAT)
+    oos = fields.mapping("oos")
+    checkpoint = IntentCheckpoint(
+        encoder=_read_encoder(path, fields, normalize=False),
+        labels=tuple(fields.texts("labels")),
+        oos_label=fields.text("oos_label"),
+        oos=oos.build(lambda: OosRule(oos.choice("score", ("max_softmax", "energy")), oos.number("temperature"),
+                                      oos.number("threshold"), oos.optional_text("calibration") or "")),
+    )
+    if not checkpoint.labels or checkpoint.oos_label in checkpoint.labels:
+        raise CheckpointError(f"{path / INTENT_JSON}: labels must be non-empty and must not contain the oos_label")
+    _check_head(checkpoint.head_path, len(checkpoint.labels))
+    return checkpoint
+
+
+def _check_head(path: Path, num_labels: int) -> None:
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            weight, bias = arrays["weight"], arrays["bias"]
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing") from None
+    except (KeyError, ValueError, OSError) as error:
+        raise CheckpointError(f"{path}: not a head of arrays 'weight' and 'bias' ({error})") from None
+    if weight.ndim != 2 or weight.shape[0] != num_labels or bias.shape != (num_labels,):
+        raise CheckpointError(
+            f"{path}: weight {weight.shape} and bias {bias.shape} do not fit {num_labels} labels; "
+            f"expected weight [{num_labels}, hidden] and bias [{num_labels}]"
+        )
+
+
+def read_retriever_checkpoint(path: Path) -> RetrieverCheckpoint:
+    """Read ``supportbot_retriever.json``."""
+    path = Path(path)
+    fields = _read_json(path / RETRIEVER_JSON, RETRIEVER_FORMAT)
+    thresholds = fields.mapping("thresholds")
+    return RetrieverCheckpoint(
+        encoder=_read_encoder(path, fields, normalize=fields.flag("normalize")),
+        document=fields.choice("document", DOCUMENT_MODES),
+        thresholds=RetrievalThresholds(
+            answer=thresholds.number("answer"),
+            margin=thresholds.number("margin"),
+            calibration=thresholds.optional_text("calibration") or "",
+        ),
+    )

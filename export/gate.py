@@ -1,0 +1,161 @@
+"""The parity gate: the shipped ONNX models must match the PyTorch checkpoints on held-out data.
+
+Each variant (PyTorch fp32, ONNX fp32, ONNX int8) embeds the same held-out texts with the same
+token ids; ``measure`` turns those vectors into metrics and ``judge`` compares the shipped
+variant against PyTorch:
+
+- intent accuracy (the runtime's decision: argmax label, or ``oos`` under the threshold) may
+  drop at most ``max_accuracy_drop`` points;
+- retrieval recall@1 (top FAQ phrasing belongs to the query's FAQ) at most ``max_recall_drop``;
+- mean cosine of each model's vectors to PyTorch's must be at least ``min_cosine``.
+
+Example::
+
+    reference = measure(embed(torch_intent, torch_retriever, data), data, head)
+    candidate = measure(embed(int8_intent, int8_retriever, data), data, head, reference_vectors)
+    failures = judge(reference, candidate, Tolerances())     # [] = pass
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from bot.encoder import l2_normalize
+from bot.intent_head import IntentHead
+from export.heldout import IntentExamples, RetrievalSet
+
+_EPSILON = 1e-9  # float noise when a metric sits exactly on its limit
+
+
+class TextEncoder(Protocol):
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """How far the shipped model may stray from PyTorch; drops are in percentage points."""
+
+    max_accuracy_drop: float = 0.3
+    max_recall_drop: float = 0.5
+    min_cosine: float = 0.99
+
+    def __post_init__(self) -> None:
+        if self.max_accuracy_drop < 0 or self.max_recall_drop < 0:
+            raise ValueError("tolerated drops must be >= 0 points")
+        if not 0 <= self.min_cosine <= 1:
+            raise ValueError(f"min_cosine must lie in [0, 1], got {self.min_cosine}")
+
+
+@dataclass(frozen=True)
+class HeldoutData:
+    intents: IntentExamples
+    retrieval: RetrievalSet
+
+
+@dataclass(frozen=True)
+class Vectors:
+    """One variant's outputs: pooled intent vectors [n, h], FAQ documents [d, h'], queries [q, h']."""
+
+    intent: np.ndarray
+    documents: np.ndarray
+    queries: np.ndarray
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """One variant's metrics (fractions in [0, 1]); cosines are to PyTorch's vectors.
+
+    ``accuracy`` is the runtime's decision over every held-out row (``oos`` rows included);
+    ``in_scope_accuracy`` the argmax label over rows with a known label, threshold ignored.
+    """
+
+    accuracy: float
+    in_scope_accuracy: float
+    recall_at_1: float
+    intent_cosine: float
+    retrieval_cosine: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 6) for k, v in dataclasses.asdict(self).items()}
+
+
+def encode_in_batches(encoder: TextEncoder, texts: tuple[str, ...], batch_size: int = 32) -> np.ndarray:
+    """Encode ``texts`` in batches of similar length (less padding), returned in input order."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    parts = [encoder.encode([texts[i] for i in order[s:s + batch_size]]) for s in range(0, len(order), batch_size)]
+    vectors = np.concatenate(parts)
+    result = np.empty_like(vectors)
+    result[order] = vectors
+    return result
+
+
+def embed(intent_encoder: TextEncoder, retrieval_encoder: TextEncoder, data: HeldoutData) -> Vectors:
+    return Vectors(
+        intent=encode_in_batches(intent_encoder, data.intents.texts),
+        documents=encode_in_batches(retrieval_encoder, data.retrieval.documents),
+        queries=encode_in_batches(retrieval_encoder, data.retrieval.queries),
+    )
+
+
+def mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean row-wise cosine of two [n, h] arrays, in float64."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    norms = np.maximum(np.linalg.norm(a64, axis=1) * np.linalg.norm(b64, axis=1), 1e-12)
+    return float(np.clip((a64 * b64).sum(axis=1) / norms, -1.0, 1.0).mean())
+
+
+def recall_at_1(queries: np.ndarray, documents: np.ndarray, retrieval: RetrievalSet) -> float:
+    """Share of queries whose most similar FAQ phrasing (inner product) belongs to their FAQ."""
+    best = (queries @ documents.T).argmax(axis=1)  # [q]
+    owners = np.asarray(retrieval.document_faq_ids)[best]
+    return float((owners == np.asarray(retrieval.query_faq_ids)).mean())
+
+
+def measure(vectors: Vectors, data: HeldoutData, head: IntentHead, reference: Vectors | None = None) -> Metrics:
+    """Metrics of one variant; without ``reference`` the cosines are 1 (it is the reference)."""
+    predicted = np.asarray(head.score(vectors.intent).predicted())
+    labels = np.asarray(data.intents.labels)
+    in_scope = np.isin(labels, head.labels)
+    best = np.asarray(head.labels)[head.logits(vectors.intent).argmax(axis=1)]
+    reference = reference or vectors
+    return Metrics(
+        accuracy=float((predicted == labels).mean()),
+        in_scope_accuracy=float((best[in_scope] == labels[in_scope]).mean()) if in_scope.any() else 0.0,
+        recall_at_1=recall_at_1(vectors.queries, vectors.documents, data.retrieval),
+        intent_cosine=mean_cosine(vectors.intent, reference.intent),
+        retrieval_cosine=mean_cosine(
+            l2_normalize(np.concatenate([vectors.documents, vectors.queries])),
+            l2_normalize(np.concatenate([reference.documents, reference.queries])),
+        ),
+    )
+
+
+def judge(reference: Metrics, candidate: Metrics, tolerances: Tolerances) -> list[str]:
+    """Every way ``candidate`` breaks the tolerances, one line each; empty when it passes."""
+    failures = []
+    drops = (
+        ("intent accuracy", reference.accuracy, candidate.accuracy, tolerances.max_accuracy_drop),
+        ("retrieval recall@1", reference.recall_at_1, candidate.recall_at_1, tolerances.max_recall_drop),
+    )
+    for name, ref, cand, limit in drops:
+        drop = (ref - cand) * 100
+        if drop > limit + _EPSILON:
+            failures.append(f"{name} {cand:.2%} vs PyTorch {ref:.2%}: drop {drop:.2f} points > {limit:.2f}")
+    for name, cosine in (("intent", candidate.intent_cosine), ("retrieval", candidate.retrieval_cosine)):
+        if cosine < tolerances.min_cosine - _EPSILON:
+            failures.append(f"{name} embedding cosine to PyTorch {cosine:.5f} < {tolerances.min_cosine:.5f}")
+    return failures
+
+
+def format_table(metrics: dict[str, Metrics]) -> str:
+    """A plain-text table of every variant's metrics, for the CLI and the failure message."""
+    names = list(metrics)
+    rows = [f"{'':20}" + "".join(f"{n:>14}" for n in names)]
+    for field in dataclasses.fields(Metrics):
+        values = [getattr(metrics[n], field.name) for n in names]
+        shown = [f"{v:.5f}" if "cosine" in field.name else f"{v:.2%}" for v in values]
+        rows.append(f"{field.name:20}" + "".join(f"{s:>14}" for s in shown))
+    return "\n".join(rows)

@@ -1,0 +1,207 @@
+"""Checkpoints -> a gated, published bundle: export, quantize, gate, write the manifest, rename.
+
+The bundle is assembled in ``BUNDLES_DIR/.build-<version>-<random>`` and renamed to
+``BUNDLES_DIR/<version>`` only after the parity gate passed and the manifest was written; any
+failure removes the build directory, so a reader never sees a half-written or ungated version.
+Then ``current`` is switched to it (unless asked not to).
+
+Example::
+
+    result = export_bundle(ExportRequest(Path("ckpt/intents"), Path("ckpt/retriever"), Path("data/bundles")))
+    result.passed, result.path, format_table(result.metrics)
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.bundle import (EncoderSpec, IntentSpec, Manifest, RetrieverSpec, activate, check_version_name,
+                        digest_tree, write_manifest)
+from bot.encoder import OnnxEncoder, tokenize
+from bot.intent_head import IntentHead
+from export.checkpoint import (EncoderCheckpoint, IntentCheckpoint, RetrieverCheckpoint, read_intent_checkpoint,
+                               read_retriever_checkpoint)
+from export.gate import HeldoutData, Metrics, Tolerances, Vectors, embed, judge, measure
+from export.heldout import fingerprint_files, read_intent_examples, read_retrieval_set, read_texts
+from export.onnx_export import export_onnx
+from export.quantize import ISAS, SCHEMES, detect_isa, quantize_model
+
+GATE_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+class PublishError(Exception):
+    """The export cannot start or finish (bad request, existing version); one clear line."""
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What ``supportbot export`` was asked to do; held-out paths default to the checkpoints'."""
+
+    intents: Path
+    retriever: Path
+    bundles_dir: Path
+    quantization: str = "per-channel"
+    isa: str = "auto"
+    heldout_intents: Path | None = None
+    heldout_faq: Path | None = None
+    heldout_queries: Path | None = None
+    calibration: Path | None = None  # CSV with a ``text`` column; required for ``static``
+    tolerances: Tolerances = field(default_factory=Tolerances)
+    version: str | None = None  # default: the UTC time, vYYYYMMDD-HHMMSS
+    activate: bool = True
+
+    def __post_init__(self) -> None:
+        if self.quantization not in SCHEMES:
+            raise PublishError(f"unknown quantization {self.quantization!r}; expected one of {list(SCHEMES)}")
+        if self.isa != "auto" and self.isa not in ISAS:
+            raise PublishError(f"unknown instruction set {self.isa!r}; expected auto or one of {list(ISAS)}")
+        if (self.heldout_faq is None) != (self.heldout_queries is None):
+            raise PublishError("give the held-out FAQ and queries together (--heldout-faq with --heldout-queries)")
+        if self.quantization == "static" and self.calibration is None:
+            raise PublishError("static quantization needs --calibration CSV (a 'text' column of sample messages)")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    version: str
+    path: Path | None  # the published bundle; None when the gate failed
+    metrics: dict[str, Metrics]  # pytorch_fp32, onnx_fp32 and the shipped variant
+    failures: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class _Staged:
+    fp32: Path  # the optimised fp32 graph, in the work directory
+    shipped: Path  # the model copied into the bundle
+    spec: EncoderSpec
+
+
+def _stage(checkpoint: EncoderCheckpoint, name: str, work: Path, build: Path, request: ExportRequest,
+           isa: str) -> _Staged:
+    """Export one encoder, quantize it into ``build/name/model.onnx``, copy its tokenizer."""
+    exported = export_onnx(checkpoint.model_dir, work / name)
+    (build / name).mkdir(parents=True)
+    for path in exported.tokenizer_files:
+        shutil.copyfile(path, build / name / path.name)
+    calibration = None
+    source = exported.optimized
+    if request.quantization == "static":
+        source = exported.plain  # QDQ needs typed tensors; onnxruntime fuses the result on load
+        plain = OnnxEncoder.open(exported.plain, exported.tokenizer, pooling=checkpoint.pooling, normalize=False,
+                                 max_length=checkpoint.max_length, pad_token=exported.pad_token)
+        texts = read_texts(request.calibration)  # type: ignore[arg-type]  # checked in the request
+        calibration = [tokenize(plain.tokenizer, texts[i:i + 16]).feeds(plain.input_names)
+                       for i in range(0, len(texts), 16)]
+    shipped = quantize_model(source, build / name / "model.onnx", request.quantization, isa, calibration)
+    spec = EncoderSpec(
+        model=f"{name}/model.onnx", tokenizer=f"{name}/tokenizer.json", pooling=checkpoint.pooling,
+        normalize=checkpoint.normalize, max_length=checkpoint.max_length, pad_token=exported.pad_token,
+        base_model=checkpoint.base_model, data_fingerprint=checkpoint.data_fingerprint,
+        checkpoint_metrics=checkpoint.metrics,
+    )
+    return _Staged(exported.optimized, shipped, spec)
+
+
+def _heldout(request: ExportRequest, intents: IntentCheckpoint, retriever: RetrieverCheckpoint
+             ) -> tuple[HeldoutData, list[Path]]:
+    paths = [
+        request.heldout_intents or intents.heldout_path,
+        request.heldout_faq or retriever.heldout_faq_path,
+        request.heldout_queries or retriever.heldout_queries_path,
+    ]
+    data = HeldoutData(read_intent_examples(paths[0]), read_retrieval_set(paths[1], paths[2], retriever.document))
+    return data, paths
+
+
+def _vectors(intent: Path, encoder: Path, build: Path, staged: tuple[_Staged, _Staged], data: HeldoutData) -> Vectors:
+    opened = [
+        OnnxEncoder.open(path, build / s.spec.tokenizer, pooling=s.spec.pooling, normalize=s.spec.normalize,
+                         max_length=s.spec.max_length, pad_token=s.spec.pad_token, threads=GATE_THREADS)
+        for path, s in zip((intent, encoder), staged, strict=True)
+    ]
+    return embed(opened[0], opened[1], data)
+
+
+def _gate(request: ExportRequest, intents: IntentCheckpoint, retriever: RetrieverCheckpoint, build: Path,
+          staged: tuple[_Staged, _Staged], data: HeldoutData) -> tuple[dict[str, Metrics], list[str]]:
+    """Measure PyTorch, ONNX fp32 and the shipped models on ``data``; judge the shipped one."""
+    from export.reference import TorchEncoder
+
+    head = IntentHead.load(intents.head_path, labels=intents.labels, oos_label=intents.oos_label, rule=intents.oos)
+    torch_models = [
+        TorchEncoder.open(c.model_dir, build / s.spec.tokenizer, pooling=s.spec.pooling, normalize=s.spec.normalize,
+                          max_length=s.spec.max_length, pad_token=s.spec.pad_token)
+        for c, s in zip((intents.encoder, retriever.encoder), staged, strict=True)
+    ]
+    reference = embed(torch_models[0], torch_models[1], data)
+    del torch_models
+    metrics = {"pytorch_fp32": measure(reference, data, head)}
+    fp32 = _vectors(staged[0].fp32, staged[1].fp32, build, staged, data)
+    metrics["onnx_fp32"] = measure(fp32, data, head, reference)
+    if request.quantization != "none":
+        shipped = _vectors(staged[0].shipped, staged[1].shipped, build, staged, data)
+        metrics["onnx_int8"] = measure(shipped, data, head, reference)
+    return metrics, judge(metrics["pytorch_fp32"], list(metrics.values())[-1], request.tolerances)
+
+
+def _manifest(version: str, request: ExportRequest, isa: str, intents: IntentCheckpoint,
+              retriever: RetrieverCheckpoint, staged: tuple[_Staged, _Staged], metrics: dict[str, Metrics],
+              heldout: list[Path], build: Path) -> Manifest:
+    return Manifest(
+        version=version,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        intent=IntentSpec(staged[0].spec, "intent/head.npz", intents.labels, intents.oos_label, intents.oos),
+        retriever=RetrieverSpec(staged[1].spec, retriever.document, retriever.thresholds),
+        quantization=request.quantization,
+        isa=isa,
+        metrics={name: m.as_dict() for name, m in metrics.items()},
+        gate={"max_accuracy_drop_points": request.tolerances.max_accuracy_drop,
+              "max_recall_drop_points": request.tolerances.max_recall_drop,
+              "min_cosine": request.tolerances.min_cosine},
+        heldout_fingerprint=fingerprint_files(heldout),
+        files=digest_tree(build),
+    )
+
+
+def export_bundle(request: ExportRequest) -> ExportResult:
+    """Run the whole export; publish (and activate) only when the gate passes."""
+    intents = read_intent_checkpoint(request.intents)
+    retriever = read_retriever_checkpoint(request.retriever)
+    data, heldout = _heldout(request, intents, retriever)
+    isa = detect_isa() if request.isa == "auto" else request.isa
+    try:
+        version = check_version_name(request.version or datetime.now(UTC).strftime("v%Y%m%d-%H%M%S"))
+    except ValueError as error:
+        raise PublishError(str(error)) from None
+    bundles_dir = Path(request.bundles_dir)
+    if (bundles_dir / version).exists():
+        raise PublishError(f"{bundles_dir / version} exists; bundles are written once (pass another --version)")
+    bundles_dir.mkdir(parents=True, exist_ok=True)
+    build = bundles_dir / f".build-{version}-{uuid.uuid4().hex[:8]}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="supportbot-export-") as work:
+            staged = (
+                _stage(intents.encoder, "intent", Path(work), build, request, isa),
+                _stage(retriever.encoder, "encoder", Path(work), build, request, isa),
+            )
+            shutil.copyfile(intents.head_path, build / "intent" / "head.npz")
+            metrics, failures = _gate(request, intents, retriever, build, staged, data)
+        if failures:
+            return ExportResult(version, None, metrics, tuple(failures))
+        manifest = _manifest(version, request, isa, intents, retriever, staged, metrics, heldout, build)
+        write_manifest(build, manifest)
+        os.rename(build, bundles_dir / version)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    if request.activate:
+        activate(bundles_dir, version)
+    return ExportResult(version, bundles_dir / version, metrics, ())
