@@ -345,5 +345,7 @@ def load_bundle(path: Path, threads: int = 1) -> Bundle:
 
     Raises ``BundleError`` (naming the file) for a bundle that must not be served.
     """
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
     path = Path(path)
     return Bundle(path, verify_bundle(path), threads)

@@ -110,8 +110,9 @@ def quantize_model(
             quantize_dynamic(src, dst, per_channel=True, reduce_range=preset.reduce_range,
                              weight_type=weight_type, extra_options=options)
         else:
+            # MatMuls only: quantizing layer norms and softmax inputs statically costs accuracy
             quantize_static(src, dst, _Calibration(calibration or []), quant_format=QuantFormat.QDQ,
-                            per_channel=True, reduce_range=preset.reduce_range,
+                            op_types_to_quantize=["MatMul"], per_channel=True, reduce_range=preset.reduce_range,
                             activation_type=QuantType.QUInt8, weight_type=weight_type,
                             calibrate_method=CalibrationMethod.MinMax, extra_options=options)
     finally:

@@ -1,0 +1,49 @@
+"""Tokenization and pooling of the ONNX encoder (no model needed)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.encoder import l2_normalize, load_tokenizer, pool, tokenize
+from tests.bot.toy_bundle import write_tokenizer
+
+
+@pytest.fixture()
+def tokenizer_file(tmp_path: Path) -> Path:
+    path = tmp_path / "tokenizer.json"
+    write_tokenizer(path)  # saved with padding to 128 and truncation at 512 built in
+    return path
+
+
+def test_padding_is_to_the_longest_text_not_the_saved_length(tokenizer_file: Path) -> None:
+    batch = tokenize(load_tokenizer(tokenizer_file, 16, "[PAD]"), ["hello", "where is my order"])
+    assert batch.input_ids.shape == (2, 6)  # [CLS] 4 words [SEP]
+    assert batch.attention_mask.tolist() == [[1, 1, 1, 0, 0, 0], [1] * 6]
+    assert batch.input_ids.dtype == np.int64
+
+
+def test_long_texts_are_truncated_to_max_length(tokenizer_file: Path) -> None:
+    batch = tokenize(load_tokenizer(tokenizer_file, 16, "[PAD]"), ["refund " * 100])
+    assert batch.input_ids.shape == (1, 16)
+    assert batch.input_ids[0, -1] == 3  # [SEP] kept at the end
+
+
+def test_unknown_padding_token_is_refused(tokenizer_file: Path) -> None:
+    with pytest.raises(ValueError, match="padding token '<pad>' is not in the vocabulary"):
+        load_tokenizer(tokenizer_file, 16, "<pad>")
+
+
+def test_mean_pooling_ignores_padding_and_cls_takes_the_first_token() -> None:
+    hidden = np.arange(12, dtype=np.float32).reshape(1, 3, 4)  # [n, seq, hidden]
+    mask = np.array([[1, 1, 0]])
+    np.testing.assert_allclose(pool(hidden, mask, "mean"), [[2, 3, 4, 5]])
+    np.testing.assert_allclose(pool(hidden, mask, "cls"), [[0, 1, 2, 3]])
+    with pytest.raises(ValueError, match="unknown pooling"):
+        pool(hidden, mask, "max")
+
+
+def test_l2_normalize_keeps_zero_rows() -> None:
+    out = l2_normalize(np.array([[3.0, 4.0], [0.0, 0.0]], np.float32))
+    np.testing.assert_allclose(out, [[0.6, 0.8], [0.0, 0.0]])

@@ -1,0 +1,100 @@
+"""``supportbot export`` end to end on tiny checkpoints: gate, manifest, pointer, and refusals."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.bundle import MANIFEST, current_version, list_versions, load_bundle, resolve_current
+from bot.cli import main
+from export.reference import TorchEncoder
+from tests.export.checkpoints import HELDOUT_INTENTS, INTENT_LABELS
+
+EDGE_TEXTS = ["", "a", "🙂", "你好，请问我的订单在哪里？", "Where is my ORDER?!", "refund my money " * 200]
+
+
+def test_export_publishes_and_activates_a_gated_bundle(published: Path) -> None:
+    assert list_versions(published) == ["v1"] and current_version(published) == "v1"
+    assert sorted(p.name for p in published.iterdir()) == ["current", "v1"]  # no build leftovers
+    manifest = load_bundle(resolve_current(published)).manifest
+    assert manifest.quantization == "per-channel" and manifest.isa in ("avx512_vnni", "avx2", "arm64")
+    assert manifest.intent.labels == INTENT_LABELS and manifest.intent.oos.threshold == 0.5
+    assert manifest.retriever.document == "question" and manifest.retriever.thresholds.answer == 0.7
+    assert manifest.intent.encoder.max_length == 64 and manifest.retriever.encoder.max_length == 128
+    assert set(manifest.metrics) == {"pytorch_fp32", "onnx_fp32", "onnx_int8"}
+    assert manifest.metrics["pytorch_fp32"]["accuracy"] == 1.0 == manifest.metrics["onnx_int8"]["accuracy"]
+    assert manifest.metrics["onnx_int8"]["intent_cosine"] >= 0.99
+    assert manifest.gate == {"max_accuracy_drop_points": 0.3, "max_recall_drop_points": 0.5, "min_cosine": 0.99}
+    assert {"intent/model.onnx", "intent/head.npz", "intent/tokenizer.json", "encoder/model.onnx",
+            "encoder/tokenizer.json"} <= set(manifest.files)
+    assert manifest.intent.encoder.data_fingerprint == "0" * 64 and len(manifest.heldout_fingerprint) == 64
+    raw = json.loads((published / "v1" / MANIFEST).read_text())
+    assert list(raw)[:2] == ["format", "format_version"]
+
+
+def test_int8_bundle_matches_pytorch_on_edge_texts(published: Path, checkpoints: tuple[Path, Path]) -> None:
+    bundle = load_bundle(published / "v1")
+    spec = bundle.manifest.retriever.encoder
+    reference = TorchEncoder.open(checkpoints[1] / "model", published / "v1" / spec.tokenizer, pooling="mean",
+                                  normalize=True, max_length=spec.max_length, pad_token=spec.pad_token)
+    expected, got = reference.encode(EDGE_TEXTS), bundle.encode(EDGE_TEXTS)
+    assert (expected * got).sum(axis=1).min() > 0.99
+
+
+def test_bundle_classifies_heldout_texts_like_the_checkpoint(published: Path) -> None:
+    texts = [t for t, _ in HELDOUT_INTENTS]
+    assert load_bundle(published / "v1").classify(texts).predicted() == [label for _, label in HELDOUT_INTENTS]
+
+
+def _export(checkpoints: tuple[Path, Path], bundles: Path, *extra: str) -> int:
+    return main(["export", "--intents", str(checkpoints[0]), "--retriever", str(checkpoints[1]),
+                 "--out", str(bundles), *extra])
+
+
+def test_failed_gate_publishes_nothing(checkpoints: tuple[Path, Path], published: Path, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    bundles = Path(shutil.copytree(published, tmp_path / "bundles", symlinks=True))
+    # int8 never reproduces fp32 exactly, so a cosine of 1.0 cannot be met
+    assert _export(checkpoints, bundles, "--version", "v2", "--min-cosine", "1.0") == 1
+    err = capsys.readouterr().err
+    assert "parity gate failed; nothing published" in err
+    assert "embedding cosine to PyTorch 0.99" in err and "< 1.00000" in err
+    assert "pytorch_fp32" in err and "onnx_int8" in err  # the numbers are shown
+    assert sorted(p.name for p in bundles.iterdir()) == ["current", "v1"]  # no v2, no build directory
+    assert current_version(bundles) == "v1"
+
+
+def test_existing_version_is_refused_before_any_work(checkpoints: tuple[Path, Path], published: Path,
+                                                      tmp_path: Path) -> None:
+    bundles = Path(shutil.copytree(published, tmp_path / "bundles", symlinks=True))
+    with pytest.raises(SystemExit, match=r"^supportbot export: error: .*v1 exists; bundles are written once"):
+        _export(checkpoints, bundles, "--version", "v1")
+
+
+def test_checkpoint_errors_are_one_clear_line(checkpoints: tuple[Path, Path], tmp_path: Path) -> None:
+    intents = Path(shutil.copytree(checkpoints[0], tmp_path / "intents"))
+    meta = json.loads((intents / "supportbot_intents.json").read_text())
+    meta["labels"] = meta["labels"][:-1]
+    (intents / "supportbot_intents.json").write_text(json.dumps(meta))
+    with pytest.raises(SystemExit, match=r"head\.npz: weight \(4, 32\) and bias \(4,\) do not fit 3 labels"):
+        _export((intents, checkpoints[1]), tmp_path / "bundles")
+    (intents / "supportbot_intents.json").unlink()
+    with pytest.raises(SystemExit, match=r"supportbot_intents\.json: missing; is .* a finished checkpoint"):
+        _export((intents, checkpoints[1]), tmp_path / "bundles")
+    assert not (tmp_path / "bundles").exists()
+
+
+def test_static_needs_calibration_texts(checkpoints: tuple[Path, Path], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="static quantization needs --calibration CSV"):
+        _export(checkpoints, tmp_path / "bundles", "--quantization", "static")
+
+
+def test_heldout_flags_override_the_checkpoint_data(checkpoints: tuple[Path, Path], tmp_path: Path) -> None:
+    queries = tmp_path / "queries.csv"
+    queries.write_text("query,faq_id\nwhere is my parcel,f9\n")
+    with pytest.raises(SystemExit, match=r"queries\.csv, line 2: faq_id 'f9' is not in"):
+        _export(checkpoints, tmp_path / "bundles", "--heldout-faq", str(checkpoints[1] / "heldout_faq.csv"),
+                "--heldout-queries", str(queries))
