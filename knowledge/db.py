@@ -1,4 +1,4 @@
-"""The one database: FAQ entries and their revisions (conversations and labels join later).
+"""The one database: FAQ entries and their revisions, conversations, turns and feedback.
 
 SQLite in WAL mode by default; any SQLAlchemy URL works, so several bot replicas can share a
 PostgreSQL database. Tables are created on first use.
@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -55,6 +56,52 @@ faq_revisions = Table(
     Column("before", Text),  # JSON content before the change, NULL when created
     Column("after", Text),  # JSON content after the change, NULL when removed
     Index("ix_faq_revisions_entry", "faq_id", "revision", unique=True),
+)
+
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("session_id", String(128), primary_key=True),
+    Column("channel", String(32), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("handoff", Boolean, nullable=False, default=False),  # a person has taken over
+    Column("handoff_at", String(40)),
+)
+
+# One row per message the bot answered. ``review`` is "pending" for turns staff should look at
+# (fallbacks, low confidence, thumbs down, handoffs), then what staff decided.
+turns = Table(
+    "turns",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(128), ForeignKey("conversations.session_id"), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("action", String(16), nullable=False),  # answer, clarify, fallback, handler, rejected
+    Column("intent", String(100)),
+    Column("confidence", Float),
+    Column("in_scope", Boolean),
+    Column("faq_id", String(64)),
+    Column("faq_score", Float),
+    Column("choices", Text),  # JSON list of offered FAQ ids
+    Column("reply", Text, nullable=False),
+    Column("bundle_version", String(100)),
+    Column("latency_ms", Float, nullable=False),
+    Column("review", String(16)),
+    Index("ix_turns_session", "session_id", "id"),
+    Index("ix_turns_review", "review", "id"),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("turn_id", Integer, ForeignKey("turns.id"), nullable=False, unique=True),
+    Column("value", Integer, nullable=False),  # +1 helpful, -1 not helpful
+    Column("created_at", String(40), nullable=False),
 )
 
 

@@ -122,6 +122,11 @@ class FaqIndex:
                 return list(hits.values())[:k]
             wanted = min(total, wanted * 4)
 
+    def copy(self) -> FaqIndex:
+        """An independent copy: update it while searches go on in the original."""
+        vectors = faiss.deserialize_index(faiss.serialize_index(self._vectors))
+        return FaqIndex(self.header, vectors, dict(self._phrasings))
+
     def update(self, changed: Sequence[str], entries: Sequence[FaqEntry], encoder: Encoder,
                faq_revision: int) -> None:
         """Re-encode only the ``changed`` ids: drop their vectors, add what ``entries`` has now.

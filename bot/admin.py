@@ -1,0 +1,195 @@
+"""The admin API (``/admin/...``): FAQ changes and bundle reloads for scripts, with a bearer token.
+
+Every FAQ change follows the knowledge store's rules (validation -> 400, stale base revision
+-> 409, unknown id -> 404) and is re-indexed and swapped in before the response, so the bot
+answers with it as soon as the request returns. Missing or wrong token: 401.
+
+Example::
+
+    curl -H "Authorization: Bearer $SUPPORTBOT_ADMIN_TOKEN" -X PUT localhost:8080/admin/faq/returns \\
+         -d '{"base_revision": 3, "answer": "Yes, within 60 days."}'
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from bot.api import bad_request, read_json
+from bot.brain import BundleModel
+from bot.bundle import BundleError, activate, check_version_name, load_bundle, resolve_current
+from bot.keys import KEEPER, METRICS, SETTINGS, STORE
+from knowledge.entry import FaqEntry
+from knowledge.errors import EditConflict, EntryExists, EntryNotFound, InvalidEntry, KnowledgeError
+from knowledge.store import Revision
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+FIELDS = ("question", "answer", "alternatives", "tags", "language", "enabled")
+
+
+@web.middleware
+async def require_token(request: web.Request,
+                        handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    if request.path.startswith("/admin/"):
+        expected = request.app[SETTINGS].admin_token
+        given = request.headers.get("Authorization", "")
+        if not expected or not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+            raise web.HTTPUnauthorized(
+                text=json.dumps({"error": "missing or wrong bearer token" if expected else
+                                 "the admin API is off: set SUPPORTBOT_ADMIN_TOKEN"}),
+                content_type="application/json", headers={"WWW-Authenticate": "Bearer"})
+    return await handler(request)
+
+
+def entry_json(entry: FaqEntry) -> dict[str, object]:
+    return {**entry.content(), "revision": entry.revision, "updated_at": entry.updated_at,
+            "updated_by": entry.updated_by}
+
+
+def revision_json(rev: Revision) -> dict[str, object]:
+    return {"revision": rev.revision, "action": rev.action, "author": rev.author,
+            "created_at": rev.created_at,
+            "before": rev.before.content() if rev.before else None,
+            "after": rev.after.content() if rev.after else None}
+
+
+async def _change(request: web.Request, function: Callable[..., object], *args: object, **kwargs: object) -> object:
+    """Run a store change in a thread, map its errors to HTTP, then swap in the new index."""
+    try:
+        result = await asyncio.to_thread(function, *args, **kwargs)
+    except InvalidEntry as error:
+        raise web.HTTPBadRequest(text=json.dumps({"error": "invalid FAQ entry", "problems": [
+            {"field": p.field, "message": p.message} for p in error.problems]}),
+            content_type="application/json") from None
+    except EditConflict as error:
+        raise web.HTTPConflict(text=json.dumps({"error": str(error), "current_revision":
+                               error.current_revision}), content_type="application/json") from None
+    except EntryNotFound as error:
+        raise web.HTTPNotFound(text=json.dumps({"error": str(error)}), content_type="application/json") from None
+    except (EntryExists, KnowledgeError) as error:
+        raise web.HTTPConflict(text=json.dumps({"error": str(error)}), content_type="application/json") from None
+    await request.app[KEEPER].faq_changed()
+    return result
+
+
+def _author(request: web.Request) -> str:
+    return request.headers.get("X-Supportbot-Author", "admin-api")[:200]
+
+
+def _fields(body: dict[str, object]) -> dict[str, object]:
+    unknown = sorted(set(body) - set(FIELDS) - {"faq_id", "base_revision"})
+    if unknown:
+        raise bad_request(f"unknown fields {unknown}; expected some of {list(FIELDS)}")
+    return {k: body[k] for k in FIELDS if k in body}
+
+
+@routes.get("/admin/faq")
+async def list_faq(request: web.Request) -> web.Response:
+    entries = await asyncio.to_thread(request.app[STORE].list)
+    return web.json_response([entry_json(e) for e in entries])
+
+
+@routes.post("/admin/faq")
+async def create_faq(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    fields = _fields(body)
+    if not isinstance(body.get("faq_id"), str):
+        raise bad_request("faq_id is required")
+    try:
+        entry = FaqEntry(faq_id=body["faq_id"], question=str(fields.get("question", "")),  # type: ignore[arg-type]
+                         answer=str(fields.get("answer", ""))).with_changes(
+            **{k: v for k, v in fields.items() if k not in ("question", "answer")})
+    except TypeError as error:
+        raise bad_request(str(error)) from None
+    saved = await _change(request, request.app[STORE].add, entry, _author(request))
+    return web.json_response(entry_json(saved), status=201)  # type: ignore[arg-type]
+
+
+@routes.get("/admin/faq/{faq_id}")
+async def show_faq(request: web.Request) -> web.Response:
+    try:
+        entry = await asyncio.to_thread(request.app[STORE].get, request.match_info["faq_id"])
+    except EntryNotFound as error:
+        raise web.HTTPNotFound(text=json.dumps({"error": str(error)}), content_type="application/json") from None
+    return web.json_response(entry_json(entry))
+
+
+@routes.put("/admin/faq/{faq_id}")
+async def edit_faq(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    base = body.get("base_revision")
+    if not isinstance(base, int) or isinstance(base, bool):
+        raise bad_request("base_revision (the revision your change is based on) is required")
+    saved = await _change(request, request.app[STORE].edit, request.match_info["faq_id"], base,
+                          _author(request), **_fields(body))
+    return web.json_response(entry_json(saved))  # type: ignore[arg-type]
+
+
+@routes.delete("/admin/faq/{faq_id}")
+async def remove_faq(request: web.Request) -> web.Response:
+    raw = request.query.get("base_revision")
+    if raw is not None and not raw.isdigit():
+        raise bad_request("base_revision must be a number")
+    await _change(request, request.app[STORE].remove, request.match_info["faq_id"], _author(request),
+                  int(raw) if raw is not None else None)
+    return web.json_response({"removed": request.match_info["faq_id"]})
+
+
+@routes.get("/admin/faq/{faq_id}/history")
+async def faq_history(request: web.Request) -> web.Response:
+    try:
+        history = await asyncio.to_thread(request.app[STORE].history, request.match_info["faq_id"])
+    except EntryNotFound as error:
+        raise web.HTTPNotFound(text=json.dumps({"error": str(error)}), content_type="application/json") from None
+    return web.json_response([revision_json(r) for r in history])
+
+
+@routes.post("/admin/faq/{faq_id}/revert")
+async def revert_faq(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    revision = body.get("revision")
+    if not isinstance(revision, int) or isinstance(revision, bool):
+        raise bad_request("revision (the one to go back to) is required")
+    entry = await _change(request, request.app[STORE].revert, request.match_info["faq_id"], revision,
+                          _author(request))
+    return web.json_response(entry_json(entry) if entry else {"removed": request.match_info["faq_id"]})  # type: ignore[arg-type]
+
+
+@routes.post("/admin/faq/{faq_id}/restore")
+async def restore_faq(request: web.Request) -> web.Response:
+    entry = await _change(request, request.app[STORE].restore, request.match_info["faq_id"], _author(request))
+    return web.json_response(entry_json(entry))  # type: ignore[arg-type]
+
+
+@routes.post("/admin/reload")
+async def reload_bundle(request: web.Request) -> web.Response:
+    """Load the current bundle (or ``{"version": V}``, activated first) beside the old, then swap."""
+    settings = request.app[SETTINGS]
+    body = await read_json(request) if request.can_read_body else {}
+    version = body.get("version")
+    if version is not None and not isinstance(version, str):
+        raise bad_request("version must be a bundle version name")
+    keeper = request.app[KEEPER]
+    previous = keeper.current.version
+    try:
+        path = (settings.bundles_dir / check_version_name(version) if version
+                else resolve_current(settings.bundles_dir))
+        bundle = await asyncio.to_thread(load_bundle, path, settings.threads)
+        brain = await keeper.replace_model(BundleModel(bundle))
+        if version:  # only once it serves, so a restart comes back to the same bundle
+            await asyncio.to_thread(activate, settings.bundles_dir, version)
+    except (BundleError, OSError, ValueError) as error:
+        log.warning("bundle reload failed, still serving %s: %s", previous, error)
+        raise web.HTTPUnprocessableEntity(text=json.dumps({"error": str(error), "serving": previous}),
+                                          content_type="application/json") from None
+    request.app[METRICS].set_bundle(brain.version)
+    return web.json_response({"previous": previous, "serving": brain.version})
+
+
+def add_admin_routes(app: web.Application) -> None:
+    app.add_routes(routes)

@@ -1,0 +1,116 @@
+"""Public HTTP routes: the web chat page, ``/api/chat``, ``/api/feedback``, health and metrics.
+
+``POST /api/chat`` takes ``{"session_id": "...", "text": "..."}`` (or ``"choice"``, the payload
+of a button the user pressed) and returns the reply, its buttons, intent, confidence, FAQ id
+and turn id. Bad requests get a 400 with a reason; the user's text is never logged.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.keys import CONVERSATIONS, KEEPER, METRICS, RESPONDER
+from bot.responder import Reply
+from knowledge.conversations import DuplicateFeedback
+from knowledge.errors import EntryNotFound
+
+STATIC = Path(__file__).resolve().parent / "static"
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
+routes = web.RouteTableDef()
+
+
+async def read_json(request: web.Request) -> dict[str, object]:
+    """The request's JSON object, or a 400 that says what was wrong."""
+    try:
+        body = await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text=_error("the body must be a JSON object"),
+                                 content_type="application/json") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text=_error("the body must be a JSON object"), content_type="application/json")
+    return body
+
+
+def bad_request(reason: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=_error(reason), content_type="application/json")
+
+
+def _error(reason: str) -> str:
+    return json.dumps({"error": reason})
+
+
+def _session(body: dict[str, object]) -> str:
+    session_id = body.get("session_id")
+    if not isinstance(session_id, str) or not SESSION_ID.match(session_id):
+        raise bad_request("session_id must be 8-100 letters, digits, '-' or '_'")
+    return f"web:{session_id}"
+
+
+@routes.get("/")
+async def page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html")
+
+
+@routes.post("/api/chat")
+async def chat(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    session_id = _session(body)
+    text, choice = body.get("text", ""), body.get("choice")
+    if not isinstance(text, str):
+        raise bad_request("text must be a string")
+    if choice is not None and (not isinstance(choice, str) or len(choice) > 200):
+        raise bad_request("choice must be the payload of a button")
+    reply = await request.app[RESPONDER].respond(session_id, "web", text, choice)
+    return web.json_response(reply_json(reply))
+
+
+@routes.post("/api/feedback")
+async def feedback(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    session_id = _session(body)
+    turn_id, value = body.get("turn_id"), body.get("value")
+    if not isinstance(turn_id, int) or isinstance(turn_id, bool):
+        raise bad_request("turn_id must be the number of a turn")
+    if value not in ("up", "down"):
+        raise bad_request("value must be 'up' or 'down'")
+    log = request.app[CONVERSATIONS]
+    try:
+        await asyncio.to_thread(log.add_feedback, turn_id, session_id, 1 if value == "up" else -1)
+    except EntryNotFound as error:
+        raise web.HTTPNotFound(text=_error(str(error)), content_type="application/json") from None
+    except DuplicateFeedback as error:
+        raise web.HTTPConflict(text=_error(str(error)), content_type="application/json") from None
+    return web.json_response({"ok": True})
+
+
+@routes.get("/healthz")
+async def health(request: web.Request) -> web.Response:
+    brain = request.app[KEEPER].current
+    return web.json_response({"status": "ok", "bundle_version": brain.version,
+                              "faq_entries": len(brain.entries),
+                              "faq_revision": brain.index.header.faq_revision})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[METRICS]
+    return web.Response(body=registry.render(), headers={"Content-Type": registry.content_type})
+
+
+def reply_json(reply: Reply) -> dict[str, object]:
+    return {
+        "reply": reply.text, "action": reply.action,
+        "buttons": [{"label": b.label, "payload": b.payload} for b in reply.buttons],
+        "intent": reply.intent, "confidence": reply.confidence, "faq_id": reply.faq_id,
+        "faq_score": reply.faq_score, "turn_id": reply.turn_id, "feedback": reply.feedback,
+        "handoff": reply.handoff, "bundle_version": reply.bundle_version,
+    }
+
+
+def add_routes(app: web.Application) -> None:
+    app.add_routes(routes)
+    app.router.add_static("/static/", STATIC, name="static")

@@ -1,0 +1,103 @@
+"""The aiohttp application: web chat, REST API, admin API, health and metrics.
+
+``create_app(settings)`` opens everything in ``cleanup_ctx`` (database, model, FAQ index,
+micro-batchers) and closes it in reverse order; on shutdown in-flight messages finish and
+their turns are written before the database closes.
+
+Example::
+
+    web.run_app(create_app(Settings.from_env()), host="127.0.0.1", port=8080)
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from bot.admin import add_admin_routes, require_token
+from bot.api import add_routes
+from bot.batcher import Batcher
+from bot.brain import BrainKeeper, BundleModel, Model
+from bot.bundle import load_bundle, resolve_current
+from bot.handlers import Handler, builtin_handlers
+from bot.keys import CONVERSATIONS, KEEPER, METRICS, RESPONDER, SETTINGS, STORE
+from bot.metrics import Metrics
+from bot.orders import DEMO_ORDERS, OrderBook, order_status_handler
+from bot.responder import Responder
+from bot.routing import DEFAULT_ROUTING, RoutingTable, load_routing
+from bot.sessions import Sessions
+from bot.settings import Settings
+from knowledge.conversations import ConversationLog
+from knowledge.store import FaqStore
+
+log = logging.getLogger(__name__)
+ModelLoader = Callable[[Settings], Model]
+
+
+def load_model(settings: Settings) -> Model:
+    """The bundle named in the settings, else the active one in ``data_dir/bundles``."""
+    path = settings.bundle or resolve_current(settings.bundles_dir)
+    return BundleModel(load_bundle(path, threads=settings.threads))
+
+
+def demo_handlers() -> dict[str, Handler]:
+    return {**builtin_handlers(), "order_status": order_status_handler(OrderBook.from_csv(DEMO_ORDERS))}
+
+
+def create_app(settings: Settings, model_loader: ModelLoader = load_model,
+               handlers: dict[str, Handler] | None = None,
+               routing: RoutingTable | None = None) -> web.Application:
+    """The bot's web application; see the module docstring."""
+    handlers = demo_handlers() if handlers is None else handlers
+    routing = routing or load_routing(DEFAULT_ROUTING, handlers)
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[json_errors, require_token])
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        import asyncio
+
+        store = FaqStore.open(settings.database_url)
+        conversations = ConversationLog(store.engine)
+        model = await asyncio.to_thread(model_loader, settings)
+        keeper = await BrainKeeper.open(settings, store, model)
+        turn_log: Batcher = Batcher(conversations.record, max_batch=512, max_wait_ms=0, name="turn-log")
+        responder = Responder(settings, keeper, routing, handlers,
+                              Sessions(rate_limit_per_minute=settings.rate_limit_per_minute),
+                              turn_log, app[METRICS])
+        await turn_log.start()
+        await responder.start()
+        app[STORE], app[CONVERSATIONS], app[KEEPER], app[RESPONDER] = store, conversations, keeper, responder
+        app[METRICS].set_bundle(keeper.current.version)
+        log.info("serving bundle %s with %d FAQ entries", keeper.current.version, len(keeper.current.entries))
+        yield
+        await responder.close()  # in-flight messages finish first ...
+        await turn_log.close()  # ... and their turns are written
+        store.close()
+
+    app.cleanup_ctx.append(resources)
+    add_routes(app)
+    add_admin_routes(app)
+    return app
+
+
+@web.middleware
+async def json_errors(request: web.Request,
+                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """Count requests; turn an unexpected error into a JSON 500 that leaks nothing."""
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unknown"
+    try:
+        response = await handler(request)
+    except web.HTTPException as error:
+        request.app[METRICS].requests.labels(route=route, status=str(error.status)).inc()
+        raise
+    except Exception:
+        log.exception("internal error on %s %s", request.method, route)  # no body: it may hold user text
+        request.app[METRICS].requests.labels(route=route, status="500").inc()
+        return web.json_response({"error": "internal error"}, status=500,
+                                 dumps=json.dumps)
+    request.app[METRICS].requests.labels(route=route, status=str(response.status)).inc()
+    return response

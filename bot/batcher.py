@@ -1,0 +1,100 @@
+"""Micro-batching: many concurrent callers, one call of a batch function in a worker thread.
+
+Used twice by the runtime: concurrent messages share one ONNX inference, and finished turns
+share one database transaction (group commit). The batch function runs off the event loop.
+
+Example::
+
+    batcher = Batcher(lambda texts: [len(t) for t in texts], max_batch=32, max_wait_ms=2)
+    await batcher.start()
+    await batcher.submit("hello")        # -> 5, computed together with concurrent calls
+    await batcher.close()                # finishes everything already submitted
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Generic, TypeVar
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+class Batcher(Generic[In, Out]):
+    """Collect items for up to ``max_wait_ms`` (at most ``max_batch``), run ``run`` on them."""
+
+    def __init__(self, run: Callable[[list[In]], Sequence[Out]], max_batch: int,
+                 max_wait_ms: float, name: str = "batch") -> None:
+        self._run = run
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._queue: asyncio.Queue[tuple[In, asyncio.Future[Out]]] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0  # how many calls of ``run``: for metrics and tests
+        self.items = 0
+
+    async def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._loop())
+
+    async def submit(self, item: In) -> Out:
+        if self._queue is None or self._task is None or self._task.done():
+            raise RuntimeError("the batcher is not running")
+        future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
+        await self._queue.put((item, future))
+        return await asyncio.shield(future)  # a cancelled caller must not cancel the batch
+
+    async def close(self) -> None:
+        """Finish every item already submitted, then stop."""
+        if self._queue is not None and self._task is not None:
+            await self._queue.join()
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self._executor.shutdown(wait=True)
+
+    async def _loop(self) -> None:
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            deadline = loop.time() + self.max_wait
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                    continue
+                except asyncio.QueueEmpty:
+                    pass
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except TimeoutError:
+                    break
+            await self._process(loop, batch)
+
+    async def _process(self, loop: asyncio.AbstractEventLoop,
+                       batch: list[tuple[In, asyncio.Future[Out]]]) -> None:
+        assert self._queue is not None
+        try:
+            outputs = await loop.run_in_executor(self._executor, self._run, [i for i, _ in batch])
+            if len(outputs) != len(batch):
+                raise RuntimeError(f"batch function returned {len(outputs)} results for {len(batch)} items")
+        except Exception as error:  # handed to every waiting caller, who decides
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+        else:
+            for (_, future), output in zip(batch, outputs):
+                if not future.done():
+                    future.set_result(output)
+        finally:
+            self.batches += 1
+            self.items += len(batch)
+            for _ in batch:
+                self._queue.task_done()

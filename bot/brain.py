@@ -1,0 +1,153 @@
+"""What the bot knows right now: models, FAQ index and answers, swapped as one unit.
+
+A ``Brain`` is immutable; a change (a FAQ edit, a new bundle) builds a new one beside the
+running one and swaps a single reference, so a message is always answered by one consistent
+model + index pair and no request is dropped during a swap.
+
+Example::
+
+    keeper = await BrainKeeper.open(settings, store, BundleModel(load_bundle(path)))
+    keeper.current.index.search(...)
+    await keeper.faq_changed()        # after an edit: re-encode only what changed, swap
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from bot.bundle import Bundle, Inference
+from bot.policy import Thresholds
+from bot.settings import Settings
+from knowledge.entry import FaqEntry
+from knowledge.index import FaqIndex, open_index
+from knowledge.store import FaqStore
+
+
+class Model(Protocol):
+    """The two models behind the bot (a bundle, or a fake in tests)."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def fingerprint(self) -> str: ...  # of the retrieval encoder: the index is tied to it
+
+    @property
+    def document(self) -> str: ...  # "question" | "question_answer"
+
+    @property
+    def answer_threshold(self) -> float: ...
+
+    @property
+    def margin(self) -> float: ...
+
+    def infer(self, texts: list[str]) -> Inference: ...
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class BundleModel:
+    """A loaded bundle seen as a ``Model``."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        retriever = bundle.manifest.retriever
+        self.version = bundle.version
+        self.fingerprint = bundle.manifest.files[retriever.encoder.model].sha256
+        self.document = retriever.document
+        self.answer_threshold = retriever.thresholds.answer
+        self.margin = retriever.thresholds.margin
+
+    def infer(self, texts: list[str]) -> Inference:
+        return self.bundle.infer(texts)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self.bundle.encode(list(texts))
+
+
+@dataclass(frozen=True)
+class Brain:
+    model: Model
+    index: FaqIndex
+    entries: Mapping[str, FaqEntry]  # enabled entries by id: the answers
+    thresholds: Thresholds
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+
+def thresholds_for(model: Model, settings: Settings) -> Thresholds:
+    """The bundle's calibrated thresholds, unless the settings override them."""
+    return Thresholds(
+        answer=settings.answer_threshold if settings.answer_threshold is not None else model.answer_threshold,
+        margin=settings.margin if settings.margin is not None else model.margin,
+        clarify_window=settings.clarify_window,
+        handler=settings.handler_threshold,
+    )
+
+
+class BrainKeeper:
+    """Holds the current ``Brain`` and replaces it on FAQ edits and bundle reloads."""
+
+    def __init__(self, settings: Settings, store: FaqStore, brain: Brain) -> None:
+        self.settings = settings
+        self.store = store
+        self.current = brain
+        self._lock = asyncio.Lock()  # one swap at a time; readers never wait
+
+    @classmethod
+    async def open(cls, settings: Settings, store: FaqStore, model: Model) -> BrainKeeper:
+        brain = await asyncio.to_thread(_build, settings, store, model)
+        return cls(settings, store, brain)
+
+    async def faq_changed(self) -> int:
+        """Bring the index up to date with the store; returns the FAQ revision now served."""
+        async with self._lock:
+            brain = self.current
+            updated = await asyncio.to_thread(_refresh, self.settings, self.store, brain)
+            self.current = updated
+            return updated.index.header.faq_revision
+
+    async def replace_model(self, model: Model) -> Brain:
+        """Build a brain for ``model`` (re-encoding the FAQ) beside the running one, then swap."""
+        async with self._lock:
+            brain = await asyncio.to_thread(_build, self.settings, self.store, model)
+            self.current = brain
+            return brain
+
+
+def _build(settings: Settings, store: FaqStore, model: Model) -> Brain:
+    index, _ = open_index(settings.index_path, store, _ModelEncoder(model), model.document)
+    return Brain(model, index, _enabled(store), thresholds_for(model, settings))
+
+
+def _refresh(settings: Settings, store: FaqStore, brain: Brain) -> Brain:
+    revision = store.kb_revision()
+    if revision == brain.index.header.faq_revision:
+        return brain
+    changed = store.changed_since(brain.index.header.faq_revision)
+    entries = _enabled(store)
+    index = brain.index.copy()  # searches go on in the old index meanwhile
+    index.update(changed, [entries[i] for i in changed if i in entries], _ModelEncoder(brain.model), revision)
+    index.save(settings.index_path)
+    return Brain(brain.model, index, entries, brain.thresholds)
+
+
+def _enabled(store: FaqStore) -> dict[str, FaqEntry]:
+    return {entry.faq_id: entry for entry in store.list() if entry.enabled}
+
+
+class _ModelEncoder:
+    """The model's retrieval encoder as the index's ``Encoder``."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.fingerprint = model.fingerprint
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return self.model.encode(texts)

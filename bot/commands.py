@@ -1,0 +1,51 @@
+"""``supportbot serve``: run the bot's web server (web chat, REST and admin API)."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+PREFIX = "supportbot serve"
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = commands.add_parser(
+        "serve", help="serve the web chat, the REST API and the admin API",
+        description="Serve the bot: web chat at /, POST /api/chat, /admin/... (bearer token), "
+                    "/healthz, /metrics.\n\nexample:\n  supportbot serve --port 8080",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", type=Path, help="bundle directory (default: the active one "
+                        "in $SUPPORTBOT_DATA_DIR/bundles)")
+    parser.add_argument("--db", help="database URL (default: $SUPPORTBOT_DB)")
+    parser.add_argument("--host", help="default: $SUPPORTBOT_HOST or 127.0.0.1")
+    parser.add_argument("--port", type=int, help="default: $SUPPORTBOT_PORT or 8080")
+    parser.add_argument("--no-batching", action="store_true",
+                        help="answer each message with its own model call (for comparison)")
+    parser.set_defaults(run=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app import create_app
+    from bot.bundle import BundleError
+    from bot.settings import Settings, SettingsError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env(bundle=args.bundle, db=args.db, host=args.host, port=args.port,
+                                     **({"max_batch": 1, "max_wait_ms": 0.0} if args.no_batching else {}))
+    except SettingsError as error:
+        raise SystemExit(f"{PREFIX}: error: {error}") from None
+    try:
+        app = create_app(settings)
+        print(f"supportbot: web chat at http://{_display_host(settings.host)}:{settings.port}/", flush=True)
+        web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=30)
+    except BundleError as error:
+        raise SystemExit(f"{PREFIX}: error: {error} (build one with `make demo-bundle` or "
+                         "`supportbot export`)") from None
+    return 0
+
+
+def _display_host(host: str) -> str:
+    return "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host

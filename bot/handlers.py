@@ -1,0 +1,63 @@
+"""Handlers: plain async functions that answer an intent without the FAQ.
+
+A handler takes a ``HandlerTurn`` and returns a ``HandlerReply``. To ask a follow-up question
+it returns ``state``: the next message of that conversation then goes to the same handler
+(``continuing=True``) with that state, until it returns without state.
+
+Example::
+
+    async def opening_hours(turn: HandlerTurn) -> HandlerReply:
+        return HandlerReply("We are open Mon-Fri 8:00-18:00 CET.")
+
+    handlers = {**builtin_handlers(), "opening_hours": opening_hours}
+"""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+HANDOFF_TEXT = ("I've asked a member of our support team to take over. They'll reply here as "
+                "soon as they can; you don't need to do anything else.")
+FALLBACK_TEXT = ("I'm sorry, I'm not sure I understood that. Could you rephrase it? "
+                 "If you'd rather talk to a person, just say so.")
+
+
+@dataclass(frozen=True)
+class HandlerTurn:
+    text: str
+    session_id: str
+    continuing: bool = False  # True when this handler asked the previous question
+    state: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HandlerReply:
+    text: str
+    state: Mapping[str, str] | None = None  # set: the handler wants the next message too
+    handoff: bool = False  # a person should take over this conversation
+
+
+Handler = Callable[[HandlerTurn], Awaitable[HandlerReply]]
+
+
+async def greeting(turn: HandlerTurn) -> HandlerReply:
+    return HandlerReply("Hello! I'm the support assistant. Ask me about orders, delivery, "
+                        "returns, payments or your account.")
+
+
+async def goodbye(turn: HandlerTurn) -> HandlerReply:
+    return HandlerReply("Goodbye, and thanks for getting in touch!")
+
+
+async def thanks(turn: HandlerTurn) -> HandlerReply:
+    return HandlerReply("You're welcome! Is there anything else I can help with?")
+
+
+async def human_handoff(turn: HandlerTurn) -> HandlerReply:
+    return HandlerReply(HANDOFF_TEXT, handoff=True)
+
+
+def builtin_handlers() -> dict[str, Handler]:
+    """The handlers every bot has, by the name routing tables use."""
+    return {"greeting": greeting, "goodbye": goodbye, "thanks": thanks,
+            "human_handoff": human_handoff}

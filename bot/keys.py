@@ -1,0 +1,18 @@
+"""Typed keys of everything the aiohttp application holds, in one place."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.brain import BrainKeeper
+from bot.metrics import Metrics
+from bot.responder import Responder
+from bot.settings import Settings
+from knowledge.conversations import ConversationLog
+from knowledge.store import FaqStore
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", FaqStore)
+CONVERSATIONS = web.AppKey("conversations", ConversationLog)
+KEEPER = web.AppKey("keeper", BrainKeeper)
+RESPONDER = web.AppKey("responder", Responder)
+METRICS = web.AppKey("metrics", Metrics)

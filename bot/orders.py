@@ -1,0 +1,74 @@
+"""The demo's multi-turn handler: order status from a table, as a team would plug in its shop.
+
+It asks for the order number when the message has none, looks it up, and answers. A real
+deployment replaces ``OrderBook`` with a call to its own order system.
+
+Example::
+
+    handler = order_status_handler(OrderBook.from_csv(DEMO_ORDERS))
+    await handler(HandlerTurn("where is NW-100002?", "web:1"))
+"""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.handlers import Handler, HandlerReply, HandlerTurn
+
+DEMO_ORDERS = Path(__file__).resolve().parent / "demo" / "orders.csv"
+ORDER_NUMBER = re.compile(r"\bNW[-\s]?(\d{6})\b", re.IGNORECASE)
+STOP_WORDS = {"cancel", "stop", "never mind", "nevermind", "forget it", "no"}
+MAX_ATTEMPTS = 2
+
+
+@dataclass(frozen=True)
+class Order:
+    order_id: str
+    status: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class OrderBook:
+    orders: dict[str, Order]
+
+    @classmethod
+    def from_csv(cls, path: Path) -> OrderBook:
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = [Order(r["order_id"].upper(), r["status"], r["detail"]) for r in csv.DictReader(handle)]
+        return cls({order.order_id: order for order in rows})
+
+    def find(self, order_id: str) -> Order | None:
+        return self.orders.get(order_id.upper())
+
+
+def find_order_number(text: str) -> str | None:
+    """``"where is nw 100002"`` -> ``"NW-100002"``."""
+    match = ORDER_NUMBER.search(text)
+    return f"NW-{match.group(1)}" if match else None
+
+
+def order_status_handler(book: OrderBook) -> Handler:
+    """A handler that answers 'where is my order' from ``book``, asking for the number."""
+
+    async def order_status(turn: HandlerTurn) -> HandlerReply:
+        number = find_order_number(turn.text)
+        if number is None:
+            if turn.continuing and turn.text.strip().lower().strip(".!") in STOP_WORDS:
+                return HandlerReply("No problem. What else can I help with?")
+            attempts = int(turn.state.get("attempts", "0")) + (1 if turn.continuing else 0)
+            if attempts >= MAX_ATTEMPTS:
+                return HandlerReply("I still can't find an order number. You'll find it in your "
+                                    "order confirmation email; just send it whenever you have it.")
+            ask = ("What's your order number? It looks like NW-123456." if not turn.continuing
+                   else "That doesn't look like an order number. It looks like NW-123456.")
+            return HandlerReply(ask, state={"attempts": str(attempts)})
+        order = book.find(number)
+        if order is None:
+            return HandlerReply(f"I couldn't find order {number}. Please check the number in your "
+                                "confirmation email, or ask for a person and we'll look into it.")
+        return HandlerReply(f"Order {order.order_id} is {order.status}. {order.detail}")
+
+    return order_status

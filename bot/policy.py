@@ -1,0 +1,76 @@
+"""The decision policy: from intent scores and FAQ hits to what the bot does with a message.
+
+Pure functions, no I/O, so every branch is easy to test and to show staff ("why did it say
+that?"). Order of rules:
+
+1. a confident, in-scope intent routed to a handler runs that handler;
+2. a confident, in-scope intent routed to one FAQ entry answers it;
+3. otherwise FAQ search: answer when the top score clears ``answer`` and beats the second
+   entry by ``margin``; offer the close ones as choices when the top is within
+   ``clarify_window`` below that (unless the intent model says out of scope);
+4. else fall back: say so, offer a person, queue the turn for review.
+
+Example::
+
+    decide(IntentGuess("faq", 0.9, True), hits, SEARCH, Thresholds(0.6, 0.05, 0.12, 0.5))
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.routing import Route
+from knowledge.index import Hit
+
+MAX_CHOICES = 3
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    answer: float  # cosine the top FAQ hit needs to be answered directly
+    margin: float  # ... and its lead over the second entry
+    clarify_window: float  # top scores this far below ``answer`` are offered as choices
+    handler: float  # probability a handler intent needs
+
+
+@dataclass(frozen=True)
+class IntentGuess:
+    label: str
+    confidence: float
+    in_scope: bool
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # "handler" | "answer" | "clarify" | "fallback"
+    reason: str  # which rule decided, in words staff understand
+    handler: str | None = None
+    faq_id: str | None = None
+    choices: tuple[Hit, ...] = ()
+
+
+def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: Thresholds) -> Decision:
+    """What to do with one message; see the module docstring for the rules."""
+    confident = intent.in_scope and intent.confidence >= thresholds.handler
+    if route.kind == "handler" and confident:
+        return Decision("handler", f"intent {intent.label} ({intent.confidence:.2f} >= "
+                        f"{thresholds.handler:.2f}) runs handler {route.target}", handler=route.target)
+    if route.kind == "faq" and confident:
+        return Decision("answer", f"intent {intent.label} is routed to FAQ {route.target}",
+                        faq_id=route.target)
+    if not hits:
+        return Decision("fallback", "the FAQ is empty")
+    top = hits[0]
+    second = hits[1].score if len(hits) > 1 else -1.0
+    lead = top.score - second
+    if top.score >= thresholds.answer and lead >= thresholds.margin:
+        return Decision("answer", f"top FAQ score {top.score:.2f} >= {thresholds.answer:.2f} and "
+                        f"leads by {lead:.2f} >= {thresholds.margin:.2f}", faq_id=top.faq_id)
+    floor = thresholds.answer - thresholds.clarify_window
+    if top.score >= floor and (intent.in_scope or top.score >= thresholds.answer):
+        close = tuple(h for h in hits[:MAX_CHOICES] if h.score >= max(floor, top.score - thresholds.clarify_window))
+        why = ("the top FAQ entries are too close to tell apart" if top.score >= thresholds.answer
+               else f"top FAQ score {top.score:.2f} is just below {thresholds.answer:.2f}")
+        return Decision("clarify", why, choices=close)
+    scope = "" if intent.in_scope else "; the intent model says out of scope"
+    return Decision("fallback", f"top FAQ score {top.score:.2f} < {floor:.2f}{scope}")

@@ -1,0 +1,110 @@
+"""Runtime settings: built once from the environment (``SUPPORTBOT_*``) and command-line flags.
+
+Secrets (the admin token, the Telegram token) come from the environment only. Everything is
+validated at start and an error names the variable, so a typo never becomes a silent default.
+
+Example::
+
+    settings = Settings.from_env(port=9000)
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from knowledge.location import database_url
+
+PREFIX = "SUPPORTBOT_"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the runtime needs to start. Field ``x`` reads ``SUPPORTBOT_X``."""
+
+    data_dir: Path = Path("data")
+    db: str = ""  # SQLAlchemy URL; empty means data_dir/supportbot.db
+    bundle: Path | None = None  # a bundle directory; None means data_dir/bundles/current
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_token: str = field(default="", repr=False)
+    threads: int = 1  # ONNX Runtime intra-op threads per model
+    max_batch: int = 32  # micro-batching: at most this many messages per model call
+    max_wait_ms: float = 3.0  # ... waiting at most this long for the batch to fill
+    max_text_chars: int = 4000  # longer messages get a polite "too long" reply
+    max_body_bytes: int = 64 * 1024  # HTTP request bodies
+    rate_limit_per_minute: int = 30  # messages per session per minute
+    answer_threshold: float | None = None  # overrides the bundle's calibrated thresholds
+    margin: float | None = None
+    clarify_window: float = 0.12  # offer choices when the top score is this close below the answer threshold
+    handler_threshold: float = 0.5  # a handler intent needs at least this probability
+    telegram_token: str = field(default="", repr=False)
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_webhook_secret: str = field(default="", repr=False)
+    telegram_staff_chat: str = ""
+
+    @property
+    def database_url(self) -> str:
+        return database_url(self.db or str(self.data_dir / "supportbot.db"))
+
+    @property
+    def bundles_dir(self) -> Path:
+        return self.data_dir / "bundles"
+
+    @property
+    def index_path(self) -> Path:
+        return self.data_dir / "faq.index"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read ``SUPPORTBOT_*`` variables, then apply flag ``overrides`` that are not None."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for spec in fields(cls):
+            name = PREFIX + spec.name.upper()
+            raw = environ.get(name)
+            if raw is not None and raw != "":
+                values[spec.name] = _convert(name, raw, spec.type)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def with_changes(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def validate(self) -> None:
+        checks = [
+            (0 < self.port < 65536, "PORT", "a port between 1 and 65535"),
+            (1 <= self.threads <= 64, "THREADS", "between 1 and 64"),
+            (1 <= self.max_batch <= 1024, "MAX_BATCH", "between 1 and 1024"),
+            (0 <= self.max_wait_ms <= 1000, "MAX_WAIT_MS", "between 0 and 1000"),
+            (1 <= self.max_text_chars <= 100_000, "MAX_TEXT_CHARS", "between 1 and 100000"),
+            (self.max_body_bytes >= 1024, "MAX_BODY_BYTES", "at least 1024"),
+            (self.rate_limit_per_minute >= 1, "RATE_LIMIT_PER_MINUTE", "at least 1"),
+            (0 <= self.handler_threshold <= 1, "HANDLER_THRESHOLD", "between 0 and 1"),
+            (self.admin_token == "" or len(self.admin_token) >= 16, "ADMIN_TOKEN",
+             "at least 16 characters (or unset to disable the admin API)"),
+        ]
+        for ok, name, expected in checks:
+            if not ok:
+                raise SettingsError(f"{PREFIX}{name}: expected {expected}")
+
+
+def _convert(name: str, raw: str, kind: object) -> object:
+    text = str(kind)
+    try:
+        if "Path" in text:
+            return Path(raw)
+        if "float" in text:
+            return float(raw)
+        if "int" in text:
+            return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected a number, got {raw!r}") from None
+    return raw

@@ -1,0 +1,36 @@
+"""What the bot accepts as a message: normalising user text before anything looks at it.
+
+Example::
+
+    normalise_text("  Hello\\u0000 there \\n ")   # -> Message(text="Hello there", problem=None)
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Message:
+    """The cleaned text, or why there is nothing to answer (``empty``, ``too_long``)."""
+
+    text: str
+    problem: str | None = None
+
+
+def normalise_text(raw: str, max_chars: int) -> Message:
+    """NFC-normalise, drop control and format characters, collapse whitespace, check length."""
+    if len(raw) > max_chars * 4:  # don't even normalise megabytes of text
+        return Message("", "too_long")
+    text = unicodedata.normalize("NFC", raw)
+    text = "".join(" " if ch in "\t\n\r\v\f" else ch for ch in text
+                   if unicodedata.category(ch) not in ("Cc", "Cs", "Co") or ch in "\t\n\r\v\f")
+    text = SPACES.sub(" ", text).strip()
+    if not text:
+        return Message("", "empty")
+    if len(text) > max_chars:
+        return Message("", "too_long")
+    return Message(text)

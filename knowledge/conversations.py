@@ -1,0 +1,147 @@
+"""The conversation log: every turn the bot answered, feedback on it, and the review queue.
+
+Turns are written in batches (one transaction for many turns, see ``record``), because the
+bot acknowledges a message only after its turn is stored: a crash right after a reply can
+never lose a turn the user saw.
+
+Example::
+
+    log = ConversationLog(open_database("sqlite:///data/supportbot.db"))
+    (turn_id,) = log.record([TurnRecord("web:abc", "web", "hi", "handler", "Hello!", 3.2)])
+    log.add_feedback(turn_id, "web:abc", -1)           # thumbs down: queued for review
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from knowledge.db import conversations, feedback, turns
+from knowledge.errors import EntryNotFound, KnowledgeError
+
+ACTIONS = ("answer", "clarify", "fallback", "handler", "rejected", "handoff")
+PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    """One answered message, as the runtime logs it."""
+
+    session_id: str
+    channel: str
+    text: str
+    action: str
+    reply: str
+    latency_ms: float
+    intent: str | None = None
+    confidence: float | None = None
+    in_scope: bool | None = None
+    faq_id: str | None = None
+    faq_score: float | None = None
+    choices: tuple[str, ...] = ()
+    bundle_version: str | None = None
+    needs_review: bool = False
+    created_at: str = field(default_factory=lambda: _now())
+
+
+@dataclass(frozen=True)
+class LoggedTurn:
+    id: int
+    record: TurnRecord
+    review: str | None
+    feedback: int | None
+
+
+class DuplicateFeedback(KnowledgeError):
+    pass
+
+
+class ConversationLog:
+    """Turns, conversations and feedback in the knowledge database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def record(self, records: Sequence[TurnRecord]) -> list[int]:
+        """Store many turns in one transaction and return their ids, in order."""
+        if not records:
+            return []
+        ids: list[int] = []
+        with self.engine.begin() as conn:
+            known = set(conn.execute(select(conversations.c.session_id).where(
+                conversations.c.session_id.in_({r.session_id for r in records}))).scalars())
+            for record in records:
+                if record.session_id not in known:
+                    conn.execute(insert(conversations).values(
+                        session_id=record.session_id, channel=record.channel, handoff=False,
+                        created_at=record.created_at, updated_at=record.created_at))
+                    known.add(record.session_id)
+                result = conn.execute(insert(turns).values(**_row(record)))
+                ids.append(int(result.inserted_primary_key[0]))
+            conn.execute(update(conversations).where(conversations.c.session_id.in_(known))
+                         .values(updated_at=records[-1].created_at))
+        return ids
+
+    def add_feedback(self, turn_id: int, session_id: str, value: int) -> None:
+        """Attach thumbs up (+1) or down (-1) to a turn of ``session_id``; down queues it."""
+        if value not in (1, -1):
+            raise ValueError(f"feedback is +1 or -1, got {value}")
+        with self.engine.begin() as conn:
+            owner = conn.execute(select(turns.c.session_id).where(turns.c.id == turn_id)).scalar()
+            if owner is None or owner != session_id:
+                raise EntryNotFound(f"no turn {turn_id} in this conversation")
+            try:
+                conn.execute(insert(feedback).values(turn_id=turn_id, value=value, created_at=_now()))
+            except IntegrityError:
+                raise DuplicateFeedback(f"turn {turn_id} already has feedback") from None
+            if value < 0:
+                conn.execute(update(turns).where(turns.c.id == turn_id, turns.c.review.is_(None))
+                             .values(review=PENDING))
+
+    def turns(self, session_id: str | None = None, limit: int = 1000) -> list[LoggedTurn]:
+        """Turns, newest last; of one session when ``session_id`` is given."""
+        query = (select(turns, feedback.c.value.label("feedback_value"))
+                 .join(feedback, feedback.c.turn_id == turns.c.id, isouter=True)
+                 .order_by(turns.c.id.desc()).limit(limit))
+        if session_id is not None:
+            query = query.where(turns.c.session_id == session_id)
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query).mappings())
+        return [_logged(row) for row in reversed(rows)]
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(turns)).scalar() or 0)
+
+
+def _row(record: TurnRecord) -> dict[str, object]:
+    if record.action not in ACTIONS:
+        raise ValueError(f"unknown action {record.action!r}; expected one of {ACTIONS}")
+    return {
+        "session_id": record.session_id, "channel": record.channel, "created_at": record.created_at,
+        "text": record.text, "action": record.action, "intent": record.intent,
+        "confidence": record.confidence, "in_scope": record.in_scope, "faq_id": record.faq_id,
+        "faq_score": record.faq_score, "choices": json.dumps(list(record.choices)),
+        "reply": record.reply, "bundle_version": record.bundle_version,
+        "latency_ms": record.latency_ms, "review": PENDING if record.needs_review else None,
+    }
+
+
+def _logged(row) -> LoggedTurn:  # type: ignore[no-untyped-def]
+    record = TurnRecord(
+        session_id=row["session_id"], channel=row["channel"], text=row["text"], action=row["action"],
+        reply=row["reply"], latency_ms=row["latency_ms"], intent=row["intent"],
+        confidence=row["confidence"], in_scope=row["in_scope"], faq_id=row["faq_id"],
+        faq_score=row["faq_score"], choices=tuple(json.loads(row["choices"] or "[]")),
+        bundle_version=row["bundle_version"], needs_review=row["review"] == PENDING,
+        created_at=row["created_at"],
+    )
+    return LoggedTurn(row["id"], record, row["review"], row["feedback_value"])
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")

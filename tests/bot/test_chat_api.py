@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.app import create_app
+from knowledge.conversations import ConversationLog
+from knowledge.db import open_database
+from tests.bot.service import demo_settings
+from tests.fakes import KeywordModel
+
+SESSION = "session-0001"
+
+
+@pytest.fixture()
+async def client(tmp_path: Path, aiohttp_client) -> TestClient:  # type: ignore[no-untyped-def]
+    settings = demo_settings(tmp_path)
+    return await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
+
+
+async def say(client: TestClient, text: str | None = None, session: str = SESSION, **extra: object) -> dict:
+    body = {"session_id": session, **({"text": text} if text is not None else {}), **extra}
+    response = await client.post("/api/chat", json=body)
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+async def test_faq_question_is_answered_and_logged(client: TestClient, tmp_path: Path) -> None:
+    reply = await say(client, "How long does delivery take?")
+    assert reply["action"] == "answer" and reply["faq_id"] == "shipping-times"
+    assert reply["feedback"] is True and reply["turn_id"] >= 1
+    assert "3-5 business days" in reply["reply"]
+    log = ConversationLog(open_database(f"sqlite:///{tmp_path / 'data' / 'supportbot.db'}"))
+    (turn,) = log.turns(f"web:{SESSION}")
+    assert turn.id == reply["turn_id"] and turn.record.faq_id == "shipping-times"
+    assert turn.record.bundle_version == "fake-1" and turn.record.latency_ms > 0
+
+
+async def test_greeting_runs_the_handler(client: TestClient) -> None:
+    reply = await say(client, "hello there")
+    assert reply["action"] == "handler" and reply["intent"] == "greeting" and "Hello" in reply["reply"]
+
+
+async def test_order_status_asks_for_the_number_then_answers(client: TestClient) -> None:
+    first = await say(client, "what is my order status")
+    assert first["action"] == "handler" and "order number" in first["reply"]
+    second = await say(client, "it's NW-100002")
+    assert "NW-100002 is shipped" in second["reply"]
+    third = await say(client, "NW-999999")
+    assert third["action"] != "handler" or "couldn't find" in third["reply"] or "order number" in third["reply"]
+
+
+async def test_unknown_question_falls_back_and_offers_a_person(client: TestClient) -> None:
+    reply = await say(client, "what's the weather like in Lisbon tomorrow")
+    assert reply["action"] == "fallback"
+    assert {"label": "Talk to a person", "payload": "human"} in reply["buttons"]
+    handoff = await say(client, choice="human")
+    assert handoff["action"] == "handoff" and handoff["handoff"] is True
+
+
+async def test_clarification_buttons_answer_the_picked_entry(tmp_path: Path, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    settings = demo_settings(tmp_path, answer_threshold=0.99, clarify_window=0.7)
+    client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
+    reply = await say(client, "refund for my return")
+    assert reply["action"] == "clarify"
+    faq_buttons = [b for b in reply["buttons"] if b["payload"].startswith("faq:")]
+    assert 1 <= len(faq_buttons) <= 3
+    picked = await say(client, choice=faq_buttons[0]["payload"])
+    assert picked["action"] == "answer" and picked["faq_id"] == faq_buttons[0]["payload"][4:]
+    again = await say(client, "refund for my return")
+    by_number = await say(client, "2")
+    assert by_number["faq_id"] == [b for b in again["buttons"] if b["payload"].startswith("faq:")][1]["payload"][4:]
+
+
+async def test_feedback_attaches_to_the_turn(client: TestClient, tmp_path: Path) -> None:
+    reply = await say(client, "How long does delivery take?")
+    response = await client.post("/api/feedback", json={"session_id": SESSION, "turn_id": reply["turn_id"],
+                                                        "value": "down"})
+    assert response.status == 200
+    again = await client.post("/api/feedback", json={"session_id": SESSION, "turn_id": reply["turn_id"],
+                                                     "value": "up"})
+    assert again.status == 409
+    other = await client.post("/api/feedback", json={"session_id": "someone-else", "turn_id": reply["turn_id"],
+                                                     "value": "up"})
+    assert other.status == 404
+    log = ConversationLog(open_database(f"sqlite:///{tmp_path / 'data' / 'supportbot.db'}"))
+    (turn,) = log.turns(f"web:{SESSION}")
+    assert turn.feedback == -1 and turn.review == "pending"
+
+
+@pytest.mark.parametrize("text,problem", [("", "didn't catch"), ("   \n\t ", "didn't catch"),
+                                          ("x" * 5000, "too long"), ("\x00\x01\x02", "didn't catch")])
+async def test_bad_text_gets_a_clear_reply(client: TestClient, text: str, problem: str) -> None:
+    reply = await say(client, text)
+    assert reply["action"] == "rejected" and problem in reply["reply"]
+
+
+@pytest.mark.parametrize("body,reason", [
+    (b"not json", "JSON object"), (b"[1,2]", "JSON object"), (b'{"text": "hi"}', "session_id"),
+    (b'{"session_id": "bad id!", "text": "hi"}', "session_id"),
+    (b'{"session_id": "session-0001", "text": 42}', "text must be a string"),
+    (b"\xff\xfe\x00garbage", "JSON object"),
+])
+async def test_bad_requests_are_400_with_a_reason(client: TestClient, body: bytes, reason: str) -> None:
+    response = await client.post("/api/chat", data=body, headers={"Content-Type": "application/json"})
+    assert response.status == 400
+    assert reason in (await response.json())["error"]
+
+
+async def test_oversized_body_is_413(client: TestClient) -> None:
+    response = await client.post("/api/chat", data=b"{" + b" " * 200_000 + b"}")
+    assert response.status == 413
+
+
+async def test_rate_limit_replies_politely(tmp_path: Path, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    settings = demo_settings(tmp_path, rate_limit_per_minute=3)
+    client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
+    replies = [await say(client, "hello") for _ in range(4)]
+    assert [r["action"] for r in replies] == ["handler", "handler", "handler", "rejected"]
+    assert "faster than I can answer" in replies[-1]["reply"]
+    assert (await say(client, "hello", session="another-session"))["action"] == "handler"
+
+
+async def test_page_health_and_metrics(client: TestClient) -> None:
+    page = await client.get("/")
+    assert page.status == 200 and "chat.js" in await page.text()
+    script = await client.get("/static/chat.js")
+    assert script.status == 200 and "textContent" in await script.text()
+    health = await (await client.get("/healthz")).json()
+    assert health["bundle_version"] == "fake-1" and health["faq_entries"] >= 40
+    await say(client, "How long does delivery take?")
+    metrics = await (await client.get("/metrics")).text()
+    assert 'supportbot_messages_total{action="answer",channel="web"} 1.0' in metrics
+    assert 'supportbot_bundle_info{version="fake-1"} 1.0' in metrics
+
+
+async def test_concurrent_messages_share_model_calls(tmp_path: Path, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    model = KeywordModel()
+    settings = demo_settings(tmp_path, max_wait_ms=20.0)
+    client = await aiohttp_client(create_app(settings, model_loader=lambda s: model))
+    model.calls.clear()
+    replies = await asyncio.gather(*(say(client, "How long does delivery take?", session=f"session-{i:04d}")
+                                     for i in range(16)))
+    assert all(r["action"] == "answer" for r in replies)
+    assert sum(model.calls) == 16 and len(model.calls) < 16

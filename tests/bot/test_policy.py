@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.policy import IntentGuess, Thresholds, decide
+from bot.routing import SEARCH, Route, RoutingError, parse_routing
+from knowledge.index import Hit
+
+T = Thresholds(answer=0.6, margin=0.05, clarify_window=0.12, handler=0.5)
+FAQ = IntentGuess("faq", 0.9, True)
+
+
+def hits(*scores: float) -> list[Hit]:
+    return [Hit(f"faq-{i}", score, f"question {i}") for i, score in enumerate(scores)]
+
+
+def test_confident_handler_intent_runs_its_handler() -> None:
+    decision = decide(IntentGuess("greeting", 0.8, True), hits(0.9), Route("handler", "greeting"), T)
+    assert decision.action == "handler" and decision.handler == "greeting"
+
+
+def test_unsure_handler_intent_goes_to_search() -> None:
+    decision = decide(IntentGuess("greeting", 0.4, True), hits(0.9, 0.2), Route("handler", "greeting"), T)
+    assert decision.action == "answer" and decision.faq_id == "faq-0"
+
+
+def test_out_of_scope_handler_intent_does_not_run() -> None:
+    decision = decide(IntentGuess("greeting", 0.95, False), hits(0.1), Route("handler", "greeting"), T)
+    assert decision.action == "fallback"
+
+
+def test_intent_routed_to_one_faq() -> None:
+    decision = decide(IntentGuess("opening_hours", 0.9, True), hits(0.1), Route("faq", "hours"), T)
+    assert decision.action == "answer" and decision.faq_id == "hours"
+
+
+def test_clear_winner_is_answered() -> None:
+    decision = decide(FAQ, hits(0.75, 0.5), SEARCH, T)
+    assert decision.action == "answer" and "leads by 0.25" in decision.reason
+
+
+@pytest.mark.parametrize("scores", [(0.75, 0.73, 0.72, 0.2), (0.55, 0.3)])
+def test_close_or_slightly_low_scores_offer_choices(scores: tuple[float, ...]) -> None:
+    decision = decide(FAQ, hits(*scores), SEARCH, T)
+    assert decision.action == "clarify"
+    assert [h.score for h in decision.choices] == [s for s in scores if s >= scores[0] - 0.12][:3]
+
+
+def test_low_score_falls_back() -> None:
+    decision = decide(FAQ, hits(0.3, 0.1), SEARCH, T)
+    assert decision.action == "fallback"
+
+
+def test_out_of_scope_is_not_offered_near_misses() -> None:
+    decision = decide(IntentGuess("faq", 0.9, False), hits(0.55, 0.3), SEARCH, T)
+    assert decision.action == "fallback" and "out of scope" in decision.reason
+
+
+def test_out_of_scope_but_strong_faq_match_is_answered() -> None:
+    decision = decide(IntentGuess("faq", 0.9, False), hits(0.9, 0.3), SEARCH, T)
+    assert decision.action == "answer"
+
+
+def test_empty_faq_falls_back() -> None:
+    assert decide(FAQ, [], SEARCH, T).action == "fallback"
+
+
+def test_routing_table_is_checked() -> None:
+    table = parse_routing({"greeting": {"handler": "greeting"}, "hours": {"faq": "hours"},
+                           "faq": {"search": True}}, {"greeting"})
+    assert table.route_for("greeting") == Route("handler", "greeting")
+    assert table.route_for("unlisted") == SEARCH
+    with pytest.raises(RoutingError, match="unknown handler 'nope'"):
+        parse_routing({"x": {"handler": "nope"}}, {"greeting"})
+    with pytest.raises(RoutingError, match="intent 'x'"):
+        parse_routing({"x": {"handler": "greeting", "faq": "y"}}, {"greeting"})
