@@ -1,0 +1,251 @@
+"""Accuracy benchmark: fine-tuned models against baselines from the same run, on public data.
+
+Runs, dataset by dataset, with the default training arguments (what ``supportbot train``
+uses): BANKING77 and CLINC150 and HINT3 sofmattress (intents; baseline TF-IDF word 1-2 +
+char 2-5 grams with logistic regression, trained on the same split and calibrated the same
+way) and StackFAQ (retriever; baselines BM25 via rank-bm25 and the un-tuned base encoder).
+Results are merged into ``accuracy.json`` (keyed by dataset name), so ``--only`` reruns
+one dataset and keeps the others; ``accuracy.md`` is rebuilt from the JSON.
+
+Example::
+
+    .venv/bin/python benchmarks/accuracy.py --data ../shared/data --out benchmarks/results
+    .venv/bin/python benchmarks/accuracy.py --only stackfaq
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from training.args import IntentTrainingArgs, RetrieverTrainingArgs  # noqa: E402
+from training.calibration import calibrate_with_oos, calibrate_without_oos, oos_scores  # noqa: E402
+from training.checkpoint import IntentMeta, RetrieverMeta, load_intent_predictor, load_retriever_encoder  # noqa: E402
+from training.data import read_faq, read_intents, read_queries  # noqa: E402
+from training.evaluation import evaluate_faq, evaluate_intents, intent_metrics  # noqa: E402
+from training.intents import prepare_splits, train_intents  # noqa: E402
+from training.report import write_faq_report, write_intent_report  # noqa: E402
+
+INTENT_SETS = {  # name: (folder, has a validation file)
+    "banking77": ("banking77", False),
+    "clinc150": ("clinc150", True),
+    "hint3_sofmattress": ("hint3/sofmattress", False),
+}
+TARGETS = {  # dataset: [(metric, at least, how it is compared)]
+    "banking77": [("accuracy", 0.930, None)],
+    "clinc150": [("in_scope_accuracy", 0.960, None), ("oos_auroc", 0.95, None), ("oos_recall", 0.80, None)],
+    "hint3_sofmattress": [("mcc", 0.64, None)],
+    "stackfaq": [("map", 0.90, None), ("recall_at_1", 0.05, "base_encoder")],
+}
+FAQ_METRICS = ("recall_at_1", "recall_at_5", "mrr", "map")
+
+
+def machine() -> dict[str, object]:
+    """CPU model, cores and accelerator of this machine."""
+    import torch
+
+    cpu = platform.processor()
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        cpu = re.search(r"model name\s*:\s*(.+)", text).group(1).strip()  # type: ignore[union-attr]
+    except (OSError, AttributeError):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": gpu}
+
+
+def commit() -> str:
+    """The git commit, with "+dirty" when training/ or benchmarks/ have uncommitted changes."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "training", "benchmarks/accuracy.py"],
+                           cwd=ROOT, capture_output=True, text=True).stdout.strip()  # fmt: skip
+    return head + ("+dirty" if dirty else "")
+
+
+def tfidf_baseline(name: str, train_path: Path, valid_path: Path | None, test_path: Path) -> dict[str, float]:
+    """TF-IDF + logistic regression on the model's own split, calibrated by the same rule."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
+    args = IntentTrainingArgs()
+    splits = prepare_splits(train_path, valid_path, args)
+    started = time.monotonic()
+    features = make_union(
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+    )
+    model = make_pipeline(features, LogisticRegression(C=10.0, max_iter=2000))
+    model.fit([r.text for r in splits.train], [r.label for r in splits.train])
+    seconds = time.monotonic() - started
+    labels = list(model.classes_)
+
+    def logits(texts: list[str]) -> np.ndarray:  # log-probabilities: softmax gives the probabilities back
+        return np.log(np.clip(model.predict_proba(texts), 1e-12, None))
+
+    valid_logits = logits([r.text for r in splits.valid + splits.oos])
+    if splits.oos:
+        is_oos = np.arange(len(valid_logits)) >= len(splits.valid)
+        correct = np.zeros(len(valid_logits), bool)
+        correct[: len(splits.valid)] = [labels[i] == r.label for i, r in zip(valid_logits.argmax(1), splits.valid)]
+        rule = calibrate_with_oos(valid_logits, correct, is_oos, "max_softmax")
+    else:
+        rule = calibrate_without_oos(valid_logits, args.oos_reject_rate, "max_softmax")
+    test = read_intents(test_path)
+    test_logits = logits([r.text for r in test])
+    scores = oos_scores(test_logits, rule.score)
+    top1 = [labels[i] for i in test_logits.argmax(1)]
+    decided = [t if s >= rule.threshold else args.oos_label for t, s in zip(top1, scores)]
+    metrics = intent_metrics([r.label for r in test], top1, decided, scores, args.oos_label)
+    return {**metrics, "train_seconds": round(seconds, 1)}
+
+
+def run_intents(name: str, data: Path, checkpoints: Path, reports: Path, reuse: bool) -> dict[str, object]:
+    """Train (or reuse) the checkpoint, evaluate it on test, and run the baseline."""
+    folder, has_valid = INTENT_SETS[name]
+    train, test = data / folder / "train.csv", data / folder / "test.csv"
+    valid = data / folder / "valid.csv" if has_valid else None
+    out = checkpoints / name
+    if not (reuse and out.is_dir()):
+        shutil.rmtree(out, ignore_errors=True)
+        started = time.monotonic()
+        train_intents(train, valid, out, IntentTrainingArgs())
+        print(f"[{name}] trained in {time.monotonic() - started:.0f} s", flush=True)
+    saved = json.loads((out / "supportbot_intents.json").read_text())
+    meta, predict = load_intent_predictor(out)
+    result = evaluate_intents(predict, meta, read_intents(test))
+    write_intent_report(reports / name, result, f"{name} test", {"checkpoint": str(out)})
+    baseline = tfidf_baseline(name, train, valid, test)
+    return {**result.metrics, "train_seconds": saved["metrics"]["train_seconds"],
+            "oos_rule": saved["oos"], "baselines": {"tfidf_lr": baseline}}  # fmt: skip
+
+
+def bm25_metrics(entries, queries, document: str) -> dict[str, float]:
+    """BM25 (rank-bm25, Okapi) over lower-cased word tokens of each entry's document."""
+    from rank_bm25 import BM25Okapi
+
+    from training.metrics import mean_average_precision, mean_reciprocal_rank, recall_at_k
+    from training.ranking import document_text
+
+    tokenize: Callable[[str], list[str]] = lambda text: re.findall(r"\w+", text.lower())  # noqa: E731
+    docs = [tokenize(" ".join(document_text(p, e.answer, document) for p in e.phrasings)) for e in entries]
+    bm25 = BM25Okapi(docs)
+    ids = [e.faq_id for e in entries]
+    rankings = [[ids[j] for j in np.argsort(-bm25.get_scores(tokenize(q.query)), kind="stable")] for q in queries]
+    relevant = [{q.faq_id} for q in queries]
+    return {"recall_at_1": recall_at_k(rankings, relevant, 1), "recall_at_5": recall_at_k(rankings, relevant, 5),
+            "mrr": mean_reciprocal_rank(rankings, relevant), "map": mean_average_precision(rankings, relevant)}  # fmt: skip
+
+
+def run_stackfaq(data: Path, checkpoints: Path, reports: Path, reuse: bool) -> dict[str, object]:
+    """Train (or reuse) the retriever, evaluate on the test queries, run BM25 and the base encoder."""
+    from training.checkpoint import sentence_encoder
+    from training.encoder import resolve_base_model
+    from training.retriever import train_retriever
+
+    faq_path = data / "stackfaq" / "faq.csv"
+    out = checkpoints / "stackfaq"
+    if not (reuse and out.is_dir()):
+        shutil.rmtree(out, ignore_errors=True)
+        train_retriever(faq_path, data / "stackfaq" / "queries_train.csv", out, RetrieverTrainingArgs())
+    saved = json.loads((out / "supportbot_retriever.json").read_text())
+    entries = read_faq(faq_path)
+    test = read_queries(data / "stackfaq" / "queries_test.csv", {e.faq_id for e in entries})
+    meta, encode = load_retriever_encoder(out)
+    result = evaluate_faq(encode, meta, entries, test)
+    write_faq_report(reports / "stackfaq", result, "stackfaq test", {"checkpoint": str(out)})
+    base = sentence_encoder(resolve_base_model("")[0], RetrieverTrainingArgs().max_length)
+    baselines: dict[str, dict[str, float]] = {}
+    for document in ("question", "question_answer"):
+        baselines[f"bm25_{document}"] = bm25_metrics(entries, test, document)
+        plain = evaluate_faq(base, RetrieverMeta(document, 1.0, 0.0), entries, test).metrics
+        baselines[f"base_encoder_{document}"] = {k: plain[k] for k in FAQ_METRICS}
+    baselines["base_encoder"] = baselines[f"base_encoder_{meta.document}"]
+    return {**result.metrics, "document": meta.document, "thresholds": saved["thresholds"],
+            "train_seconds": saved["metrics"]["train_seconds"], "baselines": baselines}  # fmt: skip
+
+
+def check_targets(name: str, entry: dict[str, object]) -> list[dict[str, object]]:
+    """Each target with the value reached and whether it is met."""
+    checks = []
+    for metric, bound, relative_to in TARGETS[name]:
+        value = float(entry[metric])  # type: ignore[arg-type]
+        if relative_to:
+            reference = float(entry["baselines"][relative_to][metric])  # type: ignore[index]
+            goal = f">= {relative_to} + {bound:.2f} ({reference + bound:.4f})"
+            met = value >= reference + bound
+        else:
+            goal, met = f">= {bound}", value >= bound
+        checks.append({"metric": metric, "target": goal, "value": round(value, 4), "met": met})
+    return checks
+
+
+def render(results: dict[str, dict[str, object]]) -> str:
+    """The Markdown table of every dataset in ``results``."""
+    lines = ["# Accuracy benchmark", "",
+             "Made by `benchmarks/accuracy.py` (default training arguments); test splits of `../shared/data`.", "",
+             "| dataset | metric | fine-tuned | baselines (same run) | target | met |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for name, entry in results.items():
+        baselines = entry["baselines"]
+        for check in entry["targets"]:
+            metric = check["metric"]
+            base = ", ".join(f"{b} {v[metric]:.4f}" for b, v in baselines.items() if metric in v and b != "base_encoder")
+            lines.append(f"| {name} | {metric} | {check['value']:.4f} | {base} | {check['target']} | "
+                         f"{'yes' if check['met'] else 'NO'} |")  # fmt: skip
+    lines += ["", "| dataset | all metrics (fine-tuned) | train seconds | baseline train seconds | machine | commit |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
+    for name, entry in results.items():
+        keys = ("accuracy", "macro_f1", "in_scope_accuracy", "in_scope_accuracy_with_rejection", "oos_recall",
+                "oos_precision", "oos_auroc", "mcc", "in_scope_rejected", *FAQ_METRICS, "answered", "answered_precision")  # fmt: skip
+        shown = ", ".join(f"{k} {entry[k]:.4f}" for k in keys if k in entry)
+        base_seconds = ", ".join(f"{b} {v['train_seconds']}" for b, v in entry["baselines"].items() if "train_seconds" in v)
+        m = entry["machine"]
+        lines.append(f"| {name} | {shown} | {entry['train_seconds']} | {base_seconds or '-'} | "
+                     f"{m['cpu']}, {m['cores']} cores{', ' + m['gpu'] if m['gpu'] else ''} | {entry['commit']} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--checkpoints", type=Path, default=ROOT / "artifacts" / "checkpoints")
+    parser.add_argument("--reports", type=Path, default=ROOT / "artifacts" / "reports")
+    parser.add_argument("--only", action="append", choices=[*INTENT_SETS, "stackfaq"], help="repeatable")
+    parser.add_argument("--reuse", action="store_true", help="evaluate existing checkpoints instead of training")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path = args.out / "accuracy.json"
+    results = json.loads(json_path.read_text()) if json_path.is_file() else {}
+    for name in args.only or [*INTENT_SETS, "stackfaq"]:
+        print(f"[{name}] starting", flush=True)
+        if name == "stackfaq":
+            entry = run_stackfaq(args.data, args.checkpoints, args.reports, args.reuse)
+        else:
+            entry = run_intents(name, args.data, args.checkpoints, args.reports, args.reuse)
+        entry |= {"machine": machine(), "commit": commit(), "ran_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        entry["targets"] = check_targets(name, entry)
+        results[name] = entry
+        order = [n for n in [*INTENT_SETS, "stackfaq"] if n in results]
+        results = {n: results[n] for n in order}
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
+        (args.out / "accuracy.md").write_text(render(results))
+        print(f"[{name}] " + json.dumps(entry["targets"]), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Out-of-scope scores and thresholds on constructed examples."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.calibration import (
+    balanced_threshold,
+    calibrate_answer,
+    calibrate_with_oos,
+    calibrate_without_oos,
+    oos_scores,
+    softmax,
+)
+
+
+def test_scores_follow_the_checkpoint_formulas() -> None:
+    logits = np.array([[2.0, 0.0], [0.0, 0.0]])
+    np.testing.assert_allclose(oos_scores(logits, "max_softmax"), [1 / (1 + np.exp(-2)), 0.5])
+    np.testing.assert_allclose(oos_scores(logits, "energy"), [np.log(np.exp(2) + 1), np.log(2)])
+    np.testing.assert_allclose(oos_scores(logits, "energy", 2.0), 2 * np.log(np.exp([1.0, 0.0]) + 1))
+    np.testing.assert_allclose(softmax(logits).sum(axis=1), 1.0)
+    with pytest.raises(ValueError, match="unknown"):
+        oos_scores(logits, "entropy")
+
+
+def test_balanced_threshold_separates_when_it_can() -> None:
+    # in-scope scores 0.9, 0.8, 0.7 (all correct), out-of-scope 0.3, 0.2: the cut lies between 0.3 and 0.7
+    scores = np.array([0.9, 0.8, 0.7, 0.3, 0.2])
+    is_oos = np.array([False, False, False, True, True])
+    threshold, value = balanced_threshold(scores, np.array([True] * 3 + [False] * 2), is_oos)
+    assert threshold == pytest.approx(0.5)
+    assert value == 1.0
+
+
+def test_balanced_threshold_weighs_both_sides_equally() -> None:
+    # oos at 0.75 overlaps: cutting at 0.775 gives (2/3 + 1) / 2 = 0.833 > cutting at 0.5: (1 + 0.5) / 2 = 0.75
+    scores = np.array([0.9, 0.8, 0.7, 0.75, 0.2])
+    is_oos = np.array([False, False, False, True, True])
+    threshold, value = balanced_threshold(scores, np.array([True] * 3 + [False] * 2), is_oos)
+    assert threshold == pytest.approx(0.775)
+    assert value == pytest.approx((2 / 3 + 1) / 2)
+
+
+def test_ties_keep_the_lower_threshold() -> None:
+    # the 0.6 in-scope row is misclassified: rejecting it or not scores the same, and the
+    # lower cut (fewer rejections) is kept
+    scores = np.array([0.9, 0.6, 0.3])
+    is_oos = np.array([False, False, True])
+    threshold, value = balanced_threshold(scores, np.array([True, False, False]), is_oos)
+    assert threshold == pytest.approx(0.45)
+    assert value == pytest.approx(0.75)
+
+
+def test_auto_picks_the_score_with_the_better_auroc() -> None:
+    # row 2 is out of scope: peaked but small logits. max_softmax ranks it first (AUROC 0),
+    # energy (logsumexp) ranks it last (AUROC 1).
+    logits = np.array([[10.0, 9.0], [9.0, 8.0], [3.0, -3.0]])
+    is_oos = np.array([False, False, True])
+    rule = calibrate_with_oos(logits, np.array([True, True, False]), is_oos, "auto")
+    assert rule.score == "energy"
+    energy = oos_scores(logits, "energy")
+    assert energy[2] < rule.threshold <= energy[1]
+    assert "balanced accuracy" in rule.calibration
+
+
+def test_without_oos_the_threshold_is_a_quantile_of_in_scope_scores() -> None:
+    probabilities = np.linspace(0.55, 0.99, 10)  # ten in-scope rows of two labels
+    logits = np.log(np.stack([probabilities, 1 - probabilities], axis=1))
+    rule = calibrate_without_oos(logits, 0.1, "auto")
+    assert rule.score == "max_softmax"
+    assert rule.threshold == pytest.approx(0.55)  # the lowest of ten: rejects 1 of 10 (score < threshold is not)
+    assert (oos_scores(logits, "max_softmax") >= rule.threshold).mean() == 1.0
+    rule = calibrate_without_oos(logits, 0.25, "auto")
+    assert (oos_scores(logits, "max_softmax") < rule.threshold).mean() == pytest.approx(0.2)
+
+
+def test_answer_thresholds_reach_the_precision_target_with_most_coverage() -> None:
+    top = np.array([0.9, 0.85, 0.8, 0.6, 0.5])
+    second = np.array([0.5, 0.5, 0.5, 0.55, 0.45])
+    correct = np.array([True, True, True, False, False])
+    thresholds = calibrate_answer(top, second, correct, target_precision=1.0)
+    answered = (top >= thresholds.answer) & (top - second >= thresholds.margin)
+    assert answered.tolist() == [True, True, True, False, False]
+    assert "precision 1.000" in thresholds.calibration

@@ -1,0 +1,114 @@
+"""``supportbot train`` / ``supportbot evaluate`` through the root dispatcher: help and error paths."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests.training.helpers import write_csv, write_toy_intents
+
+
+def run_error(argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    message = str(caught.value.code)
+    assert message.count("\n") == 0, "one line"
+    return message
+
+
+def test_help_has_examples_and_does_not_import_torch() -> None:
+    code = (
+        "import sys, contextlib, io\nfrom bot.cli import main\n"
+        "for argv in (['train','intents','--help'], ['train','retriever','--help'],"
+        " ['evaluate','intents','--help'], ['evaluate','faq','--help']):\n"
+        "    out = io.StringIO()\n"
+        "    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
+        "        main(argv)\n"
+        "    assert 'example:' in out.getvalue() and 'supportbot ' in out.getvalue(), argv\n"
+        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_group_without_subcommand_shows_help(capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        status = main(["train"])
+    except SystemExit as stop:
+        status = stop.code
+    assert status not in (0, None)
+    assert "intents" in capsys.readouterr().out
+
+
+def test_missing_column(tmp_path: Path) -> None:
+    bad = write_csv(tmp_path / "bad.csv", ["text", "intent"], [("hi", "greeting")])
+    message = run_error(["train", "intents", "--train", str(bad), "--out", str(tmp_path / "out")])
+    assert message.startswith("supportbot train: error: ") and "bad.csv" in message and "label" in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    assert "empty" in run_error(["train", "intents", "--train", str(empty), "--out", str(tmp_path / "out")])
+
+
+def test_label_with_too_few_examples(tmp_path: Path) -> None:
+    rows = [("hello", "greeting"), ("hi", "greeting"), ("refund", "refund")]
+    train = write_csv(tmp_path / "train.csv", ["text", "label"], rows)
+    message = run_error(["train", "intents", "--train", str(train), "--out", str(tmp_path / "out")])
+    assert "label 'refund' has 1 example" in message and "train.csv" in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_unreadable_base_model_leaves_no_output(tmp_path: Path) -> None:
+    train = write_toy_intents(tmp_path / "train.csv")
+    out = tmp_path / "out"
+    argv = ["train", "intents", "--train", str(train), "--out", str(out), "--base-model", str(tmp_path / "no-model")]
+    assert "no-model" in run_error(argv) and "not a model directory" in run_error(argv)
+    assert list(tmp_path.iterdir()) == [train]
+
+
+def test_broken_base_model_dir_leaves_no_output(tmp_path: Path) -> None:
+    train = write_toy_intents(tmp_path / "train.csv")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json", encoding="utf-8")
+    argv = ["train", "intents", "--train", str(train), "--out", str(tmp_path / "out"), "--base-model", str(broken)]
+    assert run_error(argv).startswith("supportbot train: error: --base-model")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "train.csv"]
+
+
+def test_existing_output_is_not_overwritten(tmp_path: Path, tiny_bert: Path) -> None:
+    train = write_toy_intents(tmp_path / "train.csv")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine", encoding="utf-8")
+    argv = ["train", "intents", "--train", str(train), "--out", str(out), "--base-model", str(tiny_bert)]
+    assert "already exists" in run_error(argv)
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_bad_argument_value(tmp_path: Path) -> None:
+    train = write_toy_intents(tmp_path / "train.csv")
+    message = run_error(["train", "intents", "--train", str(train), "--out", str(tmp_path / "o"), "--epochs", "0"])
+    assert "training argument epochs" in message
+
+
+def test_retriever_errors(tmp_path: Path) -> None:
+    faq = write_csv(tmp_path / "faq.csv", ["faq_id", "question", "answer"], [("f1", "q", "a")])
+    queries = write_csv(tmp_path / "q.csv", ["query", "faq_id"], [("x", "f2")])
+    message = run_error(["train", "retriever", "--faq", str(faq), "--queries", str(queries), "--out", str(tmp_path / "o")])
+    assert "faq_id 'f2' is not in the FAQ" in message and "q.csv" in message
+
+
+def test_evaluate_errors(tmp_path: Path) -> None:
+    test = write_toy_intents(tmp_path / "test.csv")
+    message = run_error(["evaluate", "intents", "--model", str(tmp_path), "--test", str(test), "--report", str(tmp_path / "r")])
+    assert message.startswith("supportbot evaluate: error: ") and "supportbot_intents.json" in message
+    (tmp_path / "manifest.json").write_text("{}", encoding="utf-8")
+    message = run_error(["evaluate", "intents", "--model", str(tmp_path), "--test", str(test), "--report", str(tmp_path / "r")])
+    assert "runtime bundle" in message

@@ -1,0 +1,89 @@
+"""CSV loading, splits and fingerprints."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.training.helpers import write_csv, write_toy_intents
+from training.data import (
+    IntentExample,
+    fingerprint,
+    read_faq,
+    read_intents,
+    read_queries,
+    split_queries,
+    split_stratified,
+)
+from training.errors import TrainingInputError
+
+
+def test_read_intents_strips_and_keeps_unicode(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "a.csv", ["text", "label"], [(" 你好 ", "greeting"), ("hi 👋", "greeting")])
+    assert read_intents(path) == [IntentExample("你好", "greeting"), IntentExample("hi 👋", "greeting")]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "file is empty"),
+        ("text,label\n", "no data rows"),
+        ("text,intent\nhi,greeting\n", "missing column(s) label"),
+        ("text,label\nhi,greeting\n,greeting\n", "line 3: field 'text' is empty"),
+    ],
+)
+def test_read_intents_errors_name_file_line_and_field(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(TrainingInputError, match=re.escape(message)) as caught:
+        read_intents(path)
+    assert str(path) in str(caught.value)
+
+
+def test_missing_and_non_utf8_files(tmp_path: Path) -> None:
+    with pytest.raises(TrainingInputError, match="cannot read file"):
+        read_intents(tmp_path / "nope.csv")
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("text,label\ncaf\xe9,x\n".encode("latin-1"))
+    with pytest.raises(TrainingInputError, match="not UTF-8"):
+        read_intents(path)
+
+
+def test_split_is_stratified_and_capped(tmp_path: Path) -> None:
+    rows = read_intents(write_toy_intents(tmp_path / "t.csv", with_oos=False))
+    train, valid = split_stratified(rows, fraction=0.5, max_rows=6, seed=0, source="t.csv")
+    assert len(valid) == 6 and len(train) == len(rows) - 6
+    assert Counter(r.label for r in valid) == {"greeting": 2, "track_order": 2, "refund": 2}
+    assert split_stratified(rows, 0.5, 6, 0, "t.csv") == (train, valid)  # fixed seed, same split
+
+
+def test_split_needs_two_rows_per_label() -> None:
+    rows = [IntentExample("a", "x"), IntentExample("b", "x"), IntentExample("c", "lonely")]
+    with pytest.raises(TrainingInputError, match="label 'lonely' has 1 example"):
+        split_stratified(rows, 0.5, 10, 0, "t.csv")
+
+
+def test_faq_alternatives_and_query_ids(tmp_path: Path) -> None:
+    faq = write_csv(tmp_path / "faq.csv", ["faq_id", "question", "answer", "alternatives"],
+                    [("f1", "reset password", "Use the link.", "forgot password | 密码重置"), ("f2", "refund", "Yes.", "")])  # fmt: skip
+    entries = read_faq(faq)
+    assert entries[0].phrasings == ("reset password", "forgot password", "密码重置")
+    assert entries[1].alternatives == ()
+    queries = write_csv(tmp_path / "q.csv", ["query", "faq_id"], [("pw", "f1"), ("money", "f9")])
+    with pytest.raises(TrainingInputError, match="row 3: faq_id 'f9' is not in the FAQ"):
+        read_queries(queries, {"f1", "f2"})
+    dup = write_csv(tmp_path / "dup.csv", ["faq_id", "question", "answer"], [("f1", "a", "b"), ("f1", "c", "d")])
+    with pytest.raises(TrainingInputError, match="duplicate faq_id 'f1'"):
+        read_faq(dup)
+
+
+def test_split_queries_and_fingerprint() -> None:
+    from training.data import LabelledQuery
+
+    queries = [LabelledQuery(f"q{i}", "f1") for i in range(10)]
+    train, held = split_queries(queries, 0.2, seed=1)
+    assert len(held) == 2 and set(train) | set(held) == set(queries)
+    assert fingerprint(queries) == fingerprint(list(queries))
+    assert fingerprint(queries) != fingerprint(queries[:-1])

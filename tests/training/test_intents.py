@@ -1,0 +1,121 @@
+"""The intent classifier on a tiny BERT: it trains in seconds, beats chance, and writes the contract."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.training.helpers import TOY_INTENTS, write_toy_intents
+from training.args import IntentTrainingArgs
+from training.errors import TrainingInputError
+
+pytest.importorskip("transformers")
+
+# Fast settings for a random tiny model: a high learning rate, few steps, fp32 for exact parity.
+FAST = dict(learning_rate=3e-3, head_learning_rate=1e-2, layer_decay=1.0, epochs=1, min_train_steps=60,
+            batch_size=8, valid_fraction=0.3, max_valid_rows=12, precision="fp32")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, tiny_bert_master: Path) -> tuple[Path, dict[str, float]]:
+    """One toy checkpoint shared read-only by the tests below (trained once, never changed)."""
+    from training.intents import train_intents
+
+    root = tmp_path_factory.mktemp("intents")
+    train = write_toy_intents(root / "train.csv")
+    metrics = train_intents(train, None, root / "ckpt", IntentTrainingArgs(base_model=str(tiny_bert_master), **FAST))
+    return root / "ckpt", metrics
+
+
+def test_tiny_bert_beats_chance(trained: tuple[Path, dict[str, float]]) -> None:
+    _, metrics = trained
+    assert metrics["accuracy"] > 1 / len(TOY_INTENTS) + 0.2
+    assert 0.0 <= metrics["oos_auroc"] <= 1.0
+
+
+def test_checkpoint_follows_the_contract(trained: tuple[Path, dict[str, float]]) -> None:
+    ckpt, _ = trained
+    meta = json.loads((ckpt / "supportbot_intents.json").read_text(encoding="utf-8"))
+    assert meta["format"] == "supportbot-intents-checkpoint" and meta["version"] == 1
+    assert meta["labels"] == sorted(TOY_INTENTS) and "oos" not in meta["labels"]
+    assert meta["pooling"] == "mean" and meta["max_length"] == 64 and meta["oos_label"] == "oos"
+    assert meta["oos"]["score"] in ("max_softmax", "energy") and meta["oos"]["calibration"]
+    assert len(meta["data_fingerprint"]) == 64 and meta["created_at"].endswith("+00:00")
+    with np.load(ckpt / "head.npz", allow_pickle=False) as head:
+        assert head["weight"].shape == (3, 32) and head["weight"].dtype == np.float32
+        assert head["bias"].shape == (3,) and head["bias"].dtype == np.float32
+    assert (ckpt / "model" / "config.json").is_file() and (ckpt / "model" / "tokenizer.json").is_file()
+    assert "oos" in (ckpt / "heldout.csv").read_text(encoding="utf-8")
+    assert json.loads((ckpt / "training_args.json").read_text())["learning_rate"] == FAST["learning_rate"]
+    assert not [p for p in ckpt.parent.iterdir() if p.name.startswith(".ckpt.tmp")]
+
+
+def test_numpy_head_on_the_encoder_reproduces_the_logits(trained: tuple[Path, dict[str, float]]) -> None:
+    """What the runtime will do (encoder, mean pooling and head in numpy) matches the predictor."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from training.checkpoint import load_intent_predictor
+
+    ckpt, _ = trained
+    texts = ["where is my order", "你好", "refund"]
+    _, predict = load_intent_predictor(ckpt)
+    tokenizer = AutoTokenizer.from_pretrained(ckpt / "model")
+    encoder = AutoModel.from_pretrained(ckpt / "model").eval()
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        hidden = encoder(**batch).last_hidden_state.numpy()  # [batch, tokens, hidden]
+    mask = batch["attention_mask"].numpy()[..., None]
+    pooled = (hidden * mask).sum(1) / mask.sum(1)
+    with np.load(ckpt / "head.npz") as head:
+        logits = pooled @ head["weight"].T + head["bias"]
+    np.testing.assert_allclose(predict(texts), logits, atol=1e-4)
+
+
+def test_evaluate_cli_writes_metrics_markdown_and_plots(trained: tuple[Path, dict[str, float]], tmp_path: Path) -> None:
+    from bot.cli import main
+
+    ckpt, _ = trained
+    test = write_toy_intents(tmp_path / "test.csv")
+    assert main(["evaluate", "intents", "--model", str(ckpt), "--test", str(test), "--report", str(tmp_path / "r")]) == 0
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    for key in ("accuracy", "macro_f1", "in_scope_accuracy", "oos_recall", "oos_auroc", "mcc"):
+        assert 0.0 <= metrics[key] <= 1.0 or key == "mcc"
+    assert (tmp_path / "r" / "report.md").read_text().startswith("# Intent evaluation")
+    for plot in ("confusions.png", "oos_threshold.png"):
+        assert (tmp_path / "r" / plot).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_without_oos_rows_the_threshold_comes_from_in_scope_scores(tmp_path: Path, tiny_bert: Path) -> None:
+    from training.intents import train_intents
+
+    train = write_toy_intents(tmp_path / "train.csv", with_oos=False)
+    args = IntentTrainingArgs(base_model=str(tiny_bert), **{**FAST, "min_train_steps": 5})
+    train_intents(train, None, tmp_path / "ckpt", args)
+    oos = json.loads((tmp_path / "ckpt" / "supportbot_intents.json").read_text())["oos"]
+    assert oos["score"] == "max_softmax" and "quantile" in oos["calibration"]
+
+
+def test_oos_in_valid_but_unknown_label_is_an_error(tmp_path: Path) -> None:
+    from training.intents import prepare_splits
+
+    train = write_toy_intents(tmp_path / "train.csv")
+    valid = tmp_path / "valid.csv"
+    valid.write_text("text,label\nhello,greeting\nhi,greetings\n", encoding="utf-8")
+    with pytest.raises(TrainingInputError, match="label 'greetings' does not occur"):
+        prepare_splits(train, valid, IntentTrainingArgs())
+    splits = prepare_splits(train, None, IntentTrainingArgs(valid_fraction=0.3))
+    assert all(row.label != "oos" for row in splits.train + splits.valid)
+    assert splits.oos and all(row.label == "oos" for row in splits.oos)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"epochs": 0}, "epochs"), ({"pooling": "max"}, "pooling"), ({"precision": "int4"}, "precision"),
+     ({"valid_fraction": 1.5}, "valid_fraction")],  # fmt: skip
+)
+def test_arguments_are_validated(change: dict[str, object], message: str) -> None:
+    with pytest.raises(TrainingInputError, match=f"training argument {message}"):
+        IntentTrainingArgs(**change)  # type: ignore[arg-type]

@@ -1,0 +1,171 @@
+"""``supportbot train ...`` and ``supportbot evaluate ...``: the training package's commands.
+
+Heavy libraries (torch, transformers, sentence-transformers) are imported inside the
+handlers, so ``supportbot --help`` stays fast. A ``TrainingInputError`` becomes one line on
+stderr (``supportbot train: error: ...``) and exit status 1.
+
+Example::
+
+    $ supportbot train intents --train data/intents.csv --out artifacts/intents
+    $ supportbot evaluate intents --model artifacts/intents --test data/test.csv --report reports/intents
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from training.args import IntentTrainingArgs, RetrieverTrainingArgs
+from training.errors import TrainingInputError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _guarded(command: str, handler: Handler) -> Handler:
+    """Turn user mistakes into ``SystemExit("supportbot <command>: error: ...")``."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except TrainingInputError as error:
+            raise SystemExit(f"supportbot {command}: error: {error}") from None
+
+    return run
+
+
+def _train_intents(args: argparse.Namespace) -> int:
+    from training.intents import train_intents
+
+    options = IntentTrainingArgs(
+        base_model=args.base_model, epochs=args.epochs, learning_rate=args.learning_rate,
+        batch_size=args.batch_size, max_length=args.max_length, oos_label=args.oos_label,
+        precision=args.precision, seed=args.seed,
+    )  # fmt: skip
+    metrics = train_intents(args.train, args.valid, args.out, options)
+    print(f"wrote {args.out}; validation metrics: {json.dumps(metrics)}")
+    return 0
+
+
+def _train_retriever(args: argparse.Namespace) -> int:
+    from training.retriever import train_retriever
+
+    options = RetrieverTrainingArgs(
+        base_model=args.base_model, epochs=args.epochs, learning_rate=args.learning_rate,
+        batch_size=args.batch_size, document=args.document, hard_negatives=not args.no_hard_negatives,
+        precision=args.precision, seed=args.seed,
+    )  # fmt: skip
+    metrics = train_retriever(args.faq, args.queries, args.out, options)
+    print(f"wrote {args.out}; held-out metrics: {json.dumps(metrics)}")
+    return 0
+
+
+def _evaluate_intents(args: argparse.Namespace) -> int:
+    from training.checkpoint import load_intent_predictor
+    from training.data import read_intents
+    from training.evaluation import evaluate_intents
+    from training.report import write_intent_report
+
+    rows = read_intents(args.test)
+    meta, predict = load_intent_predictor(args.model)
+    result = evaluate_intents(predict, meta, rows)
+    write_intent_report(args.report, result, f"{args.model} on {args.test}", {"model": str(args.model), "test": str(args.test)})
+    print(f"wrote {args.report}; metrics: {json.dumps(result.metrics)}")
+    return 0
+
+
+def _evaluate_faq(args: argparse.Namespace) -> int:
+    from training.checkpoint import load_retriever_encoder
+    from training.data import read_faq, read_queries
+    from training.evaluation import evaluate_faq
+    from training.report import write_faq_report
+
+    entries = read_faq(args.faq)
+    queries = read_queries(args.queries, {e.faq_id for e in entries})
+    meta, encode = load_retriever_encoder(args.model)
+    result = evaluate_faq(encode, meta, entries, queries)
+    info = {"model": str(args.model), "faq": str(args.faq), "queries": str(args.queries), "document": meta.document}
+    write_faq_report(args.report, result, f"{args.model} on {args.queries}", info)
+    print(f"wrote {args.report}; metrics: {json.dumps(result.metrics)}")
+    return 0
+
+
+def _add_common(parser: argparse.ArgumentParser, defaults: IntentTrainingArgs | RetrieverTrainingArgs) -> None:
+    parser.add_argument("--out", type=Path, required=True, help="checkpoint directory to create (must not exist or be empty)")
+    parser.add_argument("--base-model", default="", help="Hugging Face id or local path (default: bundled all-MiniLM-L6-v2)")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, help=f"default {defaults.epochs}")
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help=f"default {defaults.learning_rate}")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"default {defaults.batch_size}")
+    parser.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), default="auto",
+                        help="auto: bf16 on CPU and recent GPUs, fp16 on older GPUs")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=defaults.seed, help=f"default {defaults.seed}")
+
+
+def _describe(text: str, example: str) -> str:
+    return f"{text}\n\nexample:\n  {example}"
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``train`` and ``evaluate`` command groups to the root parser."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    train = commands.add_parser("train", help="fine-tune the intent classifier or the FAQ retriever")
+    train_commands = train.add_subparsers(dest="train_command", metavar="MODEL")
+
+    intents = train_commands.add_parser(
+        "intents", help="fine-tune the intent classifier", formatter_class=fmt,
+        description=_describe(
+            "Fine-tune the intent classifier on a text,label CSV; rows labelled oos calibrate the "
+            "out-of-scope threshold and are never a class.",
+            "supportbot train intents --train intents.csv --out artifacts/intents"),
+    )  # fmt: skip
+    intents.add_argument("--train", type=Path, required=True, help="CSV with columns text,label")
+    intents.add_argument("--valid", type=Path, help="validation CSV (default: a stratified split of --train)")
+    _add_common(intents, IntentTrainingArgs())
+    intents.add_argument("--max-length", type=int, default=IntentTrainingArgs.max_length, help="tokens per message")
+    intents.add_argument("--oos-label", default=IntentTrainingArgs.oos_label, help="label of out-of-scope rows")
+    intents.set_defaults(run=_guarded("train", _train_intents))
+
+    retriever = train_commands.add_parser(
+        "retriever", help="fine-tune the FAQ retriever (bi-encoder)", formatter_class=fmt,
+        description=_describe(
+            "Fine-tune the FAQ retriever on FAQ entries (faq_id,question,answer[,alternatives]) and "
+            "labelled queries (query,faq_id) with in-batch and hard negatives.",
+            "supportbot train retriever --faq faq.csv --queries queries.csv --out artifacts/retriever"),
+    )  # fmt: skip
+    retriever.add_argument("--faq", type=Path, required=True, help="CSV with columns faq_id,question,answer")
+    retriever.add_argument("--queries", type=Path, required=True, help="CSV with columns query,faq_id")
+    _add_common(retriever, RetrieverTrainingArgs())
+    retriever.add_argument("--document", choices=("auto", "question", "question_answer"), default="auto",
+                           help="what is embedded per FAQ phrasing (auto: measured with the base model)")  # fmt: skip
+    retriever.add_argument("--no-hard-negatives", action="store_true", help="use in-batch negatives only")
+    retriever.set_defaults(run=_guarded("train", _train_retriever))
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a trained model and write a report")
+    evaluate_commands = evaluate.add_subparsers(dest="evaluate_command", metavar="MODEL")
+    ev_intents = evaluate_commands.add_parser(
+        "intents", help="evaluate an intent checkpoint on a labelled CSV", formatter_class=fmt,
+        description=_describe(
+            "Write metrics.json, report.md and plots for an intent checkpoint on a text,label CSV.",
+            "supportbot evaluate intents --model artifacts/intents --test test.csv --report reports/intents"),
+    )  # fmt: skip
+    ev_intents.add_argument("--model", type=Path, required=True, help="intent checkpoint directory")
+    ev_intents.add_argument("--test", type=Path, required=True, help="CSV with columns text,label")
+    ev_intents.add_argument("--report", type=Path, required=True, help="directory for the report")
+    ev_intents.set_defaults(run=_guarded("evaluate", _evaluate_intents))
+
+    ev_faq = evaluate_commands.add_parser(
+        "faq", help="evaluate a retriever checkpoint on labelled queries", formatter_class=fmt,
+        description=_describe(
+            "Write metrics.json, report.md and a recall@k plot for a retriever checkpoint.",
+            "supportbot evaluate faq --model artifacts/retriever --faq faq.csv --queries test.csv --report reports/faq"),
+    )  # fmt: skip
+    ev_faq.add_argument("--model", type=Path, required=True, help="retriever checkpoint directory")
+    ev_faq.add_argument("--faq", type=Path, required=True, help="CSV with columns faq_id,question,answer")
+    ev_faq.add_argument("--queries", type=Path, required=True, help="CSV with columns query,faq_id")
+    ev_faq.add_argument("--report", type=Path, required=True, help="directory for the report")
+    ev_faq.set_defaults(run=_guarded("evaluate", _evaluate_faq))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("run through the supportbot command")

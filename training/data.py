@@ -1,0 +1,189 @@
+"""Training data: CSV loading with clear errors, stratified splits and fingerprints.
+
+Formats (UTF-8 CSV with a header row):
+
+- intents: ``text,label``; out-of-scope rows are labelled ``oos``.
+- FAQ: ``faq_id,question,answer`` and optionally ``alternatives``: more phrasings of the
+  question, separated by ``|`` or new lines.
+- queries: ``query,faq_id``.
+
+Example::
+
+    rows = read_intents(Path("train.csv"))
+    train, valid = split_stratified(rows, fraction=0.1, max_rows=500, seed=42, source=path)
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import random
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from training.errors import TrainingInputError
+
+
+@dataclass(frozen=True)
+class IntentExample:
+    text: str
+    label: str
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    faq_id: str
+    question: str
+    answer: str
+    alternatives: tuple[str, ...] = ()
+
+    @property
+    def phrasings(self) -> tuple[str, ...]:
+        """The question followed by its alternative phrasings."""
+        return (self.question, *self.alternatives)
+
+
+@dataclass(frozen=True)
+class LabelledQuery:
+    query: str
+    faq_id: str
+
+
+def read_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
+    """Read a CSV into dicts, checking the header and that no required field is empty.
+
+    Errors name the file, the 1-based line and the field.
+    """
+    path = Path(path)
+    try:
+        handle = path.open(encoding="utf-8", newline="")
+    except OSError as error:
+        raise TrainingInputError(f"{path}: cannot read file ({error.strerror})") from error
+    with handle:
+        reader = csv.DictReader(handle)
+        try:
+            header = reader.fieldnames
+            if header is None:
+                raise TrainingInputError(f"{path}: file is empty; expected a header row {','.join(required)}")
+            missing = [name for name in required if name not in header]
+            if missing:
+                raise TrainingInputError(
+                    f"{path}: missing column(s) {', '.join(missing)}; "
+                    f"expected {','.join(required)}, found {','.join(h or '?' for h in header)}"
+                )
+            rows = []
+            for row in reader:
+                for name in required:
+                    if not (row.get(name) or "").strip():
+                        raise TrainingInputError(f"{path}: line {reader.line_num}: field '{name}' is empty")
+                rows.append({k: (v or "").strip() for k, v in row.items() if k is not None})
+        except UnicodeDecodeError as error:
+            raise TrainingInputError(f"{path}: not UTF-8 text ({error.reason})") from error
+        except csv.Error as error:
+            raise TrainingInputError(f"{path}: line {reader.line_num}: {error}") from error
+    if not rows:
+        raise TrainingInputError(f"{path}: no data rows after the header")
+    return rows
+
+
+def read_intents(path: Path) -> list[IntentExample]:
+    """Read an intents CSV (``text,label``)."""
+    return [IntentExample(row["text"], row["label"]) for row in read_rows(path, ("text", "label"))]
+
+
+def read_faq(path: Path) -> list[FaqEntry]:
+    """Read a FAQ CSV (``faq_id,question,answer[,alternatives]``); ids must be unique."""
+    entries: list[FaqEntry] = []
+    seen: set[str] = set()
+    for number, row in enumerate(read_rows(path, ("faq_id", "question", "answer")), start=2):
+        if row["faq_id"] in seen:
+            raise TrainingInputError(f"{path}: row {number}: duplicate faq_id '{row['faq_id']}'")
+        seen.add(row["faq_id"])
+        alternatives = tuple(p.strip() for p in re.split(r"[|\n]", row.get("alternatives", "")) if p.strip())
+        entries.append(FaqEntry(row["faq_id"], row["question"], row["answer"], alternatives))
+    return entries
+
+
+def read_queries(path: Path, faq_ids: set[str]) -> list[LabelledQuery]:
+    """Read a queries CSV (``query,faq_id``); every faq_id must exist in the FAQ."""
+    queries = []
+    for number, row in enumerate(read_rows(path, ("query", "faq_id")), start=2):
+        if row["faq_id"] not in faq_ids:
+            raise TrainingInputError(f"{path}: row {number}: faq_id '{row['faq_id']}' is not in the FAQ file")
+        queries.append(LabelledQuery(row["query"], row["faq_id"]))
+    return queries
+
+
+def split_stratified(
+    rows: Sequence[IntentExample], fraction: float, max_rows: int, seed: int, source: Path | str
+) -> tuple[list[IntentExample], list[IntentExample]]:
+    """Split off a validation set with every label in both parts, in proportion.
+
+    The validation size is ``fraction`` of the rows, capped at ``max_rows`` but never below one
+    row per label. Each label needs at least 2 rows.
+    """
+    counts = Counter(row.label for row in rows)
+    scarce = sorted(label for label, count in counts.items() if count < 2)
+    if scarce:
+        raise TrainingInputError(
+            f"{source}: label '{scarce[0]}' has {counts[scarce[0]]} example(s); at least 2 are needed "
+            f"to split off validation data (or pass --valid CSV)"
+        )
+    size = max(len(counts), min(max_rows, round(len(rows) * fraction)))
+    if size >= len(rows):
+        raise TrainingInputError(f"{source}: {len(rows)} rows are too few to split off validation data")
+    from sklearn.model_selection import train_test_split
+
+    train, valid = train_test_split(
+        list(rows), test_size=size, random_state=seed, stratify=[row.label for row in rows]
+    )
+    return list(train), list(valid)
+
+
+def split_queries(
+    queries: Sequence[LabelledQuery], fraction: float, seed: int
+) -> tuple[list[LabelledQuery], list[LabelledQuery]]:
+    """Split queries at random into train and held-out parts (held-out gets at least one)."""
+    order = list(queries)
+    random.Random(seed).shuffle(order)
+    size = max(1, round(len(order) * fraction))
+    if size >= len(order):
+        raise TrainingInputError(f"{len(order)} labelled queries are too few to hold some out")
+    return order[size:], order[:size]
+
+
+def fingerprint(*parts: Sequence[object]) -> str:
+    """Return the sha256 of the rows' values, independent of how the files were formatted."""
+    digest = hashlib.sha256()
+    for rows in parts:
+        for row in rows:
+            digest.update(repr(tuple(vars(row).values())).encode("utf-8"))
+            digest.update(b"\n")
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def write_intents(path: Path, rows: Sequence[IntentExample]) -> None:
+    """Write ``text,label`` rows."""
+    with Path(path).open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows([row.text, row.label] for row in rows)
+
+
+def write_faq(path: Path, entries: Sequence[FaqEntry]) -> None:
+    """Write ``faq_id,question,answer,alternatives`` rows (alternatives joined by ``|``)."""
+    with Path(path).open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["faq_id", "question", "answer", "alternatives"])
+        writer.writerows([e.faq_id, e.question, e.answer, "|".join(e.alternatives)] for e in entries)
+
+
+def write_queries(path: Path, queries: Sequence[LabelledQuery]) -> None:
+    """Write ``query,faq_id`` rows."""
+    with Path(path).open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["query", "faq_id"])
+        writer.writerows([q.query, q.faq_id] for q in queries)

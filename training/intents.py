@@ -1,0 +1,217 @@
+"""Fine-tune the intent classifier and calibrate its out-of-scope rule.
+
+The model is the base encoder with mean pooling and a linear head (docs/checkpoints.md),
+trained with the transformers ``Trainer``: CUDA with bf16/fp16 when present, bf16 autocast on
+CPU, fixed seed, dynamic padding with length-grouped batches, evaluation every epoch and the
+best epoch's weights kept (by validation accuracy, then loss). Rows labelled ``oos`` are
+never a class: they only calibrate the out-of-scope threshold.
+
+Example::
+
+    train_intents(Path("train.csv"), None, Path("ckpt"), IntentTrainingArgs())
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.args import IntentTrainingArgs
+from training.calibration import OosRule, calibrate_with_oos, calibrate_without_oos, oos_scores
+from training.checkpoint import FORMAT_VERSION, INTENTS_FORMAT, INTENTS_META, atomic_output_dir, now_iso, write_json
+from training.data import IntentExample, fingerprint, read_intents, split_stratified, write_intents
+from training.errors import TrainingInputError
+from training.metrics import accuracy, auroc, macro_f1
+
+
+@dataclass(frozen=True)
+class IntentSplits:
+    """Training rows (in scope), validation rows (in scope) and out-of-scope calibration rows."""
+
+    train: list[IntentExample]
+    valid: list[IntentExample]
+    oos: list[IntentExample]
+    labels: tuple[str, ...]
+
+
+def prepare_splits(train_path: Path, valid_path: Path | None, args: IntentTrainingArgs) -> IntentSplits:
+    """Read the CSVs, split off validation when needed and set the ``oos`` rows aside.
+
+    Out-of-scope rows of the training file are not trained on; with ``--valid`` they join the
+    validation file's out-of-scope rows for calibration.
+    """
+    rows = read_intents(train_path)
+    if valid_path is None:
+        train, valid = split_stratified(rows, args.valid_fraction, args.max_valid_rows, args.seed, train_path)
+    else:
+        train, valid = rows, read_intents(valid_path)
+    oos = [row for row in valid if row.label == args.oos_label]
+    if valid_path is not None:
+        oos += [row for row in train if row.label == args.oos_label]
+    train = [row for row in train if row.label != args.oos_label]
+    valid = [row for row in valid if row.label != args.oos_label]
+    labels = tuple(sorted({row.label for row in train}))
+    if len(labels) < 2:
+        raise TrainingInputError(f"{train_path}: found {len(labels)} in-scope label(s); at least 2 are needed")
+    unknown = sorted({row.label for row in valid} - set(labels))
+    if unknown:
+        raise TrainingInputError(f"{valid_path}: label '{unknown[0]}' does not occur in {train_path}")
+    if not valid:
+        raise TrainingInputError(f"{valid_path or train_path}: no in-scope validation rows")
+    return IntentSplits(train, valid, oos, labels)
+
+
+def encode_rows(tokenizer, rows: Sequence[IntentExample], labels: Sequence[str], max_length: int) -> list[dict]:
+    """Tokenize rows without padding (the collator pads each batch to its longest message)."""
+    index = {label: i for i, label in enumerate(labels)}
+    encoded = tokenizer([row.text for row in rows], truncation=True, max_length=max_length)
+    return [
+        {**{key: values[i] for key, values in encoded.items()}, "labels": index[row.label]}
+        for i, row in enumerate(rows)
+    ]
+
+
+def epochs_for(args: IntentTrainingArgs, num_rows: int) -> int:
+    """``args.epochs``, raised so that training takes at least ``args.min_train_steps`` steps."""
+    steps_per_epoch = math.ceil(num_rows / args.batch_size)
+    return max(args.epochs, math.ceil(args.min_train_steps / steps_per_epoch))
+
+
+def train_intents(
+    train_path: Path, valid_path: Path | None, out: Path, args: IntentTrainingArgs
+) -> dict[str, float]:
+    """Train, calibrate and write a checkpoint to ``out``; return the validation metrics."""
+    from training.encoder import resolve_base_model
+
+    splits = prepare_splits(train_path, valid_path, args)
+    source, base_name = resolve_base_model(args.base_model)
+    with atomic_output_dir(out) as tmp:
+        started = time.monotonic()
+        model, tokenizer = fit(splits, source, args, tmp / "trainer")
+        seconds = time.monotonic() - started
+        rule, metrics = calibrate(model, tokenizer, splits, args)
+        metrics["train_seconds"] = round(seconds, 1)
+        save_checkpoint(tmp, model, tokenizer, splits, args, base_name, rule, metrics)
+    return metrics
+
+
+def fit(splits: IntentSplits, source: str, args: IntentTrainingArgs, work_dir: Path):
+    """Run the Trainer; return the best-validation model (in eval mode) and the tokenizer."""
+    import torch
+    from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments, set_seed
+
+    from training.encoder import PooledClassifier, choose_precision, load_encoder, load_tokenizer, parameter_groups
+
+    set_seed(args.seed)
+    tokenizer = load_tokenizer(source)
+    model = PooledClassifier(load_encoder(source), len(splits.labels), args.pooling, args.label_smoothing)
+    use_cpu, bf16, fp16 = choose_precision(args.precision)
+    training_args = TrainingArguments(
+        output_dir=str(work_dir),
+        num_train_epochs=epochs_for(args, len(splits.train)),
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.eval_batch_size,
+        lr_scheduler_type="linear",
+        warmup_ratio=args.warmup_ratio,
+        eval_strategy="epoch",
+        save_strategy="no",  # the best weights are kept in memory by KeepBest
+        logging_strategy="epoch",
+        group_by_length=True,
+        remove_unused_columns=False,
+        use_cpu=use_cpu,
+        bf16=bf16,
+        fp16=fp16,
+        seed=args.seed,
+        data_seed=args.seed,
+        report_to=[],
+        dataloader_num_workers=0,
+    )
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, args.learning_rate, args.layer_decay, args.head_learning_rate, args.weight_decay)
+    )
+
+    class KeepBest(TrainerCallback):
+        """Copy the weights whenever validation (accuracy, -loss) improves."""
+
+        best: tuple[float, float] | None = None
+        state: dict[str, torch.Tensor] | None = None
+
+        def on_evaluate(self, _args, _state, _control, metrics=None, model=None, **_):
+            key = (metrics["eval_accuracy"], -metrics["eval_loss"])
+            if self.best is None or key > self.best:
+                self.best = key
+                self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    keep = KeepBest()
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        train_dataset=encode_rows(tokenizer, splits.train, splits.labels, args.max_length),
+        eval_dataset=encode_rows(tokenizer, splits.valid, splits.labels, args.max_length),
+        compute_metrics=lambda p: {"accuracy": float(np.mean(p.predictions.argmax(-1) == p.label_ids))},
+        callbacks=[keep],
+        optimizers=(optimizer, None),
+    )
+    trainer.train()
+    model.load_state_dict(keep.state)
+    model.float().eval()
+    return model, tokenizer
+
+
+def calibrate(model, tokenizer, splits: IntentSplits, args: IntentTrainingArgs) -> tuple[OosRule, dict[str, float]]:
+    """Choose the out-of-scope rule on validation data and return it with validation metrics."""
+    from training.encoder import predict_logits
+
+    texts = [row.text for row in splits.valid + splits.oos]
+    logits = predict_logits(model, tokenizer, texts, args.max_length, args.eval_batch_size)
+    inscope = logits[: len(splits.valid)]
+    predicted = [splits.labels[i] for i in inscope.argmax(axis=1)]
+    gold = [row.label for row in splits.valid]
+    metrics = {"accuracy": accuracy(gold, predicted), "macro_f1": macro_f1(gold, predicted)}
+    if splits.oos:
+        is_oos = np.arange(len(texts)) >= len(splits.valid)
+        correct = np.concatenate([np.asarray(gold, dtype=object) == np.asarray(predicted, dtype=object),
+                                  np.zeros(len(splits.oos), dtype=bool)])  # fmt: skip
+        rule = calibrate_with_oos(logits, correct, is_oos, args.oos_score)
+        scores = oos_scores(logits, rule.score, rule.temperature)
+        metrics["oos_auroc"] = auroc(scores[~is_oos], scores[is_oos])
+        metrics["oos_recall"] = float(np.mean(scores[is_oos] < rule.threshold))
+    else:
+        rule = calibrate_without_oos(inscope, args.oos_reject_rate, args.oos_score)
+    return rule, {key: round(value, 6) for key, value in metrics.items()}
+
+
+def save_checkpoint(
+    out: Path, model, tokenizer, splits: IntentSplits, args: IntentTrainingArgs, base_name: str,
+    rule: OosRule, metrics: dict[str, float],
+) -> None:  # fmt: skip
+    """Write the checkpoint layout of docs/checkpoints.md into ``out``."""
+    import shutil
+
+    shutil.rmtree(out / "trainer", ignore_errors=True)
+    model.encoder.save_pretrained(out / "model", safe_serialization=True)
+    tokenizer.save_pretrained(out / "model")
+    np.savez(out / "head.npz", **model.head_arrays())
+    write_intents(out / "heldout.csv", splits.valid + splits.oos)
+    args.save(out / "training_args.json")
+    write_json(
+        out / INTENTS_META,
+        {
+            "format": INTENTS_FORMAT,
+            "version": FORMAT_VERSION,
+            "base_model": base_name,
+            "labels": list(splits.labels),
+            "pooling": args.pooling,
+            "max_length": args.max_length,
+            "oos_label": args.oos_label,
+            "oos": asdict(rule),
+            "metrics": metrics,
+            "data_fingerprint": fingerprint(splits.train, splits.valid, splits.oos),
+            "created_at": now_iso(),
+        },
+    )

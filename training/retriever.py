@@ -1,0 +1,169 @@
+"""Fine-tune the FAQ retriever: a sentence-transformers bi-encoder with in-batch negatives.
+
+Training pairs are (labelled query -> its entry's document) and (alternative phrasing ->
+its entry's document), trained with ``MultipleNegativesRankingLoss``: every other document
+in the batch is a negative, and optionally one hard negative per pair, mined with the base
+model (the best-scoring document of a *different* entry, so alternatives of the same entry
+never become negatives). Batches never hold the same text twice.
+
+Example::
+
+    train_retriever(Path("faq.csv"), Path("queries.csv"), Path("ckpt"), RetrieverTrainingArgs())
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from training.args import RetrieverTrainingArgs
+from training.calibration import calibrate_answer
+from training.checkpoint import FORMAT_VERSION, RETRIEVER_FORMAT, RETRIEVER_META, atomic_output_dir, now_iso, write_json
+from training.data import FaqEntry, LabelledQuery, fingerprint, read_faq, read_queries, split_queries, write_faq, write_queries
+from training.ranking import DOCUMENTS, Encode, document_text, documents, entry_scores, rank_faq
+from training.metrics import mean_average_precision, mean_reciprocal_rank, recall_at_k
+
+
+def training_pairs(entries: Sequence[FaqEntry], queries: Sequence[LabelledQuery], document: str) -> list[tuple[str, str, str]]:
+    """(anchor, positive document, faq_id) for labelled queries and alternative phrasings.
+
+    The positive is the entry's main document (its question, with the answer when
+    ``document`` is "question_answer"); the question itself is an anchor only then.
+    """
+    by_id = {entry.faq_id: entry for entry in entries}
+    main = {e.faq_id: document_text(e.question, e.answer, document) for e in entries}
+    pairs = [(q.query, main[q.faq_id], q.faq_id) for q in queries]
+    for entry in entries:
+        anchors = list(entry.alternatives) + ([entry.question] if document == "question_answer" else [])
+        pairs += [(anchor, main[entry.faq_id], entry.faq_id) for anchor in anchors]
+    return [p for p in pairs if p[0] != p[1] and p[2] in by_id]
+
+
+def mine_negatives(encode: Encode, pairs: Sequence[tuple[str, str, str]], entries: Sequence[FaqEntry], document: str) -> list[str]:
+    """For each pair, the most similar document of another entry under the base model."""
+    texts, ids = documents(entries, document)
+    cosine = encode([p[0] for p in pairs]) @ encode(texts).T  # [pairs, docs]
+    same = np.asarray(ids, dtype=object)[None, :] == np.asarray([p[2] for p in pairs], dtype=object)[:, None]
+    cosine[same] = -np.inf
+    return [texts[j] for j in cosine.argmax(axis=1)]
+
+
+def ranking_metrics(encode: Encode, entries: Sequence[FaqEntry], queries: Sequence[LabelledQuery], document: str) -> dict[str, float]:
+    """recall@1, recall@5, MRR and MAP of ``encode`` on labelled queries."""
+    ranking = rank_faq(encode, entries, [q.query for q in queries], document)
+    relevant = [{q.faq_id} for q in queries]
+    return {
+        "recall_at_1": recall_at_k(ranking.ranked_ids, relevant, 1),
+        "recall_at_5": recall_at_k(ranking.ranked_ids, relevant, 5),
+        "mrr": mean_reciprocal_rank(ranking.ranked_ids, relevant),
+        "map": mean_average_precision(ranking.ranked_ids, relevant),
+    }
+
+
+def choose_document(encode: Encode, entries, held: Sequence[LabelledQuery], document: str) -> tuple[str, dict[str, float]]:
+    """``document``, or for "auto" the one with the better base-model MRR on held-out queries."""
+    candidates = DOCUMENTS if document == "auto" else (document,)
+    mrr = {name: ranking_metrics(encode, entries, held, name)["mrr"] for name in candidates}
+    return max(candidates, key=lambda name: mrr[name]), {f"base_mrr_{name}": v for name, v in mrr.items()}
+
+
+def train_retriever(faq_path: Path, queries_path: Path, out: Path, args: RetrieverTrainingArgs) -> dict[str, float]:
+    """Train, calibrate and write a retriever checkpoint to ``out``; return held-out metrics."""
+    from training.encoder import resolve_base_model
+
+    entries = read_faq(faq_path)
+    queries = read_queries(queries_path, {e.faq_id for e in entries})
+    train_queries, held = split_queries(queries, args.valid_fraction, args.seed)
+    source, base_name = resolve_base_model(args.base_model)
+    with atomic_output_dir(out) as tmp:
+        model = load_sentence_model(source, args.max_length)
+        encode = lambda texts: model.encode(texts, batch_size=64, normalize_embeddings=True)  # noqa: E731
+        # encode follows the model: the base model before fit(), the fine-tuned one after it
+        document, measured = choose_document(encode, entries, held, args.document)
+        pairs = training_pairs(entries, train_queries, document)
+        negatives = mine_negatives(encode, pairs, entries, document) if args.hard_negatives else None
+        started = time.monotonic()
+        fit(model, pairs, negatives, args, tmp / "trainer")
+        seconds = time.monotonic() - started
+        metrics = ranking_metrics(encode, entries, held, document)
+        ranking = rank_faq(encode, entries, [q.query for q in held], document)
+        correct = [ids[0] == q.faq_id for ids, q in zip(ranking.ranked_ids, held)]
+        thresholds = calibrate_answer(ranking.top_scores, ranking.second_scores, correct, args.target_precision)
+        metrics = {k: round(v, 6) for k, v in {**metrics, **measured}.items()}
+        metrics["train_seconds"] = round(seconds, 1)
+        import shutil
+
+        shutil.rmtree(tmp / "trainer", ignore_errors=True)
+        model.save(str(tmp / "model"))
+        write_faq(tmp / "heldout_faq.csv", entries)
+        write_queries(tmp / "heldout_queries.csv", held)
+        args.save(tmp / "training_args.json")
+        write_json(tmp / RETRIEVER_META, {
+            "format": RETRIEVER_FORMAT, "version": FORMAT_VERSION, "base_model": base_name,
+            "pooling": "mean", "normalize": True, "max_length": args.max_length, "document": document,
+            "thresholds": asdict(thresholds), "metrics": metrics,
+            "data_fingerprint": fingerprint(entries, train_queries, held), "created_at": now_iso(),
+        })  # fmt: skip
+    return metrics
+
+
+def load_sentence_model(source: str, max_length: int):
+    """A SentenceTransformer with mean pooling; plain Hugging Face encoders get it added."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer import modules as models
+
+    from training.errors import TrainingInputError
+
+    try:
+        if (Path(source) / "modules.json").is_file():
+            model = SentenceTransformer(source)
+        else:
+            word = models.Transformer(source, max_seq_length=max_length)
+            pooling = models.Pooling(word.get_embedding_dimension(), pooling_mode="mean")
+            model = SentenceTransformer(modules=[word, pooling, models.Normalize()])
+    except (OSError, ValueError) as error:
+        raise TrainingInputError(f"--base-model {source}: cannot load the model ({error})") from error
+    model.max_seq_length = max_length
+    return model
+
+
+def fit(model, pairs: Sequence[tuple[str, str, str]], negatives: list[str] | None, args: RetrieverTrainingArgs, work_dir: Path) -> None:
+    """Fine-tune ``model`` in place with MultipleNegativesRankingLoss."""
+    from datasets import Dataset
+    # The sentence_transformer.* paths: the top-level aliases warn as deprecated in 5.7.
+    from sentence_transformers.sentence_transformer import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+
+    from training.encoder import choose_precision
+
+    columns = {"anchor": [p[0] for p in pairs], "positive": [p[1] for p in pairs]}
+    if negatives is not None:
+        columns["negative"] = negatives
+    use_cpu, bf16, fp16 = choose_precision(args.precision)
+    training_args = SentenceTransformerTrainingArguments(
+        output_dir=str(work_dir),
+        num_train_epochs=args.epochs,
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        warmup_ratio=args.warmup_ratio,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,  # a duplicate in a batch would be a false negative
+        save_strategy="no",
+        logging_strategy="epoch",
+        use_cpu=use_cpu,
+        bf16=bf16,
+        fp16=fp16,
+        seed=args.seed,
+        data_seed=args.seed,
+        report_to=[],
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=Dataset.from_dict(columns),
+        loss=MultipleNegativesRankingLoss(model),
+    )
+    trainer.train()
