@@ -63,11 +63,15 @@
   function addFeedback(item, turnId) {
     const row = document.createElement("div");
     row.className = "feedback";
-    [["up", "👍", "Helpful"], ["down", "👎", "Not helpful"]].forEach(function (spec) {
+    const question = document.createElement("span");
+    question.className = "feedback-question";
+    question.textContent = "Was this helpful?";
+    row.appendChild(question);
+    [["up", "Yes"], ["down", "No"]].forEach(function (spec) {
       const button = document.createElement("button");
       button.type = "button";
       button.textContent = spec[1];
-      button.setAttribute("aria-label", spec[2]);
+      button.setAttribute("aria-label", spec[0] === "up" ? "Helpful" : "Not helpful");
       button.setAttribute("aria-pressed", "false");
       button.addEventListener("click", async function () {
         row.querySelectorAll("button").forEach(function (x) { x.disabled = true; });

@@ -1,0 +1,63 @@
+"""The web chat page in headless Chromium, against the real app on loopback."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.app import create_app
+from knowledge.conversations import ConversationLog
+from knowledge.db import open_database
+from tests.bot.service import demo_settings
+from tests.browser import browser_page, screenshot
+from tests.fakes import KeywordModel
+
+
+async def test_typing_a_question_shows_the_answer_buttons_and_feedback(tmp_path: Path, aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+    settings = demo_settings(tmp_path)
+    server = await aiohttp_server(create_app(settings, model_loader=lambda s: KeywordModel()))
+    async with browser_page() as page:
+        await page.goto(str(server.make_url("/")))
+        await page.wait_for_selector("li.message.bot")
+        await page.fill("#text", "How long does delivery take?")
+        await page.click("#send")
+        answer = page.locator("li.message.bot[data-action='answer']").last
+        await answer.wait_for()
+        assert "3-5 business days" in await answer.inner_text()
+        await answer.get_by_role("button", name="Not helpful").click()
+        await page.wait_for_selector("button[aria-pressed='true']")
+
+        # Markup in the user's text is shown as text, never run.
+        await page.fill("#text", "<img src=x onerror=alert(1)> weather joke")
+        await page.click("#send")
+        fallback = page.locator("li.message.bot[data-action='fallback']").last
+        await fallback.wait_for()
+        assert await page.locator("li.message.user img").count() == 0
+        assert "<img src=x" in await page.locator("li.message.user").last.inner_text()
+        await fallback.get_by_role("button", name="Talk to a person").click()
+        await page.locator("li.message.bot[data-action='handoff']").wait_for()
+        await screenshot(page, "web-chat")
+
+    log = ConversationLog(open_database(settings.database_url))
+    turns = log.turns()
+    assert [t.record.action for t in turns] == ["answer", "fallback", "handoff"]
+    assert turns[0].feedback == -1
+
+
+async def test_clarification_buttons_on_a_phone_sized_page(tmp_path: Path, aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+    settings = demo_settings(tmp_path, answer_threshold=0.99, clarify_window=0.7)
+    server = await aiohttp_server(create_app(settings, model_loader=lambda s: KeywordModel()))
+    async with browser_page() as page:
+        await page.goto(str(server.make_url("/")))
+        await page.fill("#text", "refund for my return")
+        await page.press("#text", "Enter")
+        clarify = page.locator("li.message.bot[data-action='clarify']").last
+        await clarify.wait_for()
+        choices = clarify.locator(".choices button")
+        assert await choices.count() >= 2
+        label = await choices.first.inner_text()
+        await choices.first.click()
+        answered = page.locator("li.message.bot[data-action='answer']").last
+        await answered.wait_for()
+        assert label in await page.locator("li.message.user").last.inner_text()
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390  # nothing overflows a phone screen
+        await screenshot(page, "web-chat-clarify")

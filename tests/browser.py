@@ -1,0 +1,49 @@
+"""Headless Chromium for page tests: Debian's ``chromium`` driven by Playwright.
+
+CI installs the browser (``.ci/run``); without it a page test is skipped locally but fails
+in CI (``CI`` set), so a missing install step cannot hide behind a skip.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / ".ci-artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run should have installed it")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return path
+
+
+@asynccontextmanager
+async def browser_page() -> AsyncIterator[object]:
+    """A fresh page in a new headless Chromium; closed afterwards."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(viewport={"width": 390, "height": 844})
+            yield await context.new_page()
+        finally:
+            await browser.close()
+
+
+async def screenshot(page: object, name: str) -> Path:
+    """Save a screenshot under .ci-artifacts/screenshots (git-ignored) and return its path."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    return path
