@@ -204,8 +204,9 @@ def read_manifest(bundle_dir: Path) -> Manifest:
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BundleError(path, f"not valid JSON ({error})") from None
     manifest = parse_manifest(path, data)
-    if manifest.version != bundle_dir.name:
-        raise BundleError(path, f"names version {manifest.version!r} but lies in {bundle_dir.name!r}")
+    directory = bundle_dir.resolve().name  # through a ``current`` symlink: the version it names
+    if manifest.version != directory:
+        raise BundleError(path, f"names version {manifest.version!r} but lies in {directory!r}")
     return manifest
 
 
@@ -341,11 +342,13 @@ class Bundle:
 
 
 def load_bundle(path: Path, threads: int = 1) -> Bundle:
-    """Verify and open the bundle in ``path`` with ``threads`` intra-op threads per model.
+    """Verify and open the bundle in ``path`` (a version directory, or ``BUNDLES_DIR/current``)
+    with ``threads`` intra-op threads per model.
 
     Raises ``BundleError`` (naming the file) for a bundle that must not be served.
     """
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
-    path = Path(path)
+    # Resolve once: given ``bundles/current``, a pointer switched mid-load must not mix versions.
+    path = Path(path).resolve()
     return Bundle(path, verify_bundle(path), threads)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.bundle import (CURRENT, BundleError, activate, current_version, default_bundles_dir, list_versions,
-                        resolve_current)
+                        load_bundle, resolve_current)
 from bot.cli import main
 from tests.bot.toy_bundle import build_toy_bundle
 
@@ -114,3 +114,11 @@ def test_cli_refuses_unknown_and_broken_versions(bundles: Path) -> None:
 def test_cli_list_of_an_empty_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bundles", "list", "--dir", str(tmp_path)]) == 0
     assert "no bundles in" in capsys.readouterr().out
+
+
+def test_loading_through_the_current_pointer_pins_the_version(bundles: Path) -> None:
+    activate(bundles, "v1")
+    bundle = load_bundle(bundles / CURRENT)
+    activate(bundles, "v2")
+    assert bundle.version == "v1" and bundle.path == (bundles / "v1").resolve()
+    assert load_bundle(bundles / CURRENT).version == "v2"
