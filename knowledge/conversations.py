@@ -70,20 +70,21 @@ class ConversationLog:
         """Store many turns in one transaction and return their ids, in order."""
         if not records:
             return []
-        ids: list[int] = []
         with self.engine.begin() as conn:
+            sessions = {r.session_id: r for r in records}
             known = set(conn.execute(select(conversations.c.session_id).where(
-                conversations.c.session_id.in_({r.session_id for r in records}))).scalars())
-            for record in records:
-                if record.session_id not in known:
-                    conn.execute(insert(conversations).values(
-                        session_id=record.session_id, channel=record.channel, handoff=False,
-                        created_at=record.created_at, updated_at=record.created_at))
-                    known.add(record.session_id)
-                result = conn.execute(insert(turns).values(**_row(record)))
-                ids.append(int(result.inserted_primary_key[0]))
-            conn.execute(update(conversations).where(conversations.c.session_id.in_(known))
-                         .values(updated_at=records[-1].created_at))
+                conversations.c.session_id.in_(sessions))).scalars())
+            fresh = [{"session_id": s, "channel": r.channel, "handoff": False, "created_at": r.created_at,
+                      "updated_at": r.created_at} for s, r in sessions.items() if s not in known]
+            if fresh:
+                conn.execute(insert(conversations), fresh)
+            # One statement for the whole batch; ids come back in the order of ``records``.
+            result = conn.execute(insert(turns).returning(turns.c.id, sort_by_parameter_order=True),
+                                  [_row(record) for record in records])
+            ids = [int(row[0]) for row in result]
+            if known:
+                conn.execute(update(conversations).where(conversations.c.session_id.in_(known))
+                             .values(updated_at=records[-1].created_at))
         return ids
 
     def add_feedback(self, turn_id: int, session_id: str, value: int) -> None:

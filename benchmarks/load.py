@@ -1,0 +1,237 @@
+"""Load benchmark: a real ``supportbot serve`` process on loopback, N concurrent chat sessions.
+
+For each configuration (micro-batching on, then off) it starts a fresh server on a copy of
+the data directory, lets N sessions send real questions as fast as answers come back, and
+during the measured run reloads the bundle once and makes 10 FAQ edits through the admin
+API. It reports throughput, p50/p99 end-to-end latency, errors, and lost turns (acknowledged
+messages missing from the database afterwards).
+
+    python benchmarks/load.py --data-dir data --sessions 32 --seconds 20 --out benchmarks/results
+
+The data directory must hold an active bundle (``make demo-bundle``) and the FAQ database.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import platform
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "load-benchmark-admin-token"
+CONFIGURATIONS = {"batching on": [], "batching off": ["--no-batching"]}
+
+
+@dataclass
+class Result:
+    configuration: str
+    sessions: int
+    seconds: float
+    messages: int
+    throughput_msgs_per_s: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    errors: int
+    lost_turns: int
+    reloads: int
+    faq_edits: int
+
+
+def questions() -> list[str]:
+    texts: list[str] = []
+    for name, column in (("queries.csv", "query"), ("intents.csv", "text")):
+        with open(ROOT / "knowledge" / "demo" / name, encoding="utf-8", newline="") as handle:
+            texts += [row[column] for row in csv.DictReader(handle)]
+    return texts
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def prepare(source: Path, target: Path) -> str:
+    """Copy the data directory and add a second bundle version to reload into; return it."""
+    shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns("checkpoints", "*.log"))
+    bundles = target / "bundles"
+    current = (bundles / "current").resolve().name
+    reload_version = f"{current}-reload"
+    shutil.copytree(bundles / current, bundles / reload_version)
+    manifest = json.loads((bundles / reload_version / "manifest.json").read_text())
+    manifest["version"] = reload_version
+    (bundles / reload_version / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return reload_version
+
+
+async def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(600):
+            if process.poll() is not None:
+                raise SystemExit("the server exited during start-up")
+            try:
+                async with http.get(f"{url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit("the server did not start within a minute")
+
+
+async def user(http: aiohttp.ClientSession, url: str, number: int, texts: list[str], stop: float,
+               latencies: list[float], acknowledged: list[int], errors: list[str]) -> None:
+    i = number * 7
+    while time.perf_counter() < stop:
+        body = {"session_id": f"load-session-{number:04d}", "text": texts[i % len(texts)]}
+        started = time.perf_counter()
+        try:
+            async with http.post(f"{url}/api/chat", json=body) as response:
+                data = await response.json()
+                if response.status != 200:
+                    errors.append(f"HTTP {response.status}")
+                    continue
+            latencies.append((time.perf_counter() - started) * 1000)
+            acknowledged.append(int(data["turn_id"]))
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            errors.append(type(error).__name__)
+        i += 1
+
+
+async def staff(http: aiohttp.ClientSession, url: str, reload_version: str, seconds: float,
+                errors: list[str]) -> tuple[int, int]:
+    """10 FAQ edits spread over the run and one bundle reload in the middle."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "X-Supportbot-Author": "load-benchmark"}
+    async with http.get(f"{url}/admin/faq", headers=headers) as response:
+        entry = (await response.json())[0]
+    edits = reloads = 0
+    for step in range(10):
+        await asyncio.sleep(seconds / 12)
+        body = {"base_revision": entry["revision"], "answer": entry["answer"] + f" (checked {step})"}
+        async with http.put(f"{url}/admin/faq/{entry['faq_id']}", json=body, headers=headers) as response:
+            if response.status != 200:
+                errors.append(f"edit HTTP {response.status}")
+                continue
+            entry = await response.json()
+            edits += 1
+        if step == 4:
+            async with http.post(f"{url}/admin/reload", json={"version": reload_version}, headers=headers) as response:
+                if response.status == 200:
+                    reloads += 1
+                else:
+                    errors.append(f"reload HTTP {response.status}: {await response.text()}")
+    return edits, reloads
+
+
+async def measure(name: str, flags: list[str], source: Path, sessions: int, seconds: float) -> Result:
+    with tempfile.TemporaryDirectory(prefix="supportbot-load-") as temp:
+        data_dir = Path(temp) / "data"
+        reload_version = prepare(source, data_dir)
+        port = free_port()
+        env = {**os.environ, "SUPPORTBOT_DATA_DIR": str(data_dir), "SUPPORTBOT_PORT": str(port),
+               "SUPPORTBOT_ADMIN_TOKEN": TOKEN, "SUPPORTBOT_RATE_LIMIT_PER_MINUTE": "1000000"}
+        env.pop("SUPPORTBOT_DB", None)
+        log = open(Path(temp) / "server.log", "wb")
+        server = subprocess.Popen([sys.executable, "-m", "bot", "serve", *flags], cwd=ROOT, env=env,
+                                  stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            await wait_ready(url, server)
+            texts = questions()
+            connector = aiohttp.TCPConnector(limit=sessions + 4)
+            async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
+                warm: list[float] = []
+                await asyncio.gather(*(user(http, url, n, texts, time.perf_counter() + 2, warm, [], [])
+                                       for n in range(sessions)))
+                latencies: list[float] = []
+                acknowledged: list[int] = []
+                errors: list[str] = []
+                started = time.perf_counter()
+                stop = started + seconds
+                users = [user(http, url, n, texts, stop, latencies, acknowledged, errors) for n in range(sessions)]
+                (edits, reloads), *_ = await asyncio.gather(staff(http, url, reload_version, seconds, errors), *users)
+                elapsed = time.perf_counter() - started
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+            log.close()
+        with sqlite3.connect(data_dir / "supportbot.db") as db:
+            stored = {row[0] for row in db.execute("SELECT id FROM turns")}
+        lost = sum(1 for turn_id in acknowledged if turn_id not in stored)
+        if errors:
+            print(f"{name}: errors: {sorted(set(errors))[:5]}", file=sys.stderr)
+        ordered = sorted(latencies)
+        return Result(name, sessions, round(elapsed, 1), len(latencies), round(len(latencies) / elapsed, 1),
+                      round(statistics.median(ordered), 2), round(_quantile(ordered, 0.90), 2),
+                      round(_quantile(ordered, 0.99), 2), len(errors), lost, reloads, edits)
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def machine() -> dict[str, object]:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor())
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "commit": commit}
+
+
+def write(results: list[Result], out: Path, bundle: str) -> None:
+    info = machine()
+    out.mkdir(parents=True, exist_ok=True)
+    data = {"machine": info, "bundle": bundle,
+            "targets": {"throughput_msgs_per_s": ">= 300", "p50_ms": "<= 10", "p99_ms": "<= 50",
+                        "errors": 0, "lost_turns": 0},
+            "configurations": {r.configuration: asdict(r) for r in results}}
+    (out / "load.json").write_text(json.dumps(data, indent=2) + "\n")
+    lines = [
+        "# Load benchmark", "",
+        f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}; commit {info['commit']}; "
+        f"bundle {bundle}.", "",
+        f"A real `supportbot serve` process on loopback; {results[0].sessions} concurrent chat sessions "
+        "sending real questions back to back; one bundle reload and 10 FAQ edits during each run.", "",
+        "| configuration | messages | msgs/s | p50 ms | p90 ms | p99 ms | errors | lost turns | reloads | FAQ edits |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {r.configuration} | {r.messages} | {r.throughput_msgs_per_s} | {r.p50_ms} | {r.p90_ms} | "
+              f"{r.p99_ms} | {r.errors} | {r.lost_turns} | {r.reloads} | {r.faq_edits} |" for r in results]
+    lines += ["", "Targets (2 cores, 32 sessions): >= 300 msgs/s, p50 <= 10 ms, p99 <= 50 ms, 0 errors, "
+              "0 lost turns.", ""]
+    (out / "load.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("SUPPORTBOT_DATA_DIR", "data")))
+    parser.add_argument("--sessions", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--only", choices=sorted(CONFIGURATIONS))
+    args = parser.parse_args()
+    if not (args.data_dir / "bundles" / "current").exists():
+        raise SystemExit(f"no active bundle in {args.data_dir / 'bundles'}: run `make demo-bundle` first")
+    bundle = (args.data_dir / "bundles" / "current").resolve().name
+    results = [asyncio.run(measure(name, flags, args.data_dir, args.sessions, args.seconds))
+               for name, flags in CONFIGURATIONS.items() if args.only in (None, name)]
+    write(results, args.out, bundle)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from knowledge.conversations import ConversationLog, DuplicateFeedback, TurnRecord
+from knowledge.db import open_database
+from knowledge.errors import EntryNotFound
+
+
+@pytest.fixture()
+def log(tmp_path: Path) -> ConversationLog:
+    return ConversationLog(open_database(f"sqlite:///{tmp_path / 'log.db'}"))
+
+
+def turn(session: str, text: str, **fields: object) -> TurnRecord:
+    return TurnRecord(session_id=session, channel="web", text=text, action="answer", reply="r",
+                      latency_ms=1.5, **fields)  # type: ignore[arg-type]
+
+
+def test_record_returns_ids_in_order_across_sessions(log: ConversationLog) -> None:
+    ids = log.record([turn("a", "one"), turn("b", "two"), turn("a", "three")])
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    more = log.record([turn("b", "four")])
+    assert more[0] > ids[-1]
+    assert [t.record.text for t in log.turns("a")] == ["one", "three"]
+    assert [t.id for t in log.turns()] == [*ids, *more]
+    assert log.count() == 4
+
+
+def test_review_flags_and_fields_round_trip(log: ConversationLog) -> None:
+    record = turn("s", "where is it", intent="faq", confidence=0.42, in_scope=True, faq_id="x",
+                  faq_score=0.61, choices=("x", "y"), bundle_version="v1", needs_review=True)
+    (turn_id,) = log.record([record])
+    (logged,) = log.turns("s")
+    assert logged.id == turn_id and logged.review == "pending" and logged.feedback is None
+    assert logged.record == record
+
+
+def test_feedback_belongs_to_its_session_once(log: ConversationLog) -> None:
+    (turn_id,) = log.record([turn("s", "q")])
+    with pytest.raises(EntryNotFound):
+        log.add_feedback(turn_id, "someone-else", 1)
+    with pytest.raises(ValueError):
+        log.add_feedback(turn_id, "s", 5)
+    log.add_feedback(turn_id, "s", -1)
+    with pytest.raises(DuplicateFeedback):
+        log.add_feedback(turn_id, "s", 1)
+    (logged,) = log.turns("s")
+    assert logged.feedback == -1 and logged.review == "pending"
+
+
+def test_unknown_action_is_refused(log: ConversationLog) -> None:
+    with pytest.raises(ValueError, match="unknown action"):
+        log.record([TurnRecord("s", "web", "q", "shrug", "r", 1.0)])
+    assert log.count() == 0
