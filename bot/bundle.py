@@ -147,7 +147,8 @@ def parse_manifest(path: Path, data: object) -> Manifest:
     fields = FieldReader(data, "", lambda reason: BundleError(path, reason))
     found = (fields.optional_text("format"), fields.optional_integer("format_version"))
     if found != (FORMAT, FORMAT_VERSION):
-        raise BundleError(path, f"format {found[0]!r} version {found[1]!r}; this bot reads {FORMAT!r} version {FORMAT_VERSION}")
+        raise BundleError(path, f"format {found[0]!r} version {found[1]!r}; "
+                                f"this bot reads {FORMAT!r} version {FORMAT_VERSION}")
     intent, retriever = fields.mapping("intent"), fields.mapping("retriever")
     oos, thresholds = intent.mapping("oos"), retriever.mapping("thresholds")
     metrics, gate, files = fields.mapping("metrics"), fields.mapping("gate"), fields.mapping("files")

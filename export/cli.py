@@ -47,7 +47,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                              "calibrated on --calibration texts, or none (fp32)")
     export.add_argument("--isa", choices=("auto", "avx512_vnni", "avx2", "arm64"), default="auto",
                         help="instruction set to quantize for (default: this machine's)")
-    export.add_argument("--heldout-intents", type=Path, metavar="CSV", help="text,label rows (default: DIR/heldout.csv)")
+    export.add_argument("--heldout-intents", type=Path, metavar="CSV",
+                        help="text,label rows (default: DIR/heldout.csv)")
     export.add_argument("--heldout-faq", type=Path, metavar="CSV", help="faq_id,question,answer rows")
     export.add_argument("--heldout-queries", type=Path, metavar="CSV", help="query,faq_id rows")
     export.add_argument("--calibration", type=Path, metavar="CSV", help="'text' column of sample messages (static)")

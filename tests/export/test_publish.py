@@ -5,7 +5,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from bot.bundle import MANIFEST, current_version, list_versions, load_bundle, resolve_current
@@ -13,7 +12,8 @@ from bot.cli import main
 from export.reference import TorchEncoder
 from tests.export.checkpoints import HELDOUT_INTENTS, INTENT_LABELS
 
-EDGE_TEXTS = ["", "a", "🙂", "你好，请问我的订单在哪里？", "Where is my ORDER?!", "refund my money " * 200]
+EDGE_TEXTS = ["", "a", "🙂", "你好，请问我的订单在哪里？", "Where is my ORDER?!",
+              "refund my money " * 200]
 
 
 def test_export_publishes_and_activates_a_gated_bundle(published: Path) -> None:
