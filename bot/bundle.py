@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.encoder import OnnxEncoder
+from bot.encoder import POOLING_MODES, OnnxEncoder
 from bot.intent_head import IntentHead, IntentScores, OosRule
 from bot.field_reader import FieldReader
 
@@ -112,7 +112,7 @@ class Manifest:
     created_at: str
     intent: IntentSpec
     retriever: RetrieverSpec
-    quantization: str  # "per-channel" | "static" | "none"
+    quantization: str  # "per-channel" | "per-tensor" | "static" | "none"
     isa: str
     metrics: dict[str, dict[str, float]]  # {"pytorch_fp32": {...}, "onnx_fp32": ..., "onnx_int8": ...}
     gate: dict[str, float]  # the tolerances the bundle passed
@@ -132,7 +132,7 @@ def _read_encoder(fields: FieldReader) -> EncoderSpec:
     return EncoderSpec(
         model=fields.text("model"),
         tokenizer=fields.text("tokenizer"),
-        pooling=fields.choice("pooling", ("mean", "cls")),
+        pooling=fields.choice("pooling", POOLING_MODES),
         normalize=fields.flag("normalize"),
         max_length=fields.integer("max_length"),
         pad_token=fields.text("pad_token"),
@@ -313,8 +313,14 @@ class Bundle:
         self.threads = threads
         intent, retriever = manifest.intent, manifest.retriever
         self.intent_encoder = self._open_encoder(intent.encoder, threads)
-        self.head = IntentHead.load(path / intent.head, labels=intent.labels, oos_label=intent.oos_label,
-                                    rule=intent.oos)
+        try:
+            self.head = IntentHead.load(path / intent.head, labels=intent.labels, oos_label=intent.oos_label,
+                                        rule=intent.oos)
+        except ValueError as error:
+            raise BundleError(path / intent.head, str(error)) from error
+        if self.head.weight.shape[1] != self.intent_encoder.dim:
+            raise BundleError(path / intent.head, f"expects {self.head.weight.shape[1]}-dimensional vectors, "
+                                                  f"the intent model gives {self.intent_encoder.dim}")
         self.encoder = self._open_encoder(retriever.encoder, threads)
 
     @property

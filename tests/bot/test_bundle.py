@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.bundle import FORMAT_VERSION, MANIFEST, BundleError, Bundle, load_bundle, read_manifest, verify_bundle
+from bot.bundle import (FORMAT_VERSION, MANIFEST, Bundle, BundleError, digest_tree, load_bundle, read_manifest,
+                        verify_bundle)
 from tests.bot.toy_bundle import LABELS, build_toy_bundle
 
 pytest.importorskip("onnx")
@@ -162,4 +163,14 @@ def test_path_outside_the_bundle_is_refused(toy: Path) -> None:
     data["files"]["../escape.txt"] = {"size": 1, "sha256": "0" * 64}
     (toy / MANIFEST).write_text(json.dumps(data))
     with pytest.raises(BundleError, match="outside the bundle"):
+        load_bundle(toy)
+
+
+def test_head_that_does_not_fit_the_model_is_refused(toy: Path) -> None:
+    np.savez(toy / "intent" / "head.npz", weight=np.zeros((3, 5), np.float32), bias=np.zeros(3, np.float32))
+    data = json.loads((toy / MANIFEST).read_text())
+    digest = digest_tree(toy)["intent/head.npz"]
+    data["files"]["intent/head.npz"] = {"size": digest.size, "sha256": digest.sha256}
+    (toy / MANIFEST).write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=r"head\.npz: expects 5-dimensional vectors, the intent model gives 8"):
         load_bundle(toy)
