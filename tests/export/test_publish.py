@@ -26,6 +26,7 @@ def test_export_publishes_and_activates_a_gated_bundle(published: Path) -> None:
     assert manifest.intent.encoder.max_length == 64 and manifest.retriever.encoder.max_length == 128
     assert set(manifest.metrics) == {"pytorch_fp32", "onnx_fp32", "onnx_int8"}
     assert manifest.metrics["pytorch_fp32"]["accuracy"] == 1.0 == manifest.metrics["onnx_int8"]["accuracy"]
+    assert manifest.metrics["onnx_int8"]["overall_accuracy"] == 1.0  # the two oos rows rejected
     assert manifest.metrics["onnx_int8"]["intent_cosine"] >= 0.99
     assert manifest.gate == {"max_accuracy_drop_points": 0.3, "max_recall_drop_points": 0.5, "min_cosine": 0.99}
     assert {"intent/model.onnx", "intent/head.npz", "intent/tokenizer.json", "encoder/model.onnx",
