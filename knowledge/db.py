@@ -105,6 +105,46 @@ feedback = Table(
 )
 
 
+# Support staff who sign in to the console (``supportbot staff add NAME``). The password is
+# stored as a salted scrypt hash only.
+staff = Table(
+    "staff",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("password_hash", String(300), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+)
+
+# Signed-in console sessions. Only the sha256 of the cookie's token is stored, so a copy of
+# the database cannot be used to sign in; ``csrf_token`` must come back with every change.
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("name", String(64), ForeignKey("staff.name"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+)
+
+# What staff decided about a queued turn (see ``knowledge.reviews``): the turn's text is copied
+# so retraining reads labels without joining the conversation log.
+review_labels = Table(
+    "review_labels",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("turn_id", Integer, ForeignKey("turns.id"), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("kind", String(16), nullable=False),  # faq, new_faq, intent, out_of_scope, dismissed
+    Column("value", String(100)),  # the FAQ id or the intent label
+    Column("author", String(200), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Index("ix_review_labels_created", "created_at"),
+    Index("ix_review_labels_turn", "turn_id"),
+)
+
+
 def open_database(url: str) -> Engine:
     """Create an engine for ``url`` and the tables if they are missing.
 

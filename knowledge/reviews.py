@@ -1,0 +1,237 @@
+"""The review queue and the labels staff give to what the bot could not answer well.
+
+A turn is queued (``turns.review == "pending"``) when it fell back, offered a clarification,
+was answered with low confidence, got a thumbs down or was handed to a person. Staff label
+it, and the label both clears the queue and becomes training data:
+
+=============  ===========  ===============================================================
+kind           value        meaning for retraining
+=============  ===========  ===============================================================
+faq            FAQ id       the text is a paraphrase of that entry (it was added as one)
+new_faq        FAQ id       a new entry was created from it
+intent         intent       the text is an example of that intent
+out_of_scope   None         the text is out of scope (intents CSV label ``oos``)
+dismissed      None         nothing to learn (noise, spam, a duplicate)
+=============  ===========  ===============================================================
+
+Example::
+
+    reviews = Reviews(open_database("sqlite:///data/supportbot.db"))
+    queued = reviews.pending(reason="fallback")
+    reviews.label([queued[0].id], "intent", "order_status", author="ana")
+    for text, kind, value in reviews.labels_since("2026-11-01"):
+        ...
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import NamedTuple
+
+from sqlalchemy import ColumnElement, Engine, and_, func, insert, select, update
+
+from knowledge.conversations import PENDING
+from knowledge.db import feedback, review_labels, turns
+from knowledge.errors import KnowledgeError
+
+KINDS = ("faq", "new_faq", "intent", "out_of_scope", "dismissed")
+NEEDS_VALUE = ("faq", "new_faq", "intent")
+REASONS = ("fallback", "low_confidence", "thumbs_down", "handoff")
+INTENT_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+UNANSWERED_ACTIONS = ("fallback", "clarify")
+
+
+class NotPending(KnowledgeError):
+    """A turn is not (or no longer) in the review queue: someone else labelled it meanwhile."""
+
+
+class InvalidLabel(KnowledgeError):
+    pass
+
+
+@dataclass(frozen=True)
+class QueuedTurn:
+    """A turn waiting for review, with why it was queued (one of ``REASONS``)."""
+
+    id: int
+    created_at: str
+    channel: str
+    text: str
+    action: str
+    reply: str
+    intent: str | None
+    confidence: float | None
+    faq_id: str | None
+    faq_score: float | None
+    choices: tuple[str, ...]
+    feedback: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReviewLabel:
+    id: int
+    turn_id: int
+    text: str
+    kind: str
+    value: str | None
+    author: str
+    created_at: str
+
+
+class TrainingLabel(NamedTuple):
+    """What retraining reads: ``for text, kind, value in reviews.labels_since(day)``."""
+
+    text: str
+    kind: str
+    value: str | None
+
+
+class Reviews:
+    """The review queue and review labels over the knowledge database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def pending(self, reason: str | None = None, limit: int = 100,
+                turn_ids: Sequence[int] | None = None, unanswered: bool = False) -> list[QueuedTurn]:
+        """Queued turns, newest first; only those queued for ``reason`` when given.
+
+        A thumbs down counts as the reason even where the turn was queued for another one,
+        so the reasons split the queue without overlap.
+        """
+        query = _queue_query().order_by(turns.c.id.desc()).limit(limit)
+        if reason is not None:
+            query = query.where(_reason_filter(reason))
+        if turn_ids is not None:
+            query = query.where(turns.c.id.in_(list(turn_ids)))
+        if unanswered:
+            query = query.where(turns.c.action.in_(UNANSWERED_ACTIONS), _not_down())
+        with self.engine.connect() as conn:
+            return [_queued(row) for row in conn.execute(query).mappings()]
+
+    def pending_counts(self) -> dict[str, int]:
+        """How many turns wait for review, per reason, plus ``"all"``."""
+        counts = {"all": 0, **{reason: 0 for reason in REASONS}}
+        with self.engine.connect() as conn:
+            for reason in REASONS:
+                query = (select(func.count()).select_from(_queue_join())
+                         .where(turns.c.review == PENDING, _reason_filter(reason)))
+                counts[reason] = int(conn.execute(query).scalar() or 0)
+        counts["all"] = sum(counts[r] for r in REASONS)
+        return counts
+
+    def label(self, turn_ids: Sequence[int], kind: str, value: str | None, author: str) -> list[ReviewLabel]:
+        """Label queued turns and take them off the queue: all of them or none.
+
+        Raises ``NotPending`` if any of them is not in the queue (already labelled by someone
+        else, or never queued), ``InvalidLabel`` for an unknown kind or a missing value.
+        """
+        ids = sorted(set(turn_ids))
+        value = _checked(kind, value, ids)
+        now = _now()
+        with self.engine.begin() as conn:
+            rows = list(conn.execute(select(turns.c.id, turns.c.text).where(
+                turns.c.id.in_(ids), turns.c.review == PENDING).order_by(turns.c.id)))
+            done = conn.execute(update(turns).where(turns.c.id.in_(ids), turns.c.review == PENDING)
+                                .values(review=kind)).rowcount
+            if done != len(ids) or len(rows) != len(ids):
+                missing = sorted(set(ids) - {row.id for row in rows})
+                raise NotPending(f"turn(s) {missing} are not waiting for review any more "
+                                 "(someone else may have labelled them); nothing was changed")
+            labels = []
+            for row in rows:
+                result = conn.execute(insert(review_labels).values(
+                    turn_id=row.id, text=row.text, kind=kind, value=value, author=author, created_at=now))
+                labels.append(ReviewLabel(int(result.inserted_primary_key[0]), row.id, row.text,
+                                          kind, value, author, now))
+        return labels
+
+    def labels_since(self, since: date | datetime | str) -> list[TrainingLabel]:
+        """Every label given at or after ``since`` (a day or an ISO time, UTC), oldest first."""
+        query = (select(review_labels.c.text, review_labels.c.kind, review_labels.c.value)
+                 .where(review_labels.c.created_at >= _iso(since)).order_by(review_labels.c.id))
+        with self.engine.connect() as conn:
+            return [TrainingLabel(*row) for row in conn.execute(query)]
+
+    def labels(self, turn_id: int | None = None, limit: int = 1000) -> list[ReviewLabel]:
+        """Labels with who gave them and when, newest first; of one turn when given."""
+        query = select(review_labels).order_by(review_labels.c.id.desc()).limit(limit)
+        if turn_id is not None:
+            query = query.where(review_labels.c.turn_id == turn_id)
+        with self.engine.connect() as conn:
+            return [ReviewLabel(r["id"], r["turn_id"], r["text"], r["kind"], r["value"], r["author"],
+                                r["created_at"]) for r in conn.execute(query).mappings()]
+
+    def known_intents(self) -> list[str]:
+        """Intent labels seen in the log or given by staff, for suggestions."""
+        with self.engine.connect() as conn:
+            logged = conn.execute(select(turns.c.intent).distinct().where(turns.c.intent.is_not(None)))
+            given = conn.execute(select(review_labels.c.value).distinct()
+                                 .where(review_labels.c.kind == "intent"))
+            return sorted({str(v) for v in [*logged.scalars(), *given.scalars()]})
+
+
+def _queue_join():  # type: ignore[no-untyped-def]
+    return turns.join(feedback, feedback.c.turn_id == turns.c.id, isouter=True)
+
+
+def _queue_query():  # type: ignore[no-untyped-def]
+    return (select(turns, feedback.c.value.label("feedback_value")).select_from(_queue_join())
+            .where(turns.c.review == PENDING))
+
+
+def _not_down() -> ColumnElement[bool]:
+    return func.coalesce(feedback.c.value, 0) != -1
+
+
+def _reason_filter(reason: str) -> ColumnElement[bool]:
+    if reason == "thumbs_down":
+        return feedback.c.value == -1
+    actions = {"fallback": ("fallback",), "handoff": ("handoff",), "low_confidence": ("answer", "clarify")}
+    if reason not in actions:
+        raise InvalidLabel(f"unknown review reason {reason!r}; expected one of {', '.join(REASONS)}")
+    return and_(turns.c.action.in_(actions[reason]), _not_down())
+
+
+def _reason(action: str, feedback_value: int | None) -> str:
+    if feedback_value == -1:
+        return "thumbs_down"
+    return action if action in ("fallback", "handoff") else "low_confidence"
+
+
+def _queued(row) -> QueuedTurn:  # type: ignore[no-untyped-def]
+    return QueuedTurn(
+        id=row["id"], created_at=row["created_at"], channel=row["channel"], text=row["text"],
+        action=row["action"], reply=row["reply"], intent=row["intent"], confidence=row["confidence"],
+        faq_id=row["faq_id"], faq_score=row["faq_score"], choices=tuple(json.loads(row["choices"] or "[]")),
+        feedback=row["feedback_value"], reason=_reason(row["action"], row["feedback_value"]))
+
+
+def _checked(kind: str, value: str | None, ids: Sequence[int]) -> str | None:
+    if not ids:
+        raise InvalidLabel("no turns to label")
+    if kind not in KINDS:
+        raise InvalidLabel(f"unknown label kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind not in NEEDS_VALUE:
+        return None
+    value = (value or "").strip()
+    if not value:
+        raise InvalidLabel(f"a {kind!r} label needs a value (the {'intent' if kind == 'intent' else 'FAQ id'})")
+    if kind == "intent" and not INTENT_PATTERN.match(value):
+        raise InvalidLabel(f"an intent label is 1-100 letters, digits, '_', '.' or '-', got {value!r}")
+    return value
+
+
+def _iso(moment: date | datetime | str) -> str:
+    if isinstance(moment, datetime):
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    return moment.isoformat() if isinstance(moment, date) else moment
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")

@@ -1,0 +1,87 @@
+"""The review queue and labels: reasons split the queue, labels are all-or-nothing and dated."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from knowledge.activity import Activity, DayActivity, Feedback
+from knowledge.conversations import ConversationLog, TurnRecord
+from knowledge.db import open_database
+from knowledge.reviews import InvalidLabel, NotPending, Reviews, TrainingLabel
+
+
+@pytest.fixture()
+def log(tmp_path: Path) -> ConversationLog:
+    return ConversationLog(open_database(f"sqlite:///{tmp_path / 'kb.db'}"))
+
+
+def _turn(text: str, action: str, review: bool = True, **extra: object) -> TurnRecord:
+    return TurnRecord("web:session-0001", "web", text, action, "reply", 1.0, needs_review=review, **extra)  # type: ignore[arg-type]
+
+
+def test_reasons_split_the_queue(log: ConversationLog) -> None:
+    ids = log.record([_turn("a", "fallback"), _turn("b", "clarify"), _turn("c", "answer"), _turn("d", "handoff"),
+                      _turn("e", "answer", review=False), _turn("f", "handler", review=False)])
+    log.add_feedback(ids[4], "web:session-0001", -1)  # thumbs down queues it
+    log.add_feedback(ids[2], "web:session-0001", -1)  # low confidence and thumbs down: counted once
+    reviews = Reviews(log.engine)
+    assert [t.id for t in reviews.pending()] == [ids[4], ids[3], ids[2], ids[1], ids[0]]
+    by_reason = {r: [t.id for t in reviews.pending(r)] for r in ("fallback", "low_confidence", "thumbs_down", "handoff")}
+    assert by_reason == {"fallback": [ids[0]], "low_confidence": [ids[1]], "thumbs_down": [ids[4], ids[2]],
+                         "handoff": [ids[3]]}
+    assert reviews.pending_counts() == {"all": 5, "fallback": 1, "low_confidence": 1, "thumbs_down": 2, "handoff": 1}
+    assert [t.id for t in reviews.pending(unanswered=True)] == [ids[1], ids[0]]
+    assert {t.id: t.reason for t in reviews.pending()}[ids[2]] == "thumbs_down"
+    with pytest.raises(InvalidLabel, match="unknown review reason"):
+        reviews.pending("bogus")
+
+
+def test_labels_are_all_or_nothing_and_read_back_for_training(log: ConversationLog) -> None:
+    a, b, c = log.record([_turn("where is NW-1", "fallback"), _turn("tell me a joke", "fallback"),
+                          _turn("gift voucher?", "clarify")])
+    reviews = Reviews(log.engine)
+    with pytest.raises(NotPending):
+        reviews.label([a, 999], "dismissed", None, "ana")
+    assert len(reviews.pending()) == 3 and reviews.labels() == []
+    reviews.label([a], "intent", " order_status ", "ana")
+    reviews.label([b], "out_of_scope", "ignored", "ben")
+    labels = reviews.label([c], "faq", "gift-cards", "ana")
+    assert labels[0].turn_id == c and labels[0].author == "ana"
+    with pytest.raises(NotPending):
+        reviews.label([a], "dismissed", None, "ben")  # labelled already
+    assert reviews.pending() == []
+    assert reviews.labels_since(date.today() - timedelta(days=1)) == [
+        TrainingLabel("where is NW-1", "intent", "order_status"), TrainingLabel("tell me a joke", "out_of_scope", None),
+        TrainingLabel("gift voucher?", "faq", "gift-cards")]
+    assert reviews.labels_since(datetime.now(timezone.utc) + timedelta(minutes=1)) == []
+    assert [(x.kind, x.author) for x in reviews.labels(turn_id=b)] == [("out_of_scope", "ben")]
+    assert "order_status" in reviews.known_intents()
+
+
+@pytest.mark.parametrize(("kind", "value", "message"), [
+    ("bogus", None, "unknown label kind"), ("intent", "", "needs a value"), ("faq", None, "needs a value"),
+    ("intent", "two words", "intent label is")])
+def test_invalid_labels_are_refused(log: ConversationLog, kind: str, value: str | None, message: str) -> None:
+    (turn,) = log.record([_turn("x", "fallback")])
+    with pytest.raises(InvalidLabel, match=message):
+        Reviews(log.engine).label([turn], kind, value, "ana")
+    assert len(Reviews(log.engine).pending()) == 1
+
+
+def test_activity_per_day_and_feedback(log: ConversationLog) -> None:
+    today = datetime.now(timezone.utc)
+    yesterday = (today - timedelta(days=1)).isoformat()
+    ids = log.record([_turn("a", "answer", review=False), _turn("b", "fallback"),
+                      _turn("c", "clarify", created_at=yesterday), _turn("d", "handoff", created_at=yesterday),
+                      _turn("e", "rejected", review=False, created_at=(today - timedelta(days=30)).isoformat())])
+    log.add_feedback(ids[0], "web:session-0001", 1)
+    days = Activity(log.engine).per_day(days=3)
+    assert [d.day for d in days] == [(today.date() - timedelta(days=n)).isoformat() for n in (2, 1, 0)]
+    assert days[0] == DayActivity(days[0].day)
+    assert (days[1].questions, days[1].clarified, days[1].handed_off) == (2, 1, 1)
+    assert (days[2].questions, days[2].answered, days[2].fell_back) == (2, 1, 1)
+    assert Activity(log.engine).feedback(days=3) == Feedback(up=1, down=0)
+    with pytest.raises(ValueError):
+        Activity(log.engine).per_day(days=0)
