@@ -22,6 +22,7 @@ from aiohttp import web
 from bot.api import bad_request, read_json
 from bot.brain import BundleModel
 from bot.bundle import BundleError, activate, check_version_name, load_bundle, resolve_current
+from bot.faq_changes import change_faq
 from bot.keys import KEEPER, METRICS, SETTINGS, STORE
 from knowledge.entry import FaqEntry
 from knowledge.errors import EditConflict, EntryExists, EntryNotFound, InvalidEntry, KnowledgeError
@@ -61,7 +62,7 @@ def revision_json(rev: Revision) -> dict[str, object]:
 async def _change(request: web.Request, function: Callable[..., object], *args: object, **kwargs: object) -> object:
     """Run a store change in a thread, map its errors to HTTP, then swap in the new index."""
     try:
-        result = await asyncio.to_thread(function, *args, **kwargs)
+        return await change_faq(request, function, *args, **kwargs)
     except InvalidEntry as error:
         raise web.HTTPBadRequest(text=json.dumps({"error": "invalid FAQ entry", "problems": [
             {"field": p.field, "message": p.message} for p in error.problems]}),
@@ -73,8 +74,6 @@ async def _change(request: web.Request, function: Callable[..., object], *args: 
         raise web.HTTPNotFound(text=json.dumps({"error": str(error)}), content_type="application/json") from None
     except (EntryExists, KnowledgeError) as error:
         raise web.HTTPConflict(text=json.dumps({"error": str(error)}), content_type="application/json") from None
-    await request.app[KEEPER].faq_changed()
-    return result
 
 
 def _author(request: web.Request) -> str:
