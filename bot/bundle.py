@@ -117,6 +117,7 @@ class Manifest:
     metrics: dict[str, dict[str, float]]  # {"pytorch_fp32": {...}, "onnx_fp32": ..., "onnx_int8": ...}
     gate: dict[str, float]  # the tolerances the bundle passed
     heldout_fingerprint: str
+    heldout_rows: dict[str, int]  # sizes of the gate's data: one row is 100/n points of a metric
     files: dict[str, FileDigest]
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
@@ -152,6 +153,7 @@ def parse_manifest(path: Path, data: object) -> Manifest:
     intent, retriever = fields.mapping("intent"), fields.mapping("retriever")
     oos, thresholds = intent.mapping("oos"), retriever.mapping("thresholds")
     metrics, gate, files = fields.mapping("metrics"), fields.mapping("gate"), fields.mapping("files")
+    rows = fields.mapping("heldout_rows")
     return Manifest(
         version=fields.text("version"),
         created_at=fields.text("created_at"),
@@ -174,6 +176,7 @@ def parse_manifest(path: Path, data: object) -> Manifest:
         metrics={k: {m: metrics.mapping(k).number(m) for m in metrics.mapping(k).keys()} for k in metrics.keys()},
         gate={k: gate.number(k) for k in gate.keys()},
         heldout_fingerprint=fields.text("heldout_fingerprint"),
+        heldout_rows={k: rows.integer(k) for k in rows.keys()},
         files={k: FileDigest(files.mapping(k).integer("size"), files.mapping(k).text("sha256")) for k in files.keys()},
     )
 

@@ -80,7 +80,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     from export.checkpoint import CheckpointError
-    from export.gate import Tolerances, format_table
+    from export.gate import Tolerances, describe_resolution, format_table
     from export.heldout import HeldoutError
     from export.onnx_export import ExportError
     from export.publish import ExportRequest, PublishError, export_bundle
@@ -96,7 +96,7 @@ def run_export(args: argparse.Namespace) -> int:
         result = export_bundle(request)
     except (CheckpointError, HeldoutError, ExportError, PublishError, BundleError, ValueError) as error:
         raise SystemExit(f"supportbot export: error: {error}") from None
-    table = format_table(result.metrics)
+    table = f"{format_table(result.metrics)}\n{describe_resolution(result.heldout_rows)}"
     if not result.passed:
         lines = "\n".join(f"  - {failure}" for failure in result.failures)
         print(f"{table}\nsupportbot export: parity gate failed; nothing published:\n{lines}", file=sys.stderr)

@@ -54,6 +54,25 @@ class HeldoutData:
     intents: IntentExamples
     retrieval: RetrievalSet
 
+    def sizes(self, labels: tuple[str, ...]) -> dict[str, int]:
+        """Rows behind each metric; accuracy counts the rows whose label is one of ``labels``."""
+        return {
+            "intents_in_scope": sum(label in labels for label in self.intents.labels),
+            "intents": len(self.intents.texts),
+            "faq_documents": len(self.retrieval.documents),
+            "queries": len(self.retrieval.queries),
+        }
+
+
+def describe_resolution(sizes: dict[str, int]) -> str:
+    """How coarse the gate's data is, e.g. '500 in-scope intent rows (1 row = 0.20 points)'.
+
+    A tolerance finer than one row cannot absorb even a single changed prediction.
+    """
+    rows, queries = max(sizes["intents_in_scope"], 1), max(sizes["queries"], 1)
+    return (f"gate data: {rows} in-scope intent rows (1 row = {100 / rows:.2f} points), "
+            f"{queries} queries (1 query = {100 / queries:.2f} points)")
+
 
 @dataclass(frozen=True)
 class Vectors:

@@ -72,6 +72,7 @@ class ExportResult:
     path: Path | None  # the published bundle; None when the gate failed
     metrics: dict[str, Metrics]  # pytorch_fp32, onnx_fp32 and the shipped variant
     failures: tuple[str, ...]
+    heldout_rows: dict[str, int]
 
     @property
     def passed(self) -> bool:
@@ -155,7 +156,7 @@ def _gate(request: ExportRequest, intents: IntentCheckpoint, retriever: Retrieve
 
 def _manifest(version: str, request: ExportRequest, isa: str, intents: IntentCheckpoint,
               retriever: RetrieverCheckpoint, staged: tuple[_Staged, _Staged], metrics: dict[str, Metrics],
-              heldout: list[Path], build: Path) -> Manifest:
+              data: HeldoutData, heldout: list[Path], build: Path) -> Manifest:
     return Manifest(
         version=version,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -168,6 +169,7 @@ def _manifest(version: str, request: ExportRequest, isa: str, intents: IntentChe
               "max_recall_drop_points": request.tolerances.max_recall_drop,
               "min_cosine": request.tolerances.min_cosine},
         heldout_fingerprint=fingerprint_files(heldout),
+        heldout_rows=data.sizes(intents.labels),
         files=digest_tree(build),
     )
 
@@ -196,12 +198,12 @@ def export_bundle(request: ExportRequest) -> ExportResult:
             shutil.copyfile(intents.head_path, build / "intent" / "head.npz")
             metrics, failures = _gate(request, intents, retriever, build, staged, data)
         if failures:
-            return ExportResult(version, None, metrics, tuple(failures))
-        manifest = _manifest(version, request, isa, intents, retriever, staged, metrics, heldout, build)
+            return ExportResult(version, None, metrics, tuple(failures), data.sizes(intents.labels))
+        manifest = _manifest(version, request, isa, intents, retriever, staged, metrics, data, heldout, build)
         write_manifest(build, manifest)
         os.rename(build, bundles_dir / version)
     finally:
         shutil.rmtree(build, ignore_errors=True)
     if request.activate:
         activate(bundles_dir, version)
-    return ExportResult(version, bundles_dir / version, metrics, ())
+    return ExportResult(version, bundles_dir / version, metrics, (), data.sizes(intents.labels))

@@ -89,6 +89,7 @@ def build_toy_bundle(bundles_dir: Path, version: str = "v1", seed: int = 0, thre
         metrics={"pytorch_fp32": {"accuracy": 0.5}, "onnx_fp32": {"accuracy": 0.5}},
         gate={"min_cosine": 0.99},
         heldout_fingerprint="e" * 64,
+        heldout_rows={"intents_in_scope": 10, "intents": 12, "faq_documents": 5, "queries": 8},
         files=digest_tree(root),
     )
     write_manifest(root, manifest)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from export.gate import Metrics, Tolerances, encode_in_batches, judge, mean_cosine, recall_at_1
+from export.gate import Metrics, Tolerances, describe_resolution, encode_in_batches, judge, mean_cosine, recall_at_1
 from export.heldout import RetrievalSet, faq_documents
 
 REFERENCE = Metrics(accuracy=0.9300, overall_accuracy=0.85, recall_at_1=0.80, intent_cosine=1.0,
@@ -65,3 +65,9 @@ def test_encode_in_batches_keeps_the_input_order() -> None:
 def test_faq_documents_follow_the_document_mode() -> None:
     assert faq_documents("Q?", "A.", "alt one\n\nalt two", "question") == ["Q?", "alt one", "alt two"]
     assert faq_documents("Q?", "A.", "", "question_answer") == ["Q?\nA."]
+
+
+def test_resolution_says_what_one_row_is_worth() -> None:
+    sizes = {"intents_in_scope": 500, "intents": 500, "faq_documents": 125, "queries": 250}
+    assert describe_resolution(sizes) == ("gate data: 500 in-scope intent rows (1 row = 0.20 points), "
+                                          "250 queries (1 query = 0.40 points)")

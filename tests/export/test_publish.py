@@ -32,6 +32,7 @@ def test_export_publishes_and_activates_a_gated_bundle(published: Path) -> None:
     assert {"intent/model.onnx", "intent/head.npz", "intent/tokenizer.json", "encoder/model.onnx",
             "encoder/tokenizer.json"} <= set(manifest.files)
     assert manifest.intent.encoder.data_fingerprint == "0" * 64 and len(manifest.heldout_fingerprint) == 64
+    assert manifest.heldout_rows == {"intents_in_scope": 12, "intents": 14, "faq_documents": 7, "queries": 8}
     raw = json.loads((published / "v1" / MANIFEST).read_text())
     assert list(raw)[:2] == ["format", "format_version"]
 
@@ -64,6 +65,7 @@ def test_failed_gate_publishes_nothing(checkpoints: tuple[Path, Path], published
     assert "parity gate failed; nothing published" in err
     assert "embedding cosine to PyTorch 0.99" in err and "< 1.00000" in err
     assert "pytorch_fp32" in err and "onnx_int8" in err  # the numbers are shown
+    assert "gate data: 12 in-scope intent rows (1 row = 8.33 points)" in err
     assert sorted(p.name for p in bundles.iterdir()) == ["current", "v1"]  # no v2, no build directory
     assert current_version(bundles) == "v1"
 
