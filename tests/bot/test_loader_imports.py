@@ -21,7 +21,8 @@ bundles = Path(sys.argv[1])
 activate(bundles, "v1")
 result = load_bundle(resolve_current(bundles)).infer(["hello", "where is my order"])
 assert result.embeddings.shape == (2, 8), result.embeddings.shape
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"torch", "transformers", "optimum", "onnx", "export", "training"})
+forbidden = {"torch", "transformers", "optimum", "onnx", "export", "training"}
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in forbidden)
 print("heavy:", heavy)
 """
 
