@@ -105,6 +105,21 @@ feedback = Table(
 )
 
 
+# Messages in a staff chat that stand for a conversation handed to a person: the request with
+# its transcript, each customer message relayed there, and the staff's replies. A staff reply to
+# any of them reaches that customer. Whether a person has the conversation is
+# ``conversations.handoff``. Chat ids are text: Telegram's need 64 bits, other channels use names.
+staff_relays = Table(
+    "staff_relays",
+    metadata,
+    Column("staff_chat", String(64), primary_key=True),
+    Column("staff_message_id", Integer, primary_key=True),
+    Column("session_id", String(128), ForeignKey("conversations.session_id"), nullable=False),
+    Column("user_chat", String(64), nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+
 # Support staff who sign in to the console (``supportbot staff add NAME``). The password is
 # stored as a salted scrypt hash only.
 staff = Table(
