@@ -1,6 +1,7 @@
 """The review queue and labels: reasons split the queue, labels are all-or-nothing and dated."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -17,8 +18,9 @@ def log(tmp_path: Path) -> ConversationLog:
     return ConversationLog(open_database(f"sqlite:///{tmp_path / 'kb.db'}"))
 
 
-def _turn(text: str, action: str, review: bool = True, **extra: object) -> TurnRecord:
-    return TurnRecord("web:session-0001", "web", text, action, "reply", 1.0, needs_review=review, **extra)  # type: ignore[arg-type]
+def _turn(text: str, action: str, review: bool = True, created_at: str | None = None) -> TurnRecord:
+    record = TurnRecord("web:session-0001", "web", text, action, "reply", 1.0, needs_review=review)
+    return replace(record, created_at=created_at) if created_at else record
 
 
 def test_reasons_split_the_queue(log: ConversationLog) -> None:
@@ -28,7 +30,8 @@ def test_reasons_split_the_queue(log: ConversationLog) -> None:
     log.add_feedback(ids[2], "web:session-0001", -1)  # low confidence and thumbs down: counted once
     reviews = Reviews(log.engine)
     assert [t.id for t in reviews.pending()] == [ids[4], ids[3], ids[2], ids[1], ids[0]]
-    by_reason = {r: [t.id for t in reviews.pending(r)] for r in ("fallback", "low_confidence", "thumbs_down", "handoff")}
+    reasons = ("fallback", "low_confidence", "thumbs_down", "handoff")
+    by_reason = {r: [t.id for t in reviews.pending(r)] for r in reasons}
     assert by_reason == {"fallback": [ids[0]], "low_confidence": [ids[1]], "thumbs_down": [ids[4], ids[2]],
                          "handoff": [ids[3]]}
     assert reviews.pending_counts() == {"all": 5, "fallback": 1, "low_confidence": 1, "thumbs_down": 2, "handoff": 1}

@@ -1,0 +1,144 @@
+"""Who may use the console: sign-in, sign-out, the session cookie and CSRF checks.
+
+Every console route but the sign-in page and the static files needs a live session: a page
+asked for without one redirects to sign-in (303), a change (POST) without one is refused with
+401. Every POST must carry the session's CSRF token (form field ``csrf_token``) or it is
+refused with 403 before the handler runs, so nothing changes. The sign-in form itself is
+protected by a double-submit token (a cookie and a form field that must match).
+
+The session cookie is HttpOnly, SameSite=Strict, limited to ``/console`` and marked Secure when
+the request came over HTTPS. Repeated wrong passwords for one name are slowed down (429).
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from bot.console.pages import SESSION_KEY, accounts, problem, render, see_other, signed_in
+from knowledge.staff import SESSION_HOURS
+
+COOKIE = "supportbot_console"
+SIGNIN_COOKIE = "supportbot_console_signin"
+PUBLIC = ("/console/signin", "/console/static/")
+MAX_TRACKED_NAMES = 10_000
+routes = web.RouteTableDef()
+
+
+class SignInThrottle:
+    """At most ``attempts`` wrong passwords per name in ``window`` seconds; then wait."""
+
+    def __init__(self, attempts: int = 10, window: float = 900.0) -> None:
+        self.attempts, self.window = attempts, window
+        self.failures: dict[str, deque[float]] = {}
+
+    def blocked(self, name: str) -> bool:
+        recent = self._recent(name)
+        return len(recent) >= self.attempts
+
+    def failed(self, name: str) -> None:
+        self._recent(name).append(time.monotonic())
+        if len(self.failures) > MAX_TRACKED_NAMES:  # many made-up names: forget the quiet ones
+            for quiet in [n for n in self.failures if not self._recent(n)]:
+                del self.failures[quiet]
+
+    def succeeded(self, name: str) -> None:
+        self.failures.pop(name, None)
+
+    def _recent(self, name: str) -> deque[float]:
+        recent = self.failures.setdefault(name[:64], deque())
+        while recent and recent[0] < time.monotonic() - self.window:
+            recent.popleft()
+        return recent
+
+
+THROTTLE = web.AppKey("console_throttle", SignInThrottle)
+
+
+@web.middleware
+async def require_staff(request: web.Request,
+                        handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """Find the session of the console cookie; refuse or redirect without one; check CSRF."""
+    if request.path.startswith(PUBLIC):
+        return await handler(request)
+    session = await asyncio.to_thread(accounts(request).session, request.cookies.get(COOKIE, ""))
+    changing = request.method not in ("GET", "HEAD", "OPTIONS")
+    if session is None:
+        if changing:
+            return await problem(request, 401, "Please sign in",
+                                 "Your session has ended, so nothing was changed. Sign in and try again.",
+                                 back="/console/signin")
+        raise see_other("/console/signin?" + urlencode({"next": request.path_qs}))
+    request[SESSION_KEY] = session
+    if changing:
+        form = await request.post()
+        given = str(form.get("csrf_token", "")) or request.headers.get("X-CSRF-Token", "")
+        if not hmac.compare_digest(given.encode(), session.csrf_token.encode()):
+            return await problem(request, 403, "Refused",
+                                 "This change did not carry this session's security token, so nothing "
+                                 "was changed. Go back, reload the page and try again.")
+    response = await handler(request)
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+@routes.get("/signin")
+async def signin_page(request: web.Request) -> web.Response:
+    return await _signin_form(request, 200, "")
+
+
+@routes.post("/signin")
+async def signin(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    given, expected = str(form.get("signin_token", "")), request.cookies.get(SIGNIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        return await _signin_form(request, 403, "The sign-in form expired. Please try again.")
+    name, password = str(form.get("name", "")).strip().lower(), str(form.get("password", ""))
+    throttle = request.config_dict[THROTTLE]
+    if throttle.blocked(name):
+        return await _signin_form(request, 429, "Too many wrong passwords for this name. "
+                                  "Wait a quarter of an hour, or ask a colleague to reset it.")
+    session = await asyncio.to_thread(accounts(request).sign_in, name, password)
+    if session is None:
+        throttle.failed(name)
+        return await _signin_form(request, 401, "Wrong name or password.", name=name)
+    throttle.succeeded(name)
+    response = web.Response(status=303, headers={"Location": _safe_next(str(form.get("next", "")))})
+    response.set_cookie(COOKIE, session.token, max_age=SESSION_HOURS * 3600, path="/console",
+                        httponly=True, samesite="Strict", secure=request.secure)
+    response.del_cookie(SIGNIN_COOKIE, path="/console/signin")
+    return response
+
+
+@routes.post("/signout")
+async def signout(request: web.Request) -> web.StreamResponse:
+    signed_in(request)  # the middleware checked the session and the CSRF token
+    await asyncio.to_thread(accounts(request).sign_out, request.cookies.get(COOKIE, ""))
+    response = web.Response(status=303, headers={"Location": "/console/signin?done=signed_out"})
+    response.del_cookie(COOKIE, path="/console")
+    return response
+
+
+async def _signin_form(request: web.Request, status: int, error: str, name: str = "") -> web.Response:
+    token = secrets.token_urlsafe(24)
+    next_url = request.query.get("next", "")
+    if request.method == "POST":
+        next_url = str((await request.post()).get("next", ""))
+    response = await render(request, "signin.html", status=status, error=error, name=name,
+                            signin_token=token, next=_safe_next(next_url))
+    response.set_cookie(SIGNIN_COOKIE, token, max_age=3600, path="/console/signin",
+                        httponly=True, samesite="Strict", secure=request.secure)
+    return response
+
+
+def _safe_next(location: str) -> str:
+    """Only a console page of this site: never ``//evil.example`` or another origin."""
+    if location.startswith("/console/") and not location.startswith("/console//") and "\\" not in location:
+        return location
+    return "/console/"

@@ -1,0 +1,149 @@
+"""Sign-in, sign-out, sessions and CSRF: refused requests change nothing."""
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.settings import Settings
+from knowledge.db import open_database
+from knowledge.reviews import Reviews
+from knowledge.staff import StaffAccounts
+from knowledge.store import FaqStore
+from tests.console.helpers import NAME, PASSWORD, SIGNIN_TOKEN, csrf_of, queue_turns
+
+PAGES = ["/console/", "/console/faq", "/console/faq?q=order", "/console/create", "/console/faq/gift-cards",
+         "/console/faq/gift-cards/history", "/console/try?q=hello", "/console/review",
+         "/console/review?reason=fallback", "/console/review/similar"]
+CHANGES = [
+    ("/console/create", {"faq_id": "loyalty", "question": "Do you have a loyalty card?", "answer": "No."}),
+    ("/console/faq/gift-cards", {"base_revision": "1", "question": "Do you sell gift cards?", "answer": "No."}),
+    ("/console/faq/gift-cards/remove", {"base_revision": "1"}),
+    ("/console/faq/gift-cards/revert", {"revision": "1"}),
+    ("/console/faq/gift-cards/restore", {}),
+    ("/console/review/label", {"turn": "1", "kind": "dismissed"}),
+    ("/console/signout", {}),
+]
+
+
+def _state(settings: Settings) -> tuple[int, int, int]:
+    """FAQ revision, labels given and sessions alive: what a refused change must not move."""
+    engine = open_database(settings.database_url)
+    try:
+        with engine.connect() as conn:
+            sessions = conn.exec_driver_sql("select count(*) from staff_sessions").scalar()
+        return FaqStore(engine).kb_revision(), len(Reviews(engine).labels()), int(sessions or 0)
+    finally:
+        engine.dispose()
+
+
+async def _signin_form(client: TestClient) -> str:
+    token = SIGNIN_TOKEN.search(await (await client.get("/console/signin")).text())
+    assert token is not None
+    return token.group(1)
+
+
+@pytest.mark.parametrize("path", PAGES)
+async def test_pages_redirect_to_sign_in_without_a_session(client: TestClient, path: str) -> None:
+    response = await client.get(path, allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"].startswith("/console/signin?next=")
+
+
+@pytest.mark.parametrize(("path", "form"), CHANGES)
+async def test_changes_without_a_session_are_refused(client: TestClient, settings: Settings, path: str,
+                                                     form: dict[str, str]) -> None:
+    queue_turns(settings, ("do you have a loyalty card", "fallback"))
+    before = _state(settings)
+    response = await client.post(path, data={**form, "csrf_token": "anything"}, allow_redirects=False)
+    assert response.status == 401
+    assert _state(settings) == before
+
+
+@pytest.mark.parametrize("token", [None, "", "wrong-token"])
+@pytest.mark.parametrize(("path", "form"), CHANGES)
+async def test_changes_without_the_csrf_token_are_refused(client: TestClient, settings: Settings, csrf: str,
+                                                          path: str, form: dict[str, str], token: str | None) -> None:
+    queue_turns(settings, ("do you have a loyalty card", "fallback"))
+    before = _state(settings)
+    data = form if token is None else {**form, "csrf_token": token}
+    response = await client.post(path, data=data, allow_redirects=False)
+    assert response.status == 403
+    assert "nothing was changed" in await response.text()
+    assert _state(settings) == before
+    assert (await client.get("/console/faq", allow_redirects=False)).status == 200  # still signed in
+
+
+async def test_a_token_in_a_header_is_accepted_too(client: TestClient, csrf: str) -> None:
+    response = await client.post("/console/signout", headers={"X-CSRF-Token": csrf}, allow_redirects=False)
+    assert response.status == 303
+
+
+async def test_sign_in_sets_a_strict_http_only_cookie_and_goes_to_next(client: TestClient) -> None:
+    response = await client.post("/console/signin", allow_redirects=False, data={
+        "signin_token": await _signin_form(client), "name": " Ana ", "password": PASSWORD,
+        "next": "/console/review?reason=fallback"})
+    assert response.status == 303 and response.headers["Location"] == "/console/review?reason=fallback"
+    cookie = response.cookies["supportbot_console"]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/console"
+    assert PASSWORD not in str(response.headers)
+
+
+@pytest.mark.parametrize(("name", "password"), [(NAME, "wrong password!"), ("bob", PASSWORD), (NAME, "")])
+async def test_wrong_name_or_password_is_refused(client: TestClient, name: str, password: str) -> None:
+    response = await client.post("/console/signin", allow_redirects=False, data={
+        "signin_token": await _signin_form(client), "name": name, "password": password})
+    assert response.status == 401
+    assert "Wrong name or password." in await response.text()
+    assert "supportbot_console" not in response.cookies
+    assert (await client.get("/console/faq", allow_redirects=False)).status == 303
+
+
+async def test_sign_in_form_without_its_token_is_refused(client: TestClient) -> None:
+    response = await client.post("/console/signin", allow_redirects=False,
+                                 data={"signin_token": "forged", "name": NAME, "password": PASSWORD})
+    assert response.status == 403 and "supportbot_console" not in response.cookies
+
+
+@pytest.mark.parametrize("next_url", ["//evil.example/x", "https://evil.example/", "/api/chat", "/console//evil"])
+async def test_next_never_leaves_the_console(client: TestClient, next_url: str) -> None:
+    response = await client.post("/console/signin", allow_redirects=False, data={
+        "signin_token": await _signin_form(client), "name": NAME, "password": PASSWORD, "next": next_url})
+    assert response.headers["Location"] == "/console/"
+
+
+async def test_many_wrong_passwords_slow_the_name_down(client: TestClient) -> None:
+    for _ in range(10):
+        await client.post("/console/signin", data={"signin_token": await _signin_form(client), "name": NAME,
+                                                   "password": "not the password"})
+    response = await client.post("/console/signin", allow_redirects=False, data={
+        "signin_token": await _signin_form(client), "name": NAME, "password": PASSWORD})
+    assert response.status == 429
+
+
+async def test_sign_out_ends_the_session(client: TestClient, settings: Settings, csrf: str) -> None:
+    response = await client.post("/console/signout", data={"csrf_token": csrf}, allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/console/signin?done=signed_out"
+    assert _state(settings)[2] == 0
+    assert (await client.get("/console/faq", allow_redirects=False)).status == 303
+
+
+async def test_a_removed_account_is_signed_out(client: TestClient, settings: Settings, csrf: str) -> None:
+    engine = open_database(settings.database_url)
+    StaffAccounts(engine).deactivate(NAME)
+    engine.dispose()
+    assert (await client.get("/console/faq", allow_redirects=False)).status == 303
+
+
+async def test_pages_carry_security_headers_and_a_fresh_csrf_token(client: TestClient, csrf: str) -> None:
+    response = await client.get("/console/faq")
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert csrf_of(await response.text()) == csrf
+
+
+async def test_static_files_and_the_console_root_need_no_session(client: TestClient) -> None:
+    assert (await client.get("/console/static/console.css")).status == 200
+    assert (await client.get("/console/static/console.js")).status == 200
+    response = await client.get("/console", allow_redirects=False)
+    assert response.status == 302 and response.headers["Location"] == "/console/"

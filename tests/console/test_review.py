@@ -1,0 +1,132 @@
+"""The review queue: filters, one-click labels, attach and new entry from a question, groups."""
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient
+
+from bot.settings import Settings
+from knowledge.conversations import ConversationLog, TurnRecord
+from knowledge.db import open_database
+from knowledge.reviews import Reviews
+from knowledge.store import FaqStore
+from tests.bot.test_chat_api import say
+from tests.console.helpers import NAME, follow, queue_turns
+
+
+def _reviews(settings: Settings) -> Reviews:
+    return Reviews(open_database(settings.database_url))
+
+
+def _thumbs_down(settings: Settings, text: str) -> int:
+    log = ConversationLog(open_database(settings.database_url))
+    (turn_id,) = log.record([TurnRecord("web:thumbs-0001", "web", text, "answer", "An answer.", 2.0,
+                                        intent="faq", confidence=0.9, faq_id="gift-cards", faq_score=0.9)])
+    log.add_feedback(turn_id, "web:thumbs-0001", -1)
+    return turn_id
+
+
+async def _label(client: TestClient, csrf: str, turns: list[int], kind: str, **form: str):  # type: ignore[no-untyped-def]
+    data = [("csrf_token", csrf), ("kind", kind), *[("turn", str(t)) for t in turns], *form.items()]
+    return await client.post("/console/review/label", data=data, allow_redirects=False)
+
+
+async def test_queue_is_newest_first_with_filters(client: TestClient, settings: Settings, csrf: str) -> None:
+    fallback, handoff, low = queue_turns(settings, ("do you have a loyalty card", "fallback"),
+                                         ("talk to a human", "handoff"), ("refund or return", "clarify"))
+    down = _thumbs_down(settings, "gift cards for kids")
+    page = await follow(client, "/console/review")
+    order = [page.index(f'id="turn-{t}"') for t in (down, low, handoff, fallback)]
+    assert order == sorted(order)
+    assert 'All <span class="badge">4</span>' in page
+    for reason, turn in (("fallback", fallback), ("handoff", handoff), ("low_confidence", low),
+                         ("thumbs_down", down)):
+        page = await follow(client, f"/console/review?reason={reason}")
+        assert [t for t in (fallback, handoff, low, down) if f'id="turn-{t}"' in page] == [turn]
+        assert 'aria-current="page"' in page
+    assert (await client.get("/console/review?reason=bogus")).status == 400
+
+
+async def test_label_with_intent_out_of_scope_or_dismiss(client: TestClient, settings: Settings, csrf: str) -> None:
+    a, b, c = queue_turns(settings, ("track NW-123", "fallback"), ("tell me a joke", "fallback"), ("asdf", "fallback"))
+    response = await _label(client, csrf, [a], "intent", intent="order_status", back="fallback")
+    assert response.status == 303
+    assert response.headers["Location"] == "/console/review?reason=fallback&done=labelled"
+    assert (await _label(client, csrf, [b], "out_of_scope")).status == 303
+    assert (await _label(client, csrf, [c], "dismissed")).status == 303
+    reviews = _reviews(settings)
+    assert reviews.pending() == []
+    assert [(x.turn_id, x.kind, x.value, x.author) for x in reviews.labels()] == [
+        (c, "dismissed", None, NAME), (b, "out_of_scope", None, NAME), (a, "intent", "order_status", NAME)]
+    assert list(reviews.labels_since("2000-01-01")) == [
+        ("track NW-123", "intent", "order_status"), ("tell me a joke", "out_of_scope", None),
+        ("asdf", "dismissed", None)]
+    assert "Nothing waits for review" in await follow(client, "/console/review?done=labelled")
+
+
+async def test_attach_adds_a_phrasing_that_the_bot_answers_at_once(client: TestClient, settings: Settings,
+                                                                   csrf: str) -> None:
+    (turn,) = queue_turns(settings, ("can my  kid\nbuy a voucher", "fallback"))
+    page = await follow(client, "/console/review")
+    assert 'list="faq-entries"' in page and '<option value="gift-cards">Do you sell gift cards?</option>' in page
+    response = await _label(client, csrf, [turn], "faq", faq_id="gift-cards")
+    assert response.status == 303
+    entry = FaqStore.open(settings.database_url).get("gift-cards")
+    assert entry.alternatives[-1] == "can my kid buy a voucher" and entry.updated_by == NAME
+    assert (await say(client, "can my kid buy a voucher"))["faq_id"] == "gift-cards"
+    assert [(x.kind, x.value) for x in _reviews(settings).labels()] == [("faq", "gift-cards")]
+
+
+async def test_refused_labels_change_nothing(client: TestClient, settings: Settings, csrf: str) -> None:
+    (turn,) = queue_turns(settings, ("do you have a loyalty card", "fallback"))
+    store = FaqStore.open(settings.database_url)
+    before = store.kb_revision()
+    assert (await _label(client, csrf, [turn], "faq", faq_id="no-such-entry")).status == 404
+    assert (await _label(client, csrf, [turn], "faq", faq_id="")).status == 400
+    assert (await _label(client, csrf, [turn], "intent", intent="has spaces")).status == 400
+    assert (await _label(client, csrf, [turn], "bogus")).status == 400
+    assert (await _label(client, csrf, [], "dismissed")).status == 400
+    assert (await _label(client, csrf, [turn, 999], "dismissed")).status == 409  # all or nothing
+    assert store.kb_revision() == before and _reviews(settings).labels() == []
+    assert (await _label(client, csrf, [turn], "dismissed")).status == 303
+    again = await _label(client, csrf, [turn], "faq", faq_id="gift-cards")  # someone else was first
+    assert again.status == 409 and "not waiting for review" in await again.text()
+    assert store.kb_revision() == before
+
+
+async def test_new_entry_from_queued_questions(client: TestClient, settings: Settings, csrf: str) -> None:
+    first, second = queue_turns(settings, ("do you have a loyalty card", "fallback"),
+                                ("loyalty card?", "clarify"))
+    page = await follow(client, f"/console/create?turn={first}&turn={second}")
+    assert 'value="loyalty card?"' in page  # the newest question is the suggested question
+    assert "do you have a loyalty card</textarea>" in page
+    assert f'name="turn" value="{first}"' in page
+    data = [("csrf_token", csrf), ("faq_id", "loyalty-card"), ("question", "Do you have a loyalty card?"),
+            ("alternatives", "do you have a loyalty card\nloyalty card?"), ("answer", "Not yet."),
+            ("enabled", "on"), ("turn", str(first)), ("turn", str(second))]
+    response = await client.post("/console/create", data=data, allow_redirects=False)
+    assert response.status == 303
+    assert (await say(client, "loyalty card?"))["faq_id"] == "loyalty-card"
+    labels = _reviews(settings).labels()
+    assert sorted((x.turn_id, x.kind, x.value) for x in labels) == [
+        (first, "new_faq", "loyalty-card"), (second, "new_faq", "loyalty-card")]
+    again = await client.post("/console/create", data=[*data[:1], ("faq_id", "loyalty-2"), *data[2:]],
+                              allow_redirects=False)
+    assert again.status == 409  # those questions were labelled already: no second entry
+    assert "loyalty-2" not in {e.faq_id for e in FaqStore.open(settings.database_url).list()}
+
+
+async def test_similar_questions_are_grouped_and_labelled_at_once(client: TestClient, settings: Settings,
+                                                                  csrf: str) -> None:
+    ids = queue_turns(settings, ("do you have a loyalty card", "fallback"), ("are you hiring", "fallback"),
+                      ("do you have a loyalty card?", "fallback"), ("loyalty card, do you have one", "clarify"),
+                      ("talk to a human", "handoff"))
+    page = await follow(client, "/console/review/similar?threshold=0.5")
+    assert "4 questions the bot fell back on" in page  # the handoff is not an unanswered question
+    assert "3 questions like" in page
+    group = [ids[0], ids[2], ids[3]]
+    assert all(f'name="turn" value="{t}" id="member-{t}" checked' in page for t in group)
+    response = await _label(client, csrf, group, "intent", intent="loyalty", back="similar")
+    assert response.headers["Location"] == "/console/review/similar?done=labelled"
+    assert {t.id for t in _reviews(settings).pending()} == {ids[1], ids[4]}
+    assert "1 question like" in await follow(client, "/console/review/similar")
+    assert (await client.get("/console/review/similar?threshold=2")).status == 400
+    assert (await client.get("/console/review/similar?threshold=abc")).status == 400

@@ -1,0 +1,66 @@
+"""``supportbot staff``: passwords come from a prompt or stdin, never from the command line."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from knowledge.db import open_database
+from knowledge.staff import StaffAccounts
+
+PASSWORD = "correct horse battery"
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, db: Path, *argv: str, stdin: str = "") -> int:
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    return main(["staff", "--db", str(db), *argv])
+
+
+def test_add_list_passwd_and_remove(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "kb.db"
+    assert _run(monkeypatch, db, "add", "Ana", stdin=PASSWORD + "\n") == 0
+    accounts = StaffAccounts(open_database(f"sqlite:///{db}"))
+    assert accounts.sign_in("ana", PASSWORD) is not None
+    assert _run(monkeypatch, db, "passwd", "ana", stdin="a new long password\n") == 0
+    assert accounts.sign_in("ana", PASSWORD) is None and accounts.sign_in("ana", "a new long password")
+    assert _run(monkeypatch, db, "list") == 0
+    assert "ana\tactive" in capsys.readouterr().out
+    assert _run(monkeypatch, db, "remove", "ana") == 0
+    assert accounts.sign_in("ana", "a new long password") is None
+
+
+def test_prompts_twice_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = iter([PASSWORD, PASSWORD + "x"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt: next(answers))
+    tty = io.StringIO()
+    tty.isatty = lambda: True  # type: ignore[method-assign]
+    monkeypatch.setattr("sys.stdin", tty)
+    with pytest.raises(SystemExit, match="the passwords differ"):
+        main(["staff", "--db", str(tmp_path / "kb.db"), "add", "ana"])
+    assert StaffAccounts(open_database(f"sqlite:///{tmp_path / 'kb.db'}")).members() == []
+
+
+@pytest.mark.parametrize(("argv", "stdin", "message"), [
+    (("add", "ana"), "short\n", "10-1024 characters"),
+    (("add", "a b"), PASSWORD, "staff name"),
+    (("passwd", "bob"), PASSWORD, "no staff member 'bob'"),
+    (("remove", "bob"), "", "no staff member 'bob'"),
+])
+def test_mistakes_are_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: tuple[str, ...],
+                                     stdin: str, message: str) -> None:
+    with pytest.raises(SystemExit, match=f"^supportbot staff .*error: .*{message}"):
+        _run(monkeypatch, tmp_path / "kb.db", *argv, stdin=stdin)
+
+
+def test_a_second_add_of_the_same_name_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _run(monkeypatch, tmp_path / "kb.db", "add", "ana", stdin=PASSWORD) == 0
+    with pytest.raises(SystemExit, match="already exists"):
+        _run(monkeypatch, tmp_path / "kb.db", "add", "ana", stdin=PASSWORD)
+
+
+def test_no_password_option_exists() -> None:
+    with pytest.raises(SystemExit):
+        main(["staff", "add", "ana", "--password", PASSWORD])

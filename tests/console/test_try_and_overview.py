@@ -1,0 +1,52 @@
+"""The "Try it" page shows how the bot decides; the overview counts what it did."""
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient
+
+from bot.settings import Settings
+from knowledge.conversations import ConversationLog
+from knowledge.db import open_database
+from tests.bot.test_chat_api import say
+from tests.console.helpers import follow, queue_turns
+
+
+async def test_try_it_shows_intent_matches_and_the_rule(client: TestClient, settings: Settings, csrf: str) -> None:
+    before = ConversationLog(open_database(settings.database_url)).count()
+    page = await follow(client, "/console/try?q=How+long+does+delivery+take%3F")
+    assert "The bot would answer" in page and 'data-action="answer"' in page
+    assert "<code>faq</code>, confidence 0.90" in page
+    assert "top FAQ score 1.00 &gt;= 0.60" in page  # the rule and its threshold
+    assert '<a href="/console/faq/shipping-times">How long does delivery take?</a>' in page
+    assert page.count("<tr>") == 1 + 3  # header + the top three matches with scores
+    assert "Answer when the top score is at least <strong>0.60</strong>" in page
+    assert ConversationLog(open_database(settings.database_url)).count() == before  # nothing logged
+
+
+async def test_try_it_handlers_fallbacks_and_escaping(client: TestClient, csrf: str) -> None:
+    page = await follow(client, "/console/try?q=hello+there")
+    assert "The bot would run the handler <code>greeting</code>" in page
+    assert "runs handler greeting" in page
+    page = await follow(client, "/console/try?q=%3Cscript%3Eweather+joke%3C%2Fscript%3E")
+    assert "The bot would fall back" in page and "(out of scope)" in page
+    assert "<script>weather" not in page and 'value="&lt;script&gt;weather joke&lt;/script&gt;"' in page
+    page = await follow(client, "/console/try")
+    assert "The bot would" not in page and "Thresholds in force" in page
+
+
+async def test_overview_counts_questions_feedback_and_topics(client: TestClient, settings: Settings,
+                                                             csrf: str) -> None:
+    answered = await say(client, "How long does delivery take?")
+    await client.post("/api/feedback", json={"session_id": "session-0001", "turn_id": answered["turn_id"],
+                                             "value": "up"})
+    await say(client, "hello")
+    queue_turns(settings, ("do you have a loyalty card", "fallback"), ("loyalty card?", "fallback"),
+                ("talk to a human", "handoff"))
+    page = await follow(client, "/console/")
+    assert '<strong id="bundle-version">fake-1</strong>' in page
+    assert "<dt>Questions</dt><dd>5</dd>" in page
+    assert "<dt>Answered</dt><dd>1 <small>(20%)</small></dd>" in page
+    assert "<dt>Fell back</dt><dd>2 <small>(40%)</small></dd>" in page
+    assert "<dt>Handed off</dt><dd>1 <small>(20%)</small></dd>" in page
+    assert "<dt>Thumbs up</dt><dd>1</dd>" in page and "<dt>Thumbs down</dt><dd>0</dd>" in page
+    assert "Top unanswered topics" in page and "loyalty card" in page
+    assert page.count("<tr>") == 1 + 14  # header + one row per day
