@@ -21,7 +21,6 @@ from bot.api import add_routes
 from bot.batcher import Batcher
 from bot.brain import BrainKeeper, BundleModel, Model
 from bot.bundle import load_bundle, resolve_current
-from bot.console.site import add_console
 from bot.handlers import Handler, builtin_handlers
 from bot.keys import CONVERSATIONS, KEEPER, METRICS, RESPONDER, SETTINGS, STORE
 from bot.metrics import Metrics
@@ -30,6 +29,7 @@ from bot.responder import Responder
 from bot.routing import DEFAULT_ROUTING, RoutingTable, load_routing
 from bot.sessions import Sessions
 from bot.settings import Settings
+from bot.telegram import add_telegram
 from knowledge.conversations import ConversationLog
 from knowledge.store import FaqStore
 
@@ -82,7 +82,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
     app.cleanup_ctx.append(resources)
     add_routes(app)
     add_admin_routes(app)
-    add_console(app)  # the staff console at /console
+    add_telegram(app)  # only when SUPPORTBOT_TELEGRAM_TOKEN is set
     return app
 
 

@@ -1,0 +1,197 @@
+"""The Telegram channel: a python-telegram-bot ``Application`` inside the bot's aiohttp app.
+
+``add_telegram(app)`` does nothing unless ``SUPPORTBOT_TELEGRAM_TOKEN`` is set. Then:
+
+- polling mode (no ``SUPPORTBOT_TELEGRAM_WEBHOOK_SECRET``; for development): PTB's updater asks
+  Telegram for updates; no public URL needed. Starting it removes a registered webhook.
+- webhook mode (the secret is set; for production): the application is built without an
+  updater and ``POST /telegram/webhook`` (``webhook.py``) feeds it; register the URL with
+  ``supportbot telegram set-webhook URL``.
+
+Either way the application starts after the runtime's resources (it needs the responder) and
+stops before them, letting updates in progress finish. ``SUPPORTBOT_TELEGRAM_API_URL`` points
+it at another Bot API server (your own, or a fake one in tests). The token never appears in
+logs: request URLs that contain it are redacted.
+
+Example::
+
+    app = create_app(Settings.from_env())      # calls add_telegram(app)
+    web.run_app(app)
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+from aiohttp import web
+from telegram import BotCommand, Chat, Update
+from telegram.error import Forbidden, InvalidToken, TelegramError
+from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
+
+from bot.keys import CONVERSATIONS, RESPONDER, SETTINGS, STORE
+from bot.settings import PREFIX, Settings, SettingsError
+from bot.telegram.customers import MESSAGE, Customers
+from bot.telegram.handoff import StaffRelay
+from bot.telegram.processor import PerChatProcessor
+from bot.telegram.ratelimit import FloodLimiter, Limits
+from bot.telegram.webhook import WebhookReceiver, add_webhook_route
+from knowledge.handoffs import Handoffs
+
+log = logging.getLogger(__name__)
+TELEGRAM = web.AppKey("telegram", Application)
+LIMITS = web.AppKey("telegram_limits", Limits)  # optional: set before start to change the limits
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+MENU = [BotCommand("start", "what I can do"), BotCommand("help", "how to ask me"),
+        BotCommand("human", "talk to a person")]
+SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+TOKEN_SHAPE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,100}$")
+SECRET_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+CONCURRENT_UPDATES = 256
+
+
+def add_telegram(app: web.Application) -> None:
+    """Serve the Telegram channel with this app when a token is configured (see module doc)."""
+    settings = app[SETTINGS]
+    if not settings.telegram_token:
+        return
+    staff_chat = check_settings(settings)
+    receiver = WebhookReceiver()
+    if settings.telegram_webhook_secret:
+        add_webhook_route(app, receiver)
+
+    async def channel(app: web.Application) -> AsyncIterator[None]:
+        relay = StaffRelay(Handoffs(app[STORE].engine), app[CONVERSATIONS], staff_chat)
+        customers = Customers(app[RESPONDER], app[CONVERSATIONS], relay)
+        async with AsyncExitStack() as stack:
+            stack.enter_context(TokenRedaction(settings.telegram_token))  # PTB logs URLs from the start
+            application = build_application(settings, relay, customers, app.get(LIMITS, Limits()),
+                                            webhook=bool(settings.telegram_webhook_secret))
+            await _start(application, stack)
+            app[TELEGRAM] = receiver.application = application
+            log.info("Telegram channel running as @%s (%s mode%s)", application.bot.username,
+                     "polling" if application.updater else "webhook",
+                     "" if staff_chat else "; no staff chat: handoff to a person is off")
+            yield
+
+    app.cleanup_ctx.append(channel)
+
+
+def check_settings(settings: Settings) -> int | None:
+    """Validate the Telegram settings; return the staff chat id (None when unset)."""
+    if not TOKEN_SHAPE.match(settings.telegram_token):  # never echo the token itself
+        raise SettingsError(f"{PREFIX}TELEGRAM_TOKEN: expected the token @BotFather gave you, "
+                            "like 123456789:AAE...")
+    secret = settings.telegram_webhook_secret
+    if secret and not SECRET_SHAPE.match(secret):
+        raise SettingsError(f"{PREFIX}TELEGRAM_WEBHOOK_SECRET: expected 16-256 letters, digits, "
+                            "'_' or '-' (Telegram's rule for secret tokens)")
+    if not settings.telegram_api_url.startswith(("https://", "http://")):
+        raise SettingsError(f"{PREFIX}TELEGRAM_API_URL: expected an http(s) URL, "
+                            f"got {settings.telegram_api_url!r}")
+    staff = settings.telegram_staff_chat.strip()
+    if not staff:
+        return None
+    if not re.fullmatch(r"-?\d{1,20}", staff):
+        raise SettingsError(f"{PREFIX}TELEGRAM_STAFF_CHAT: expected a numeric chat id such as "
+                            f"-1001234567890, got {staff!r}")
+    return int(staff)
+
+
+def build_application(settings: Settings, relay: StaffRelay, customers: Customers, limits: Limits,
+                      webhook: bool) -> Application:  # type: ignore[type-arg]
+    """The PTB application with every handler; without an updater in webhook mode."""
+    api = settings.telegram_api_url.rstrip("/")
+    builder = (Application.builder().token(settings.telegram_token)
+               .base_url(f"{api}/bot").base_file_url(f"{api}/file/bot")
+               .rate_limiter(FloodLimiter(limits))
+               .concurrent_updates(PerChatProcessor(CONCURRENT_UPDATES)))
+    if webhook:
+        builder = builder.updater(None)
+    application = builder.build()
+    if relay.staff_chat is not None:  # before the customer handlers: staff are not customers
+        staff = filters.Chat(chat_id=relay.staff_chat)
+        application.add_handlers([
+            CommandHandler("done", relay.on_done, filters=staff & MESSAGE),
+            CommandHandler(["help", "start"], relay.on_help, filters=staff & MESSAGE),
+            MessageHandler(staff & MESSAGE & filters.REPLY & ~filters.COMMAND, relay.on_reply),
+            MessageHandler(staff, relay.ignore),
+        ])
+    application.add_handlers(customers.handlers())
+    application.add_error_handler(on_error)
+    return application
+
+
+async def _start(application: Application, stack: AsyncExitStack) -> None:  # type: ignore[type-arg]
+    """Initialise, start and (in polling mode) poll; the stack undoes it in reverse."""
+    try:
+        await application.initialize()  # getMe: checks the token
+    except InvalidToken:
+        await application.bot.request.shutdown()  # the half-initialised HTTP client
+        raise SettingsError(f"{PREFIX}TELEGRAM_TOKEN: Telegram rejected the token; copy it "
+                            "again from @BotFather") from None
+    stack.push_async_callback(application.shutdown)
+    try:
+        await application.bot.set_my_commands(MENU)
+    except TelegramError as error:  # the command menu is a convenience, not a reason to stop
+        log.warning("could not set the bot's command menu: %s", type(error).__name__)
+    await application.start()
+    stack.push_async_callback(application.stop)  # lets updates in progress finish
+    if application.updater is not None:
+        await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        stack.push_async_callback(application.updater.stop)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log a failed update (not its text) and apologise in a private chat."""
+    error = context.error
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("could not handle Telegram update %s: %s", update_id, type(error).__name__, exc_info=error)
+    if not isinstance(update, Update) or isinstance(error, Forbidden):
+        return
+    chat = update.effective_chat
+    if chat is not None and chat.type == Chat.PRIVATE:
+        try:
+            await context.bot.send_message(chat.id, SORRY)
+        except TelegramError as failure:
+            log.error("could not apologise either: %s", type(failure).__name__)
+
+
+class _Redactor(logging.Filter):
+    """Replaces the token in log records of the HTTP client (its URLs contain it)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, "<token>"), ()
+        return True
+
+
+class TokenRedaction:
+    """While active, the loggers that see request URLs (PTB's, the HTTP client's) hide ``token``.
+
+    A filter only applies to the logger it is attached to, not to its children, so each logger
+    that logs a URL is named here; ``test_polling`` checks at DEBUG level that none is missed.
+    """
+
+    LOGGERS = ("httpx", "httpcore", "telegram", "telegram.Bot", "telegram.ext", "telegram.ext.ExtBot",
+               "telegram.ext.Updater", "telegram.ext.Application")
+
+    def __init__(self, token: str) -> None:
+        self.filter = _Redactor(token)
+
+    def __enter__(self) -> None:
+        for name in self.LOGGERS:
+            logger = logging.getLogger(name)
+            logger.addFilter(self.filter)
+            if name == "httpx" and logger.level == logging.NOTSET:
+                logger.setLevel(logging.WARNING)  # a line per long poll is noise at INFO
+
+    def __exit__(self, *exc: object) -> None:
+        for name in self.LOGGERS:
+            logging.getLogger(name).removeFilter(self.filter)

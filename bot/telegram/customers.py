@@ -1,0 +1,272 @@
+"""The customer side of the Telegram channel: messages, commands and buttons -> the responder.
+
+A chat is a session (``tg:<chat id>``, channel ``telegram``): the same decision policy,
+conversation log and feedback as the web chat. Private chats get every message answered; in
+groups the bot answers only messages addressed to it (a mention, a reply to it, a command).
+Messages it cannot read (stickers, photos, voice, files, edits) get a short polite reply;
+service messages and channel posts are ignored. While a person has the conversation
+(``handoff.StaffRelay``), messages go to the staff chat instead.
+
+Example::
+
+    customers = Customers(responder, conversations, relay)
+    application.add_handlers(customers.handlers())
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+from telegram import Bot, CallbackQuery, Chat, Message, MessageEntity, Update, User
+from telegram.error import BadRequest
+from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
+
+from bot.responder import HUMAN, Reply, Responder
+from bot.telegram.buttons import Pick, PickFromTurn, Vote, parse_callback, reply_keyboard
+from bot.telegram.handoff import Outcome, StaffRelay
+from bot.telegram.outbox import Typing, send_reply, send_text
+from knowledge.conversations import ConversationLog, DuplicateFeedback
+from knowledge.errors import EntryNotFound
+
+log = logging.getLogger(__name__)
+CHANNEL = "telegram"
+FALLBACKS_BEFORE_HANDOFF = 3  # unanswered messages in a row before a person is called in
+HELP = ("Ask me a question in your own words, about orders, delivery, returns, payments or your "
+        "account, and I'll answer from our help pages.\n\n"
+        "When I'm not sure what you mean, I'll offer a few topics to choose from. After an "
+        "answer, tap 👍 or 👎 to tell us whether it helped.\n\n"
+        "/human: talk to a person\n/help: show this message")
+WELCOME = "Hello! I'm the support assistant. " + HELP
+UNKNOWN_COMMAND = "I don't know that command. Send /help to see what I can do, or just type your question."
+EDITED = "I only see new messages, not edits. If you changed your question, please send it again."
+CANNOT_READ = {
+    "sticker": "Nice sticker! I can only read text, though. What can I help you with?",
+    "photo": "Thanks for the picture. I can't look at images, I'm afraid: please describe your "
+             "question in words, or send /human to show it to a person.",
+    "voice": "I can't listen to audio messages yet. Could you type your question?",
+    "file": "I can't open files or videos, I'm afraid. Please type your question, or send /human "
+            "to share it with a person.",
+    "other": "I can only read text messages. What can I help you with?",
+}
+ALREADY_WITH_PERSON = ("You're already waiting for a person from our support team; they'll "
+                       "reply here. Anything you write now goes straight to them.")
+NOBODY_AVAILABLE = ("I'm sorry, I can't reach a person from here right now. I'll keep trying to "
+                    "help: please ask your question in other words.")
+WITH_PERSON = "You're talking to a person now; just write your message."
+EXPIRED = "That button no longer works. Please ask your question again."
+THANKS = {1: "Thanks for your feedback!",
+          -1: "Thanks for telling us. Sorry it didn't help: try other words, or send /human for a person."}
+ALREADY_RATED = "You've already rated this answer."
+MESSAGE = filters.UpdateType.MESSAGE  # new messages only: not edits, not channel posts
+
+
+def session_id(chat_id: int) -> str:
+    return f"tg:{chat_id}"
+
+
+class Customers:
+    """PTB callbacks for customers' chats, bound to the runtime's responder and log."""
+
+    def __init__(self, responder: Responder, conversations: ConversationLog, relay: StaffRelay) -> None:
+        self.responder = responder
+        self.conversations = conversations
+        self.relay = relay
+        self._fallbacks: dict[str, int] = {}  # session -> unanswered messages in a row
+
+    def handlers(self) -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, None]]:
+        """In order: the first handler that matches an update handles it."""
+        return [
+            CommandHandler("start", self.on_start, filters=MESSAGE),
+            CommandHandler("help", self.on_help, filters=MESSAGE),
+            CommandHandler("human", self.on_human, filters=MESSAGE),
+            MessageHandler(MESSAGE & filters.COMMAND, self.on_unknown_command),
+            MessageHandler(MESSAGE & filters.TEXT, self.on_text),
+            MessageHandler(filters.UpdateType.EDITED_MESSAGE, self.on_edited),
+            MessageHandler(MESSAGE & ~filters.StatusUpdate.ALL, self.on_unreadable),
+            CallbackQueryHandler(self.on_button),
+        ]
+
+    async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.message:
+            await send_text(context.bot, update.message.chat_id, WELCOME, reply_to=_quote(update.message))
+
+    async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.message:
+            await send_text(context.bot, update.message.chat_id, HELP, reply_to=_quote(update.message))
+
+    async def on_human(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None:
+            return
+        session = session_id(message.chat_id)
+        if await self.relay.is_handed_off(session):
+            await send_text(context.bot, message.chat_id, ALREADY_WITH_PERSON, reply_to=_quote(message))
+            return
+        await self._answer(context.bot, message.chat, update.effective_user, session, "/human", HUMAN,
+                           _quote(message))
+
+    async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        # In groups a bare /command may be meant for another bot: answer only if it names us.
+        if message and (message.chat.type == Chat.PRIVATE or _names_bot(message, context.bot)):
+            await send_text(context.bot, message.chat_id, UNKNOWN_COMMAND, reply_to=_quote(message))
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None or not addressed(message, context.bot):
+            return
+        session = session_id(message.chat_id)
+        if await self.relay.is_handed_off(session):
+            await self.relay.pass_on(context.bot, message, session)
+            return
+        text = strip_mention(message.text or "", context.bot.username)
+        await self._answer(context.bot, message.chat, update.effective_user, session, text, None,
+                           _quote(message))
+
+    async def on_unreadable(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Stickers, photos, voice, files, locations...: a polite word, or on to the staff."""
+        message = update.message
+        if message is None or not addressed(message, context.bot):
+            return
+        session = session_id(message.chat_id)
+        if await self.relay.is_handed_off(session):
+            await self.relay.pass_on(context.bot, message, session)  # staff can look at it
+            return
+        await send_text(context.bot, message.chat_id, CANNOT_READ[unreadable_kind(message)],
+                        reply_to=_quote(message))
+
+    async def on_edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.edited_message
+        if message is None or message.chat.type != Chat.PRIVATE:
+            return  # an edit in a group is not addressed to anyone
+        session = session_id(message.chat_id)
+        if await self.relay.is_handed_off(session):
+            await self.relay.pass_on(context.bot, message, session)
+            return
+        await send_text(context.bot, message.chat_id, EDITED, reply_to=message.message_id)
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        callback = parse_callback(query.data)
+        if query.message is None or callback is None:
+            await query.answer(EXPIRED)
+            return
+        chat = query.message.chat
+        session = session_id(chat.id)
+        if isinstance(callback, Vote):
+            await self._vote(query, session, callback)
+            return
+        if await self.relay.is_handed_off(session):
+            await query.answer(WITH_PERSON)
+            return
+        payload = callback.payload if isinstance(callback, Pick) else await self._logged_choice(session, callback)
+        if payload is None:
+            await query.answer(EXPIRED)
+            return
+        await query.answer()  # stops the spinner on the button at once
+        await _drop_keyboard(query)  # a choice is made once
+        await self._answer(context.bot, chat, update.effective_user, session, "", payload, None)
+
+    async def _answer(self, bot: Bot, chat: Chat, user: User | None, session: str, text: str,
+                      choice: str | None, reply_to: int | None) -> None:
+        async with Typing(bot, chat.id):
+            reply = await self.responder.respond(session, CHANNEL, text, choice)
+        if reply.handoff:
+            await self._hand_off(bot, chat, user, session, reply, reply_to, "asks for a person")
+            return
+        call_person = (self._count_fallback(session, reply) >= FALLBACKS_BEFORE_HANDOFF
+                       and self.relay.staff_chat is not None)
+        # When a person is called in anyway, the "Talk to a person" button would only confuse.
+        await send_text(bot, chat.id, reply.text, reply_to=reply_to,
+                        keyboard=None if call_person else reply_keyboard(reply))
+        if call_person:
+            self._fallbacks.pop(session, None)
+            handoff = await self.responder.respond(session, CHANNEL, "", HUMAN)  # logged as a handoff turn
+            await self._hand_off(bot, chat, user, session, handoff, None,
+                                 f"the bot could not answer {FALLBACKS_BEFORE_HANDOFF} messages in a row")
+
+    async def _hand_off(self, bot: Bot, chat: Chat, user: User | None, session: str, reply: Reply,
+                        reply_to: int | None, reason: str) -> None:
+        outcome = await self.relay.begin(bot, chat, user, session, reason)
+        text = {Outcome.STARTED: reply.text, Outcome.ALREADY: ALREADY_WITH_PERSON,
+                Outcome.UNAVAILABLE: NOBODY_AVAILABLE}[outcome]
+        await send_reply(bot, chat.id, reply, reply_to=reply_to, text=text)
+
+    def _count_fallback(self, session: str, reply: Reply) -> int:
+        if reply.action != "fallback":
+            self._fallbacks.pop(session, None)
+            return 0
+        if len(self._fallbacks) > 10_000:  # a bound, not a policy: streaks are short-lived
+            self._fallbacks.clear()
+        self._fallbacks[session] = self._fallbacks.get(session, 0) + 1
+        return self._fallbacks[session]
+
+    async def _vote(self, query: CallbackQuery, session: str, vote: Vote) -> None:
+        try:
+            await asyncio.to_thread(self.conversations.add_feedback, vote.turn_id, session, vote.value)
+        except EntryNotFound:
+            await query.answer(EXPIRED)
+            return
+        except DuplicateFeedback:
+            await query.answer(ALREADY_RATED)
+            return
+        await query.answer(THANKS[vote.value])
+        await _drop_keyboard(query)
+
+    async def _logged_choice(self, session: str, pick: PickFromTurn) -> str | None:
+        """The FAQ choice a logged turn offered at ``pick.index`` (for ids too long to carry)."""
+        turns = await asyncio.to_thread(self.conversations.turns, session, 200)
+        turn = next((t for t in turns if t.id == pick.turn_id), None)
+        if turn is None or pick.index >= len(turn.record.choices):
+            return None
+        return f"faq:{turn.record.choices[pick.index]}"
+
+
+def addressed(message: Message, bot: Bot) -> bool:
+    """Is the message for the bot? Always in a private chat; in a group, only if it says so."""
+    if message.chat.type == Chat.PRIVATE:
+        return True
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.from_user.id == bot.id:
+        return True
+    return _names_bot(message, bot)
+
+
+def _names_bot(message: Message, bot: Bot) -> bool:
+    handle = f"@{bot.username}".lower()
+    mentions = {**message.parse_entities([MessageEntity.MENTION, MessageEntity.BOT_COMMAND]),
+                **message.parse_caption_entities([MessageEntity.MENTION, MessageEntity.BOT_COMMAND])}
+    return any(value.lower() == handle or value.lower().endswith(handle) for value in mentions.values())
+
+
+def strip_mention(text: str, username: str) -> str:
+    """``"@shop_bot where is my order?"`` -> ``"where is my order?"``."""
+    return re.sub(rf"@{re.escape(username)}\b", " ", text, flags=re.IGNORECASE).strip()
+
+
+def unreadable_kind(message: Message) -> str:
+    """Which polite reply a message the bot cannot read gets (a key of ``CANNOT_READ``)."""
+    if message.sticker:
+        return "sticker"
+    if message.photo:
+        return "photo"
+    if message.voice or message.audio or message.video_note:
+        return "voice"
+    if message.document or message.video or message.animation:
+        return "file"
+    return "other"
+
+
+def _quote(message: Message) -> int | None:
+    """In groups the answer quotes the question, so it is clear whom it answers."""
+    return None if message.chat.type == Chat.PRIVATE else message.message_id
+
+
+async def _drop_keyboard(query: CallbackQuery) -> None:
+    try:
+        await query.edit_message_reply_markup(reply_markup=None)
+    except BadRequest as error:  # already edited (a double tap) or too old to edit: cosmetic
+        log.info("could not remove a keyboard: %s", error)

@@ -1,0 +1,71 @@
+"""``POST /telegram/webhook``: Telegram delivers updates here in webhook mode.
+
+The ``X-Telegram-Bot-Api-Secret-Token`` header must equal ``SUPPORTBOT_TELEGRAM_WEBHOOK_SECRET``
+(compared in constant time; wrong or missing: 403). A good update is queued for the PTB
+application and answered 200 at once: the reply to the customer is sent by a separate Bot API
+call, so a slow answer never makes Telegram time out and deliver the update again. Updates
+Telegram delivers twice anyway (after a network hiccup) are dropped by ``update_id``.
+
+Register the URL with ``supportbot telegram set-webhook https://bot.example.com/telegram/webhook``.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections import OrderedDict
+
+from aiohttp import web
+from telegram import Update
+from telegram.ext import Application
+
+from bot.api import bad_request, read_json
+from bot.keys import SETTINGS
+
+log = logging.getLogger(__name__)
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+REMEMBERED_UPDATES = 1000
+
+
+class WebhookReceiver:
+    """The route handler; ``application`` is set once the PTB application has started."""
+
+    def __init__(self) -> None:
+        self.application: Application | None = None  # type: ignore[type-arg]
+        self._seen: OrderedDict[int, None] = OrderedDict()
+
+    async def receive(self, request: web.Request) -> web.Response:
+        secret = request.app[SETTINGS].telegram_webhook_secret
+        given = request.headers.get(SECRET_HEADER, "")
+        if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+            raise web.HTTPForbidden(text=json.dumps({"error": f"missing or wrong {SECRET_HEADER}"}),
+                                    content_type="application/json")
+        application = self.application
+        if application is None or not application.running:  # starting or stopping: retry later
+            raise web.HTTPServiceUnavailable(text=json.dumps({"error": "the Telegram channel is not running"}),
+                                             content_type="application/json")
+        body = await read_json(request)
+        update_id = body.get("update_id")
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            raise bad_request("not a Telegram update: update_id must be a number")
+        if self._is_repeat(update_id):
+            return web.json_response({"ok": True, "repeat": True})
+        try:
+            update = Update.de_json(body, application.bot)
+        except (KeyError, TypeError, ValueError) as error:
+            raise bad_request(f"not a Telegram update: {type(error).__name__}") from None
+        await application.update_queue.put(update)
+        return web.json_response({"ok": True})
+
+    def _is_repeat(self, update_id: int) -> bool:
+        if update_id in self._seen:
+            return True
+        self._seen[update_id] = None
+        if len(self._seen) > REMEMBERED_UPDATES:
+            self._seen.popitem(last=False)
+        return False
+
+
+def add_webhook_route(app: web.Application, receiver: WebhookReceiver) -> None:
+    app.router.add_post(WEBHOOK_PATH, receiver.receive, name="telegram-webhook")

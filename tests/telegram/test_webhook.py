@@ -1,0 +1,70 @@
+"""Webhook mode: Telegram posts updates to our aiohttp route, guarded by the secret token."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
+from tests.fakes import KeywordModel
+from tests.telegram.conftest import SECRET, USER, StartBot
+from tests.telegram.fake_api import FakeTelegram
+
+
+class GatedModel(KeywordModel):
+    """Answers only once the test opens the gate: shows the route does not wait for answers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def infer(self, texts: list[str]):  # type: ignore[no-untyped-def]
+        self.gate.wait(timeout=10)
+        return super().infer(texts)
+
+
+async def deliver(client: TestClient, update: dict, secret: str | None = SECRET) -> int:
+    headers = {SECRET_HEADER: secret} if secret is not None else {}
+    response = await client.post(WEBHOOK_PATH, json=update, headers=headers)
+    return response.status
+
+
+async def test_an_update_is_acknowledged_at_once_and_answered_after(start_bot: StartBot, fake: FakeTelegram) -> None:
+    model = GatedModel()
+    client = await start_bot(model=model, telegram_webhook_secret=SECRET)
+    assert not fake.sent(method="deleteWebhook") and not fake.sent(method="getUpdates"), "webhook mode never polls"
+    assert await deliver(client, fake.text_update(USER, "How long does delivery take?")) == 200
+    assert fake.sent(USER) == [], "acknowledged before the answer exists"
+    model.gate.set()
+    (answer,) = await fake.wait_sent(USER)
+    assert "3-5 business days" in answer.params["text"]
+
+
+@pytest.mark.parametrize("secret", [None, "", "wrong-secret-0123456789abc", SECRET[:-1], SECRET + "x"])
+async def test_a_wrong_or_missing_secret_is_403_and_ignored(start_bot: StartBot, fake: FakeTelegram,
+                                                            secret: str | None) -> None:
+    client = await start_bot(telegram_webhook_secret=SECRET)
+    assert await deliver(client, fake.text_update(USER, "hello"), secret) == 403
+    assert await deliver(client, fake.text_update(USER, "How long does delivery take?")) == 200
+    (answer,) = await fake.wait_sent(USER)
+    assert "3-5 business days" in answer.params["text"], "only the update with the right secret was answered"
+    assert len(fake.sent(USER)) == 1
+
+
+async def test_a_repeated_update_is_answered_once(start_bot: StartBot, fake: FakeTelegram) -> None:
+    client = await start_bot(telegram_webhook_secret=SECRET)
+    update = fake.text_update(USER, "hello")
+    assert [await deliver(client, update) for _ in range(3)] == [200, 200, 200]
+    await deliver(client, fake.text_update(USER, "How long does delivery take?"))
+    await fake.wait_sent(USER, count=2)
+    assert len(fake.sent(USER)) == 2
+
+
+@pytest.mark.parametrize("body,reason", [(b"not json", "JSON object"), (b"[1]", "JSON object"),
+                                         (b'{"message": {}}', "update_id"), (b'{"update_id": "7"}', "update_id")])
+async def test_a_malformed_body_is_400(start_bot: StartBot, body: bytes, reason: str) -> None:
+    client = await start_bot(telegram_webhook_secret=SECRET)
+    response = await client.post(WEBHOOK_PATH, data=body, headers={SECRET_HEADER: SECRET,
+                                                                    "Content-Type": "application/json"})
+    assert response.status == 400 and reason in (await response.json())["error"]
