@@ -21,6 +21,7 @@ from bot.api import add_routes
 from bot.batcher import Batcher
 from bot.brain import BrainKeeper, BundleModel, Model
 from bot.bundle import load_bundle, resolve_current
+from bot.console.site import add_console
 from bot.handlers import Handler, builtin_handlers
 from bot.keys import CONVERSATIONS, KEEPER, METRICS, RESPONDER, SETTINGS, STORE
 from bot.metrics import Metrics
@@ -82,6 +83,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
     app.cleanup_ctx.append(resources)
     add_routes(app)
     add_admin_routes(app)
+    add_console(app)  # the staff console at /console
     add_telegram(app)  # only when SUPPORTBOT_TELEGRAM_TOKEN is set
     return app
 

@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "training.cli",
     "export.cli",
     "bot.commands",
+    "bot.console.commands",
     "bot.telegram.commands",
 )
 
