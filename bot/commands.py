@@ -44,6 +44,8 @@ def run_serve(args: argparse.Namespace) -> int:
     except BundleError as error:
         raise SystemExit(f"{PREFIX}: error: {error} (build one with `make demo-bundle` or "
                          "`supportbot export`)") from None
+    except SettingsError as error:  # also raised at start-up, e.g. a token Telegram rejects
+        raise SystemExit(f"{PREFIX}: error: {error}") from None
     return 0
 
 

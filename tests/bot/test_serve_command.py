@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(tmp_path / "data"))
+    for name in ("SUPPORTBOT_TELEGRAM_TOKEN", "SUPPORTBOT_PORT", "SUPPORTBOT_ADMIN_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "data"
+
+
+def serve_error(*args: str) -> str:
+    with pytest.raises(SystemExit) as caught:
+        main(["serve", *args])
+    return str(caught.value.code)
+
+
+def test_no_bundle_is_one_clear_error() -> None:
+    message = serve_error("--port", "18081")
+    assert message.startswith("supportbot serve: error: ") and "make demo-bundle" in message
+
+
+def test_bad_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPPORTBOT_THREADS", "many")
+    assert "SUPPORTBOT_THREADS" in serve_error()
+    monkeypatch.delenv("SUPPORTBOT_THREADS")
+    monkeypatch.setenv("SUPPORTBOT_ADMIN_TOKEN", "short")
+    assert "SUPPORTBOT_ADMIN_TOKEN" in serve_error()
+
+
+def test_bad_telegram_token_is_a_clean_error_without_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPPORTBOT_TELEGRAM_TOKEN", "not-a-token-secret-value")
+    message = serve_error()
+    assert "SUPPORTBOT_TELEGRAM_TOKEN" in message and "not-a-token-secret-value" not in message
