@@ -26,6 +26,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "knowledge.cli",
     "training.cli",
+    "training.retrain_cli",
     "export.cli",
     "bot.commands",
     "bot.console.commands",

@@ -157,6 +157,19 @@ class Reviews:
         with self.engine.connect() as conn:
             return [TrainingLabel(*row) for row in conn.execute(query)]
 
+    def confirmed_since(self, since: date | datetime | str) -> list[TrainingLabel]:
+        """Intent labels that agree with what the bot predicted: turns it got right.
+
+        Retraining keeps these as a regression set: a new model must still get them right.
+        """
+        query = (select(review_labels.c.text, review_labels.c.kind, review_labels.c.value)
+                 .join(turns, turns.c.id == review_labels.c.turn_id)
+                 .where(review_labels.c.created_at >= _iso(since), review_labels.c.kind == "intent",
+                        turns.c.intent == review_labels.c.value)
+                 .order_by(review_labels.c.id))
+        with self.engine.connect() as conn:
+            return [TrainingLabel(*row) for row in conn.execute(query)]
+
     def labels(self, turn_id: int | None = None, limit: int = 1000) -> list[ReviewLabel]:
         """Labels with who gave them and when, newest first; of one turn when given."""
         query = select(review_labels).order_by(review_labels.c.id.desc()).limit(limit)

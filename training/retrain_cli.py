@@ -1,0 +1,95 @@
+"""``supportbot retrain``: the weekly learning loop, and ``supportbot retrain init`` to start it."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from knowledge.location import data_dir, database_url
+
+PREFIX = "supportbot retrain"
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = commands.add_parser(
+        "retrain", help="retrain from staff labels, gate, export and swap in a better bundle",
+        description="Build a data set from the active bundle's training data and the staff labels given "
+                    "since, train, compare old and new on the fixed evaluation set, and publish only if "
+                    "the gate passes. A failure at any step leaves the bundle in service untouched.\n\n"
+                    "example:\n  supportbot retrain --notify http://127.0.0.1:8080\n"
+                    "  supportbot retrain init --train intents.csv --eval eval.csv "
+                    "--intents-checkpoint ck/intents --retriever-checkpoint ck/retriever",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workspace", type=Path, help="training workspace (default: $SUPPORTBOT_DATA_DIR/training)")
+    parser.add_argument("--bundles", type=Path, help="bundles directory (default: $SUPPORTBOT_DATA_DIR/bundles)")
+    parser.add_argument("--db", help="database URL (default: $SUPPORTBOT_DB)")
+    parser.add_argument("--since", help="use labels given since this date (default: since the last retraining)")
+    parser.add_argument("--dry-run", action="store_true", help="build and describe the data set only")
+    parser.add_argument("--notify", metavar="URL", help="a running bot to reload (token: $SUPPORTBOT_ADMIN_TOKEN); "
+                        "without it the new bundle is activated directly")
+    parser.add_argument("--no-warm-start", action="store_true", help="train from the base model, not the "
+                        "active checkpoint")
+    parser.add_argument("--version", help="name of the new bundle (default: vYYYYMMDD-HHMMSS)")
+    parser.add_argument("--max-overall-drop", type=float, default=0.5, metavar="POINTS")
+    parser.add_argument("--max-intent-drop", type=float, default=5.0, metavar="POINTS")
+    parser.add_argument("--min-support", type=int, default=20, metavar="N")
+    parser.set_defaults(run=run_retrain)
+    sub = parser.add_subparsers(dest="retrain_command", metavar="[init]")
+    init = sub.add_parser("init", help="describe the active bundle's data and checkpoints for retraining",
+                          description="Create the training workspace for the active bundle.\n\nexample:\n"
+                                      "  supportbot retrain init --train intents.csv --eval eval.csv "
+                                      "--intents-checkpoint ck/intents --retriever-checkpoint ck/retriever",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    init.add_argument("--train", type=Path, required=True, help="the intents CSV the active bundle was trained on")
+    init.add_argument("--eval", type=Path, required=True, help="a fixed evaluation set (text,label), never trained on")
+    init.add_argument("--queries", type=Path, help="the labelled FAQ queries the retriever was trained on")
+    init.add_argument("--intents-checkpoint", type=Path, required=True)
+    init.add_argument("--retriever-checkpoint", type=Path, required=True)
+    init.set_defaults(run=run_init)
+
+
+def _paths(args: argparse.Namespace) -> tuple[Path, Path, str]:
+    return (args.workspace or data_dir() / "training", args.bundles or data_dir() / "bundles",
+            database_url(args.db))
+
+
+def run_init(args: argparse.Namespace) -> int:
+    from knowledge.store import FaqStore
+    from training.errors import TrainingInputError
+    from training.workspace import Workspace
+
+    workspace, bundles, url = _paths(args)
+    pointer = bundles / "current"
+    if not pointer.exists():
+        raise SystemExit(f"{PREFIX}: error: no active bundle in {bundles}")
+    try:
+        made = Workspace.init(workspace, pointer.resolve().name, args.train, args.eval, args.queries,
+                              args.intents_checkpoint, args.retriever_checkpoint, FaqStore.open(url).kb_revision())
+    except TrainingInputError as error:
+        raise SystemExit(f"{PREFIX}: error: {error}") from None
+    print(f"training workspace {workspace} describes bundle {made.state.bundle}")
+    return 0
+
+
+def run_retrain(args: argparse.Namespace) -> int:
+    from training.errors import TrainingInputError
+    from training.promotion import GateRules
+    from training.retrain import RetrainFailure, RetrainOptions, retrain
+
+    workspace, bundles, url = _paths(args)
+    try:
+        options = RetrainOptions(
+            workspace=workspace, bundles_dir=bundles, database_url=url, since=args.since, dry_run=args.dry_run,
+            notify_url=args.notify, admin_token=os.environ.get("SUPPORTBOT_ADMIN_TOKEN", ""),
+            rules=GateRules(args.max_overall_drop, 1.0, args.max_intent_drop, args.min_support),
+            warm_start=not args.no_warm_start, version=args.version)
+        report = retrain(options)
+    except (RetrainFailure, TrainingInputError, ValueError) as error:
+        raise SystemExit(f"{PREFIX}: error: {error}") from None
+    if args.dry_run:
+        print(f"dry run: nothing trained; see {report.run_dir}/report.md")
+    else:
+        print(f"published {report.new_bundle} (was {report.old_bundle}); report: {report.run_dir}/report.md",
+              file=sys.stdout)
+    return 0
