@@ -61,6 +61,7 @@ class RetrainOptions:
     intent_args: IntentTrainingArgs = IntentTrainingArgs()
     retriever_args: RetrieverTrainingArgs = RetrieverTrainingArgs()
     version: str | None = None  # the new bundle's name (default from the time)
+    export_flags: tuple[str, ...] = ()  # extra ``supportbot export`` flags, e.g. ("--quantization", "none")
 
 
 @dataclass
@@ -135,7 +136,7 @@ def retrain(options: RetrainOptions, log: Callable[[str], None] = print) -> Retr
         raise RetrainFailure("gate", decision.rule, active)
     with report.step("export"):
         _supportbot("export", "--intents", str(target / "intents"), "--retriever", str(retriever),
-                    "--out", str(options.bundles_dir), "--version", stamp, "--no-activate")
+                    "--out", str(options.bundles_dir), "--version", stamp, "--no-activate", *options.export_flags)
     with report.step("activate"):
         _activate(options, stamp)
     report.new_bundle, report.published = stamp, True

@@ -1,0 +1,132 @@
+"""The learning loop end to end with tiny models: labels in, a gated bundle out, rollback."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from knowledge.conversations import ConversationLog, TurnRecord
+from knowledge.db import open_database
+from knowledge.entry import FaqEntry
+from knowledge.reviews import Reviews
+from knowledge.store import FaqStore
+from tests.training.helpers import TOY_FAQ, TOY_INTENTS, TOY_OOS, TOY_QUERIES, write_csv
+from training.args import IntentTrainingArgs, RetrieverTrainingArgs
+from training.promotion import GateRules
+from training.retrain import RetrainFailure, RetrainOptions, retrain
+from training.workspace import Workspace
+
+LENIENT = GateRules(max_overall_drop=100, max_regression_drop=100, max_intent_drop=100)
+NEW_LABELS = [("hiya there", "intent", "greeting"), ("parcel not here yet", "intent", "track_order"),
+              ("cancel my subscription", "intent", "cancel"), ("cancel the plan please", "intent", "cancel"),
+              ("stop my subscription", "intent", "cancel"), ("what's the weather in rome", "out_of_scope", None),
+              ("refund how long", "faq", "f3"), ("buy me a car", "dismissed", None)]
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory, tiny_bert_master: Path) -> Path:
+    """A data directory serving bundle v1 trained on the toy data, with a training workspace."""
+    from training.intents import train_intents
+    from training.retriever import train_retriever
+
+    root = tmp_path_factory.mktemp("deployment")
+    data = root / "data"
+    train = [(t, label) for label, texts in TOY_INTENTS.items() for t in texts[:9]] + [(t, "oos") for t in TOY_OOS]
+    evaluation = [(t, label) for label, texts in TOY_INTENTS.items() for t in texts[9:]]
+    write_csv(root / "train.csv", ["text", "label"], train)
+    write_csv(root / "eval.csv", ["text", "label"], evaluation)
+    write_csv(root / "faq.csv", ["faq_id", "question", "answer"], TOY_FAQ)
+    write_csv(root / "queries.csv", ["query", "faq_id"], TOY_QUERIES)
+    store = FaqStore.open(f"sqlite:///{data / 'supportbot.db'}")
+    store.import_entries([FaqEntry(i, q, a) for i, q, a in TOY_FAQ], "test")
+    train_intents(root / "train.csv", None, root / "ck" / "intents", fast_intents(str(tiny_bert_master)))
+    train_retriever(root / "faq.csv", root / "queries.csv", root / "ck" / "retriever", fast_retriever(tiny_bert_master))
+    assert main(["export", "--intents", str(root / "ck" / "intents"), "--retriever", str(root / "ck" / "retriever"),
+                 "--out", str(data / "bundles"), "--version", "v1", "--quantization", "none"]) == 0
+    Workspace.init(data / "training", "v1", root / "train.csv", root / "eval.csv", root / "queries.csv",
+                   root / "ck" / "intents", root / "ck" / "retriever", store.kb_revision())
+    log, reviews = ConversationLog(store.engine), Reviews(store.engine)
+    ids = log.record([TurnRecord("web:s1", "web", text, "fallback", "sorry", 1.0, needs_review=True)
+                      for text, _, _ in NEW_LABELS])
+    for turn_id, (_, kind, value) in zip(ids, NEW_LABELS):
+        reviews.label([turn_id], kind, value, "ana")
+    store.close()
+    return data
+
+
+def fast_intents(base: str) -> IntentTrainingArgs:
+    return IntentTrainingArgs(base_model=base, learning_rate=3e-3, head_learning_rate=1e-2, layer_decay=1.0,
+                              epochs=1, min_train_steps=40, batch_size=8, valid_fraction=0.3, max_valid_rows=12,
+                              precision="fp32")
+
+
+def fast_retriever(base: Path) -> RetrieverTrainingArgs:
+    return RetrieverTrainingArgs(base_model=str(base), epochs=1, batch_size=4, learning_rate=1e-3,
+                                 valid_fraction=0.25, precision="fp32", document="question")
+
+
+@pytest.fixture()
+def data(deployment: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(deployment, tmp_path / "data", symlinks=True))
+
+
+def options(data: Path, tiny_bert_master: Path, **changes: object) -> RetrainOptions:
+    base = RetrainOptions(workspace=data / "training", bundles_dir=data / "bundles",
+                          database_url=f"sqlite:///{data / 'supportbot.db'}", rules=LENIENT,
+                          intent_args=fast_intents(""), retriever_args=fast_retriever(tiny_bert_master),
+                          version="v2", export_flags=("--quantization", "none"))
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def current(data: Path) -> str:
+    return (data / "bundles" / "current").resolve().name
+
+
+def test_dry_run_describes_the_data_set_and_changes_nothing(data: Path, tiny_bert_master: Path) -> None:
+    report = retrain(options(data, tiny_bert_master, dry_run=True), log=lambda line: None)
+    assert report.dataset["added_intent_rows"] == 6 and report.dataset["added_queries"] == 1
+    assert report.dataset["new_intents"] == ["cancel"] and report.dataset["dismissed"] == 1
+    assert current(data) == "v1" and not (data / "training" / "checkpoints" / "v2").exists()
+
+
+def test_retrain_publishes_a_new_bundle_then_rollback(data: Path, tiny_bert_master: Path) -> None:
+    report = retrain(options(data, tiny_bert_master), log=lambda line: None)
+    assert report.published and report.new_bundle == "v2" and current(data) == "v2"
+    assert report.retriever_retrained and "within every rule" in str(report.gate["rule"])
+    assert set(report.seconds) >= {"dataset", "train_intents", "train_retriever", "evaluate", "export", "activate"}
+    workspace = Workspace.open(data / "training")
+    assert workspace.state.bundle == "v2" and "cancel my subscription" in workspace.intents.read_text()
+    assert "cancel" in (data / "bundles" / "v2" / "manifest.json").read_text()
+    with pytest.raises(RetrainFailure, match="nothing new to learn"):  # the labels were used
+        retrain(options(data, tiny_bert_master, version="v3"), log=lambda line: None)
+    assert main(["bundles", "activate", "v1", "--dir", str(data / "bundles")]) == 0  # rollback
+    assert current(data) == "v1"
+
+
+def test_failed_export_leaves_the_bundle_in_service(data: Path, tiny_bert_master: Path) -> None:
+    with pytest.raises(RetrainFailure) as caught:
+        retrain(options(data, tiny_bert_master, version="v2", export_flags=("--min-cosine", "1.5")),
+                log=lambda line: None)
+    assert caught.value.step == "export" and "v1 stays in service" in str(caught.value)
+    assert current(data) == "v1" and Workspace.open(data / "training").state.bundle == "v1"
+    assert not (data / "bundles" / "v2").exists()
+
+
+def test_gate_rejection_publishes_nothing(data: Path, tiny_bert_master: Path) -> None:
+    strict = GateRules(max_overall_drop=-0.0, max_regression_drop=0, max_intent_drop=0, min_support=1)
+    with pytest.raises(RetrainFailure) as caught:
+        retrain(options(data, tiny_bert_master, rules=strict, intent_args=replace(fast_intents(""), min_train_steps=1,
+                                                                                   learning_rate=1e-9,
+                                                                                   head_learning_rate=1e-9)),
+                log=lambda line: None)
+    assert caught.value.step == "gate" and current(data) == "v1"
+
+
+def test_workspace_of_another_bundle_is_refused(data: Path, tiny_bert_master: Path) -> None:
+    workspace = Workspace.open(data / "training")
+    workspace.save(replace(workspace.state, bundle="v0"))
+    with pytest.raises(RetrainFailure, match="describes bundle v0 but v1 is active"):
+        retrain(options(data, tiny_bert_master), log=lambda line: None)
