@@ -25,6 +25,7 @@ from collections.abc import Sequence
 # Listed explicitly (no import-time registration); each is imported only to build the parser.
 COMMAND_MODULES: tuple[str, ...] = (
     "knowledge.cli",
+    "knowledge.logs_cli",
     "training.cli",
     "training.retrain_cli",
     "export.cli",

@@ -132,21 +132,28 @@ class Reviews:
         """
         ids = sorted(set(turn_ids))
         value = _checked(kind, value, ids)
+        return self.label_many([(turn_id, kind, value) for turn_id in ids], author)
+
+    def label_many(self, items: Sequence[tuple[int, str, str | None]], author: str) -> list[ReviewLabel]:
+        """Give each queued turn its own ``(turn_id, kind, value)`` label in one transaction."""
+        checked = [(turn_id, kind, _checked(kind, value, [turn_id])) for turn_id, kind, value in items]
+        ids = sorted({turn_id for turn_id, _, _ in checked})
+        if len(ids) != len(checked):
+            raise InvalidLabel("a turn can have one label only")
         now = _now()
         with self.engine.begin() as conn:
-            rows = list(conn.execute(select(turns.c.id, turns.c.text).where(
-                turns.c.id.in_(ids), turns.c.review == PENDING).order_by(turns.c.id)))
-            done = conn.execute(update(turns).where(turns.c.id.in_(ids), turns.c.review == PENDING)
-                                .values(review=kind)).rowcount
-            if done != len(ids) or len(rows) != len(ids):
-                missing = sorted(set(ids) - {row.id for row in rows})
+            texts = dict(conn.execute(select(turns.c.id, turns.c.text).where(
+                turns.c.id.in_(ids), turns.c.review == PENDING)).all())
+            missing = sorted(set(ids) - set(texts))
+            if missing:
                 raise NotPending(f"turn(s) {missing} are not waiting for review any more "
                                  "(someone else may have labelled them); nothing was changed")
             labels = []
-            for row in rows:
+            for turn_id, kind, value in checked:
+                conn.execute(update(turns).where(turns.c.id == turn_id).values(review=kind))
                 result = conn.execute(insert(review_labels).values(
-                    turn_id=row.id, text=row.text, kind=kind, value=value, author=author, created_at=now))
-                labels.append(ReviewLabel(int(result.inserted_primary_key[0]), row.id, row.text,
+                    turn_id=turn_id, text=texts[turn_id], kind=kind, value=value, author=author, created_at=now))
+                labels.append(ReviewLabel(int(result.inserted_primary_key[0]), turn_id, texts[turn_id],
                                           kind, value, author, now))
         return labels
 

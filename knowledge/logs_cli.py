@@ -1,0 +1,75 @@
+"""``supportbot logs``: export the conversation log, import labels given elsewhere."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+from pathlib import Path
+
+from knowledge.conversations import ConversationLog
+from knowledge.errors import KnowledgeError
+from knowledge.location import database_url
+from knowledge.log_files import read_labels, write_turns
+from knowledge.reviews import Reviews
+from knowledge.store import FaqStore
+
+PREFIX = "supportbot logs"
+
+
+def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    logs = commands.add_parser("logs", help="export conversation turns; import labels given elsewhere",
+                               description="The conversation log as files.")
+    logs.add_argument("--db", help="database URL (default: $SUPPORTBOT_DB)")
+    sub = logs.add_subparsers(dest="logs_command", metavar="COMMAND")
+    export = sub.add_parser("export", help="write turns to a .csv or .jsonl file",
+                            description="Write turns (text, action, intent, confidence, FAQ hit, reply, feedback, "
+                                        "review state) to a file.\n\nexample:\n  supportbot logs export --since "
+                                        "2026-11-01 --format jsonl --output turns.jsonl",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    export.add_argument("--since", help="only turns from this day or time on (UTC)")
+    export.add_argument("--format", choices=("csv", "jsonl"), required=True)
+    export.add_argument("--output", type=Path, required=True)
+    export.add_argument("--pending", action="store_true", help="only turns waiting for review")
+    export.set_defaults(run=run_export)
+    imports = sub.add_parser("import", help="apply labels from a turn_id,kind,value file: all or nothing",
+                             description="Apply review labels (kind: intent, faq, new_faq, out_of_scope, "
+                                         "dismissed) to queued turns; every bad row is reported and nothing is "
+                                         "applied unless all are good.\n\nexample:\n  supportbot logs import "
+                                         "labels.csv",
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    imports.add_argument("file", type=Path)
+    imports.add_argument("--author", help="name recorded with the labels (default: $USER)")
+    imports.add_argument("--dry-run", action="store_true")
+    imports.set_defaults(run=run_import)
+    logs.set_defaults(run=None)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    log = ConversationLog(FaqStore.open(database_url(args.db)).engine)
+    turns = log.turns(limit=10_000_000)
+    if args.since:
+        turns = [t for t in turns if t.record.created_at >= args.since]
+    if args.pending:
+        turns = [t for t in turns if t.review == "pending"]
+    suffix = "." + args.format
+    if args.output.suffix != suffix:
+        raise SystemExit(f"{PREFIX}: error: --format {args.format} needs a {suffix} file name, got {args.output}")
+    write_turns(turns, args.output, args.format)
+    print(f"exported {len(turns)} turns to {args.output}")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    store = FaqStore.open(database_url(args.db))
+    reviews = Reviews(store.engine)
+    try:
+        pending = {turn.id for turn in reviews.pending(limit=10_000_000)}
+        labels = read_labels(args.file, pending, {e.faq_id for e in store.list()})
+        if args.dry_run:
+            print(f"would apply {len(labels)} labels")
+            return 0
+        reviews.label_many(labels, args.author or os.environ.get("USER") or getpass.getuser() or "import")
+    except KnowledgeError as error:
+        raise SystemExit(f"{PREFIX}: error: {error}") from None
+    print(f"applied {len(labels)} labels")
+    return 0

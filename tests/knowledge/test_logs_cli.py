@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from knowledge.conversations import ConversationLog, TurnRecord
+from knowledge.entry import FaqEntry
+from knowledge.reviews import Reviews
+from knowledge.store import FaqStore
+
+
+@pytest.fixture()
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FaqStore:
+    monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("SUPPORTBOT_DB", raising=False)
+    store = FaqStore.open(f"sqlite:///{tmp_path / 'data' / 'supportbot.db'}")
+    store.add(FaqEntry("refunds", "How long do refunds take?", "Five days."), "ana")
+    ConversationLog(store.engine).record([
+        TurnRecord("web:a", "web", "refund, how long?", "fallback", "sorry", 2.0, needs_review=True),
+        TurnRecord("web:a", "web", "hello", "handler", "Hi!", 1.0, intent="greeting", confidence=0.9),
+        TurnRecord("web:b", "web", "weather?", "fallback", "sorry", 2.0, needs_review=True),
+    ])
+    return store
+
+
+def test_export_csv_and_jsonl(store: FaqStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["logs", "export", "--format", "jsonl", "--output", str(tmp_path / "t.jsonl")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in rows] == ["refund, how long?", "hello", "weather?"]
+    assert rows[1]["intent"] == "greeting" and rows[0]["review"] == "pending"
+    assert main(["logs", "export", "--format", "csv", "--output", str(tmp_path / "t.csv"), "--pending"]) == 0
+    assert (tmp_path / "t.csv").read_text().count("\n") == 3  # header + two pending turns
+    with pytest.raises(SystemExit, match="needs a .csv file name"):
+        main(["logs", "export", "--format", "csv", "--output", str(tmp_path / "t.txt")])
+
+
+def test_import_applies_all_labels(store: FaqStore, tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text("turn_id,kind,value\n1,faq,refunds\n3,out_of_scope,\n", encoding="utf-8")
+    assert main(["logs", "import", str(path), "--author", "labeller"]) == 0
+    labels = Reviews(store.engine).labels()
+    assert {(l.turn_id, l.kind, l.value, l.author) for l in labels} == {
+        (1, "faq", "refunds", "labeller"), (3, "out_of_scope", None, "labeller")}
+
+
+def test_import_reports_every_bad_row_and_applies_nothing(store: FaqStore, tmp_path: Path) -> None:
+    path = tmp_path / "labels.jsonl"
+    path.write_text("\n".join([
+        json.dumps({"turn_id": 1, "kind": "intent", "value": "refund_status"}),  # fine
+        json.dumps({"turn_id": 2, "kind": "intent", "value": "greeting"}),  # line 2: not queued
+        json.dumps({"turn_id": 3, "kind": "faq", "value": "no-such-entry"}),  # line 3: unknown FAQ
+        json.dumps({"turn_id": "x", "kind": "dismissed"}),  # line 4: bad id
+        json.dumps({"turn_id": 1, "kind": "shrug"}),  # line 5: twice, unknown kind
+    ]) + "\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as caught:
+        main(["logs", "import", str(path)])
+    message = str(caught.value.code)
+    for line in (2, 3, 4, 5):
+        assert f"labels.jsonl, line {line}" in message
+    assert "line 1," not in message
+    assert Reviews(store.engine).labels() == [] and len(Reviews(store.engine).pending()) == 2
