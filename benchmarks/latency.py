@@ -105,8 +105,7 @@ def build_variants(work: Path, intent_dir: Path | None, minilm: Path
         torch_encoder = TorchEncoder.open(model_dir, exported.tokenizer, **kwargs)
         weights = sum(p.stat().st_size for p in model_dir.glob("*.safetensors")) or sum(
             p.stat().st_size for p in model_dir.glob("*.bin"))
-        variants.append(Variant(model, "PyTorch fp32", weights, lambda texts, _: torch_encoder.encode(texts),
-                                finish, {}))
+        variants.append(Variant(model, "PyTorch fp32", weights, _any_threads(torch_encoder.encode), finish, {}))
         for runtime, path in (("ORT fp32", exported.optimized), ("ORT int8", int8)):
             sessions = {t: OnnxEncoder.open(path, exported.tokenizer, threads=t, **kwargs) for _, t in SETTINGS}
             variants.append(Variant(model, runtime, path.stat().st_size, _per_thread(sessions), finish, {}))
@@ -125,6 +124,11 @@ def _intent_head(intent_dir: Path | None) -> IntentHead:
     labels = tuple(f"intent_{i}" for i in range(77))
     return IntentHead(rng.normal(0, 0.05, (77, 384)).astype(np.float32), np.zeros(77, np.float32), labels,
                       "oos", OosRule("max_softmax", 1.0, 0.5))
+
+
+def _any_threads(encode: Callable[[list[str]], np.ndarray]) -> Callable[[list[str], int], np.ndarray]:
+    """PyTorch's encoder: its threads are set globally (``set_threads``)."""
+    return lambda texts, threads: encode(texts)
 
 
 def _per_thread(sessions: dict[int, OnnxEncoder]) -> Callable[[list[str], int], np.ndarray]:
@@ -210,10 +214,13 @@ def cpu_name() -> str:
 
 
 def report(variants: list[Variant], texts: list[str], note: dict[str, str], cos: dict,
-           schemes: list[dict[str, object]]) -> dict:
+           schemes: list[dict[str, object]], load_before: float) -> dict:
     import onnxruntime
     import torch
 
+    for (model, runtime), cosine in cos.items():
+        if runtime == "ORT fp32" and cosine < 0.999:  # the same model in fp32 must agree with PyTorch
+            raise RuntimeError(f"{model}: ORT fp32 vs PyTorch cosine {cosine:.4f}; the variants differ in model")
     rows = []
     for v in variants:
         row = {"model": v.model, "runtime": v.runtime, "size_mb": round(v.size_bytes / 1e6, 1),
@@ -241,6 +248,7 @@ def report(variants: list[Variant], texts: list[str], note: dict[str, str], cos:
                    else "built-in", "tokens": "17-21 MiniLM tokens ([CLS]/[SEP] included)"},
         "models": note,
         "machine": {"cpu": cpu_name(), "logical_cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
                     "torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
         "git_commit": git_commit(),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -252,7 +260,9 @@ def markdown(result: dict) -> str:
         "# Latency: PyTorch fp32 vs ONNX Runtime fp32 vs ONNX Runtime int8",
         "",
         f"Measured {result['measured_at']} at commit `{result['git_commit']}` on {result['machine']['cpu']} "
-        f"({result['machine']['logical_cpus']} logical CPUs, shared with other work), torch "
+        f"({result['machine']['logical_cpus']} logical CPUs, shared with other work: 1-minute load average "
+        f"{result['machine']['load_average_1min_before_after'][0]} before, "
+        f"{result['machine']['load_average_1min_before_after'][1]} after), torch "
         f"{result['machine']['torch']}, onnxruntime {result['machine']['onnxruntime']}.",
         f"Inputs: {result['inputs']['messages']} BANKING77 test messages of {result['inputs']['tokens']}; "
         "end-to-end calls (tokenize, encode, pool, head). Per-message milliseconds; batch 32 = batch time / 32.",
@@ -301,11 +311,12 @@ def main() -> int:
     minilm = Path(get_model_path())
     intent_dir = INTENT_CHECKPOINT if (INTENT_CHECKPOINT / "supportbot_intents.json").is_file() else None
     texts = messages(minilm / "tokenizer.json")
+    load_before = os.getloadavg()[0]  # other work on the same cores inflates the 2-thread numbers most
     with tempfile.TemporaryDirectory(prefix="supportbot-latency-") as work:
         variants, note, exports = build_variants(Path(work), intent_dir, minilm)
         measure(variants, texts, args.rounds, args.calls)
         schemes = compare_schemes(exports["encoder"], Path(work), texts)
-        result = report(variants, texts, note, cosines(variants, texts), schemes)
+        result = report(variants, texts, note, cosines(variants, texts), schemes, load_before)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latency.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "latency.md").write_text(markdown(result))
