@@ -12,7 +12,9 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,12 +25,27 @@ from training.errors import TrainingInputError
 Handler = Callable[[argparse.Namespace], int]
 
 
+@contextlib.contextmanager
+def _cleanup_on_sigterm():
+    """Turn SIGTERM into SystemExit while a command runs, so temp output dirs are removed."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _guarded(command: str, handler: Handler) -> Handler:
     """Turn user mistakes into ``SystemExit("supportbot <command>: error: ...")``."""
 
     def run(args: argparse.Namespace) -> int:
         try:
-            return handler(args)
+            with _cleanup_on_sigterm():
+                return handler(args)
         except TrainingInputError as error:
             raise SystemExit(f"supportbot {command}: error: {error}") from None
 
