@@ -87,7 +87,7 @@ class _Staged:
 
 
 def _stage(checkpoint: EncoderCheckpoint, name: str, work: Path, build: Path, request: ExportRequest,
-           isa: str) -> _Staged:
+           isa: str, calibration_texts: list[str]) -> _Staged:
     """Export one encoder, quantize it into ``build/name/model.onnx``, copy its tokenizer."""
     exported = export_onnx(checkpoint.model_dir, work / name)
     (build / name).mkdir(parents=True)
@@ -99,9 +99,8 @@ def _stage(checkpoint: EncoderCheckpoint, name: str, work: Path, build: Path, re
         source = exported.plain  # QDQ needs typed tensors; onnxruntime fuses the result on load
         plain = OnnxEncoder.open(exported.plain, exported.tokenizer, pooling=checkpoint.pooling, normalize=False,
                                  max_length=checkpoint.max_length, pad_token=exported.pad_token)
-        texts = read_texts(request.calibration)  # type: ignore[arg-type]  # checked in the request
-        calibration = [tokenize(plain.tokenizer, texts[i:i + 16]).feeds(plain.input_names)
-                       for i in range(0, len(texts), 16)]
+        calibration = [tokenize(plain.tokenizer, calibration_texts[i:i + 16]).feeds(plain.input_names)
+                       for i in range(0, len(calibration_texts), 16)]
     shipped = quantize_model(source, build / name / "model.onnx", request.quantization, isa, calibration)
     spec = EncoderSpec(
         model=f"{name}/model.onnx", tokenizer=f"{name}/tokenizer.json", pooling=checkpoint.pooling,
@@ -184,6 +183,7 @@ def export_bundle(request: ExportRequest) -> ExportResult:
         version = check_version_name(request.version or datetime.now(UTC).strftime("v%Y%m%d-%H%M%S"))
     except ValueError as error:
         raise PublishError(str(error)) from None
+    calibration_texts = read_texts(request.calibration) if request.calibration else []
     bundles_dir = Path(request.bundles_dir)
     if (bundles_dir / version).exists():
         raise PublishError(f"{bundles_dir / version} exists; bundles are written once (pass another --version)")
@@ -192,8 +192,8 @@ def export_bundle(request: ExportRequest) -> ExportResult:
     try:
         with tempfile.TemporaryDirectory(prefix="supportbot-export-") as work:
             staged = (
-                _stage(intents.encoder, "intent", Path(work), build, request, isa),
-                _stage(retriever.encoder, "encoder", Path(work), build, request, isa),
+                _stage(intents.encoder, "intent", Path(work), build, request, isa, calibration_texts),
+                _stage(retriever.encoder, "encoder", Path(work), build, request, isa, calibration_texts),
             )
             shutil.copyfile(intents.head_path, build / "intent" / "head.npz")
             metrics, failures = _gate(request, intents, retriever, build, staged, data)

@@ -101,3 +101,14 @@ def test_heldout_flags_override_the_checkpoint_data(checkpoints: tuple[Path, Pat
     with pytest.raises(SystemExit, match=r"queries\.csv, line 2: faq_id 'f9' is not in"):
         _export(checkpoints, tmp_path / "bundles", "--heldout-faq", str(checkpoints[1] / "heldout_faq.csv"),
                 "--heldout-queries", str(queries))
+
+
+def test_static_quantization_calibrates_on_the_given_texts(checkpoints: tuple[Path, Path], tmp_path: Path) -> None:
+    calibration = tmp_path / "calibration.csv"
+    calibration.write_text("text\n" + "\n".join(t for t, _ in HELDOUT_INTENTS) + "\nhello where is my refund\n")
+    bundles = tmp_path / "bundles"
+    assert _export(checkpoints, bundles, "--quantization", "static", "--calibration", str(calibration),
+                   "--version", "s1", "--no-activate") == 0
+    bundle = load_bundle(bundles / "s1")
+    assert bundle.manifest.quantization == "static" and current_version(bundles) is None
+    assert bundle.classify(["hello"]).predicted() == ["greeting"]
