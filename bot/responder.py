@@ -101,6 +101,11 @@ class Responder:
             return Reply(PROBLEM_REPLIES[message.problem], "rejected", reason=message.problem)
         understood = await self.inference.submit(message.text)
         decision = self._decide(understood)
+        if decision.action == "handler":  # handlers may have side effects: describe, don't run
+            intent = understood.intent
+            return Reply(f"(the {decision.handler} handler would answer)", "handler", intent=intent.label,
+                         confidence=intent.confidence, in_scope=intent.in_scope, hits=understood.hits,
+                         reason=decision.reason, bundle_version=understood.brain.version)
         return self._compose(understood, decision, Context(), None)
 
     async def _reply(self, session_id: str, text: str, choice: str | None) -> tuple[Reply, str]:

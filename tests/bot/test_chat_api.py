@@ -147,3 +147,13 @@ async def test_concurrent_messages_share_model_calls(tmp_path: Path, aiohttp_cli
                                      for i in range(16)))
     assert all(r["action"] == "answer" for r in replies)
     assert sum(model.calls) == 16 and len(model.calls) < 16
+
+
+async def test_explain_describes_handlers_without_running_them(client: TestClient) -> None:
+    from bot.keys import RESPONDER
+
+    responder = client.server.app[RESPONDER]
+    greeting = await responder.explain("hello there")
+    assert greeting.action == "handler" and "greeting" in greeting.reason and greeting.turn_id is None
+    answer = await responder.explain("How long does delivery take?")
+    assert answer.action == "answer" and answer.faq_id == "shipping-times" and answer.hits
