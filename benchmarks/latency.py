@@ -278,6 +278,10 @@ def markdown(result: dict) -> str:
                      f"{r['b32_t2_p50_ms']:.2f} | {r['b32_t2_p90_ms']:.2f} | {r['size_mb']:.1f} | "
                      f"{r['cosine_to_pytorch']:.4f} |")
     targets = result["targets"]
+    if max(result["machine"]["load_average_1min_before_after"]) > result["machine"]["logical_cpus"]:
+        lines += ["", "The cores were oversubscribed while this ran (load average above the CPU count): the "
+                  "2-thread batch-32 numbers are inflated by contention, PyTorch's most (its OpenMP threads "
+                  "wait on each other for a busy core). Batch 1 on one thread is the comparable figure."]
     lines += [
         "",
         f"Speed-up of int8 over PyTorch fp32 at batch 1, 1 thread (p50): encoder "
