@@ -52,7 +52,9 @@ build-demo-bundle: $(STAMP)
 	$(BIN)/supportbot train intents --train knowledge/demo/intents.csv --out "$(WORK)/intents" $(DEMO_INTENT_FLAGS)
 	$(BIN)/supportbot train retriever --faq "$(WORK)/faq.csv" --queries knowledge/demo/queries.csv \
 		--out "$(WORK)/retriever" $(DEMO_RETRIEVER_FLAGS)
-	$(BIN)/supportbot export --intents "$(WORK)/intents" --retriever "$(WORK)/retriever" --out "$(DATA_DIR)/bundles"
+	$(BIN)/supportbot export --intents "$(WORK)/intents" --retriever "$(WORK)/retriever" --out "$(DATA_DIR)/bundles" \
+		--heldout-intents knowledge/demo/intents_eval.csv --heldout-faq "$(WORK)/faq.csv" \
+		--heldout-queries knowledge/demo/queries.csv --fp32-fallback
 	$(BIN)/supportbot retrain init --train knowledge/demo/intents.csv --eval knowledge/demo/intents_eval.csv \
 		--queries knowledge/demo/queries.csv --intents-checkpoint "$(WORK)/intents" \
 		--retriever-checkpoint "$(WORK)/retriever"

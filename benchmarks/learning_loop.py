@@ -181,7 +181,7 @@ def main() -> None:
     # The parity gate measures on the test set (3080 rows, never trained on), as retraining does.
     clock.run("export_first", supportbot, "export", "--intents", str(work / "ck" / "intents"), "--retriever",
               str(work / "ck" / "retriever"), "--out", str(data_dir / "bundles"), "--version", "v1",
-              "--heldout-intents", str(work / "test.csv"), env=env)
+              "--heldout-intents", str(work / "test.csv"), "--fp32-fallback", env=env)
     url = f"http://127.0.0.1:{free_port()}"
     # The banking users ask nothing the shop FAQ answers: remove it so every turn is judged by intent.
     engine = open_database(f"sqlite:///{data_dir / 'supportbot.db'}")

@@ -55,6 +55,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--calibration", type=Path, metavar="CSV", help="'text' column of sample messages (static)")
     export.add_argument("--version", metavar="NAME", help="bundle version (default: vYYYYMMDD-HHMMSS, UTC)")
     export.add_argument("--no-activate", action="store_true", help="publish without switching 'current'")
+    export.add_argument("--fp32-fallback", action="store_true",
+                        help="ship a model in fp32 (not int8) when its int8 form fails the parity gate, instead "
+                             "of failing the export; for small held-out sets where one example is a point")
     export.add_argument("--max-accuracy-drop", type=float, default=0.3, metavar="POINTS",
                         help="gate: intent accuracy drop allowed (default 0.3)")
     export.add_argument("--max-recall-drop", type=float, default=0.5, metavar="POINTS",
@@ -91,7 +94,7 @@ def run_export(args: argparse.Namespace) -> int:
             quantization=args.quantization, isa=args.isa, heldout_intents=args.heldout_intents,
             heldout_faq=args.heldout_faq, heldout_queries=args.heldout_queries, calibration=args.calibration,
             tolerances=Tolerances(args.max_accuracy_drop, args.max_recall_drop, args.min_cosine),
-            version=args.version, activate=not args.no_activate,
+            version=args.version, activate=not args.no_activate, fp32_fallback=args.fp32_fallback,
         )
         result = export_bundle(request)
     except (CheckpointError, HeldoutError, ExportError, PublishError, BundleError, ValueError) as error:

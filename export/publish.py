@@ -54,6 +54,7 @@ class ExportRequest:
     tolerances: Tolerances = field(default_factory=Tolerances)
     version: str | None = None  # default: the UTC time, vYYYYMMDD-HHMMSS
     activate: bool = True
+    fp32_fallback: bool = False  # ship a model in fp32 when its quantized form fails the gate
 
     def __post_init__(self) -> None:
         if self.quantization not in SCHEMES:
@@ -150,7 +151,28 @@ def _gate(request: ExportRequest, intents: IntentCheckpoint, retriever: Retrieve
     if request.quantization != "none":
         shipped = _vectors(staged[0].shipped, staged[1].shipped, build, staged, data)
         metrics["onnx_int8"] = measure(shipped, data, head, reference)
+        failures = judge(metrics["pytorch_fp32"], metrics["onnx_int8"], request.tolerances)
+        reverted = _revert_failed(failures, staged) if request.fp32_fallback else []
+        if reverted:
+            shipped = _vectors(staged[0].shipped, staged[1].shipped, build, staged, data)
+            metrics["onnx_shipped"] = measure(shipped, data, head, reference)
     return metrics, judge(metrics["pytorch_fp32"], list(metrics.values())[-1], request.tolerances)
+
+
+# Which model each gate failure is about (see ``export.gate.judge``).
+_FAILURE_MODEL = {"intent": 0, "retrieval": 1}
+
+
+def _revert_failed(failures: list[str], staged: tuple[_Staged, _Staged]) -> list[str]:
+    """Put the fp32 graph in place of each quantized model that failed the gate; name them.
+
+    Quantization is the only difference between the two, and the fp32 ONNX graph matches
+    PyTorch, so the gate then measures exactly what will be served.
+    """
+    failed = sorted({_FAILURE_MODEL[f.split(" ", 1)[0]] for f in failures if f.split(" ", 1)[0] in _FAILURE_MODEL})
+    for index in failed:
+        shutil.copyfile(staged[index].fp32, staged[index].shipped)
+    return [("intent", "encoder")[i] for i in failed]
 
 
 def _manifest(version: str, request: ExportRequest, isa: str, intents: IntentCheckpoint,
@@ -161,7 +183,7 @@ def _manifest(version: str, request: ExportRequest, isa: str, intents: IntentChe
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         intent=IntentSpec(staged[0].spec, "intent/head.npz", intents.labels, intents.oos_label, intents.oos),
         retriever=RetrieverSpec(staged[1].spec, retriever.document, retriever.thresholds),
-        quantization=request.quantization,
+        quantization=_quantization_note(request.quantization, metrics),
         isa=isa,
         metrics={name: m.as_dict() for name, m in metrics.items()},
         gate={"max_accuracy_drop_points": request.tolerances.max_accuracy_drop,
@@ -171,6 +193,12 @@ def _manifest(version: str, request: ExportRequest, isa: str, intents: IntentChe
         heldout_rows=data.sizes(intents.labels),
         files=digest_tree(build),
     )
+
+
+def _quantization_note(scheme: str, metrics: dict[str, Metrics]) -> str:
+    if "onnx_shipped" not in metrics:
+        return scheme
+    return f"{scheme}, with a model kept in fp32 where int8 failed the parity gate (see metrics.onnx_int8)"
 
 
 def export_bundle(request: ExportRequest) -> ExportResult:

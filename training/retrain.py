@@ -139,7 +139,7 @@ def retrain(options: RetrainOptions, log: Callable[[str], None] = print) -> Retr
         # tolerance, where the few hundred held out during training cannot (one row is 0.2 points).
         _supportbot("export", "--intents", str(target / "intents"), "--retriever", str(retriever),
                     "--out", str(options.bundles_dir), "--version", stamp, "--no-activate",
-                    "--heldout-intents", str(workspace.evaluation), *options.export_flags)
+                    "--heldout-intents", str(workspace.evaluation), "--fp32-fallback", *options.export_flags)
     with report.step("activate"):
         _activate(options, stamp)
     report.new_bundle, report.published = stamp, True

@@ -112,3 +112,17 @@ def test_static_quantization_calibrates_on_the_given_texts(checkpoints: tuple[Pa
     bundle = load_bundle(bundles / "s1")
     assert bundle.manifest.quantization == "static" and current_version(bundles) is None
     assert bundle.classify(["hello"]).predicted() == ["greeting"]
+
+
+def test_fp32_fallback_ships_the_failing_model_unquantized(checkpoints: tuple[Path, Path], published: Path,
+                                                           tmp_path: Path) -> None:
+    bundles = Path(shutil.copytree(published, tmp_path / "bundles", symlinks=True))
+    # int8 misses a 0.99999 cosine; the fp32 graph meets it, so the fallback ships fp32 and passes
+    assert _export(checkpoints, bundles, "--version", "v2", "--min-cosine", "0.99999", "--fp32-fallback") == 0
+    manifest = json.loads((bundles / "v2" / MANIFEST).read_text())
+    assert "kept in fp32" in manifest["quantization"]
+    assert manifest["metrics"]["onnx_shipped"]["intent_cosine"] >= 0.99999
+    assert manifest["metrics"]["onnx_int8"]["intent_cosine"] < 0.99999
+    int8_size = (bundles / "v1" / "intent" / "model.onnx").stat().st_size
+    assert (bundles / "v2" / "intent" / "model.onnx").stat().st_size > int8_size
+    assert load_bundle(bundles / "v2").classify(["hello"]).labels == INTENT_LABELS
