@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # CUDA build of the same version first (e.g. TORCH="torch==2.13.0 --index-url <cuda index>").
 TORCH ?= torch==2.13.0
 # The demo's data set is small: fewer optimizer steps than the benchmark defaults are plenty.
-DEMO_INTENT_FLAGS ?=
+DEMO_INTENT_FLAGS ?= --min-train-steps 200
 DEMO_RETRIEVER_FLAGS ?=
 STAMP := $(VENV)/.installed-stamp
 

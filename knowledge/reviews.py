@@ -40,7 +40,9 @@ from knowledge.errors import KnowledgeError
 KINDS = ("faq", "new_faq", "intent", "out_of_scope", "dismissed")
 NEEDS_VALUE = ("faq", "new_faq", "intent")
 REASONS = ("fallback", "low_confidence", "thumbs_down", "handoff")
-INTENT_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+# Intent names come from the team's data (BANKING77 has "reverted_card_payment?"): anything
+# printable without spaces, as one CSV cell and one token in a routing table.
+INTENT_PATTERN = re.compile(r"^[^\s\x00-\x1f\x7f]{1,100}$")
 UNANSWERED_ACTIONS = ("fallback", "clarify")
 
 
@@ -242,7 +244,7 @@ def _checked(kind: str, value: str | None, ids: Sequence[int]) -> str | None:
     if not value:
         raise InvalidLabel(f"a {kind!r} label needs a value (the {'intent' if kind == 'intent' else 'FAQ id'})")
     if kind == "intent" and not INTENT_PATTERN.match(value):
-        raise InvalidLabel(f"an intent label is 1-100 letters, digits, '_', '.' or '-', got {value!r}")
+        raise InvalidLabel(f"an intent label is 1-100 printable characters without spaces, got {value!r}")
     return value
 
 

@@ -58,7 +58,7 @@ def _train_intents(args: argparse.Namespace) -> int:
     options = IntentTrainingArgs(
         base_model=args.base_model, epochs=args.epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, max_length=args.max_length, oos_label=args.oos_label,
-        precision=args.precision, seed=args.seed,
+        precision=args.precision, seed=args.seed, min_train_steps=args.min_train_steps,
     )  # fmt: skip
     metrics = train_intents(args.train, args.valid, args.out, options)
     print(f"wrote {args.out}; validation metrics: {json.dumps(metrics)}")
@@ -141,6 +141,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_common(intents, IntentTrainingArgs())
     intents.add_argument("--max-length", type=int, default=IntentTrainingArgs.max_length, help="tokens per message")
     intents.add_argument("--oos-label", default=IntentTrainingArgs.oos_label, help="label of out-of-scope rows")
+    intents.add_argument("--min-train-steps", type=int, default=IntentTrainingArgs.min_train_steps,
+                         help=f"small data sets get more epochs until this many steps (default "
+                              f"{IntentTrainingArgs.min_train_steps})")
     intents.set_defaults(run=_guarded("train", _train_intents))
 
     retriever = train_commands.add_parser(

@@ -63,9 +63,15 @@ def test_labels_are_all_or_nothing_and_read_back_for_training(log: ConversationL
     assert "order_status" in reviews.known_intents()
 
 
+def test_intent_names_from_real_data_sets_are_accepted(log: ConversationLog) -> None:
+    (turn,) = log.record([_turn("why was my payment reverted", "fallback")])
+    (label,) = Reviews(log.engine).label([turn], "intent", "reverted_card_payment?", "ana")
+    assert label.value == "reverted_card_payment?"
+
+
 @pytest.mark.parametrize(("kind", "value", "message"), [
     ("bogus", None, "unknown label kind"), ("intent", "", "needs a value"), ("faq", None, "needs a value"),
-    ("intent", "two words", "intent label is")])
+    ("intent", "two words", "intent label is"), ("intent", "tab\there", "intent label is")])
 def test_invalid_labels_are_refused(log: ConversationLog, kind: str, value: str | None, message: str) -> None:
     (turn,) = log.record([_turn("x", "fallback")])
     with pytest.raises(InvalidLabel, match=message):
