@@ -109,13 +109,18 @@ async def create_faq(request: web.Request) -> web.Response:
     return web.json_response(entry_json(saved), status=201)  # type: ignore[arg-type]
 
 
-@routes.get("/admin/faq/{faq_id}")
-async def show_faq(request: web.Request) -> web.Response:
+async def _read(function: Callable[[str], object], faq_id: str) -> object:
+    """A store read in a thread; an unknown id is a 404 with the store's reason."""
     try:
-        entry = await asyncio.to_thread(request.app[STORE].get, request.match_info["faq_id"])
+        return await asyncio.to_thread(function, faq_id)
     except EntryNotFound as error:
         raise web.HTTPNotFound(text=json.dumps({"error": str(error)}), content_type="application/json") from None
-    return web.json_response(entry_json(entry))
+
+
+@routes.get("/admin/faq/{faq_id}")
+async def show_faq(request: web.Request) -> web.Response:
+    entry = await _read(request.app[STORE].get, request.match_info["faq_id"])
+    return web.json_response(entry_json(entry))  # type: ignore[arg-type]
 
 
 @routes.put("/admin/faq/{faq_id}")
@@ -141,11 +146,8 @@ async def remove_faq(request: web.Request) -> web.Response:
 
 @routes.get("/admin/faq/{faq_id}/history")
 async def faq_history(request: web.Request) -> web.Response:
-    try:
-        history = await asyncio.to_thread(request.app[STORE].history, request.match_info["faq_id"])
-    except EntryNotFound as error:
-        raise web.HTTPNotFound(text=json.dumps({"error": str(error)}), content_type="application/json") from None
-    return web.json_response([revision_json(r) for r in history])
+    history = await _read(request.app[STORE].history, request.match_info["faq_id"])
+    return web.json_response([revision_json(r) for r in history])  # type: ignore[attr-defined]
 
 
 @routes.post("/admin/faq/{faq_id}/revert")

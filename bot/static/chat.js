@@ -17,27 +17,10 @@
     return id;
   })();
 
-  const LINK = /\[([^\]]+)\]\((https?:\/\/[^\s)]+)\)/g;
-
-  function appendText(element, text) {
-    let last = 0;
-    for (const match of text.matchAll(LINK)) {
-      element.appendChild(document.createTextNode(text.slice(last, match.index)));
-      const link = document.createElement("a");
-      link.href = match[2];
-      link.textContent = match[1];
-      link.target = "_blank";
-      link.rel = "noopener noreferrer";
-      element.appendChild(link);
-      last = match.index + match[0].length;
-    }
-    element.appendChild(document.createTextNode(text.slice(last)));
-  }
-
   function addMessage(kind, text) {
     const item = document.createElement("li");
     item.className = "message " + kind;
-    appendText(item, text);
+    window.renderChatText(item, text);
     messages.appendChild(item);
     messages.scrollTop = messages.scrollHeight;
     return item;

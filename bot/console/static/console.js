@@ -1,30 +1,11 @@
 // The staff console's little bit of behaviour; every page also works without it.
 (function () {
   "use strict";
-  const LINK = /\[([^\]]+)\]\((https?:\/\/[^\s)]+)\)/g;
-
-  // Show an answer as the web chat does: text as text, Markdown links as links.
-  function renderChat(element, text) {
-    element.textContent = "";
-    let last = 0;
-    for (const match of text.matchAll(LINK)) {
-      element.appendChild(document.createTextNode(text.slice(last, match.index)));
-      const link = document.createElement("a");
-      link.href = match[2];
-      link.textContent = match[1];
-      link.target = "_blank";
-      link.rel = "noopener noreferrer";
-      element.appendChild(link);
-      last = match.index + match[0].length;
-    }
-    element.appendChild(document.createTextNode(text.slice(last)));
-  }
-
   // Live preview of an answer while it is typed.
   document.querySelectorAll("textarea[data-preview]").forEach(function (area) {
     const preview = document.getElementById(area.dataset.preview);
     if (!preview) return;
-    area.addEventListener("input", function () { renderChat(preview, area.value); });
+    area.addEventListener("input", function () { window.renderChatText(preview, area.value); });
   });
 
   // Ask before removing or reverting.
