@@ -84,3 +84,11 @@ def test_score_counts_per_gold_label() -> None:
     assert result.support == {"a": 2, "b": 2} and result.regression == 0.0
     with pytest.raises(ValueError):
         score(["a"], [])
+
+
+def test_gate_limits_are_inclusive_despite_float_noise() -> None:
+    # 40 examples, 40 right before and 38 after: exactly 5 points, computed as 5.000000000000004
+    old = score(["a"] * 40 + ["b"] * 40, ["a"] * 40 + ["b"] * 40)
+    new = score(["a"] * 40 + ["b"] * 40, ["a"] * 38 + ["b"] * 42)
+    assert (old.per_intent["a"] - new.per_intent["a"]) * 100 > 5.0  # the float noise is real
+    assert judge(old, new, GateRules(max_overall_drop=5.0, max_intent_drop=5.0, min_support=20)).publish
