@@ -18,6 +18,7 @@ import csv
 import json
 import os
 import platform
+import random
 import shutil
 import socket
 import sqlite3
@@ -95,9 +96,14 @@ async def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 async def user(http: aiohttp.ClientSession, url: str, number: int, texts: list[str], stop: float,
-               latencies: list[float], acknowledged: list[int], errors: list[str]) -> None:
+               latencies: list[float], acknowledged: list[int], errors: list[str], interval: float = 0.0) -> None:
+    """One chat session: a message every ``interval`` seconds (0: as soon as the answer came)."""
     i = number * 7
+    next_send = time.perf_counter() + interval * random.random()  # spread the sessions out
     while time.perf_counter() < stop:
+        if interval:
+            await asyncio.sleep(max(0.0, next_send - time.perf_counter()))
+            next_send += interval
         body = {"session_id": f"load-session-{number:04d}", "text": texts[i % len(texts)]}
         started = time.perf_counter()
         try:
@@ -138,7 +144,8 @@ async def staff(http: aiohttp.ClientSession, url: str, reload_version: str, seco
     return edits, reloads
 
 
-async def measure(name: str, flags: list[str], source: Path, sessions: int, seconds: float) -> Result:
+async def measure(name: str, flags: list[str], source: Path, sessions: int, seconds: float,
+                  rate: float = 0.0) -> Result:
     with tempfile.TemporaryDirectory(prefix="supportbot-load-") as temp:
         data_dir = Path(temp) / "data"
         reload_version = prepare(source, data_dir)
@@ -163,7 +170,9 @@ async def measure(name: str, flags: list[str], source: Path, sessions: int, seco
                 errors: list[str] = []
                 started = time.perf_counter()
                 stop = started + seconds
-                users = [user(http, url, n, texts, stop, latencies, acknowledged, errors) for n in range(sessions)]
+                interval = sessions / rate if rate else 0.0
+                users = [user(http, url, n, texts, stop, latencies, acknowledged, errors, interval)
+                         for n in range(sessions)]
                 (edits, reloads), *_ = await asyncio.gather(staff(http, url, reload_version, seconds, errors), *users)
                 elapsed = time.perf_counter() - started
         finally:
@@ -176,7 +185,7 @@ async def measure(name: str, flags: list[str], source: Path, sessions: int, seco
         if errors:
             print(f"{name}: errors: {sorted(set(errors))[:5]}", file=sys.stderr)
         ordered = sorted(latencies)
-        return Result(name, sessions, round(elapsed, 1), len(latencies), round(len(latencies) / elapsed, 1),
+        return Result(name if not rate else f"{name}, {rate:g} msgs/s offered", sessions, round(elapsed, 1), len(latencies), round(len(latencies) / elapsed, 1),
                       round(statistics.median(ordered), 2), round(_quantile(ordered, 0.90), 2),
                       round(_quantile(ordered, 0.99), 2), len(errors), lost, reloads, edits)
 
@@ -205,7 +214,11 @@ def write(results: list[Result], out: Path, bundle: str) -> None:
         f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}; commit {info['commit']}; "
         f"bundle {bundle}.", "",
         f"A real `supportbot serve` process on loopback; {results[0].sessions} concurrent chat sessions "
-        "sending real questions back to back; one bundle reload and 10 FAQ edits during each run.", "",
+        "sending real questions; one bundle reload and 10 FAQ edits during each run. Rows without an offered "
+        "rate: each session sends its next message as soon as the answer comes (closed loop: the server's "
+        "saturation throughput, where latency is the queue: sessions / throughput). Rows with an offered rate: "
+        "the sessions together send that many messages a second, spread evenly (end-to-end latency at that load).",
+        "",
         "| configuration | messages | msgs/s | p50 ms | p90 ms | p99 ms | errors | lost turns | reloads | FAQ edits |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -224,12 +237,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--only", choices=sorted(CONFIGURATIONS))
+    parser.add_argument("--rates", default="0,300", help="offered messages/s in total, comma-separated; "
+                        "0 = every session sends as soon as its answer came (saturation)")
     args = parser.parse_args()
     if not (args.data_dir / "bundles" / "current").exists():
         raise SystemExit(f"no active bundle in {args.data_dir / 'bundles'}: run `make demo-bundle` first")
     bundle = (args.data_dir / "bundles" / "current").resolve().name
-    results = [asyncio.run(measure(name, flags, args.data_dir, args.sessions, args.seconds))
-               for name, flags in CONFIGURATIONS.items() if args.only in (None, name)]
+    rates = [float(r) for r in args.rates.split(",")]
+    results = [asyncio.run(measure(name, flags, args.data_dir, args.sessions, args.seconds, rate))
+               for rate in rates for name, flags in CONFIGURATIONS.items() if args.only in (None, name)]
     write(results, args.out, bundle)
 
 

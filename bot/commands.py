@@ -40,7 +40,10 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         app = create_app(settings)
         print(f"supportbot: web chat at http://{_display_host(settings.host)}:{settings.port}/", flush=True)
-        web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=30)
+        # No per-request access log: at hundreds of messages a second it costs real CPU, and
+        # /metrics counts requests by route and status instead.
+        web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=30,
+                    access_log=None)
     except BundleError as error:
         raise SystemExit(f"{PREFIX}: error: {error} (build one with `make demo-bundle` or "
                          "`supportbot export`)") from None
