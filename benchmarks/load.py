@@ -145,7 +145,7 @@ async def staff(http: aiohttp.ClientSession, url: str, reload_version: str, seco
 
 
 async def measure(name: str, flags: list[str], source: Path, sessions: int, seconds: float,
-                  rate: float = 0.0) -> Result:
+                  rate: float = 0.0, client: str = "wrk") -> Result:
     with tempfile.TemporaryDirectory(prefix="supportbot-load-") as temp:
         data_dir = Path(temp) / "data"
         reload_version = prepare(source, data_dir)
@@ -157,37 +157,114 @@ async def measure(name: str, flags: list[str], source: Path, sessions: int, seco
         server = subprocess.Popen([sys.executable, "-m", "bot", "serve", *flags], cwd=ROOT, env=env,
                                   stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
+        interval = sessions / rate if rate else 0.0
+        latencies: list[float] = []
+        acknowledged: list[int] = []
+        errors: list[str] = []
         try:
             await wait_ready(url, server)
             texts = questions()
             connector = aiohttp.TCPConnector(limit=sessions + 4)
             async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
-                warm: list[float] = []
-                await asyncio.gather(*(user(http, url, n, texts, time.perf_counter() + 2, warm, [], [])
+                await asyncio.gather(*(user(http, url, n, texts, time.perf_counter() + 2, [], [], [])
                                        for n in range(sessions)))
-                latencies: list[float] = []
-                acknowledged: list[int] = []
-                errors: list[str] = []
                 started = time.perf_counter()
-                stop = started + seconds
-                interval = sessions / rate if rate else 0.0
-                users = [user(http, url, n, texts, stop, latencies, acknowledged, errors, interval)
-                         for n in range(sessions)]
-                (edits, reloads), *_ = await asyncio.gather(staff(http, url, reload_version, seconds, errors), *users)
+                team = asyncio.create_task(staff(http, url, reload_version, seconds, errors))
+                if client == "wrk":
+                    summary = await run_wrk(url, texts, sessions, seconds, interval * 1000, "measure", Path(temp))
+                else:
+                    stop = started + seconds
+                    await asyncio.gather(*(user(http, url, n, texts, stop, latencies, acknowledged, errors, interval)
+                                           for n in range(sessions)))
+                edits, reloads = await team
                 elapsed = time.perf_counter() - started
         finally:
             server.terminate()
             server.wait(timeout=60)
             log.close()
+        label = name if not rate else f"{name}, {rate:g} msgs/s offered"
         with sqlite3.connect(data_dir / "supportbot.db") as db:
-            stored = {row[0] for row in db.execute("SELECT id FROM turns")}
-        lost = sum(1 for turn_id in acknowledged if turn_id not in stored)
+            if client == "wrk":
+                stored = db.execute("SELECT count(*) FROM turns WHERE session_id LIKE 'web:wrk-measure-%'").fetchone()[0]
+                errors += ["HTTP error"] * summary["bad"] + ["socket error"] * summary["socket_errors"]
+                if errors:
+                    print(f"{name}: errors: {sorted(set(errors))[:5]}", file=sys.stderr)
+                duration = summary["duration_us"] / 1e6
+                return Result(label, sessions, round(duration, 1), summary["ok"], round(summary["ok"] / duration, 1),
+                              summary["p50_us"] / 1000, summary["p90_us"] / 1000, summary["p99_us"] / 1000,
+                              len(errors), max(0, summary["ok"] - stored), reloads, edits)
+            stored_ids = {row[0] for row in db.execute("SELECT id FROM turns")}
+        lost = sum(1 for turn_id in acknowledged if turn_id not in stored_ids)
         if errors:
             print(f"{name}: errors: {sorted(set(errors))[:5]}", file=sys.stderr)
         ordered = sorted(latencies)
-        return Result(name if not rate else f"{name}, {rate:g} msgs/s offered", sessions, round(elapsed, 1), len(latencies), round(len(latencies) / elapsed, 1),
+        return Result(label, sessions, round(elapsed, 1), len(latencies), round(len(latencies) / elapsed, 1),
                       round(statistics.median(ordered), 2), round(_quantile(ordered, 0.90), 2),
                       round(_quantile(ordered, 0.99), 2), len(errors), lost, reloads, edits)
+
+
+WRK_SCRIPT = """
+local texts = {%(texts)s}
+local threads = {}
+local n = 0
+local delay_ms = %(delay)s
+local sessions = %(sessions)s
+
+function setup(thread)
+  thread:set("number", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  ok = 0
+  bad = 0
+end
+
+function request()
+  n = n + 1
+  local session = "wrk-%(phase)s-" .. number .. "-" .. (n %% sessions)
+  local body = '{"session_id":"' .. session .. '","text":' .. texts[(n %% #texts) + 1] .. '}'
+  return wrk.format("POST", "/api/chat", {["Content-Type"] = "application/json"}, body)
+end
+
+function response(status, headers, body)
+  if status == 200 then ok = ok + 1 else bad = bad + 1 end
+end
+
+function delay()
+  return delay_ms
+end
+
+function done(summary, latency, requests)
+  local ok_total, bad_total = 0, 0
+  for _, thread in ipairs(threads) do
+    ok_total = ok_total + thread:get("ok")
+    bad_total = bad_total + thread:get("bad")
+  end
+  local e = summary.errors
+  io.write(string.format('WRK-RESULT {"ok": %%d, "bad": %%d, "socket_errors": %%d, "duration_us": %%d, ' ..
+    '"p50_us": %%d, "p90_us": %%d, "p99_us": %%d}\\n', ok_total, bad_total,
+    e.connect + e.read + e.write + e.timeout, summary.duration, latency:percentile(50),
+    latency:percentile(90), latency:percentile(99)))
+end
+"""
+
+
+async def run_wrk(url: str, texts: list[str], sessions: int, seconds: float, delay_ms: float, phase: str,
+                  folder: Path) -> dict[str, int]:
+    """wrk (C, from Debian's package) as the load generator: it leaves the cores to the server."""
+    lua = ", ".join("[==[" + json.dumps(text) + "]==]" for text in texts)
+    script = folder / f"load-{phase}.lua"
+    script.write_text(WRK_SCRIPT % {"texts": lua, "delay": int(delay_ms), "sessions": max(1, sessions // 2),
+                                    "phase": phase})
+    process = await asyncio.create_subprocess_exec(
+        "wrk", "-t2", f"-c{sessions}", f"-d{int(seconds)}s", "--timeout", "30s", "-s", str(script), url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output = (await process.communicate())[0].decode()
+    line = next((x for x in output.splitlines() if x.startswith("WRK-RESULT ")), None)
+    if line is None:
+        raise SystemExit(f"wrk failed:\n{output}")
+    return json.loads(line.removeprefix("WRK-RESULT "))
 
 
 def _quantile(ordered: list[float], q: float) -> float:
@@ -237,6 +314,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--only", choices=sorted(CONFIGURATIONS))
+    parser.add_argument("--client", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python",
+                        help="load generator: wrk (C; apt-get install wrk) leaves the cores to the server")
     parser.add_argument("--rates", default="0,300", help="offered messages/s in total, comma-separated; "
                         "0 = every session sends as soon as its answer came (saturation)")
     args = parser.parse_args()
@@ -244,7 +323,7 @@ def main() -> None:
         raise SystemExit(f"no active bundle in {args.data_dir / 'bundles'}: run `make demo-bundle` first")
     bundle = (args.data_dir / "bundles" / "current").resolve().name
     rates = [float(r) for r in args.rates.split(",")]
-    results = [asyncio.run(measure(name, flags, args.data_dir, args.sessions, args.seconds, rate))
+    results = [asyncio.run(measure(name, flags, args.data_dir, args.sessions, args.seconds, rate, args.client))
                for rate in rates for name, flags in CONFIGURATIONS.items() if args.only in (None, name)]
     write(results, args.out, bundle)
 
