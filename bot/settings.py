@@ -35,7 +35,7 @@ class Settings:
     admin_token: str = field(default="", repr=False)
     threads: int = 1  # ONNX Runtime intra-op threads per model
     max_batch: int = 32  # micro-batching: at most this many messages per model call
-    max_wait_ms: float = 2.0  # ... waiting at most this long for the batch to fill
+    max_wait_ms: float = 0.0  # extra wait for a batch to fill; 0: what queued while the last batch ran
     max_text_chars: int = 4000  # longer messages get a polite "too long" reply
     max_body_bytes: int = 64 * 1024  # HTTP request bodies
     rate_limit_per_minute: int = 30  # messages per session per minute
