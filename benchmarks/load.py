@@ -182,7 +182,7 @@ async def measure(name: str, flags: list[str], source: Path, sessions: int, seco
             server.terminate()
             server.wait(timeout=60)
             log.close()
-        label = name if not rate else f"{name}, {rate:g} msgs/s offered"
+        label = name if not rate else f"{name}, paced: {interval * 1000:.0f} ms between answer and next message"
         with sqlite3.connect(data_dir / "supportbot.db") as db:
             if client == "wrk":
                 stored = db.execute("SELECT count(*) FROM turns WHERE session_id LIKE 'web:wrk-measure-%'").fetchone()[0]
@@ -293,8 +293,9 @@ def write(results: list[Result], out: Path, bundle: str) -> None:
         f"A real `supportbot serve` process on loopback; {results[0].sessions} concurrent chat sessions "
         "sending real questions; one bundle reload and 10 FAQ edits during each run. Rows without an offered "
         "rate: each session sends its next message as soon as the answer comes (closed loop: the server's "
-        "saturation throughput, where latency is the queue: sessions / throughput). Rows with an offered rate: "
-        "the sessions together send that many messages a second, spread evenly (end-to-end latency at that load).",
+        "saturation throughput, where latency is the queue: sessions / throughput). Paced rows: each session "
+        "waits sessions/rate seconds after an answer before its next message (aimed at --rates messages/s; "
+        "the msgs/s column says what was reached), the latency of a moderately loaded bot.",
         "",
         "| configuration | messages | msgs/s | p50 ms | p90 ms | p99 ms | errors | lost turns | reloads | FAQ edits |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -316,8 +317,8 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(CONFIGURATIONS))
     parser.add_argument("--client", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python",
                         help="load generator: wrk (C; apt-get install wrk) leaves the cores to the server")
-    parser.add_argument("--rates", default="0,300", help="offered messages/s in total, comma-separated; "
-                        "0 = every session sends as soon as its answer came (saturation)")
+    parser.add_argument("--rates", default="0,300", help="messages/s aimed at in total, comma-separated (each "
+                        "session pauses sessions/rate s after an answer); 0 = no pause (saturation)")
     args = parser.parse_args()
     if not (args.data_dir / "bundles" / "current").exists():
         raise SystemExit(f"no active bundle in {args.data_dir / 'bundles'}: run `make demo-bundle` first")
