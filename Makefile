@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed-stamp
 DATA_DIR := $(if $(SUPPORTBOT_DATA_DIR),$(SUPPORTBOT_DATA_DIR),data)
 WORK := $(DATA_DIR)/demo-build
 
-.PHONY: install test test-all run demo-kb demo-bundle clean
+.PHONY: install test test-all run demo-kb demo-bundle build-demo-bundle clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
