@@ -20,14 +20,16 @@ Example::
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
+from dataclasses import dataclass
 
 from aiohttp import web
 from telegram import BotCommand, Chat, Update
-from telegram.error import Forbidden, InvalidToken, TelegramError
+from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 
 from bot.keys import CONVERSATIONS, RESPONDER, SETTINGS, STORE
@@ -68,11 +70,15 @@ def add_telegram(app: web.Application) -> None:
             stack.enter_context(TokenRedaction(settings.telegram_token))  # PTB logs URLs from the start
             application = build_application(settings, relay, customers, app.get(LIMITS, Limits()),
                                             webhook=bool(settings.telegram_webhook_secret))
-            await _start(application, stack)
-            app[TELEGRAM] = receiver.application = application
-            log.info("Telegram channel running as @%s (%s mode%s)", application.bot.username,
-                     "polling" if application.updater else "webhook",
-                     "" if staff_chat else "; no staff chat: handoff to a person is off")
+            try:
+                await _start(application, stack)
+            except NetworkError as error:  # Telegram unreachable: the web chat must not wait for it
+                log.warning("cannot reach Telegram (%s); the web chat runs and the Telegram channel "
+                            "retries every %d s", type(error).__name__, RETRY_SECONDS)
+                stack.push_async_callback(_stop_retrying, _retry(application, receiver))
+            else:
+                app[TELEGRAM] = receiver.application = application
+                _log_running(application, staff_chat)
             yield
 
     app.cleanup_ctx.append(channel)
@@ -123,12 +129,60 @@ def build_application(settings: Settings, relay: StaffRelay, customers: Customer
     return application
 
 
+RETRY_SECONDS = 30
+
+
+def _log_running(application: Application, staff_chat: int | None) -> None:  # type: ignore[type-arg]
+    log.info("Telegram channel running as @%s (%s mode%s)", application.bot.username,
+             "polling" if application.updater else "webhook",
+             "" if staff_chat else "; no staff chat: handoff to a person is off")
+
+
+@dataclass
+class _Retry:
+    task: asyncio.Task[None]
+    stack: AsyncExitStack  # what a late start opened, closed on shutdown
+
+
+def _retry(application: Application, receiver: WebhookReceiver) -> _Retry:  # type: ignore[type-arg]
+    """Start the channel in the background once Telegram answers."""
+    stack = AsyncExitStack()
+
+    async def keep_trying() -> None:
+        while True:
+            await asyncio.sleep(RETRY_SECONDS)
+            try:
+                await _start(application, stack)
+            except NetworkError as error:
+                log.warning("still cannot reach Telegram (%s); retrying in %d s", type(error).__name__,
+                            RETRY_SECONDS)
+                continue
+            except SettingsError as error:
+                log.error("%s", error)
+                return
+            receiver.application = application
+            _log_running(application, None)
+            return
+
+    return _Retry(asyncio.create_task(keep_trying()), stack)
+
+
+async def _stop_retrying(retry: _Retry) -> None:
+    retry.task.cancel()
+    with suppress(asyncio.CancelledError):
+        await retry.task
+    await retry.stack.aclose()
+
+
 async def _start(application: Application, stack: AsyncExitStack) -> None:  # type: ignore[type-arg]
     """Initialise, start and (in polling mode) poll; the stack undoes it in reverse."""
     try:
         await application.initialize()  # getMe: checks the token
+    except NetworkError:
+        await _close_clients(application)
+        raise
     except InvalidToken:
-        await application.bot.request.shutdown()  # the half-initialised HTTP client
+        await _close_clients(application)
         raise SettingsError(f"{PREFIX}TELEGRAM_TOKEN: Telegram rejected the token; copy it "
                             "again from @BotFather") from None
     stack.push_async_callback(application.shutdown)
@@ -141,6 +195,11 @@ async def _start(application: Application, stack: AsyncExitStack) -> None:  # ty
     if application.updater is not None:
         await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
         stack.push_async_callback(application.updater.stop)
+
+
+async def _close_clients(application: Application) -> None:  # type: ignore[type-arg]
+    """Close the HTTP client a failed ``initialize`` opened for getMe (it does not undo it itself)."""
+    await application.bot.request.shutdown()
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
