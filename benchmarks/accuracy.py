@@ -155,7 +155,7 @@ def bm25_metrics(entries, queries, document: str) -> dict[str, float]:
     from training.ranking import document_text
 
     tokenize: Callable[[str], list[str]] = lambda text: re.findall(r"\w+", text.lower())  # noqa: E731
-    docs = [tokenize(" ".join(document_text(p, e.answer, document) for p in e.phrasings)) for e in entries]
+    docs = [tokenize(" ".join(document_text(p, e.answer, document) for p in e.phrasings())) for e in entries]
     bm25 = BM25Okapi(docs)
     ids = [e.faq_id for e in entries]
     rankings = [[ids[j] for j in np.argsort(-bm25.get_scores(tokenize(q.query)), kind="stable")] for q in queries]

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from knowledge.entry import FaqEntry  # the same entry the knowledge base stores
 from training.errors import TrainingInputError
 
 
@@ -30,19 +31,6 @@ from training.errors import TrainingInputError
 class IntentExample:
     text: str
     label: str
-
-
-@dataclass(frozen=True)
-class FaqEntry:
-    faq_id: str
-    question: str
-    answer: str
-    alternatives: tuple[str, ...] = ()
-
-    @property
-    def phrasings(self) -> tuple[str, ...]:
-        """The question followed by its alternative phrasings."""
-        return (self.question, *self.alternatives)
 
 
 @dataclass(frozen=True)

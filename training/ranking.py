@@ -30,7 +30,7 @@ def documents(entries: Sequence[FaqEntry], document: str) -> tuple[list[str], li
     """Return (texts, faq_ids), one per phrasing of every entry."""
     texts, ids = [], []
     for entry in entries:
-        for phrasing in entry.phrasings:
+        for phrasing in entry.phrasings():
             texts.append(document_text(phrasing, entry.answer, document))
             ids.append(entry.faq_id)
     return texts, ids

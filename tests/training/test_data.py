@@ -69,7 +69,7 @@ def test_faq_alternatives_and_query_ids(tmp_path: Path) -> None:
     faq = write_csv(tmp_path / "faq.csv", ["faq_id", "question", "answer", "alternatives"],
                     [("f1", "reset password", "Use the link.", "forgot password | 密码重置"), ("f2", "refund", "Yes.", "")])  # fmt: skip
     entries = read_faq(faq)
-    assert entries[0].phrasings == ("reset password", "forgot password", "密码重置")
+    assert entries[0].phrasings() == ("reset password", "forgot password", "密码重置")
     assert entries[1].alternatives == ()
     queries = write_csv(tmp_path / "q.csv", ["query", "faq_id"], [("pw", "f1"), ("money", "f9")])
     with pytest.raises(TrainingInputError, match="row 3: faq_id 'f9' is not in the FAQ"):
