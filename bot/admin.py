@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.api import bad_request, read_json
+from bot.api import bad_request, int_field, read_json
 from bot.brain import BundleModel
 from bot.bundle import BundleError, activate, check_version_name, load_bundle, resolve_current
 from bot.faq_changes import change_faq
@@ -126,9 +126,7 @@ async def show_faq(request: web.Request) -> web.Response:
 @routes.put("/admin/faq/{faq_id}")
 async def edit_faq(request: web.Request) -> web.Response:
     body = await read_json(request)
-    base = body.get("base_revision")
-    if not isinstance(base, int) or isinstance(base, bool):
-        raise bad_request("base_revision (the revision your change is based on) is required")
+    base = int_field(body, "base_revision", "base_revision (the revision your change is based on) is required")
     saved = await _change(request, request.app[STORE].edit, request.match_info["faq_id"], base,
                           _author(request), **_fields(body))
     return web.json_response(entry_json(saved))  # type: ignore[arg-type]
@@ -153,9 +151,7 @@ async def faq_history(request: web.Request) -> web.Response:
 @routes.post("/admin/faq/{faq_id}/revert")
 async def revert_faq(request: web.Request) -> web.Response:
     body = await read_json(request)
-    revision = body.get("revision")
-    if not isinstance(revision, int) or isinstance(revision, bool):
-        raise bad_request("revision (the one to go back to) is required")
+    revision = int_field(body, "revision", "revision (the one to go back to) is required")
     entry = await _change(request, request.app[STORE].revert, request.match_info["faq_id"], revision,
                           _author(request))
     return web.json_response(entry_json(entry) if entry else {"removed": request.match_info["faq_id"]})  # type: ignore[arg-type]

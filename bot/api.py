@@ -39,6 +39,14 @@ def bad_request(reason: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=_error(reason), content_type="application/json")
 
 
+def int_field(body: dict[str, object], name: str, reason: str) -> int:
+    """``body[name]`` as a whole number (JSON ``true`` is not one), else a 400 with ``reason``."""
+    value = body.get(name)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise bad_request(reason)
+    return value
+
+
 def _error(reason: str) -> str:
     return json.dumps({"error": reason})
 
@@ -72,9 +80,7 @@ async def chat(request: web.Request) -> web.Response:
 async def feedback(request: web.Request) -> web.Response:
     body = await read_json(request)
     session_id = _session(body)
-    turn_id, value = body.get("turn_id"), body.get("value")
-    if not isinstance(turn_id, int) or isinstance(turn_id, bool):
-        raise bad_request("turn_id must be the number of a turn")
+    turn_id, value = int_field(body, "turn_id", "turn_id must be the number of a turn"), body.get("value")
     if value not in ("up", "down"):
         raise bad_request("value must be 'up' or 'down'")
     log = request.app[CONVERSATIONS]

@@ -40,6 +40,7 @@ import numpy as np
 from bot.encoder import POOLING_MODES, OnnxEncoder
 from bot.intent_head import IntentHead, IntentScores, OosRule
 from bot.field_reader import FieldReader
+from knowledge.location import data_dir
 
 FORMAT = "supportbot-bundle"
 FORMAT_VERSION = 1
@@ -246,7 +247,7 @@ def write_manifest(bundle_dir: Path, manifest: Manifest) -> None:
 
 def default_bundles_dir() -> Path:
     """``$SUPPORTBOT_DATA_DIR/bundles``; the data directory defaults to ``./data``."""
-    return Path(os.environ.get("SUPPORTBOT_DATA_DIR") or "data") / "bundles"
+    return data_dir() / "bundles"
 
 
 def check_version_name(version: str) -> str:

@@ -106,7 +106,7 @@ class Responder:
             return Reply(f"(the {decision.handler} handler would answer)", "handler", intent=intent.label,
                          confidence=intent.confidence, in_scope=intent.in_scope, hits=understood.hits,
                          reason=decision.reason, bundle_version=understood.brain.version)
-        return self._compose(understood, decision, Context(), None)
+        return self._compose(understood, decision, Context())
 
     async def _reply(self, session_id: str, text: str, choice: str | None) -> tuple[Reply, str]:
         if not self.sessions.allow(session_id):
@@ -131,7 +131,7 @@ class Responder:
         if decision.action == "handler" and decision.handler:
             return await self._run_handler(context, session_id, decision.handler, message.text,
                                            False, understood), message.text
-        return self._compose(understood, decision, context, None), message.text
+        return self._compose(understood, decision, context), message.text
 
     def _understand(self, texts: list[str]) -> list[Understood]:
         """Runs in the inference thread: one model call for the whole micro-batch."""
@@ -152,8 +152,7 @@ class Responder:
         route = self.routing.route_for(understood.intent.label)
         return decide(understood.intent, understood.hits, route, understood.brain.thresholds)
 
-    def _compose(self, understood: Understood, decision: Decision, context: Context,
-                 handler_reply: Reply | None) -> Reply:
+    def _compose(self, understood: Understood, decision: Decision, context: Context) -> Reply:
         brain, intent = understood.brain, understood.intent
         base = dict(intent=intent.label, confidence=intent.confidence, in_scope=intent.in_scope,
                     hits=understood.hits,

@@ -103,13 +103,19 @@ class ConversationLog:
                 conn.execute(update(turns).where(turns.c.id == turn_id, turns.c.review.is_(None))
                              .values(review=PENDING))
 
-    def turns(self, session_id: str | None = None, limit: int = 1000) -> list[LoggedTurn]:
-        """Turns, newest last; of one session when ``session_id`` is given."""
+    def turns(self, session_id: str | None = None, limit: int = 1000, since: str | None = None,
+              pending: bool = False) -> list[LoggedTurn]:
+        """Turns, newest last: of one session, from ``since`` (ISO day or time, UTC) on, or only
+        those waiting for review, as asked."""
         query = (select(turns, feedback.c.value.label("feedback_value"))
                  .join(feedback, feedback.c.turn_id == turns.c.id, isouter=True)
                  .order_by(turns.c.id.desc()).limit(limit))
         if session_id is not None:
             query = query.where(turns.c.session_id == session_id)
+        if since is not None:
+            query = query.where(turns.c.created_at >= since)
+        if pending:
+            query = query.where(turns.c.review == PENDING)
         with self.engine.connect() as conn:
             rows = list(conn.execute(query).mappings())
         return [_logged(row) for row in reversed(rows)]

@@ -46,14 +46,10 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 def run_export(args: argparse.Namespace) -> int:
     log = ConversationLog(FaqStore.open(database_url(args.db)).engine)
-    turns = log.turns(limit=10_000_000)
-    if args.since:
-        turns = [t for t in turns if t.record.created_at >= args.since]
-    if args.pending:
-        turns = [t for t in turns if t.review == "pending"]
     suffix = "." + args.format
     if args.output.suffix != suffix:
         raise SystemExit(f"{PREFIX}: error: --format {args.format} needs a {suffix} file name, got {args.output}")
+    turns = log.turns(limit=10_000_000, since=args.since, pending=args.pending)
     write_turns(turns, args.output, args.format)
     print(f"exported {len(turns)} turns to {args.output}")
     return 0

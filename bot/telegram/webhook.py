@@ -19,7 +19,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
-from bot.api import bad_request, read_json
+from bot.api import bad_request, int_field, read_json
 from bot.keys import SETTINGS
 
 log = logging.getLogger(__name__)
@@ -46,9 +46,7 @@ class WebhookReceiver:
             raise web.HTTPServiceUnavailable(text=json.dumps({"error": "the Telegram channel is not running"}),
                                              content_type="application/json")
         body = await read_json(request)
-        update_id = body.get("update_id")
-        if not isinstance(update_id, int) or isinstance(update_id, bool):
-            raise bad_request("not a Telegram update: update_id must be a number")
+        update_id = int_field(body, "update_id", "not a Telegram update: update_id must be a number")
         if self._is_repeat(update_id):
             return web.json_response({"ok": True, "repeat": True})
         try:
