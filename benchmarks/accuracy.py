@@ -17,10 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -31,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import cpu_name, git_commit  # noqa: E402
 from training.args import IntentTrainingArgs, RetrieverTrainingArgs  # noqa: E402
 from training.calibration import calibrate_with_oos, calibrate_without_oos, oos_scores  # noqa: E402
 from training.checkpoint import IntentMeta, RetrieverMeta, load_intent_predictor, load_retriever_encoder  # noqa: E402
@@ -57,22 +56,13 @@ def machine() -> dict[str, object]:
     """CPU model, cores and accelerator of this machine."""
     import torch
 
-    cpu = platform.processor()
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        cpu = re.search(r"model name\s*:\s*(.+)", text).group(1).strip()  # type: ignore[union-attr]
-    except (OSError, AttributeError):
-        pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": gpu}
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": gpu}
 
 
 def commit() -> str:
-    """The git commit, with "+dirty" when training/ or benchmarks/ have uncommitted changes."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "training", "benchmarks/accuracy.py"],
-                           cwd=ROOT, capture_output=True, text=True).stdout.strip()  # fmt: skip
-    return head + ("+dirty" if dirty else "")
+    """The git commit, with "+dirty" when training/ or this script have uncommitted changes."""
+    return git_commit(("training", "benchmarks/accuracy.py"))
 
 
 def tfidf_baseline(name: str, train_path: Path, valid_path: Path | None, test_path: Path) -> dict[str, float]:

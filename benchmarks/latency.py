@@ -20,7 +20,6 @@ import csv
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import cpu_name, git_commit  # noqa: E402
 from bot.encoder import OnnxEncoder, tokenize  # noqa: E402
 from bot.intent_head import IntentHead, OosRule  # noqa: E402
 from export.checkpoint import read_intent_checkpoint  # noqa: E402
@@ -197,20 +197,6 @@ def compare_schemes(exported: OnnxExport, work: Path, texts: list[str]) -> list[
     return rows
 
 
-def git_commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                          check=False)
-    return done.stdout.strip() or "unknown"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def report(variants: list[Variant], texts: list[str], note: dict[str, str], cos: dict,
@@ -250,7 +236,7 @@ def report(variants: list[Variant], texts: list[str], note: dict[str, str], cos:
         "machine": {"cpu": cpu_name(), "logical_cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_average_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
                     "torch": torch.__version__, "onnxruntime": onnxruntime.__version__},
-        "git_commit": git_commit(),
+        "git_commit": git_commit(()),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 

@@ -17,7 +17,6 @@ import asyncio
 import csv
 import json
 import os
-import platform
 import random
 import shutil
 import socket
@@ -33,6 +32,9 @@ from pathlib import Path
 import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.machine import describe_machine  # noqa: E402
 TOKEN = "load-benchmark-admin-token"
 CONFIGURATIONS = {"batching on": [], "batching off": ["--no-batching"]}
 
@@ -271,15 +273,8 @@ def _quantile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def machine() -> dict[str, object]:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "commit": commit}
-
-
 def write(results: list[Result], out: Path, bundle: str) -> None:
-    info = machine()
+    info = describe_machine()
     out.mkdir(parents=True, exist_ok=True)
     data = {"machine": info, "bundle": bundle,
             "targets": {"throughput_msgs_per_s": ">= 300", "p50_ms": "<= 10", "p99_ms": "<= 50",

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,13 +21,15 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def git_commit() -> str:
-    """The commit checked out, with ``+dirty`` when the tree has uncommitted changes."""
+def git_commit(dirty_paths: Sequence[str] = (".",)) -> str:
+    """The commit checked out, with ``+dirty`` when ``dirty_paths`` hold uncommitted changes
+    (no paths: no check)."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+    dirty = bool(dirty_paths) and bool(git("status", "--porcelain", "--", *dirty_paths))
+    return commit + ("+dirty" if dirty else "")
 
 
 def describe_machine() -> dict[str, object]:
