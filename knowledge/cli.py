@@ -212,13 +212,11 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     output: Path = args.output
-    if args.format:
-        wanted = {"csv": ".csv", "yaml": ".yaml", "json": ".json"}[args.format]
-        if FORMATS.get(output.suffix.lower()) != args.format:
-            output = output.with_name(output.name + wanted) if output.suffix == "" else output
-            if FORMATS.get(output.suffix.lower()) != args.format:
-                raise SystemExit(f"{PREFIX}: error: --format {args.format} but {output} has "
-                                 f"extension {output.suffix!r}; use a {wanted} file name")
+    if args.format and output.suffix == "":
+        output = output.with_name(f"{output.name}.{args.format}")
+    if args.format and FORMATS.get(output.suffix.lower()) != args.format:
+        raise SystemExit(f"{PREFIX}: error: --format {args.format} but {output} has "
+                         f"extension {output.suffix!r}; use a .{args.format} file name")
     entries = _store(args).list()
     write_faq_file(entries, output)
     print(f"exported {len(entries)} entries to {output}")
