@@ -32,7 +32,9 @@ from knowledge.entry import FaqEntry
 from knowledge.errors import FaqIndexError, IndexMismatch
 
 # One query at a time is the runtime's pattern: FAISS's OpenMP threads only add overhead there
-# (measured: 2 threads made a single flat search about twice as slow).
+# (measured: 2 threads made a single flat search about twice as slow). OpenMP keeps this setting
+# per thread, so ``search`` repeats it in whichever thread it runs: in the server's inference
+# thread, next to onnxruntime, a team of 2 made each search wait for the busy core.
 faiss.omp_set_num_threads(1)
 
 INDEX_FORMAT_VERSION = 1
@@ -111,6 +113,7 @@ class FaqIndex:
         total = self._vectors.ntotal
         if total == 0 or k <= 0:
             return []
+        faiss.omp_set_num_threads(1)  # this thread's OpenMP setting: see the top of the module
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)  # [1, dimension]
         wanted = min(total, max(4 * k, 16))
         while True:
