@@ -43,8 +43,6 @@ class IntentTrainingArgs:
     oos_label: rows with this label are out-of-scope examples, never a class.
     oos_score: "max_softmax", "energy", or "auto" (the better validation AUROC when
         validation has out-of-scope rows, else max_softmax).
-    oos_reject_rate: without out-of-scope validation rows, the threshold rejects this share
-        of in-scope validation messages.
     precision: "auto" = bf16 on CPU and on GPUs that support it, fp16 on other GPUs.
     """
 
@@ -65,7 +63,6 @@ class IntentTrainingArgs:
     max_valid_rows: int = 500
     oos_label: str = "oos"
     oos_score: str = "auto"
-    oos_reject_rate: float = 0.1
     precision: str = "auto"
     seed: int = 42
 
@@ -79,7 +76,6 @@ class IntentTrainingArgs:
         for name in ("weight_decay", "warmup_ratio", "label_smoothing"):
             _check(0 <= getattr(self, name) < 1, name, "a number in [0, 1)", getattr(self, name))
         _check(0 < self.valid_fraction < 1, "valid_fraction", "a number in (0, 1)", self.valid_fraction)
-        _check(0 < self.oos_reject_rate < 1, "oos_reject_rate", "a number in (0, 1)", self.oos_reject_rate)
         _check(self.pooling in ("mean", "cls"), "pooling", "'mean' or 'cls'", self.pooling)
         _check(self.oos_score in OOS_SCORES, "oos_score", " or ".join(OOS_SCORES), self.oos_score)
         _check(self.precision in PRECISIONS, "precision", " or ".join(PRECISIONS), self.precision)

@@ -7,8 +7,10 @@ of scope when its score is below the threshold.
 - With out-of-scope validation rows, the threshold maximises the balanced accuracy of the
   accept/reject decision: the mean of in-scope accuracy (a rejected in-scope message counts
   as wrong) and out-of-scope recall.
-- Without them, the threshold is the ``reject_rate`` quantile of the in-scope validation
-  scores: that share of in-scope messages would be rejected.
+- Without them, out-of-scope messages are simulated: each in-scope validation message is
+  scored once more with its own intent's logit removed, which is how the model sees a message
+  whose intent it was never taught. The threshold maximises the same balanced accuracy between
+  the real in-scope scores and these simulated out-of-scope ones.
 
 Example::
 
@@ -105,17 +107,43 @@ def calibrate_with_oos(
     )
 
 
-def calibrate_without_oos(logits: np.ndarray, reject_rate: float, score: str, temperature: float = 1.0) -> OosRule:
-    """Threshold at the ``reject_rate`` quantile of in-scope validation scores."""
+def without_own_intent(logits: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    """``logits`` [n, labels] with each row's gold label removed (its logit pushed to -1e9).
+
+    Softmax and energy of the result are those of the remaining labels: the scores a message
+    gets from a model that does not know its intent, i.e. a simulated out-of-scope message.
+    """
+    masked = np.array(logits, dtype=np.float64)
+    masked[np.arange(len(masked)), np.asarray(gold, dtype=int)] = -1e9
+    return masked
+
+
+def calibrate_without_oos(logits: np.ndarray, gold: np.ndarray, score: str, temperature: float = 1.0) -> OosRule:
+    """Threshold from in-scope validation rows alone (``gold``: their label indices).
+
+    Each row also stands in for an out-of-scope message through ``without_own_intent``; the
+    threshold maximises balanced accuracy between the two, as ``calibrate_with_oos`` does with
+    real out-of-scope rows. Needs at least two labels.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.shape[1] < 2:
+        raise ValueError("calibrating without out-of-scope rows needs at least two labels")
     chosen = "max_softmax" if score == "auto" else score
-    values = oos_scores(logits, chosen, temperature)
-    threshold = float(np.quantile(values, reject_rate, method="lower"))
+    gold = np.asarray(gold, dtype=int)
+    inscope = oos_scores(logits, chosen, temperature)
+    simulated = oos_scores(without_own_intent(logits, gold), chosen, temperature)
+    scores = np.concatenate([inscope, simulated])
+    is_oos = np.arange(scores.size) >= inscope.size
+    correct = np.concatenate([logits.argmax(axis=1) == gold, np.zeros(simulated.size, dtype=bool)])
+    threshold, balanced = balanced_threshold(scores, correct, is_oos)
+    rejected = float(np.mean(inscope < threshold))
     return OosRule(
         chosen,
         temperature,
         threshold,
-        f"no out-of-scope validation rows: the {reject_rate:.0%} quantile of {values.size} in-scope "
-        f"validation scores, so about {reject_rate:.0%} of in-scope messages are rejected",
+        f"no out-of-scope validation rows: {inscope.size} in-scope validation rows, each also scored "
+        f"without its own intent as a simulated out-of-scope message; threshold maximising balanced "
+        f"accuracy = {balanced:.4f}; it rejects {rejected:.0%} of the in-scope validation rows",
     )
 
 

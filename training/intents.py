@@ -182,7 +182,8 @@ def calibrate(model, tokenizer, splits: IntentSplits, args: IntentTrainingArgs) 
         metrics["oos_auroc"] = auroc(scores[~is_oos], scores[is_oos])
         metrics["oos_recall"] = float(np.mean(scores[is_oos] < rule.threshold))
     else:
-        rule = calibrate_without_oos(inscope, args.oos_reject_rate, args.oos_score)
+        gold_index = np.array([splits.labels.index(label) for label in gold])
+        rule = calibrate_without_oos(inscope, gold_index, args.oos_score)
     return rule, {key: round(value, 6) for key, value in metrics.items()}
 
 

@@ -11,6 +11,7 @@ from training.calibration import (
     calibrate_without_oos,
     oos_scores,
     softmax,
+    without_own_intent,
 )
 
 
@@ -64,15 +65,27 @@ def test_auto_picks_the_score_with_the_better_auroc() -> None:
     assert "balanced accuracy" in rule.calibration
 
 
-def test_without_oos_the_threshold_is_a_quantile_of_in_scope_scores() -> None:
-    probabilities = np.linspace(0.55, 0.99, 10)  # ten in-scope rows of two labels
-    logits = np.log(np.stack([probabilities, 1 - probabilities], axis=1))
-    rule = calibrate_without_oos(logits, 0.1, "auto")
+def test_without_oos_each_row_without_its_own_intent_stands_in_for_out_of_scope() -> None:
+    # Three labels. Rows 0-3 are confident (0.9) and right; row 4 is unsure (0.5) and wrong.
+    probabilities = np.array([[0.90, 0.06, 0.04], [0.90, 0.05, 0.05], [0.05, 0.90, 0.05],
+                              [0.08, 0.02, 0.90], [0.45, 0.50, 0.05]])
+    gold = np.array([0, 0, 1, 2, 0])
+    logits = np.log(probabilities)
+    simulated = softmax(without_own_intent(logits, gold)).max(axis=1)
+    # Without its own intent, row 0 keeps 0.06 / 0.10 of the mass on label 1, row 4 0.50 / 0.55.
+    np.testing.assert_allclose(simulated, [0.6, 0.5, 0.5, 0.8, 0.5 / 0.55])
+    rule = calibrate_without_oos(logits, gold, "auto")
     assert rule.score == "max_softmax"
-    assert rule.threshold == pytest.approx(0.55)  # the lowest of ten: rejects 1 of 10 (score < threshold is not)
-    assert (oos_scores(logits, "max_softmax") >= rule.threshold).mean() == 1.0
-    rule = calibrate_without_oos(logits, 0.25, "auto")
-    assert (oos_scores(logits, "max_softmax") < rule.threshold).mean() == pytest.approx(0.2)
+    # Accepting the four confident rows (t in (0.8, 0.9]) keeps in-scope accuracy at 4/5 and
+    # rejects 4 of 5 simulated rows: balanced accuracy 0.8, the best cut; the midpoint is 0.85.
+    assert rule.threshold == pytest.approx(0.85)
+    assert "simulated out-of-scope" in rule.calibration and "0.8000" in rule.calibration
+    assert "rejects 20% of the in-scope" in rule.calibration
+
+
+def test_without_oos_needs_two_labels() -> None:
+    with pytest.raises(ValueError, match="two labels"):
+        calibrate_without_oos(np.zeros((3, 1)), np.zeros(3, dtype=int), "auto")
 
 
 def test_answer_thresholds_reach_the_precision_target_with_most_coverage() -> None:

@@ -95,7 +95,8 @@ def test_without_oos_rows_the_threshold_comes_from_in_scope_scores(tmp_path: Pat
     args = IntentTrainingArgs(base_model=str(tiny_bert), **{**FAST, "min_train_steps": 5})
     train_intents(train, None, tmp_path / "ckpt", args)
     oos = json.loads((tmp_path / "ckpt" / "supportbot_intents.json").read_text())["oos"]
-    assert oos["score"] == "max_softmax" and "quantile" in oos["calibration"]
+    assert oos["score"] == "max_softmax" and "simulated out-of-scope" in oos["calibration"]
+    assert 0.0 < oos["threshold"] < 1.0
 
 
 def test_oos_in_valid_but_unknown_label_is_an_error(tmp_path: Path) -> None:
