@@ -176,7 +176,7 @@ async def reload_bundle(request: web.Request) -> web.Response:
     try:
         path = (settings.bundles_dir / check_version_name(version) if version
                 else resolve_current(settings.bundles_dir))
-        bundle = await asyncio.to_thread(load_bundle, path, settings.threads)
+        bundle = await keeper.in_background(load_bundle, path, settings.threads)
         brain = await keeper.replace_model(BundleModel(bundle))
         if version:  # only once it serves, so a restart comes back to the same bundle
             await asyncio.to_thread(activate, settings.bundles_dir, version)

@@ -78,6 +78,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         yield
         await responder.close()  # in-flight messages finish first ...
         await turn_log.close()  # ... and their turns are written
+        keeper.close()
         store.close()
 
     app.cleanup_ctx.append(resources)

@@ -13,9 +13,15 @@ Example::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+BACKGROUND_NICENESS = 10  # rebuilds yield the CPU to live messages
 
 import numpy as np
 
@@ -94,31 +100,54 @@ def thresholds_for(model: Model, settings: Settings) -> Thresholds:
 class BrainKeeper:
     """Holds the current ``Brain`` and replaces it on FAQ edits and bundle reloads."""
 
-    def __init__(self, settings: Settings, store: FaqStore, brain: Brain) -> None:
+    def __init__(self, settings: Settings, store: FaqStore, brain: Brain,
+                 background: ThreadPoolExecutor | None = None) -> None:
         self.settings = settings
         self.store = store
         self.current = brain
         self._lock = asyncio.Lock()  # one swap at a time; readers never wait
+        self._background = background or _background_executor()
 
     @classmethod
     async def open(cls, settings: Settings, store: FaqStore, model: Model) -> BrainKeeper:
-        brain = await asyncio.to_thread(_build, settings, store, model)
-        return cls(settings, store, brain)
+        background = _background_executor()
+        brain = await asyncio.get_running_loop().run_in_executor(background, _build, settings, store, model)
+        return cls(settings, store, brain, background)
+
+    async def in_background(self, work: Callable[..., T], *args: object) -> T:
+        """Run ``work(*args)`` in the rebuild thread, which runs at a lower CPU priority: loading a
+        bundle and re-encoding the FAQ must not slow down the messages answered meanwhile."""
+        return await asyncio.get_running_loop().run_in_executor(self._background, work, *args)
+
+    def close(self) -> None:
+        self._background.shutdown(wait=True)
 
     async def faq_changed(self) -> int:
         """Bring the index up to date with the store; returns the FAQ revision now served."""
         async with self._lock:
             brain = self.current
-            updated = await asyncio.to_thread(_refresh, self.settings, self.store, brain)
+            updated = await self.in_background(_refresh, self.settings, self.store, brain)
             self.current = updated
             return updated.index.header.faq_revision
 
     async def replace_model(self, model: Model) -> Brain:
         """Build a brain for ``model`` (re-encoding the FAQ) beside the running one, then swap."""
         async with self._lock:
-            brain = await asyncio.to_thread(_build, self.settings, self.store, model)
+            brain = await self.in_background(_build, self.settings, self.store, model)
             self.current = brain
             return brain
+
+
+def _background_executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild", initializer=_lower_priority)
+
+
+def _lower_priority() -> None:
+    """Raise this thread's niceness (Linux: a thread is a schedulable task of its own)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICENESS)
+    except (AttributeError, OSError):  # no per-thread priorities here: run at normal priority
+        pass
 
 
 def _build(settings: Settings, store: FaqStore, model: Model) -> Brain:
