@@ -20,9 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-T = TypeVar("T")
-BACKGROUND_NICENESS = 10  # rebuilds yield the CPU to live messages
-
 import numpy as np
 
 from bot.bundle import Bundle, Inference
@@ -31,6 +28,9 @@ from bot.settings import Settings
 from knowledge.entry import FaqEntry
 from knowledge.index import FaqIndex, open_index
 from knowledge.store import FaqStore
+
+T = TypeVar("T")
+BACKGROUND_NICENESS = 10  # rebuilds yield the CPU to live messages
 
 
 class Model(Protocol):
@@ -100,13 +100,12 @@ def thresholds_for(model: Model, settings: Settings) -> Thresholds:
 class BrainKeeper:
     """Holds the current ``Brain`` and replaces it on FAQ edits and bundle reloads."""
 
-    def __init__(self, settings: Settings, store: FaqStore, brain: Brain,
-                 background: ThreadPoolExecutor | None = None) -> None:
+    def __init__(self, settings: Settings, store: FaqStore, brain: Brain, background: ThreadPoolExecutor) -> None:
         self.settings = settings
         self.store = store
         self.current = brain
         self._lock = asyncio.Lock()  # one swap at a time; readers never wait
-        self._background = background or _background_executor()
+        self._background = background  # the rebuild thread: see ``in_background``
 
     @classmethod
     async def open(cls, settings: Settings, store: FaqStore, model: Model) -> BrainKeeper:
