@@ -9,6 +9,11 @@ Layout of ``BUNDLES_DIR`` (written once per version, never edited)::
         intent/  model.onnx tokenizer.json head.npz
         encoder/ model.onnx tokenizer.json
 
+When both models were trained as one shared encoder (``supportbot train joint``), the bundle
+holds one ``encoder/model.onnx`` that both specs name, ``intent/`` keeps only ``head.npz``,
+and each message goes through the transformer once: the intent head and the FAQ search pool
+the same hidden states.
+
 Loading verifies the format version, then the size and sha256 of every file the manifest lists,
 before any model is opened; anything wrong raises ``BundleError`` naming the file, so the caller
 keeps the bundle it already runs. Errors::
@@ -37,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.encoder import POOLING_MODES, OnnxEncoder
+from bot.encoder import POOLING_MODES, OnnxEncoder, tokenize
 from bot.intent_head import IntentHead, IntentScores, OosRule
 from bot.field_reader import FieldReader
 from knowledge.location import data_dir
@@ -326,7 +331,11 @@ class Bundle:
         if self.head.weight.shape[1] != self.intent_encoder.dim:
             raise BundleError(path / intent.head, f"expects {self.head.weight.shape[1]}-dimensional vectors, "
                                                   f"the intent model gives {self.intent_encoder.dim}")
-        self.encoder = self._open_encoder(retriever.encoder, threads)
+        self.shared = shares_pass(intent.encoder, retriever.encoder)
+        if self.shared:  # one graph: one session, one pass per message
+            self.encoder = self.intent_encoder.with_pooling(retriever.encoder.pooling, retriever.encoder.normalize)
+        else:
+            self.encoder = self._open_encoder(retriever.encoder, threads)
         self._second_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
 
     @property
@@ -352,12 +361,24 @@ class Bundle:
     def infer(self, texts: list[str]) -> Inference:
         """``classify`` and ``encode`` of one micro-batch in a single call.
 
-        The two models run at the same time (onnxruntime releases the GIL), so a batch takes
-        about as long as the slower model rather than both added up.
+        A shared encoder runs once and both heads pool its hidden states. Two encoders run at
+        the same time (onnxruntime releases the GIL), so a batch takes about as long as the
+        slower model rather than both added up.
         """
+        if self.shared and texts:
+            batch = tokenize(self.intent_encoder.tokenizer, texts)
+            hidden = self.intent_encoder.hidden_states(batch)
+            return Inference(self.head.score(self.intent_encoder.vectors(hidden, batch.attention_mask)),
+                             self.encoder.vectors(hidden, batch.attention_mask))
         embeddings = self._second_thread.submit(self.encode, texts)
         intents = self.classify(texts)
         return Inference(intents, embeddings.result())
+
+
+def shares_pass(intent: EncoderSpec, retriever: EncoderSpec) -> bool:
+    """Whether one transformer pass serves both models: same graph, tokenizer and truncation."""
+    return (intent.model, intent.tokenizer, intent.max_length, intent.pad_token) == \
+        (retriever.model, retriever.tokenizer, retriever.max_length, retriever.pad_token)
 
 
 def load_bundle(path: Path, threads: int = 1) -> Bundle:

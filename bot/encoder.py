@@ -142,14 +142,22 @@ class OnnxEncoder:
         )
         return cls(session, load_tokenizer(tokenizer, max_length, pad_token), pooling, normalize)
 
+    def with_pooling(self, pooling: str, normalize: bool) -> OnnxEncoder:
+        """The same graph and tokenizer (one session, no second copy in memory), pooled another way."""
+        return OnnxEncoder(self.session, self.tokenizer, pooling, normalize)
+
     def hidden_states(self, batch: TokenBatch) -> np.ndarray:
         """Run the graph on a token batch: ``last_hidden_state`` [n, seq, hidden] float32."""
         return self.session.run(["last_hidden_state"], batch.feeds(self.input_names))[0]
+
+    def vectors(self, hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Pool ``hidden_states`` into one vector per text (unit length when ``normalize``)."""
+        pooled = pool(hidden, attention_mask, self.pooling)
+        return l2_normalize(pooled) if self.normalize else pooled
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Return one vector per text [n, hidden] float32 (unit length when ``normalize``)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         batch = tokenize(self.tokenizer, texts)
-        pooled = pool(self.hidden_states(batch), batch.attention_mask, self.pooling)
-        return l2_normalize(pooled) if self.normalize else pooled
+        return self.vectors(self.hidden_states(batch), batch.attention_mask)

@@ -7,6 +7,7 @@ Example::
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,10 @@ class EncoderCheckpoint:
     @property
     def model_dir(self) -> Path:
         return self.path / "model"
+
+    def digest(self) -> str:
+        """sha256 of the encoder's weights and tokenizer: equal digests are one shared encoder."""
+        return encoder_digest(self.model_dir)
 
 
 @dataclass(frozen=True)
@@ -165,3 +170,19 @@ def read_retriever_checkpoint(path: Path) -> RetrieverCheckpoint:
             calibration=thresholds.optional_text("calibration") or "",
         ),
     )
+
+
+# What makes two saved encoders the same model; config.json is left out (it records paths).
+_IDENTITY_FILES = ("*.safetensors", "*.bin", "tokenizer.json", "vocab.txt")
+
+
+def encoder_digest(model_dir: Path) -> str:
+    """sha256 over the weight and tokenizer files of a Hugging Face model directory."""
+    digest = hashlib.sha256()
+    files = sorted({path for pattern in _IDENTITY_FILES for path in Path(model_dir).glob(pattern)})
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()

@@ -5,6 +5,9 @@ The bundle is assembled in ``BUNDLES_DIR/.build-<version>-<random>`` and renamed
 failure removes the build directory, so a reader never sees a half-written or ungated version.
 Then ``current`` is switched to it (unless asked not to).
 
+Checkpoints of one shared encoder (``supportbot train joint``: equal weights) are exported
+and quantized once; both models' specs name that one graph, and the runtime runs it once.
+
 Example::
 
     result = export_bundle(ExportRequest(Path("ckpt/intents"), Path("ckpt/retriever"), Path("data/bundles")))
@@ -16,7 +19,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -110,6 +113,14 @@ def _stage(checkpoint: EncoderCheckpoint, name: str, work: Path, build: Path, re
         checkpoint_metrics=checkpoint.metrics,
     )
     return _Staged(exported.optimized, shipped, spec)
+
+
+def _shared(encoder: _Staged, checkpoint: EncoderCheckpoint) -> _Staged:
+    """The intent model's view of a shared encoder: the same graph and tokenizer, its own pooling."""
+    spec = replace(encoder.spec, pooling=checkpoint.pooling, normalize=checkpoint.normalize,
+                   max_length=checkpoint.max_length, base_model=checkpoint.base_model,
+                   data_fingerprint=checkpoint.data_fingerprint, checkpoint_metrics=checkpoint.metrics)
+    return _Staged(encoder.fp32, encoder.shipped, spec)
 
 
 def _heldout(request: ExportRequest, intents: IntentCheckpoint, retriever: RetrieverCheckpoint
@@ -219,10 +230,13 @@ def export_bundle(request: ExportRequest) -> ExportResult:
     build = bundles_dir / f".build-{version}-{uuid.uuid4().hex[:8]}"
     try:
         with tempfile.TemporaryDirectory(prefix="supportbot-export-") as work:
-            staged = (
-                _stage(intents.encoder, "intent", Path(work), build, request, isa, calibration_texts),
-                _stage(retriever.encoder, "encoder", Path(work), build, request, isa, calibration_texts),
-            )
+            encoder = _stage(retriever.encoder, "encoder", Path(work), build, request, isa, calibration_texts)
+            if intents.encoder.digest() == retriever.encoder.digest():  # trained jointly: ship the graph once
+                intent = _shared(encoder, intents.encoder)
+                (build / "intent").mkdir()
+            else:
+                intent = _stage(intents.encoder, "intent", Path(work), build, request, isa, calibration_texts)
+            staged = (intent, encoder)
             shutil.copyfile(intents.head_path, build / "intent" / "head.npz")
             metrics, failures = _gate(request, intents, retriever, build, staged, data)
         if failures:

@@ -174,3 +174,38 @@ def test_head_that_does_not_fit_the_model_is_refused(toy: Path) -> None:
     (toy / MANIFEST).write_text(json.dumps(data))
     with pytest.raises(BundleError, match=r"head\.npz: expects 5-dimensional vectors, the intent model gives 8"):
         load_bundle(toy)
+
+
+def test_separate_encoders_are_two_sessions(bundle: Bundle) -> None:
+    assert not bundle.shared
+    assert bundle.encoder.session is not bundle.intent_encoder.session
+
+
+class _CountingSession:
+    """The real onnxruntime session, counting its runs."""
+
+    def __init__(self, session: object) -> None:
+        self.session, self.runs = session, 0
+
+    def run(self, *args: object, **kwargs: object) -> object:
+        self.runs += 1
+        return self.session.run(*args, **kwargs)  # type: ignore[attr-defined]
+
+
+def test_shared_encoder_runs_once_per_batch_for_both_models(tmp_path: Path) -> None:
+    shared = load_bundle(build_toy_bundle(tmp_path, shared=True))
+    assert shared.shared
+    assert shared.manifest.intent.encoder.model == shared.manifest.retriever.encoder.model == "encoder/model.onnx"
+    assert not (shared.path / "intent" / "model.onnx").exists()
+    assert shared.encoder.session is shared.intent_encoder.session  # one copy of the graph in memory
+    result = shared.infer(TEXTS)
+    np.testing.assert_array_equal(result.intents.probabilities, shared.classify(TEXTS).probabilities)
+    np.testing.assert_array_equal(result.embeddings, shared.encode(TEXTS))
+    np.testing.assert_allclose(np.linalg.norm(result.embeddings, axis=1), 1.0, rtol=1e-5)  # retrieval: normalised
+    intent_vectors = shared.intent_encoder.encode(TEXTS)
+    assert not np.allclose(np.linalg.norm(intent_vectors, axis=1), 1.0)  # the head's input: not normalised
+    counting = _CountingSession(shared.intent_encoder.session)
+    shared.intent_encoder.session = counting  # type: ignore[assignment]
+    shared.infer(TEXTS)
+    assert counting.runs == 1
+    assert shared.infer([]).embeddings.shape == (0, 8)

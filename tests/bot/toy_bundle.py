@@ -67,11 +67,14 @@ def _encoder_spec(name: str, normalize: bool, max_length: int) -> EncoderSpec:
     )
 
 
-def build_toy_bundle(bundles_dir: Path, version: str = "v1", seed: int = 0, threshold: float = 0.5) -> Path:
-    """Write ``bundles_dir/version`` with a verified manifest; return its path."""
+def build_toy_bundle(bundles_dir: Path, version: str = "v1", seed: int = 0, threshold: float = 0.5,
+                     shared: bool = False) -> Path:
+    """Write ``bundles_dir/version`` with a verified manifest; return its path. ``shared``: one
+    encoder for both models (as ``supportbot train joint`` exports), ``intent/`` holds the head."""
     root = bundles_dir / version
-    for name in ("intent", "encoder"):
-        (root / name).mkdir(parents=True)
+    (root / "intent").mkdir(parents=True)
+    for name in ("encoder",) if shared else ("intent", "encoder"):
+        (root / name).mkdir(parents=True, exist_ok=True)
         write_tokenizer(root / name / "tokenizer.json")
         write_graph(root / name / "model.onnx", seed)
     rng = np.random.default_rng(seed + 1)
@@ -80,7 +83,8 @@ def build_toy_bundle(bundles_dir: Path, version: str = "v1", seed: int = 0, thre
     manifest = Manifest(
         version=version,
         created_at="2026-11-29T08:00:00+00:00",
-        intent=IntentSpec(_encoder_spec("intent", False, 16), "intent/head.npz", LABELS, "oos",
+        intent=IntentSpec(_encoder_spec("encoder" if shared else "intent", False, 32 if shared else 16),
+                          "intent/head.npz", LABELS, "oos",
                           OosRule("max_softmax", 1.0, threshold, "toy")),
         retriever=RetrieverSpec(_encoder_spec("encoder", True, 32), "question",
                                 RetrievalThresholds(0.7, 0.05, "toy")),

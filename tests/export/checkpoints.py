@@ -74,7 +74,7 @@ def fit_head(model_dir: Path, margin: float = 10.0) -> tuple[np.ndarray, np.ndar
 
 
 def write_intent_checkpoint(model_src: Path, out: Path, *, threshold: float = 0.5,
-                            pooling: str = "mean") -> Path:
+                            pooling: str = "mean", max_length: int = 64) -> Path:
     """An intent checkpoint over ``model_src`` with a fitted head and the held-out rows above."""
     _common(model_src, out)
     weight, bias = fit_head(model_src)
@@ -82,7 +82,7 @@ def write_intent_checkpoint(model_src: Path, out: Path, *, threshold: float = 0.
     _write_csv(out / "heldout.csv", ("text", "label"), HELDOUT_INTENTS)
     meta = {
         "format": "supportbot-intents-checkpoint", "version": 1, "base_model": str(model_src),
-        "labels": list(INTENT_LABELS), "pooling": pooling, "max_length": 64, "oos_label": "oos",
+        "labels": list(INTENT_LABELS), "pooling": pooling, "max_length": max_length, "oos_label": "oos",
         "oos": {"score": "max_softmax", "temperature": 1.0, "threshold": threshold,
                 "calibration": "fixed for the test"},
         "metrics": {"accuracy": 0.25}, "data_fingerprint": "0" * 64, "created_at": "2026-11-29T08:00:00+00:00",

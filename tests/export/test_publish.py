@@ -126,3 +126,28 @@ def test_fp32_fallback_ships_the_failing_model_unquantized(checkpoints: tuple[Pa
     int8_size = (bundles / "v1" / "intent" / "model.onnx").stat().st_size
     assert (bundles / "v2" / "intent" / "model.onnx").stat().st_size > int8_size
     assert load_bundle(bundles / "v2").classify(["hello"]).labels == INTENT_LABELS
+
+
+def test_separately_trained_encoders_ship_as_two_graphs(published: Path) -> None:
+    bundle = load_bundle(published / "v1")
+    assert not bundle.shared
+    assert bundle.manifest.intent.encoder.model == "intent/model.onnx"
+    assert bundle.manifest.retriever.encoder.model == "encoder/model.onnx"
+
+
+def test_one_shared_encoder_is_exported_once_and_run_once(shared_checkpoints: tuple[Path, Path],
+                                                          tmp_path: Path) -> None:
+    bundles = tmp_path / "bundles"
+    assert _export(shared_checkpoints, bundles, "--version", "v1") == 0
+    bundle = load_bundle(bundles / "v1")
+    manifest = bundle.manifest
+    assert manifest.intent.encoder.model == manifest.retriever.encoder.model == "encoder/model.onnx"
+    assert not any(name.startswith("intent/") and name != "intent/head.npz" for name in manifest.files)
+    assert bundle.shared and bundle.encoder.session is bundle.intent_encoder.session
+    assert manifest.intent.encoder.normalize is False and manifest.retriever.encoder.normalize is True
+    assert manifest.intent.encoder.data_fingerprint == "0" * 64  # each spec keeps its own checkpoint's facts
+    assert manifest.retriever.encoder.data_fingerprint == "1" * 64
+    assert manifest.metrics["onnx_int8"]["accuracy"] == 1.0  # the gate measured both models on the one graph
+    assert manifest.metrics["onnx_int8"]["retrieval_cosine"] >= 0.99
+    texts = [t for t, _ in HELDOUT_INTENTS]
+    assert bundle.infer(texts).intents.predicted() == [label for _, label in HELDOUT_INTENTS]
