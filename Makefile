@@ -6,8 +6,7 @@ BIN := $(VENV)/bin
 # CUDA build of the same version first (e.g. TORCH="torch==2.13.0 --index-url <cuda index>").
 TORCH ?= torch==2.13.0
 # The demo's data set is small: fewer optimizer steps than the benchmark defaults are plenty.
-DEMO_INTENT_FLAGS ?= --min-train-steps 200
-DEMO_RETRIEVER_FLAGS ?=
+DEMO_TRAIN_FLAGS ?= --min-train-steps 200
 STAMP := $(VENV)/.installed-stamp
 
 DATA_DIR := $(if $(SUPPORTBOT_DATA_DIR),$(SUPPORTBOT_DATA_DIR),data)
@@ -36,8 +35,9 @@ demo-kb: $(STAMP)
 	$(BIN)/supportbot kb import knowledge/demo/faq.yaml --if-empty
 	$(BIN)/supportbot kb index
 
-# The demo bundle, built once: both models fine-tuned from the bundled MiniLM on the demo
-# shop's data, exported to int8 ONNX, activated; a training workspace for `supportbot retrain`.
+# The demo bundle, built once: one encoder fine-tuned from the bundled MiniLM for both models
+# (intents and FAQ search) on the demo shop's data, exported to int8 ONNX, activated; a training
+# workspace for `supportbot retrain`.
 demo-bundle: demo-kb
 	@if [ -e "$(DATA_DIR)/bundles/current" ]; then \
 		echo "Using the active bundle in $(DATA_DIR)/bundles (remove it to rebuild)."; \
@@ -49,15 +49,14 @@ build-demo-bundle: $(STAMP)
 	@echo "Building the demo bundle: first run only, a few minutes on 2 CPU cores."
 	rm -rf "$(WORK)" && mkdir -p "$(WORK)"
 	$(BIN)/supportbot kb export --output "$(WORK)/faq.csv"
-	$(BIN)/supportbot train intents --train knowledge/demo/intents.csv --out "$(WORK)/intents" $(DEMO_INTENT_FLAGS)
-	$(BIN)/supportbot train retriever --faq "$(WORK)/faq.csv" --queries knowledge/demo/queries.csv \
-		--out "$(WORK)/retriever" $(DEMO_RETRIEVER_FLAGS)
-	$(BIN)/supportbot export --intents "$(WORK)/intents" --retriever "$(WORK)/retriever" --out "$(DATA_DIR)/bundles" \
+	$(BIN)/supportbot train joint --train knowledge/demo/intents.csv --faq "$(WORK)/faq.csv" \
+		--queries knowledge/demo/queries.csv --out "$(WORK)/joint" $(DEMO_TRAIN_FLAGS)
+	$(BIN)/supportbot export --intents "$(WORK)/joint/intents" --retriever "$(WORK)/joint/retriever" --out "$(DATA_DIR)/bundles" \
 		--heldout-intents knowledge/demo/intents_eval.csv --heldout-faq "$(WORK)/faq.csv" \
 		--heldout-queries knowledge/demo/queries.csv --fp32-fallback
 	$(BIN)/supportbot retrain init --train knowledge/demo/intents.csv --eval knowledge/demo/intents_eval.csv \
-		--queries knowledge/demo/queries.csv --intents-checkpoint "$(WORK)/intents" \
-		--retriever-checkpoint "$(WORK)/retriever"
+		--queries knowledge/demo/queries.csv --intents-checkpoint "$(WORK)/joint/intents" \
+		--retriever-checkpoint "$(WORK)/joint/retriever"
 
 run: demo-bundle
 	$(BIN)/supportbot serve

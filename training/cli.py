@@ -7,6 +7,7 @@ stderr (``supportbot train: error: ...``) and exit status 1.
 Example::
 
     $ supportbot train intents --train data/intents.csv --out artifacts/intents
+    $ supportbot train joint --train data/intents.csv --faq faq.csv --queries queries.csv --out artifacts/joint
     $ supportbot evaluate intents --model artifacts/intents --test data/test.csv --report reports/intents
 """
 from __future__ import annotations
@@ -75,6 +76,25 @@ def _train_retriever(args: argparse.Namespace) -> int:
     )  # fmt: skip
     metrics = train_retriever(args.faq, args.queries, args.out, options)
     print(f"wrote {args.out}; held-out metrics: {json.dumps(metrics)}")
+    return 0
+
+
+def _train_joint(args: argparse.Namespace) -> int:
+    from training.joint import JointInputs, train_joint
+
+    intent_options = IntentTrainingArgs(
+        base_model=args.base_model, epochs=args.epochs, learning_rate=args.learning_rate,
+        batch_size=args.batch_size, oos_label=args.oos_label, precision=args.precision, seed=args.seed,
+        min_train_steps=args.min_train_steps,
+    )  # fmt: skip
+    retriever_options = RetrieverTrainingArgs(
+        epochs=args.retriever_epochs, batch_size=args.batch_size, max_length=args.max_length,
+        document=args.document, hard_negatives=not args.no_hard_negatives, precision=args.precision, seed=args.seed,
+    )  # fmt: skip
+    inputs = JointInputs(args.train, args.valid, args.faq, args.queries)
+    metrics = train_joint(inputs, args.out, intent_options, retriever_options)
+    print(f"wrote {args.out / 'intents'} and {args.out / 'retriever'} (one shared encoder); "
+          f"metrics: {json.dumps(metrics)}")
     return 0
 
 
@@ -160,6 +180,31 @@ def register(commands: argparse._SubParsersAction) -> None:
                            help="what is embedded per FAQ phrasing (auto: measured with the base model)")  # fmt: skip
     retriever.add_argument("--no-hard-negatives", action="store_true", help="use in-batch negatives only")
     retriever.set_defaults(run=_guarded("train", _train_retriever))
+
+    joint = train_commands.add_parser(
+        "joint", help="fine-tune one encoder for both models (half the CPU per message)", formatter_class=fmt,
+        description=_describe(
+            "Fine-tune one encoder on the intents and the FAQ together: the intent classifier's loss and "
+            "the retriever's ranking loss on every step. Writes OUT/intents and OUT/retriever, two "
+            "checkpoints of the same encoder; the exported bundle runs it once per message for both.",
+            "supportbot train joint --train intents.csv --faq faq.csv --queries queries.csv --out artifacts/joint"),
+    )  # fmt: skip
+    joint.add_argument("--train", type=Path, required=True, help="intents CSV with columns text,label")
+    joint.add_argument("--valid", type=Path, help="validation CSV (default: a stratified split of --train)")
+    joint.add_argument("--faq", type=Path, required=True, help="CSV with columns faq_id,question,answer")
+    joint.add_argument("--queries", type=Path, required=True, help="CSV with columns query,faq_id")
+    _add_common(joint, IntentTrainingArgs())
+    joint.add_argument("--max-length", type=int, default=RetrieverTrainingArgs.max_length,
+                       help="tokens per text, for both models")
+    joint.add_argument("--oos-label", default=IntentTrainingArgs.oos_label, help="label of out-of-scope rows")
+    joint.add_argument("--min-train-steps", type=int, default=IntentTrainingArgs.min_train_steps,
+                       help=f"at least this many steps (default {IntentTrainingArgs.min_train_steps})")
+    joint.add_argument("--retriever-epochs", type=int, default=RetrieverTrainingArgs.epochs,
+                       help=f"at least this many passes over the FAQ pairs (default {RetrieverTrainingArgs.epochs})")
+    joint.add_argument("--document", choices=("auto", "question", "question_answer"), default="auto",
+                       help="what is embedded per FAQ phrasing (auto: measured with the base model)")
+    joint.add_argument("--no-hard-negatives", action="store_true", help="use in-batch negatives only")
+    joint.set_defaults(run=_guarded("train", _train_joint))
 
     evaluate = commands.add_parser("evaluate", help="evaluate a trained model and write a report")
     evaluate_commands = evaluate.add_subparsers(dest="evaluate_command", metavar="MODEL")

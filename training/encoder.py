@@ -151,19 +151,43 @@ def choose_precision(precision: str) -> tuple[bool, bool, bool]:
     return (not cuda, precision == "bf16", precision == "fp16")
 
 
+def embed(model: PooledClassifier, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Unit-length mean-pooled vectors [batch, hidden] of a tokenized batch: the FAQ retriever's view
+    of the classifier's encoder (one encoder trained for both, see ``training.joint``)."""
+    extra = {"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}
+    hidden = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **extra)
+    return F.normalize(pool(hidden.last_hidden_state, batch["attention_mask"], "mean").float(), dim=-1)
+
+
+@torch.inference_mode()
+def predict_vectors(
+    model: PooledClassifier, tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int, batch_size: int = 128
+) -> np.ndarray:
+    """``embed`` of many texts: [n, hidden] float32."""
+    width = model.encoder.config.hidden_size
+    return _in_batches(model, tokenizer, texts, max_length, batch_size, width, lambda batch: embed(model, batch))
+
+
 @torch.inference_mode()
 def predict_logits(
     model: PooledClassifier, tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int, batch_size: int = 128
 ) -> np.ndarray:
-    """Logits [n, labels] in fp32, batched, messages sorted by length to pad little."""
+    """Logits [n, labels] in fp32."""
+    width = model.head.out_features
+    return _in_batches(model, tokenizer, texts, max_length, batch_size, width, lambda batch: model(**batch)["logits"])
+
+
+def _in_batches(model: PooledClassifier, tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int,
+                batch_size: int, width: int, run) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """``run`` on batches of ``texts`` in eval mode, sorted by length to pad little: [n, width] float32."""
     model.eval()
     device = next(model.parameters()).device
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    out = np.zeros((len(texts), model.head.out_features), dtype=np.float32)
+    out = np.zeros((len(texts), width), dtype=np.float32)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         batch = tokenizer(
             [texts[i] for i in chunk], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
         ).to(device)
-        out[chunk] = model(**batch)["logits"].float().cpu().numpy()
+        out[chunk] = run(batch).float().cpu().numpy()
     return out

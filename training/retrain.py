@@ -5,7 +5,9 @@ One call of ``retrain`` runs the whole loop for a training workspace (``training
 1. data set: the active bundle's training data plus every staff label since the last run,
    deduplicated, with the fixed evaluation set's texts kept out (``training.feedback``);
 2. training: the intent classifier (warm-started from the active checkpoint's encoder by
-   default) and, when FAQ labels arrived or the FAQ changed, the retriever;
+   default) and, when FAQ labels arrived or the FAQ changed, the retriever; when the active
+   checkpoints are one shared encoder (``supportbot train joint``), both together, every time,
+   so the new bundle again runs one encoder per message;
 3. evaluation of the old and the new checkpoint on the same evaluation and regression sets;
 4. the promotion gate (``training.promotion``);
 5. ``supportbot export`` with its own parity gate, published without switching ``current``;
@@ -113,13 +115,22 @@ def retrain(options: RetrainOptions, log: Callable[[str], None] = print) -> Retr
     if not dataset.added_intent_rows and not dataset.added_queries and not faq_changed:
         raise RetrainFailure("dataset", "nothing new to learn since the last retraining", active)
     target = options.workspace / "checkpoints" / stamp
-    with report.step("train_intents"):
-        base = str(workspace.checkpoint("intents") / "model") if options.warm_start else options.intent_args.base_model
-        from training.intents import train_intents
-
-        train_intents(run / "intents.csv", None, target / "intents", replace(options.intent_args, base_model=base))
+    base = str(workspace.checkpoint("intents") / "model") if options.warm_start else options.intent_args.base_model
+    intent_args = replace(options.intent_args, base_model=base)
     retriever = workspace.checkpoint("retriever")
-    if dataset.added_queries or faq_changed:
+    if _one_encoder(workspace):
+        with report.step("train_joint"):
+            from training.joint import JointInputs, train_joint
+
+            train_joint(JointInputs(run / "intents.csv", None, run / "faq.csv", run / "queries.csv"), target,
+                        intent_args, options.retriever_args)
+            retriever, report.retriever_retrained = target / "retriever", True
+    else:
+        with report.step("train_intents"):
+            from training.intents import train_intents
+
+            train_intents(run / "intents.csv", None, target / "intents", intent_args)
+    if (dataset.added_queries or faq_changed) and not report.retriever_retrained:
         with report.step("train_retriever"):
             from training.retriever import train_retriever
 
@@ -162,6 +173,14 @@ def _dataset(workspace: Workspace, store: FaqStore, reviews: Reviews, since: str
     write_faq_file([e for e in entries if e.enabled], run / "faq.csv")
     regression = [(t.text, t.value) for t in reviews.confirmed_since("1970-01-01")]
     return dataset, store.kb_revision() != workspace.state.faq_revision, regression
+
+
+def _one_encoder(workspace: Workspace) -> bool:
+    """Whether the active intent and retriever checkpoints hold one shared encoder."""
+    from export.checkpoint import encoder_digest
+
+    return encoder_digest(workspace.checkpoint("intents") / "model") == \
+        encoder_digest(workspace.checkpoint("retriever") / "model")
 
 
 def _scores(checkpoint: Path, evaluation: Path, regression: list[tuple[str, str | None]]) -> Scores:

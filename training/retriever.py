@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from training.args import RetrieverTrainingArgs
-from training.calibration import calibrate_answer
+from training.calibration import AnswerThresholds, calibrate_answer
 from training.checkpoint import FORMAT_VERSION, RETRIEVER_FORMAT, RETRIEVER_META, atomic_output_dir, now_iso, write_json
 from training.data import FaqEntry, LabelledQuery, fingerprint, read_faq, read_queries, split_queries, write_faq, write_queries
 from training.ranking import DOCUMENTS, Encode, document_text, documents, entry_scores, rank_faq
@@ -108,16 +108,23 @@ def train_retriever(faq_path: Path, queries_path: Path, out: Path, args: Retriev
 
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
         model.save(str(tmp / "model"))
-        write_faq(tmp / "heldout_faq.csv", entries)
-        write_queries(tmp / "heldout_queries.csv", held)
-        args.save(tmp / "training_args.json")
-        write_json(tmp / RETRIEVER_META, {
-            "format": RETRIEVER_FORMAT, "version": FORMAT_VERSION, "base_model": base_name,
-            "pooling": "mean", "normalize": True, "max_length": args.max_length, "document": document,
-            "thresholds": asdict(thresholds), "metrics": metrics,
-            "data_fingerprint": fingerprint(entries, train_queries, held), "created_at": now_iso(),
-        })  # fmt: skip
+        write_checkpoint(tmp, entries, train_queries, held, args, base_name, document, thresholds, metrics)
     return metrics
+
+
+def write_checkpoint(out: Path, entries: Sequence[FaqEntry], train_queries: Sequence[LabelledQuery],
+                     held: Sequence[LabelledQuery], args: RetrieverTrainingArgs, base_name: str, document: str,
+                     thresholds: AnswerThresholds, metrics: dict[str, float]) -> None:
+    """Write everything of a retriever checkpoint (docs/checkpoints.md) but the model directory."""
+    write_faq(out / "heldout_faq.csv", entries)
+    write_queries(out / "heldout_queries.csv", held)
+    args.save(out / "training_args.json")
+    write_json(out / RETRIEVER_META, {
+        "format": RETRIEVER_FORMAT, "version": FORMAT_VERSION, "base_model": base_name,
+        "pooling": "mean", "normalize": True, "max_length": args.max_length, "document": document,
+        "thresholds": asdict(thresholds), "metrics": metrics,
+        "data_fingerprint": fingerprint(entries, train_queries, held), "created_at": now_iso(),
+    })  # fmt: skip
 
 
 def load_sentence_model(source: str, max_length: int):

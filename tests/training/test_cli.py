@@ -23,7 +23,7 @@ def test_help_has_examples_and_does_not_import_torch() -> None:
     code = (
         "import sys, contextlib, io\nfrom bot.cli import main\n"
         "for argv in (['train','intents','--help'], ['train','retriever','--help'],"
-        " ['evaluate','intents','--help'], ['evaluate','faq','--help']):\n"
+        " ['train','joint','--help'], ['evaluate','intents','--help'], ['evaluate','faq','--help']):\n"
         "    out = io.StringIO()\n"
         "    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
         "        main(argv)\n"

@@ -29,10 +29,20 @@ NEW_LABELS = [("hiya there", "intent", "greeting"), ("parcel not here yet", "int
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory, tiny_bert_master: Path) -> Path:
     """A data directory serving bundle v1 trained on the toy data, with a training workspace."""
+    return _deploy(tmp_path_factory.mktemp("deployment"), tiny_bert_master, joint=False)
+
+
+@pytest.fixture(scope="module")
+def joint_deployment(tmp_path_factory: pytest.TempPathFactory, tiny_bert_master: Path) -> Path:
+    """The same, with bundle v1 of one shared encoder (``supportbot train joint``)."""
+    return _deploy(tmp_path_factory.mktemp("joint-deployment"), tiny_bert_master, joint=True)
+
+
+def _deploy(root: Path, tiny_bert_master: Path, joint: bool) -> Path:
     from training.intents import train_intents
+    from training.joint import JointInputs, train_joint
     from training.retriever import train_retriever
 
-    root = tmp_path_factory.mktemp("deployment")
     data = root / "data"
     train = [(t, label) for label, texts in TOY_INTENTS.items() for t in texts[:9]] + [(t, "oos") for t in TOY_OOS]
     evaluation = [(t, label) for label, texts in TOY_INTENTS.items() for t in texts[9:]]
@@ -42,8 +52,13 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, tiny_bert_master: Path)
     write_csv(root / "queries.csv", ["query", "faq_id"], TOY_QUERIES)
     store = FaqStore.open(f"sqlite:///{data / 'supportbot.db'}")
     store.import_entries([FaqEntry(i, q, a) for i, q, a in TOY_FAQ], "test")
-    train_intents(root / "train.csv", None, root / "ck" / "intents", fast_intents(str(tiny_bert_master)))
-    train_retriever(root / "faq.csv", root / "queries.csv", root / "ck" / "retriever", fast_retriever(tiny_bert_master))
+    if joint:
+        train_joint(JointInputs(root / "train.csv", None, root / "faq.csv", root / "queries.csv"), root / "ck",
+                    fast_intents(str(tiny_bert_master)), fast_retriever(tiny_bert_master))
+    else:
+        train_intents(root / "train.csv", None, root / "ck" / "intents", fast_intents(str(tiny_bert_master)))
+        train_retriever(root / "faq.csv", root / "queries.csv", root / "ck" / "retriever",
+                        fast_retriever(tiny_bert_master))
     assert main(["export", "--intents", str(root / "ck" / "intents"), "--retriever", str(root / "ck" / "retriever"),
                  "--out", str(data / "bundles"), "--version", "v1", "--quantization", "none"]) == 0
     Workspace.init(data / "training", "v1", root / "train.csv", root / "eval.csv", root / "queries.csv",
@@ -130,3 +145,17 @@ def test_workspace_of_another_bundle_is_refused(data: Path, tiny_bert_master: Pa
     workspace.save(replace(workspace.state, bundle="v0"))
     with pytest.raises(RetrainFailure, match="describes bundle v0 but v1 is active"):
         retrain(options(data, tiny_bert_master), log=lambda line: None)
+
+
+def test_a_shared_encoder_is_retrained_as_one(joint_deployment: Path, tmp_path: Path, tiny_bert_master: Path) -> None:
+    from bot.bundle import load_bundle
+    from training.retrain import _one_encoder
+
+    data = Path(shutil.copytree(joint_deployment, tmp_path / "data", symlinks=True))
+    assert load_bundle(data / "bundles" / "v1").shared
+    report = retrain(options(data, tiny_bert_master), log=lambda line: None)
+    assert report.published and current(data) == "v2" and report.retriever_retrained
+    assert "train_joint" in report.seconds and "train_intents" not in report.seconds
+    bundle = load_bundle(data / "bundles" / "v2")
+    assert bundle.shared and "cancel" in bundle.manifest.intent.labels
+    assert _one_encoder(Workspace.open(data / "training"))
