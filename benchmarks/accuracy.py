@@ -11,6 +11,7 @@ Example::
 
     .venv/bin/python benchmarks/accuracy.py --data ../shared/data --out benchmarks/results
     .venv/bin/python benchmarks/accuracy.py --only stackfaq
+    .venv/bin/python benchmarks/accuracy.py --joint hint3_sofmattress   # one encoder for HINT3 + StackFAQ
 """
 from __future__ import annotations
 
@@ -116,26 +117,60 @@ def oracle_mcc(result) -> float:
     return round(best, 6)
 
 
+def intent_files(name: str, data: Path) -> tuple[Path, Path | None, Path]:
+    """(train, validation or None, test) CSVs of an intent data set."""
+    folder, has_valid = INTENT_SETS[name]
+    return data / folder / "train.csv", data / folder / "valid.csv" if has_valid else None, data / folder / "test.csv"
+
+
 def run_intents(name: str, data: Path, checkpoints: Path, reports: Path, reuse: bool) -> dict[str, object]:
     """Train (or reuse) the checkpoint, evaluate it on test, and run the baseline."""
-    folder, has_valid = INTENT_SETS[name]
-    train, test = data / folder / "train.csv", data / folder / "test.csv"
-    valid = data / folder / "valid.csv" if has_valid else None
+    train, valid, test = intent_files(name, data)
     out = checkpoints / name
     if not (reuse and out.is_dir()):
         shutil.rmtree(out, ignore_errors=True)
         started = time.monotonic()
         train_intents(train, valid, out, IntentTrainingArgs())
         print(f"[{name}] trained in {time.monotonic() - started:.0f} s", flush=True)
+    baseline = tfidf_baseline(name, train, valid, test)
+    return {**evaluate_intent_checkpoint(name, out, test, reports), "baselines": {"tfidf_lr": baseline}}
+
+
+def evaluate_intent_checkpoint(name: str, out: Path, test: Path, reports: Path) -> dict[str, object]:
     saved = json.loads((out / "supportbot_intents.json").read_text())
     meta, predict = load_intent_predictor(out)
     result = evaluate_intents(predict, meta, read_intents(test))
     write_intent_report(reports / name, result, f"{name} test", {"checkpoint": str(out)})
-    baseline = tfidf_baseline(name, train, valid, test)
     if "oos_recall" in result.metrics:
         result.metrics["mcc_oracle_threshold"] = oracle_mcc(result)
-    return {**result.metrics, "train_seconds": saved["metrics"]["train_seconds"],
-            "oos_rule": saved["oos"], "baselines": {"tfidf_lr": baseline}}  # fmt: skip
+    return {**result.metrics, "train_seconds": saved["metrics"]["train_seconds"], "oos_rule": saved["oos"]}
+
+
+def run_joint(name: str, data: Path, checkpoints: Path, reports: Path, reuse: bool,
+              earlier: dict[str, dict[str, object]]) -> dict[str, object]:
+    """One encoder trained on the intent set ``name`` and StackFAQ together (``supportbot train
+    joint``), evaluated on both test sets. Baselines: the separately trained models and the
+    baselines of their own rows (from ``earlier`` results, same data and code)."""
+    from training.joint import JointInputs, train_joint
+
+    train, valid, test = intent_files(name, data)
+    out = checkpoints / f"joint_{name}"
+    if not (reuse and out.is_dir()):
+        shutil.rmtree(out, ignore_errors=True)
+        started = time.monotonic()
+        inputs = JointInputs(train, valid, data / "stackfaq" / "faq.csv", data / "stackfaq" / "queries_train.csv")
+        train_joint(inputs, out, IntentTrainingArgs(), RetrieverTrainingArgs())
+        print(f"[joint {name}] trained in {time.monotonic() - started:.0f} s", flush=True)
+    intents = evaluate_intent_checkpoint(f"joint_{name}", out / "intents", test, reports)
+    faq = evaluate_stackfaq(data, out / "retriever", reports / f"joint_{name}_stackfaq")
+    missing = [n for n in (name, "stackfaq") if n not in earlier]
+    if missing:
+        raise SystemExit(f"run the separate models first (--only {' --only '.join(missing)}): they are the comparison")
+    separate = {**{k: v for k, v in earlier[name].items() if isinstance(v, float)},
+                **{k: v for k, v in earlier["stackfaq"].items() if k in FAQ_METRICS}}
+    baselines = {"separate_models": separate, **earlier[name]["baselines"], **earlier["stackfaq"]["baselines"]}  # type: ignore[dict-item]
+    return {**intents, **{k: v for k, v in faq.items() if k in (*FAQ_METRICS, "answered", "answered_precision")},
+            "baselines": baselines}
 
 
 def bm25_metrics(entries, queries, document: str) -> dict[str, float]:
@@ -161,17 +196,13 @@ def run_stackfaq(data: Path, checkpoints: Path, reports: Path, reuse: bool) -> d
     from training.encoder import resolve_base_model
     from training.retriever import train_retriever
 
-    faq_path = data / "stackfaq" / "faq.csv"
     out = checkpoints / "stackfaq"
     if not (reuse and out.is_dir()):
         shutil.rmtree(out, ignore_errors=True)
-        train_retriever(faq_path, data / "stackfaq" / "queries_train.csv", out, RetrieverTrainingArgs())
-    saved = json.loads((out / "supportbot_retriever.json").read_text())
-    entries = read_faq(faq_path)
-    test = read_queries(data / "stackfaq" / "queries_test.csv", {e.faq_id for e in entries})
-    meta, encode = load_retriever_encoder(out)
-    result = evaluate_faq(encode, meta, entries, test)
-    write_faq_report(reports / "stackfaq", result, "stackfaq test", {"checkpoint": str(out)})
+        train_retriever(data / "stackfaq" / "faq.csv", data / "stackfaq" / "queries_train.csv", out,
+                        RetrieverTrainingArgs())
+    evaluated = evaluate_stackfaq(data, out, reports / "stackfaq")
+    entries, test, meta = evaluated.pop("_data")  # type: ignore[misc]
     base = sentence_encoder(resolve_base_model("")[0], RetrieverTrainingArgs().max_length)
     baselines: dict[str, dict[str, float]] = {}
     for document in ("question", "question_answer"):
@@ -179,14 +210,26 @@ def run_stackfaq(data: Path, checkpoints: Path, reports: Path, reuse: bool) -> d
         plain = evaluate_faq(base, RetrieverMeta(document, 1.0, 0.0), entries, test).metrics
         baselines[f"base_encoder_{document}"] = {k: plain[k] for k in FAQ_METRICS}
     baselines["base_encoder"] = baselines[f"base_encoder_{meta.document}"]
+    return {**evaluated, "baselines": baselines}
+
+
+def evaluate_stackfaq(data: Path, out: Path, report: Path) -> dict[str, object]:
+    """A retriever checkpoint on the StackFAQ test queries; ``_data`` holds what the baselines need."""
+    saved = json.loads((out / "supportbot_retriever.json").read_text())
+    entries = read_faq(data / "stackfaq" / "faq.csv")
+    test = read_queries(data / "stackfaq" / "queries_test.csv", {e.faq_id for e in entries})
+    meta, encode = load_retriever_encoder(out)
+    result = evaluate_faq(encode, meta, entries, test)
+    write_faq_report(report, result, "stackfaq test", {"checkpoint": str(out)})
     return {**result.metrics, "document": meta.document, "thresholds": saved["thresholds"],
-            "train_seconds": saved["metrics"]["train_seconds"], "baselines": baselines}  # fmt: skip
+            "train_seconds": saved["metrics"]["train_seconds"], "_data": (entries, test, meta)}  # fmt: skip
 
 
 def check_targets(name: str, entry: dict[str, object]) -> list[dict[str, object]]:
-    """Each target with the value reached and whether it is met."""
+    """Each target with the value reached and whether it is met (a joint row: both data sets' targets)."""
     checks = []
-    for metric, bound, relative_to in TARGETS[name]:
+    targets = TARGETS[name] if name in TARGETS else TARGETS[name.split(":")[1].split("+")[0]] + TARGETS["stackfaq"]
+    for metric, bound, relative_to in targets:
         value = float(entry[metric])  # type: ignore[arg-type]
         if relative_to:
             reference = float(entry["baselines"][relative_to][metric])  # type: ignore[index]
@@ -253,20 +296,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports", type=Path, default=ROOT / "artifacts" / "reports")
     parser.add_argument("--only", action="append", choices=[*INTENT_SETS, "stackfaq"], help="repeatable")
     parser.add_argument("--reuse", action="store_true", help="evaluate existing checkpoints instead of training")
+    parser.add_argument("--joint", action="append", choices=list(INTENT_SETS), default=[],
+                        help="also train one shared encoder on this intent set and StackFAQ together "
+                             "(supportbot train joint) and compare it with the separate models; repeatable")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / "accuracy.json"
     results = json.loads(json_path.read_text()) if json_path.is_file() else {}
-    for name in args.only or [*INTENT_SETS, "stackfaq"]:
+    names = (args.only or ([] if args.joint else [*INTENT_SETS, "stackfaq"])) + [f"joint:{n}+stackfaq" for n in args.joint]
+    for name in names:
         print(f"[{name}] starting", flush=True)
         if name == "stackfaq":
             entry = run_stackfaq(args.data, args.checkpoints, args.reports, args.reuse)
+        elif name.startswith("joint:"):
+            entry = run_joint(name[6:].split("+")[0], args.data, args.checkpoints, args.reports, args.reuse, results)
         else:
             entry = run_intents(name, args.data, args.checkpoints, args.reports, args.reuse)
         entry |= {"machine": machine(), "commit": commit(), "ran_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         entry["targets"] = check_targets(name, entry)
         results[name] = entry
-        order = [n for n in [*INTENT_SETS, "stackfaq"] if n in results]
+        order = [n for n in [*INTENT_SETS, "stackfaq"] if n in results] + sorted(n for n in results if ":" in n)
         results = {n: results[n] for n in order}
         json_path.write_text(json.dumps(results, indent=2) + "\n")
         (args.out / "accuracy.md").write_text(render(results))
