@@ -5,7 +5,7 @@
 # Run the bot (bundles, index and the SQLite database live in the /data volume):
 #   docker run -p 8080:8080 -v supportbot-data:/data -e SUPPORTBOT_ADMIN_TOKEN=... supportbot
 # Train and export a bundle into the same volume:
-#   docker run -v supportbot-data:/data supportbot-train supportbot train intents ...
+#   docker run -v supportbot-data:/data supportbot-train supportbot train joint ...
 
 FROM python:3.11-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -167,7 +167,8 @@ def run_joint(name: str, data: Path, checkpoints: Path, reports: Path, reuse: bo
     if missing:
         raise SystemExit(f"run the separate models first (--only {' --only '.join(missing)}): they are the comparison")
     separate = {**{k: v for k, v in earlier[name].items() if isinstance(v, float)},
-                **{k: v for k, v in earlier["stackfaq"].items() if k in FAQ_METRICS}}
+                **{k: v for k, v in earlier["stackfaq"].items() if k in FAQ_METRICS},
+                "train_seconds": earlier[name]["train_seconds"] + earlier["stackfaq"]["train_seconds"]}
     baselines = {"separate_models": separate, **earlier[name]["baselines"], **earlier["stackfaq"]["baselines"]}  # type: ignore[dict-item]
     return {**intents, **{k: v for k, v in faq.items() if k in (*FAQ_METRICS, "answered", "answered_precision")},
             "baselines": baselines}
@@ -282,6 +283,9 @@ NOTES = [
     "rejected); its accuracy does not depend on the rule.",
     "- StackFAQ ranks the 125 FAQ entries (one relevant per query, so MAP = MRR); `base_encoder` is the "
     "un-tuned model with the same document choice (`question`); BM25 is rank-bm25 Okapi.",
+    "- `joint:SET+stackfaq` (`--joint SET`): one encoder trained by `supportbot train joint` on the intent set "
+    "and StackFAQ together (both losses on every step) and evaluated on both test sets; the bot runs it once "
+    "per message instead of running two encoders. `separate_models` is the two rows above it.",
     "- Train seconds: wall clock on a 2-core CPU shared with other jobs (timings varied 2-5x with their load); "
     "CLINC150 ran with OMP_NUM_THREADS=1 for that reason. `+dirty`: run from uncommitted training code, "
     "committed right after.",
