@@ -36,8 +36,9 @@ class Settings:
     threads: int = 1  # ONNX Runtime intra-op threads per model
     # Micro-batching: at most this many messages per model call. Small on purpose: on a CPU a batch
     # costs about as much per message as single calls (padding even adds some), and every message
-    # of a batch waits for the whole batch. Measured on 2 cores at ~300 msgs/s: p50 9-10 ms with
-    # batches of at most 4, 13-15 ms with 8 or 32 (benchmarks/load.py).
+    # of a batch waits for the whole batch. Measured on 2 cores at ~300 msgs/s (benchmarks/load.py):
+    # with one shared encoder p50 6.0 ms at 4, 6.5 ms at 8; with two encoders 9-10 ms at 4, 13-15
+    # ms at 8 or 32.
     max_batch: int = 4
     max_wait_ms: float = 0.0  # extra wait for a batch to fill; 0: what queued while the last batch ran
     max_text_chars: int = 4000  # longer messages get a polite "too long" reply
