@@ -30,6 +30,7 @@ from training.args import IntentTrainingArgs, RetrieverTrainingArgs
 from training.calibration import calibrate_answer
 from training.checkpoint import atomic_output_dir
 from training.data import read_faq, read_queries, split_queries
+from training.errors import TrainingInputError
 from training.intents import IntentSplits, calibrate, encode_rows, epochs_for, prepare_splits, save_checkpoint
 from training.ranking import rank_faq
 from training.retriever import choose_document, mine_negatives, ranking_metrics, training_pairs, write_checkpoint
@@ -68,6 +69,9 @@ def train_joint(inputs: JointInputs, out: Path, intent_args: IntentTrainingArgs,
         encode = _encoder(model, tokenizer, intent_args)  # follows the model: base now, fine-tuned after fit
         document, measured = choose_document(encode, entries, held, retriever_args.document)
         pairs = training_pairs(entries, train_queries, document)
+        if not pairs:
+            raise TrainingInputError(f"{inputs.queries}: no query or alternative phrasing left to train the "
+                                     "FAQ search on after holding out the calibration queries")
         negatives = mine_negatives(encode, pairs, entries, document) if retriever_args.hard_negatives else None
         started = time.monotonic()
         fit(model, tokenizer, splits, _Pairs(pairs, negatives), intent_args, retriever_args)

@@ -112,3 +112,17 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path: Path) -> None:
     message = str(caught.value.code)
     assert message.startswith("supportbot train: error: ") and "f9" in message and "\n" not in message
     assert not (tmp_path / "out").exists()
+
+
+def test_nothing_to_train_the_search_on_is_a_clear_error(tmp_path: Path, tiny_bert_master: Path) -> None:
+    from training.errors import TrainingInputError
+    from training.joint import JointInputs, train_joint
+
+    inputs = JointInputs(write_toy_intents(tmp_path / "intents.csv"), None,
+                         write_csv(tmp_path / "faq.csv", ["faq_id", "question", "answer"], TOY_FAQ),
+                         write_csv(tmp_path / "queries.csv", ["query", "faq_id"],
+                                   [("where is my order", "f2")] * 2))  # the entry's own question: no pair
+    with pytest.raises(TrainingInputError, match="no query or alternative phrasing left"):
+        train_joint(inputs, tmp_path / "out", IntentTrainingArgs(base_model=str(tiny_bert_master), **FAST_INTENTS),
+                    RetrieverTrainingArgs(**{**FAST_RETRIEVER, "document": "question"}))
+    assert not (tmp_path / "out").exists()
