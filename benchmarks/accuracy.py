@@ -153,6 +153,9 @@ def run_joint(name: str, data: Path, checkpoints: Path, reports: Path, reuse: bo
     baselines of their own rows (from ``earlier`` results, same data and code)."""
     from training.joint import JointInputs, train_joint
 
+    missing = [n for n in (name, "stackfaq") if n not in earlier]
+    if missing:
+        raise SystemExit(f"run the separate models first (--only {' --only '.join(missing)}): they are the comparison")
     train, valid, test = intent_files(name, data)
     out = checkpoints / f"joint_{name}"
     if not (reuse and out.is_dir()):
@@ -163,9 +166,6 @@ def run_joint(name: str, data: Path, checkpoints: Path, reports: Path, reuse: bo
         print(f"[joint {name}] trained in {time.monotonic() - started:.0f} s", flush=True)
     intents = evaluate_intent_checkpoint(f"joint_{name}", out / "intents", test, reports)
     faq = evaluate_stackfaq(data, out / "retriever", reports / f"joint_{name}_stackfaq")
-    missing = [n for n in (name, "stackfaq") if n not in earlier]
-    if missing:
-        raise SystemExit(f"run the separate models first (--only {' --only '.join(missing)}): they are the comparison")
     separate = {**{k: v for k, v in earlier[name].items() if isinstance(v, float)},
                 **{k: v for k, v in earlier["stackfaq"].items() if k in FAQ_METRICS},
                 "train_seconds": earlier[name]["train_seconds"] + earlier["stackfaq"]["train_seconds"]}

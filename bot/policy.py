@@ -5,7 +5,8 @@ that?"). Order of rules:
 
 1. a confident, in-scope intent routed to a handler runs that handler, unless the FAQ has a
    clear answer (rule 3's test) and the intent is below ``handler_sure``: a clear FAQ answer
-   beats a hesitant handler ("how long does delivery take?" is not a question about my order);
+   beats a hesitant handler ("how long does delivery take?" is not a question about my order).
+   A request for a person (``HANDOFF``) is never answered by the FAQ instead;
 2. a confident, in-scope intent routed to one FAQ entry answers it;
 3. otherwise FAQ search: answer when the top score clears ``answer`` and beats the second
    entry by ``margin``; offer the close ones as choices when the top is within
@@ -25,6 +26,7 @@ from bot.routing import Route
 from knowledge.index import Hit
 
 MAX_CHOICES = 3
+HANDOFF = "human_handoff"  # the built-in handler that hands the conversation to a person
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
     lead = top.score - (hits[1].score if len(hits) > 1 else -1.0) if top else 0.0
     clear = top is not None and top.score >= thresholds.answer and lead >= thresholds.margin
     if route.kind == "handler" and confident:
-        if not (clear and intent.confidence < thresholds.handler_sure):
+        if not (clear and intent.confidence < thresholds.handler_sure) or route.target == HANDOFF:
             return Decision("handler", f"intent {intent.label} ({intent.confidence:.2f} >= "
                             f"{thresholds.handler:.2f}) runs handler {route.target}", handler=route.target)
     elif route.kind == "faq" and confident:

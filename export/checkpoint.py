@@ -180,6 +180,8 @@ def encoder_digest(model_dir: Path) -> str:
     """sha256 over the weight and tokenizer files of a Hugging Face model directory."""
     digest = hashlib.sha256()
     files = sorted({path for pattern in _IDENTITY_FILES for path in Path(model_dir).glob(pattern)})
+    if not any(path.suffix in (".safetensors", ".bin") for path in files):
+        raise CheckpointError(f"{model_dir}: no weights (*.safetensors or *.bin) to tell the encoder by")
     for path in files:
         digest.update(path.name.encode() + b"\0")
         with open(path, "rb") as handle:

@@ -4,7 +4,7 @@ Every optimizer step adds two losses on one transformer: the intent classifier's
 cross-entropy on a batch of labelled messages (as ``training.intents``) and the retriever's
 in-batch-negatives ranking loss on a batch of (query, FAQ document) pairs (as
 ``training.retriever``: scaled cosine, every other document in the batch a negative, one
-hard negative mined with the base model, no text twice in a batch). The bot then runs the
+hard negative mined with the encoder training starts from, no text twice in a batch). The bot then runs the
 transformer once per message for both decisions instead of running two (``bot/bundle.py``),
 which halves the model's CPU time per message.
 

@@ -177,10 +177,13 @@ def _dataset(workspace: Workspace, store: FaqStore, reviews: Reviews, since: str
 
 def _one_encoder(workspace: Workspace) -> bool:
     """Whether the active intent and retriever checkpoints hold one shared encoder."""
-    from export.checkpoint import encoder_digest
+    from export.checkpoint import CheckpointError, encoder_digest
 
-    return encoder_digest(workspace.checkpoint("intents") / "model") == \
-        encoder_digest(workspace.checkpoint("retriever") / "model")
+    try:
+        return encoder_digest(workspace.checkpoint("intents") / "model") == \
+            encoder_digest(workspace.checkpoint("retriever") / "model")
+    except CheckpointError:  # no weights to compare: training says what is wrong
+        return False
 
 
 def _scores(checkpoint: Path, evaluation: Path, regression: list[tuple[str, str | None]]) -> Scores:

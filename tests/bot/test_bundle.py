@@ -205,7 +205,7 @@ def test_shared_encoder_runs_once_per_batch_for_both_models(tmp_path: Path) -> N
     intent_vectors = shared.intent_encoder.encode(TEXTS)
     assert not np.allclose(np.linalg.norm(intent_vectors, axis=1), 1.0)  # the head's input: not normalised
     counting = _CountingSession(shared.intent_encoder.session)
-    shared.intent_encoder.session = counting  # type: ignore[assignment]
+    shared.intent_encoder.session = shared.encoder.session = counting  # type: ignore[assignment]
     shared.infer(TEXTS)
     assert counting.runs == 1
     assert shared.infer([]).embeddings.shape == (0, 8)

@@ -92,3 +92,8 @@ def test_sure_handler_intent_runs_despite_a_clear_faq_answer() -> None:
 def test_hesitant_handler_intent_runs_when_the_faq_is_not_clear(scores: tuple[float, ...]) -> None:
     decision = decide(IntentGuess("order_status", 0.6, True), hits(*scores), Route("handler", "order_status"), T)
     assert decision.action == "handler"
+
+
+def test_a_request_for_a_person_is_never_answered_by_the_faq_instead() -> None:
+    decision = decide(IntentGuess("human_handoff", 0.6, True), hits(0.9, 0.3), Route("handler", "human_handoff"), T)
+    assert decision.action == "handler" and decision.handler == "human_handoff"

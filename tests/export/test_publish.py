@@ -151,3 +151,15 @@ def test_one_shared_encoder_is_exported_once_and_run_once(shared_checkpoints: tu
     assert manifest.metrics["onnx_int8"]["retrieval_cosine"] >= 0.99
     texts = [t for t, _ in HELDOUT_INTENTS]
     assert bundle.infer(texts).intents.predicted() == [label for _, label in HELDOUT_INTENTS]
+
+
+def test_a_checkpoint_without_weights_is_refused_not_taken_for_a_shared_one(checkpoints: tuple[Path, Path],
+                                                                             tmp_path: Path) -> None:
+    from export.checkpoint import CheckpointError, encoder_digest
+
+    empty = tmp_path / "model"
+    empty.mkdir()
+    (empty / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="no weights"):
+        encoder_digest(empty)
+    assert encoder_digest(checkpoints[0] / "model") != encoder_digest(checkpoints[1] / "model")
