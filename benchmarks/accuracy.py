@@ -165,7 +165,7 @@ def run_joint(name: str, data: Path, checkpoints: Path, reports: Path, reuse: bo
         train_joint(inputs, out, IntentTrainingArgs(), RetrieverTrainingArgs())
         print(f"[joint {name}] trained in {time.monotonic() - started:.0f} s", flush=True)
     intents = evaluate_intent_checkpoint(f"joint_{name}", out / "intents", test, reports)
-    faq = evaluate_stackfaq(data, out / "retriever", reports / f"joint_{name}_stackfaq")
+    faq = evaluate_stackfaq(data, out / "retriever", reports / f"joint_{name}_stackfaq")[0]
     separate = {**{k: v for k, v in earlier[name].items() if isinstance(v, float)},
                 **{k: v for k, v in earlier["stackfaq"].items() if k in FAQ_METRICS},
                 "train_seconds": earlier[name]["train_seconds"] + earlier["stackfaq"]["train_seconds"]}
@@ -202,8 +202,7 @@ def run_stackfaq(data: Path, checkpoints: Path, reports: Path, reuse: bool) -> d
         shutil.rmtree(out, ignore_errors=True)
         train_retriever(data / "stackfaq" / "faq.csv", data / "stackfaq" / "queries_train.csv", out,
                         RetrieverTrainingArgs())
-    evaluated = evaluate_stackfaq(data, out, reports / "stackfaq")
-    entries, test, meta = evaluated.pop("_data")  # type: ignore[misc]
+    evaluated, entries, test, meta = evaluate_stackfaq(data, out, reports / "stackfaq")
     base = sentence_encoder(resolve_base_model("")[0], RetrieverTrainingArgs().max_length)
     baselines: dict[str, dict[str, float]] = {}
     for document in ("question", "question_answer"):
@@ -214,8 +213,8 @@ def run_stackfaq(data: Path, checkpoints: Path, reports: Path, reuse: bool) -> d
     return {**evaluated, "baselines": baselines}
 
 
-def evaluate_stackfaq(data: Path, out: Path, report: Path) -> dict[str, object]:
-    """A retriever checkpoint on the StackFAQ test queries; ``_data`` holds what the baselines need."""
+def evaluate_stackfaq(data: Path, out: Path, report: Path):  # type: ignore[no-untyped-def]
+    """A retriever checkpoint on the StackFAQ test queries: (metrics, entries, test queries, meta)."""
     saved = json.loads((out / "supportbot_retriever.json").read_text())
     entries = read_faq(data / "stackfaq" / "faq.csv")
     test = read_queries(data / "stackfaq" / "queries_test.csv", {e.faq_id for e in entries})
@@ -223,7 +222,7 @@ def evaluate_stackfaq(data: Path, out: Path, report: Path) -> dict[str, object]:
     result = evaluate_faq(encode, meta, entries, test)
     write_faq_report(report, result, "stackfaq test", {"checkpoint": str(out)})
     return {**result.metrics, "document": meta.document, "thresholds": saved["thresholds"],
-            "train_seconds": saved["metrics"]["train_seconds"], "_data": (entries, test, meta)}  # fmt: skip
+            "train_seconds": saved["metrics"]["train_seconds"]}, entries, test, meta  # fmt: skip
 
 
 def check_targets(name: str, entry: dict[str, object]) -> list[dict[str, object]]:

@@ -57,23 +57,24 @@ class Decision:
 def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: Thresholds) -> Decision:
     """What to do with one message; see the module docstring for the rules."""
     confident = intent.in_scope and intent.confidence >= thresholds.handler
-    top = hits[0] if hits else None
-    lead = top.score - (hits[1].score if len(hits) > 1 else -1.0) if top else 0.0
-    clear = top is not None and top.score >= thresholds.answer and lead >= thresholds.margin
+    clear = bool(hits) and hits[0].score >= thresholds.answer and _lead(hits) >= thresholds.margin
+    overruled = False  # a handler intent that a clear FAQ answer beats (rule 1)
     if route.kind == "handler" and confident:
-        if not (clear and intent.confidence < thresholds.handler_sure) or route.target == HANDOFF:
+        overruled = clear and intent.confidence < thresholds.handler_sure and route.target != HANDOFF
+        if not overruled:
             return Decision("handler", f"intent {intent.label} ({intent.confidence:.2f} >= "
                             f"{thresholds.handler:.2f}) runs handler {route.target}", handler=route.target)
     elif route.kind == "faq" and confident:
         return Decision("answer", f"intent {intent.label} is routed to FAQ {route.target}",
                         faq_id=route.target)
-    if top is None:
+    if not hits:
         return Decision("fallback", "the FAQ is empty")
+    top = hits[0]
     if clear:
         beaten = (f"; intent {intent.label} ({intent.confidence:.2f} < {thresholds.handler_sure:.2f}) "
-                  f"does not run handler {route.target}") if route.kind == "handler" and confident else ""
+                  f"does not run handler {route.target}") if overruled else ""
         return Decision("answer", f"top FAQ score {top.score:.2f} >= {thresholds.answer:.2f} and "
-                        f"leads by {lead:.2f} >= {thresholds.margin:.2f}{beaten}", faq_id=top.faq_id)
+                        f"leads by {_lead(hits):.2f} >= {thresholds.margin:.2f}{beaten}", faq_id=top.faq_id)
     floor = thresholds.answer - thresholds.clarify_window
     if top.score >= floor and (intent.in_scope or top.score >= thresholds.answer):
         close = tuple(h for h in hits[:MAX_CHOICES] if h.score >= max(floor, top.score - thresholds.clarify_window))
@@ -82,3 +83,8 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
         return Decision("clarify", why, choices=close)
     scope = "" if intent.in_scope else "; the intent model says out of scope"
     return Decision("fallback", f"top FAQ score {top.score:.2f} < {floor:.2f}{scope}")
+
+
+def _lead(hits: Sequence[Hit]) -> float:
+    """How far the top hit is ahead of the second (of -1, the lowest cosine, when it stands alone)."""
+    return hits[0].score - (hits[1].score if len(hits) > 1 else -1.0)

@@ -139,6 +139,25 @@ def _add_common(parser: argparse.ArgumentParser, defaults: IntentTrainingArgs | 
     parser.add_argument("--seed", type=int, default=defaults.seed, help=f"default {defaults.seed}")
 
 
+def _add_intent_data(parser: argparse.ArgumentParser) -> None:
+    """The intent data and its options, as ``train intents`` and ``train joint`` take them."""
+    parser.add_argument("--train", type=Path, required=True, help="CSV with columns text,label")
+    parser.add_argument("--valid", type=Path, help="validation CSV (default: a stratified split of --train)")
+    parser.add_argument("--oos-label", default=IntentTrainingArgs.oos_label, help="label of out-of-scope rows")
+    parser.add_argument("--min-train-steps", type=int, default=IntentTrainingArgs.min_train_steps,
+                        help=f"small data sets get more epochs until this many steps (default "
+                             f"{IntentTrainingArgs.min_train_steps})")
+
+
+def _add_faq_data(parser: argparse.ArgumentParser) -> None:
+    """The FAQ data and its options, as ``train retriever`` and ``train joint`` take them."""
+    parser.add_argument("--faq", type=Path, required=True, help="CSV with columns faq_id,question,answer")
+    parser.add_argument("--queries", type=Path, required=True, help="CSV with columns query,faq_id")
+    parser.add_argument("--document", choices=("auto", "question", "question_answer"), default="auto",
+                        help="what is embedded per FAQ phrasing (auto: measured with the base model)")
+    parser.add_argument("--no-hard-negatives", action="store_true", help="use in-batch negatives only")
+
+
 def _describe(text: str, example: str) -> str:
     return f"{text}\n\nexample:\n  {example}"
 
@@ -156,14 +175,9 @@ def register(commands: argparse._SubParsersAction) -> None:
             "out-of-scope threshold and are never a class.",
             "supportbot train intents --train intents.csv --out artifacts/intents"),
     )  # fmt: skip
-    intents.add_argument("--train", type=Path, required=True, help="CSV with columns text,label")
-    intents.add_argument("--valid", type=Path, help="validation CSV (default: a stratified split of --train)")
+    _add_intent_data(intents)
     _add_common(intents, IntentTrainingArgs())
     intents.add_argument("--max-length", type=int, default=IntentTrainingArgs.max_length, help="tokens per message")
-    intents.add_argument("--oos-label", default=IntentTrainingArgs.oos_label, help="label of out-of-scope rows")
-    intents.add_argument("--min-train-steps", type=int, default=IntentTrainingArgs.min_train_steps,
-                         help=f"small data sets get more epochs until this many steps (default "
-                              f"{IntentTrainingArgs.min_train_steps})")
     intents.set_defaults(run=_guarded("train", _train_intents))
 
     retriever = train_commands.add_parser(
@@ -173,12 +187,8 @@ def register(commands: argparse._SubParsersAction) -> None:
             "labelled queries (query,faq_id) with in-batch and hard negatives.",
             "supportbot train retriever --faq faq.csv --queries queries.csv --out artifacts/retriever"),
     )  # fmt: skip
-    retriever.add_argument("--faq", type=Path, required=True, help="CSV with columns faq_id,question,answer")
-    retriever.add_argument("--queries", type=Path, required=True, help="CSV with columns query,faq_id")
+    _add_faq_data(retriever)
     _add_common(retriever, RetrieverTrainingArgs())
-    retriever.add_argument("--document", choices=("auto", "question", "question_answer"), default="auto",
-                           help="what is embedded per FAQ phrasing (auto: measured with the base model)")  # fmt: skip
-    retriever.add_argument("--no-hard-negatives", action="store_true", help="use in-batch negatives only")
     retriever.set_defaults(run=_guarded("train", _train_retriever))
 
     joint = train_commands.add_parser(
@@ -189,21 +199,13 @@ def register(commands: argparse._SubParsersAction) -> None:
             "checkpoints of the same encoder; the exported bundle runs it once per message for both.",
             "supportbot train joint --train intents.csv --faq faq.csv --queries queries.csv --out artifacts/joint"),
     )  # fmt: skip
-    joint.add_argument("--train", type=Path, required=True, help="intents CSV with columns text,label")
-    joint.add_argument("--valid", type=Path, help="validation CSV (default: a stratified split of --train)")
-    joint.add_argument("--faq", type=Path, required=True, help="CSV with columns faq_id,question,answer")
-    joint.add_argument("--queries", type=Path, required=True, help="CSV with columns query,faq_id")
+    _add_intent_data(joint)
+    _add_faq_data(joint)
     _add_common(joint, IntentTrainingArgs())
     joint.add_argument("--max-length", type=int, default=RetrieverTrainingArgs.max_length,
                        help="tokens per text, for both models")
-    joint.add_argument("--oos-label", default=IntentTrainingArgs.oos_label, help="label of out-of-scope rows")
-    joint.add_argument("--min-train-steps", type=int, default=IntentTrainingArgs.min_train_steps,
-                       help=f"at least this many steps (default {IntentTrainingArgs.min_train_steps})")
     joint.add_argument("--retriever-epochs", type=int, default=RetrieverTrainingArgs.epochs,
                        help=f"at least this many passes over the FAQ pairs (default {RetrieverTrainingArgs.epochs})")
-    joint.add_argument("--document", choices=("auto", "question", "question_answer"), default="auto",
-                       help="what is embedded per FAQ phrasing (auto: measured with the base model)")
-    joint.add_argument("--no-hard-negatives", action="store_true", help="use in-batch negatives only")
     joint.set_defaults(run=_guarded("train", _train_joint))
 
     evaluate = commands.add_parser("evaluate", help="evaluate a trained model and write a report")

@@ -84,13 +84,18 @@ class PooledClassifier(nn.Module):
         token_type_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+        hidden = self.token_states(input_ids, attention_mask, token_type_ids)
         logits = self.head(pool(hidden, attention_mask, self.pooling)).float()  # [batch, labels]
         if labels is None:
             return {"logits": logits}
         loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
         return {"loss": loss, "logits": logits}
+
+    def token_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                     token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The encoder's ``last_hidden_state`` [batch, tokens, hidden]."""
+        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
 
     def head_arrays(self) -> dict[str, np.ndarray]:
         """The head as float32 arrays: weight [labels, hidden], bias [labels]."""
@@ -154,9 +159,8 @@ def choose_precision(precision: str) -> tuple[bool, bool, bool]:
 def embed(model: PooledClassifier, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """Unit-length mean-pooled vectors [batch, hidden] of a tokenized batch: the FAQ retriever's view
     of the classifier's encoder (one encoder trained for both, see ``training.joint``)."""
-    extra = {"token_type_ids": batch["token_type_ids"]} if "token_type_ids" in batch else {}
-    hidden = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **extra)
-    return F.normalize(pool(hidden.last_hidden_state, batch["attention_mask"], "mean").float(), dim=-1)
+    hidden = model.token_states(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+    return F.normalize(pool(hidden, batch["attention_mask"], "mean").float(), dim=-1)
 
 
 @torch.inference_mode()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -87,8 +88,7 @@ def train_joint(inputs: JointInputs, out: Path, intent_args: IntentTrainingArgs,
             metrics["train_seconds"] = seconds
             metrics["joint"] = 1.0  # trained as one encoder with the other model
         save_checkpoint(tmp / "intents", model, tokenizer, splits, intent_args, base_name, rule, intent_metrics)
-        model.encoder.save_pretrained(tmp / "retriever" / "model", safe_serialization=True)
-        tokenizer.save_pretrained(tmp / "retriever" / "model")
+        shutil.copytree(tmp / "intents" / "model", tmp / "retriever" / "model")  # one encoder, byte for byte
         write_checkpoint(tmp / "retriever", entries, train_queries, held, retriever_args, base_name, document,
                          thresholds, retriever_metrics)
     return {"intents": intent_metrics, "retriever": retriever_metrics}
