@@ -31,7 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "export.cli",
     "bot.commands",
     "bot.console.commands",
-    "bot.telegram.commands",
+    "bot.channels.telegram.commands",
 )
 
 

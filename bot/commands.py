@@ -28,7 +28,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from bot.app import create_app
-    from bot.bundle import BundleError
+    from bot.models.manifest import BundleError
     from bot.settings import Settings, SettingsError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

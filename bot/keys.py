@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.brain import BrainKeeper
+from bot.core.brain import BrainKeeper
 from bot.metrics import Metrics
-from bot.responder import Responder
+from bot.core.responder import Responder
 from bot.settings import Settings
 from knowledge.conversations import ConversationLog
 from knowledge.store import FaqStore

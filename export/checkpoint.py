@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.bundle import DOCUMENT_MODES, RetrievalThresholds
-from bot.encoder import POOLING_MODES
-from bot.field_reader import FieldReader
-from bot.intent_head import OosRule
+from bot.models.manifest import RetrievalThresholds
+from knowledge.documents import DOCUMENT_MODES
+from bot.models.encoder import POOLING_MODES
+from bot.models.field_reader import FieldReader
+from bot.models.oos import OosRule
 
 INTENT_FORMAT = "supportbot-intents-checkpoint"
 RETRIEVER_FORMAT = "supportbot-retriever-checkpoint"

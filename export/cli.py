@@ -15,8 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.bundle import (BundleError, activate, current_version, default_bundles_dir, list_versions,
-                        read_manifest)
+from bot.models.manifest import BundleError, read_manifest
+from bot.models.store import activate, current_version, default_bundles_dir, list_versions
 
 EXPORT_EXAMPLE = """example:
   supportbot export --intents artifacts/checkpoints/banking77 \\

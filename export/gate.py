@@ -23,8 +23,8 @@ from typing import Protocol
 
 import numpy as np
 
-from bot.encoder import l2_normalize
-from bot.intent_head import IntentHead
+from bot.models.encoder import l2_normalize
+from bot.models.intent_head import IntentHead
 from export.heldout import IntentExamples, RetrievalSet
 
 _EPSILON = 1e-9  # float noise when a metric sits exactly on its limit

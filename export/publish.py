@@ -23,10 +23,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.bundle import (EncoderSpec, IntentSpec, Manifest, RetrieverSpec, activate, check_version_name,
-                        digest_tree, write_manifest)
-from bot.encoder import OnnxEncoder, tokenize
-from bot.intent_head import IntentHead
+from bot.models.manifest import EncoderSpec, IntentSpec, Manifest, RetrieverSpec, digest_tree, write_manifest
+from bot.models.store import activate, check_version_name
+from bot.models.encoder import OnnxEncoder, tokenize
+from bot.models.intent_head import IntentHead
 from export.checkpoint import (EncoderCheckpoint, IntentCheckpoint, RetrieverCheckpoint, read_intent_checkpoint,
                                read_retriever_checkpoint)
 from export.gate import HeldoutData, Metrics, Tolerances, Vectors, embed, judge, measure

@@ -87,7 +87,7 @@ def quantize_model(
     calibration: list[dict[str, np.ndarray]] | None = None,
 ) -> Path:
     """Write the ``scheme``-quantized ``src`` to ``dst``; ``calibration`` feeds are required for
-    ``static`` (token batches as the graph's inputs, e.g. from ``bot.encoder.tokenize``)."""
+    ``static`` (token batches as the graph's inputs, e.g. from ``bot.models.encoder.tokenize``)."""
     if scheme not in SCHEMES:
         raise ValueError(f"unknown quantization {scheme!r}; expected one of {SCHEMES}")
     if isa not in PRESETS:

@@ -1,6 +1,6 @@
 """The PyTorch checkpoint as the gate's reference: same tokenizer, same token ids, same pooling.
 
-The runtime's tokenizer (``bot.encoder.load_tokenizer``) feeds both PyTorch and ONNX, and the
+The runtime's tokenizer (``bot.models.encoder.load_tokenizer``) feeds both PyTorch and ONNX, and the
 runtime's numpy ``pool`` pools both, so any difference the gate sees comes from the graph and
 its quantization, not from preprocessing.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.encoder import l2_normalize, load_tokenizer, pool, tokenize
+from bot.models.encoder import l2_normalize, load_tokenizer, pool, tokenize
 
 
 class TorchEncoder:
@@ -54,7 +54,7 @@ class TorchEncoder:
         return hidden.float().numpy(), batch.attention_mask
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """Pooled vectors [n, hidden] float32, as ``bot.encoder.OnnxEncoder.encode`` computes them."""
+        """Pooled vectors [n, hidden] float32, as ``bot.models.encoder.OnnxEncoder.encode`` computes them."""
         hidden, mask = self.hidden_states(texts)
         pooled = pool(hidden, mask, self.pooling)
         return l2_normalize(pooled) if self.normalize else pooled

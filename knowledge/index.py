@@ -28,6 +28,7 @@ from typing import Protocol
 import faiss
 import numpy as np
 
+from knowledge.documents import check_document_mode, document_texts
 from knowledge.entry import FaqEntry
 from knowledge.errors import FaqIndexError, IndexMismatch
 
@@ -39,7 +40,6 @@ faiss.omp_set_num_threads(1)
 
 INDEX_FORMAT_VERSION = 1
 MAGIC = b"SUPPORTBOT-FAQ-INDEX\n"
-DOCUMENT_MODES = ("question", "question_answer")
 
 
 class Encoder(Protocol):
@@ -70,13 +70,6 @@ class IndexHeader:
     document: str
 
 
-def document_texts(entry: FaqEntry, document: str) -> list[str]:
-    """The texts embedded for ``entry``: each phrasing, with the answer when ``document`` asks."""
-    if document == "question_answer":
-        return [f"{phrasing}\n{entry.answer}" for phrasing in entry.phrasings()]
-    return list(entry.phrasings())
-
-
 class FaqIndex:
     """Vectors of FAQ phrasings with their entry ids; see the module docstring."""
 
@@ -91,8 +84,7 @@ class FaqIndex:
     def build(cls, entries: Sequence[FaqEntry], encoder: Encoder, faq_revision: int,
               document: str = "question") -> FaqIndex:
         """Encode every enabled entry's phrasings into a new index."""
-        if document not in DOCUMENT_MODES:
-            raise ValueError(f"document must be one of {DOCUMENT_MODES}, got {document!r}")
+        check_document_mode(document)
         dimension = int(encoder.encode(["dimension probe"]).shape[1])
         header = IndexHeader(INDEX_FORMAT_VERSION, encoder.fingerprint, faq_revision, 0,
                              dimension, document)

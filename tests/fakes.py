@@ -1,6 +1,6 @@
 """Small deterministic stand-ins for the models: a keyword intent classifier and a hashing encoder.
 
-They satisfy ``bot.brain.Model`` so the policy, the responder and the HTTP API can be tested
+They satisfy ``bot.core.brain.Model`` so the policy, the responder and the HTTP API can be tested
 in milliseconds; tests of the real ONNX path use the toy bundle or the tiny BERT instead.
 """
 from __future__ import annotations
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from bot.bundle import Inference
-from bot.intent_head import IntentScores
+from bot.models.bundle import Inference
+from bot.models.intent_head import IntentScores
 from knowledge.hashing import HashingEncoder
 
 KEYWORDS = {

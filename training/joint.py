@@ -5,7 +5,7 @@ cross-entropy on a batch of labelled messages (as ``training.intents``) and the 
 in-batch-negatives ranking loss on a batch of (query, FAQ document) pairs (as
 ``training.retriever``: scaled cosine, every other document in the batch a negative, one
 hard negative mined with the encoder training starts from, no text twice in a batch). The bot then runs the
-transformer once per message for both decisions instead of running two (``bot/bundle.py``),
+transformer once per message for both decisions instead of running two (``bot/models/bundle.py``),
 which halves the model's CPU time per message.
 
 The result is the two usual checkpoints (docs/checkpoints.md), ``OUT/intents`` and

@@ -1,6 +1,6 @@
 """FAQ pages: list with search and tag filter, create, edit, remove, history with diffs, revert.
 
-Every change goes through ``bot.faq_changes.change_faq`` (as the admin API's do), so it is
+Every change goes through ``bot.admin.faq_changes.change_faq`` (as the admin API's do), so it is
 attributed to the signed-in person in the revision history and the bot answers with it
 before the page comes back. An edit carries the revision it was based on; if someone changed
 the entry meanwhile, the page shows both versions and what differs instead of overwriting.
@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bot.console.faq_forms import EntryForm, diff_lines, problems_by_field
 from bot.console.pages import problem, render, reviews, see_other, signed_in
-from bot.faq_changes import change_faq, error_status
+from bot.admin.faq_changes import change_faq, error_status
 from bot.keys import STORE
 from knowledge.entry import FaqEntry, validate_entry
 from knowledge.errors import EditConflict, EntryNotFound, InvalidEntry, KnowledgeError

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.brain import Brain
+from bot.core.brain import Brain
 from knowledge.index import Hit
 from knowledge.reviews import QueuedTurn
 

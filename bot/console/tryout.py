@@ -11,9 +11,9 @@ from aiohttp import web
 
 from bot.console.pages import render
 from bot.keys import KEEPER, RESPONDER
-from bot.policy import IntentGuess, Thresholds, decide
-from bot.responder import Reply
-from bot.routing import RoutingTable
+from bot.core.policy import IntentGuess, Thresholds, decide
+from bot.core.responder import Reply
+from bot.core.routing import RoutingTable
 
 routes = web.RouteTableDef()
 

@@ -7,7 +7,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
-from bot.bundle import activate, current_version
+from bot.models.store import activate, current_version
 from tests.bot.service import admin_headers, demo_settings
 from tests.bot.test_chat_api import say
 from tests.bot.toy_bundle import build_toy_bundle

@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bot.bundle import activate
+from bot.models.store import activate
 from tests.bot.service import demo_settings
 from tests.bot.test_server_process import free_port
 from tests.bot.toy_bundle import build_toy_bundle

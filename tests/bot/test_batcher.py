@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from bot.batcher import Batcher
+from bot.core.batcher import Batcher
 
 
 async def test_concurrent_items_share_one_call_and_keep_their_order() -> None:

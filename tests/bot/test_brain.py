@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.brain import BACKGROUND_NICENESS, BrainKeeper
+from bot.core.brain import BACKGROUND_NICENESS, BrainKeeper
 from knowledge.store import FaqStore
 from tests.bot.service import demo_settings
 from tests.fakes import KeywordModel

@@ -8,8 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.bundle import (FORMAT_VERSION, MANIFEST, Bundle, BundleError, digest_tree, load_bundle, read_manifest,
-                        verify_bundle)
+from bot.models.bundle import Bundle, load_bundle
+from bot.models.manifest import (
+    FORMAT_VERSION,
+    MANIFEST,
+    BundleError,
+    digest_tree,
+    read_manifest,
+    verify_bundle,
+)
 from tests.bot.toy_bundle import LABELS, build_toy_bundle
 
 pytest.importorskip("onnx")

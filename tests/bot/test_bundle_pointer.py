@@ -7,8 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.bundle import (CURRENT, BundleError, activate, current_version, default_bundles_dir, list_versions,
-                        load_bundle, resolve_current)
+from bot.models.bundle import load_bundle
+from bot.models.manifest import BundleError
+from bot.models.store import (
+    CURRENT,
+    activate,
+    current_version,
+    default_bundles_dir,
+    list_versions,
+    resolve_current,
+)
 from bot.cli import main
 from tests.bot.toy_bundle import build_toy_bundle
 

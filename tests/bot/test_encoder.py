@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.encoder import l2_normalize, load_tokenizer, pool, tokenize
+from bot.models.encoder import l2_normalize, load_tokenizer, pool, tokenize
 from tests.bot.toy_bundle import write_tokenizer
 
 

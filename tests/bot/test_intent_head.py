@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from bot.intent_head import IntentHead, OosRule, oos_scores, softmax
+from bot.models.intent_head import IntentHead
+from bot.models.oos import OosRule, oos_scores, softmax
 
 LOGITS = np.array([[2.0, 0.0, 0.0], [0.1, 0.0, 0.0]], dtype=np.float32)
 

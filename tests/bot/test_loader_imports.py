@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import sys
 from pathlib import Path
-from bot.bundle import activate, load_bundle, resolve_current
+from bot.models.bundle import load_bundle
+from bot.models.store import activate, resolve_current
 bundles = Path(sys.argv[1])
 activate(bundles, "v1")
 result = load_bundle(resolve_current(bundles)).infer(["hello", "where is my order"])

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.policy import IntentGuess, Thresholds, decide
-from bot.routing import SEARCH, Route, RoutingError, parse_routing
+from bot.core.policy import IntentGuess, Thresholds, decide
+from bot.core.routing import SEARCH, Route, RoutingError, parse_routing
 from knowledge.index import Hit
 
 T = Thresholds(answer=0.6, margin=0.05, clarify_window=0.12, handler=0.5)

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.app import create_app
-from bot.policy import IntentGuess, Thresholds, decide
-from bot.routing import SEARCH, Route
-from bot.text import normalise_text
+from bot.core.policy import IntentGuess, Thresholds, decide
+from bot.core.routing import SEARCH, Route
+from bot.core.text import normalise_text
 from knowledge.index import Hit
 from tests.bot.service import demo_settings
 from tests.fakes import KeywordModel

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.bundle import activate
+from bot.models.store import activate
 from tests.bot.service import demo_settings
 from tests.bot.toy_bundle import build_toy_bundle
 

@@ -10,9 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.bundle import (EncoderSpec, IntentSpec, Manifest, RetrievalThresholds, RetrieverSpec, digest_tree,
-                        write_manifest)
-from bot.intent_head import OosRule
+from bot.models.manifest import (
+    EncoderSpec,
+    IntentSpec,
+    Manifest,
+    RetrievalThresholds,
+    RetrieverSpec,
+    digest_tree,
+    write_manifest,
+)
+from bot.models.oos import OosRule
 
 WORDS = "hello hi where is my order parcel refund money back password reset weather joke 你 好".split()
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", *WORDS]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.bundle import load_bundle
+from bot.models.bundle import load_bundle
 from bot.cli import main
 from tests.export.checkpoints import mean_pooled
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.encoder import OnnxEncoder, tokenize
+from bot.models.encoder import OnnxEncoder, tokenize
 from export.onnx_export import export_onnx
 from export.quantize import detect_isa, quantize_model
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.bundle import MANIFEST, current_version, list_versions, load_bundle, resolve_current
+from bot.models.bundle import load_bundle
+from bot.models.manifest import MANIFEST
+from bot.models.store import current_version, list_versions, resolve_current
 from bot.cli import main
 from export.reference import TorchEncoder
 from tests.export.checkpoints import HELDOUT_INTENTS, INTENT_LABELS

@@ -9,7 +9,8 @@ import pytest
 
 from knowledge.errors import FaqIndexError, IndexMismatch
 from knowledge.hashing import HashingEncoder
-from knowledge.index import FaqIndex, document_texts, open_index
+from knowledge.documents import document_texts
+from knowledge.index import FaqIndex, open_index
 from knowledge.store import FaqStore
 from tests.knowledge.conftest import make_entry
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.telegram.formatting import escape, split_message, telegram_length, to_html
+from bot.channels.telegram.formatting import escape, split_message, telegram_length, to_html
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bot.telegram.customers import CANNOT_READ, EDITED, HELP, UNKNOWN_COMMAND, WELCOME
-from bot.telegram.formatting import telegram_length
+from bot.channels.telegram.customers import CANNOT_READ, EDITED, HELP, UNKNOWN_COMMAND, WELCOME
+from bot.channels.telegram.formatting import telegram_length
 from knowledge.entry import FaqEntry
 from knowledge.store import FaqStore
 from tests.telegram.conftest import USER, StartBot, telegram_settings

@@ -7,7 +7,7 @@ import time
 import pytest
 from telegram.error import RetryAfter
 
-from bot.telegram.ratelimit import Bucket, FloodLimiter, Limits
+from bot.channels.telegram.ratelimit import Bucket, FloodLimiter, Limits
 from tests.telegram.conftest import USER, StartBot
 from tests.telegram.fake_api import FakeTelegram
 

@@ -23,7 +23,7 @@ async def test_web_chat_serves_while_telegram_is_unreachable(tmp_path: Path, aio
                                                             caplog: pytest.LogCaptureFixture) -> None:
     settings = demo_settings(tmp_path, telegram_token=TOKEN,
                              telegram_api_url=f"http://127.0.0.1:{closed_port()}")
-    with caplog.at_level(logging.WARNING, logger="bot.telegram.channel"):
+    with caplog.at_level(logging.WARNING, logger="bot.channels.telegram.channel"):
         client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
     assert any("cannot reach Telegram" in r.getMessage() for r in caplog.records)
     assert TOKEN not in caplog.text

@@ -6,7 +6,7 @@ import threading
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
+from bot.channels.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
 from tests.fakes import KeywordModel
 from tests.telegram.conftest import SECRET, USER, StartBot
 from tests.telegram.fake_api import FakeTelegram

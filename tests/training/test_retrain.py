@@ -148,7 +148,7 @@ def test_workspace_of_another_bundle_is_refused(data: Path, tiny_bert_master: Pa
 
 
 def test_a_shared_encoder_is_retrained_as_one(joint_deployment: Path, tmp_path: Path, tiny_bert_master: Path) -> None:
-    from bot.bundle import load_bundle
+    from bot.models.bundle import load_bundle
     from training.retrain import _one_encoder
 
     data = Path(shutil.copytree(joint_deployment, tmp_path / "data", symlinks=True))

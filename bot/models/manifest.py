@@ -1,32 +1,23 @@
-"""Runtime bundles: the versioned model directory that ``supportbot export`` writes and the bot loads.
+"""The bundle manifest: the contract between ``supportbot export`` and the runtime.
 
-Layout of ``BUNDLES_DIR`` (written once per version, never edited)::
+``manifest.json`` lies at the top of every bundle version directory (``bot.models.store``)::
 
-    BUNDLES_DIR/
-      current -> v20261129-101500       symlink naming the active version, swapped atomically
-      v20261129-101500/
-        manifest.json                   format + version first; sha256 and size of every file
-        intent/  model.onnx tokenizer.json head.npz
-        encoder/ model.onnx tokenizer.json
+    manifest.json                   format + version first; sha256 and size of every file
+    intent/  model.onnx tokenizer.json head.npz
+    encoder/ model.onnx tokenizer.json
 
 When both models were trained as one shared encoder (``supportbot train joint``), the bundle
-holds one ``encoder/model.onnx`` that both specs name, ``intent/`` keeps only ``head.npz``,
-and each message goes through the transformer once: the intent head and the FAQ search pool
-the same hidden states.
+holds one ``encoder/model.onnx`` that both specs name and ``intent/`` keeps only ``head.npz``.
 
-Loading verifies the format version, then the size and sha256 of every file the manifest lists,
-before any model is opened; anything wrong raises ``BundleError`` naming the file, so the caller
-keeps the bundle it already runs. Errors::
-
-    BundleError            missing, truncated, corrupted, mismatched or unknown-format bundle
-
-Torch-free: onnxruntime, tokenizers, numpy and the standard library only.
+This module is the one reader and writer of that file: the export writes it with
+``write_manifest``, the runtime and the ``bundles`` commands read it with ``read_manifest`` and
+check every file against it with ``verify_bundle``. Anything wrong raises ``BundleError``
+naming the file. Torch-free: numpy-free too, the standard library only.
 
 Example::
 
-    bundle = load_bundle(resolve_current(Path("data/bundles")), threads=1)
-    result = bundle.infer(["where is my card?", "hello"])
-    result.intents.predicted(), result.embeddings.shape     # [..], (2, 384)
+    manifest = verify_bundle(Path("data/bundles/v20261129-101500"))
+    manifest.intent.labels, manifest.retriever.thresholds.answer
 """
 from __future__ import annotations
 
@@ -34,25 +25,17 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from bot.encoder import POOLING_MODES, OnnxEncoder, tokenize
-from bot.intent_head import IntentHead, IntentScores, OosRule
-from bot.field_reader import FieldReader
-from knowledge.location import data_dir
+from bot.models.encoder import POOLING_MODES
+from bot.models.field_reader import FieldReader
+from bot.models.oos import OosRule
+from knowledge.documents import DOCUMENT_MODES
 
 FORMAT = "supportbot-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-CURRENT = "current"
-DOCUMENT_MODES = ("question", "question_answer")
-_VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 class BundleError(Exception):
@@ -248,147 +231,3 @@ def write_manifest(bundle_dir: Path, manifest: Manifest) -> None:
     temp = bundle_dir / f".{MANIFEST}.tmp"
     temp.write_text(manifest.to_json(), encoding="utf-8")
     os.replace(temp, bundle_dir / MANIFEST)
-
-
-def default_bundles_dir() -> Path:
-    """``$SUPPORTBOT_DATA_DIR/bundles``; the data directory defaults to ``./data``."""
-    return data_dir() / "bundles"
-
-
-def check_version_name(version: str) -> str:
-    """Return ``version`` if it can name a bundle directory, else raise ``ValueError``."""
-    if not _VERSION_NAME.match(version) or version == CURRENT:
-        raise ValueError(f"bad bundle version {version!r}: use letters, digits, '.', '_' or '-'")
-    return version
-
-
-def list_versions(bundles_dir: Path) -> list[str]:
-    """The bundle versions in ``bundles_dir`` (directories with a manifest), oldest name first."""
-    if not bundles_dir.is_dir():
-        return []
-    return sorted(
-        p.name for p in bundles_dir.iterdir()
-        if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and (p / MANIFEST).is_file()
-    )
-
-
-def current_version(bundles_dir: Path) -> str | None:
-    """The version the ``current`` pointer names, or None when nothing was activated yet."""
-    pointer = bundles_dir / CURRENT
-    return os.readlink(pointer) if pointer.is_symlink() else None
-
-
-def resolve_current(bundles_dir: Path) -> Path:
-    """The directory of the active bundle; ``BundleError`` when there is none."""
-    version = current_version(bundles_dir)
-    if version is None:
-        raise BundleError(bundles_dir / CURRENT, "no active bundle: run `supportbot bundles activate VERSION`")
-    target = bundles_dir / version
-    if not target.is_dir():
-        raise BundleError(target, "the current pointer names a bundle that does not exist")
-    return target
-
-
-def activate(bundles_dir: Path, version: str) -> Path:
-    """Verify bundle ``version`` and point ``current`` at it in one atomic rename.
-
-    A reader sees the old pointer or the new one, never none. Rollback = activate the old version.
-    """
-    target = bundles_dir / check_version_name(version)
-    verify_bundle(target)
-    temp = bundles_dir / f".{CURRENT}.{uuid.uuid4().hex}"
-    os.symlink(version, temp, target_is_directory=True)  # relative: the directory may move
-    try:
-        os.replace(temp, bundles_dir / CURRENT)
-    except OSError:
-        temp.unlink()
-        raise
-    return target
-
-
-@dataclass(frozen=True)
-class Inference:
-    """Both models' answers for one batch: intent scores and [n, dim] unit embeddings."""
-
-    intents: IntentScores
-    embeddings: np.ndarray
-
-
-class Bundle:
-    """A verified bundle with its models open; thread-safe for concurrent calls (onnxruntime is)."""
-
-    def __init__(self, path: Path, manifest: Manifest, threads: int) -> None:
-        self.path = path
-        self.manifest = manifest
-        self.threads = threads
-        intent, retriever = manifest.intent, manifest.retriever
-        self.intent_encoder = self._open_encoder(intent.encoder, threads)
-        try:
-            self.head = IntentHead.load(path / intent.head, labels=intent.labels, oos_label=intent.oos_label,
-                                        rule=intent.oos)
-        except ValueError as error:
-            raise BundleError(path / intent.head, str(error)) from error
-        if self.head.weight.shape[1] != self.intent_encoder.dim:
-            raise BundleError(path / intent.head, f"expects {self.head.weight.shape[1]}-dimensional vectors, "
-                                                  f"the intent model gives {self.intent_encoder.dim}")
-        self.shared = shares_pass(intent.encoder, retriever.encoder)
-        if self.shared:  # one graph: one session, one pass per message
-            self.encoder = self.intent_encoder.with_pooling(retriever.encoder.pooling, retriever.encoder.normalize)
-        else:
-            self.encoder = self._open_encoder(retriever.encoder, threads)
-        self._second_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
-
-    @property
-    def version(self) -> str:
-        return self.manifest.version
-
-    def _open_encoder(self, spec: EncoderSpec, threads: int) -> OnnxEncoder:
-        try:
-            return OnnxEncoder.open(self.path / spec.model, self.path / spec.tokenizer, pooling=spec.pooling,
-                                    normalize=spec.normalize, max_length=spec.max_length,
-                                    pad_token=spec.pad_token, threads=threads)
-        except (RuntimeError, ValueError) as error:  # onnxruntime raises RuntimeError subclasses
-            raise BundleError(self.path / spec.model, f"cannot be opened: {error}") from error
-
-    def classify(self, texts: list[str]) -> IntentScores:
-        """Intent probabilities and the out-of-scope decision for each text."""
-        return self.head.score(self.intent_encoder.encode(texts))
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """Retrieval embeddings [n, dim] float32, L2-normalised as the FAQ index expects."""
-        return self.encoder.encode(texts)
-
-    def infer(self, texts: list[str]) -> Inference:
-        """``classify`` and ``encode`` of one micro-batch in a single call.
-
-        A shared encoder runs once and both heads pool its hidden states. Two encoders run at
-        the same time (onnxruntime releases the GIL), so a batch takes about as long as the
-        slower model rather than both added up.
-        """
-        if self.shared and texts:
-            batch = tokenize(self.intent_encoder.tokenizer, texts)
-            hidden = self.intent_encoder.hidden_states(batch)
-            return Inference(self.head.score(self.intent_encoder.vectors(hidden, batch.attention_mask)),
-                             self.encoder.vectors(hidden, batch.attention_mask))
-        embeddings = self._second_thread.submit(self.encode, texts)
-        intents = self.classify(texts)
-        return Inference(intents, embeddings.result())
-
-
-def shares_pass(intent: EncoderSpec, retriever: EncoderSpec) -> bool:
-    """Whether one transformer pass serves both models: same graph, tokenizer and truncation."""
-    return (intent.model, intent.tokenizer, intent.max_length, intent.pad_token) == \
-        (retriever.model, retriever.tokenizer, retriever.max_length, retriever.pad_token)
-
-
-def load_bundle(path: Path, threads: int = 1) -> Bundle:
-    """Verify and open the bundle in ``path`` (a version directory, or ``BUNDLES_DIR/current``)
-    with ``threads`` intra-op threads per model.
-
-    Raises ``BundleError`` (naming the file) for a bundle that must not be served.
-    """
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
-    # Resolve once: given ``bundles/current``, a pointer switched mid-load must not mix versions.
-    path = Path(path).resolve()
-    return Bundle(path, verify_bundle(path), threads)

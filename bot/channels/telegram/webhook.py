@@ -19,7 +19,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
-from bot.api import bad_request, int_field, read_json
+from bot.http import bad_request, int_field, read_json
 from bot.keys import SETTINGS
 
 log = logging.getLogger(__name__)

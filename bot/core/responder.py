@@ -14,15 +14,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from bot.batcher import Batcher
-from bot.brain import Brain, BrainKeeper
-from bot.handlers import FALLBACK_TEXT, Handler, HandlerTurn
+from bot.core.batcher import Batcher
+from bot.core.brain import Brain, BrainKeeper
+from bot.core.handlers import FALLBACK_TEXT, Handler, HandlerTurn
 from bot.metrics import Metrics
-from bot.policy import Decision, IntentGuess, decide
-from bot.routing import RoutingTable
-from bot.sessions import Context, Sessions
+from bot.core.policy import Decision, IntentGuess, decide
+from bot.core.routing import RoutingTable
+from bot.core.sessions import Context, Sessions
 from bot.settings import Settings
-from bot.text import normalise_text
+from bot.core.text import normalise_text
 from knowledge.conversations import TurnRecord
 from knowledge.index import Hit
 

@@ -7,48 +7,20 @@ and turn id. Bad requests get a 400 with a reason; the user's text is never logg
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from pathlib import Path
 
 from aiohttp import web
 
+from bot.http import bad_request, error_json, int_field, read_json
 from bot.keys import CONVERSATIONS, KEEPER, METRICS, RESPONDER
-from bot.responder import Reply
+from bot.core.responder import Reply
 from knowledge.conversations import DuplicateFeedback
 from knowledge.errors import EntryNotFound
 
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
 routes = web.RouteTableDef()
-
-
-async def read_json(request: web.Request) -> dict[str, object]:
-    """The request's JSON object, or a 400 that says what was wrong."""
-    try:
-        body = await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text=_error("the body must be a JSON object"),
-                                 content_type="application/json") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text=_error("the body must be a JSON object"), content_type="application/json")
-    return body
-
-
-def bad_request(reason: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=_error(reason), content_type="application/json")
-
-
-def int_field(body: dict[str, object], name: str, reason: str) -> int:
-    """``body[name]`` as a whole number (JSON ``true`` is not one), else a 400 with ``reason``."""
-    value = body.get(name)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise bad_request(reason)
-    return value
-
-
-def _error(reason: str) -> str:
-    return json.dumps({"error": reason})
 
 
 def _session(body: dict[str, object]) -> str:
@@ -87,9 +59,9 @@ async def feedback(request: web.Request) -> web.Response:
     try:
         await asyncio.to_thread(log.add_feedback, turn_id, session_id, 1 if value == "up" else -1)
     except EntryNotFound as error:
-        raise web.HTTPNotFound(text=_error(str(error)), content_type="application/json") from None
+        raise web.HTTPNotFound(text=error_json(str(error)), content_type="application/json") from None
     except DuplicateFeedback as error:
-        raise web.HTTPConflict(text=_error(str(error)), content_type="application/json") from None
+        raise web.HTTPConflict(text=error_json(str(error)), content_type="application/json") from None
     return web.json_response({"ok": True})
 
 

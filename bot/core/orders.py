@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.handlers import Handler, HandlerReply, HandlerTurn
+from bot.core.handlers import Handler, HandlerReply, HandlerTurn
 
 DEMO_ORDERS = Path(__file__).resolve().parent / "demo" / "orders.csv"
 ORDER_NUMBER = re.compile(r"\bNW[-\s]?(\d{6})\b", re.IGNORECASE)

@@ -1,8 +1,7 @@
 """The intent classifier's head: pooled vector -> logits -> probabilities and an out-of-scope rule.
 
-The rule follows docs/checkpoints.md: from the logits ``z`` of one text, ``max_softmax`` scores
-max(softmax(z / T)) and ``energy`` scores T * logsumexp(z / T); a text is out of scope when its
-score is below the calibrated threshold. Out-of-scope is a rejection rule, not a class.
+The out-of-scope rule itself (scores and threshold) is ``bot.models.oos``, shared with
+training's calibration. Out-of-scope is a rejection rule, not a class.
 
 Example::
 
@@ -18,41 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-OOS_SCORES = ("max_softmax", "energy")
-
-
-@dataclass(frozen=True)
-class OosRule:
-    """How out-of-scope is decided: ``score`` of the logits at ``temperature`` below ``threshold``."""
-
-    score: str
-    temperature: float
-    threshold: float
-    calibration: str = ""
-
-    def __post_init__(self) -> None:
-        if self.score not in OOS_SCORES:
-            raise ValueError(f"unknown out-of-scope score {self.score!r}; expected one of {OOS_SCORES}")
-        if not self.temperature > 0:
-            raise ValueError(f"out-of-scope temperature must be > 0, got {self.temperature}")
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of [n, k] logits, computed stably in float64, returned as float32."""
-    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
-
-
-def oos_scores(logits: np.ndarray, rule: OosRule) -> np.ndarray:
-    """The in-scope score of each row of [n, k] logits, [n] float32; higher = more in scope."""
-    scaled = logits.astype(np.float64) / rule.temperature
-    if rule.score == "max_softmax":
-        return softmax(scaled).max(axis=1)
-    top = scaled.max(axis=1)
-    logsumexp = top + np.log(np.exp(scaled - top[:, None]).sum(axis=1))
-    return (rule.temperature * logsumexp).astype(np.float32)
-
+from bot.models.oos import OosRule, oos_scores, softmax
 
 @dataclass(frozen=True)
 class IntentScores:

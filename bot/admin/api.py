@@ -19,10 +19,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.api import bad_request, int_field, read_json
-from bot.brain import BundleModel
-from bot.bundle import BundleError, activate, check_version_name, load_bundle, resolve_current
-from bot.faq_changes import change_faq
+from bot.http import bad_request, int_field, read_json
+from bot.core.brain import BundleModel
+from bot.models.bundle import load_bundle
+from bot.models.manifest import BundleError
+from bot.models.store import activate, check_version_name, resolve_current
+from bot.admin.faq_changes import change_faq
 from bot.keys import KEEPER, METRICS, SETTINGS, STORE
 from knowledge.entry import FaqEntry
 from knowledge.errors import EditConflict, EntryExists, EntryNotFound, InvalidEntry, KnowledgeError

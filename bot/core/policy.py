@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.routing import Route
+from bot.core.routing import Route
 from knowledge.index import Hit
 
 MAX_CHOICES = 3

@@ -24,8 +24,8 @@ from telegram import Bot, Chat, Message, Update, User
 from telegram.error import Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.telegram.formatting import escape
-from bot.telegram.outbox import send_text
+from bot.channels.telegram.formatting import escape
+from bot.channels.telegram.outbox import send_text
 from knowledge.conversations import ConversationLog, LoggedTurn
 from knowledge.handoffs import Handoffs, Relay
 

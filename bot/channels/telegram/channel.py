@@ -34,11 +34,11 @@ from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandl
 
 from bot.keys import CONVERSATIONS, RESPONDER, SETTINGS, STORE
 from bot.settings import PREFIX, Settings, SettingsError
-from bot.telegram.customers import MESSAGE, Customers
-from bot.telegram.handoff import StaffRelay
-from bot.telegram.processor import PerChatProcessor
-from bot.telegram.ratelimit import FloodLimiter, Limits
-from bot.telegram.webhook import WebhookReceiver, add_webhook_route
+from bot.channels.telegram.customers import MESSAGE, Customers
+from bot.channels.telegram.handoff import StaffRelay
+from bot.channels.telegram.processor import PerChatProcessor
+from bot.channels.telegram.ratelimit import FloodLimiter, Limits
+from bot.channels.telegram.webhook import WebhookReceiver, add_webhook_route
 from knowledge.handoffs import Handoffs
 
 log = logging.getLogger(__name__)

@@ -50,8 +50,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def run_set_webhook(args: argparse.Namespace) -> int:
-    from bot.telegram.channel import ALLOWED_UPDATES
-    from bot.telegram.webhook import WEBHOOK_PATH
+    from bot.channels.telegram.channel import ALLOWED_UPDATES
+    from bot.channels.telegram.webhook import WEBHOOK_PATH
 
     settings = _settings("set-webhook")
     if not settings.telegram_webhook_secret:
@@ -86,7 +86,7 @@ def run_delete_webhook(args: argparse.Namespace) -> int:
 
 def _settings(command: str) -> Settings:
     from bot.settings import Settings, SettingsError
-    from bot.telegram.channel import check_settings
+    from bot.channels.telegram.channel import check_settings
 
     try:
         settings = Settings.from_env()
