@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.machine import cpu_name, git_commit  # noqa: E402
 from training.args import IntentTrainingArgs, RetrieverTrainingArgs  # noqa: E402
 from training.calibration import calibrate_with_oos, calibrate_without_oos, oos_scores  # noqa: E402
-from training.checkpoint import IntentMeta, RetrieverMeta, load_intent_predictor, load_retriever_encoder  # noqa: E402
+from training.checkpoint import RetrieverMeta, load_intent_predictor, load_retriever_encoder  # noqa: E402
 from training.data import read_faq, read_intents, read_queries  # noqa: E402
 from training.evaluation import evaluate_faq, evaluate_intents, intent_metrics  # noqa: E402
 from training.intents import prepare_splits, train_intents  # noqa: E402

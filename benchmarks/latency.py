@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import cpu_name, git_commit  # noqa: E402
 from bot.models.encoder import OnnxEncoder, tokenize  # noqa: E402
-from bot.models.intent_head import IntentHead
-from bot.models.oos import OosRule
+from bot.models.intent_head import IntentHead  # noqa: E402
+from bot.models.oos import OosRule  # noqa: E402
 from export.checkpoint import read_intent_checkpoint  # noqa: E402
 from export.onnx_export import OnnxExport, export_onnx  # noqa: E402
 from export.quantize import detect_isa, quantize_model  # noqa: E402

@@ -190,7 +190,7 @@ def main() -> None:
         store.remove(entry.faq_id, "benchmark")
     Workspace.init(data_dir / "training", "v1", work / "first.csv", work / "test.csv", None, work / "ck" / "intents",
                    work / "ck" / "retriever", store.kb_revision())
-    log = open(work / "server.log", "wb")
+    log = open(work / "server.log", "wb")  # noqa: SIM115 (the server writes it until stopped below)
     server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", url.rsplit(":", 1)[1]], cwd=ROOT,
                               env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe_machine  # noqa: E402
+
 TOKEN = "load-benchmark-admin-token"
 CONFIGURATIONS = {"batching on": [], "batching off": ["--no-batching"]}
 
@@ -133,7 +134,7 @@ async def user(http: aiohttp.ClientSession, url: str, number: int, texts: list[s
                     continue
             latencies.append((time.perf_counter() - started) * 1000)
             acknowledged.append(int(data["turn_id"]))
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        except (TimeoutError, aiohttp.ClientError) as error:
             errors.append(type(error).__name__)
         i += 1
 
@@ -172,7 +173,7 @@ async def measure(name: str, flags: list[str], source: Path, sessions: int, seco
         env = {**os.environ, "SUPPORTBOT_DATA_DIR": str(data_dir), "SUPPORTBOT_PORT": str(port),
                "SUPPORTBOT_ADMIN_TOKEN": TOKEN, "SUPPORTBOT_RATE_LIMIT_PER_MINUTE": "1000000"}
         env.pop("SUPPORTBOT_DB", None)
-        log = open(Path(temp) / "server.log", "wb")
+        log = open(Path(temp) / "server.log", "wb")  # noqa: SIM115 (the server writes it until stopped below)
         server = subprocess.Popen([sys.executable, "-m", "bot", "serve", *flags], cwd=ROOT, env=env,
                                   stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"

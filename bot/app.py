@@ -17,21 +17,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from bot.admin.api import add_admin_routes, require_token
+from bot.channels.telegram import add_telegram
 from bot.channels.web import add_routes
+from bot.console.site import add_console
 from bot.core.batcher import Batcher
 from bot.core.brain import BrainKeeper, BundleModel, Model
-from bot.models.bundle import load_bundle
-from bot.models.store import resolve_current
-from bot.console.site import add_console
 from bot.core.handlers import Handler, builtin_handlers
-from bot.keys import CONVERSATIONS, KEEPER, METRICS, RESPONDER, SETTINGS, STORE
-from bot.metrics import Metrics
 from bot.core.orders import DEMO_ORDERS, OrderBook, order_status_handler
 from bot.core.responder import Responder
 from bot.core.routing import DEFAULT_ROUTING, RoutingTable, load_routing
 from bot.core.sessions import Sessions
+from bot.keys import CONVERSATIONS, KEEPER, METRICS, RESPONDER, SETTINGS, STORE
+from bot.metrics import Metrics
+from bot.models.bundle import load_bundle
+from bot.models.store import resolve_current
 from bot.settings import Settings
-from bot.channels.telegram import add_telegram
 from knowledge.conversations import ConversationLog
 from knowledge.store import FaqStore
 

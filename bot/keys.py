@@ -4,8 +4,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.core.brain import BrainKeeper
-from bot.metrics import Metrics
 from bot.core.responder import Responder
+from bot.metrics import Metrics
 from bot.settings import Settings
 from knowledge.conversations import ConversationLog
 from knowledge.store import FaqStore

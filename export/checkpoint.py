@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.models.manifest import RetrievalThresholds
-from knowledge.documents import DOCUMENT_MODES
 from bot.models.encoder import POOLING_MODES
 from bot.models.field_reader import FieldReader
+from bot.models.manifest import RetrievalThresholds
 from bot.models.oos import OosRule
+from knowledge.documents import DOCUMENT_MODES
 
 INTENT_FORMAT = "supportbot-intents-checkpoint"
 RETRIEVER_FORMAT = "supportbot-retriever-checkpoint"
@@ -114,7 +114,7 @@ def _read_encoder(path: Path, fields: FieldReader, normalize: bool) -> EncoderCh
         pooling=fields.choice("pooling", POOLING_MODES),
         normalize=normalize,
         max_length=max_length,
-        metrics={k: metrics.number(k) for k in metrics.keys() if _is_number(metrics.data[k])},
+        metrics={k: metrics.number(k) for k in metrics if _is_number(metrics.data[k])},
         data_fingerprint=fields.text("data_fingerprint"),
         created_at=fields.text("created_at"),
     )

@@ -23,12 +23,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.models.manifest import EncoderSpec, IntentSpec, Manifest, RetrieverSpec, digest_tree, write_manifest
-from bot.models.store import activate, check_version_name
 from bot.models.encoder import OnnxEncoder, tokenize
 from bot.models.intent_head import IntentHead
-from export.checkpoint import (EncoderCheckpoint, IntentCheckpoint, RetrieverCheckpoint, read_intent_checkpoint,
-                               read_retriever_checkpoint)
+from bot.models.manifest import EncoderSpec, IntentSpec, Manifest, RetrieverSpec, digest_tree, write_manifest
+from bot.models.store import activate, check_version_name
+from export.checkpoint import (
+    EncoderCheckpoint,
+    IntentCheckpoint,
+    RetrieverCheckpoint,
+    read_intent_checkpoint,
+    read_retriever_checkpoint,
+)
 from export.gate import HeldoutData, Metrics, Tolerances, Vectors, embed, judge, measure
 from export.heldout import fingerprint_files, read_intent_examples, read_retrieval_set, read_texts
 from export.onnx_export import export_onnx

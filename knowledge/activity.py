@@ -12,7 +12,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
@@ -79,5 +79,5 @@ class Activity:
 def _window(days: int, today: date | None) -> tuple[date, date]:
     if days < 1:
         raise ValueError(f"days must be at least 1, got {days}")
-    last = today or datetime.now(timezone.utc).date()
+    last = today or datetime.now(UTC).date()
     return last - timedelta(days=days - 1), last

@@ -28,7 +28,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, Engine, and_, func, insert, select, update
@@ -250,10 +250,10 @@ def _checked(kind: str, value: str | None, ids: Sequence[int]) -> str | None:
 
 def _iso(moment: date | datetime | str) -> str:
     if isinstance(moment, datetime):
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-        return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).isoformat(timespec="milliseconds")
     return moment.isoformat() if isinstance(moment, date) else moment
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

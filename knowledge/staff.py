@@ -20,7 +20,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -176,7 +176,7 @@ class StaffAccounts:
 
     def _start(self, name: str, hours: float) -> ConsoleSession:
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         expires = _iso(now + timedelta(hours=hours))
         with self.engine.begin() as conn:
             conn.execute(delete(staff_sessions).where(staff_sessions.c.expires_at <= _iso(now)))
@@ -195,7 +195,7 @@ def _token_hash(token: str) -> str:
 
 
 def _now() -> str:
-    return _iso(datetime.now(timezone.utc))
+    return _iso(datetime.now(UTC))
 
 
 def _iso(moment: datetime) -> str:

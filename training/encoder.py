@@ -15,13 +15,13 @@ from pathlib import Path
 # Model hubs may be unreachable: never wait on the network for a local or bundled model.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
-from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase  # noqa: E402
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
-from training.errors import TrainingInputError  # noqa: E402
+from training.errors import TrainingInputError
 
 DEFAULT_BASE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 

@@ -20,7 +20,6 @@ untouched and the workspace still describes it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time

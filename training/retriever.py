@@ -22,9 +22,18 @@ import numpy as np
 from training.args import RetrieverTrainingArgs
 from training.calibration import AnswerThresholds, calibrate_answer
 from training.checkpoint import FORMAT_VERSION, RETRIEVER_FORMAT, RETRIEVER_META, atomic_output_dir, now_iso, write_json
-from training.data import FaqEntry, LabelledQuery, fingerprint, read_faq, read_queries, split_queries, write_faq, write_queries
-from training.ranking import DOCUMENTS, Encode, document_text, documents, entry_scores, rank_faq
+from training.data import (
+    FaqEntry,
+    LabelledQuery,
+    fingerprint,
+    read_faq,
+    read_queries,
+    split_queries,
+    write_faq,
+    write_queries,
+)
 from training.metrics import mean_average_precision, mean_reciprocal_rank, recall_at_k
+from training.ranking import DOCUMENTS, Encode, document_text, documents, rank_faq
 
 
 def training_pairs(entries: Sequence[FaqEntry], queries: Sequence[LabelledQuery], document: str) -> list[tuple[str, str, str]]:
@@ -150,8 +159,12 @@ def load_sentence_model(source: str, max_length: int):
 def fit(model, pairs: Sequence[tuple[str, str, str]], negatives: list[str] | None, args: RetrieverTrainingArgs, work_dir: Path) -> None:
     """Fine-tune ``model`` in place with MultipleNegativesRankingLoss."""
     from datasets import Dataset
+
     # The sentence_transformer.* paths: the top-level aliases warn as deprecated in 5.7.
-    from sentence_transformers.sentence_transformer import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer import (
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
 

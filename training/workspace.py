@@ -23,7 +23,7 @@ import json
 import os
 import shutil
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from training.errors import TrainingInputError
@@ -122,4 +122,4 @@ class Workspace:
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

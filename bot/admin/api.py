@@ -19,13 +19,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.http import bad_request, int_field, read_json
+from bot.admin.faq_changes import change_faq
 from bot.core.brain import BundleModel
+from bot.http import bad_request, int_field, read_json
+from bot.keys import KEEPER, METRICS, SETTINGS, STORE
 from bot.models.bundle import load_bundle
 from bot.models.manifest import BundleError
 from bot.models.store import activate, check_version_name, resolve_current
-from bot.admin.faq_changes import change_faq
-from bot.keys import KEEPER, METRICS, SETTINGS, STORE
 from knowledge.entry import FaqEntry
 from knowledge.errors import EditConflict, EntryExists, EntryNotFound, InvalidEntry, KnowledgeError
 from knowledge.store import Revision

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.core.responder import Reply
 from bot.http import bad_request, error_json, int_field, read_json
 from bot.keys import CONVERSATIONS, KEEPER, METRICS, RESPONDER
-from bot.core.responder import Reply
 from knowledge.conversations import DuplicateFeedback
 from knowledge.errors import EntryNotFound
 

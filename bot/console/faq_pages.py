@@ -11,9 +11,9 @@ import asyncio
 
 from aiohttp import web
 
+from bot.admin.faq_changes import change_faq, error_status
 from bot.console.faq_forms import EntryForm, diff_lines, problems_by_field
 from bot.console.pages import problem, render, reviews, see_other, signed_in
-from bot.admin.faq_changes import change_faq, error_status
 from bot.keys import STORE
 from knowledge.entry import FaqEntry, validate_entry
 from knowledge.errors import EditConflict, EntryNotFound, InvalidEntry, KnowledgeError

@@ -19,9 +19,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from bot.admin.faq_changes import change_faq, error_status
 from bot.console.pages import problem, render, reviews, see_other, signed_in
 from bot.console.similarity import DEFAULT_THRESHOLD, cluster_turns, suggest_entries
-from bot.admin.faq_changes import change_faq, error_status
 from bot.keys import KEEPER, RESPONDER, STORE
 from knowledge.errors import KnowledgeError
 from knowledge.reviews import REASONS, InvalidLabel, NotPending, QueuedTurn

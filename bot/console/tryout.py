@@ -10,10 +10,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.console.pages import render
-from bot.keys import KEEPER, RESPONDER
 from bot.core.policy import IntentGuess, Thresholds, decide
 from bot.core.responder import Reply
 from bot.core.routing import RoutingTable
+from bot.keys import KEEPER, RESPONDER
 
 routes = web.RouteTableDef()
 

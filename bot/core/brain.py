@@ -22,8 +22,8 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
-from bot.models.bundle import Bundle, Inference
 from bot.core.policy import Thresholds
+from bot.models.bundle import Bundle, Inference
 from bot.settings import Settings
 from knowledge.entry import FaqEntry
 from knowledge.index import FaqIndex, open_index

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field, replace
 from bot.core.batcher import Batcher
 from bot.core.brain import Brain, BrainKeeper
 from bot.core.handlers import FALLBACK_TEXT, Handler, HandlerTurn
-from bot.metrics import Metrics
 from bot.core.policy import Decision, IntentGuess, decide
 from bot.core.routing import RoutingTable
 from bot.core.sessions import Context, Sessions
-from bot.settings import Settings
 from bot.core.text import normalise_text
+from bot.metrics import Metrics
+from bot.settings import Settings
 from knowledge.conversations import TurnRecord
 from knowledge.index import Hit
 

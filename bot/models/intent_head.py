@@ -19,6 +19,7 @@ import numpy as np
 
 from bot.models.oos import OosRule, oos_scores, softmax
 
+
 @dataclass(frozen=True)
 class IntentScores:
     """Intent predictions for a batch of n texts.

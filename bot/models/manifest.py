@@ -129,7 +129,7 @@ def _read_encoder(fields: FieldReader) -> EncoderSpec:
         pad_token=fields.text("pad_token"),
         base_model=fields.text("base_model"),
         data_fingerprint=fields.text("data_fingerprint"),
-        checkpoint_metrics={k: metrics.number(k) for k in metrics.keys()},
+        checkpoint_metrics={k: metrics.number(k) for k in metrics},
     )
 
 
@@ -163,11 +163,11 @@ def parse_manifest(path: Path, data: object) -> Manifest:
         ),
         quantization=fields.text("quantization"),
         isa=fields.text("isa"),
-        metrics={k: {m: metrics.mapping(k).number(m) for m in metrics.mapping(k).keys()} for k in metrics.keys()},
-        gate={k: gate.number(k) for k in gate.keys()},
+        metrics={k: {m: metrics.mapping(k).number(m) for m in metrics.mapping(k)} for k in metrics},
+        gate={k: gate.number(k) for k in gate},
         heldout_fingerprint=fields.text("heldout_fingerprint"),
-        heldout_rows={k: rows.integer(k) for k in rows.keys()},
-        files={k: FileDigest(files.mapping(k).integer("size"), files.mapping(k).text("sha256")) for k in files.keys()},
+        heldout_rows={k: rows.integer(k) for k in rows},
+        files={k: FileDigest(files.mapping(k).integer("size"), files.mapping(k).text("sha256")) for k in files},
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from bot.models.bundle import load_bundle
 from bot.models.manifest import BundleError
 from bot.models.store import (
@@ -17,7 +18,6 @@ from bot.models.store import (
     list_versions,
     resolve_current,
 )
-from bot.cli import main
 from tests.bot.toy_bundle import build_toy_bundle
 
 pytest.importorskip("onnx")

@@ -45,7 +45,7 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
                 return process
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             if process.poll() is not None:
-                raise AssertionError(log_path.read_text())
+                raise AssertionError(log_path.read_text()) from None
             time.sleep(0.2)
     process.kill()
     raise AssertionError("server did not start")

@@ -21,7 +21,7 @@ from bot.models.manifest import (
 )
 from bot.models.oos import OosRule
 
-WORDS = "hello hi where is my order parcel refund money back password reset weather joke 你 好".split()
+WORDS = ["hello", "hi", "where", "is", "my", "order", "parcel", "refund", "money", "back", "password", "reset", "weather", "joke", "你", "好"]
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", *WORDS]
 LABELS = ("greeting", "order_status", "refund")
 HIDDEN = 8

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.models.bundle import load_bundle
 from bot.cli import main
+from bot.models.bundle import load_bundle
 from tests.export.checkpoints import mean_pooled
 
 pytestmark = pytest.mark.slow

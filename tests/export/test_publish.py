@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from bot.models.bundle import load_bundle
 from bot.models.manifest import MANIFEST
 from bot.models.store import current_version, list_versions, resolve_current
-from bot.cli import main
 from export.reference import TorchEncoder
 from tests.export.checkpoints import HELDOUT_INTENTS, INTENT_LABELS
 

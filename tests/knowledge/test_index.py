@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from knowledge.documents import document_texts
 from knowledge.errors import FaqIndexError, IndexMismatch
 from knowledge.hashing import HashingEncoder
-from knowledge.documents import document_texts
 from knowledge.index import FaqIndex, open_index
 from knowledge.store import FaqStore
 from tests.knowledge.conftest import make_entry

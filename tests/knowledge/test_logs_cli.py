@@ -42,7 +42,7 @@ def test_import_applies_all_labels(store: FaqStore, tmp_path: Path) -> None:
     path.write_text("turn_id,kind,value\n1,faq,refunds\n3,out_of_scope,\n", encoding="utf-8")
     assert main(["logs", "import", str(path), "--author", "labeller"]) == 0
     labels = Reviews(store.engine).labels()
-    assert {(l.turn_id, l.kind, l.value, l.author) for l in labels} == {
+    assert {(label.turn_id, label.kind, label.value, label.author) for label in labels} == {
         (1, "faq", "refunds", "labeller"), (3, "out_of_scope", None, "labeller")}
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -58,7 +58,7 @@ def test_labels_are_all_or_nothing_and_read_back_for_training(log: ConversationL
     assert reviews.labels_since(date.today() - timedelta(days=1)) == [
         TrainingLabel("where is NW-1", "intent", "order_status"), TrainingLabel("tell me a joke", "out_of_scope", None),
         TrainingLabel("gift voucher?", "faq", "gift-cards")]
-    assert reviews.labels_since(datetime.now(timezone.utc) + timedelta(minutes=1)) == []
+    assert reviews.labels_since(datetime.now(UTC) + timedelta(minutes=1)) == []
     assert [(x.kind, x.author) for x in reviews.labels(turn_id=b)] == [("out_of_scope", "ben")]
     assert "order_status" in reviews.known_intents()
 
@@ -80,7 +80,7 @@ def test_invalid_labels_are_refused(log: ConversationLog, kind: str, value: str 
 
 
 def test_activity_per_day_and_feedback(log: ConversationLog) -> None:
-    today = datetime.now(timezone.utc)
+    today = datetime.now(UTC)
     yesterday = (today - timedelta(days=1)).isoformat()
     ids = log.record([_turn("a", "answer", review=False), _turn("b", "fallback"),
                       _turn("c", "clarify", created_at=yesterday), _turn("d", "handoff", created_at=yesterday),

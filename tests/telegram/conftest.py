@@ -8,10 +8,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
-from bot.core.brain import Model
-from bot.settings import Settings
 from bot.channels.telegram.channel import LIMITS
 from bot.channels.telegram.ratelimit import Limits
+from bot.core.brain import Model
+from bot.settings import Settings
 from tests.bot.service import demo_settings
 from tests.fakes import KeywordModel
 from tests.telegram.fake_api import TOKEN, FakeTelegram

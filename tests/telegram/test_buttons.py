@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.core.responder import Button, Reply
 from bot.channels.telegram.buttons import Pick, PickFromTurn, Vote, parse_callback, reply_keyboard
 from bot.channels.telegram.customers import ALREADY_RATED, EXPIRED, NOBODY_AVAILABLE, THANKS
+from bot.core.responder import Button, Reply
 from knowledge.conversations import ConversationLog
 from knowledge.db import open_database
 from tests.telegram.conftest import USER, StartBot

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
-from bot.core.handlers import HANDOFF_TEXT
 from bot.channels.telegram.customers import ALREADY_WITH_PERSON
 from bot.channels.telegram.handoff import BACK_TO_BOT, DONE_HOW, NOT_A_CUSTOMER
+from bot.core.handlers import HANDOFF_TEXT
 from knowledge.db import open_database
 from knowledge.handoffs import Handoffs
 from tests.telegram.conftest import STAFF_CHAT, USER, StartBot

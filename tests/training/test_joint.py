@@ -71,8 +71,8 @@ def test_both_losses_shape_the_encoder(joint: tuple[Path, dict, Path], tiny_bert
 
 
 def test_export_ships_one_graph_that_answers_like_the_checkpoints(joint: tuple[Path, dict, Path]) -> None:
-    from bot.models.bundle import load_bundle
     from bot.cli import main
+    from bot.models.bundle import load_bundle
 
     ckpt, _, root = joint
     bundles = root / "bundles"

@@ -9,7 +9,6 @@ import pytest
 
 from bot.cli import main
 from knowledge.conversations import ConversationLog, TurnRecord
-from knowledge.db import open_database
 from knowledge.entry import FaqEntry
 from knowledge.reviews import Reviews
 from knowledge.store import FaqStore

@@ -11,6 +11,6 @@ import os
 # that upgrade changes nothing here (``ratelimit.retry_seconds`` reads both types).
 os.environ.setdefault("PTB_TIMEDELTA", "true")
 
-from bot.channels.telegram.channel import add_telegram  # noqa: E402  (after the switch above)
+from bot.channels.telegram.channel import add_telegram
 
 __all__ = ["add_telegram"]

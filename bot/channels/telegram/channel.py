@@ -32,13 +32,13 @@ from telegram import BotCommand, Chat, Update
 from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot.keys import CONVERSATIONS, RESPONDER, SETTINGS, STORE
-from bot.settings import PREFIX, Settings, SettingsError
 from bot.channels.telegram.customers import MESSAGE, Customers
 from bot.channels.telegram.handoff import StaffRelay
 from bot.channels.telegram.processor import PerChatProcessor
 from bot.channels.telegram.ratelimit import FloodLimiter, Limits
 from bot.channels.telegram.webhook import WebhookReceiver, add_webhook_route
+from bot.keys import CONVERSATIONS, RESPONDER, SETTINGS, STORE
+from bot.settings import PREFIX, Settings, SettingsError
 from knowledge.handoffs import Handoffs
 
 log = logging.getLogger(__name__)

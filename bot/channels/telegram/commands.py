@@ -85,8 +85,8 @@ def run_delete_webhook(args: argparse.Namespace) -> int:
 
 
 def _settings(command: str) -> Settings:
-    from bot.settings import Settings, SettingsError
     from bot.channels.telegram.channel import check_settings
+    from bot.settings import Settings, SettingsError
 
     try:
         settings = Settings.from_env()

@@ -22,10 +22,10 @@ from telegram import Bot, CallbackQuery, Chat, Message, MessageEntity, Update, U
 from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot.core.responder import HUMAN, Reply, Responder
 from bot.channels.telegram.buttons import Pick, PickFromTurn, Vote, parse_callback, reply_keyboard
 from bot.channels.telegram.handoff import Outcome, StaffRelay
 from bot.channels.telegram.outbox import Typing, send_reply, send_text
+from bot.core.responder import HUMAN, Reply, Responder
 from knowledge.conversations import ConversationLog, DuplicateFeedback
 from knowledge.errors import EntryNotFound
 

@@ -18,9 +18,9 @@ from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, Rep
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 
-from bot.core.responder import Reply
 from bot.channels.telegram.buttons import reply_keyboard
 from bot.channels.telegram.formatting import split_message, to_html
+from bot.core.responder import Reply
 
 log = logging.getLogger(__name__)
 TYPING_EVERY_S = 4.5  # Telegram shows "typing..." for 5 s or until the next message
