@@ -11,7 +11,7 @@ Example::
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -39,6 +39,10 @@ class FieldReader:
 
     def keys(self) -> list[str]:
         return [str(k) for k in self.data]
+
+    def __iter__(self) -> Iterator[str]:
+        """The keys of the object, as ``for key in fields`` reads them."""
+        return iter(self.keys())
 
     def text(self, key: str) -> str:
         value = self._get(key)
