@@ -4,7 +4,7 @@
    (a real ``supportbot serve`` process on loopback);
 2. send the other 75% as user conversations through the HTTP API;
 3. label the queued turns with their gold intents, as staff would, through the same review
-   code the staff console uses (``knowledge.reviews.Reviews.label``);
+   code the staff console uses (``knowledge.conversations.reviews.Reviews.label``);
 4. ``supportbot retrain`` (the same function): data set, training, old-vs-new evaluation on the
    BANKING77 test set, gate, export, reload of the running server, while a client keeps chatting;
 5. report test accuracy before and after, the gate's decision, each step's time, and whether
@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe_machine  # noqa: E402
-from knowledge.db import open_database  # noqa: E402
-from knowledge.reviews import Reviews  # noqa: E402
-from knowledge.store import FaqStore  # noqa: E402
+from knowledge.conversations.reviews import Reviews  # noqa: E402
+from knowledge.database import open_database  # noqa: E402
+from knowledge.faq.store import FaqStore  # noqa: E402
 from training.args import RetrieverTrainingArgs  # noqa: E402
 from training.retrain import RetrainOptions, retrain  # noqa: E402
 from training.workspace import Workspace  # noqa: E402

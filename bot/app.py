@@ -32,8 +32,8 @@ from bot.metrics import Metrics
 from bot.models.bundle import load_bundle
 from bot.models.store import resolve_current
 from bot.settings import Settings
-from knowledge.conversations import ConversationLog
-from knowledge.store import FaqStore
+from knowledge.conversations.log import ConversationLog
+from knowledge.faq.store import FaqStore
 
 log = logging.getLogger(__name__)
 ModelLoader = Callable[[Settings], Model]

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 # The packages that own sub-commands, in the order their commands appear in --help.
 # Listed explicitly (no import-time registration); each is imported only to build the parser.
 COMMAND_MODULES: tuple[str, ...] = (
-    "knowledge.cli",
-    "knowledge.logs_cli",
+    "knowledge.faq.cli",
+    "knowledge.conversations.cli",
     "training.cli",
     "training.retrain_cli",
     "export.cli",

@@ -7,8 +7,8 @@ from bot.core.brain import BrainKeeper
 from bot.core.responder import Responder
 from bot.metrics import Metrics
 from bot.settings import Settings
-from knowledge.conversations import ConversationLog
-from knowledge.store import FaqStore
+from knowledge.conversations.log import ConversationLog
+from knowledge.faq.store import FaqStore
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", FaqStore)

@@ -18,7 +18,7 @@ from bot.models.encoder import POOLING_MODES
 from bot.models.field_reader import FieldReader
 from bot.models.manifest import RetrievalThresholds
 from bot.models.oos import OosRule
-from knowledge.documents import DOCUMENT_MODES
+from knowledge.faq.documents import DOCUMENT_MODES
 
 INTENT_FORMAT = "supportbot-intents-checkpoint"
 RETRIEVER_FORMAT = "supportbot-retriever-checkpoint"

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from knowledge.db import staff, staff_sessions
+from knowledge.database import staff, staff_sessions
 from knowledge.errors import EntryExists, EntryNotFound, KnowledgeError
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")

@@ -11,7 +11,7 @@ import numpy as np
 
 from bot.models.bundle import Inference
 from bot.models.intent_head import IntentScores
-from knowledge.hashing import HashingEncoder
+from knowledge.faq.hashing import HashingEncoder
 
 KEYWORDS = {
     "greeting": ("hello", "hi", "hey"),

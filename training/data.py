@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from knowledge.entry import FaqEntry  # the same entry the knowledge base stores
+from knowledge.faq.entry import FaqEntry  # the same entry the knowledge base stores
 from training.errors import TrainingInputError
 
 

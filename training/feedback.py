@@ -24,7 +24,7 @@ FAQ_INTENT = "faq"
 
 @dataclass(frozen=True)
 class Label:
-    """One staff label (``knowledge.reviews.TrainingLabel`` has this shape)."""
+    """One staff label (``knowledge.conversations.reviews.TrainingLabel`` has this shape)."""
 
     text: str
     kind: str  # intent | out_of_scope | faq | new_faq | dismissed

@@ -30,10 +30,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from knowledge.db import open_database
-from knowledge.formats import write_faq_file
-from knowledge.reviews import Reviews
-from knowledge.store import FaqStore
+from knowledge.conversations.reviews import Reviews
+from knowledge.database import open_database
+from knowledge.faq.formats import write_faq_file
+from knowledge.faq.store import FaqStore
 from training.args import IntentTrainingArgs, RetrieverTrainingArgs
 from training.data import read_intents, read_queries, write_intents, write_queries
 from training.errors import TrainingInputError

@@ -55,7 +55,7 @@ def _paths(args: argparse.Namespace) -> tuple[Path, Path, str]:
 
 
 def run_init(args: argparse.Namespace) -> int:
-    from knowledge.store import FaqStore
+    from knowledge.faq.store import FaqStore
     from training.errors import TrainingInputError
     from training.workspace import Workspace
 

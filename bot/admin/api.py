@@ -26,9 +26,9 @@ from bot.keys import KEEPER, METRICS, SETTINGS, STORE
 from bot.models.bundle import load_bundle
 from bot.models.manifest import BundleError
 from bot.models.store import activate, check_version_name, resolve_current
-from knowledge.entry import FaqEntry
 from knowledge.errors import EditConflict, EntryExists, EntryNotFound, InvalidEntry, KnowledgeError
-from knowledge.store import Revision
+from knowledge.faq.entry import FaqEntry
+from knowledge.faq.store import Revision
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()

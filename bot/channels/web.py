@@ -15,7 +15,7 @@ from aiohttp import web
 from bot.core.responder import Reply
 from bot.http import bad_request, error_json, int_field, read_json
 from bot.keys import CONVERSATIONS, KEEPER, METRICS, RESPONDER
-from knowledge.conversations import DuplicateFeedback
+from knowledge.conversations.log import DuplicateFeedback
 from knowledge.errors import EntryNotFound
 
 STATIC = Path(__file__).resolve().parent / "static"

@@ -86,7 +86,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def _accounts(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from knowledge.db import open_database
+    from knowledge.database import open_database
     from knowledge.errors import KnowledgeError
     from knowledge.location import database_url
     from knowledge.staff import StaffAccounts

@@ -15,8 +15,8 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from knowledge.entry import FaqEntry, normalise_entry
 from knowledge.errors import Problem
+from knowledge.faq.entry import FaqEntry, normalise_entry
 
 
 @dataclass(frozen=True)

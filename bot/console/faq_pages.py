@@ -15,10 +15,10 @@ from bot.admin.faq_changes import change_faq, error_status
 from bot.console.faq_forms import EntryForm, diff_lines, problems_by_field
 from bot.console.pages import problem, render, reviews, see_other, signed_in
 from bot.keys import STORE
-from knowledge.entry import FaqEntry, validate_entry
+from knowledge.conversations.reviews import NotPending, QueuedTurn
 from knowledge.errors import EditConflict, EntryNotFound, InvalidEntry, KnowledgeError
-from knowledge.reviews import NotPending, QueuedTurn
-from knowledge.store import FaqStore
+from knowledge.faq.entry import FaqEntry, validate_entry
+from knowledge.faq.store import FaqStore
 
 routes = web.RouteTableDef()
 

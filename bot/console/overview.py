@@ -1,7 +1,7 @@
 """The overview: questions per day and what became of them, feedback, top unanswered topics.
 
 The landing page of the console (``/console/``). Counts come from the conversation log
-(``knowledge.activity``); "top unanswered topics" are the biggest groups of queued questions
+(``knowledge.conversations.activity``); "top unanswered topics" are the biggest groups of queued questions
 the bot could not answer, grouped by meaning with the served model.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from aiohttp import web
 from bot.console.pages import render, reviews
 from bot.console.similarity import DEFAULT_THRESHOLD, cluster_turns
 from bot.keys import CONVERSATIONS, KEEPER
-from knowledge.activity import Activity, DayActivity
+from knowledge.conversations.activity import Activity, DayActivity
 
 routes = web.RouteTableDef()
 DAYS = 14

@@ -19,7 +19,7 @@ from aiohttp import web
 from markupsafe import Markup, escape
 
 from bot.keys import CONVERSATIONS, STORE
-from knowledge.reviews import Reviews
+from knowledge.conversations.reviews import Reviews
 from knowledge.staff import ConsoleSession, StaffAccounts
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"

@@ -10,7 +10,7 @@ unanswered ones by meaning so a whole group is labelled at once. Both post to
 - ``intent``: labelled with that intent; ``out_of_scope``; ``dismissed``.
 
 Creating a new FAQ entry from turns goes through the create form (``/console/create?turn=ID``).
-Every label is all-or-nothing and names who gave it (``knowledge.reviews``).
+Every label is all-or-nothing and names who gave it (``knowledge.conversations.reviews``).
 """
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from bot.admin.faq_changes import change_faq, error_status
 from bot.console.pages import problem, render, reviews, see_other, signed_in
 from bot.console.similarity import DEFAULT_THRESHOLD, cluster_turns, suggest_entries
 from bot.keys import KEEPER, RESPONDER, STORE
+from knowledge.conversations.reviews import REASONS, InvalidLabel, NotPending, QueuedTurn
 from knowledge.errors import KnowledgeError
-from knowledge.reviews import REASONS, InvalidLabel, NotPending, QueuedTurn
 
 routes = web.RouteTableDef()
 REASON_NAMES = {"fallback": "Fell back", "low_confidence": "Low confidence", "thumbs_down": "Thumbs down",

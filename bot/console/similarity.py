@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.core.brain import Brain
-from knowledge.index import Hit
-from knowledge.reviews import QueuedTurn
+from knowledge.conversations.reviews import QueuedTurn
+from knowledge.faq.index import Hit
 
 DEFAULT_THRESHOLD = 0.7
 

@@ -25,9 +25,9 @@ import numpy as np
 from bot.core.policy import Thresholds
 from bot.models.bundle import Bundle, Inference
 from bot.settings import Settings
-from knowledge.entry import FaqEntry
-from knowledge.index import FaqIndex, open_index
-from knowledge.store import FaqStore
+from knowledge.faq.entry import FaqEntry
+from knowledge.faq.index import FaqIndex, open_index
+from knowledge.faq.store import FaqStore
 
 T = TypeVar("T")
 BACKGROUND_NICENESS = 10  # rebuilds yield the CPU to live messages

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.core.routing import Route
-from knowledge.index import Hit
+from knowledge.faq.index import Hit
 
 MAX_CHOICES = 3
 HANDOFF = "human_handoff"  # the built-in handler that hands the conversation to a person

@@ -23,8 +23,8 @@ from bot.core.sessions import Context, Sessions
 from bot.core.text import normalise_text
 from bot.metrics import Metrics
 from bot.settings import Settings
-from knowledge.conversations import TurnRecord
-from knowledge.index import Hit
+from knowledge.conversations.log import TurnRecord
+from knowledge.faq.index import Hit
 
 HUMAN = "human"
 NONE_OF_THESE = "none"

@@ -31,7 +31,7 @@ from pathlib import Path
 from bot.models.encoder import POOLING_MODES
 from bot.models.field_reader import FieldReader
 from bot.models.oos import OosRule
-from knowledge.documents import DOCUMENT_MODES
+from knowledge.faq.documents import DOCUMENT_MODES
 
 FORMAT = "supportbot-bundle"
 FORMAT_VERSION = 1

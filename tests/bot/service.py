@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.settings import Settings
-from knowledge.formats import read_faq_file
-from knowledge.store import FaqStore
+from knowledge.faq.formats import read_faq_file
+from knowledge.faq.store import FaqStore
 
 DEMO_FAQ = Path(__file__).resolve().parents[2] / "knowledge" / "demo" / "faq.yaml"
 ADMIN_TOKEN = "test-admin-token-0123456789"

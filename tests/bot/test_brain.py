@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.brain import BACKGROUND_NICENESS, BrainKeeper
-from knowledge.store import FaqStore
+from knowledge.faq.store import FaqStore
 from tests.bot.service import demo_settings
 from tests.fakes import KeywordModel
 

@@ -6,8 +6,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
-from knowledge.conversations import ConversationLog
-from knowledge.db import open_database
+from knowledge.conversations.log import ConversationLog
+from knowledge.database import open_database
 from tests.bot.service import demo_settings
 from tests.fakes import KeywordModel
 

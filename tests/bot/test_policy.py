@@ -4,7 +4,7 @@ import pytest
 
 from bot.core.policy import IntentGuess, Thresholds, decide
 from bot.core.routing import SEARCH, Route, RoutingError, parse_routing
-from knowledge.index import Hit
+from knowledge.faq.index import Hit
 
 T = Thresholds(answer=0.6, margin=0.05, clarify_window=0.12, handler=0.5)
 FAQ = IntentGuess("faq", 0.9, True)

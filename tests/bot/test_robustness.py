@@ -17,7 +17,7 @@ from bot.app import create_app
 from bot.core.policy import IntentGuess, Thresholds, decide
 from bot.core.routing import SEARCH, Route
 from bot.core.text import normalise_text
-from knowledge.index import Hit
+from knowledge.faq.index import Hit
 from tests.bot.service import demo_settings
 from tests.fakes import KeywordModel
 

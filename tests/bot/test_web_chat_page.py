@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.app import create_app
-from knowledge.conversations import ConversationLog
-from knowledge.db import open_database
+from knowledge.conversations.log import ConversationLog
+from knowledge.database import open_database
 from tests.bot.service import demo_settings
 from tests.browser import browser_page, screenshot
 from tests.fakes import KeywordModel

@@ -7,8 +7,8 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient
 
 from bot.settings import Settings
-from knowledge.conversations import ConversationLog, TurnRecord
-from knowledge.db import open_database
+from knowledge.conversations.log import ConversationLog, TurnRecord
+from knowledge.database import open_database
 from knowledge.staff import StaffAccounts
 
 NAME, PASSWORD = "ana", "correct horse battery"

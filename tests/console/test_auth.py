@@ -5,10 +5,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.settings import Settings
-from knowledge.db import open_database
-from knowledge.reviews import Reviews
+from knowledge.conversations.reviews import Reviews
+from knowledge.database import open_database
+from knowledge.faq.store import FaqStore
 from knowledge.staff import StaffAccounts
-from knowledge.store import FaqStore
 from tests.console.helpers import NAME, PASSWORD, SIGNIN_TOKEN, csrf_of, queue_turns
 
 PAGES = ["/console/", "/console/faq", "/console/faq?q=order", "/console/create", "/console/faq/gift-cards",

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.app import create_app
-from knowledge.db import open_database
-from knowledge.reviews import Reviews
-from knowledge.store import FaqStore
+from knowledge.conversations.reviews import Reviews
+from knowledge.database import open_database
+from knowledge.faq.store import FaqStore
 from tests.bot.service import demo_settings
 from tests.browser import browser_page, screenshot
 from tests.console.helpers import NAME, PASSWORD, add_staff, queue_turns

@@ -5,7 +5,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.console.pages import chat_markup
 from bot.settings import Settings
-from knowledge.store import FaqStore
+from knowledge.faq.store import FaqStore
 from tests.bot.test_chat_api import say
 from tests.console.helpers import NAME, follow
 

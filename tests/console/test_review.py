@@ -4,10 +4,10 @@ from __future__ import annotations
 from aiohttp.test_utils import TestClient
 
 from bot.settings import Settings
-from knowledge.conversations import ConversationLog, TurnRecord
-from knowledge.db import open_database
-from knowledge.reviews import Reviews
-from knowledge.store import FaqStore
+from knowledge.conversations.log import ConversationLog, TurnRecord
+from knowledge.conversations.reviews import Reviews
+from knowledge.database import open_database
+from knowledge.faq.store import FaqStore
 from tests.bot.test_chat_api import say
 from tests.console.helpers import NAME, follow, queue_turns
 

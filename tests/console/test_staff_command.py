@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from knowledge.db import open_database
+from knowledge.database import open_database
 from knowledge.staff import StaffAccounts
 
 PASSWORD = "correct horse battery"

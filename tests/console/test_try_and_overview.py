@@ -4,8 +4,8 @@ from __future__ import annotations
 from aiohttp.test_utils import TestClient
 
 from bot.settings import Settings
-from knowledge.conversations import ConversationLog
-from knowledge.db import open_database
+from knowledge.conversations.log import ConversationLog
+from knowledge.database import open_database
 from tests.bot.test_chat_api import say
 from tests.console.helpers import follow, queue_turns
 

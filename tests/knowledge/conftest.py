@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.entry import FaqEntry
-from knowledge.store import FaqStore
+from knowledge.faq.entry import FaqEntry
+from knowledge.faq.store import FaqStore
 
 
 @pytest.fixture()

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import build_parser, main
-from knowledge.store import FaqStore
+from knowledge.faq.store import FaqStore
 
 
 @pytest.fixture(autouse=True)

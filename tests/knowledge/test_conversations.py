@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.conversations import ConversationLog, DuplicateFeedback, TurnRecord
-from knowledge.db import open_database
+from knowledge.conversations.log import ConversationLog, DuplicateFeedback, TurnRecord
+from knowledge.database import open_database
 from knowledge.errors import EntryNotFound
 
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.entry import FaqEntry
 from knowledge.errors import FaqFileError
-from knowledge.formats import read_faq_file, write_faq_file
-from knowledge.store import FaqStore
+from knowledge.faq.entry import FaqEntry
+from knowledge.faq.formats import read_faq_file, write_faq_file
+from knowledge.faq.store import FaqStore
 
 TRICKY = [
     FaqEntry("commas", 'Do you ship to "Paris, France"?', "Yes, we do, see [shipping](https://example.com/s?a=1,b=2).",

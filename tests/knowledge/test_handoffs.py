@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from knowledge.conversations import ConversationLog, TurnRecord
-from knowledge.db import open_database
-from knowledge.handoffs import Handoffs, Relay
+from knowledge.conversations.handoffs import Handoffs, Relay
+from knowledge.conversations.log import ConversationLog, TurnRecord
+from knowledge.database import open_database
 
 
 def test_handoff_starts_ends_and_survives_reopening(tmp_path: Path) -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from knowledge.documents import document_texts
 from knowledge.errors import FaqIndexError, IndexMismatch
-from knowledge.hashing import HashingEncoder
-from knowledge.index import FaqIndex, open_index
-from knowledge.store import FaqStore
+from knowledge.faq.documents import document_texts
+from knowledge.faq.hashing import HashingEncoder
+from knowledge.faq.index import FaqIndex, open_index
+from knowledge.faq.store import FaqStore
 from tests.knowledge.conftest import make_entry
 
 ENTRIES = [
@@ -120,8 +120,8 @@ def test_killed_writer_leaves_previous_index(tmp_path: Path) -> None:
     FaqIndex.build(ENTRIES, HashingEncoder(256), faq_revision=4).save(path)
     script = textwrap.dedent(f"""
         import os, signal, builtins
-        from knowledge.hashing import HashingEncoder
-        from knowledge.index import FaqIndex
+        from knowledge.faq.hashing import HashingEncoder
+        from knowledge.faq.index import FaqIndex
         from tests.knowledge.test_index import ENTRIES
         real_open = builtins.open
         class Dying:

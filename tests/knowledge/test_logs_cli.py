@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from knowledge.conversations import ConversationLog, TurnRecord
-from knowledge.entry import FaqEntry
-from knowledge.reviews import Reviews
-from knowledge.store import FaqStore
+from knowledge.conversations.log import ConversationLog, TurnRecord
+from knowledge.conversations.reviews import Reviews
+from knowledge.faq.entry import FaqEntry
+from knowledge.faq.store import FaqStore
 
 
 @pytest.fixture()

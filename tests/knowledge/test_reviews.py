@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.activity import Activity, DayActivity, Feedback
-from knowledge.conversations import ConversationLog, TurnRecord
-from knowledge.db import open_database
-from knowledge.reviews import InvalidLabel, NotPending, Reviews, TrainingLabel
+from knowledge.conversations.activity import Activity, DayActivity, Feedback
+from knowledge.conversations.log import ConversationLog, TurnRecord
+from knowledge.conversations.reviews import InvalidLabel, NotPending, Reviews, TrainingLabel
+from knowledge.database import open_database
 
 
 @pytest.fixture()

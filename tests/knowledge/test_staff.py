@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from knowledge.db import open_database, staff_sessions
+from knowledge.database import open_database, staff_sessions
 from knowledge.errors import EntryExists, EntryNotFound
 from knowledge.staff import InvalidStaff, StaffAccounts, hash_password, verify_password
 

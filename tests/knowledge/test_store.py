@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from knowledge.errors import EditConflict, EntryExists, EntryNotFound, InvalidEntry
-from knowledge.store import FaqStore
+from knowledge.faq.store import FaqStore
 from tests.knowledge.conftest import make_entry
 
 

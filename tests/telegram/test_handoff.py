@@ -10,8 +10,8 @@ from aiohttp.test_utils import TestClient
 from bot.channels.telegram.customers import ALREADY_WITH_PERSON
 from bot.channels.telegram.handoff import BACK_TO_BOT, DONE_HOW, NOT_A_CUSTOMER
 from bot.core.handlers import HANDOFF_TEXT
-from knowledge.db import open_database
-from knowledge.handoffs import Handoffs
+from knowledge.conversations.handoffs import Handoffs
+from knowledge.database import open_database
 from tests.telegram.conftest import STAFF_CHAT, USER, StartBot
 from tests.telegram.fake_api import STAFF_MEMBER, Call, FakeTelegram
 

@@ -10,8 +10,8 @@ import pytest
 
 from bot.channels.telegram.customers import CANNOT_READ, EDITED, HELP, UNKNOWN_COMMAND, WELCOME
 from bot.channels.telegram.formatting import telegram_length
-from knowledge.entry import FaqEntry
-from knowledge.store import FaqStore
+from knowledge.faq.entry import FaqEntry
+from knowledge.faq.store import FaqStore
 from tests.telegram.conftest import USER, StartBot, telegram_settings
 from tests.telegram.fake_api import BOT, FakeTelegram
 

@@ -9,8 +9,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
 from bot.settings import SettingsError
-from knowledge.conversations import ConversationLog
-from knowledge.db import open_database
+from knowledge.conversations.log import ConversationLog
+from knowledge.database import open_database
 from tests.fakes import KeywordModel
 from tests.telegram.conftest import USER, StartBot, telegram_settings
 from tests.telegram.fake_api import TOKEN, FakeTelegram

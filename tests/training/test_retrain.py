@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from knowledge.conversations import ConversationLog, TurnRecord
-from knowledge.entry import FaqEntry
-from knowledge.reviews import Reviews
-from knowledge.store import FaqStore
+from knowledge.conversations.log import ConversationLog, TurnRecord
+from knowledge.conversations.reviews import Reviews
+from knowledge.faq.entry import FaqEntry
+from knowledge.faq.store import FaqStore
 from tests.training.helpers import TOY_FAQ, TOY_INTENTS, TOY_OOS, TOY_QUERIES, write_csv
 from training.args import IntentTrainingArgs, RetrieverTrainingArgs
 from training.promotion import GateRules

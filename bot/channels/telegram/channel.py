@@ -39,7 +39,7 @@ from bot.channels.telegram.ratelimit import FloodLimiter, Limits
 from bot.channels.telegram.webhook import WebhookReceiver, add_webhook_route
 from bot.keys import CONVERSATIONS, RESPONDER, SETTINGS, STORE
 from bot.settings import PREFIX, Settings, SettingsError
-from knowledge.handoffs import Handoffs
+from knowledge.conversations.handoffs import Handoffs
 
 log = logging.getLogger(__name__)
 TELEGRAM = web.AppKey("telegram", Application)

@@ -26,7 +26,7 @@ from bot.channels.telegram.buttons import Pick, PickFromTurn, Vote, parse_callba
 from bot.channels.telegram.handoff import Outcome, StaffRelay
 from bot.channels.telegram.outbox import Typing, send_reply, send_text
 from bot.core.responder import HUMAN, Reply, Responder
-from knowledge.conversations import ConversationLog, DuplicateFeedback
+from knowledge.conversations.log import ConversationLog, DuplicateFeedback
 from knowledge.errors import EntryNotFound
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ conversation as handed off in the database. From then on:
   customer (text, photos, files alike);
 - ``/done`` sent as a reply to one of them hands the customer back to the bot.
 
-Which staff message stands for which customer is stored too (``knowledge.handoffs``), so all of
+Which staff message stands for which customer is stored too (``knowledge.conversations.handoffs``), so all of
 this survives a restart. The bot must be a member of the staff chat; with Telegram's privacy
 mode on it still sees replies to its own messages and commands, which is all it needs.
 """
@@ -26,8 +26,8 @@ from telegram.ext import ContextTypes
 
 from bot.channels.telegram.formatting import escape
 from bot.channels.telegram.outbox import send_text
-from knowledge.conversations import ConversationLog, LoggedTurn
-from knowledge.handoffs import Handoffs, Relay
+from knowledge.conversations.handoffs import Handoffs, Relay
+from knowledge.conversations.log import ConversationLog, LoggedTurn
 
 log = logging.getLogger(__name__)
 TRANSCRIPT_TURNS = 10

@@ -1,6 +1,6 @@
 """What is embedded for an FAQ entry: the one definition of the FAQ "document text".
 
-The FAQ index (``knowledge.index``), training's ranking loss and evaluation
+The FAQ index (``knowledge.faq.index``), training's ranking loss and evaluation
 (``training.ranking``) and the export's parity gate (``export.heldout``) all embed FAQ entries
 through these functions, so the three can never disagree on what a document is. A checkpoint
 and a bundle manifest record the mode they were trained with.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from knowledge.entry import FaqEntry
+from knowledge.faq.entry import FaqEntry
 
 DOCUMENT_MODES = ("question", "question_answer")
 

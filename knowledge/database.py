@@ -143,7 +143,7 @@ staff_sessions = Table(
     Column("expires_at", String(40), nullable=False),
 )
 
-# What staff decided about a queued turn (see ``knowledge.reviews``): the turn's text is copied
+# What staff decided about a queued turn (see ``knowledge.conversations.reviews``): the turn's text is copied
 # so retraining reads labels without joining the conversation log.
 review_labels = Table(
     "review_labels",

@@ -1,7 +1,7 @@
 """A lexical encoder: hashed word and character n-grams, no model at all.
 
 Used to index and search the FAQ before a trained bundle exists, and as the small
-deterministic encoder of the tests. It satisfies ``knowledge.index.Encoder``.
+deterministic encoder of the tests. It satisfies ``knowledge.faq.index.Encoder``.
 
 Example::
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import yaml
 
-from knowledge.entry import CONTENT_FIELDS, FaqEntry, normalise_entry, validate_entry
 from knowledge.errors import FaqFileError, Problem
+from knowledge.faq.entry import CONTENT_FIELDS, FaqEntry, normalise_entry, validate_entry
 
 FILE_FORMAT = "supportbot-faq"
 FILE_VERSION = 1

@@ -21,15 +21,15 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from knowledge.db import faq_entries, faq_revisions, open_database
-from knowledge.entry import (
+from knowledge.database import faq_entries, faq_revisions, open_database
+from knowledge.errors import EditConflict, EntryExists, EntryNotFound, InvalidEntry, Problem
+from knowledge.faq.entry import (
     CONTENT_FIELDS,
     FaqEntry,
     entry_from_content,
     normalise_entry,
     validate_entry,
 )
-from knowledge.errors import EditConflict, EntryExists, EntryNotFound, InvalidEntry, Problem
 
 EDITABLE_FIELDS = tuple(name for name in CONTENT_FIELDS if name != "faq_id")
 
@@ -63,7 +63,7 @@ class ImportPlan:
 
 
 class FaqStore:
-    """FAQ entries and revisions in one database (see ``knowledge.db``)."""
+    """FAQ entries and revisions in one database (see ``knowledge.database``)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

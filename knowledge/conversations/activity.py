@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
-from knowledge.db import feedback, turns
+from knowledge.database import feedback, turns
 
 
 @dataclass(frozen=True)

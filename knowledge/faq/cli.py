@@ -11,13 +11,13 @@ import os
 import sys
 from pathlib import Path
 
-from knowledge.entry import FaqEntry, validate_entry
 from knowledge.errors import FaqFileError, InvalidEntry, KnowledgeError
-from knowledge.formats import FORMATS, read_faq_file, write_faq_file
-from knowledge.hashing import HashingEncoder
-from knowledge.index import FaqIndex, open_index
+from knowledge.faq.entry import FaqEntry, validate_entry
+from knowledge.faq.formats import FORMATS, read_faq_file, write_faq_file
+from knowledge.faq.hashing import HashingEncoder
+from knowledge.faq.index import FaqIndex, open_index
+from knowledge.faq.store import FaqStore, ImportPlan
 from knowledge.location import database_url, index_path
-from knowledge.store import FaqStore, ImportPlan
 
 PREFIX = "supportbot kb"
 

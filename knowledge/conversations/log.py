@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from knowledge.db import conversations, feedback, turns
+from knowledge.database import conversations, feedback, turns
 from knowledge.errors import EntryNotFound, KnowledgeError
 
 ACTIONS = ("answer", "clarify", "fallback", "handler", "rejected", "handoff")

@@ -6,12 +6,12 @@ import getpass
 import os
 from pathlib import Path
 
-from knowledge.conversations import ConversationLog
+from knowledge.conversations.files import read_labels, write_turns
+from knowledge.conversations.log import ConversationLog
+from knowledge.conversations.reviews import Reviews
 from knowledge.errors import KnowledgeError
+from knowledge.faq.store import FaqStore
 from knowledge.location import database_url
-from knowledge.log_files import read_labels, write_turns
-from knowledge.reviews import Reviews
-from knowledge.store import FaqStore
 
 PREFIX = "supportbot logs"
 

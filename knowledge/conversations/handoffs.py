@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from knowledge.db import conversations, staff_relays
+from knowledge.database import conversations, staff_relays
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, Engine, and_, func, insert, select, update
 
-from knowledge.conversations import PENDING
-from knowledge.db import feedback, review_labels, turns
+from knowledge.conversations.log import PENDING
+from knowledge.database import feedback, review_labels, turns
 from knowledge.errors import KnowledgeError
 
 KINDS = ("faq", "new_faq", "intent", "out_of_scope", "dismissed")

@@ -28,9 +28,9 @@ from typing import Protocol
 import faiss
 import numpy as np
 
-from knowledge.documents import check_document_mode, document_texts
-from knowledge.entry import FaqEntry
 from knowledge.errors import FaqIndexError, IndexMismatch
+from knowledge.faq.documents import check_document_mode, document_texts
+from knowledge.faq.entry import FaqEntry
 
 # One query at a time is the runtime's pattern: FAISS's OpenMP threads only add overhead there
 # (measured: 2 threads made a single flat search about twice as slow). OpenMP keeps this setting
@@ -228,7 +228,7 @@ def _split(data: bytes, path: Path) -> tuple[dict, bytes]:  # type: ignore[type-
 
 
 class FaqSource(Protocol):
-    """What ``open_index`` needs from the store (``knowledge.store.FaqStore`` has it)."""
+    """What ``open_index`` needs from the store (``knowledge.faq.store.FaqStore`` has it)."""
 
     def list(self, include_removed: bool = False) -> list[FaqEntry]: ...
 

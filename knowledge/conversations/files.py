@@ -2,7 +2,7 @@
 
 Export (CSV or JSON lines): one row per turn with what the bot saw and did. Import (CSV or JSON
 lines): ``turn_id,kind,value`` rows, ``kind`` one of ``intent``, ``faq``, ``new_faq``,
-``out_of_scope``, ``dismissed`` (as in ``knowledge.reviews``). Like the FAQ import, every row is
+``out_of_scope``, ``dismissed`` (as in ``knowledge.conversations.reviews``). Like the FAQ import, every row is
 checked first and every bad row is reported (file, line, field); then all labels are applied in
 one transaction, or none.
 
@@ -19,9 +19,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from knowledge.conversations import LoggedTurn
+from knowledge.conversations.log import LoggedTurn
+from knowledge.conversations.reviews import INTENT_PATTERN, KINDS, NEEDS_VALUE
 from knowledge.errors import FaqFileError, Problem
-from knowledge.reviews import INTENT_PATTERN, KINDS, NEEDS_VALUE
 
 TURN_COLUMNS = ("turn_id", "created_at", "session_id", "channel", "text", "action", "intent", "confidence",
                 "in_scope", "faq_id", "faq_score", "reply", "bundle_version", "latency_ms", "feedback", "review")
