@@ -23,11 +23,16 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-# The default test run: everything but the tests marked slow (real MiniLM, full benchmarks).
+# The default test run: lint and types (configured in pyproject.toml), then everything but the
+# tests marked slow (real MiniLM, full benchmarks). Cheapest check first: a lint error stops it.
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -m "not slow"
 
 test-all: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 # Prepare the demo shop's knowledge base (only into an empty database) and its search index.

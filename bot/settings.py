@@ -36,9 +36,9 @@ class Settings:
     threads: int = 1  # ONNX Runtime intra-op threads per model
     # Micro-batching: at most this many messages per model call. Small on purpose: on a CPU a batch
     # costs about as much per message as single calls (padding even adds some), and every message
-    # of a batch waits for the whole batch. Measured on 2 cores at ~300 msgs/s (benchmarks/load.py):
-    # with one shared encoder p50 6.0 ms at 4, 6.5 ms at 8; with two encoders 9-10 ms at 4, 13-15
-    # ms at 8 or 32.
+    # of a batch waits for the whole batch: larger batches raised the median latency at the same
+    # message rate. Latency at this default: benchmarks/results/load.md (the batch-size comparison
+    # itself is recorded only in the message of commit ba0c6a2).
     max_batch: int = 4
     max_wait_ms: float = 0.0  # extra wait for a batch to fill; 0: what queued while the last batch ran
     max_text_chars: int = 4000  # longer messages get a polite "too long" reply
@@ -48,9 +48,9 @@ class Settings:
     margin: float | None = None
     clarify_window: float = 0.12  # offer choices when the top score is this close below the answer threshold
     handler_threshold: float = 0.5  # a handler intent needs at least this probability
-    # ... and at least this much to run when the FAQ also has a clear answer. Measured on the demo
-    # (104 FAQ queries, 12 handler messages): 0.8 answers 100 queries right and keeps 9 handler
-    # messages; without the rule 98 and 10.
+    # ... and at least this much to run when the FAQ also has a clear answer. Chosen on the demo's
+    # FAQ queries and handler messages: more questions answered right for one handler message
+    # fewer (the counts are recorded only in the message of commit 2baff71).
     handler_sure_threshold: float = 0.8
     telegram_token: str = field(default="", repr=False)
     telegram_api_url: str = "https://api.telegram.org"

@@ -1,15 +1,16 @@
 """int8 quantization of an exported encoder, by scheme and by the CPU's instruction set.
 
-Schemes (picked by measurement; the parity gate has the last word). Measured here on
-all-MiniLM-L6-v2, 300 BANKING77 messages, mean cosine to the fp32 ONNX embeddings
-(benchmarks/results/latency.md has the current numbers):
+Schemes (picked by measurement; the parity gate has the last word). Each scheme's cosine to
+the fp32 ONNX embeddings, size and latency on all-MiniLM-L6-v2 are in
+``benchmarks/results/latency.md`` ("Quantization schemes on the encoder"):
 
 - ``per-channel`` (default): dynamic int8, one weight scale per output channel, activations
-  quantized per batch at run time. Cosine 0.993, 22.8 MB; kept a fine-tuned classifier's accuracy.
-- ``per-tensor``: dynamic, one scale per weight matrix. Cosine 0.969, ~2 points of accuracy lost.
+  quantized per batch at run time. The closest to fp32; kept a fine-tuned classifier's accuracy.
+- ``per-tensor``: dynamic, one scale per weight matrix. Further from fp32; cost a fine-tuned
+  classifier accuracy.
 - ``static``: QDQ on the MatMuls with activation ranges calibrated (MinMax) on sample texts;
-  quantizes the plain graph, which onnxruntime fuses on load. Cosine 0.943, 58.8 MB (the
-  embedding table stays fp32), no faster than per-channel at batch 1.
+  quantizes the plain graph, which onnxruntime fuses on load. The furthest from fp32 and the
+  largest (the embedding table stays fp32), no faster than per-channel at batch 1.
 - ``none``: ship the optimised fp32 graph.
 
 Instruction-set presets mirror Optimum's ``AutoQuantizationConfig``: activations uint8; weights

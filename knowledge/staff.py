@@ -32,7 +32,8 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 1024
 SESSION_HOURS = 12
-# scrypt cost: 2**14 x 8 x 128 bytes = 16 MiB and ~50 ms per check on one core.
+# scrypt cost: 2**14 x 8 x 128 bytes = 16 MiB per check, so each guessed password costs memory
+# and CPU time that a single sign-in does not notice.
 SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P = 14, 8, 1
 
 

@@ -6,7 +6,7 @@ in-batch-negatives ranking loss on a batch of (query, FAQ document) pairs (as
 ``training.retriever``: scaled cosine, every other document in the batch a negative, one
 hard negative mined with the encoder training starts from, no text twice in a batch). The bot then runs the
 transformer once per message for both decisions instead of running two (``bot/models/bundle.py``),
-which halves the model's CPU time per message.
+which halves the model's CPU time per message (``benchmarks/results/load.md``).
 
 The result is the two usual checkpoints (docs/checkpoints.md), ``OUT/intents`` and
 ``OUT/retriever``, holding identical encoder weights and calibrated exactly as the separate

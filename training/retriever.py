@@ -72,7 +72,7 @@ def ranking_metrics(encode: Encode, entries: Sequence[FaqEntry], queries: Sequen
     }
 
 
-# Embedding the answer too costs several times the tokens (StackFAQ: median 96 vs 18) in
+# Embedding the answer too costs several times the tokens (answers are far longer than questions) in
 # training and indexing, so it has to earn its place by this much base-model MRR.
 ANSWER_MRR_MARGIN = 0.01
 

@@ -33,7 +33,7 @@ from knowledge.faq.documents import check_document_mode, document_texts
 from knowledge.faq.entry import FaqEntry
 
 # One query at a time is the runtime's pattern: FAISS's OpenMP threads only add overhead there
-# (measured: 2 threads made a single flat search about twice as slow). OpenMP keeps this setting
+# (a single flat search measured slower with 2 threads than with 1). OpenMP keeps this setting
 # per thread, so ``search`` repeats it in whichever thread it runs: in the server's inference
 # thread, next to onnxruntime, a team of 2 made each search wait for the busy core.
 faiss.omp_set_num_threads(1)
