@@ -13,6 +13,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported inside the handlers at run time: ``--help`` stays quick
+    from knowledge.errors import KnowledgeError
+    from knowledge.staff import StaffAccounts
 
 PREFIX = "supportbot staff"
 
@@ -85,13 +90,17 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _accounts(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from knowledge.database import open_database
+def _accounts(args: argparse.Namespace) -> tuple[StaffAccounts, type[KnowledgeError]]:
+    """The accounts in ``--db`` and the errors to report as one line.
+
+    A command is one short run: its database closes when the process exits.
+    """
+    from knowledge.database import Database
     from knowledge.errors import KnowledgeError
     from knowledge.location import database_url
     from knowledge.staff import StaffAccounts
 
-    return StaffAccounts(open_database(database_url(args.db))), KnowledgeError
+    return StaffAccounts(Database.open(database_url(args.db))), KnowledgeError
 
 
 def _read_password(name: str) -> str:

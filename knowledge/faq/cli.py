@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from knowledge.database import Database
 from knowledge.errors import FaqFileError, InvalidEntry, KnowledgeError
 from knowledge.faq.entry import FaqEntry, validate_entry
 from knowledge.faq.formats import FORMATS, read_faq_file, write_faq_file
@@ -112,7 +113,8 @@ def _guarded(run):  # type: ignore[no-untyped-def]
 
 
 def _store(args: argparse.Namespace) -> FaqStore:
-    return FaqStore.open(database_url(args.db))
+    # A command is one short run: its database closes when the process exits.
+    return FaqStore(Database.open(database_url(args.db)))
 
 
 def _author(args: argparse.Namespace) -> str:

@@ -7,7 +7,7 @@ a removed entry keeps its history and can be restored or reverted.
 
 Example::
 
-    store = FaqStore.open("sqlite:///data/supportbot.db")
+    store = FaqStore(Database.open("sqlite:///data/supportbot.db"))
     entry = store.add(FaqEntry("returns", "Can I return an item?", "Yes, within 30 days."), "ana")
     store.edit("returns", base_revision=entry.revision, author="ben", answer="Yes, 60 days.")
     store.revert("returns", to_revision=1, author="ana")
@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
-from knowledge.database import faq_entries, faq_revisions, open_database
+from knowledge.database import Database, faq_entries, faq_revisions
 from knowledge.errors import EditConflict, EntryExists, EntryNotFound, InvalidEntry, Problem
 from knowledge.faq.entry import (
     CONTENT_FIELDS,
@@ -65,15 +65,8 @@ class ImportPlan:
 class FaqStore:
     """FAQ entries and revisions in one database (see ``knowledge.database``)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    @classmethod
-    def open(cls, url: str) -> FaqStore:
-        return cls(open_database(url))
-
-    def close(self) -> None:
-        self.engine.dispose()
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     # -- reading -------------------------------------------------------------------------
 
@@ -82,11 +75,11 @@ class FaqStore:
         query = select(faq_entries).order_by(faq_entries.c.faq_id)
         if not include_removed:
             query = query.where(faq_entries.c.deleted.is_(False))
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             return [_entry_from_row(row) for row in conn.execute(query).mappings()]
 
     def get(self, faq_id: str) -> FaqEntry:
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             row = _fetch(conn, faq_id)
         if row is None or row["deleted"]:
             raise EntryNotFound(f"no FAQ entry {faq_id!r}" + (" (it was removed; restore it "
@@ -97,7 +90,7 @@ class FaqStore:
         """Every change to ``faq_id``, oldest first."""
         query = (select(faq_revisions).where(faq_revisions.c.faq_id == faq_id)
                  .order_by(faq_revisions.c.revision))
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             revisions = [_revision_from_row(row) for row in conn.execute(query).mappings()]
         if not revisions:
             raise EntryNotFound(f"no FAQ entry {faq_id!r}")
@@ -105,14 +98,14 @@ class FaqStore:
 
     def kb_revision(self) -> int:
         """The number of the newest change to any entry (0 for an empty knowledge base)."""
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             return int(conn.execute(select(func.max(faq_revisions.c.id))).scalar() or 0)
 
     def changed_since(self, kb_revision: int) -> list[str]:
         """Ids of the entries changed after knowledge-base revision ``kb_revision``."""
         query = (select(faq_revisions.c.faq_id).where(faq_revisions.c.id > kb_revision)
                  .distinct().order_by(faq_revisions.c.faq_id))
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             return list(conn.execute(query).scalars())
 
     # -- changing ------------------------------------------------------------------------
@@ -120,7 +113,7 @@ class FaqStore:
     def add(self, entry: FaqEntry, author: str) -> FaqEntry:
         """Create a new entry; ``EntryExists`` if the id is taken (removed entries included)."""
         entry = _checked(entry)
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             existing = _fetch(conn, entry.faq_id)
             if existing is not None:
                 hint = " (removed: restore it instead)" if existing["deleted"] else ""
@@ -133,14 +126,14 @@ class FaqStore:
         if unknown:
             raise InvalidEntry([Problem(f"entry {faq_id!r}", name, "not an editable field; expected "
                                         f"some of {', '.join(EDITABLE_FIELDS)}") for name in unknown])
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             current = _entry_from_row(_require(conn, faq_id))
             updated = _checked(current.with_changes(**changes))
             return _write(conn, current, updated, base_revision, author, "edit")
 
     def remove(self, faq_id: str, author: str, base_revision: int | None = None) -> FaqEntry:
         """Remove an entry (its history stays); returns it as it was."""
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             current = _entry_from_row(_require(conn, faq_id))
             base = current.revision if base_revision is None else base_revision
             _write(conn, current, None, base, author, "remove")
@@ -148,7 +141,7 @@ class FaqStore:
 
     def restore(self, faq_id: str, author: str) -> FaqEntry:
         """Bring back a removed entry with the content it had when removed."""
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             row = _fetch(conn, faq_id)
             if row is None:
                 raise EntryNotFound(f"no FAQ entry {faq_id!r}")
@@ -158,7 +151,7 @@ class FaqStore:
 
     def revert(self, faq_id: str, to_revision: int, author: str) -> FaqEntry | None:
         """Make the entry what it was after ``to_revision`` (None if that was a removal)."""
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             row = _fetch(conn, faq_id)
             target = conn.execute(select(faq_revisions).where(
                 faq_revisions.c.faq_id == faq_id, faq_revisions.c.revision == to_revision
@@ -178,7 +171,7 @@ class FaqStore:
 
     def plan_import(self, entries: Sequence[FaqEntry], prune: bool = False) -> ImportPlan:
         """What ``import_entries`` would change, without changing anything."""
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             return _plan(conn, [normalise_entry(e) for e in entries], prune)
 
     def import_entries(self, entries: Sequence[FaqEntry], author: str,
@@ -194,7 +187,7 @@ class FaqStore:
         if problems:
             raise InvalidEntry(problems)
         new = {e.faq_id: e for e in entries}
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             plan = _plan(conn, entries, prune)
             for faq_id in plan.created + plan.updated:
                 row = _fetch(conn, faq_id)
