@@ -17,7 +17,7 @@ from knowledge.location import database_url
 PREFIX = "supportbot logs"
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     logs = commands.add_parser("logs", help="export conversation turns; import labels given elsewhere",
                                description="The conversation log as files.")
     logs.add_argument("--db", help="database URL (default: $SUPPORTBOT_DB)")

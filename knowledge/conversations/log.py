@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import RowMapping, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from knowledge.database import Database, conversations, feedback, turns
@@ -138,7 +138,7 @@ def _row(record: TurnRecord) -> dict[str, object]:
     }
 
 
-def _logged(row) -> LoggedTurn:  # type: ignore[no-untyped-def]
+def _logged(row: RowMapping) -> LoggedTurn:
     record = TurnRecord(
         session_id=row["session_id"], channel=row["channel"], text=row["text"], action=row["action"],
         reply=row["reply"], latency_ms=row["latency_ms"], intent=row["intent"],

@@ -29,9 +29,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, Join, RowMapping, Select, and_, func, insert, select, update
 
 from knowledge.conversations.log import PENDING
 from knowledge.database import Database, feedback, review_labels, turns
@@ -153,10 +153,10 @@ class Reviews:
             labels = []
             for turn_id, kind, value in checked:
                 conn.execute(update(turns).where(turns.c.id == turn_id).values(review=kind))
-                result = conn.execute(insert(review_labels).values(
-                    turn_id=turn_id, text=texts[turn_id], kind=kind, value=value, author=author, created_at=now))
-                labels.append(ReviewLabel(int(result.inserted_primary_key[0]), turn_id, texts[turn_id],
-                                          kind, value, author, now))
+                label_id = conn.execute(insert(review_labels).values(
+                    turn_id=turn_id, text=texts[turn_id], kind=kind, value=value, author=author, created_at=now
+                ).returning(review_labels.c.id)).scalar_one()
+                labels.append(ReviewLabel(int(label_id), turn_id, texts[turn_id], kind, value, author, now))
         return labels
 
     def labels_since(self, since: date | datetime | str) -> list[TrainingLabel]:
@@ -197,11 +197,11 @@ class Reviews:
             return sorted({str(v) for v in [*logged.scalars(), *given.scalars()]})
 
 
-def _queue_join():  # type: ignore[no-untyped-def]
+def _queue_join() -> Join:
     return turns.join(feedback, feedback.c.turn_id == turns.c.id, isouter=True)
 
 
-def _queue_query():  # type: ignore[no-untyped-def]
+def _queue_query() -> Select[Any]:
     return (select(turns, feedback.c.value.label("feedback_value")).select_from(_queue_join())
             .where(turns.c.review == PENDING))
 
@@ -225,7 +225,7 @@ def _reason(action: str, feedback_value: int | None) -> str:
     return action if action in ("fallback", "handoff") else "low_confidence"
 
 
-def _queued(row) -> QueuedTurn:  # type: ignore[no-untyped-def]
+def _queued(row: RowMapping) -> QueuedTurn:
     return QueuedTurn(
         id=row["id"], created_at=row["created_at"], channel=row["channel"], text=row["text"],
         action=row["action"], reply=row["reply"], intent=row["intent"], confidence=row["confidence"],

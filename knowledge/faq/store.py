@@ -14,12 +14,13 @@ Example::
 """
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, func, insert, select, update
 
 from knowledge.database import Database, faq_entries, faq_revisions
 from knowledge.errors import EditConflict, EntryExists, EntryNotFound, InvalidEntry, Problem
@@ -86,7 +87,8 @@ class FaqStore:
                                 "or revert to an earlier revision)" if row is not None else ""))
         return _entry_from_row(row)
 
-    def history(self, faq_id: str) -> list[Revision]:
+    # ``list`` below names the method inside this class: ``builtins.list`` is the type.
+    def history(self, faq_id: str) -> builtins.list[Revision]:
         """Every change to ``faq_id``, oldest first."""
         query = (select(faq_revisions).where(faq_revisions.c.faq_id == faq_id)
                  .order_by(faq_revisions.c.revision))
@@ -101,7 +103,7 @@ class FaqStore:
         with self.database.connect() as conn:
             return int(conn.execute(select(func.max(faq_revisions.c.id))).scalar() or 0)
 
-    def changed_since(self, kb_revision: int) -> list[str]:
+    def changed_since(self, kb_revision: int) -> builtins.list[str]:
         """Ids of the entries changed after knowledge-base revision ``kb_revision``."""
         query = (select(faq_revisions.c.faq_id).where(faq_revisions.c.id > kb_revision)
                  .distinct().order_by(faq_revisions.c.faq_id))
@@ -229,8 +231,10 @@ def _create(conn: Connection, entry: FaqEntry, author: str, action: str) -> FaqE
 def _write(conn: Connection, before: FaqEntry | None, after: FaqEntry | None,
            base_revision: int, author: str, action: str) -> FaqEntry:
     """Apply one change if the entry is still at ``base_revision``; record the revision."""
-    faq_id = (after or before).faq_id  # type: ignore[union-attr]
-    now = _now()
+    entry = after or before
+    if entry is None:
+        raise ValueError("a change needs the entry as it was or as it becomes")
+    faq_id, now = entry.faq_id, _now()
     values = {"revision": base_revision + 1, "updated_at": now, "updated_by": author,
               "deleted": after is None}
     if after is not None:
@@ -243,8 +247,7 @@ def _write(conn: Connection, before: FaqEntry | None, after: FaqEntry | None,
             faq_entries.c.faq_id == faq_id)).scalar()
         raise EditConflict(faq_id, base_revision, int(current or 0))
     _record(conn, faq_id, base_revision + 1, action, author, now, before, after)
-    entry = after or before
-    return entry.with_changes(revision=base_revision + 1, updated_at=now, updated_by=author)  # type: ignore[union-attr]
+    return entry.with_changes(revision=base_revision + 1, updated_at=now, updated_by=author)
 
 
 def _record(conn: Connection, faq_id: str, revision: int, action: str, author: str, now: str,
@@ -264,11 +267,11 @@ def _checked(entry: FaqEntry) -> FaqEntry:
     return entry
 
 
-def _fetch(conn: Connection, faq_id: str):  # type: ignore[no-untyped-def]
+def _fetch(conn: Connection, faq_id: str) -> RowMapping | None:
     return conn.execute(select(faq_entries).where(faq_entries.c.faq_id == faq_id)).mappings().first()
 
 
-def _require(conn: Connection, faq_id: str):  # type: ignore[no-untyped-def]
+def _require(conn: Connection, faq_id: str) -> RowMapping:
     row = _fetch(conn, faq_id)
     if row is None or row["deleted"]:
         raise EntryNotFound(f"no FAQ entry {faq_id!r}")
@@ -284,7 +287,7 @@ def _row_values(entry: FaqEntry) -> dict[str, object]:
     }
 
 
-def _entry_from_row(row) -> FaqEntry:  # type: ignore[no-untyped-def]
+def _entry_from_row(row: RowMapping) -> FaqEntry:
     return FaqEntry(
         faq_id=row["faq_id"], question=row["question"], answer=row["answer"],
         alternatives=tuple(json.loads(row["alternatives"])), tags=tuple(json.loads(row["tags"])),
@@ -293,7 +296,7 @@ def _entry_from_row(row) -> FaqEntry:  # type: ignore[no-untyped-def]
     )
 
 
-def _revision_from_row(row) -> Revision:  # type: ignore[no-untyped-def]
+def _revision_from_row(row: RowMapping) -> Revision:
     def snapshot(text: str | None) -> FaqEntry | None:
         return None if text is None else entry_from_content(json.loads(text))
 
