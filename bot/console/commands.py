@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported inside the handlers at run time: ``--help`` stays quick
@@ -22,7 +23,7 @@ if TYPE_CHECKING:  # imported inside the handlers at run time: ``--help`` stays 
 PREFIX = "supportbot staff"
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``staff`` and its sub-commands to the root parser."""
     staff = commands.add_parser("staff", help="accounts of the support staff who use the web console",
                                 description="Accounts for the staff console at /console.")
@@ -30,7 +31,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
                                     "else $SUPPORTBOT_DATA_DIR/supportbot.db)")
     sub = staff.add_subparsers(dest="staff_command", metavar="COMMAND")
 
-    def command(name: str, help_text: str, example: str, run) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+    def command(name: str, help_text: str, example: str,
+                run: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=help_text, description=f"{help_text}.\n\nexample:\n  {example}",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.set_defaults(run=run)

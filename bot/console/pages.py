@@ -27,7 +27,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 LINK = re.compile(r"\[([^\]]+)\]\((https?://[^\s)]+)\)")
 # Who is signed in. ``web.RequestKey`` is new in aiohttp 3.12; older ones take a plain string.
 SESSION_KEY = (web.RequestKey("console_session", ConsoleSession) if hasattr(web, "RequestKey")
-               else "console_session")  # type: ignore[attr-defined]
+               else "console_session")
 
 # Short notices after a change, chosen by code so a link cannot put arbitrary text on the page.
 NOTICES = {
