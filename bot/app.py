@@ -68,7 +68,8 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         store, conversations = FaqStore(database), ConversationLog(database)
         model = await asyncio.to_thread(model_loader, settings)
         keeper = await BrainKeeper.open(settings, store, model)
-        turn_log: Batcher[TurnRecord, int] = Batcher(conversations.record, max_batch=512, max_wait_ms=0, name="turn-log")
+        turn_log: Batcher[TurnRecord, int] = Batcher(conversations.record, max_batch=512, max_wait_ms=0,
+                                                     name="turn-log")
         responder = Responder(settings, keeper, routing, handlers,
                               Sessions(rate_limit_per_minute=settings.rate_limit_per_minute),
                               turn_log, app[METRICS])
