@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe_machine  # noqa: E402
 from knowledge.conversations.reviews import Reviews  # noqa: E402
-from knowledge.database import open_database  # noqa: E402
+from knowledge.database import Database  # noqa: E402
 from knowledge.faq.store import FaqStore  # noqa: E402
 from training.args import RetrieverTrainingArgs  # noqa: E402
 from training.retrain import RetrainOptions, retrain  # noqa: E402
@@ -184,8 +184,8 @@ def main() -> None:
               "--heldout-intents", str(work / "test.csv"), "--fp32-fallback", env=env)
     url = f"http://127.0.0.1:{free_port()}"
     # The banking users ask nothing the shop FAQ answers: remove it so every turn is judged by intent.
-    engine = open_database(f"sqlite:///{data_dir / 'supportbot.db'}")
-    store = FaqStore(engine)
+    database = Database.open(f"sqlite:///{data_dir / 'supportbot.db'}")
+    store = FaqStore(database)
     for entry in store.list():
         store.remove(entry.faq_id, "benchmark")
     Workspace.init(data_dir / "training", "v1", work / "first.csv", work / "test.csv", None, work / "ck" / "intents",
@@ -197,7 +197,7 @@ def main() -> None:
         _wait(url, server)
         gold, failures = clock.run("conversations", asyncio.run, converse(url, conversations, args.concurrency))
         print(f"conversations: {len(gold)} answered, {failures} failed", flush=True)
-        reviews = Reviews(engine)
+        reviews = Reviews(database)
         queued = {turn.id for turn in reviews.pending(limit=10_000_000)}
         items = [(turn_id, "intent", label) for turn_id, label in gold.items() if turn_id in queued]
         clock.run("labelling", lambda: [reviews.label([i], k, v, "staff") for i, k, v in items])

@@ -27,12 +27,13 @@ from bot.core.orders import DEMO_ORDERS, OrderBook, order_status_handler
 from bot.core.responder import Responder
 from bot.core.routing import DEFAULT_ROUTING, RoutingTable, load_routing
 from bot.core.sessions import Sessions
-from bot.keys import CONVERSATIONS, KEEPER, METRICS, RESPONDER, SETTINGS, STORE
+from bot.keys import CONVERSATIONS, DATABASE, KEEPER, METRICS, RESPONDER, SETTINGS, STORE
 from bot.metrics import Metrics
 from bot.models.bundle import load_bundle
 from bot.models.store import resolve_current
 from bot.settings import Settings
-from knowledge.conversations.log import ConversationLog
+from knowledge.conversations.log import ConversationLog, TurnRecord
+from knowledge.database import Database
 from knowledge.faq.store import FaqStore
 
 log = logging.getLogger(__name__)
@@ -63,24 +64,26 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
     async def resources(app: web.Application) -> AsyncIterator[None]:
         import asyncio
 
-        store = FaqStore.open(settings.database_url)
-        conversations = ConversationLog(store.engine)
+        database = Database.open(settings.database_url)
+        store, conversations = FaqStore(database), ConversationLog(database)
         model = await asyncio.to_thread(model_loader, settings)
         keeper = await BrainKeeper.open(settings, store, model)
-        turn_log: Batcher = Batcher(conversations.record, max_batch=512, max_wait_ms=0, name="turn-log")
+        turn_log: Batcher[TurnRecord, int] = Batcher(conversations.record, max_batch=512, max_wait_ms=0,
+                                                     name="turn-log")
         responder = Responder(settings, keeper, routing, handlers,
                               Sessions(rate_limit_per_minute=settings.rate_limit_per_minute),
                               turn_log, app[METRICS])
         await turn_log.start()
         await responder.start()
-        app[STORE], app[CONVERSATIONS], app[KEEPER], app[RESPONDER] = store, conversations, keeper, responder
+        app[DATABASE], app[STORE], app[CONVERSATIONS] = database, store, conversations
+        app[KEEPER], app[RESPONDER] = keeper, responder
         app[METRICS].set_bundle(keeper.current.version)
         log.info("serving bundle %s with %d FAQ entries", keeper.current.version, len(keeper.current.entries))
         yield
         await responder.close()  # in-flight messages finish first ...
         await turn_log.close()  # ... and their turns are written
         keeper.close()
-        store.close()
+        database.close()
 
     app.cleanup_ctx.append(resources)
     add_routes(app)

@@ -8,7 +8,7 @@ from pathlib import Path
 PREFIX = "supportbot serve"
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "serve", help="serve the web chat, the REST API and the admin API",
         description="Serve the bot: web chat at /, POST /api/chat, /admin/... (bearer token), "
@@ -33,8 +33,10 @@ def run_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        # None leaves a setting to the environment; --no-batching pins a batch of one, no wait.
         settings = Settings.from_env(bundle=args.bundle, db=args.db, host=args.host, port=args.port,
-                                     **({"max_batch": 1, "max_wait_ms": 0.0} if args.no_batching else {}))
+                                     max_batch=1 if args.no_batching else None,
+                                     max_wait_ms=0.0 if args.no_batching else None)
     except SettingsError as error:
         raise SystemExit(f"{PREFIX}: error: {error}") from None
     try:

@@ -80,12 +80,12 @@ class Settings:
             if raw is not None and raw != "":
                 values[spec.name] = _convert(name, raw, spec.type)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        settings = cls(**values)  # type: ignore[arg-type]
+        settings = cls(**values)  # type: ignore[arg-type]  # each value was converted to its field's type above
         settings.validate()
         return settings
 
     def with_changes(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)  # type: ignore[arg-type]  # test and flag overrides; unknown names raise TypeError
 
     def validate(self) -> None:
         checks = [

@@ -1,15 +1,18 @@
 """The one database: FAQ entries and their revisions, conversations, turns and feedback.
 
 SQLite in WAL mode by default; any SQLAlchemy URL works, so several bot replicas can share a
-PostgreSQL database. Tables are created on first use.
+PostgreSQL database. Tables are created on first use. ``Database`` below owns the connection;
+the tables are the schema every store shares.
 """
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     Engine,
     Float,
     ForeignKey,
@@ -23,6 +26,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 
 metadata = MetaData()
 
@@ -160,24 +164,61 @@ review_labels = Table(
 )
 
 
-def open_database(url: str) -> Engine:
-    """Create an engine for ``url`` and the tables if they are missing.
+class Database:
+    """The knowledge database: owns one SQLAlchemy engine; every store borrows it.
 
-    SQLite gets WAL journaling (readers never block the writer), a busy timeout, and foreign
-    keys; its parent directory is created.
+    ``Database.open(url)`` creates the engine and any missing tables; the stores
+    (``FaqStore``, ``ConversationLog``, ``Reviews``, ``Handoffs``, ``Activity``,
+    ``StaffAccounts``) take the ``Database`` and run their SQL through ``connect()`` (reads)
+    and ``begin()`` (one transaction). Only whoever opened it closes it.
+
+    Example::
+
+        with Database.open("sqlite:///data/supportbot.db") as database:
+            store, log = FaqStore(database), ConversationLog(database)
+            store.kb_revision()
     """
-    parsed = make_url(url)
-    is_sqlite = parsed.get_backend_name() == "sqlite"
-    if is_sqlite and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30} if is_sqlite else {})
-    if is_sqlite:
-        event.listen(engine, "connect", _configure_sqlite)
-    metadata.create_all(engine)
-    return engine
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Database:
+        """Connect to ``url`` and create the tables if they are missing.
+
+        SQLite gets WAL journaling (readers never block the writer), a busy timeout, and foreign
+        keys; its parent directory is created.
+        """
+        parsed = make_url(url)
+        is_sqlite = parsed.get_backend_name() == "sqlite"
+        if is_sqlite and parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30} if is_sqlite else {})
+        if is_sqlite:
+            event.listen(engine, "connect", _configure_sqlite)
+        metadata.create_all(engine)
+        return cls(engine)
+
+    def connect(self) -> Connection:
+        """A connection for reading: ``with database.connect() as conn: ...``."""
+        return self._engine.connect()
+
+    def begin(self) -> AbstractContextManager[Connection]:
+        """One transaction, committed when the block ends and rolled back if it raises."""
+        return self._engine.begin()
+
+    def close(self) -> None:
+        """Close every pooled connection: call it once the stores built on it are done."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
-def _configure_sqlite(connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _configure_sqlite(connection: DBAPIConnection, _record: object) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

@@ -6,7 +6,7 @@ the browser once; the database keeps only its sha256, with the session's CSRF to
 
 Example::
 
-    accounts = StaffAccounts(open_database("sqlite:///data/supportbot.db"))
+    accounts = StaffAccounts(Database.open("sqlite:///data/supportbot.db"))
     accounts.add("ana", "correct horse battery")
     session = accounts.sign_in("ana", "correct horse battery")   # None if wrong
     accounts.session(session.token).name                          # "ana"
@@ -22,10 +22,10 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from knowledge.database import staff, staff_sessions
+from knowledge.database import Database, staff, staff_sessions
 from knowledge.errors import EntryExists, EntryNotFound, KnowledgeError
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -106,8 +106,8 @@ def _dummy_hash() -> str:
 class StaffAccounts:
     """Staff accounts and console sessions over the knowledge database."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     # -- accounts --------------------------------------------------------------------------
 
@@ -116,7 +116,7 @@ class StaffAccounts:
         name, now = check_name(name), _now()
         hashed = hash_password(check_password(password))
         try:
-            with self.engine.begin() as conn:
+            with self.database.begin() as conn:
                 conn.execute(insert(staff).values(name=name, password_hash=hashed, created_at=now, active=True))
         except IntegrityError:
             raise EntryExists(f"staff member {name!r} already exists (change the password with "
@@ -127,7 +127,7 @@ class StaffAccounts:
         """Replace the password (re-activating the account) and end the person's sessions."""
         name = normalise_name(name)
         hashed = hash_password(check_password(password))
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             changed = conn.execute(update(staff).where(staff.c.name == name)
                                    .values(password_hash=hashed, active=True)).rowcount
             if changed != 1:
@@ -137,13 +137,13 @@ class StaffAccounts:
     def deactivate(self, name: str) -> None:
         """Stop a person from signing in and end their sessions; their history stays."""
         name = normalise_name(name)
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             if conn.execute(update(staff).where(staff.c.name == name).values(active=False)).rowcount != 1:
                 raise EntryNotFound(f"no staff member {name!r}")
             conn.execute(delete(staff_sessions).where(staff_sessions.c.name == name))
 
     def members(self) -> list[StaffMember]:
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             rows = conn.execute(select(staff).order_by(staff.c.name)).mappings()
             return [StaffMember(r["name"], r["created_at"], bool(r["active"])) for r in rows]
 
@@ -152,7 +152,7 @@ class StaffAccounts:
     def sign_in(self, name: str, password: str, hours: float = SESSION_HOURS) -> ConsoleSession | None:
         """A new session if ``name`` is an active account with that password, else None."""
         name = normalise_name(name)
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             row = conn.execute(select(staff).where(staff.c.name == name)).mappings().first()
         stored = row["password_hash"] if row is not None else _dummy_hash()
         if not verify_password(password[:MAX_PASSWORD_CHARS], stored) or row is None or not row["active"]:
@@ -165,21 +165,21 @@ class StaffAccounts:
             return None
         query = (select(staff_sessions).join(staff, staff.c.name == staff_sessions.c.name)
                  .where(staff_sessions.c.token_hash == _token_hash(token), staff.c.active.is_(True)))
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             row = conn.execute(query).mappings().first()
         if row is None or row["expires_at"] <= _now():
             return None
         return ConsoleSession(row["name"], row["csrf_token"], row["expires_at"])
 
     def sign_out(self, token: str) -> None:
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             conn.execute(delete(staff_sessions).where(staff_sessions.c.token_hash == _token_hash(token)))
 
     def _start(self, name: str, hours: float) -> ConsoleSession:
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = datetime.now(UTC)
         expires = _iso(now + timedelta(hours=hours))
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             conn.execute(delete(staff_sessions).where(staff_sessions.c.expires_at <= _iso(now)))
             conn.execute(insert(staff_sessions).values(token_hash=_token_hash(token), name=name, csrf_token=csrf,
                                                        created_at=_iso(now), expires_at=expires))

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from knowledge.conversations.reviews import Reviews
-from knowledge.database import open_database
+from knowledge.database import Database
 from knowledge.faq.formats import write_faq_file
 from knowledge.faq.store import FaqStore
 from training.args import IntentTrainingArgs, RetrieverTrainingArgs
@@ -101,8 +101,8 @@ def retrain(options: RetrainOptions, log: Callable[[str], None] = print) -> Retr
     run = options.workspace / "runs" / stamp
     run.mkdir(parents=True, exist_ok=True)
     report.run_dir = str(run)
-    engine = open_database(options.database_url)
-    store, reviews = FaqStore(engine), Reviews(engine)
+    database = Database.open(options.database_url)
+    store, reviews = FaqStore(database), Reviews(database)
     until = now()
     with report.step("dataset"):
         dataset, faq_changed, regression = _dataset(workspace, store, reviews, options.since, run)

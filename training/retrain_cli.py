@@ -55,6 +55,7 @@ def _paths(args: argparse.Namespace) -> tuple[Path, Path, str]:
 
 
 def run_init(args: argparse.Namespace) -> int:
+    from knowledge.database import Database
     from knowledge.faq.store import FaqStore
     from training.errors import TrainingInputError
     from training.workspace import Workspace
@@ -65,7 +66,7 @@ def run_init(args: argparse.Namespace) -> int:
         raise SystemExit(f"{PREFIX}: error: no active bundle in {bundles}")
     try:
         made = Workspace.init(workspace, pointer.resolve().name, args.train, args.eval, args.queries,
-                              args.intents_checkpoint, args.retriever_checkpoint, FaqStore.open(url).kb_revision())
+                              args.intents_checkpoint, args.retriever_checkpoint, FaqStore(Database.open(url)).kb_revision())
     except TrainingInputError as error:
         raise SystemExit(f"{PREFIX}: error: {error}") from None
     print(f"training workspace {workspace} describes bundle {made.state.bundle}")

@@ -16,6 +16,7 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
 
 from aiohttp import web
 
@@ -33,6 +34,8 @@ from knowledge.faq.store import Revision
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 FIELDS = ("question", "answer", "alternatives", "tags", "language", "enabled")
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @web.middleware
@@ -61,7 +64,7 @@ def revision_json(rev: Revision) -> dict[str, object]:
             "after": rev.after.content() if rev.after else None}
 
 
-async def _change(request: web.Request, function: Callable[..., object], *args: object, **kwargs: object) -> object:
+async def _change(request: web.Request, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run a store change in a thread, map its errors to HTTP, then swap in the new index."""
     try:
         return await change_faq(request, function, *args, **kwargs)
@@ -99,19 +102,20 @@ async def list_faq(request: web.Request) -> web.Response:
 async def create_faq(request: web.Request) -> web.Response:
     body = await read_json(request)
     fields = _fields(body)
-    if not isinstance(body.get("faq_id"), str):
+    faq_id = body.get("faq_id")
+    if not isinstance(faq_id, str):
         raise bad_request("faq_id is required")
     try:
-        entry = FaqEntry(faq_id=body["faq_id"], question=str(fields.get("question", "")),  # type: ignore[arg-type]
+        entry = FaqEntry(faq_id=faq_id, question=str(fields.get("question", "")),
                          answer=str(fields.get("answer", ""))).with_changes(
             **{k: v for k, v in fields.items() if k not in ("question", "answer")})
     except TypeError as error:
         raise bad_request(str(error)) from None
     saved = await _change(request, request.app[STORE].add, entry, _author(request))
-    return web.json_response(entry_json(saved), status=201)  # type: ignore[arg-type]
+    return web.json_response(entry_json(saved), status=201)
 
 
-async def _read(function: Callable[[str], object], faq_id: str) -> object:
+async def _read(function: Callable[[str], T], faq_id: str) -> T:
     """A store read in a thread; an unknown id is a 404 with the store's reason."""
     try:
         return await asyncio.to_thread(function, faq_id)
@@ -122,7 +126,7 @@ async def _read(function: Callable[[str], object], faq_id: str) -> object:
 @routes.get("/admin/faq/{faq_id}")
 async def show_faq(request: web.Request) -> web.Response:
     entry = await _read(request.app[STORE].get, request.match_info["faq_id"])
-    return web.json_response(entry_json(entry))  # type: ignore[arg-type]
+    return web.json_response(entry_json(entry))
 
 
 @routes.put("/admin/faq/{faq_id}")
@@ -131,7 +135,7 @@ async def edit_faq(request: web.Request) -> web.Response:
     base = int_field(body, "base_revision", "base_revision (the revision your change is based on) is required")
     saved = await _change(request, request.app[STORE].edit, request.match_info["faq_id"], base,
                           _author(request), **_fields(body))
-    return web.json_response(entry_json(saved))  # type: ignore[arg-type]
+    return web.json_response(entry_json(saved))
 
 
 @routes.delete("/admin/faq/{faq_id}")
@@ -147,7 +151,7 @@ async def remove_faq(request: web.Request) -> web.Response:
 @routes.get("/admin/faq/{faq_id}/history")
 async def faq_history(request: web.Request) -> web.Response:
     history = await _read(request.app[STORE].history, request.match_info["faq_id"])
-    return web.json_response([revision_json(r) for r in history])  # type: ignore[attr-defined]
+    return web.json_response([revision_json(r) for r in history])
 
 
 @routes.post("/admin/faq/{faq_id}/revert")
@@ -156,13 +160,13 @@ async def revert_faq(request: web.Request) -> web.Response:
     revision = int_field(body, "revision", "revision (the one to go back to) is required")
     entry = await _change(request, request.app[STORE].revert, request.match_info["faq_id"], revision,
                           _author(request))
-    return web.json_response(entry_json(entry) if entry else {"removed": request.match_info["faq_id"]})  # type: ignore[arg-type]
+    return web.json_response(entry_json(entry) if entry else {"removed": request.match_info["faq_id"]})
 
 
 @routes.post("/admin/faq/{faq_id}/restore")
 async def restore_faq(request: web.Request) -> web.Response:
     entry = await _change(request, request.app[STORE].restore, request.match_info["faq_id"], _author(request))
-    return web.json_response(entry_json(entry))  # type: ignore[arg-type]
+    return web.json_response(entry_json(entry))
 
 
 @routes.post("/admin/reload")

@@ -13,11 +13,17 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported inside the handlers at run time: ``--help`` stays quick
+    from knowledge.errors import KnowledgeError
+    from knowledge.staff import StaffAccounts
 
 PREFIX = "supportbot staff"
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``staff`` and its sub-commands to the root parser."""
     staff = commands.add_parser("staff", help="accounts of the support staff who use the web console",
                                 description="Accounts for the staff console at /console.")
@@ -25,7 +31,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
                                     "else $SUPPORTBOT_DATA_DIR/supportbot.db)")
     sub = staff.add_subparsers(dest="staff_command", metavar="COMMAND")
 
-    def command(name: str, help_text: str, example: str, run) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+    def command(name: str, help_text: str, example: str,
+                run: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=help_text, description=f"{help_text}.\n\nexample:\n  {example}",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.set_defaults(run=run)
@@ -85,13 +92,17 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _accounts(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from knowledge.database import open_database
+def _accounts(args: argparse.Namespace) -> tuple[StaffAccounts, type[KnowledgeError]]:
+    """The accounts in ``--db`` and the errors to report as one line.
+
+    A command is one short run: its database closes when the process exits.
+    """
+    from knowledge.database import Database
     from knowledge.errors import KnowledgeError
     from knowledge.location import database_url
     from knowledge.staff import StaffAccounts
 
-    return StaffAccounts(open_database(database_url(args.db))), KnowledgeError
+    return StaffAccounts(Database.open(database_url(args.db))), KnowledgeError
 
 
 def _read_password(name: str) -> str:

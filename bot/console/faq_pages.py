@@ -8,6 +8,7 @@ the entry meanwhile, the page shows both versions and what differs instead of ov
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
 from aiohttp import web
 
@@ -198,8 +199,9 @@ async def _not_found_html(request: web.Request, message: str) -> str:
     return response.text or ""
 
 
-def _ids(raw: list[str]) -> list[int]:
-    return sorted({int(i) for i in raw if str(i).isdigit()})[:100]
+def _ids(raw: Iterable[object]) -> list[int]:
+    """Turn ids from a query or form (a stray upload or a word is left out), at most 100."""
+    return sorted({int(text) for text in map(str, raw) if text.isdigit()})[:100]
 
 
 async def _turns(request: web.Request, ids: list[int]) -> list[QueuedTurn]:

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot.console.pages import render, reviews
 from bot.console.similarity import DEFAULT_THRESHOLD, cluster_turns
-from bot.keys import CONVERSATIONS, KEEPER
+from bot.keys import DATABASE, KEEPER
 from knowledge.conversations.activity import Activity, DayActivity
 
 routes = web.RouteTableDef()
@@ -22,7 +22,7 @@ TOPICS = 5
 
 @routes.get("/")
 async def overview(request: web.Request) -> web.Response:
-    activity = Activity(request.config_dict[CONVERSATIONS].engine)
+    activity = Activity(request.config_dict[DATABASE])
     days = await asyncio.to_thread(activity.per_day, DAYS)
     thumbs = await asyncio.to_thread(activity.feedback, DAYS)
     brain = request.config_dict[KEEPER].current

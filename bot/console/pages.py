@@ -18,7 +18,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup, escape
 
-from bot.keys import CONVERSATIONS, STORE
+from bot.keys import DATABASE
 from knowledge.conversations.reviews import Reviews
 from knowledge.staff import ConsoleSession, StaffAccounts
 
@@ -27,7 +27,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 LINK = re.compile(r"\[([^\]]+)\]\((https?://[^\s)]+)\)")
 # Who is signed in. ``web.RequestKey`` is new in aiohttp 3.12; older ones take a plain string.
 SESSION_KEY = (web.RequestKey("console_session", ConsoleSession) if hasattr(web, "RequestKey")
-               else "console_session")  # type: ignore[attr-defined]
+               else "console_session")
 
 # Short notices after a change, chosen by code so a link cannot put arbitrary text on the page.
 NOTICES = {
@@ -74,11 +74,11 @@ def signed_in(request: web.Request) -> ConsoleSession:
 
 
 def accounts(request: web.Request) -> StaffAccounts:
-    return StaffAccounts(request.config_dict[STORE].engine)
+    return StaffAccounts(request.config_dict[DATABASE])
 
 
 def reviews(request: web.Request) -> Reviews:
-    return Reviews(request.config_dict[CONVERSATIONS].engine)
+    return Reviews(request.config_dict[DATABASE])
 
 
 async def render(request: web.Request, template: str, status: int = 200, **context: object) -> web.Response:

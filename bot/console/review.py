@@ -15,6 +15,7 @@ Every label is all-or-nothing and names who gave it (``knowledge.conversations.r
 from __future__ import annotations
 
 import asyncio
+from typing import TypedDict
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -25,12 +26,20 @@ from bot.console.similarity import DEFAULT_THRESHOLD, cluster_turns, suggest_ent
 from bot.keys import KEEPER, RESPONDER, STORE
 from knowledge.conversations.reviews import REASONS, InvalidLabel, NotPending, QueuedTurn
 from knowledge.errors import KnowledgeError
+from knowledge.faq.entry import FaqEntry
 
 routes = web.RouteTableDef()
 REASON_NAMES = {"fallback": "Fell back", "low_confidence": "Low confidence", "thumbs_down": "Thumbs down",
                 "handoff": "Handed off"}
 FORM_KINDS = ("faq", "intent", "out_of_scope", "dismissed")
 MAX_SIMILAR = 300
+
+
+class Choices(TypedDict):
+    """What the labelling forms suggest: FAQ entries to attach to, intents to label with."""
+
+    entries: list[FaqEntry]
+    intents: list[str]
 
 
 @routes.get("/review")
@@ -67,7 +76,7 @@ async def similar(request: web.Request) -> web.Response:
 async def label(request: web.Request) -> web.Response:
     form = await request.post()
     back = _back(str(form.get("back", "")))
-    ids = [int(v) for v in form.getall("turn", []) if str(v).isdigit()]
+    ids = [int(text) for text in map(str, form.getall("turn", [])) if text.isdigit()]
     kind = str(form.get("kind", ""))
     value = str(form.get("faq_id" if kind == "faq" else "intent", "")).strip() or None
     staff = signed_in(request).name
@@ -104,12 +113,12 @@ async def _attach(request: web.Request, ids: list[int], faq_id: str, staff: str)
                          alternatives=(*entry.alternatives, *new))
 
 
-async def _choices(request: web.Request) -> dict[str, object]:
+async def _choices(request: web.Request) -> Choices:
     """FAQ entries to attach to and intents to label with, for the forms' suggestion lists."""
     entries = await asyncio.to_thread(request.config_dict[STORE].list)
     logged = await asyncio.to_thread(reviews(request).known_intents)
     routed = request.config_dict[RESPONDER].routing.routes
-    return {"entries": entries, "intents": sorted({*logged, *routed})}
+    return Choices(entries=entries, intents=sorted({*logged, *routed}))
 
 
 def _back(raw: str) -> str:

@@ -81,13 +81,15 @@ def pool(hidden: np.ndarray, attention_mask: np.ndarray, mode: str) -> np.ndarra
     mask = attention_mask[:, :, None].astype(np.float32)  # [n, seq, 1]
     summed = (hidden * mask).sum(axis=1)  # [n, hidden]
     counts = np.maximum(mask.sum(axis=1), 1e-9)  # [n, 1]
-    return (summed / counts).astype(np.float32)
+    pooled: np.ndarray = (summed / counts).astype(np.float32)  # numpy's stubs type sum(axis=...) as Any
+    return pooled
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     """Scale each row to unit length (a zero row stays zero), as ``torch.nn.functional.normalize``."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    unit: np.ndarray = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)  # norm(axis=...) is typed Any
+    return unit
 
 
 def session_options(threads: int) -> ort.SessionOptions:
@@ -148,7 +150,8 @@ class OnnxEncoder:
 
     def hidden_states(self, batch: TokenBatch) -> np.ndarray:
         """Run the graph on a token batch: ``last_hidden_state`` [n, seq, hidden] float32."""
-        return self.session.run(["last_hidden_state"], batch.feeds(self.input_names))[0]
+        (hidden,) = self.session.run(["last_hidden_state"], batch.feeds(self.input_names))
+        return np.asarray(hidden)  # onnxruntime returns numpy arrays, typed as Any
 
     def vectors(self, hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """Pool ``hidden_states`` into one vector per text (unit length when ``normalize``)."""

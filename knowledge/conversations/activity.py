@@ -4,7 +4,7 @@ Days are UTC calendar days, read from the turns' ISO timestamps.
 
 Example::
 
-    activity = Activity(open_database("sqlite:///data/supportbot.db"))
+    activity = Activity(Database.open("sqlite:///data/supportbot.db"))
     for day in activity.per_day(days=14):
         print(day.day, day.questions, day.answered, day.fell_back)
     activity.feedback(days=14)              # Feedback(up=12, down=3)
@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 
-from knowledge.database import feedback, turns
+from knowledge.database import Database, feedback, turns
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ FIELD_BY_ACTION = {"answer": "answered", "clarify": "clarified", "fallback": "fe
 class Activity:
     """Daily counts over the conversation log."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     def per_day(self, days: int = 14, today: date | None = None) -> list[DayActivity]:
         """One row per day for the last ``days`` days (today included), oldest first."""
@@ -55,7 +55,7 @@ class Activity:
                  .where(day >= first.isoformat(), day <= last.isoformat())
                  .group_by(day, turns.c.action))
         counts: dict[str, dict[str, int]] = {}
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             for row in conn.execute(query):
                 field = FIELD_BY_ACTION.get(row.action)
                 per = counts.setdefault(row.day, {})
@@ -71,7 +71,7 @@ class Activity:
         first, _ = _window(days, today)
         query = (select(feedback.c.value, func.count()).where(feedback.c.created_at >= first.isoformat())
                  .group_by(feedback.c.value))
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             totals = {int(value): int(n) for value, n in conn.execute(query)}
         return Feedback(up=totals.get(1, 0), down=totals.get(-1, 0))
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from knowledge.conversations.files import read_labels, write_turns
 from knowledge.conversations.log import ConversationLog
 from knowledge.conversations.reviews import Reviews
+from knowledge.database import Database
 from knowledge.errors import KnowledgeError
 from knowledge.faq.store import FaqStore
 from knowledge.location import database_url
@@ -16,7 +17,7 @@ from knowledge.location import database_url
 PREFIX = "supportbot logs"
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     logs = commands.add_parser("logs", help="export conversation turns; import labels given elsewhere",
                                description="The conversation log as files.")
     logs.add_argument("--db", help="database URL (default: $SUPPORTBOT_DB)")
@@ -45,27 +46,27 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def run_export(args: argparse.Namespace) -> int:
-    log = ConversationLog(FaqStore.open(database_url(args.db)).engine)
-    suffix = "." + args.format
-    if args.output.suffix != suffix:
-        raise SystemExit(f"{PREFIX}: error: --format {args.format} needs a {suffix} file name, got {args.output}")
-    turns = log.turns(limit=10_000_000, since=args.since, pending=args.pending)
+    with Database.open(database_url(args.db)) as database:
+        suffix = "." + args.format
+        if args.output.suffix != suffix:
+            raise SystemExit(f"{PREFIX}: error: --format {args.format} needs a {suffix} file name, got {args.output}")
+        turns = ConversationLog(database).turns(limit=10_000_000, since=args.since, pending=args.pending)
     write_turns(turns, args.output, args.format)
     print(f"exported {len(turns)} turns to {args.output}")
     return 0
 
 
 def run_import(args: argparse.Namespace) -> int:
-    store = FaqStore.open(database_url(args.db))
-    reviews = Reviews(store.engine)
-    try:
-        pending = {turn.id for turn in reviews.pending(limit=10_000_000)}
-        labels = read_labels(args.file, pending, {e.faq_id for e in store.list()})
-        if args.dry_run:
-            print(f"would apply {len(labels)} labels")
-            return 0
-        reviews.label_many(labels, args.author or os.environ.get("USER") or getpass.getuser() or "import")
-    except KnowledgeError as error:
-        raise SystemExit(f"{PREFIX}: error: {error}") from None
+    with Database.open(database_url(args.db)) as database:
+        store, reviews = FaqStore(database), Reviews(database)
+        try:
+            pending = {turn.id for turn in reviews.pending(limit=10_000_000)}
+            labels = read_labels(args.file, pending, {e.faq_id for e in store.list()})
+            if args.dry_run:
+                print(f"would apply {len(labels)} labels")
+                return 0
+            reviews.label_many(labels, args.author or os.environ.get("USER") or getpass.getuser() or "import")
+        except KnowledgeError as error:
+            raise SystemExit(f"{PREFIX}: error: {error}") from None
     print(f"applied {len(labels)} labels")
     return 0

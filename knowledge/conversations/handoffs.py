@@ -7,7 +7,7 @@ relaying where the last one stopped.
 
 Example::
 
-    handoffs = Handoffs(open_database("sqlite:///data/supportbot.db"))
+    handoffs = Handoffs(Database.open("sqlite:///data/supportbot.db"))
     handoffs.start("tg:42", "telegram")               # True: a person has it now
     handoffs.remember(Relay("-100777", 15, "tg:42", "42"))
     handoffs.relay_for("-100777", 15)                 # Relay(..., session_id="tg:42", user_chat="42")
@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from knowledge.database import conversations, staff_relays
+from knowledge.database import Database, conversations, staff_relays
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,13 @@ class Relay:
 class Handoffs:
     """Handoff flags on conversations and the staff-message -> customer map."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     def start(self, session_id: str, channel: str) -> bool:
         """Mark the conversation as taken over by a person; False if it already was."""
         now = _now()
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             current = conn.execute(select(conversations.c.handoff)
                                    .where(conversations.c.session_id == session_id)).first()
             if current is None:  # no turn logged yet (e.g. /human as the first message)
@@ -59,7 +59,7 @@ class Handoffs:
 
     def end(self, session_id: str) -> bool:
         """Hand the conversation back to the bot; False if no person had it."""
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             result = conn.execute(update(conversations)
                                   .where(conversations.c.session_id == session_id,
                                          conversations.c.handoff.is_(True))
@@ -67,14 +67,14 @@ class Handoffs:
         return result.rowcount > 0
 
     def is_handed_off(self, session_id: str) -> bool:
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             value = conn.execute(select(conversations.c.handoff)
                                  .where(conversations.c.session_id == session_id)).scalar()
         return bool(value)
 
     def handed_off(self) -> list[str]:
         """Session ids a person has now, oldest handoff first."""
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             rows = conn.execute(select(conversations.c.session_id)
                                 .where(conversations.c.handoff.is_(True))
                                 .order_by(conversations.c.handoff_at))
@@ -87,7 +87,7 @@ class Handoffs:
         keeps the first record.
         """
         try:
-            with self.engine.begin() as conn:
+            with self.database.begin() as conn:
                 conn.execute(insert(staff_relays).values(
                     staff_chat=relay.staff_chat, staff_message_id=relay.staff_message_id,
                     session_id=relay.session_id, user_chat=relay.user_chat, created_at=_now()))
@@ -97,7 +97,7 @@ class Handoffs:
 
     def relay_for(self, staff_chat: str, staff_message_id: int) -> Relay | None:
         """The customer a staff-chat message stands for, or None if it stands for nobody."""
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             row = conn.execute(select(staff_relays.c.session_id, staff_relays.c.user_chat).where(
                 staff_relays.c.staff_chat == staff_chat,
                 staff_relays.c.staff_message_id == staff_message_id)).first()

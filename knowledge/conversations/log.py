@@ -6,7 +6,7 @@ never lose a turn the user saw.
 
 Example::
 
-    log = ConversationLog(open_database("sqlite:///data/supportbot.db"))
+    log = ConversationLog(Database.open("sqlite:///data/supportbot.db"))
     (turn_id,) = log.record([TurnRecord("web:abc", "web", "hi", "handler", "Hello!", 3.2)])
     log.add_feedback(turn_id, "web:abc", -1)           # thumbs down: queued for review
 """
@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import RowMapping, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from knowledge.database import conversations, feedback, turns
+from knowledge.database import Database, conversations, feedback, turns
 from knowledge.errors import EntryNotFound, KnowledgeError
 
 ACTIONS = ("answer", "clarify", "fallback", "handler", "rejected", "handoff")
@@ -63,14 +63,14 @@ class DuplicateFeedback(KnowledgeError):
 class ConversationLog:
     """Turns, conversations and feedback in the knowledge database."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     def record(self, records: Sequence[TurnRecord]) -> list[int]:
         """Store many turns in one transaction and return their ids, in order."""
         if not records:
             return []
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             sessions = {r.session_id: r for r in records}
             known = set(conn.execute(select(conversations.c.session_id).where(
                 conversations.c.session_id.in_(sessions))).scalars())
@@ -91,7 +91,7 @@ class ConversationLog:
         """Attach thumbs up (+1) or down (-1) to a turn of ``session_id``; down queues it."""
         if value not in (1, -1):
             raise ValueError(f"feedback is +1 or -1, got {value}")
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             owner = conn.execute(select(turns.c.session_id).where(turns.c.id == turn_id)).scalar()
             if owner is None or owner != session_id:
                 raise EntryNotFound(f"no turn {turn_id} in this conversation")
@@ -116,12 +116,12 @@ class ConversationLog:
             query = query.where(turns.c.created_at >= since)
         if pending:
             query = query.where(turns.c.review == PENDING)
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             rows = list(conn.execute(query).mappings())
         return [_logged(row) for row in reversed(rows)]
 
     def count(self) -> int:
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(turns)).scalar() or 0)
 
 
@@ -138,7 +138,7 @@ def _row(record: TurnRecord) -> dict[str, object]:
     }
 
 
-def _logged(row) -> LoggedTurn:  # type: ignore[no-untyped-def]
+def _logged(row: RowMapping) -> LoggedTurn:
     record = TurnRecord(
         session_id=row["session_id"], channel=row["channel"], text=row["text"], action=row["action"],
         reply=row["reply"], latency_ms=row["latency_ms"], intent=row["intent"],

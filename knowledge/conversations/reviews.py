@@ -16,7 +16,7 @@ dismissed      None         nothing to learn (noise, spam, a duplicate)
 
 Example::
 
-    reviews = Reviews(open_database("sqlite:///data/supportbot.db"))
+    reviews = Reviews(Database.open("sqlite:///data/supportbot.db"))
     queued = reviews.pending(reason="fallback")
     reviews.label([queued[0].id], "intent", "order_status", author="ana")
     for text, kind, value in reviews.labels_since("2026-11-01"):
@@ -29,12 +29,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Engine, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, Join, RowMapping, Select, and_, func, insert, select, update
 
 from knowledge.conversations.log import PENDING
-from knowledge.database import feedback, review_labels, turns
+from knowledge.database import Database, feedback, review_labels, turns
 from knowledge.errors import KnowledgeError
 
 KINDS = ("faq", "new_faq", "intent", "out_of_scope", "dismissed")
@@ -95,8 +95,8 @@ class TrainingLabel(NamedTuple):
 class Reviews:
     """The review queue and review labels over the knowledge database."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     def pending(self, reason: str | None = None, limit: int = 100,
                 turn_ids: Sequence[int] | None = None, unanswered: bool = False) -> list[QueuedTurn]:
@@ -112,13 +112,13 @@ class Reviews:
             query = query.where(turns.c.id.in_(list(turn_ids)))
         if unanswered:
             query = query.where(turns.c.action.in_(UNANSWERED_ACTIONS), _not_down())
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             return [_queued(row) for row in conn.execute(query).mappings()]
 
     def pending_counts(self) -> dict[str, int]:
         """How many turns wait for review, per reason, plus ``"all"``."""
         counts = {"all": 0, **{reason: 0 for reason in REASONS}}
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             for reason in REASONS:
                 query = (select(func.count()).select_from(_queue_join())
                          .where(turns.c.review == PENDING, _reason_filter(reason)))
@@ -143,7 +143,7 @@ class Reviews:
         if len(ids) != len(checked):
             raise InvalidLabel("a turn can have one label only")
         now = _now()
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             texts = dict(conn.execute(select(turns.c.id, turns.c.text).where(
                 turns.c.id.in_(ids), turns.c.review == PENDING)).all())
             missing = sorted(set(ids) - set(texts))
@@ -153,17 +153,17 @@ class Reviews:
             labels = []
             for turn_id, kind, value in checked:
                 conn.execute(update(turns).where(turns.c.id == turn_id).values(review=kind))
-                result = conn.execute(insert(review_labels).values(
-                    turn_id=turn_id, text=texts[turn_id], kind=kind, value=value, author=author, created_at=now))
-                labels.append(ReviewLabel(int(result.inserted_primary_key[0]), turn_id, texts[turn_id],
-                                          kind, value, author, now))
+                label_id = conn.execute(insert(review_labels).values(
+                    turn_id=turn_id, text=texts[turn_id], kind=kind, value=value, author=author, created_at=now
+                ).returning(review_labels.c.id)).scalar_one()
+                labels.append(ReviewLabel(int(label_id), turn_id, texts[turn_id], kind, value, author, now))
         return labels
 
     def labels_since(self, since: date | datetime | str) -> list[TrainingLabel]:
         """Every label given at or after ``since`` (a day or an ISO time, UTC), oldest first."""
         query = (select(review_labels.c.text, review_labels.c.kind, review_labels.c.value)
                  .where(review_labels.c.created_at >= _iso(since)).order_by(review_labels.c.id))
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             return [TrainingLabel(*row) for row in conn.execute(query)]
 
     def confirmed_since(self, since: date | datetime | str) -> list[TrainingLabel]:
@@ -176,7 +176,7 @@ class Reviews:
                  .where(review_labels.c.created_at >= _iso(since), review_labels.c.kind == "intent",
                         turns.c.intent == review_labels.c.value)
                  .order_by(review_labels.c.id))
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             return [TrainingLabel(*row) for row in conn.execute(query)]
 
     def labels(self, turn_id: int | None = None, limit: int = 1000) -> list[ReviewLabel]:
@@ -184,24 +184,24 @@ class Reviews:
         query = select(review_labels).order_by(review_labels.c.id.desc()).limit(limit)
         if turn_id is not None:
             query = query.where(review_labels.c.turn_id == turn_id)
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             return [ReviewLabel(r["id"], r["turn_id"], r["text"], r["kind"], r["value"], r["author"],
                                 r["created_at"]) for r in conn.execute(query).mappings()]
 
     def known_intents(self) -> list[str]:
         """Intent labels seen in the log or given by staff, for suggestions."""
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             logged = conn.execute(select(turns.c.intent).distinct().where(turns.c.intent.is_not(None)))
             given = conn.execute(select(review_labels.c.value).distinct()
                                  .where(review_labels.c.kind == "intent"))
             return sorted({str(v) for v in [*logged.scalars(), *given.scalars()]})
 
 
-def _queue_join():  # type: ignore[no-untyped-def]
+def _queue_join() -> Join:
     return turns.join(feedback, feedback.c.turn_id == turns.c.id, isouter=True)
 
 
-def _queue_query():  # type: ignore[no-untyped-def]
+def _queue_query() -> Select[Any]:
     return (select(turns, feedback.c.value.label("feedback_value")).select_from(_queue_join())
             .where(turns.c.review == PENDING))
 
@@ -225,7 +225,7 @@ def _reason(action: str, feedback_value: int | None) -> str:
     return action if action in ("fallback", "handoff") else "low_confidence"
 
 
-def _queued(row) -> QueuedTurn:  # type: ignore[no-untyped-def]
+def _queued(row: RowMapping) -> QueuedTurn:
     return QueuedTurn(
         id=row["id"], created_at=row["created_at"], channel=row["channel"], text=row["text"],
         action=row["action"], reply=row["reply"], intent=row["intent"], confidence=row["confidence"],

@@ -9,8 +9,10 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from knowledge.database import Database
 from knowledge.errors import FaqFileError, InvalidEntry, KnowledgeError
 from knowledge.faq.entry import FaqEntry, validate_entry
 from knowledge.faq.formats import FORMATS, read_faq_file, write_faq_file
@@ -20,9 +22,11 @@ from knowledge.faq.store import FaqStore, ImportPlan
 from knowledge.location import database_url, index_path
 
 PREFIX = "supportbot kb"
+# What ``supportbot`` calls for a sub-command: the parsed arguments in, the exit status out.
+Handler = Callable[[argparse.Namespace], int]
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``kb`` and its sub-commands to the root parser."""
     kb = commands.add_parser("kb", help="edit, import, export and index the FAQ knowledge base",
                              description="The FAQ knowledge base: entries with revisions.")
@@ -31,7 +35,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     kb.add_argument("--author", help="name recorded in the revision history (default: $USER)")
     sub = kb.add_subparsers(dest="kb_command", metavar="COMMAND")
 
-    def command(name: str, help_text: str, example: str, run) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+    def command(name: str, help_text: str, example: str, run: Handler) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=help_text, description=f"{help_text}.\n\nexample:\n  {example}",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.set_defaults(run=_guarded(run))
@@ -97,7 +101,7 @@ def _content_options(parser: argparse.ArgumentParser, required: bool) -> None:
     enabled.add_argument("--disable", dest="enabled", action="store_const", const=False)
 
 
-def _guarded(run):  # type: ignore[no-untyped-def]
+def _guarded(run: Handler) -> Handler:
     """Turn the knowledge package's errors into one ``supportbot kb: error: ...`` line."""
 
     def handler(args: argparse.Namespace) -> int:
@@ -112,7 +116,8 @@ def _guarded(run):  # type: ignore[no-untyped-def]
 
 
 def _store(args: argparse.Namespace) -> FaqStore:
-    return FaqStore.open(database_url(args.db))
+    # A command is one short run: its database closes when the process exits.
+    return FaqStore(Database.open(database_url(args.db)))
 
 
 def _author(args: argparse.Namespace) -> str:

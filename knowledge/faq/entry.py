@@ -59,21 +59,23 @@ class FaqEntry:
         """A copy with some content fields changed; lists become tuples."""
         for name in ("alternatives", "tags"):
             if name in changes and not isinstance(changes[name], tuple):
-                changes[name] = tuple(changes[name])  # type: ignore[arg-type]
-        return replace(self, **changes)  # type: ignore[arg-type]
+                # A non-iterable raises TypeError here, which the admin API answers with 400.
+                changes[name] = tuple(changes[name])  # type: ignore[arg-type]  # any iterable, checked at run time
+        return replace(self, **changes)  # type: ignore[arg-type]  # unknown names raise TypeError; validate_entry checks values
 
 
-def entry_from_content(content: dict[str, object], **meta: object) -> FaqEntry:
+def entry_from_content(content: dict[str, object], *, revision: int = 0, updated_at: str | None = None,
+                       updated_by: str | None = None) -> FaqEntry:
     """Rebuild an entry from ``FaqEntry.content()`` (plus store metadata such as revision)."""
     return FaqEntry(
         faq_id=str(content["faq_id"]),
         question=str(content["question"]),
         answer=str(content["answer"]),
-        alternatives=tuple(content.get("alternatives") or ()),  # type: ignore[arg-type]
-        tags=tuple(content.get("tags") or ()),  # type: ignore[arg-type]
+        alternatives=tuple(content.get("alternatives") or ()),  # type: ignore[arg-type]  # a JSON list of strings
+        tags=tuple(content.get("tags") or ()),  # type: ignore[arg-type]  # a JSON list of strings
         language=str(content.get("language") or "en"),
         enabled=bool(content.get("enabled", True)),
-        **meta,  # type: ignore[arg-type]
+        revision=revision, updated_at=updated_at, updated_by=updated_by,
     )
 
 

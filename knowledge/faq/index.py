@@ -16,6 +16,7 @@ Example::
 """
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import os
@@ -23,7 +24,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import faiss
 import numpy as np
@@ -123,7 +124,7 @@ class FaqIndex:
 
     def copy(self) -> FaqIndex:
         """An independent copy: update it while searches go on in the original."""
-        vectors = faiss.deserialize_index(faiss.serialize_index(self._vectors))
+        vectors = _id_map(faiss.deserialize_index(faiss.serialize_index(self._vectors)))
         return FaqIndex(self.header, vectors, dict(self._phrasings))
 
     def update(self, changed: Sequence[str], entries: Sequence[FaqEntry], encoder: Encoder,
@@ -137,7 +138,8 @@ class FaqIndex:
         changed_set = set(changed)
         stale = [i for i, (faq_id, _) in self._phrasings.items() if faq_id in changed_set]
         if stale:
-            self._vectors.remove_ids(np.asarray(stale, dtype=np.int64))
+            # FAISS's Python wrapper takes int64 ids here (it builds the IDSelectorBatch).
+            self._vectors.remove_ids(np.asarray(stale, dtype=np.int64))  # type: ignore[arg-type]  # faiss stubs list only IDSelector
             for vector_id in stale:
                 del self._phrasings[vector_id]
         self._add([e for e in entries if e.faq_id in changed_set and e.enabled], encoder)
@@ -178,7 +180,8 @@ class FaqIndex:
         phrasings = {int(i): (faq_id, text) for i, faq_id, text in meta.pop("phrasings")}
         meta.pop("payload_sha256")
         header = IndexHeader(**meta)
-        index = cls(header, faiss.deserialize_index(np.frombuffer(payload, dtype=np.uint8)), phrasings)
+        vectors = _id_map(faiss.deserialize_index(np.frombuffer(payload, dtype=np.uint8)), path)
+        index = cls(header, vectors, phrasings)
         if encoder_fingerprint is not None:
             index._check_encoder(encoder_fingerprint, path)
         if faq_revision is not None and header.faq_revision != faq_revision:
@@ -206,7 +209,7 @@ class FaqIndex:
 
     def _set(self, **changes: object) -> None:
         values = {**self.header.__dict__, **changes, "count": self._vectors.ntotal}
-        self.header = IndexHeader(**values)  # type: ignore[arg-type]
+        self.header = IndexHeader(**values)
 
     def _check_encoder(self, fingerprint: str, path: Path | None = None) -> None:
         if fingerprint != self.header.encoder_fingerprint:
@@ -215,7 +218,7 @@ class FaqIndex:
                                 f"the current encoder is {fingerprint[:12]}; rebuild the index")
 
 
-def _split(data: bytes, path: Path) -> tuple[dict, bytes]:  # type: ignore[type-arg]
+def _split(data: bytes, path: Path) -> tuple[dict[str, Any], bytes]:
     start = len(MAGIC) + 8
     if not data.startswith(MAGIC) or len(data) < start:
         raise FaqIndexError(f"{path}: not a supportbot FAQ index (or truncated)")
@@ -227,6 +230,14 @@ def _split(data: bytes, path: Path) -> tuple[dict, bytes]:  # type: ignore[type-
     return meta, data[start + length:]
 
 
+def _id_map(vectors: faiss.Index, path: Path | None = None) -> faiss.IndexIDMap2:
+    """The deserialised index as the id map it was saved as (FAISS gives back the saved class)."""
+    if not isinstance(vectors, faiss.IndexIDMap2):
+        where = f"{path}: " if path else ""
+        raise FaqIndexError(f"{where}holds a {type(vectors).__name__}, not a FAQ index; rebuild it")
+    return vectors
+
+
 class FaqSource(Protocol):
     """What ``open_index`` needs from the store (``knowledge.faq.store.FaqStore`` has it)."""
 
@@ -234,7 +245,8 @@ class FaqSource(Protocol):
 
     def kb_revision(self) -> int: ...
 
-    def changed_since(self, kb_revision: int) -> list[str]: ...
+    # ``list`` above names the method inside this class: ``builtins.list`` is the type.
+    def changed_since(self, kb_revision: int) -> builtins.list[str]: ...
 
 
 def open_index(path: Path, source: FaqSource, encoder: Encoder,

@@ -7,21 +7,22 @@ a removed entry keeps its history and can be restored or reverted.
 
 Example::
 
-    store = FaqStore.open("sqlite:///data/supportbot.db")
+    store = FaqStore(Database.open("sqlite:///data/supportbot.db"))
     entry = store.add(FaqEntry("returns", "Can I return an item?", "Yes, within 30 days."), "ana")
     store.edit("returns", base_revision=entry.revision, author="ben", answer="Yes, 60 days.")
     store.revert("returns", to_revision=1, author="ana")
 """
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, func, insert, select, update
 
-from knowledge.database import faq_entries, faq_revisions, open_database
+from knowledge.database import Database, faq_entries, faq_revisions
 from knowledge.errors import EditConflict, EntryExists, EntryNotFound, InvalidEntry, Problem
 from knowledge.faq.entry import (
     CONTENT_FIELDS,
@@ -65,15 +66,8 @@ class ImportPlan:
 class FaqStore:
     """FAQ entries and revisions in one database (see ``knowledge.database``)."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    @classmethod
-    def open(cls, url: str) -> FaqStore:
-        return cls(open_database(url))
-
-    def close(self) -> None:
-        self.engine.dispose()
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     # -- reading -------------------------------------------------------------------------
 
@@ -82,22 +76,23 @@ class FaqStore:
         query = select(faq_entries).order_by(faq_entries.c.faq_id)
         if not include_removed:
             query = query.where(faq_entries.c.deleted.is_(False))
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             return [_entry_from_row(row) for row in conn.execute(query).mappings()]
 
     def get(self, faq_id: str) -> FaqEntry:
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             row = _fetch(conn, faq_id)
         if row is None or row["deleted"]:
             raise EntryNotFound(f"no FAQ entry {faq_id!r}" + (" (it was removed; restore it "
                                 "or revert to an earlier revision)" if row is not None else ""))
         return _entry_from_row(row)
 
-    def history(self, faq_id: str) -> list[Revision]:
+    # ``list`` below names the method inside this class: ``builtins.list`` is the type.
+    def history(self, faq_id: str) -> builtins.list[Revision]:
         """Every change to ``faq_id``, oldest first."""
         query = (select(faq_revisions).where(faq_revisions.c.faq_id == faq_id)
                  .order_by(faq_revisions.c.revision))
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             revisions = [_revision_from_row(row) for row in conn.execute(query).mappings()]
         if not revisions:
             raise EntryNotFound(f"no FAQ entry {faq_id!r}")
@@ -105,14 +100,14 @@ class FaqStore:
 
     def kb_revision(self) -> int:
         """The number of the newest change to any entry (0 for an empty knowledge base)."""
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             return int(conn.execute(select(func.max(faq_revisions.c.id))).scalar() or 0)
 
-    def changed_since(self, kb_revision: int) -> list[str]:
+    def changed_since(self, kb_revision: int) -> builtins.list[str]:
         """Ids of the entries changed after knowledge-base revision ``kb_revision``."""
         query = (select(faq_revisions.c.faq_id).where(faq_revisions.c.id > kb_revision)
                  .distinct().order_by(faq_revisions.c.faq_id))
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             return list(conn.execute(query).scalars())
 
     # -- changing ------------------------------------------------------------------------
@@ -120,7 +115,7 @@ class FaqStore:
     def add(self, entry: FaqEntry, author: str) -> FaqEntry:
         """Create a new entry; ``EntryExists`` if the id is taken (removed entries included)."""
         entry = _checked(entry)
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             existing = _fetch(conn, entry.faq_id)
             if existing is not None:
                 hint = " (removed: restore it instead)" if existing["deleted"] else ""
@@ -133,14 +128,14 @@ class FaqStore:
         if unknown:
             raise InvalidEntry([Problem(f"entry {faq_id!r}", name, "not an editable field; expected "
                                         f"some of {', '.join(EDITABLE_FIELDS)}") for name in unknown])
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             current = _entry_from_row(_require(conn, faq_id))
             updated = _checked(current.with_changes(**changes))
             return _write(conn, current, updated, base_revision, author, "edit")
 
     def remove(self, faq_id: str, author: str, base_revision: int | None = None) -> FaqEntry:
         """Remove an entry (its history stays); returns it as it was."""
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             current = _entry_from_row(_require(conn, faq_id))
             base = current.revision if base_revision is None else base_revision
             _write(conn, current, None, base, author, "remove")
@@ -148,7 +143,7 @@ class FaqStore:
 
     def restore(self, faq_id: str, author: str) -> FaqEntry:
         """Bring back a removed entry with the content it had when removed."""
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             row = _fetch(conn, faq_id)
             if row is None:
                 raise EntryNotFound(f"no FAQ entry {faq_id!r}")
@@ -158,7 +153,7 @@ class FaqStore:
 
     def revert(self, faq_id: str, to_revision: int, author: str) -> FaqEntry | None:
         """Make the entry what it was after ``to_revision`` (None if that was a removal)."""
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             row = _fetch(conn, faq_id)
             target = conn.execute(select(faq_revisions).where(
                 faq_revisions.c.faq_id == faq_id, faq_revisions.c.revision == to_revision
@@ -178,7 +173,7 @@ class FaqStore:
 
     def plan_import(self, entries: Sequence[FaqEntry], prune: bool = False) -> ImportPlan:
         """What ``import_entries`` would change, without changing anything."""
-        with self.engine.connect() as conn:
+        with self.database.connect() as conn:
             return _plan(conn, [normalise_entry(e) for e in entries], prune)
 
     def import_entries(self, entries: Sequence[FaqEntry], author: str,
@@ -194,7 +189,7 @@ class FaqStore:
         if problems:
             raise InvalidEntry(problems)
         new = {e.faq_id: e for e in entries}
-        with self.engine.begin() as conn:
+        with self.database.begin() as conn:
             plan = _plan(conn, entries, prune)
             for faq_id in plan.created + plan.updated:
                 row = _fetch(conn, faq_id)
@@ -236,8 +231,10 @@ def _create(conn: Connection, entry: FaqEntry, author: str, action: str) -> FaqE
 def _write(conn: Connection, before: FaqEntry | None, after: FaqEntry | None,
            base_revision: int, author: str, action: str) -> FaqEntry:
     """Apply one change if the entry is still at ``base_revision``; record the revision."""
-    faq_id = (after or before).faq_id  # type: ignore[union-attr]
-    now = _now()
+    entry = after or before
+    if entry is None:
+        raise ValueError("a change needs the entry as it was or as it becomes")
+    faq_id, now = entry.faq_id, _now()
     values = {"revision": base_revision + 1, "updated_at": now, "updated_by": author,
               "deleted": after is None}
     if after is not None:
@@ -250,8 +247,7 @@ def _write(conn: Connection, before: FaqEntry | None, after: FaqEntry | None,
             faq_entries.c.faq_id == faq_id)).scalar()
         raise EditConflict(faq_id, base_revision, int(current or 0))
     _record(conn, faq_id, base_revision + 1, action, author, now, before, after)
-    entry = after or before
-    return entry.with_changes(revision=base_revision + 1, updated_at=now, updated_by=author)  # type: ignore[union-attr]
+    return entry.with_changes(revision=base_revision + 1, updated_at=now, updated_by=author)
 
 
 def _record(conn: Connection, faq_id: str, revision: int, action: str, author: str, now: str,
@@ -271,11 +267,11 @@ def _checked(entry: FaqEntry) -> FaqEntry:
     return entry
 
 
-def _fetch(conn: Connection, faq_id: str):  # type: ignore[no-untyped-def]
+def _fetch(conn: Connection, faq_id: str) -> RowMapping | None:
     return conn.execute(select(faq_entries).where(faq_entries.c.faq_id == faq_id)).mappings().first()
 
 
-def _require(conn: Connection, faq_id: str):  # type: ignore[no-untyped-def]
+def _require(conn: Connection, faq_id: str) -> RowMapping:
     row = _fetch(conn, faq_id)
     if row is None or row["deleted"]:
         raise EntryNotFound(f"no FAQ entry {faq_id!r}")
@@ -291,7 +287,7 @@ def _row_values(entry: FaqEntry) -> dict[str, object]:
     }
 
 
-def _entry_from_row(row) -> FaqEntry:  # type: ignore[no-untyped-def]
+def _entry_from_row(row: RowMapping) -> FaqEntry:
     return FaqEntry(
         faq_id=row["faq_id"], question=row["question"], answer=row["answer"],
         alternatives=tuple(json.loads(row["alternatives"])), tags=tuple(json.loads(row["tags"])),
@@ -300,7 +296,7 @@ def _entry_from_row(row) -> FaqEntry:  # type: ignore[no-untyped-def]
     )
 
 
-def _revision_from_row(row) -> Revision:  # type: ignore[no-untyped-def]
+def _revision_from_row(row: RowMapping) -> Revision:
     def snapshot(text: str | None) -> FaqEntry | None:
         return None if text is None else entry_from_content(json.loads(text))
 

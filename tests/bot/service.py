@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.settings import Settings
+from knowledge.database import Database
 from knowledge.faq.formats import read_faq_file
 from knowledge.faq.store import FaqStore
 
@@ -14,9 +15,9 @@ ADMIN_TOKEN = "test-admin-token-0123456789"
 def demo_settings(tmp_path: Path, **changes: object) -> Settings:
     """Settings over a fresh data directory whose database holds the demo FAQ."""
     settings = Settings(data_dir=tmp_path / "data", admin_token=ADMIN_TOKEN, max_wait_ms=1.0)
-    store = FaqStore.open(settings.database_url)
+    store = FaqStore(Database.open(settings.database_url))
     store.import_entries(read_faq_file(DEMO_FAQ).entries, "test")
-    store.close()
+    store.database.close()
     return settings.with_changes(**changes)
 
 

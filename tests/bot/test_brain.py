@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.brain import BACKGROUND_NICENESS, BrainKeeper
+from knowledge.database import Database
 from knowledge.faq.store import FaqStore
 from tests.bot.service import demo_settings
 from tests.fakes import KeywordModel
@@ -21,7 +22,7 @@ def _thread_state() -> tuple[str, int]:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are a Linux feature")
 async def test_rebuilds_run_at_a_lower_priority_and_leave_serving_threads_alone(tmp_path: Path) -> None:
     settings = demo_settings(tmp_path)
-    store = FaqStore.open(settings.database_url)
+    store = FaqStore(Database.open(settings.database_url))
     keeper = await BrainKeeper.open(settings, store, KeywordModel())
     try:
         here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
@@ -31,4 +32,4 @@ async def test_rebuilds_run_at_a_lower_priority_and_leave_serving_threads_alone(
         assert len(keeper.current.entries) == 52 and await keeper.faq_changed() == store.kb_revision()
     finally:
         keeper.close()
-        store.close()
+        store.database.close()

@@ -7,7 +7,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
 from knowledge.conversations.log import ConversationLog
-from knowledge.database import open_database
+from knowledge.database import Database
 from tests.bot.service import demo_settings
 from tests.fakes import KeywordModel
 
@@ -32,7 +32,7 @@ async def test_faq_question_is_answered_and_logged(client: TestClient, tmp_path:
     assert reply["action"] == "answer" and reply["faq_id"] == "shipping-times"
     assert reply["feedback"] is True and reply["turn_id"] >= 1
     assert "3-5 business days" in reply["reply"]
-    log = ConversationLog(open_database(f"sqlite:///{tmp_path / 'data' / 'supportbot.db'}"))
+    log = ConversationLog(Database.open(f"sqlite:///{tmp_path / 'data' / 'supportbot.db'}"))
     (turn,) = log.turns(f"web:{SESSION}")
     assert turn.id == reply["turn_id"] and turn.record.faq_id == "shipping-times"
     assert turn.record.bundle_version == "fake-1" and turn.record.latency_ms > 0
@@ -85,7 +85,7 @@ async def test_feedback_attaches_to_the_turn(client: TestClient, tmp_path: Path)
     other = await client.post("/api/feedback", json={"session_id": "someone-else", "turn_id": reply["turn_id"],
                                                      "value": "up"})
     assert other.status == 404
-    log = ConversationLog(open_database(f"sqlite:///{tmp_path / 'data' / 'supportbot.db'}"))
+    log = ConversationLog(Database.open(f"sqlite:///{tmp_path / 'data' / 'supportbot.db'}"))
     (turn,) = log.turns(f"web:{SESSION}")
     assert turn.feedback == -1 and turn.review == "pending"
 

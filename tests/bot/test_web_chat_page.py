@@ -5,7 +5,7 @@ from pathlib import Path
 
 from bot.app import create_app
 from knowledge.conversations.log import ConversationLog
-from knowledge.database import open_database
+from knowledge.database import Database
 from tests.bot.service import demo_settings
 from tests.browser import browser_page, screenshot
 from tests.fakes import KeywordModel
@@ -36,7 +36,7 @@ async def test_typing_a_question_shows_the_answer_buttons_and_feedback(tmp_path:
         await page.locator("li.message.bot[data-action='handoff']").wait_for()
         await screenshot(page, "web-chat")
 
-    log = ConversationLog(open_database(settings.database_url))
+    log = ConversationLog(Database.open(settings.database_url))
     turns = log.turns()
     assert [t.record.action for t in turns] == ["answer", "fallback", "handoff"]
     assert turns[0].feedback == -1

@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.settings import Settings
 from knowledge.conversations.log import ConversationLog, TurnRecord
-from knowledge.database import open_database
+from knowledge.database import Database
 from knowledge.staff import StaffAccounts
 
 NAME, PASSWORD = "ana", "correct horse battery"
@@ -17,9 +17,9 @@ SIGNIN_TOKEN = re.compile(r'name="signin_token" value="([^"]+)"')
 
 
 def add_staff(settings: Settings, name: str = NAME, password: str = PASSWORD) -> None:
-    engine = open_database(settings.database_url)
-    StaffAccounts(engine).add(name, password)
-    engine.dispose()
+    database = Database.open(settings.database_url)
+    StaffAccounts(database).add(name, password)
+    database.close()
 
 
 async def sign_in(client: TestClient, name: str = NAME, password: str = PASSWORD) -> str:
@@ -41,12 +41,12 @@ def csrf_of(html: str) -> str:
 
 def queue_turns(settings: Settings, *specs: tuple[str, str]) -> list[int]:
     """Log turns (text, action) that need review, oldest first; returns their ids."""
-    engine = open_database(settings.database_url)
-    ids = ConversationLog(engine).record([
+    database = Database.open(settings.database_url)
+    ids = ConversationLog(database).record([
         TurnRecord(f"web:session-{n:04d}", "web", text, action, "Sorry, I don't know.", 3.0,
                    intent="faq", confidence=0.4, needs_review=True)
         for n, (text, action) in enumerate(specs)])
-    engine.dispose()
+    database.close()
     return ids
 
 

@@ -6,7 +6,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.settings import Settings
 from knowledge.conversations.reviews import Reviews
-from knowledge.database import open_database
+from knowledge.database import Database
 from knowledge.faq.store import FaqStore
 from knowledge.staff import StaffAccounts
 from tests.console.helpers import NAME, PASSWORD, SIGNIN_TOKEN, csrf_of, queue_turns
@@ -27,13 +27,13 @@ CHANGES = [
 
 def _state(settings: Settings) -> tuple[int, int, int]:
     """FAQ revision, labels given and sessions alive: what a refused change must not move."""
-    engine = open_database(settings.database_url)
+    database = Database.open(settings.database_url)
     try:
-        with engine.connect() as conn:
+        with database.connect() as conn:
             sessions = conn.exec_driver_sql("select count(*) from staff_sessions").scalar()
-        return FaqStore(engine).kb_revision(), len(Reviews(engine).labels()), int(sessions or 0)
+        return FaqStore(database).kb_revision(), len(Reviews(database).labels()), int(sessions or 0)
     finally:
-        engine.dispose()
+        database.close()
 
 
 async def _signin_form(client: TestClient) -> str:
@@ -128,9 +128,9 @@ async def test_sign_out_ends_the_session(client: TestClient, settings: Settings,
 
 
 async def test_a_removed_account_is_signed_out(client: TestClient, settings: Settings, csrf: str) -> None:
-    engine = open_database(settings.database_url)
-    StaffAccounts(engine).deactivate(NAME)
-    engine.dispose()
+    database = Database.open(settings.database_url)
+    StaffAccounts(database).deactivate(NAME)
+    database.close()
     assert (await client.get("/console/faq", allow_redirects=False)).status == 303
 
 

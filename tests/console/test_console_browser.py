@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.app import create_app
 from knowledge.conversations.reviews import Reviews
-from knowledge.database import open_database
+from knowledge.database import Database
 from knowledge.faq.store import FaqStore
 from tests.bot.service import demo_settings
 from tests.browser import browser_page, screenshot
@@ -73,10 +73,10 @@ async def test_staff_edit_try_and_label_in_a_browser(tmp_path: Path, aiohttp_ser
 
         # A colleague saves the entry while it is open here: saving shows the conflict.
         await page.goto(str(url("/console/faq/shipping-times")))
-        store = FaqStore.open(settings.database_url)
+        store = FaqStore(Database.open(settings.database_url))
         current = store.get("shipping-times")
         store.edit("shipping-times", current.revision, "ben", answer="Delivery takes 3 days.")
-        store.close()
+        store.database.close()
         await page.fill("#answer", "Mine: delivery takes 5 days.")
         await page.get_by_role("button", name="Save").click()
         await page.wait_for_selector("h1:text('while you were editing')")
@@ -109,8 +109,8 @@ async def test_staff_edit_try_and_label_in_a_browser(tmp_path: Path, aiohttp_ser
         await page.get_by_role("button", name="Sign out").click()
         await page.wait_for_selector("h1:text('Sign in')")
 
-    engine = open_database(settings.database_url)
-    labels = Reviews(engine).labels(turn_id=gift_turn)
-    engine.dispose()
+    database = Database.open(settings.database_url)
+    labels = Reviews(database).labels(turn_id=gift_turn)
+    database.close()
     assert [(label.kind, label.value, label.author, label.text) for label in labels] == [
         ("intent", "gift_cards", NAME, "do you sell gift cards")]

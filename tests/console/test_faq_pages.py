@@ -5,6 +5,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.console.pages import chat_markup
 from bot.settings import Settings
+from knowledge.database import Database
 from knowledge.faq.store import FaqStore
 from tests.bot.test_chat_api import say
 from tests.console.helpers import NAME, follow
@@ -15,7 +16,7 @@ LOYALTY = {"faq_id": "loyalty-card", "question": "Do you have a loyalty card?",
 
 
 def _store(settings: Settings) -> FaqStore:
-    return FaqStore.open(settings.database_url)
+    return FaqStore(Database.open(settings.database_url))
 
 
 async def _post(client: TestClient, path: str, csrf: str, **form: str):  # type: ignore[no-untyped-def]

@@ -6,18 +6,18 @@ from aiohttp.test_utils import TestClient
 from bot.settings import Settings
 from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.conversations.reviews import Reviews
-from knowledge.database import open_database
+from knowledge.database import Database
 from knowledge.faq.store import FaqStore
 from tests.bot.test_chat_api import say
 from tests.console.helpers import NAME, follow, queue_turns
 
 
 def _reviews(settings: Settings) -> Reviews:
-    return Reviews(open_database(settings.database_url))
+    return Reviews(Database.open(settings.database_url))
 
 
 def _thumbs_down(settings: Settings, text: str) -> int:
-    log = ConversationLog(open_database(settings.database_url))
+    log = ConversationLog(Database.open(settings.database_url))
     (turn_id,) = log.record([TurnRecord("web:thumbs-0001", "web", text, "answer", "An answer.", 2.0,
                                         intent="faq", confidence=0.9, faq_id="gift-cards", faq_score=0.9)])
     log.add_feedback(turn_id, "web:thumbs-0001", -1)
@@ -69,7 +69,7 @@ async def test_attach_adds_a_phrasing_that_the_bot_answers_at_once(client: TestC
     assert 'list="faq-entries"' in page and '<option value="gift-cards">Do you sell gift cards?</option>' in page
     response = await _label(client, csrf, [turn], "faq", faq_id="gift-cards")
     assert response.status == 303
-    entry = FaqStore.open(settings.database_url).get("gift-cards")
+    entry = FaqStore(Database.open(settings.database_url)).get("gift-cards")
     assert entry.alternatives[-1] == "can my kid buy a voucher" and entry.updated_by == NAME
     assert (await say(client, "can my kid buy a voucher"))["faq_id"] == "gift-cards"
     assert [(x.kind, x.value) for x in _reviews(settings).labels()] == [("faq", "gift-cards")]
@@ -77,7 +77,7 @@ async def test_attach_adds_a_phrasing_that_the_bot_answers_at_once(client: TestC
 
 async def test_refused_labels_change_nothing(client: TestClient, settings: Settings, csrf: str) -> None:
     (turn,) = queue_turns(settings, ("do you have a loyalty card", "fallback"))
-    store = FaqStore.open(settings.database_url)
+    store = FaqStore(Database.open(settings.database_url))
     before = store.kb_revision()
     assert (await _label(client, csrf, [turn], "faq", faq_id="no-such-entry")).status == 404
     assert (await _label(client, csrf, [turn], "faq", faq_id="")).status == 400
@@ -111,7 +111,7 @@ async def test_new_entry_from_queued_questions(client: TestClient, settings: Set
     again = await client.post("/console/create", data=[*data[:1], ("faq_id", "loyalty-2"), *data[2:]],
                               allow_redirects=False)
     assert again.status == 409  # those questions were labelled already: no second entry
-    assert "loyalty-2" not in {e.faq_id for e in FaqStore.open(settings.database_url).list()}
+    assert "loyalty-2" not in {e.faq_id for e in FaqStore(Database.open(settings.database_url)).list()}
 
 
 async def test_similar_questions_are_grouped_and_labelled_at_once(client: TestClient, settings: Settings,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from knowledge.database import open_database
+from knowledge.database import Database
 from knowledge.staff import StaffAccounts
 
 PASSWORD = "correct horse battery"
@@ -22,7 +22,7 @@ def test_add_list_passwd_and_remove(tmp_path: Path, monkeypatch: pytest.MonkeyPa
                                     capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "kb.db"
     assert _run(monkeypatch, db, "add", "Ana", stdin=PASSWORD + "\n") == 0
-    accounts = StaffAccounts(open_database(f"sqlite:///{db}"))
+    accounts = StaffAccounts(Database.open(f"sqlite:///{db}"))
     assert accounts.sign_in("ana", PASSWORD) is not None
     assert _run(monkeypatch, db, "passwd", "ana", stdin="a new long password\n") == 0
     assert accounts.sign_in("ana", PASSWORD) is None and accounts.sign_in("ana", "a new long password")
@@ -40,7 +40,7 @@ def test_prompts_twice_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr("sys.stdin", tty)
     with pytest.raises(SystemExit, match="the passwords differ"):
         main(["staff", "--db", str(tmp_path / "kb.db"), "add", "ana"])
-    assert StaffAccounts(open_database(f"sqlite:///{tmp_path / 'kb.db'}")).members() == []
+    assert StaffAccounts(Database.open(f"sqlite:///{tmp_path / 'kb.db'}")).members() == []
 
 
 @pytest.mark.parametrize(("argv", "stdin", "message"), [

@@ -5,13 +5,13 @@ from aiohttp.test_utils import TestClient
 
 from bot.settings import Settings
 from knowledge.conversations.log import ConversationLog
-from knowledge.database import open_database
+from knowledge.database import Database
 from tests.bot.test_chat_api import say
 from tests.console.helpers import follow, queue_turns
 
 
 async def test_try_it_shows_intent_matches_and_the_rule(client: TestClient, settings: Settings, csrf: str) -> None:
-    before = ConversationLog(open_database(settings.database_url)).count()
+    before = ConversationLog(Database.open(settings.database_url)).count()
     page = await follow(client, "/console/try?q=How+long+does+delivery+take%3F")
     assert "The bot would answer" in page and 'data-action="answer"' in page
     assert "<code>faq</code>, confidence 0.90" in page
@@ -19,7 +19,7 @@ async def test_try_it_shows_intent_matches_and_the_rule(client: TestClient, sett
     assert '<a href="/console/faq/shipping-times">How long does delivery take?</a>' in page
     assert page.count("<tr>") == 1 + 3  # header + the top three matches with scores
     assert "Answer when the top score is at least <strong>0.60</strong>" in page
-    assert ConversationLog(open_database(settings.database_url)).count() == before  # nothing logged
+    assert ConversationLog(Database.open(settings.database_url)).count() == before  # nothing logged
 
 
 async def test_try_it_handlers_fallbacks_and_escaping(client: TestClient, csrf: str) -> None:

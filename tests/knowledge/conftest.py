@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from knowledge.database import Database
 from knowledge.faq.entry import FaqEntry
 from knowledge.faq.store import FaqStore
 
@@ -11,9 +12,9 @@ from knowledge.faq.store import FaqStore
 @pytest.fixture()
 def store(tmp_path: Path) -> FaqStore:
     """A real SQLite (WAL) store in a fresh file."""
-    store = FaqStore.open(f"sqlite:///{tmp_path / 'kb.db'}")
+    store = FaqStore(Database.open(f"sqlite:///{tmp_path / 'kb.db'}"))
     yield store
-    store.close()
+    store.database.close()
 
 
 def make_entry(faq_id: str = "returns", **fields: object) -> FaqEntry:

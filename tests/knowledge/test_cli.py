@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import build_parser, main
+from knowledge.database import Database
 from knowledge.faq.store import FaqStore
 
 
@@ -30,7 +31,7 @@ def error_of(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 
 
 def store(data_dir: Path) -> FaqStore:
-    return FaqStore.open(f"sqlite:///{data_dir / 'supportbot.db'}")
+    return FaqStore(Database.open(f"sqlite:///{data_dir / 'supportbot.db'}"))
 
 
 def test_every_kb_command_has_help_with_an_example() -> None:

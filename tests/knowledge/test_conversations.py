@@ -5,13 +5,13 @@ from pathlib import Path
 import pytest
 
 from knowledge.conversations.log import ConversationLog, DuplicateFeedback, TurnRecord
-from knowledge.database import open_database
+from knowledge.database import Database
 from knowledge.errors import EntryNotFound
 
 
 @pytest.fixture()
 def log(tmp_path: Path) -> ConversationLog:
-    return ConversationLog(open_database(f"sqlite:///{tmp_path / 'log.db'}"))
+    return ConversationLog(Database.open(f"sqlite:///{tmp_path / 'log.db'}"))
 
 
 def turn(session: str, text: str, **fields: object) -> TurnRecord:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from knowledge.database import Database
 from knowledge.errors import FaqFileError
 from knowledge.faq.entry import FaqEntry
 from knowledge.faq.formats import read_faq_file, write_faq_file
@@ -30,11 +31,11 @@ def test_write_then_read_round_trips(tmp_path: Path, suffix: str) -> None:
 
 @pytest.mark.parametrize("suffix", [".csv", ".yaml", ".json"])
 def test_export_import_export_is_identical(tmp_path: Path, suffix: str) -> None:
-    first = FaqStore.open(f"sqlite:///{tmp_path / 'a.db'}")
+    first = FaqStore(Database.open(f"sqlite:///{tmp_path / 'a.db'}"))
     first.import_entries(TRICKY, "ana")
     exported = tmp_path / f"first{suffix}"
     write_faq_file(first.list(), exported)
-    second = FaqStore.open(f"sqlite:///{tmp_path / 'b.db'}")
+    second = FaqStore(Database.open(f"sqlite:///{tmp_path / 'b.db'}"))
     second.import_entries(read_faq_file(exported).entries, "ben")
     again = tmp_path / f"second{suffix}"
     write_faq_file(second.list(), again)

@@ -8,23 +8,23 @@ from sqlalchemy.exc import IntegrityError
 
 from knowledge.conversations.handoffs import Handoffs, Relay
 from knowledge.conversations.log import ConversationLog, TurnRecord
-from knowledge.database import open_database
+from knowledge.database import Database
 
 
 def test_handoff_starts_ends_and_survives_reopening(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'bot.db'}"
-    engine = open_database(url)
-    ConversationLog(engine).record([TurnRecord("tg:1", "telegram", "/human", "handoff", "Asked.", 1.0)])
-    handoffs = Handoffs(engine)
+    database = Database.open(url)
+    ConversationLog(database).record([TurnRecord("tg:1", "telegram", "/human", "handoff", "Asked.", 1.0)])
+    handoffs = Handoffs(database)
     assert not handoffs.is_handed_off("tg:1")
     assert handoffs.start("tg:1", "telegram") is True
     assert handoffs.start("tg:1", "telegram") is False, "already with a person"
     assert handoffs.start("tg:2", "telegram") is True, "a conversation without turns yet"
     handoffs.remember(Relay("-100", 7, "tg:1", "1"))
     handoffs.remember(Relay("-100", 7, "tg:1", "1"))  # recorded twice: kept once
-    engine.dispose()
+    database.close()
 
-    reopened = Handoffs(open_database(url))
+    reopened = Handoffs(Database.open(url))
     assert reopened.handed_off() == ["tg:1", "tg:2"]
     assert reopened.relay_for("-100", 7) == Relay("-100", 7, "tg:1", "1")
     assert reopened.relay_for("-100", 8) is None and reopened.relay_for("-200", 7) is None
@@ -34,6 +34,6 @@ def test_handoff_starts_ends_and_survives_reopening(tmp_path: Path) -> None:
 
 
 def test_a_relay_needs_a_known_conversation(tmp_path: Path) -> None:
-    handoffs = Handoffs(open_database(f"sqlite:///{tmp_path / 'bot.db'}"))
+    handoffs = Handoffs(Database.open(f"sqlite:///{tmp_path / 'bot.db'}"))
     with pytest.raises(IntegrityError):
         handoffs.remember(Relay("-100", 1, "tg:404", "404"))

@@ -8,6 +8,7 @@ import pytest
 from bot.cli import main
 from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.conversations.reviews import Reviews
+from knowledge.database import Database
 from knowledge.faq.entry import FaqEntry
 from knowledge.faq.store import FaqStore
 
@@ -16,9 +17,9 @@ from knowledge.faq.store import FaqStore
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FaqStore:
     monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("SUPPORTBOT_DB", raising=False)
-    store = FaqStore.open(f"sqlite:///{tmp_path / 'data' / 'supportbot.db'}")
+    store = FaqStore(Database.open(f"sqlite:///{tmp_path / 'data' / 'supportbot.db'}"))
     store.add(FaqEntry("refunds", "How long do refunds take?", "Five days."), "ana")
-    ConversationLog(store.engine).record([
+    ConversationLog(store.database).record([
         TurnRecord("web:a", "web", "refund, how long?", "fallback", "sorry", 2.0, needs_review=True),
         TurnRecord("web:a", "web", "hello", "handler", "Hi!", 1.0, intent="greeting", confidence=0.9),
         TurnRecord("web:b", "web", "weather?", "fallback", "sorry", 2.0, needs_review=True),
@@ -41,7 +42,7 @@ def test_import_applies_all_labels(store: FaqStore, tmp_path: Path) -> None:
     path = tmp_path / "labels.csv"
     path.write_text("turn_id,kind,value\n1,faq,refunds\n3,out_of_scope,\n", encoding="utf-8")
     assert main(["logs", "import", str(path), "--author", "labeller"]) == 0
-    labels = Reviews(store.engine).labels()
+    labels = Reviews(store.database).labels()
     assert {(label.turn_id, label.kind, label.value, label.author) for label in labels} == {
         (1, "faq", "refunds", "labeller"), (3, "out_of_scope", None, "labeller")}
 
@@ -61,4 +62,4 @@ def test_import_reports_every_bad_row_and_applies_nothing(store: FaqStore, tmp_p
     for line in (2, 3, 4, 5):
         assert f"labels.jsonl, line {line}" in message
     assert "line 1," not in message
-    assert Reviews(store.engine).labels() == [] and len(Reviews(store.engine).pending()) == 2
+    assert Reviews(store.database).labels() == [] and len(Reviews(store.database).pending()) == 2

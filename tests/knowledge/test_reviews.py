@@ -10,12 +10,12 @@ import pytest
 from knowledge.conversations.activity import Activity, DayActivity, Feedback
 from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.conversations.reviews import InvalidLabel, NotPending, Reviews, TrainingLabel
-from knowledge.database import open_database
+from knowledge.database import Database
 
 
 @pytest.fixture()
 def log(tmp_path: Path) -> ConversationLog:
-    return ConversationLog(open_database(f"sqlite:///{tmp_path / 'kb.db'}"))
+    return ConversationLog(Database.open(f"sqlite:///{tmp_path / 'kb.db'}"))
 
 
 def _turn(text: str, action: str, review: bool = True, created_at: str | None = None) -> TurnRecord:
@@ -28,7 +28,7 @@ def test_reasons_split_the_queue(log: ConversationLog) -> None:
                       _turn("e", "answer", review=False), _turn("f", "handler", review=False)])
     log.add_feedback(ids[4], "web:session-0001", -1)  # thumbs down queues it
     log.add_feedback(ids[2], "web:session-0001", -1)  # low confidence and thumbs down: counted once
-    reviews = Reviews(log.engine)
+    reviews = Reviews(log.database)
     assert [t.id for t in reviews.pending()] == [ids[4], ids[3], ids[2], ids[1], ids[0]]
     reasons = ("fallback", "low_confidence", "thumbs_down", "handoff")
     by_reason = {r: [t.id for t in reviews.pending(r)] for r in reasons}
@@ -44,7 +44,7 @@ def test_reasons_split_the_queue(log: ConversationLog) -> None:
 def test_labels_are_all_or_nothing_and_read_back_for_training(log: ConversationLog) -> None:
     a, b, c = log.record([_turn("where is NW-1", "fallback"), _turn("tell me a joke", "fallback"),
                           _turn("gift voucher?", "clarify")])
-    reviews = Reviews(log.engine)
+    reviews = Reviews(log.database)
     with pytest.raises(NotPending):
         reviews.label([a, 999], "dismissed", None, "ana")
     assert len(reviews.pending()) == 3 and reviews.labels() == []
@@ -65,7 +65,7 @@ def test_labels_are_all_or_nothing_and_read_back_for_training(log: ConversationL
 
 def test_intent_names_from_real_data_sets_are_accepted(log: ConversationLog) -> None:
     (turn,) = log.record([_turn("why was my payment reverted", "fallback")])
-    (label,) = Reviews(log.engine).label([turn], "intent", "reverted_card_payment?", "ana")
+    (label,) = Reviews(log.database).label([turn], "intent", "reverted_card_payment?", "ana")
     assert label.value == "reverted_card_payment?"
 
 
@@ -75,8 +75,8 @@ def test_intent_names_from_real_data_sets_are_accepted(log: ConversationLog) -> 
 def test_invalid_labels_are_refused(log: ConversationLog, kind: str, value: str | None, message: str) -> None:
     (turn,) = log.record([_turn("x", "fallback")])
     with pytest.raises(InvalidLabel, match=message):
-        Reviews(log.engine).label([turn], kind, value, "ana")
-    assert len(Reviews(log.engine).pending()) == 1
+        Reviews(log.database).label([turn], kind, value, "ana")
+    assert len(Reviews(log.database).pending()) == 1
 
 
 def test_activity_per_day_and_feedback(log: ConversationLog) -> None:
@@ -86,11 +86,11 @@ def test_activity_per_day_and_feedback(log: ConversationLog) -> None:
                       _turn("c", "clarify", created_at=yesterday), _turn("d", "handoff", created_at=yesterday),
                       _turn("e", "rejected", review=False, created_at=(today - timedelta(days=30)).isoformat())])
     log.add_feedback(ids[0], "web:session-0001", 1)
-    days = Activity(log.engine).per_day(days=3)
+    days = Activity(log.database).per_day(days=3)
     assert [d.day for d in days] == [(today.date() - timedelta(days=n)).isoformat() for n in (2, 1, 0)]
     assert days[0] == DayActivity(days[0].day)
     assert (days[1].questions, days[1].clarified, days[1].handed_off) == (2, 1, 1)
     assert (days[2].questions, days[2].answered, days[2].fell_back) == (2, 1, 1)
-    assert Activity(log.engine).feedback(days=3) == Feedback(up=1, down=0)
+    assert Activity(log.database).feedback(days=3) == Feedback(up=1, down=0)
     with pytest.raises(ValueError):
-        Activity(log.engine).per_day(days=0)
+        Activity(log.database).per_day(days=0)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from knowledge.database import open_database, staff_sessions
+from knowledge.database import Database, staff_sessions
 from knowledge.errors import EntryExists, EntryNotFound
 from knowledge.staff import InvalidStaff, StaffAccounts, hash_password, verify_password
 
@@ -15,7 +15,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture()
 def accounts(tmp_path: Path) -> StaffAccounts:
-    return StaffAccounts(open_database(f"sqlite:///{tmp_path / 'kb.db'}"))
+    return StaffAccounts(Database.open(f"sqlite:///{tmp_path / 'kb.db'}"))
 
 
 def test_password_hash_is_salted_and_checked() -> None:
@@ -39,7 +39,7 @@ def test_sign_in_gives_a_session_found_by_its_token_only(accounts: StaffAccounts
     found = accounts.session(session.token)
     assert found is not None and found.csrf_token == session.csrf_token and found.token == ""
     assert accounts.session(session.token + "x") is None and accounts.session("") is None
-    with accounts.engine.connect() as conn:
+    with accounts.database.connect() as conn:
         stored = conn.exec_driver_sql("select token_hash from staff_sessions").scalar()
     assert stored != session.token  # only a hash is kept
     accounts.sign_out(session.token)
@@ -50,7 +50,7 @@ def test_expired_sessions_end(accounts: StaffAccounts) -> None:
     accounts.add("ana", PASSWORD)
     session = accounts.sign_in("ana", PASSWORD)
     assert session is not None
-    with accounts.engine.begin() as conn:
+    with accounts.database.begin() as conn:
         conn.execute(update(staff_sessions).values(expires_at="2000-01-01T00:00:00+00:00"))
     assert accounts.session(session.token) is None
 

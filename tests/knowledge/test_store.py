@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from knowledge.database import Database
 from knowledge.errors import EditConflict, EntryExists, EntryNotFound, InvalidEntry
 from knowledge.faq.store import FaqStore
 from tests.knowledge.conftest import make_entry
@@ -159,18 +160,18 @@ def test_import_plan_create_update_unchanged_prune(store: FaqStore) -> None:
 
 
 def test_wal_mode_is_on(store: FaqStore) -> None:
-    with store.engine.connect() as conn:
+    with store.database.connect() as conn:
         mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
     assert mode == "wal"
 
 
 def test_two_store_objects_share_one_database(tmp_path) -> None:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'shared.db'}"
-    first, second = FaqStore.open(url), FaqStore.open(url)
+    first, second = FaqStore(Database.open(url)), FaqStore(Database.open(url))
     base = first.add(make_entry(), "ana").revision
     second.edit("returns", base, "ben", answer="from the second process")
     with pytest.raises(EditConflict):
         first.edit("returns", base, "ana", answer="stale")
     assert first.get("returns").answer == "from the second process"
-    first.close()
-    second.close()
+    first.database.close()
+    second.database.close()

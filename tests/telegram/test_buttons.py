@@ -7,7 +7,7 @@ from bot.channels.telegram.buttons import Pick, PickFromTurn, Vote, parse_callba
 from bot.channels.telegram.customers import ALREADY_RATED, EXPIRED, NOBODY_AVAILABLE, THANKS
 from bot.core.responder import Button, Reply
 from knowledge.conversations.log import ConversationLog
-from knowledge.database import open_database
+from knowledge.database import Database
 from tests.telegram.conftest import USER, StartBot
 from tests.telegram.fake_api import Call, FakeTelegram
 
@@ -15,7 +15,7 @@ CLARIFYING = {"answer_threshold": 0.99, "clarify_window": 0.7}  # every FAQ ques
 
 
 def log(tmp_path: Path) -> ConversationLog:
-    return ConversationLog(open_database(f"sqlite:///{tmp_path / 'data' / 'supportbot.db'}"))
+    return ConversationLog(Database.open(f"sqlite:///{tmp_path / 'data' / 'supportbot.db'}"))
 
 
 def buttons(call: Call) -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ from bot.channels.telegram.customers import ALREADY_WITH_PERSON
 from bot.channels.telegram.handoff import BACK_TO_BOT, DONE_HOW, NOT_A_CUSTOMER
 from bot.core.handlers import HANDOFF_TEXT
 from knowledge.conversations.handoffs import Handoffs
-from knowledge.database import open_database
+from knowledge.database import Database
 from tests.telegram.conftest import STAFF_CHAT, USER, StartBot
 from tests.telegram.fake_api import STAFF_MEMBER, Call, FakeTelegram
 
@@ -24,7 +24,7 @@ async def relayed(tmp_path: Path, *calls: Call) -> None:
     It does so just after Telegram confirms the message; a person replies later than that, a
     test might not.
     """
-    handoffs = Handoffs(open_database(f"sqlite:///{tmp_path / 'data' / 'supportbot.db'}"))
+    handoffs = Handoffs(Database.open(f"sqlite:///{tmp_path / 'data' / 'supportbot.db'}"))
     for call in calls:
         for _ in range(250):
             if handoffs.relay_for(str(STAFF_CHAT), call.params["message_id_sent"]):

@@ -10,6 +10,7 @@ import pytest
 
 from bot.channels.telegram.customers import CANNOT_READ, EDITED, HELP, UNKNOWN_COMMAND, WELCOME
 from bot.channels.telegram.formatting import telegram_length
+from knowledge.database import Database
 from knowledge.faq.entry import FaqEntry
 from knowledge.faq.store import FaqStore
 from tests.telegram.conftest import USER, StartBot, telegram_settings
@@ -101,9 +102,9 @@ async def test_an_answer_longer_than_a_message_is_split_at_sentences(start_bot: 
     sentence = "Our warehouse team checks every parcel twice before it leaves & ships it <carefully>. "
     long_answer = sentence * 70 + "See [our delivery page](https://shop.example/delivery) for details."
     settings = telegram_settings(tmp_path, fake)
-    store = FaqStore.open(settings.database_url)
+    store = FaqStore(Database.open(settings.database_url))
     store.add(FaqEntry("warehouse-checks", "How does the warehouse check my parcel?", long_answer), "test")
-    store.close()
+    store.database.close()
     await start_bot()
     await fake.push(fake.text_update(USER, "How does the warehouse check my parcel?"))
     first, second = await fake.wait_sent(USER, count=2)

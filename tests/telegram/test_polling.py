@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import create_app
 from bot.settings import SettingsError
 from knowledge.conversations.log import ConversationLog
-from knowledge.database import open_database
+from knowledge.database import Database
 from tests.fakes import KeywordModel
 from tests.telegram.conftest import USER, StartBot, telegram_settings
 from tests.telegram.fake_api import TOKEN, FakeTelegram
@@ -28,7 +28,7 @@ async def test_a_question_is_answered_by_polling(start_bot: StartBot, fake: Fake
     assert [b["text"] for b in keyboard[-1]] == ["👍 Helpful", "👎 Not helpful"]
     methods = [c.method for c in fake.calls if c.params.get("chat_id") == USER]
     assert methods.index("sendChatAction") < methods.index("sendMessage"), "typing shows before the answer"
-    (turn,) = ConversationLog(open_database(f"sqlite:///{tmp_path / 'data' / 'supportbot.db'}")).turns(f"tg:{USER}")
+    (turn,) = ConversationLog(Database.open(f"sqlite:///{tmp_path / 'data' / 'supportbot.db'}")).turns(f"tg:{USER}")
     assert turn.record.channel == "telegram" and turn.record.faq_id == "shipping-times"
     assert (await client.post("/telegram/webhook", json={})).status == 404, "no webhook route when polling"
     await client.close()

@@ -10,6 +10,7 @@ import pytest
 from bot.cli import main
 from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.conversations.reviews import Reviews
+from knowledge.database import Database
 from knowledge.faq.entry import FaqEntry
 from knowledge.faq.store import FaqStore
 from tests.training.helpers import TOY_FAQ, TOY_INTENTS, TOY_OOS, TOY_QUERIES, write_csv
@@ -49,7 +50,7 @@ def _deploy(root: Path, tiny_bert_master: Path, joint: bool) -> Path:
     write_csv(root / "eval.csv", ["text", "label"], evaluation)
     write_csv(root / "faq.csv", ["faq_id", "question", "answer"], TOY_FAQ)
     write_csv(root / "queries.csv", ["query", "faq_id"], TOY_QUERIES)
-    store = FaqStore.open(f"sqlite:///{data / 'supportbot.db'}")
+    store = FaqStore(Database.open(f"sqlite:///{data / 'supportbot.db'}"))
     store.import_entries([FaqEntry(i, q, a) for i, q, a in TOY_FAQ], "test")
     if joint:
         train_joint(JointInputs(root / "train.csv", None, root / "faq.csv", root / "queries.csv"), root / "ck",
@@ -62,12 +63,12 @@ def _deploy(root: Path, tiny_bert_master: Path, joint: bool) -> Path:
                  "--out", str(data / "bundles"), "--version", "v1", "--quantization", "none"]) == 0
     Workspace.init(data / "training", "v1", root / "train.csv", root / "eval.csv", root / "queries.csv",
                    root / "ck" / "intents", root / "ck" / "retriever", store.kb_revision())
-    log, reviews = ConversationLog(store.engine), Reviews(store.engine)
+    log, reviews = ConversationLog(store.database), Reviews(store.database)
     ids = log.record([TurnRecord("web:s1", "web", text, "fallback", "sorry", 1.0, needs_review=True)
                       for text, _, _ in NEW_LABELS])
     for turn_id, (_, kind, value) in zip(ids, NEW_LABELS):
         reviews.label([turn_id], kind, value, "ana")
-    store.close()
+    store.database.close()
     return data
 
 

@@ -37,7 +37,7 @@ from bot.channels.telegram.handoff import StaffRelay
 from bot.channels.telegram.processor import PerChatProcessor
 from bot.channels.telegram.ratelimit import FloodLimiter, Limits
 from bot.channels.telegram.webhook import WebhookReceiver, add_webhook_route
-from bot.keys import CONVERSATIONS, RESPONDER, SETTINGS, STORE
+from bot.keys import CONVERSATIONS, DATABASE, RESPONDER, SETTINGS
 from bot.settings import PREFIX, Settings, SettingsError
 from knowledge.conversations.handoffs import Handoffs
 
@@ -64,7 +64,7 @@ def add_telegram(app: web.Application) -> None:
         add_webhook_route(app, receiver)
 
     async def channel(app: web.Application) -> AsyncIterator[None]:
-        relay = StaffRelay(Handoffs(app[STORE].engine), app[CONVERSATIONS], staff_chat)
+        relay = StaffRelay(Handoffs(app[DATABASE]), app[CONVERSATIONS], staff_chat)
         customers = Customers(app[RESPONDER], app[CONVERSATIONS], relay)
         async with AsyncExitStack() as stack:
             stack.enter_context(TokenRedaction(settings.telegram_token))  # PTB logs URLs from the start
