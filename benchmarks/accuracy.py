@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import cpu_name, git_commit  # noqa: E402
 from training.args import IntentTrainingArgs, RetrieverTrainingArgs  # noqa: E402
-from training.calibration import calibrate_with_oos, calibrate_without_oos, oos_scores  # noqa: E402
+from training.calibration import calibrate_with_oos, calibrate_without_oos  # noqa: E402
 from training.checkpoint import RetrieverMeta, load_intent_predictor, load_retriever_encoder  # noqa: E402
 from training.data import read_faq, read_intents, read_queries  # noqa: E402
 from training.evaluation import evaluate_faq, evaluate_intents, intent_metrics  # noqa: E402
@@ -98,9 +98,9 @@ def tfidf_baseline(name: str, train_path: Path, valid_path: Path | None, test_pa
         rule = calibrate_without_oos(valid_logits, gold, "max_softmax")
     test = read_intents(test_path)
     test_logits = logits([r.text for r in test])
-    scores = oos_scores(test_logits, rule.score)
+    scores = rule.scores(test_logits)
     top1 = [labels[i] for i in test_logits.argmax(1)]
-    decided = [t if s >= rule.threshold else args.oos_label for t, s in zip(top1, scores)]
+    decided = [t if keep else args.oos_label for t, keep in zip(top1, rule.in_scope(test_logits))]
     metrics = intent_metrics([r.label for r in test], top1, decided, scores, args.oos_label)
     return {**metrics, "train_seconds": round(seconds, 1)}
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.calibration import oos_scores
+from bot.models.oos import OosRule
 from training.checkpoint import IntentMeta, RetrieverMeta
 from training.data import FaqEntry, IntentExample, LabelledQuery
 from training.metrics import (
@@ -65,9 +65,10 @@ class FaqEvaluation:
 def evaluate_intents(predict: Predict, meta: IntentMeta, rows: Sequence[IntentExample]) -> IntentEvaluation:
     """Score ``predict`` on labelled rows with the checkpoint's labels and out-of-scope rule."""
     logits = predict([row.text for row in rows])
-    scores = oos_scores(logits, meta.score, meta.temperature)
+    rule = OosRule(meta.score, meta.temperature, meta.threshold)
+    scores = rule.scores(logits)
     top1 = [meta.labels[i] for i in logits.argmax(axis=1)]
-    decided = [label if s >= meta.threshold else meta.oos_label for label, s in zip(top1, scores)]
+    decided = [label if keep else meta.oos_label for label, keep in zip(top1, rule.in_scope(logits))]
     gold = [row.label for row in rows]
     return IntentEvaluation(
         intent_metrics(gold, top1, decided, scores, meta.oos_label), gold, top1, decided, scores, meta.threshold,

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.models.oos import OosRule
 from training.args import IntentTrainingArgs
-from training.calibration import OosRule, calibrate_with_oos, calibrate_without_oos, oos_scores
+from training.calibration import calibrate_with_oos, calibrate_without_oos
 from training.checkpoint import FORMAT_VERSION, INTENTS_FORMAT, INTENTS_META, atomic_output_dir, now_iso, write_json
 from training.data import IntentExample, fingerprint, read_intents, split_stratified, write_intents
 from training.errors import TrainingInputError
@@ -178,9 +179,9 @@ def calibrate(model, tokenizer, splits: IntentSplits, args: IntentTrainingArgs) 
         correct = np.concatenate([np.asarray(gold, dtype=object) == np.asarray(predicted, dtype=object),
                                   np.zeros(len(splits.oos), dtype=bool)])  # fmt: skip
         rule = calibrate_with_oos(logits, correct, is_oos, args.oos_score)
-        scores = oos_scores(logits, rule.score, rule.temperature)
+        scores = rule.scores(logits)
         metrics["oos_auroc"] = auroc(scores[~is_oos], scores[is_oos])
-        metrics["oos_recall"] = float(np.mean(scores[is_oos] < rule.threshold))
+        metrics["oos_recall"] = float(np.mean(~rule.in_scope(logits)[is_oos]))
     else:
         gold_index = np.array([splits.labels.index(label) for label in gold])
         rule = calibrate_without_oos(inscope, gold_index, args.oos_score)
