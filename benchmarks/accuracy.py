@@ -178,8 +178,8 @@ def bm25_metrics(entries, queries, document: str) -> dict[str, float]:
     """BM25 (rank-bm25, Okapi) over lower-cased word tokens of each entry's document."""
     from rank_bm25 import BM25Okapi
 
+    from knowledge.faq.documents import document_text
     from training.metrics import mean_average_precision, mean_reciprocal_rank, recall_at_k
-    from training.ranking import document_text
 
     tokenize: Callable[[str], list[str]] = lambda text: re.findall(r"\w+", text.lower())  # noqa: E731
     docs = [tokenize(" ".join(document_text(p, e.answer, document) for p in e.phrasings())) for e in entries]
