@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from bot.models.manifest import RetrievalThresholds
+from export.checkpoint import EncoderCheckpoint, RetrieverCheckpoint, write_retriever_json
 from knowledge.faq.documents import DOCUMENT_MODES, document_text, documents
 from training.args import RetrieverTrainingArgs
 from training.calibration import calibrate_answer
-from training.checkpoint import FORMAT_VERSION, RETRIEVER_FORMAT, RETRIEVER_META, atomic_output_dir, now_iso, write_json
+from training.checkpoint import atomic_output_dir, now_iso
 from training.data import (
     FaqEntry,
     LabelledQuery,
@@ -130,12 +130,11 @@ def write_checkpoint(out: Path, entries: Sequence[FaqEntry], train_queries: Sequ
     write_faq(out / "heldout_faq.csv", entries)
     write_queries(out / "heldout_queries.csv", held)
     args.save(out / "training_args.json")
-    write_json(out / RETRIEVER_META, {
-        "format": RETRIEVER_FORMAT, "version": FORMAT_VERSION, "base_model": base_name,
-        "pooling": "mean", "normalize": True, "max_length": args.max_length, "document": document,
-        "thresholds": asdict(thresholds), "metrics": metrics,
-        "data_fingerprint": fingerprint(entries, train_queries, held), "created_at": now_iso(),
-    })  # fmt: skip
+    encoder = EncoderCheckpoint(
+        path=out, base_model=base_name, pooling="mean", normalize=True, max_length=args.max_length,
+        metrics=metrics, data_fingerprint=fingerprint(entries, train_queries, held), created_at=now_iso(),
+    )  # fmt: skip
+    write_retriever_json(RetrieverCheckpoint(encoder, document, thresholds))
 
 
 def load_sentence_model(source: str, max_length: int):
