@@ -31,9 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import cpu_name, git_commit  # noqa: E402
+from bot.models.manifest import RetrievalThresholds  # noqa: E402
 from training.args import IntentTrainingArgs, RetrieverTrainingArgs  # noqa: E402
-from training.calibration import calibrate_with_oos, calibrate_without_oos, oos_scores  # noqa: E402
-from training.checkpoint import RetrieverMeta, load_intent_predictor, load_retriever_encoder  # noqa: E402
+from training.calibration import calibrate_with_oos, calibrate_without_oos  # noqa: E402
+from training.checkpoint import load_intent_predictor, load_retriever_encoder  # noqa: E402
 from training.data import read_faq, read_intents, read_queries  # noqa: E402
 from training.evaluation import evaluate_faq, evaluate_intents, intent_metrics  # noqa: E402
 from training.intents import prepare_splits, train_intents  # noqa: E402
@@ -98,9 +99,9 @@ def tfidf_baseline(name: str, train_path: Path, valid_path: Path | None, test_pa
         rule = calibrate_without_oos(valid_logits, gold, "max_softmax")
     test = read_intents(test_path)
     test_logits = logits([r.text for r in test])
-    scores = oos_scores(test_logits, rule.score)
+    scores = rule.scores(test_logits)
     top1 = [labels[i] for i in test_logits.argmax(1)]
-    decided = [t if s >= rule.threshold else args.oos_label for t, s in zip(top1, scores)]
+    decided = [t if keep else args.oos_label for t, keep in zip(top1, rule.in_scope(test_logits))]
     metrics = intent_metrics([r.label for r in test], top1, decided, scores, args.oos_label)
     return {**metrics, "train_seconds": round(seconds, 1)}
 
@@ -178,8 +179,8 @@ def bm25_metrics(entries, queries, document: str) -> dict[str, float]:
     """BM25 (rank-bm25, Okapi) over lower-cased word tokens of each entry's document."""
     from rank_bm25 import BM25Okapi
 
+    from knowledge.faq.documents import document_text
     from training.metrics import mean_average_precision, mean_reciprocal_rank, recall_at_k
-    from training.ranking import document_text
 
     tokenize: Callable[[str], list[str]] = lambda text: re.findall(r"\w+", text.lower())  # noqa: E731
     docs = [tokenize(" ".join(document_text(p, e.answer, document) for p in e.phrasings())) for e in entries]
@@ -207,7 +208,7 @@ def run_stackfaq(data: Path, checkpoints: Path, reports: Path, reuse: bool) -> d
     baselines: dict[str, dict[str, float]] = {}
     for document in ("question", "question_answer"):
         baselines[f"bm25_{document}"] = bm25_metrics(entries, test, document)
-        plain = evaluate_faq(base, RetrieverMeta(document, 1.0, 0.0), entries, test).metrics
+        plain = evaluate_faq(base, document, RetrievalThresholds(1.0, 0.0, ""), entries, test).metrics
         baselines[f"base_encoder_{document}"] = {k: plain[k] for k in FAQ_METRICS}
     baselines["base_encoder"] = baselines[f"base_encoder_{meta.document}"]
     return {**evaluated, "baselines": baselines}
@@ -219,7 +220,7 @@ def evaluate_stackfaq(data: Path, out: Path, report: Path):  # type: ignore[no-u
     entries = read_faq(data / "stackfaq" / "faq.csv")
     test = read_queries(data / "stackfaq" / "queries_test.csv", {e.faq_id for e in entries})
     meta, encode = load_retriever_encoder(out)
-    result = evaluate_faq(encode, meta, entries, test)
+    result = evaluate_faq(encode, meta.document, meta.thresholds, entries, test)
     write_faq_report(report, result, "stackfaq test", {"checkpoint": str(out)})
     return {**result.metrics, "document": meta.document, "thresholds": saved["thresholds"],
             "train_seconds": saved["metrics"]["train_seconds"]}, entries, test, meta  # fmt: skip

@@ -1,15 +1,21 @@
-"""Training checkpoints as docs/checkpoints.md defines them, read and checked before any export work.
+"""Checkpoint metadata as docs/checkpoints.md defines it: the one reader and writer.
+
+Training writes ``supportbot_intents.json`` and ``supportbot_retriever.json`` with
+``write_intent_json`` / ``write_retriever_json``; training's evaluation and the export read
+them with ``read_intent_checkpoint`` / ``read_retriever_checkpoint``, which check every field
+(and the files beside it) before any work. torch-free: only numpy and bot/knowledge types.
 
 Example::
 
     intents = read_intent_checkpoint(Path("artifacts/checkpoints/banking77"))
-    intents.labels[:2], intents.oos.threshold, intents.model_dir
+    intents.labels[:2], intents.oos.threshold, intents.encoder.model_dir
+    write_intent_json(intents)        # writes intents.encoder.path / "supportbot_intents.json"
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +23,7 @@ import numpy as np
 from bot.models.encoder import POOLING_MODES
 from bot.models.field_reader import FieldReader
 from bot.models.manifest import RetrievalThresholds
-from bot.models.oos import OosRule
+from bot.models.oos import OOS_SCORES, OosRule
 from knowledge.faq.documents import DOCUMENT_MODES
 
 INTENT_FORMAT = "supportbot-intents-checkpoint"
@@ -33,7 +39,11 @@ class CheckpointError(Exception):
 
 @dataclass(frozen=True)
 class EncoderCheckpoint:
-    """What both checkpoint kinds share: the Hugging Face encoder and how it is pooled."""
+    """What both checkpoint kinds share: the Hugging Face encoder and how it is pooled.
+
+    ``path`` is the checkpoint directory; ``normalize`` is written for retrievers only (intent
+    heads take unnormalised vectors).
+    """
 
     path: Path
     base_model: str
@@ -55,6 +65,8 @@ class EncoderCheckpoint:
 
 @dataclass(frozen=True)
 class IntentCheckpoint:
+    """``supportbot_intents.json``: the labels of the head's logits and the out-of-scope rule."""
+
     encoder: EncoderCheckpoint
     labels: tuple[str, ...]
     oos_label: str
@@ -71,6 +83,8 @@ class IntentCheckpoint:
 
 @dataclass(frozen=True)
 class RetrieverCheckpoint:
+    """``supportbot_retriever.json``: what is embedded per FAQ phrasing and when to answer."""
+
     encoder: EncoderCheckpoint
     document: str
     thresholds: RetrievalThresholds
@@ -89,6 +103,8 @@ def _read_json(path: Path, expected_format: str) -> FieldReader:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"{path}: missing; is {path.parent} a finished checkpoint?") from None
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot read ({error.strerror or error})") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise CheckpointError(f"{path}: not valid JSON ({error})") from None
     fields = FieldReader(data, "", lambda reason: CheckpointError(f"{path}: {reason}"))
@@ -133,7 +149,7 @@ def read_intent_checkpoint(path: Path) -> IntentCheckpoint:
         encoder=_read_encoder(path, fields, normalize=False),
         labels=tuple(fields.texts("labels")),
         oos_label=fields.text("oos_label"),
-        oos=oos.build(lambda: OosRule(oos.choice("score", ("max_softmax", "energy")), oos.number("temperature"),
+        oos=oos.build(lambda: OosRule(oos.choice("score", OOS_SCORES), oos.number("temperature"),
                                       oos.number("threshold"), oos.optional_text("calibration") or "")),
     )
     if not checkpoint.labels or checkpoint.oos_label in checkpoint.labels:
@@ -171,6 +187,43 @@ def read_retriever_checkpoint(path: Path) -> RetrieverCheckpoint:
             calibration=thresholds.optional_text("calibration") or "",
         ),
     )
+
+
+def write_intent_json(checkpoint: IntentCheckpoint) -> Path:
+    """Write ``supportbot_intents.json`` for ``checkpoint`` into its directory; return the path.
+
+    Example::
+
+        write_intent_json(IntentCheckpoint(EncoderCheckpoint(tmp, "base", "mean", False, 64,
+                          {"accuracy": 0.9}, fingerprint, now), ("refund", "track"), "oos", rule))
+    """
+    encoder = checkpoint.encoder
+    if not checkpoint.labels or checkpoint.oos_label in checkpoint.labels:
+        raise CheckpointError(f"{encoder.path / INTENT_JSON}: labels must be non-empty and must not "
+                              f"contain the oos_label {checkpoint.oos_label!r}")
+    return _write_json(encoder.path / INTENT_JSON, {
+        "format": INTENT_FORMAT, "version": CHECKPOINT_VERSION, "base_model": encoder.base_model,
+        "labels": list(checkpoint.labels), "pooling": encoder.pooling, "max_length": encoder.max_length,
+        "oos_label": checkpoint.oos_label, "oos": asdict(checkpoint.oos), "metrics": encoder.metrics,
+        "data_fingerprint": encoder.data_fingerprint, "created_at": encoder.created_at,
+    })  # fmt: skip
+
+
+def write_retriever_json(checkpoint: RetrieverCheckpoint) -> Path:
+    """Write ``supportbot_retriever.json`` for ``checkpoint`` into its directory; return the path."""
+    encoder = checkpoint.encoder
+    return _write_json(encoder.path / RETRIEVER_JSON, {
+        "format": RETRIEVER_FORMAT, "version": CHECKPOINT_VERSION, "base_model": encoder.base_model,
+        "pooling": encoder.pooling, "normalize": encoder.normalize, "max_length": encoder.max_length,
+        "document": checkpoint.document, "thresholds": asdict(checkpoint.thresholds), "metrics": encoder.metrics,
+        "data_fingerprint": encoder.data_fingerprint, "created_at": encoder.created_at,
+    })  # fmt: skip
+
+
+def _write_json(path: Path, value: dict[str, object]) -> Path:
+    # key order as docs/checkpoints.md lists the fields: format and version first
+    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
 
 
 # What makes two saved encoders the same model; config.json is left out (it records paths).

@@ -1,8 +1,10 @@
 """Held-out data for the parity gate: intent examples and an FAQ retrieval set, with a fingerprint.
 
 Formats (docs/checkpoints.md): intents CSV ``text,label``; FAQ CSV ``faq_id,question,answer``
-with optional ``alternatives`` (one phrasing per line, as the knowledge base writes them);
-queries CSV ``query,faq_id``.
+with optional ``alternatives`` in the knowledge base's dialect (``knowledge.faq.formats``: one
+phrasing per line or separated by ``|``, as training reads them); queries CSV ``query,faq_id``.
+The texts embedded per FAQ entry are ``knowledge.faq.documents``'s, as training and the index
+embed them.
 
 Example::
 
@@ -15,6 +17,11 @@ import csv
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from knowledge.faq.documents import documents
+from knowledge.faq.entry import FaqEntry
+from knowledge.faq.formats import REQUIRED as FAQ_REQUIRED
+from knowledge.faq.formats import split_alternatives
 
 
 class HeldoutError(Exception):
@@ -63,33 +70,25 @@ def read_intent_examples(path: Path) -> IntentExamples:
     return IntentExamples(tuple(r["text"] for r in rows), tuple(r["label"].strip() for r in rows))
 
 
-def faq_documents(question: str, answer: str, alternatives: str, document: str) -> list[str]:
-    """The texts embedded for one FAQ entry: each phrasing, alone or followed by the answer.
-
-    >>> faq_documents("Refund?", "Within 30 days.", "Money back?", "question_answer")
-    ['Refund?\\nWithin 30 days.', 'Money back?\\nWithin 30 days.']
-    """
-    phrasings = [question.strip(), *(a.strip() for a in alternatives.splitlines() if a.strip())]
-    if document == "question_answer":
-        return [f"{p}\n{answer.strip()}" for p in phrasings]
-    return phrasings
+def read_faq_entries(path: Path) -> list[FaqEntry]:
+    """FAQ entries of a held-out FAQ CSV, fields stripped, alternatives split as training splits them."""
+    return [
+        FaqEntry(row["faq_id"].strip(), row["question"].strip(), row["answer"].strip(),
+                 split_alternatives(row.get("alternatives") or ""))
+        for row in _read_rows(path, FAQ_REQUIRED)
+    ]  # fmt: skip
 
 
 def read_retrieval_set(faq_path: Path, queries_path: Path, document: str) -> RetrievalSet:
     """Read FAQ entries and queries; every query's ``faq_id`` must be among the entries."""
-    documents: list[str] = []
-    owners: list[str] = []
-    for row in _read_rows(faq_path, ("faq_id", "question", "answer")):
-        texts = faq_documents(row["question"], row["answer"], row.get("alternatives") or "", document)
-        documents += texts
-        owners += [row["faq_id"].strip()] * len(texts)
+    texts, owners = documents(read_faq_entries(faq_path), document)
     rows = _read_rows(queries_path, ("query", "faq_id"))
     known = set(owners)
     for line, row in enumerate(rows, start=2):
         if row["faq_id"].strip() not in known:
             raise HeldoutError(f"{queries_path}, line {line}: faq_id {row['faq_id']!r} is not in {faq_path}")
     return RetrievalSet(
-        tuple(documents), tuple(owners), tuple(r["query"] for r in rows), tuple(r["faq_id"].strip() for r in rows)
+        tuple(texts), tuple(owners), tuple(r["query"] for r in rows), tuple(r["faq_id"].strip() for r in rows)
     )
 
 

@@ -1,8 +1,9 @@
-"""Out-of-scope scores and the thresholds that turn scores into decisions (numpy only).
+"""Calibration: the thresholds that turn out-of-scope scores and FAQ cosines into decisions.
 
-Intents (docs/checkpoints.md): from the logits ``z`` of one message,
-``max_softmax = max(softmax(z / T))`` and ``energy = T * logsumexp(z / T)``; a message is out
-of scope when its score is below the threshold.
+The out-of-scope scores and the accept rule are ``bot.models.oos`` (docs/checkpoints.md), the
+same functions the runtime head uses: thresholds are chosen on the float32 scores the runtime
+computes and evaluated with its comparison, so every validation row, even one exactly at the
+threshold, is decided here as the bot will decide it.
 
 - With out-of-scope validation rows, the threshold maximises the balanced accuracy of the
   accept/reject decision: the mean of in-scope accuracy (a rejected in-scope message counts
@@ -12,90 +13,80 @@ of scope when its score is below the threshold.
   whose intent it was never taught. The threshold maximises the same balanced accuracy between
   the real in-scope scores and these simulated out-of-scope ones.
 
+numpy only (no torch).
+
 Example::
 
-    scores = oos_scores(logits, "max_softmax")
-    rule = calibrate_with_oos(scores, correct, is_oos, "max_softmax")
+    rule = calibrate_with_oos(logits, correct, is_oos, "auto")     # an OosRule
+    rule.in_scope(logits)                                           # as the bot decides
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
+from bot.models.manifest import RetrievalThresholds
+from bot.models.oos import OOS_SCORES, OosRule, accepts, score_logits
 from training.metrics import auroc
 
-
-@dataclass(frozen=True)
-class OosRule:
-    """How out-of-scope messages are rejected; saved in ``supportbot_intents.json``."""
-
-    score: str
-    temperature: float
-    threshold: float
-    calibration: str
+Bools = npt.NDArray[np.bool_]
+Floats = npt.NDArray[np.floating]
 
 
-@dataclass(frozen=True)
-class AnswerThresholds:
-    """When the retriever answers directly; saved in ``supportbot_retriever.json``."""
+def candidate_thresholds(scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Float32 thresholds: one below all scores, one between each pair of neighbouring distinct
+    scores (their midpoint), one above all scores.
 
-    answer: float
-    margin: float
-    calibration: str
+    Each candidate is a float32 value strictly above the lower neighbour, so stored in JSON and
+    read back it splits the scores exactly as it did here.
 
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of ``logits`` [n, labels]."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-def oos_scores(logits: np.ndarray, score: str, temperature: float = 1.0) -> np.ndarray:
-    """In-scope confidence per row of ``logits`` [n, labels]: high means in scope."""
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    if score == "max_softmax":
-        return softmax(z).max(axis=1)
-    if score == "energy":
-        top = z.max(axis=1)
-        return temperature * (top + np.log(np.exp(z - top[:, None]).sum(axis=1)))
-    raise ValueError(f"unknown out-of-scope score {score!r}; expected 'max_softmax' or 'energy'")
+    >>> candidate_thresholds(np.array([0.2, 0.6], np.float32)).tolist()  # doctest: +ELLIPSIS
+    [0.19999..., 0.40000..., 0.60000...]
+    """
+    values = np.unique(np.asarray(scores, dtype=np.float32))
+    up, down = np.float32(np.inf), np.float32(-np.inf)
+    # midpoints in float64, rounded to float32, and never onto the lower neighbour itself
+    middle = ((values[:-1].astype(np.float64) + values[1:]) / 2).astype(np.float32)
+    middle = np.maximum(middle, np.nextafter(values[:-1], up))
+    low = min(np.float32(values[0] - 1e-6), np.nextafter(values[0], down))
+    high = max(np.float32(values[-1] + 1e-6), np.nextafter(values[-1], up))
+    return np.concatenate([[low], middle, [high]]).astype(np.float32)
 
 
-def balanced_threshold(scores: np.ndarray, correct: np.ndarray, is_oos: np.ndarray) -> tuple[float, float]:
+def balanced_threshold(scores: Floats, correct: Bools, is_oos: Bools) -> tuple[float, float]:
     """Return (threshold, balanced accuracy) maximising the mean of in-scope accuracy and oos recall.
 
-    ``correct`` says whether the argmax label of an in-scope row is right (ignored for oos rows).
-    Candidate thresholds are midpoints between neighbouring distinct scores (and the ends).
+    ``scores`` are float32 out-of-scope scores (``bot.models.oos.score_logits``); ``correct``
+    says whether the argmax label of an in-scope row is right (ignored for oos rows). The
+    candidates are ``candidate_thresholds``; ties keep the lower threshold.
     """
-    scores = np.asarray(scores, float)
+    scores = np.asarray(scores, dtype=np.float32)
     inscope, oos = ~is_oos, is_oos
-    values = np.unique(scores)
-    candidates = np.concatenate([[values[0] - 1e-6], (values[:-1] + values[1:]) / 2, [values[-1] + 1e-6]])
+    candidates = candidate_thresholds(scores)
     best = (float(candidates[0]), -1.0)
     for threshold in candidates:
-        accepted = scores >= threshold
-        in_acc = np.mean(accepted[inscope] & correct[inscope]) if inscope.any() else 0.0
-        oos_recall = np.mean(~accepted[oos]) if oos.any() else 0.0
+        accepted = accepts(scores, float(threshold))
+        in_acc = float(np.mean(accepted[inscope] & correct[inscope])) if inscope.any() else 0.0
+        oos_recall = float(np.mean(~accepted[oos])) if oos.any() else 0.0
         value = (in_acc + oos_recall) / 2
         if value > best[1] + 1e-12:
-            best = (float(threshold), float(value))
+            best = (float(threshold), value)
     return best
 
 
 def calibrate_with_oos(
-    logits: np.ndarray, correct: np.ndarray, is_oos: np.ndarray, score: str, temperature: float = 1.0
+    logits: Floats, correct: Bools, is_oos: Bools, score: str, temperature: float = 1.0
 ) -> OosRule:
     """Pick the score ("auto" = the better validation AUROC) and the balanced-accuracy threshold."""
-    candidates = ("max_softmax", "energy") if score == "auto" else (score,)
-    by_auroc = {}
+    candidates = OOS_SCORES if score == "auto" else (score,)
+    by_auroc: dict[str, float] = {}
     for name in candidates:
-        values = oos_scores(logits, name, temperature)
-        by_auroc[name] = auroc(values[~is_oos], values[is_oos])
+        values = score_logits(logits, name, temperature)
+        by_auroc[name] = auroc(values[~is_oos].tolist(), values[is_oos].tolist())
     chosen = max(candidates, key=lambda name: by_auroc[name])
-    threshold, balanced = balanced_threshold(oos_scores(logits, chosen, temperature), correct, is_oos)
+    threshold, balanced = balanced_threshold(score_logits(logits, chosen, temperature), correct, is_oos)
     aurocs = ", ".join(f"{name} {value:.4f}" for name, value in by_auroc.items())
     return OosRule(
         chosen,
@@ -107,7 +98,7 @@ def calibrate_with_oos(
     )
 
 
-def without_own_intent(logits: np.ndarray, gold: np.ndarray) -> np.ndarray:
+def without_own_intent(logits: Floats, gold: npt.NDArray[np.integer]) -> npt.NDArray[np.float64]:
     """``logits`` [n, labels] with each row's gold label removed (its logit pushed to -1e9).
 
     Softmax and energy of the result are those of the remaining labels: the scores a message
@@ -118,25 +109,26 @@ def without_own_intent(logits: np.ndarray, gold: np.ndarray) -> np.ndarray:
     return masked
 
 
-def calibrate_without_oos(logits: np.ndarray, gold: np.ndarray, score: str, temperature: float = 1.0) -> OosRule:
+def calibrate_without_oos(
+    logits: Floats, gold: npt.NDArray[np.integer], score: str, temperature: float = 1.0
+) -> OosRule:
     """Threshold from in-scope validation rows alone (``gold``: their label indices).
 
     Each row also stands in for an out-of-scope message through ``without_own_intent``; the
     threshold maximises balanced accuracy between the two, as ``calibrate_with_oos`` does with
     real out-of-scope rows. Needs at least two labels.
     """
-    logits = np.asarray(logits, dtype=np.float64)
     if logits.shape[1] < 2:
         raise ValueError("calibrating without out-of-scope rows needs at least two labels")
     chosen = "max_softmax" if score == "auto" else score
     gold = np.asarray(gold, dtype=int)
-    inscope = oos_scores(logits, chosen, temperature)
-    simulated = oos_scores(without_own_intent(logits, gold), chosen, temperature)
+    inscope = score_logits(logits, chosen, temperature)
+    simulated = score_logits(without_own_intent(logits, gold), chosen, temperature)
     scores = np.concatenate([inscope, simulated])
     is_oos = np.arange(scores.size) >= inscope.size
     correct = np.concatenate([logits.argmax(axis=1) == gold, np.zeros(simulated.size, dtype=bool)])
     threshold, balanced = balanced_threshold(scores, correct, is_oos)
-    rejected = float(np.mean(inscope < threshold))
+    rejected = float(np.mean(~accepts(inscope, threshold)))
     return OosRule(
         chosen,
         temperature,
@@ -148,8 +140,9 @@ def calibrate_without_oos(logits: np.ndarray, gold: np.ndarray, score: str, temp
 
 
 def calibrate_answer(
-    top_scores: Sequence[float], second_scores: Sequence[float], top_correct: Sequence[bool], target_precision: float
-) -> AnswerThresholds:
+    top_scores: Sequence[float] | Floats, second_scores: Sequence[float] | Floats, top_correct: Sequence[bool],
+    target_precision: float,
+) -> RetrievalThresholds:
     """Pick (answer, margin) that answers the most queries with precision >= ``target_precision``.
 
     A query is answered when its top cosine >= answer and exceeds the second entry's by >= margin.
@@ -176,7 +169,7 @@ def calibrate_answer(
     assert chosen is not None, "calibrate_answer needs at least one query"
     coverage, precision, answer, margin = chosen
     how = "the most answered" if best else f"no pair reached precision {target_precision:.2f}; the most precise"
-    return AnswerThresholds(
+    return RetrievalThresholds(
         answer,
         margin,
         f"{how} (answer, margin) pair on {top.size} held-out queries: answers {coverage:.0%} "

@@ -121,7 +121,7 @@ def _evaluate_faq(args: argparse.Namespace) -> int:
     entries = read_faq(args.faq)
     queries = read_queries(args.queries, {e.faq_id for e in entries})
     meta, encode = load_retriever_encoder(args.model)
-    result = evaluate_faq(encode, meta, entries, queries)
+    result = evaluate_faq(encode, meta.document, meta.thresholds, entries, queries)
     info = {"model": str(args.model), "faq": str(args.faq), "queries": str(args.queries), "document": meta.document}
     write_faq_report(args.report, result, f"{args.model} on {args.queries}", info)
     print(f"wrote {args.report}; metrics: {json.dumps(result.metrics)}")

@@ -4,7 +4,8 @@ Formats (UTF-8 CSV with a header row):
 
 - intents: ``text,label``; out-of-scope rows are labelled ``oos``.
 - FAQ: ``faq_id,question,answer`` and optionally ``alternatives``: more phrasings of the
-  question, separated by ``|`` or new lines.
+  question, one per line or separated by ``|`` (the knowledge base's CSV dialect,
+  ``knowledge.faq.formats``, which reads and writes the cells here too).
 - queries: ``query,faq_id``.
 
 Example::
@@ -17,13 +18,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import random
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from knowledge.faq.entry import FaqEntry  # the same entry the knowledge base stores
+from knowledge.faq.formats import REQUIRED as FAQ_REQUIRED
+from knowledge.faq.formats import csv_text, split_alternatives
 from training.errors import TrainingInputError
 
 
@@ -85,11 +87,11 @@ def read_faq(path: Path) -> list[FaqEntry]:
     """Read a FAQ CSV (``faq_id,question,answer[,alternatives]``); ids must be unique."""
     entries: list[FaqEntry] = []
     seen: set[str] = set()
-    for number, row in enumerate(read_rows(path, ("faq_id", "question", "answer")), start=2):
+    for number, row in enumerate(read_rows(path, FAQ_REQUIRED), start=2):
         if row["faq_id"] in seen:
             raise TrainingInputError(f"{path}: row {number}: duplicate faq_id '{row['faq_id']}'")
         seen.add(row["faq_id"])
-        alternatives = tuple(p.strip() for p in re.split(r"[|\n]", row.get("alternatives", "")) if p.strip())
+        alternatives = split_alternatives(row.get("alternatives", ""))
         entries.append(FaqEntry(row["faq_id"], row["question"], row["answer"], alternatives))
     return entries
 
@@ -161,12 +163,12 @@ def write_intents(path: Path, rows: Sequence[IntentExample]) -> None:
         writer.writerows([row.text, row.label] for row in rows)
 
 
+FAQ_COLUMNS = (*FAQ_REQUIRED, "alternatives")
+
+
 def write_faq(path: Path, entries: Sequence[FaqEntry]) -> None:
-    """Write ``faq_id,question,answer,alternatives`` rows (alternatives joined by ``|``)."""
-    with Path(path).open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["faq_id", "question", "answer", "alternatives"])
-        writer.writerows([e.faq_id, e.question, e.answer, "|".join(e.alternatives)] for e in entries)
+    """Write ``faq_id,question,answer,alternatives`` rows in the knowledge base's CSV dialect."""
+    Path(path).write_text(csv_text(entries, FAQ_COLUMNS), encoding="utf-8", newline="")
 
 
 def write_queries(path: Path, queries: Sequence[LabelledQuery]) -> None:

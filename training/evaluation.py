@@ -12,8 +12,10 @@
 
 Example::
 
-    meta, predict = load_intent_predictor(Path("ckpt"))
-    result = evaluate_intents(predict, meta, read_intents(Path("test.csv")))
+    checkpoint, predict = load_intent_predictor(Path("ckpt"))
+    result = evaluate_intents(predict, checkpoint, read_intents(Path("test.csv")))
+    checkpoint, encode = load_retriever_encoder(Path("retriever"))
+    faq = evaluate_faq(encode, checkpoint.document, checkpoint.thresholds, entries, queries)
 """
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.calibration import oos_scores
-from training.checkpoint import IntentMeta, RetrieverMeta
+from bot.models.manifest import RetrievalThresholds
+from export.checkpoint import IntentCheckpoint
 from training.data import FaqEntry, IntentExample, LabelledQuery
 from training.metrics import (
     accuracy,
@@ -62,16 +64,18 @@ class FaqEvaluation:
     ranks: list[int | None]
 
 
-def evaluate_intents(predict: Predict, meta: IntentMeta, rows: Sequence[IntentExample]) -> IntentEvaluation:
-    """Score ``predict`` on labelled rows with the checkpoint's labels and out-of-scope rule."""
+def evaluate_intents(predict: Predict, meta: IntentCheckpoint, rows: Sequence[IntentExample]) -> IntentEvaluation:
+    """Score ``predict`` on labelled rows with the checkpoint's labels and out-of-scope rule,
+    deciding each row as the bot does (``bot.models.oos``)."""
     logits = predict([row.text for row in rows])
-    scores = oos_scores(logits, meta.score, meta.temperature)
+    rule = meta.oos
+    scores = rule.scores(logits)
     top1 = [meta.labels[i] for i in logits.argmax(axis=1)]
-    decided = [label if s >= meta.threshold else meta.oos_label for label, s in zip(top1, scores)]
+    decided = [label if keep else meta.oos_label for label, keep in zip(top1, rule.in_scope(logits))]
     gold = [row.label for row in rows]
     return IntentEvaluation(
-        intent_metrics(gold, top1, decided, scores, meta.oos_label), gold, top1, decided, scores, meta.threshold,
-        meta.score, meta.oos_label,
+        intent_metrics(gold, top1, decided, scores, meta.oos_label), gold, top1, decided, scores, rule.threshold,
+        rule.score, meta.oos_label,
     )  # fmt: skip
 
 
@@ -105,12 +109,15 @@ def intent_metrics(
 
 
 def evaluate_faq(
-    encode: Predict, meta: RetrieverMeta, entries: Sequence[FaqEntry], queries: Sequence[LabelledQuery]
+    encode: Predict, document: str, thresholds: RetrievalThresholds, entries: Sequence[FaqEntry],
+    queries: Sequence[LabelledQuery],
 ) -> FaqEvaluation:
-    """Rank the FAQ for every query and score the ranking and the answer thresholds."""
-    ranking = rank_faq(encode, entries, [q.query for q in queries], meta.document)
+    """Rank the FAQ for every query (``document``: what is embedded per phrasing) and score the
+    ranking and the answer ``thresholds``."""
+    ranking = rank_faq(encode, entries, [q.query for q in queries], document)
     relevant = [{q.faq_id} for q in queries]
-    answered = (ranking.top_scores >= meta.answer) & (ranking.top_scores - ranking.second_scores >= meta.margin)
+    gaps = ranking.top_scores - ranking.second_scores
+    answered = (ranking.top_scores >= thresholds.answer) & (gaps >= thresholds.margin)
     correct = np.asarray([ids[0] == q.faq_id for ids, q in zip(ranking.ranked_ids, queries)])
     metrics = {
         "recall_at_1": recall_at_k(ranking.ranked_ids, relevant, 1),

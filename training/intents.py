@@ -15,14 +15,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from bot.models.oos import OosRule
+from export.checkpoint import EncoderCheckpoint, IntentCheckpoint, write_intent_json
 from training.args import IntentTrainingArgs
-from training.calibration import OosRule, calibrate_with_oos, calibrate_without_oos, oos_scores
-from training.checkpoint import FORMAT_VERSION, INTENTS_FORMAT, INTENTS_META, atomic_output_dir, now_iso, write_json
+from training.calibration import calibrate_with_oos, calibrate_without_oos
+from training.checkpoint import atomic_output_dir, now_iso
 from training.data import IntentExample, fingerprint, read_intents, split_stratified, write_intents
 from training.errors import TrainingInputError
 from training.metrics import accuracy, auroc, macro_f1
@@ -178,9 +180,9 @@ def calibrate(model, tokenizer, splits: IntentSplits, args: IntentTrainingArgs) 
         correct = np.concatenate([np.asarray(gold, dtype=object) == np.asarray(predicted, dtype=object),
                                   np.zeros(len(splits.oos), dtype=bool)])  # fmt: skip
         rule = calibrate_with_oos(logits, correct, is_oos, args.oos_score)
-        scores = oos_scores(logits, rule.score, rule.temperature)
+        scores = rule.scores(logits)
         metrics["oos_auroc"] = auroc(scores[~is_oos], scores[is_oos])
-        metrics["oos_recall"] = float(np.mean(scores[is_oos] < rule.threshold))
+        metrics["oos_recall"] = float(np.mean(~rule.in_scope(logits)[is_oos]))
     else:
         gold_index = np.array([splits.labels.index(label) for label in gold])
         rule = calibrate_without_oos(inscope, gold_index, args.oos_score)
@@ -200,19 +202,8 @@ def save_checkpoint(
     np.savez(out / "head.npz", **model.head_arrays())
     write_intents(out / "heldout.csv", splits.valid + splits.oos)
     args.save(out / "training_args.json")
-    write_json(
-        out / INTENTS_META,
-        {
-            "format": INTENTS_FORMAT,
-            "version": FORMAT_VERSION,
-            "base_model": base_name,
-            "labels": list(splits.labels),
-            "pooling": args.pooling,
-            "max_length": args.max_length,
-            "oos_label": args.oos_label,
-            "oos": asdict(rule),
-            "metrics": metrics,
-            "data_fingerprint": fingerprint(splits.train, splits.valid, splits.oos),
-            "created_at": now_iso(),
-        },
-    )
+    encoder = EncoderCheckpoint(
+        path=out, base_model=base_name, pooling=args.pooling, normalize=False, max_length=args.max_length,
+        metrics=metrics, data_fingerprint=fingerprint(splits.train, splits.valid, splits.oos), created_at=now_iso(),
+    )  # fmt: skip
+    write_intent_json(IntentCheckpoint(encoder, splits.labels, args.oos_label, rule))

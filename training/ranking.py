@@ -1,7 +1,8 @@
 """Rank FAQ entries for queries by cosine similarity of embeddings (numpy only).
 
-Every phrasing of an entry (question and alternatives) is embedded as its own document, as
-the knowledge index does at serving time; an entry's score is its best phrasing's cosine.
+Every phrasing of an entry (question and alternatives) is embedded as its own document
+(``knowledge.faq.documents``, as the knowledge index does at serving time); an entry's score
+is its best phrasing's cosine.
 
 Example::
 
@@ -15,25 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.data import FaqEntry
+from knowledge.faq.documents import documents
+from knowledge.faq.entry import FaqEntry
 
 Encode = Callable[[list[str]], np.ndarray]
-DOCUMENTS = ("question", "question_answer")
-
-
-def document_text(phrasing: str, answer: str, document: str) -> str:
-    """The text embedded for one phrasing: alone, or phrasing, newline, answer."""
-    return f"{phrasing}\n{answer}" if document == "question_answer" else phrasing
-
-
-def documents(entries: Sequence[FaqEntry], document: str) -> tuple[list[str], list[str]]:
-    """Return (texts, faq_ids), one per phrasing of every entry."""
-    texts, ids = [], []
-    for entry in entries:
-        for phrasing in entry.phrasings():
-            texts.append(document_text(phrasing, entry.answer, document))
-            ids.append(entry.faq_id)
-    return texts, ids
 
 
 @dataclass(frozen=True)

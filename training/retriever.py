@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from bot.models.manifest import RetrievalThresholds
+from export.checkpoint import EncoderCheckpoint, RetrieverCheckpoint, write_retriever_json
+from knowledge.faq.documents import DOCUMENT_MODES, document_text, documents
 from training.args import RetrieverTrainingArgs
-from training.calibration import AnswerThresholds, calibrate_answer
-from training.checkpoint import FORMAT_VERSION, RETRIEVER_FORMAT, RETRIEVER_META, atomic_output_dir, now_iso, write_json
+from training.calibration import calibrate_answer
+from training.checkpoint import atomic_output_dir, now_iso
 from training.data import (
     FaqEntry,
     LabelledQuery,
@@ -33,7 +35,7 @@ from training.data import (
     write_queries,
 )
 from training.metrics import mean_average_precision, mean_reciprocal_rank, recall_at_k
-from training.ranking import DOCUMENTS, Encode, document_text, documents, rank_faq
+from training.ranking import Encode, rank_faq
 
 
 def training_pairs(entries: Sequence[FaqEntry], queries: Sequence[LabelledQuery], document: str) -> list[tuple[str, str, str]]:
@@ -80,7 +82,7 @@ ANSWER_MRR_MARGIN = 0.01
 def choose_document(encode: Encode, entries, held: Sequence[LabelledQuery], document: str) -> tuple[str, dict[str, float]]:
     """``document``, or for "auto" "question_answer" only when its base-model MRR on the
     held-out queries beats "question" by more than ``ANSWER_MRR_MARGIN``."""
-    candidates = DOCUMENTS if document == "auto" else (document,)
+    candidates = DOCUMENT_MODES if document == "auto" else (document,)
     mrr = {name: ranking_metrics(encode, entries, held, name)["mrr"] for name in candidates}
     measured = {f"base_mrr_{name}": v for name, v in mrr.items()}
     if document != "auto":
@@ -123,17 +125,16 @@ def train_retriever(faq_path: Path, queries_path: Path, out: Path, args: Retriev
 
 def write_checkpoint(out: Path, entries: Sequence[FaqEntry], train_queries: Sequence[LabelledQuery],
                      held: Sequence[LabelledQuery], args: RetrieverTrainingArgs, base_name: str, document: str,
-                     thresholds: AnswerThresholds, metrics: dict[str, float]) -> None:
+                     thresholds: RetrievalThresholds, metrics: dict[str, float]) -> None:
     """Write everything of a retriever checkpoint (docs/checkpoints.md) but the model directory."""
     write_faq(out / "heldout_faq.csv", entries)
     write_queries(out / "heldout_queries.csv", held)
     args.save(out / "training_args.json")
-    write_json(out / RETRIEVER_META, {
-        "format": RETRIEVER_FORMAT, "version": FORMAT_VERSION, "base_model": base_name,
-        "pooling": "mean", "normalize": True, "max_length": args.max_length, "document": document,
-        "thresholds": asdict(thresholds), "metrics": metrics,
-        "data_fingerprint": fingerprint(entries, train_queries, held), "created_at": now_iso(),
-    })  # fmt: skip
+    encoder = EncoderCheckpoint(
+        path=out, base_model=base_name, pooling="mean", normalize=True, max_length=args.max_length,
+        metrics=metrics, data_fingerprint=fingerprint(entries, train_queries, held), created_at=now_iso(),
+    )  # fmt: skip
+    write_retriever_json(RetrieverCheckpoint(encoder, document, thresholds))
 
 
 def load_sentence_model(source: str, max_length: int):

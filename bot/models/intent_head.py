@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
-from bot.models.oos import OosRule, oos_scores, softmax
+from bot.models.oos import OosRule, accepts, oos_scores, softmax
 
 
 @dataclass(frozen=True)
@@ -25,14 +26,15 @@ class IntentScores:
     """Intent predictions for a batch of n texts.
 
     ``probabilities`` [n, len(labels)] float32 is softmax of the logits (temperature 1);
-    ``oos_scores`` [n] is the rule's score; ``in_scope`` [n] bool is score >= threshold.
+    ``oos_scores`` [n] is the rule's score; ``in_scope`` [n] bool is score >= threshold
+    (``bot.models.oos.accepts``, as calibration decides).
     """
 
     labels: tuple[str, ...]
     oos_label: str
-    probabilities: np.ndarray
-    oos_scores: np.ndarray
-    in_scope: np.ndarray
+    probabilities: npt.NDArray[np.float32]
+    oos_scores: npt.NDArray[np.float32]
+    in_scope: npt.NDArray[np.bool_]
 
     def predicted(self) -> list[str]:
         """The label of each text, or ``oos_label`` where the text is out of scope."""
@@ -47,8 +49,8 @@ class IntentScores:
 class IntentHead:
     """A linear layer over pooled vectors plus the out-of-scope rule."""
 
-    weight: np.ndarray  # [num_labels, hidden] float32
-    bias: np.ndarray  # [num_labels] float32
+    weight: npt.NDArray[np.float32]  # [num_labels, hidden]
+    bias: npt.NDArray[np.float32]  # [num_labels]
     labels: tuple[str, ...]
     oos_label: str
     rule: OosRule
@@ -74,11 +76,11 @@ class IntentHead:
             bias = arrays["bias"].astype(np.float32)
         return cls(weight, bias, labels, oos_label, rule)
 
-    def logits(self, pooled: np.ndarray) -> np.ndarray:
+    def logits(self, pooled: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
         """[n, hidden] -> [n, num_labels] float32."""
-        return (pooled @ self.weight.T + self.bias).astype(np.float32)
+        return np.asarray(pooled @ self.weight.T + self.bias, dtype=np.float32)
 
-    def score(self, pooled: np.ndarray) -> IntentScores:
+    def score(self, pooled: npt.NDArray[np.floating]) -> IntentScores:
         """Probabilities, out-of-scope scores and the in-scope decision for each pooled vector."""
         logits = self.logits(pooled)
         scores = oos_scores(logits, self.rule)
@@ -87,5 +89,5 @@ class IntentHead:
             oos_label=self.oos_label,
             probabilities=softmax(logits),
             oos_scores=scores,
-            in_scope=scores >= self.rule.threshold,
+            in_scope=accepts(scores, self.rule.threshold),
         )

@@ -3,8 +3,13 @@
 Reading validates everything first and raises one ``FaqFileError`` that lists every bad row
 (file, line or entry, field), so staff fix a file in one pass. Nothing is written anywhere.
 
-CSV columns: ``faq_id,question,answer`` and optionally ``alternatives`` (one phrasing per line
-inside the cell), ``tags`` (comma-separated), ``language``, ``enabled`` (true/false).
+CSV columns: ``faq_id,question,answer`` and optionally ``alternatives``, ``tags``
+(comma-separated), ``language``, ``enabled`` (true/false). This module is the one definition of
+that CSV dialect: training (``training.data``) and the export's parity gate (``export.heldout``)
+read and write FAQ CSVs through ``split_alternatives``, ``join_alternatives`` and ``csv_text``.
+An ``alternatives`` cell holds one phrasing per line; ``|`` also separates phrasings, because
+training's FAQ files always allowed it (``a|b`` and two lines ``a``, ``b`` are the same cell).
+Alternatives are written one per line.
 YAML and JSON: ``{"format": "supportbot-faq", "version": 1, "entries": [{...}, ...]}`` with the
 same field names, lists for ``alternatives`` and ``tags`` (a bare list of entries works too).
 
@@ -31,6 +36,7 @@ FILE_FORMAT = "supportbot-faq"
 FILE_VERSION = 1
 FORMATS = {".csv": "csv", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 REQUIRED = ("faq_id", "question", "answer")
+ALTERNATIVES_SEPARATOR = "|"  # besides line breaks
 TRUE_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
@@ -85,11 +91,50 @@ def read_faq_file(path: Path) -> FaqFile:
 def write_faq_file(entries: Sequence[FaqEntry], path: Path) -> None:
     """Write ``entries`` in the format named by the extension (temp file, then rename)."""
     kind = format_of(path)
-    text = {"csv": _csv_text, "yaml": _yaml_text, "json": _json_text}[kind](entries)
+    text = {"csv": csv_text, "yaml": _yaml_text, "json": _json_text}[kind](entries)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text, encoding="utf-8", newline="")
     temporary.replace(path)
+
+
+# -- the CSV dialect ----------------------------------------------------------------------
+
+
+def split_alternatives(cell: str) -> tuple[str, ...]:
+    """The phrasings of an ``alternatives`` cell: split at line breaks and ``|``, stripped,
+    empty ones dropped.
+
+    >>> split_alternatives("Money back?\n refund | \n")
+    ('Money back?', 'refund')
+    """
+    parts = (part for line in cell.splitlines() for part in line.split(ALTERNATIVES_SEPARATOR))
+    return tuple(part.strip() for part in parts if part.strip())
+
+
+def join_alternatives(alternatives: Sequence[str]) -> str:
+    """The ``alternatives`` cell for ``alternatives``: one phrasing per line.
+
+    >>> join_alternatives(("Money back?", "refund"))
+    'Money back?\nrefund'
+    """
+    return "\n".join(alternatives)
+
+
+def csv_text(entries: Sequence[FaqEntry], columns: Sequence[str] = CONTENT_FIELDS) -> str:
+    """``entries`` as FAQ CSV with the header ``columns`` (some of ``CONTENT_FIELDS``, in any order)."""
+    unknown = [c for c in columns if c not in CONTENT_FIELDS]
+    if unknown:
+        raise ValueError(f"unknown FAQ CSV columns {unknown}; expected some of {CONTENT_FIELDS}")
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for entry in entries:
+        cells = {"faq_id": entry.faq_id, "question": entry.question, "answer": entry.answer,
+                 "alternatives": join_alternatives(entry.alternatives), "tags": ",".join(entry.tags),
+                 "language": entry.language, "enabled": "true" if entry.enabled else "false"}
+        writer.writerow([cells[c] for c in columns])
+    return out.getvalue()
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -124,7 +169,7 @@ def _csv_records(text: str, name: str) -> list[Record]:
             continue
         record: dict[str, object] = {k: v for k, v in row.items() if v is not None}
         if "alternatives" in record:
-            record["alternatives"] = [a for a in str(record["alternatives"]).splitlines() if a.strip()]
+            record["alternatives"] = list(split_alternatives(str(record["alternatives"])))
         if "tags" in record:
             record["tags"] = [t.strip() for t in str(record["tags"]).split(",") if t.strip()]
         if "enabled" in record:
@@ -216,22 +261,14 @@ def _entry_from_record(record: dict[str, object], location: str,
 # -- writing ----------------------------------------------------------------------------
 
 
-def _csv_text(entries: Sequence[FaqEntry]) -> str:
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CONTENT_FIELDS)
-    for entry in entries:
-        writer.writerow([entry.faq_id, entry.question, "\n".join(entry.alternatives), entry.answer,
-                         ",".join(entry.tags), entry.language, "true" if entry.enabled else "false"])
-    return out.getvalue()
-
-
 def _document(entries: Sequence[FaqEntry]) -> dict[str, object]:
     return {"format": FILE_FORMAT, "version": FILE_VERSION, "entries": [e.content() for e in entries]}
 
 
 def _yaml_text(entries: Sequence[FaqEntry]) -> str:
-    return yaml.safe_dump(_document(entries), allow_unicode=True, sort_keys=False, width=100)
+    # safe_dump is typed Any (it returns None when given a stream); without one it returns str
+    text: str = yaml.safe_dump(_document(entries), allow_unicode=True, sort_keys=False, width=100)
+    return text
 
 
 def _json_text(entries: Sequence[FaqEntry]) -> str:

@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 
 from export.gate import Metrics, Tolerances, describe_resolution, encode_in_batches, judge, mean_cosine, recall_at_1
-from export.heldout import RetrievalSet, faq_documents
+from export.heldout import RetrievalSet
+from knowledge.faq.documents import document_texts
+from knowledge.faq.entry import FaqEntry
+from knowledge.faq.formats import split_alternatives
 
 REFERENCE = Metrics(accuracy=0.9300, overall_accuracy=0.85, recall_at_1=0.80, intent_cosine=1.0,
                     retrieval_cosine=1.0)
@@ -63,8 +66,9 @@ def test_encode_in_batches_keeps_the_input_order() -> None:
 
 
 def test_faq_documents_follow_the_document_mode() -> None:
-    assert faq_documents("Q?", "A.", "alt one\n\nalt two", "question") == ["Q?", "alt one", "alt two"]
-    assert faq_documents("Q?", "A.", "", "question_answer") == ["Q?\nA."]
+    entry = FaqEntry("f", "Q?", "A.", split_alternatives("alt one\n\nalt two"))
+    assert document_texts(entry, "question") == ["Q?", "alt one", "alt two"]
+    assert document_texts(FaqEntry("f", "Q?", "A.", split_alternatives("")), "question_answer") == ["Q?\nA."]
 
 
 def test_resolution_says_what_one_row_is_worth() -> None:

@@ -4,25 +4,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bot.models.oos import score_logits, softmax
 from training.calibration import (
     balanced_threshold,
     calibrate_answer,
     calibrate_with_oos,
     calibrate_without_oos,
-    oos_scores,
-    softmax,
     without_own_intent,
 )
 
 
 def test_scores_follow_the_checkpoint_formulas() -> None:
     logits = np.array([[2.0, 0.0], [0.0, 0.0]])
-    np.testing.assert_allclose(oos_scores(logits, "max_softmax"), [1 / (1 + np.exp(-2)), 0.5])
-    np.testing.assert_allclose(oos_scores(logits, "energy"), [np.log(np.exp(2) + 1), np.log(2)])
-    np.testing.assert_allclose(oos_scores(logits, "energy", 2.0), 2 * np.log(np.exp([1.0, 0.0]) + 1))
+    np.testing.assert_allclose(score_logits(logits, "max_softmax", 1.0), [1 / (1 + np.exp(-2)), 0.5])
+    np.testing.assert_allclose(score_logits(logits, "energy", 1.0), [np.log(np.exp(2) + 1), np.log(2)])
+    np.testing.assert_allclose(score_logits(logits, "energy", 2.0), 2 * np.log(np.exp([1.0, 0.0]) + 1))
     np.testing.assert_allclose(softmax(logits).sum(axis=1), 1.0)
     with pytest.raises(ValueError, match="unknown"):
-        oos_scores(logits, "entropy")
+        score_logits(logits, "entropy", 1.0)
 
 
 def test_balanced_threshold_separates_when_it_can() -> None:
@@ -60,7 +59,7 @@ def test_auto_picks_the_score_with_the_better_auroc() -> None:
     is_oos = np.array([False, False, True])
     rule = calibrate_with_oos(logits, np.array([True, True, False]), is_oos, "auto")
     assert rule.score == "energy"
-    energy = oos_scores(logits, "energy")
+    energy = score_logits(logits, "energy", 1.0)
     assert energy[2] < rule.threshold <= energy[1]
     assert "balanced accuracy" in rule.calibration
 
