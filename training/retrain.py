@@ -30,6 +30,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from bot.models.manifest import BundleError
+from bot.models.store import activate, resolve_current
 from knowledge.conversations.reviews import Reviews
 from knowledge.database import open_database
 from knowledge.faq.formats import write_faq_file
@@ -83,7 +85,7 @@ class RetrainReport:
             yield
         except RetrainFailure:
             raise
-        except (TrainingInputError, OSError, ValueError, subprocess.CalledProcessError) as error:
+        except (TrainingInputError, BundleError, OSError, ValueError, subprocess.CalledProcessError) as error:
             raise RetrainFailure(name, str(error), self.old_bundle) from error
         finally:
             self.seconds[name] = round(time.monotonic() - started, 1)
@@ -210,7 +212,7 @@ def _supportbot(*args: str) -> None:
 
 def _activate(options: RetrainOptions, version: str) -> None:
     if not options.notify_url:
-        _supportbot("bundles", "activate", version, "--dir", str(options.bundles_dir))
+        activate(options.bundles_dir, version)
         return
     request = urllib.request.Request(
         options.notify_url.rstrip("/") + "/admin/reload", data=json.dumps({"version": version}).encode(),
@@ -225,10 +227,10 @@ def _activate(options: RetrainOptions, version: str) -> None:
 
 
 def _active_version(bundles_dir: Path) -> str:
-    pointer = bundles_dir / "current"
-    if not pointer.exists():
-        raise RetrainFailure("check", f"no active bundle in {bundles_dir}", "(none)")
-    return pointer.resolve().name
+    try:
+        return resolve_current(bundles_dir).name
+    except BundleError:
+        raise RetrainFailure("check", f"no active bundle in {bundles_dir}", "(none)") from None
 
 
 def _write_report(run: Path, report: RetrainReport) -> None:

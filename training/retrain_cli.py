@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from bot.models.store import default_bundles_dir
 from knowledge.location import data_dir, database_url
 
 PREFIX = "supportbot retrain"
@@ -50,21 +51,24 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def _paths(args: argparse.Namespace) -> tuple[Path, Path, str]:
-    return (args.workspace or data_dir() / "training", args.bundles or data_dir() / "bundles",
+    return (args.workspace or data_dir() / "training", args.bundles or default_bundles_dir(),
             database_url(args.db))
 
 
 def run_init(args: argparse.Namespace) -> int:
+    from bot.models.manifest import BundleError
+    from bot.models.store import resolve_current
     from knowledge.faq.store import FaqStore
     from training.errors import TrainingInputError
     from training.workspace import Workspace
 
     workspace, bundles, url = _paths(args)
-    pointer = bundles / "current"
-    if not pointer.exists():
-        raise SystemExit(f"{PREFIX}: error: no active bundle in {bundles}")
     try:
-        made = Workspace.init(workspace, pointer.resolve().name, args.train, args.eval, args.queries,
+        active = resolve_current(bundles).name
+    except BundleError:
+        raise SystemExit(f"{PREFIX}: error: no active bundle in {bundles}") from None
+    try:
+        made = Workspace.init(workspace, active, args.train, args.eval, args.queries,
                               args.intents_checkpoint, args.retriever_checkpoint, FaqStore.open(url).kb_revision())
     except TrainingInputError as error:
         raise SystemExit(f"{PREFIX}: error: {error}") from None
