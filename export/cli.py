@@ -101,7 +101,7 @@ def run_export(args: argparse.Namespace) -> int:
         raise SystemExit(f"supportbot export: error: {error}") from None
     table = f"{format_table(result.metrics)}\n{describe_resolution(result.heldout_rows)}"
     if not result.passed:
-        lines = "\n".join(f"  - {failure}" for failure in result.failures)
+        lines = "\n".join(f"  - {failure.message}" for failure in result.failures)
         print(f"{table}\nsupportbot export: parity gate failed; nothing published:\n{lines}", file=sys.stderr)
         return 1
     state = "current" if request.activate else "not activated"

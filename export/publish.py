@@ -34,7 +34,7 @@ from export.checkpoint import (
     read_intent_checkpoint,
     read_retriever_checkpoint,
 )
-from export.gate import HeldoutData, Metrics, Tolerances, Vectors, embed, judge, measure
+from export.gate import GateFailure, HeldoutData, Metrics, Model, Tolerances, Vectors, embed, judge, measure
 from export.heldout import fingerprint_files, read_intent_examples, read_retrieval_set, read_texts
 from export.onnx_export import export_onnx
 from export.quantize import ISAS, SCHEMES, detect_isa, quantize_model
@@ -80,8 +80,9 @@ class ExportResult:
     version: str
     path: Path | None  # the published bundle; None when the gate failed
     metrics: dict[str, Metrics]  # pytorch_fp32, onnx_fp32 and the shipped variant
-    failures: tuple[str, ...]
+    failures: tuple[GateFailure, ...]
     heldout_rows: dict[str, int]
+    fp32_models: tuple[Model, ...] = ()  # models shipped in fp32 because their int8 form failed the gate
 
     @property
     def passed(self) -> bool:
@@ -149,7 +150,7 @@ def _vectors(intent: Path, encoder: Path, build: Path, staged: tuple[_Staged, _S
 
 
 def _gate(request: ExportRequest, intents: IntentCheckpoint, retriever: RetrieverCheckpoint, build: Path,
-          staged: tuple[_Staged, _Staged], data: HeldoutData) -> tuple[dict[str, Metrics], list[str]]:
+          staged: tuple[_Staged, _Staged], data: HeldoutData) -> _GateRun:
     """Measure PyTorch, ONNX fp32 and the shipped models on ``data``; judge the shipped one."""
     from export.reference import TorchEncoder
 
@@ -164,31 +165,40 @@ def _gate(request: ExportRequest, intents: IntentCheckpoint, retriever: Retrieve
     metrics = {"pytorch_fp32": measure(reference, data, head)}
     fp32 = _vectors(staged[0].fp32, staged[1].fp32, build, staged, data)
     metrics["onnx_fp32"] = measure(fp32, data, head, reference)
+    reverted: tuple[Model, ...] = ()
     if request.quantization != "none":
         shipped = _vectors(staged[0].shipped, staged[1].shipped, build, staged, data)
         metrics["onnx_int8"] = measure(shipped, data, head, reference)
         failures = judge(metrics["pytorch_fp32"], metrics["onnx_int8"], request.tolerances)
-        reverted = _revert_failed(failures, staged) if request.fp32_fallback else []
+        reverted = _revert_failed(failures, staged) if request.fp32_fallback else ()
         if reverted:
             shipped = _vectors(staged[0].shipped, staged[1].shipped, build, staged, data)
             metrics["onnx_shipped"] = measure(shipped, data, head, reference)
-    return metrics, judge(metrics["pytorch_fp32"], list(metrics.values())[-1], request.tolerances)
+    failures = judge(metrics["pytorch_fp32"], list(metrics.values())[-1], request.tolerances)
+    return _GateRun(metrics, tuple(failures), reverted)
 
 
-# Which model each gate failure is about (see ``export.gate.judge``).
-_FAILURE_MODEL = {"intent": 0, "retrieval": 1}
+@dataclass(frozen=True)
+class _GateRun:
+    metrics: dict[str, Metrics]  # by variant, the shipped one last
+    failures: tuple[GateFailure, ...]
+    fp32_models: tuple[Model, ...]
 
 
-def _revert_failed(failures: list[str], staged: tuple[_Staged, _Staged]) -> list[str]:
+_STAGED_INDEX: dict[Model, int] = {"intent": 0, "retriever": 1}  # positions in the ``staged`` pair
+
+
+def _revert_failed(failures: list[GateFailure], staged: tuple[_Staged, _Staged]) -> tuple[Model, ...]:
     """Put the fp32 graph in place of each quantized model that failed the gate; name them.
 
     Quantization is the only difference between the two, and the fp32 ONNX graph matches
-    PyTorch, so the gate then measures exactly what will be served.
+    PyTorch, so the gate then measures exactly what will be served. A shared encoder is one
+    file: reverting it for either model reverts it for both.
     """
-    failed = sorted({_FAILURE_MODEL[f.split(" ", 1)[0]] for f in failures if f.split(" ", 1)[0] in _FAILURE_MODEL})
-    for index in failed:
-        shutil.copyfile(staged[index].fp32, staged[index].shipped)
-    return [("intent", "encoder")[i] for i in failed]
+    failed = tuple(sorted({f.model for f in failures if f.against == "pytorch"}, key=_STAGED_INDEX.__getitem__))
+    for model in failed:
+        shutil.copyfile(staged[_STAGED_INDEX[model]].fp32, staged[_STAGED_INDEX[model]].shipped)
+    return failed
 
 
 def _manifest(version: str, request: ExportRequest, isa: str, intents: IntentCheckpoint,
@@ -243,14 +253,15 @@ def export_bundle(request: ExportRequest) -> ExportResult:
                 intent = _stage(intents.encoder, "intent", Path(work), build, request, isa, calibration_texts)
             staged = (intent, encoder)
             shutil.copyfile(intents.head_path, build / "intent" / "head.npz")
-            metrics, failures = _gate(request, intents, retriever, build, staged, data)
-        if failures:
-            return ExportResult(version, None, metrics, tuple(failures), data.sizes(intents.labels))
-        manifest = _manifest(version, request, isa, intents, retriever, staged, metrics, data, heldout, build)
+            gate = _gate(request, intents, retriever, build, staged, data)
+        if gate.failures:
+            return ExportResult(version, None, gate.metrics, gate.failures, data.sizes(intents.labels),
+                                gate.fp32_models)
+        manifest = _manifest(version, request, isa, intents, retriever, staged, gate.metrics, data, heldout, build)
         write_manifest(build, manifest)
         os.rename(build, bundles_dir / version)
     finally:
         shutil.rmtree(build, ignore_errors=True)
     if request.activate:
         activate(bundles_dir, version)
-    return ExportResult(version, bundles_dir / version, metrics, (), data.sizes(intents.labels))
+    return ExportResult(version, bundles_dir / version, gate.metrics, (), data.sizes(intents.labels), gate.fp32_models)
