@@ -12,7 +12,7 @@ from knowledge.location import data_dir, database_url
 PREFIX = "supportbot retrain"
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "retrain", help="retrain from staff labels, gate, export and swap in a better bundle",
         description="Build a data set from the active bundle's training data and the staff labels given "
