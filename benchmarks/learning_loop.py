@@ -26,7 +26,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import aiohttp
 
@@ -42,6 +44,8 @@ from training.retrain import RetrainOptions, retrain  # noqa: E402
 from training.workspace import Workspace  # noqa: E402
 
 TOKEN = "learning-loop-admin-token"
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def read_rows(path: Path) -> list[tuple[str, str]]:
@@ -81,7 +85,7 @@ class Clock:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
 
-    def run(self, name: str, function, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def run(self, name: str, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         started = time.monotonic()
         result = function(*args, **kwargs)
         self.seconds[name] = round(time.monotonic() - started, 1)
@@ -235,13 +239,14 @@ def _wait(url: str, server: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the server did not start")
 
 
-def write(out: Path, report, seconds: dict[str, float], first: int, sent: int, failures: int,  # type: ignore[no-untyped-def]
+def write(out: Path, report, seconds: dict[str, float], first: int, sent: int, failures: int,  # type: ignore[no-untyped-def]  # report.gate is JSON-like data, indexed freely here
           labelled: int, during: dict[str, int]) -> None:
     gate = report.gate
     before, after = gate["old"]["accuracy"], gate["new"]["accuracy"]
     steps = {**seconds, **{f"retrain_{name}": value for name, value in report.seconds.items()}}
     data = {"machine": describe_machine(), "accuracy_before": round(before, 4), "accuracy_after": round(after, 4),
-            "gate": {"publish": gate["publish"], "rule": gate["rule"]}, "published": report.new_bundle,
+            "gate": {"publish": gate["publish"], "rule": gate["rule"]}, "parity_gate": report.export.get("verdict"),
+            "published": report.new_bundle,
             "first_bundle_rows": first, "conversations_answered": sent, "conversation_failures": failures,
             "turns_labelled": labelled, "dataset": report.dataset, "during_swap": during, "step_seconds": steps}
     out.mkdir(parents=True, exist_ok=True)
@@ -254,6 +259,7 @@ def write(out: Path, report, seconds: dict[str, float], first: int, sent: int, f
              "labelled with their gold intent through the review code the console uses",
              f"- test accuracy (BANKING77 test set, 3080 rows): **{before:.2%} before, {after:.2%} after**",
              f"- gate: {'publish' if gate['publish'] else 'reject'}: {gate['rule']}; now serving {report.new_bundle}",
+             f"- parity gate of the new bundle: {report.export.get('verdict', 'not reached')}",
              f"- while retraining and swapping, a user kept chatting: {during}", "",
              "| step | seconds |", "|---|---|", *[f"| {name} | {value} |" for name, value in steps.items()], ""]
     (out / "learning_loop.md").write_text("\n".join(lines))

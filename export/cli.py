@@ -31,7 +31,7 @@ BUNDLES_EXAMPLE = """examples:
   supportbot bundles activate v20261129-101500    (rollback: activate the previous version)"""
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``export`` and ``bundles`` to the root parser's sub-commands."""
     raw = argparse.RawDescriptionHelpFormatter
     export = commands.add_parser(
@@ -82,26 +82,26 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from export.checkpoint import CheckpointError
     from export.gate import Tolerances, describe_resolution, format_table
-    from export.heldout import HeldoutError
-    from export.onnx_export import ExportError
-    from export.publish import ExportRequest, PublishError, export_bundle
+    from export.publish import EXPORT_ERRORS, ExportOptions, ExportRequest, export_bundle
 
     try:
+        options = ExportOptions(
+            quantization=args.quantization, isa=args.isa, calibration=args.calibration,
+            tolerances=Tolerances(args.max_accuracy_drop, args.max_recall_drop, args.min_cosine),
+            fp32_fallback=args.fp32_fallback,
+        )
         request = ExportRequest(
             intents=args.intents, retriever=args.retriever, bundles_dir=args.out or default_bundles_dir(),
-            quantization=args.quantization, isa=args.isa, heldout_intents=args.heldout_intents,
-            heldout_faq=args.heldout_faq, heldout_queries=args.heldout_queries, calibration=args.calibration,
-            tolerances=Tolerances(args.max_accuracy_drop, args.max_recall_drop, args.min_cosine),
-            version=args.version, activate=not args.no_activate, fp32_fallback=args.fp32_fallback,
+            options=options, heldout_intents=args.heldout_intents, heldout_faq=args.heldout_faq,
+            heldout_queries=args.heldout_queries, version=args.version, activate=not args.no_activate,
         )
         result = export_bundle(request)
-    except (CheckpointError, HeldoutError, ExportError, PublishError, BundleError, ValueError) as error:
+    except EXPORT_ERRORS as error:
         raise SystemExit(f"supportbot export: error: {error}") from None
     table = f"{format_table(result.metrics)}\n{describe_resolution(result.heldout_rows)}"
     if not result.passed:
-        lines = "\n".join(f"  - {failure}" for failure in result.failures)
+        lines = "\n".join(f"  - {failure.message}" for failure in result.failures)
         print(f"{table}\nsupportbot export: parity gate failed; nothing published:\n{lines}", file=sys.stderr)
         return 1
     state = "current" if request.activate else "not activated"

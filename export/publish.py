@@ -19,31 +19,86 @@ import os
 import shutil
 import tempfile
 import uuid
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.models.encoder import OnnxEncoder, tokenize
 from bot.models.intent_head import IntentHead
-from bot.models.manifest import EncoderSpec, IntentSpec, Manifest, RetrieverSpec, digest_tree, write_manifest
+from bot.models.manifest import (
+    BundleError,
+    EncoderSpec,
+    IntentSpec,
+    Manifest,
+    RetrieverSpec,
+    digest_tree,
+    write_manifest,
+)
 from bot.models.store import activate, check_version_name
 from export.checkpoint import (
+    CheckpointError,
     EncoderCheckpoint,
     IntentCheckpoint,
     RetrieverCheckpoint,
     read_intent_checkpoint,
     read_retriever_checkpoint,
 )
-from export.gate import HeldoutData, Metrics, Tolerances, Vectors, embed, judge, measure
-from export.heldout import fingerprint_files, read_intent_examples, read_retrieval_set, read_texts
-from export.onnx_export import export_onnx
+from export.gate import (
+    GateFailure,
+    HeldoutData,
+    Metrics,
+    Model,
+    TextEncoder,
+    Tolerances,
+    Vectors,
+    embed,
+    encode_in_batches,
+    judge,
+    measure,
+)
+from export.heldout import HeldoutError, fingerprint_files, read_intent_examples, read_retrieval_set, read_texts
+from export.onnx_export import ExportError, export_onnx
 from export.quantize import ISAS, SCHEMES, detect_isa, quantize_model
+from export.recorded import Measured, RecordedCheck, compare, remeasure_intents, remeasure_retrieval
 
 GATE_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 class PublishError(Exception):
     """The export cannot start or finish (bad request, existing version); one clear line."""
+
+
+# Everything ``export_bundle`` raises for bad input or a refused bundle, each one clear line; a
+# failed gate is not among them: it is a result (``ExportResult.failures``).
+EXPORT_ERRORS = (CheckpointError, HeldoutError, ExportError, PublishError, BundleError, ValueError)
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How to quantize and gate: everything about an export but its inputs, data and output.
+
+    ``supportbot export`` builds it from its flags; retraining takes one as an option.
+
+    Example::
+
+        ExportOptions(quantization="none")                          # fp32 bundle
+        ExportOptions(tolerances=Tolerances(min_cosine=0.995), fp32_fallback=True)
+    """
+
+    quantization: str = "per-channel"
+    isa: str = "auto"
+    calibration: Path | None = None  # CSV with a ``text`` column; required for ``static``
+    tolerances: Tolerances = field(default_factory=Tolerances)
+    fp32_fallback: bool = False  # ship a model in fp32 when its quantized form fails the gate
+
+    def __post_init__(self) -> None:
+        if self.quantization not in SCHEMES:
+            raise PublishError(f"unknown quantization {self.quantization!r}; expected one of {list(SCHEMES)}")
+        if self.isa != "auto" and self.isa not in ISAS:
+            raise PublishError(f"unknown instruction set {self.isa!r}; expected auto or one of {list(ISAS)}")
+        if self.quantization == "static" and self.calibration is None:
+            raise PublishError("static quantization needs --calibration CSV (a 'text' column of sample messages)")
 
 
 @dataclass(frozen=True)
@@ -53,26 +108,16 @@ class ExportRequest:
     intents: Path
     retriever: Path
     bundles_dir: Path
-    quantization: str = "per-channel"
-    isa: str = "auto"
+    options: ExportOptions = field(default_factory=ExportOptions)
     heldout_intents: Path | None = None
     heldout_faq: Path | None = None
     heldout_queries: Path | None = None
-    calibration: Path | None = None  # CSV with a ``text`` column; required for ``static``
-    tolerances: Tolerances = field(default_factory=Tolerances)
     version: str | None = None  # default: the UTC time, vYYYYMMDD-HHMMSS
     activate: bool = True
-    fp32_fallback: bool = False  # ship a model in fp32 when its quantized form fails the gate
 
     def __post_init__(self) -> None:
-        if self.quantization not in SCHEMES:
-            raise PublishError(f"unknown quantization {self.quantization!r}; expected one of {list(SCHEMES)}")
-        if self.isa != "auto" and self.isa not in ISAS:
-            raise PublishError(f"unknown instruction set {self.isa!r}; expected auto or one of {list(ISAS)}")
         if (self.heldout_faq is None) != (self.heldout_queries is None):
             raise PublishError("give the held-out FAQ and queries together (--heldout-faq with --heldout-queries)")
-        if self.quantization == "static" and self.calibration is None:
-            raise PublishError("static quantization needs --calibration CSV (a 'text' column of sample messages)")
 
 
 @dataclass(frozen=True)
@@ -80,12 +125,32 @@ class ExportResult:
     version: str
     path: Path | None  # the published bundle; None when the gate failed
     metrics: dict[str, Metrics]  # pytorch_fp32, onnx_fp32 and the shipped variant
-    failures: tuple[str, ...]
+    failures: tuple[GateFailure, ...]
     heldout_rows: dict[str, int]
+    fp32_models: tuple[Model, ...] = ()  # models shipped in fp32 because their int8 form failed the gate
+    recorded: RecordedCheck = RecordedCheck({}, {}, ())  # training's metrics against the re-measured ones
 
     @property
     def passed(self) -> bool:
         return not self.failures
+
+    @property
+    def verdict(self) -> str:
+        """The gate's decision in words, e.g. 'passed (intent kept in fp32)' or 'failed: ...'."""
+        kept = f" ({', '.join(self.fp32_models)} kept in fp32)" if self.fp32_models else ""
+        if self.passed:
+            return "passed" + kept
+        return "failed" + kept + ": " + "; ".join(f.message for f in self.failures)
+
+    def report(self) -> dict[str, object]:
+        """The result as JSON-ready data, e.g. for the retraining report."""
+        return {
+            "version": self.version, "verdict": self.verdict, "published": str(self.path) if self.path else None,
+            "metrics": {name: m.as_dict() for name, m in self.metrics.items()},
+            "failures": [asdict(f) | {"message": f.message} for f in self.failures],
+            "fp32_fallback": list(self.fp32_models), "heldout_rows": self.heldout_rows,
+            "checkpoint_metrics": self.recorded.as_metrics(),
+        }
 
 
 @dataclass(frozen=True)
@@ -104,13 +169,13 @@ def _stage(checkpoint: EncoderCheckpoint, name: str, work: Path, build: Path, re
         shutil.copyfile(path, build / name / path.name)
     calibration = None
     source = exported.optimized
-    if request.quantization == "static":
+    if request.options.quantization == "static":
         source = exported.plain  # QDQ needs typed tensors; onnxruntime fuses the result on load
         plain = OnnxEncoder.open(exported.plain, exported.tokenizer, pooling=checkpoint.pooling, normalize=False,
                                  max_length=checkpoint.max_length, pad_token=exported.pad_token)
         calibration = [tokenize(plain.tokenizer, calibration_texts[i:i + 16]).feeds(plain.input_names)
                        for i in range(0, len(calibration_texts), 16)]
-    shipped = quantize_model(source, build / name / "model.onnx", request.quantization, isa, calibration)
+    shipped = quantize_model(source, build / name / "model.onnx", request.options.quantization, isa, calibration)
     spec = EncoderSpec(
         model=f"{name}/model.onnx", tokenizer=f"{name}/tokenizer.json", pooling=checkpoint.pooling,
         normalize=checkpoint.normalize, max_length=checkpoint.max_length, pad_token=exported.pad_token,
@@ -149,7 +214,7 @@ def _vectors(intent: Path, encoder: Path, build: Path, staged: tuple[_Staged, _S
 
 
 def _gate(request: ExportRequest, intents: IntentCheckpoint, retriever: RetrieverCheckpoint, build: Path,
-          staged: tuple[_Staged, _Staged], data: HeldoutData) -> tuple[dict[str, Metrics], list[str]]:
+          staged: tuple[_Staged, _Staged], data: HeldoutData) -> _GateRun:
     """Measure PyTorch, ONNX fp32 and the shipped models on ``data``; judge the shipped one."""
     from export.reference import TorchEncoder
 
@@ -160,51 +225,85 @@ def _gate(request: ExportRequest, intents: IntentCheckpoint, retriever: Retrieve
         for c, s in zip((intents.encoder, retriever.encoder), staged, strict=True)
     ]
     reference = embed(torch_models[0], torch_models[1], data)
+    recorded = _check_recorded(request, intents, retriever, data, reference, torch_models, head)
     del torch_models
     metrics = {"pytorch_fp32": measure(reference, data, head)}
     fp32 = _vectors(staged[0].fp32, staged[1].fp32, build, staged, data)
     metrics["onnx_fp32"] = measure(fp32, data, head, reference)
-    if request.quantization != "none":
+    reverted: tuple[Model, ...] = ()
+    if request.options.quantization != "none":
         shipped = _vectors(staged[0].shipped, staged[1].shipped, build, staged, data)
         metrics["onnx_int8"] = measure(shipped, data, head, reference)
-        failures = judge(metrics["pytorch_fp32"], metrics["onnx_int8"], request.tolerances)
-        reverted = _revert_failed(failures, staged) if request.fp32_fallback else []
+        failures = judge(metrics["pytorch_fp32"], metrics["onnx_int8"], request.options.tolerances)
+        reverted = _revert_failed(failures, staged) if request.options.fp32_fallback else ()
         if reverted:
             shipped = _vectors(staged[0].shipped, staged[1].shipped, build, staged, data)
             metrics["onnx_shipped"] = measure(shipped, data, head, reference)
-    return metrics, judge(metrics["pytorch_fp32"], list(metrics.values())[-1], request.tolerances)
+    failures = judge(metrics["pytorch_fp32"], list(metrics.values())[-1], request.options.tolerances)
+    return _GateRun(metrics, (*recorded.failures, *failures), reverted, recorded)
 
 
-# Which model each gate failure is about (see ``export.gate.judge``).
-_FAILURE_MODEL = {"intent": 0, "retrieval": 1}
+@dataclass(frozen=True)
+class _GateRun:
+    metrics: dict[str, Metrics]  # by variant, the shipped one last
+    failures: tuple[GateFailure, ...]
+    fp32_models: tuple[Model, ...]
+    recorded: RecordedCheck
 
 
-def _revert_failed(failures: list[str], staged: tuple[_Staged, _Staged]) -> list[str]:
+def _check_recorded(request: ExportRequest, intents: IntentCheckpoint, retriever: RetrieverCheckpoint,
+                    data: HeldoutData, reference: Vectors, torch_models: Sequence[TextEncoder],
+                    head: IntentHead) -> RecordedCheck:
+    """Re-measure the PyTorch checkpoints on the held-out splits they keep and compare with what
+    training recorded there (``export.recorded``). Where the gate's data is that split (no
+    ``--heldout-*`` given), its PyTorch vectors serve; a split the checkpoint lacks is skipped."""
+    measured: dict[str, Measured] = {}
+    if request.heldout_intents is None:
+        measured |= remeasure_intents(reference.intent, data.intents, head)
+    elif intents.heldout_path.is_file():
+        examples = read_intent_examples(intents.heldout_path)
+        measured |= remeasure_intents(encode_in_batches(torch_models[0], examples.texts), examples, head)
+    if request.heldout_faq is None:
+        measured |= remeasure_retrieval(reference.queries, reference.documents, data.retrieval)
+    elif retriever.heldout_faq_path.is_file() and retriever.heldout_queries_path.is_file():
+        split = read_retrieval_set(retriever.heldout_faq_path, retriever.heldout_queries_path, retriever.document)
+        measured |= remeasure_retrieval(encode_in_batches(torch_models[1], split.queries),
+                                        encode_in_batches(torch_models[1], split.documents), split)
+    return compare({"intent": intents.encoder.metrics, "retriever": retriever.encoder.metrics}, measured,
+                   request.options.tolerances)
+
+
+_STAGED_INDEX: dict[Model, int] = {"intent": 0, "retriever": 1}  # positions in the ``staged`` pair
+
+
+def _revert_failed(failures: list[GateFailure], staged: tuple[_Staged, _Staged]) -> tuple[Model, ...]:
     """Put the fp32 graph in place of each quantized model that failed the gate; name them.
 
     Quantization is the only difference between the two, and the fp32 ONNX graph matches
-    PyTorch, so the gate then measures exactly what will be served.
+    PyTorch, so the gate then measures exactly what will be served. A shared encoder is one
+    file: reverting it for either model reverts it for both.
     """
-    failed = sorted({_FAILURE_MODEL[f.split(" ", 1)[0]] for f in failures if f.split(" ", 1)[0] in _FAILURE_MODEL})
-    for index in failed:
-        shutil.copyfile(staged[index].fp32, staged[index].shipped)
-    return [("intent", "encoder")[i] for i in failed]
+    failed = tuple(sorted({f.model for f in failures if f.against == "pytorch"}, key=_STAGED_INDEX.__getitem__))
+    for model in failed:
+        shutil.copyfile(staged[_STAGED_INDEX[model]].fp32, staged[_STAGED_INDEX[model]].shipped)
+    return failed
 
 
 def _manifest(version: str, request: ExportRequest, isa: str, intents: IntentCheckpoint,
-              retriever: RetrieverCheckpoint, staged: tuple[_Staged, _Staged], metrics: dict[str, Metrics],
+              retriever: RetrieverCheckpoint, staged: tuple[_Staged, _Staged], gate: _GateRun,
               data: HeldoutData, heldout: list[Path], build: Path) -> Manifest:
     return Manifest(
         version=version,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         intent=IntentSpec(staged[0].spec, "intent/head.npz", intents.labels, intents.oos_label, intents.oos),
         retriever=RetrieverSpec(staged[1].spec, retriever.document, retriever.thresholds),
-        quantization=_quantization_note(request.quantization, metrics),
+        quantization=_quantization_note(request.options.quantization, gate.metrics),
         isa=isa,
-        metrics={name: m.as_dict() for name, m in metrics.items()},
-        gate={"max_accuracy_drop_points": request.tolerances.max_accuracy_drop,
-              "max_recall_drop_points": request.tolerances.max_recall_drop,
-              "min_cosine": request.tolerances.min_cosine},
+        # the variants' metrics, then the recorded-metric check: a map of maps of numbers like them
+        metrics={name: m.as_dict() for name, m in gate.metrics.items()} | gate.recorded.as_metrics(),
+        gate={"max_accuracy_drop_points": request.options.tolerances.max_accuracy_drop,
+              "max_recall_drop_points": request.options.tolerances.max_recall_drop,
+              "min_cosine": request.options.tolerances.min_cosine},
         heldout_fingerprint=fingerprint_files(heldout),
         heldout_rows=data.sizes(intents.labels),
         files=digest_tree(build),
@@ -222,12 +321,12 @@ def export_bundle(request: ExportRequest) -> ExportResult:
     intents = read_intent_checkpoint(request.intents)
     retriever = read_retriever_checkpoint(request.retriever)
     data, heldout = _heldout(request, intents, retriever)
-    isa = detect_isa() if request.isa == "auto" else request.isa
+    isa = detect_isa() if request.options.isa == "auto" else request.options.isa
     try:
         version = check_version_name(request.version or datetime.now(UTC).strftime("v%Y%m%d-%H%M%S"))
     except ValueError as error:
         raise PublishError(str(error)) from None
-    calibration_texts = read_texts(request.calibration) if request.calibration else []
+    calibration_texts = read_texts(request.options.calibration) if request.options.calibration else []
     bundles_dir = Path(request.bundles_dir)
     if (bundles_dir / version).exists():
         raise PublishError(f"{bundles_dir / version} exists; bundles are written once (pass another --version)")
@@ -243,14 +342,16 @@ def export_bundle(request: ExportRequest) -> ExportResult:
                 intent = _stage(intents.encoder, "intent", Path(work), build, request, isa, calibration_texts)
             staged = (intent, encoder)
             shutil.copyfile(intents.head_path, build / "intent" / "head.npz")
-            metrics, failures = _gate(request, intents, retriever, build, staged, data)
-        if failures:
-            return ExportResult(version, None, metrics, tuple(failures), data.sizes(intents.labels))
-        manifest = _manifest(version, request, isa, intents, retriever, staged, metrics, data, heldout, build)
+            gate = _gate(request, intents, retriever, build, staged, data)
+        if gate.failures:
+            return ExportResult(version, None, gate.metrics, gate.failures, data.sizes(intents.labels),
+                                gate.fp32_models, gate.recorded)
+        manifest = _manifest(version, request, isa, intents, retriever, staged, gate, data, heldout, build)
         write_manifest(build, manifest)
         os.rename(build, bundles_dir / version)
     finally:
         shutil.rmtree(build, ignore_errors=True)
     if request.activate:
         activate(bundles_dir, version)
-    return ExportResult(version, bundles_dir / version, metrics, (), data.sizes(intents.labels))
+    return ExportResult(version, bundles_dir / version, gate.metrics, (), data.sizes(intents.labels), gate.fp32_models,
+                        gate.recorded)

@@ -10,7 +10,9 @@ One call of ``retrain`` runs the whole loop for a training workspace (``training
    so the new bundle again runs one encoder per message;
 3. evaluation of the old and the new checkpoint on the same evaluation and regression sets;
 4. the promotion gate (``training.promotion``);
-5. ``supportbot export`` with its own parity gate, published without switching ``current``;
+5. the export (``export.publish``, in this process) with its own parity gate, published without
+   switching ``current``; its result (version, the gate's measurements and failures, a model
+   kept in fp32) goes into the report;
 6. activation: through a running bot's ``POST /admin/reload`` (it swaps only once the new
    bundle loads) or, with no bot to tell, by switching ``current``.
 
@@ -20,8 +22,6 @@ untouched and the workspace still describes it.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -30,6 +30,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from bot.models.manifest import BundleError
+from bot.models.store import activate, resolve_current
+from export.gate import format_table
+from export.publish import EXPORT_ERRORS, ExportOptions, ExportRequest, ExportResult, export_bundle
 from knowledge.conversations.reviews import Reviews
 from knowledge.database import Database
 from knowledge.faq.formats import write_faq_file
@@ -37,7 +41,7 @@ from knowledge.faq.store import FaqStore
 from training.args import IntentTrainingArgs, RetrieverTrainingArgs
 from training.data import read_intents, read_queries, write_intents, write_queries
 from training.errors import TrainingInputError
-from training.feedback import Label, build_dataset
+from training.feedback import Label, RetrainDataset, build_dataset
 from training.promotion import GateRules, Scores, judge, score
 from training.workspace import Workspace, now
 
@@ -62,7 +66,8 @@ class RetrainOptions:
     intent_args: IntentTrainingArgs = IntentTrainingArgs()
     retriever_args: RetrieverTrainingArgs = RetrieverTrainingArgs()
     version: str | None = None  # the new bundle's name (default from the time)
-    export_flags: tuple[str, ...] = ()  # extra ``supportbot export`` flags, e.g. ("--quantization", "none")
+    # How the new bundle is quantized and gated; a model whose int8 form fails the gate ships in fp32.
+    export: ExportOptions = ExportOptions(fp32_fallback=True)
 
 
 @dataclass
@@ -72,6 +77,7 @@ class RetrainReport:
     published: bool = False
     dataset: dict[str, object] = field(default_factory=dict)
     gate: dict[str, object] = field(default_factory=dict)
+    export: dict[str, object] = field(default_factory=dict)  # ``ExportResult.report()``
     retriever_retrained: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
     run_dir: str = ""
@@ -83,7 +89,7 @@ class RetrainReport:
             yield
         except RetrainFailure:
             raise
-        except (TrainingInputError, OSError, ValueError, subprocess.CalledProcessError) as error:
+        except (TrainingInputError, BundleError, OSError, ValueError) as error:
             raise RetrainFailure(name, str(error), self.old_bundle) from error
         finally:
             self.seconds[name] = round(time.monotonic() - started, 1)
@@ -147,9 +153,14 @@ def retrain(options: RetrainOptions, log: Callable[[str], None] = print) -> Retr
     with report.step("export"):
         # The parity gate measures on the fixed evaluation set: thousands of rows resolve a 0.3-point
         # tolerance, where the few hundred held out during training cannot (one row is 0.2 points).
-        _supportbot("export", "--intents", str(target / "intents"), "--retriever", str(retriever),
-                    "--out", str(options.bundles_dir), "--version", stamp, "--no-activate",
-                    "--heldout-intents", str(workspace.evaluation), "--fp32-fallback", *options.export_flags)
+        request = ExportRequest(target / "intents", retriever, options.bundles_dir, options.export,
+                                heldout_intents=workspace.evaluation, version=stamp, activate=False)
+        exported = _export(request, active)
+        report.export = exported.report()
+        _log_export(exported, log)
+    if not exported.passed:
+        _write_report(run, report)
+        raise RetrainFailure("export", f"parity gate {exported.verdict}", active)
     with report.step("activate"):
         _activate(options, stamp)
     report.new_bundle, report.published = stamp, True
@@ -159,7 +170,9 @@ def retrain(options: RetrainOptions, log: Callable[[str], None] = print) -> Retr
     return report
 
 
-def _dataset(workspace: Workspace, store: FaqStore, reviews: Reviews, since: str | None, run: Path):  # type: ignore[no-untyped-def]
+def _dataset(workspace: Workspace, store: FaqStore, reviews: Reviews, since: str | None, run: Path
+             ) -> tuple[RetrainDataset, bool, list[tuple[str, str | None]]]:
+    """The new data set written into ``run``, whether the FAQ changed, and the regression set."""
     labels = [Label(*label) for label in reviews.labels_since(since or workspace.state.labels_until)]
     entries = store.list()
     faq_ids = {entry.faq_id for entry in entries}
@@ -200,17 +213,21 @@ def _scores(checkpoint: Path, evaluation: Path, regression: list[tuple[str, str 
     return score(result.gold, predicted, [str(label) for _, label in regression], regression_predicted)
 
 
-def _supportbot(*args: str) -> None:
-    """Run a ``supportbot`` command as a person would; its last lines explain a failure."""
-    result = subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        lines = (result.stderr or result.stdout).strip().splitlines()
-        raise ValueError(lines[-1] if lines else f"supportbot {args[0]} exited with {result.returncode}")
+def _export(request: ExportRequest, active: str) -> ExportResult:
+    try:
+        return export_bundle(request)
+    except EXPORT_ERRORS as error:
+        raise RetrainFailure("export", str(error), active) from error
+
+
+def _log_export(result: ExportResult, log: Callable[[str], None]) -> None:
+    log(f"export: bundle {result.version}: parity gate {result.verdict}")
+    log(format_table(result.metrics))
 
 
 def _activate(options: RetrainOptions, version: str) -> None:
     if not options.notify_url:
-        _supportbot("bundles", "activate", version, "--dir", str(options.bundles_dir))
+        activate(options.bundles_dir, version)
         return
     request = urllib.request.Request(
         options.notify_url.rstrip("/") + "/admin/reload", data=json.dumps({"version": version}).encode(),
@@ -225,10 +242,10 @@ def _activate(options: RetrainOptions, version: str) -> None:
 
 
 def _active_version(bundles_dir: Path) -> str:
-    pointer = bundles_dir / "current"
-    if not pointer.exists():
-        raise RetrainFailure("check", f"no active bundle in {bundles_dir}", "(none)")
-    return pointer.resolve().name
+    try:
+        return resolve_current(bundles_dir).name
+    except BundleError:
+        raise RetrainFailure("check", f"no active bundle in {bundles_dir}", "(none)") from None
 
 
 def _write_report(run: Path, report: RetrainReport) -> None:
@@ -237,6 +254,7 @@ def _write_report(run: Path, report: RetrainReport) -> None:
     gate = report.gate.get("rule", "not reached") if report.gate else "not reached"
     lines = [f"# Retraining {run.name}", "", f"- bundle in service before: {report.old_bundle}",
              f"- published: {report.new_bundle if report.published else 'no'}", f"- gate: {gate}",
+             f"- parity gate: {report.export.get('verdict', 'not reached')}",
              f"- data set: {json.dumps(report.dataset)}", f"- retriever retrained: {report.retriever_retrained}",
              f"- seconds per step: {json.dumps(report.seconds)}", ""]
     (run / "report.md").write_text("\n".join(lines), encoding="utf-8")

@@ -6,12 +6,13 @@ import os
 import sys
 from pathlib import Path
 
+from bot.models.store import default_bundles_dir
 from knowledge.location import data_dir, database_url
 
 PREFIX = "supportbot retrain"
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "retrain", help="retrain from staff labels, gate, export and swap in a better bundle",
         description="Build a data set from the active bundle's training data and the staff labels given "
@@ -50,23 +51,27 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def _paths(args: argparse.Namespace) -> tuple[Path, Path, str]:
-    return (args.workspace or data_dir() / "training", args.bundles or data_dir() / "bundles",
+    return (args.workspace or data_dir() / "training", args.bundles or default_bundles_dir(),
             database_url(args.db))
 
 
 def run_init(args: argparse.Namespace) -> int:
+    from bot.models.manifest import BundleError
+    from bot.models.store import resolve_current
     from knowledge.database import Database
     from knowledge.faq.store import FaqStore
     from training.errors import TrainingInputError
     from training.workspace import Workspace
 
     workspace, bundles, url = _paths(args)
-    pointer = bundles / "current"
-    if not pointer.exists():
-        raise SystemExit(f"{PREFIX}: error: no active bundle in {bundles}")
     try:
-        made = Workspace.init(workspace, pointer.resolve().name, args.train, args.eval, args.queries,
-                              args.intents_checkpoint, args.retriever_checkpoint, FaqStore(Database.open(url)).kb_revision())
+        active = resolve_current(bundles).name
+    except BundleError:
+        raise SystemExit(f"{PREFIX}: error: no active bundle in {bundles}") from None
+    try:
+        made = Workspace.init(workspace, active, args.train, args.eval, args.queries,
+                              args.intents_checkpoint, args.retriever_checkpoint,
+                              FaqStore(Database.open(url)).kb_revision())
     except TrainingInputError as error:
         raise SystemExit(f"{PREFIX}: error: {error}") from None
     print(f"training workspace {workspace} describes bundle {made.state.bundle}")

@@ -20,8 +20,8 @@ def test_export_cli_imports_no_heavy_framework() -> None:
 
 
 def test_every_command_has_help_and_an_example() -> None:
-    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    bundles = commands["bundles"]._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]  # argparse's private _subparsers is Optional
+    bundles = commands["bundles"]._subparsers._group_actions[0].choices  # type: ignore[union-attr]  # argparse's private _subparsers is Optional
     for parser in (commands["export"], commands["bundles"], bundles["list"], bundles["activate"]):
         assert "example" in (parser.epilog or ""), parser.prog
         assert parser.format_help()

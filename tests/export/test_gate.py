@@ -4,7 +4,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from export.gate import Metrics, Tolerances, describe_resolution, encode_in_batches, judge, mean_cosine, recall_at_1
+from export.gate import (
+    GateFailure,
+    Metrics,
+    Tolerances,
+    describe_resolution,
+    encode_in_batches,
+    judge,
+    mean_cosine,
+    recall_at_1,
+)
 from export.heldout import RetrievalSet
 from knowledge.faq.documents import document_texts
 from knowledge.faq.entry import FaqEntry
@@ -26,6 +35,11 @@ def test_within_tolerance_passes() -> None:
 def test_each_limit_is_reported_with_its_numbers() -> None:
     failures = judge(REFERENCE, _candidate(accuracy=0.9260, recall_at_1=0.79, retrieval_cosine=0.98), Tolerances())
     assert failures == [
+        GateFailure("intent", "accuracy", 0.9260, 0.3, reference=0.93),
+        GateFailure("retriever", "recall_at_1", 0.79, 0.5, reference=0.80),
+        GateFailure("retriever", "cosine", 0.98, 0.99),
+    ]
+    assert [failure.message for failure in failures] == [
         "intent accuracy 92.60% vs PyTorch 93.00%: drop 0.40 points > 0.30",
         "retrieval recall@1 79.00% vs PyTorch 80.00%: drop 1.00 points > 0.50",
         "retrieval embedding cosine to PyTorch 0.98000 < 0.99000",

@@ -26,7 +26,8 @@ def test_export_publishes_and_activates_a_gated_bundle(published: Path) -> None:
     assert manifest.intent.labels == INTENT_LABELS and manifest.intent.oos.threshold == 0.5
     assert manifest.retriever.document == "question" and manifest.retriever.thresholds.answer == 0.7
     assert manifest.intent.encoder.max_length == 64 and manifest.retriever.encoder.max_length == 128
-    assert set(manifest.metrics) == {"pytorch_fp32", "onnx_fp32", "onnx_int8"}
+    assert set(manifest.metrics) == {"pytorch_fp32", "onnx_fp32", "onnx_int8", "checkpoint_recorded",
+                                     "checkpoint_remeasured"}
     assert manifest.metrics["pytorch_fp32"]["accuracy"] == 1.0 == manifest.metrics["onnx_int8"]["accuracy"]
     assert manifest.metrics["onnx_int8"]["overall_accuracy"] == 1.0  # the two oos rows rejected
     assert manifest.metrics["onnx_int8"]["intent_cosine"] >= 0.99

@@ -4,7 +4,7 @@ import pytest
 
 from training.data import IntentExample, LabelledQuery
 from training.feedback import Label, build_dataset
-from training.promotion import GateRules, Scores, judge, score
+from training.promotion import GateRules, PromotionFailure, Scores, judge, score
 
 BASE = [IntentExample("where is my card", "card_arrival"), IntentExample("reset my pin", "pin"),
         IntentExample("In the EVAL set", "pin")]
@@ -53,18 +53,20 @@ RULES = GateRules(max_overall_drop=0.5, max_regression_drop=1.0, max_intent_drop
 
 def test_gate_publishes_a_better_model() -> None:
     decision = judge(scores(0.80, {"a": 0.8, "b": 0.8}), scores(0.90, {"a": 0.9, "b": 0.9}), RULES)
-    assert decision.publish and "within every rule" in decision.rule
+    assert decision.publish and "within every rule" in decision.rule and decision.failure is None
 
 
 def test_gate_allows_a_small_overall_drop_but_not_a_larger_one() -> None:
     assert judge(scores(0.900, {"a": 0.9}), scores(0.896, {"a": 0.9}), RULES).publish
     decision = judge(scores(0.900, {"a": 0.9}), scores(0.890, {"a": 0.9}), RULES)
     assert not decision.publish and decision.rule.startswith("overall accuracy fell 1.00 points")
+    assert decision.failure == PromotionFailure("intent", "accuracy", 0.890, 0.5, reference=0.900)
 
 
 def test_gate_rejects_an_intent_that_collapses() -> None:
     decision = judge(scores(0.80, {"a": 0.9, "b": 0.7}), scores(0.85, {"a": 1.0, "b": 0.6}), RULES)
     assert not decision.publish and "intent 'b' fell 10.0 points" in decision.rule
+    assert decision.failure == PromotionFailure("intent", "intent_accuracy", 0.6, 5.0, reference=0.7, label="b")
 
 
 def test_gate_ignores_intents_with_little_support() -> None:
@@ -76,6 +78,9 @@ def test_gate_ignores_intents_with_little_support() -> None:
 def test_gate_checks_the_regression_set() -> None:
     decision = judge(scores(0.8, {"a": 0.8}, regression=1.0), scores(0.9, {"a": 0.9}, regression=0.95), RULES)
     assert not decision.publish and decision.rule.startswith("regression-set accuracy fell 5.00 points")
+    assert decision.failure is not None and decision.failure.metric == "regression_accuracy"
+    assert decision.report()["failure"] == {"model": "intent", "metric": "regression_accuracy", "value": 0.95,
+                                            "limit": 1.0, "reference": 1.0, "label": None}
 
 
 def test_score_counts_per_gold_label() -> None:

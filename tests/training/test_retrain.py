@@ -1,6 +1,7 @@
 """The learning loop end to end with tiny models: labels in, a gated bundle out, rollback."""
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -8,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from export.gate import Tolerances
+from export.publish import ExportOptions
 from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.conversations.reviews import Reviews
 from knowledge.database import Database
@@ -92,8 +95,8 @@ def options(data: Path, tiny_bert_master: Path, **changes: object) -> RetrainOpt
     base = RetrainOptions(workspace=data / "training", bundles_dir=data / "bundles",
                           database_url=f"sqlite:///{data / 'supportbot.db'}", rules=LENIENT,
                           intent_args=fast_intents(""), retriever_args=fast_retriever(tiny_bert_master),
-                          version="v2", export_flags=("--quantization", "none"))
-    return replace(base, **changes)  # type: ignore[arg-type]
+                          version="v2", export=ExportOptions(quantization="none"))
+    return replace(base, **changes)  # type: ignore[arg-type]  # each test passes fields of their own types
 
 
 def current(data: Path) -> str:
@@ -111,6 +114,11 @@ def test_retrain_publishes_a_new_bundle_then_rollback(data: Path, tiny_bert_mast
     report = retrain(options(data, tiny_bert_master), log=lambda line: None)
     assert report.published and report.new_bundle == "v2" and current(data) == "v2"
     assert report.retriever_retrained and "within every rule" in str(report.gate["rule"])
+    assert report.export["verdict"] == "passed" and report.export["published"] == str(data / "bundles" / "v2")
+    assert report.export["failures"] == [] and set(report.export["metrics"]) == {"pytorch_fp32", "onnx_fp32"}
+    # the gate re-measured the new checkpoints on their own held-out splits and found training's numbers
+    checked = report.export["checkpoint_metrics"]
+    assert isinstance(checked, dict) and set(checked["checkpoint_recorded"]) >= {"accuracy", "oos_recall", "recall_at_1"}
     assert set(report.seconds) >= {"dataset", "train_intents", "train_retriever", "evaluate", "export", "activate"}
     workspace = Workspace.open(data / "training")
     assert workspace.state.bundle == "v2" and "cancel my subscription" in workspace.intents.read_text()
@@ -122,12 +130,17 @@ def test_retrain_publishes_a_new_bundle_then_rollback(data: Path, tiny_bert_mast
 
 
 def test_failed_export_leaves_the_bundle_in_service(data: Path, tiny_bert_master: Path) -> None:
+    # int8 never reproduces PyTorch exactly, so a cosine of 1.0 fails the parity gate
+    strict = ExportOptions(tolerances=Tolerances(min_cosine=1.0), fp32_fallback=False)
     with pytest.raises(RetrainFailure) as caught:
-        retrain(options(data, tiny_bert_master, version="v2", export_flags=("--min-cosine", "1.5")),
-                log=lambda line: None)
+        retrain(options(data, tiny_bert_master, version="v2", export=strict), log=lambda line: None)
     assert caught.value.step == "export" and "v1 stays in service" in str(caught.value)
+    assert "parity gate failed" in str(caught.value) and "embedding cosine to PyTorch" in str(caught.value)
     assert current(data) == "v1" and Workspace.open(data / "training").state.bundle == "v1"
     assert not (data / "bundles" / "v2").exists()
+    export = json.loads((data / "training" / "runs" / "v2" / "report.json").read_text())["export"]
+    assert export["version"] == "v2" and export["published"] is None and "onnx_int8" in export["metrics"]
+    assert {(f["model"], f["metric"], f["limit"]) for f in export["failures"]} >= {("intent", "cosine", 1.0)}
 
 
 def test_gate_rejection_publishes_nothing(data: Path, tiny_bert_master: Path) -> None:
