@@ -65,7 +65,7 @@ class Reply:
 class Basis:
     """What a reply rests on: the models' reading of the message and the rule that decided.
 
-    Every field is optional: a button pick is answered without reading any text.
+    Only the reason is required: a button pick is answered without reading any text.
     """
 
     reason: str
