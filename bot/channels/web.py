@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.core.responder import Reply
+from bot.core.replies import Reply
 from bot.http import bad_request, error_json, int_field, read_json
 from bot.keys import CONVERSATIONS, KEEPER, METRICS, RESPONDER
 from knowledge.conversations.log import DuplicateFeedback
@@ -80,6 +80,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def reply_json(reply: Reply) -> dict[str, object]:
+    # ``reply.escalate`` is left out: the web chat does not call in a person by itself (yet);
+    # the customer keeps the "Talk to a person" button.
     return {
         "reply": reply.text, "action": reply.action,
         "buttons": [{"label": b.label, "payload": b.payload} for b in reply.buttons],

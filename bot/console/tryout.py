@@ -10,30 +10,28 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.console.pages import render
-from bot.core.policy import IntentGuess, Thresholds, decide
-from bot.core.responder import Reply
-from bot.core.routing import RoutingTable
+from bot.core.actions import Action
+from bot.core.replies import Explanation
 from bot.keys import KEEPER, RESPONDER
 
 routes = web.RouteTableDef()
+WOULD = {Action.ANSWER: "answer", Action.CLARIFY: "offer a choice", Action.FALLBACK: "fall back",
+         Action.REJECTED: "refuse the message"}  # "The bot would ..."
 
 
 @routes.get("/try")
 async def try_it(request: web.Request) -> web.Response:
     question = request.query.get("q", "")
     brain = request.config_dict[KEEPER].current
-    responder = request.config_dict[RESPONDER]
-    reply = await responder.explain(question) if question.strip() else None
+    explanation = await request.config_dict[RESPONDER].explain(question) if question.strip() else None
+    reply = explanation.reply if explanation else None
     matches = [(hit, brain.entries.get(hit.faq_id)) for hit in (reply.hits if reply else ())]
     return await render(request, "try.html", question=question, reply=reply, matches=matches,
-                        handler=_handler(reply, responder.routing, brain.thresholds),
-                        thresholds=brain.thresholds, version=brain.version)
+                        handler=_handler(explanation), would=WOULD.get(reply.action, reply.action) if reply else "",
+                        Action=Action, thresholds=brain.thresholds, version=brain.version)
 
 
-def _handler(reply: Reply | None, routing: RoutingTable, thresholds: Thresholds) -> str | None:
-    """The handler the policy would run (``explain`` composes no handler replies), else None."""
-    if reply is None or reply.intent is None or reply.confidence is None:
-        return None
-    guess = IntentGuess(reply.intent, reply.confidence, bool(reply.in_scope))
-    decision = decide(guess, reply.hits, routing.route_for(reply.intent), thresholds)
-    return decision.handler if decision.action == "handler" else None
+def _handler(explanation: Explanation | None) -> str | None:
+    """The handler the policy chose (``explain`` describes it rather than running it), else None."""
+    decision = explanation.decision if explanation else None
+    return decision.handler if decision and decision.action == Action.HANDLER else None

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.core.actions import Action
 from bot.core.routing import Route
 from knowledge.faq.index import Hit
 
@@ -47,7 +48,7 @@ class IntentGuess:
 
 @dataclass(frozen=True)
 class Decision:
-    action: str  # "handler" | "answer" | "clarify" | "fallback"
+    action: Action  # HANDLER, ANSWER, CLARIFY or FALLBACK
     reason: str  # which rule decided, in words staff understand
     handler: str | None = None
     faq_id: str | None = None
@@ -62,27 +63,27 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
     if route.kind == "handler" and confident:
         overruled = clear and intent.confidence < thresholds.handler_sure and route.target != HANDOFF
         if not overruled:
-            return Decision("handler", f"intent {intent.label} ({intent.confidence:.2f} >= "
+            return Decision(Action.HANDLER, f"intent {intent.label} ({intent.confidence:.2f} >= "
                             f"{thresholds.handler:.2f}) runs handler {route.target}", handler=route.target)
     elif route.kind == "faq" and confident:
-        return Decision("answer", f"intent {intent.label} is routed to FAQ {route.target}",
+        return Decision(Action.ANSWER, f"intent {intent.label} is routed to FAQ {route.target}",
                         faq_id=route.target)
     if not hits:
-        return Decision("fallback", "the FAQ is empty")
+        return Decision(Action.FALLBACK, "the FAQ is empty")
     top = hits[0]
     if clear:
         beaten = (f"; intent {intent.label} ({intent.confidence:.2f} < {thresholds.handler_sure:.2f}) "
                   f"does not run handler {route.target}") if overruled else ""
-        return Decision("answer", f"top FAQ score {top.score:.2f} >= {thresholds.answer:.2f} and "
+        return Decision(Action.ANSWER, f"top FAQ score {top.score:.2f} >= {thresholds.answer:.2f} and "
                         f"leads by {_lead(hits):.2f} >= {thresholds.margin:.2f}{beaten}", faq_id=top.faq_id)
     floor = thresholds.answer - thresholds.clarify_window
     if top.score >= floor and (intent.in_scope or top.score >= thresholds.answer):
         close = tuple(h for h in hits[:MAX_CHOICES] if h.score >= max(floor, top.score - thresholds.clarify_window))
         why = ("the top FAQ entries are too close to tell apart" if top.score >= thresholds.answer
                else f"top FAQ score {top.score:.2f} is just below {thresholds.answer:.2f}")
-        return Decision("clarify", why, choices=close)
+        return Decision(Action.CLARIFY, why, choices=close)
     scope = "" if intent.in_scope else "; the intent model says out of scope"
-    return Decision("fallback", f"top FAQ score {top.score:.2f} < {floor:.2f}{scope}")
+    return Decision(Action.FALLBACK, f"top FAQ score {top.score:.2f} < {floor:.2f}{scope}")
 
 
 def _lead(hits: Sequence[Hit]) -> float:

@@ -1,4 +1,5 @@
-"""Per-conversation memory: what was last discussed, a pending question, and a rate limit.
+"""Per-conversation memory: what was last discussed, a pending question, how often the bot
+failed lately, and a rate limit.
 
 Kept in process memory with a bound on how many sessions it remembers (least recently used
 go first); losing it on restart only costs a pending follow-up question.
@@ -8,6 +9,7 @@ Example::
     sessions = Sessions(max_sessions=10_000, rate_limit_per_minute=30)
     context = sessions.get("web:abc")
     sessions.allow("web:abc")        # False once the session sent too many messages
+    remember(context, reply)         # what the reply changes: topic, offered choices, streak
 """
 from __future__ import annotations
 
@@ -15,6 +17,10 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+from bot.core.actions import Action
+from bot.core.replies import Reply
+from bot.core.streak import Streak
 
 
 @dataclass
@@ -25,8 +31,34 @@ class Context:
     choices: tuple[str, ...] = ()  # FAQ ids offered as buttons, awaiting a pick
     handler: str | None = None  # a handler waiting for the next message
     handler_state: Mapping[str, str] = field(default_factory=dict)
-    fallbacks_in_a_row: int = 0
+    streak: Streak = Streak()  # fallbacks in a row: when to say "still", when to call a person
     recent: deque[float] = field(default_factory=deque)  # message times, for the rate limit
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A handler that asked a question: the next message goes to it, with ``state``."""
+
+    handler: str
+    state: Mapping[str, str]
+
+
+def remember(context: Context, reply: Reply, pending: Pending | None = None) -> None:
+    """Change ``context`` as sending ``reply`` does: the one place a reply changes a conversation.
+
+    ``pending`` is the handler that wrote a handler or handoff reply, if it asked a question.
+    A refused message changes nothing but the streak; a pending handler stays pending through
+    FAQ replies (a clear answer may interrupt its question without cancelling it).
+    """
+    context.streak = context.streak.after(reply.action, reply.escalate)
+    if reply.action == Action.REJECTED:
+        return
+    if reply.action in (Action.HANDLER, Action.HANDOFF):
+        context.handler = pending.handler if pending else None
+        context.handler_state = dict(pending.state) if pending else {}
+    if reply.action == Action.ANSWER:
+        context.last_faq = reply.faq_id
+    context.choices = reply.choices  # offered by a clarification; every other reply withdraws them
 
 
 class Sessions:

@@ -22,7 +22,12 @@ class Message:
 
 
 def normalise_text(raw: str, max_chars: int) -> Message:
-    """NFC-normalise, drop control and format characters, collapse whitespace, check length."""
+    """NFC-normalise, drop control characters, collapse whitespace, check length.
+
+    Dropped: control characters (category Cc; tabs and line breaks become spaces), lone
+    surrogates (Cs) and private-use characters (Co). Format characters (Cf: the zero-width
+    space U+200B, joiners, a byte-order mark, direction marks) are kept as they are.
+    """
     if len(raw) > max_chars * 4:  # don't even normalise megabytes of text
         return Message("", "too_long")
     text = unicodedata.normalize("NFC", raw)

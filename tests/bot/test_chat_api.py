@@ -153,7 +153,7 @@ async def test_explain_describes_handlers_without_running_them(client: TestClien
     from bot.keys import RESPONDER
 
     responder = client.server.app[RESPONDER]
-    greeting = await responder.explain("hello there")
+    greeting = (await responder.explain("hello there")).reply
     assert greeting.action == "handler" and "greeting" in greeting.reason and greeting.turn_id is None
-    answer = await responder.explain("How long does delivery take?")
+    answer = (await responder.explain("How long does delivery take?")).reply
     assert answer.action == "answer" and answer.faq_id == "shipping-times" and answer.hits

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from bot.channels.telegram.buttons import Pick, PickFromTurn, Vote, parse_callback, reply_keyboard
 from bot.channels.telegram.customers import ALREADY_RATED, EXPIRED, NOBODY_AVAILABLE, THANKS
-from bot.core.responder import Button, Reply
+from bot.core.replies import Button, Reply
 from knowledge.conversations.log import ConversationLog
 from knowledge.database import Database
 from tests.telegram.conftest import USER, StartBot

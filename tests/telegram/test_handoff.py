@@ -114,3 +114,20 @@ async def test_asking_in_words_or_failing_three_times_calls_a_person(start_bot: 
     *fallbacks, handing_over = await fake.wait_sent(USER, count=4)
     assert "reply_markup" not in fallbacks[-1].params, "no 'talk to a person' button once one is called"
     assert handing_over.params["text"] == HANDOFF_TEXT
+
+
+async def test_only_fallbacks_in_a_row_call_a_person(start_bot: StartBot, fake: FakeTelegram) -> None:
+    """An offer of choices or a refused message ends the run of fallbacks; the "still" wording
+    carries on through them, as it always has."""
+    await start_bot(telegram_staff_chat=str(STAFF_CHAT), answer_threshold=0.99, clarify_window=0.7)
+    for text in ("weather tomorrow?", "tell me a joke", "refund for my return", "football scores?", "   ",
+                 "weather on Sunday?", "a joke please", "football tonight?"):
+        await fake.push(fake.text_update(USER, text))
+    sent = await fake.wait_sent(USER, count=9)
+    (request,) = await fake.wait_sent(STAFF_CHAT)
+    assert "could not answer 3 messages in a row" in request.params["text"]
+    texts = [m.params["text"] for m in sent]
+    assert "Did you mean one of these?" in texts[2] and "didn't catch" in texts[4]
+    assert "still can't find" in texts[3], "a clarification does not reset what the bot says"
+    assert ["reply_markup" in m.params for m in sent[5:8]] == [True, True, False]
+    assert texts[8] == HANDOFF_TEXT

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.core.responder import Reply
+from bot.core.replies import Reply
 
 MAX_CALLBACK_BYTES = 64
 THUMBS_UP = "👍 Helpful"

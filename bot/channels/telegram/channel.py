@@ -26,11 +26,12 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 from aiohttp import web
 from telegram import BotCommand, Chat, Update
 from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError
-from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import Application, CommandHandler, ContextTypes, ExtBot, JobQueue, MessageHandler, filters
 
 from bot.channels.telegram.customers import MESSAGE, Customers
 from bot.channels.telegram.handoff import StaffRelay
@@ -41,6 +42,10 @@ from bot.keys import CONVERSATIONS, DATABASE, RESPONDER, SETTINGS
 from bot.settings import PREFIX, Settings, SettingsError
 from knowledge.conversations.handoffs import Handoffs
 
+# The application as ``build_application`` makes it: a bot with our ``FloodLimiter`` (whose
+# per-call argument is an int), and PTB's default context, data and job types.
+TelegramApplication: TypeAlias = Application[ExtBot[int], ContextTypes.DEFAULT_TYPE, dict[Any, Any], dict[Any, Any],
+                                             dict[Any, Any], JobQueue[ContextTypes.DEFAULT_TYPE]]
 log = logging.getLogger(__name__)
 TELEGRAM = web.AppKey("telegram", Application)
 LIMITS = web.AppKey("telegram_limits", Limits)  # optional: set before start to change the limits
@@ -106,7 +111,7 @@ def check_settings(settings: Settings) -> int | None:
 
 
 def build_application(settings: Settings, relay: StaffRelay, customers: Customers, limits: Limits,
-                      webhook: bool) -> Application:  # type: ignore[type-arg]
+                      webhook: bool) -> TelegramApplication:
     """The PTB application with every handler; without an updater in webhook mode."""
     api = settings.telegram_api_url.rstrip("/")
     builder = (Application.builder().token(settings.telegram_token)
@@ -132,7 +137,7 @@ def build_application(settings: Settings, relay: StaffRelay, customers: Customer
 RETRY_SECONDS = 30
 
 
-def _log_running(application: Application, staff_chat: int | None) -> None:  # type: ignore[type-arg]
+def _log_running(application: TelegramApplication, staff_chat: int | None) -> None:
     log.info("Telegram channel running as @%s (%s mode%s)", application.bot.username,
              "polling" if application.updater else "webhook",
              "" if staff_chat else "; no staff chat: handoff to a person is off")
@@ -144,7 +149,7 @@ class _Retry:
     stack: AsyncExitStack  # what a late start opened, closed on shutdown
 
 
-def _retry(application: Application, receiver: WebhookReceiver) -> _Retry:  # type: ignore[type-arg]
+def _retry(application: TelegramApplication, receiver: WebhookReceiver) -> _Retry:
     """Start the channel in the background once Telegram answers."""
     stack = AsyncExitStack()
 
@@ -174,7 +179,7 @@ async def _stop_retrying(retry: _Retry) -> None:
     await retry.stack.aclose()
 
 
-async def _start(application: Application, stack: AsyncExitStack) -> None:  # type: ignore[type-arg]
+async def _start(application: TelegramApplication, stack: AsyncExitStack) -> None:
     """Initialise, start and (in polling mode) poll; the stack undoes it in reverse."""
     try:
         await application.initialize()  # getMe: checks the token
@@ -197,7 +202,7 @@ async def _start(application: Application, stack: AsyncExitStack) -> None:  # ty
         stack.push_async_callback(application.updater.stop)
 
 
-async def _close_clients(application: Application) -> None:  # type: ignore[type-arg]
+async def _close_clients(application: TelegramApplication) -> None:
     """Close the HTTP client a failed ``initialize`` opened for getMe (it does not undo it itself)."""
     await application.bot.request.shutdown()
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the CLI imports PTB only when a telegram command runs
 PREFIX = "supportbot telegram"
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "telegram", help="Telegram channel: register or remove the webhook",
         description="Manage the bot's Telegram webhook. Needs SUPPORTBOT_TELEGRAM_TOKEN (and, to set "

@@ -5,7 +5,9 @@ conversation log and feedback as the web chat. Private chats get every message a
 groups the bot answers only messages addressed to it (a mention, a reply to it, a command).
 Messages it cannot read (stickers, photos, voice, files, edits) get a short polite reply;
 service messages and channel posts are ignored. While a person has the conversation
-(``handoff.StaffRelay``), messages go to the staff chat instead.
+(``handoff.StaffRelay``), messages go to the staff chat instead. When a reply asks for a person
+(``handoff``) or says the bot has failed often enough (``escalate``, decided by the core), this
+channel starts the staff relay, if a staff chat is configured.
 
 Example::
 
@@ -25,13 +27,14 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 from bot.channels.telegram.buttons import Pick, PickFromTurn, Vote, parse_callback, reply_keyboard
 from bot.channels.telegram.handoff import Outcome, StaffRelay
 from bot.channels.telegram.outbox import Typing, send_reply, send_text
-from bot.core.responder import HUMAN, Reply, Responder
+from bot.core.replies import HUMAN, Reply
+from bot.core.responder import Responder
+from bot.core.streak import ESCALATE_AFTER
 from knowledge.conversations.log import ConversationLog, DuplicateFeedback
 from knowledge.errors import EntryNotFound
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
-FALLBACKS_BEFORE_HANDOFF = 3  # unanswered messages in a row before a person is called in
 HELP = ("Ask me a question in your own words, about orders, delivery, returns, payments or your "
         "account, and I'll answer from our help pages.\n\n"
         "When I'm not sure what you mean, I'll offer a few topics to choose from. After an "
@@ -72,7 +75,6 @@ class Customers:
         self.responder = responder
         self.conversations = conversations
         self.relay = relay
-        self._fallbacks: dict[str, int] = {}  # session -> unanswered messages in a row
 
     def handlers(self) -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, None]]:
         """In order: the first handler that matches an update handles it."""
@@ -177,16 +179,14 @@ class Customers:
         if reply.handoff:
             await self._hand_off(bot, chat, user, session, reply, reply_to, "asks for a person")
             return
-        call_person = (self._count_fallback(session, reply) >= FALLBACKS_BEFORE_HANDOFF
-                       and self.relay.staff_chat is not None)
+        call_person = reply.escalate and self.relay.staff_chat is not None
         # When a person is called in anyway, the "Talk to a person" button would only confuse.
         await send_text(bot, chat.id, reply.text, reply_to=reply_to,
                         keyboard=None if call_person else reply_keyboard(reply))
         if call_person:
-            self._fallbacks.pop(session, None)
             handoff = await self.responder.respond(session, CHANNEL, "", HUMAN)  # logged as a handoff turn
             await self._hand_off(bot, chat, user, session, handoff, None,
-                                 f"the bot could not answer {FALLBACKS_BEFORE_HANDOFF} messages in a row")
+                                 f"the bot could not answer {ESCALATE_AFTER} messages in a row")
 
     async def _hand_off(self, bot: Bot, chat: Chat, user: User | None, session: str, reply: Reply,
                         reply_to: int | None, reason: str) -> None:
@@ -194,15 +194,6 @@ class Customers:
         text = {Outcome.STARTED: reply.text, Outcome.ALREADY: ALREADY_WITH_PERSON,
                 Outcome.UNAVAILABLE: NOBODY_AVAILABLE}[outcome]
         await send_reply(bot, chat.id, reply, reply_to=reply_to, text=text)
-
-    def _count_fallback(self, session: str, reply: Reply) -> int:
-        if reply.action != "fallback":
-            self._fallbacks.pop(session, None)
-            return 0
-        if len(self._fallbacks) > 10_000:  # a bound, not a policy: streaks are short-lived
-            self._fallbacks.clear()
-        self._fallbacks[session] = self._fallbacks.get(session, 0) + 1
-        return self._fallbacks[session]
 
     async def _vote(self, query: CallbackQuery, session: str, vote: Vote) -> None:
         try:

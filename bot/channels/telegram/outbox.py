@@ -20,7 +20,7 @@ from telegram.error import TelegramError
 
 from bot.channels.telegram.buttons import reply_keyboard
 from bot.channels.telegram.formatting import split_message, to_html
-from bot.core.responder import Reply
+from bot.core.replies import Reply
 
 log = logging.getLogger(__name__)
 TYPING_EVERY_S = 4.5  # Telegram shows "typing..." for 5 s or until the next message

@@ -14,13 +14,16 @@ import hmac
 import json
 import logging
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from telegram import Update
-from telegram.ext import Application
 
 from bot.http import bad_request, int_field, read_json
 from bot.keys import SETTINGS
+
+if TYPE_CHECKING:  # channel.py imports this module: the type only, at check time
+    from bot.channels.telegram.channel import TelegramApplication
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
@@ -32,7 +35,7 @@ class WebhookReceiver:
     """The route handler; ``application`` is set once the PTB application has started."""
 
     def __init__(self) -> None:
-        self.application: Application | None = None  # type: ignore[type-arg]
+        self.application: TelegramApplication | None = None
         self._seen: OrderedDict[int, None] = OrderedDict()
 
     async def receive(self, request: web.Request) -> web.Response:

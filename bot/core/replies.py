@@ -1,0 +1,128 @@
+"""What the bot says: the ``Reply`` every channel renders, and how one is composed.
+
+Composing is pure: from a policy decision, the brain that made it and the conversation's
+``Streak`` to a ``Reply``, changing nothing. What a reply changes in the conversation is
+applied afterwards, in one place (``sessions.remember``).
+
+Example::
+
+    basis = Basis(reason="top FAQ score 0.91 >= 0.60", bundle_version=brain.version)
+    compose(brain, decision, basis, Streak())   # -> Reply(text=..., action=Action.ANSWER, ...)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.core.actions import Action
+from bot.core.brain import Brain
+from bot.core.handlers import FALLBACK_TEXT
+from bot.core.policy import Decision
+from bot.core.streak import Streak
+from knowledge.faq.index import Hit
+
+HUMAN = "human"  # the payload of "Talk to a person"
+NONE_OF_THESE = "none"
+CLARIFY_TEXT = "I'm not completely sure what you mean. Did you mean one of these?"
+STILL_FALLBACK_TEXT = "Sorry, I still can't find an answer to that. Would you like to talk to a person?"
+PROBLEM_REPLIES = {
+    "empty": "I didn't catch a question there. What can I help you with?",
+    "too_long": "That message is too long for me. Could you ask your question in a few sentences?",
+    "rate": "You're sending messages faster than I can answer. Please wait a moment and try again.",
+}
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    payload: str  # "faq:<id>", "human" or "none"
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    action: Action
+    buttons: tuple[Button, ...] = ()
+    intent: str | None = None
+    confidence: float | None = None
+    in_scope: bool | None = None
+    faq_id: str | None = None
+    faq_score: float | None = None
+    hits: tuple[Hit, ...] = ()
+    reason: str = ""
+    bundle_version: str | None = None
+    turn_id: int | None = None
+    feedback: bool = False  # offer thumbs up/down
+    handoff: bool = False  # a person takes over now (a handler asked for one)
+    escalate: bool = False  # the bot has failed often enough that a person should be called in
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The FAQ ids offered as buttons, in order (a clarification's choices)."""
+        return tuple(b.payload.removeprefix("faq:") for b in self.buttons if b.payload.startswith("faq:"))
+
+
+@dataclass(frozen=True)
+class Basis:
+    """What a reply rests on: the models' reading of the message and the rule that decided.
+
+    Only the reason is required: a button pick is answered without reading any text.
+    """
+
+    reason: str
+    bundle_version: str | None = None
+    intent: str | None = None
+    confidence: float | None = None
+    in_scope: bool | None = None
+    hits: tuple[Hit, ...] = ()
+
+    @property
+    def faq_score(self) -> float | None:
+        return self.hits[0].score if self.hits else None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """How the bot would answer a message, and the policy decision behind it.
+
+    ``decision`` is None when the text was refused before any model saw it (empty, too long).
+    """
+
+    reply: Reply
+    decision: Decision | None
+
+
+def compose(brain: Brain, decision: Decision, basis: Basis, streak: Streak) -> Reply:
+    """The reply to an FAQ-side decision (answer, clarify or fall back); handlers answer for themselves."""
+    if decision.action == Action.ANSWER and decision.faq_id is not None and decision.faq_id in brain.entries:
+        return answer(brain, decision.faq_id, basis)
+    if decision.action == Action.CLARIFY:
+        choices = [h for h in decision.choices if h.faq_id in brain.entries]
+        buttons = tuple(Button(brain.entries[h.faq_id].question, f"faq:{h.faq_id}") for h in choices)
+        return _reply(basis, CLARIFY_TEXT, Action.CLARIFY, buttons + (Button("None of these", NONE_OF_THESE),))
+    return fallback(basis, streak)
+
+
+def answer(brain: Brain, faq_id: str, basis: Basis) -> Reply:
+    """FAQ entry ``faq_id``'s answer, inviting feedback."""
+    return _reply(basis, brain.entries[faq_id].answer, Action.ANSWER, faq_id=faq_id, feedback=True,
+                  bundle_version=brain.version)
+
+
+def fallback(basis: Basis, streak: Streak) -> Reply:
+    """Say the bot has no answer and offer a person; ``streak`` says how often it failed already."""
+    text = STILL_FALLBACK_TEXT if streak.unanswered else FALLBACK_TEXT
+    return _reply(basis, text, Action.FALLBACK, (Button("Talk to a person", HUMAN),), escalate=streak.escalates)
+
+
+def rejected(problem: str, reason: str | None = None) -> Reply:
+    """The clear reply to text the bot refuses to read (a key of ``PROBLEM_REPLIES``)."""
+    return Reply(PROBLEM_REPLIES[problem], Action.REJECTED, reason=reason or problem)
+
+
+def _reply(basis: Basis, text: str, action: Action, buttons: tuple[Button, ...] = (), *,
+           faq_id: str | None = None, feedback: bool = False, escalate: bool = False,
+           bundle_version: str | None = None) -> Reply:
+    return Reply(text, action, buttons, intent=basis.intent, confidence=basis.confidence,
+                 in_scope=basis.in_scope, faq_id=faq_id, faq_score=basis.faq_score, hits=basis.hits,
+                 reason=basis.reason, bundle_version=bundle_version or basis.bundle_version,
+                 feedback=feedback, escalate=escalate)

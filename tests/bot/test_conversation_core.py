@@ -1,0 +1,125 @@
+"""The conversation core's rules, one at a time: the fallback streak and when it calls in a
+person, what a reply changes in a conversation (and that composing one changes nothing), and
+``explain`` handing back the policy's decision."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.app import create_app
+from bot.core.actions import Action
+from bot.core.handlers import FALLBACK_TEXT
+from bot.core.replies import STILL_FALLBACK_TEXT, Basis, Button, Reply, compose
+from bot.core.responder import Responder
+from bot.core.sessions import Context, Pending, remember
+from bot.core.streak import ESCALATE_AFTER, Streak
+from bot.keys import KEEPER, RESPONDER
+from knowledge.conversations.log import ACTIONS
+from tests.bot.service import demo_settings
+from tests.bot.test_chat_api import say
+from tests.fakes import KeywordModel
+
+UNANSWERABLE = "what's the weather like in Lisbon tomorrow"
+
+
+@pytest.fixture()
+async def client(tmp_path: Path, aiohttp_client) -> TestClient:  # type: ignore[no-untyped-def]
+    return await aiohttp_client(create_app(demo_settings(tmp_path), model_loader=lambda s: KeywordModel()))
+
+
+def responder_of(client: TestClient) -> Responder:
+    return client.server.app[RESPONDER]
+
+
+def test_actions_are_the_strings_the_turn_log_stores() -> None:
+    assert {a.value for a in Action} == set(ACTIONS)
+    assert Action.FALLBACK == "fallback" and f"{Action.HANDOFF}" == "handoff"
+
+
+NEW = Streak()  # a conversation the bot has not failed yet
+
+
+def run(*actions: Action, start: Streak = NEW) -> Streak:
+    streak = start
+    for action in actions:
+        streak = streak.after(action, escalated=action == Action.FALLBACK and streak.escalates)
+    return streak
+
+
+def test_fallbacks_in_a_row_escalate_on_the_third_and_start_again() -> None:
+    assert ESCALATE_AFTER == 3
+    assert [run(*[Action.FALLBACK] * n).escalates for n in range(4)] == [False, False, True, False]
+    assert run(Action.FALLBACK, Action.FALLBACK, Action.FALLBACK) == Streak(0, True), "a fourth says 'still'"
+
+
+@pytest.mark.parametrize("between", [Action.CLARIFY, Action.REJECTED])
+def test_a_clarification_or_refusal_ends_the_run_but_not_the_still(between: Action) -> None:
+    streak = run(Action.FALLBACK, Action.FALLBACK, between)
+    assert streak == Streak(0, True)
+    assert not run(Action.FALLBACK, start=streak).escalates
+
+
+@pytest.mark.parametrize("helped", [Action.ANSWER, Action.HANDLER])
+def test_an_answer_or_a_handler_starts_everything_again(helped: Action) -> None:
+    assert run(Action.FALLBACK, Action.FALLBACK, helped) == Streak()
+
+
+def test_a_handoff_keeps_the_count_for_when_the_bot_has_the_conversation_back() -> None:
+    assert run(Action.FALLBACK, Action.FALLBACK, Action.HANDOFF) == Streak(2, False)
+
+
+def test_remember_applies_what_a_reply_changes() -> None:
+    context = Context(handler="order_status", handler_state={"asked": "1"})
+    clarify = Reply("Did you mean?", Action.CLARIFY, (Button("Returns", "faq:returns"), Button("None", "none")))
+    remember(context, clarify)
+    assert context.choices == ("returns",) and context.handler == "order_status", "FAQ replies leave a question"
+    remember(context, Reply("", Action.REJECTED))
+    assert context.choices == ("returns",), "a refused message changes nothing but the streak"
+    remember(context, Reply("3-5 days", Action.ANSWER, faq_id="shipping-times"))
+    assert context.last_faq == "shipping-times" and context.choices == ()
+    remember(context, Reply("Which order?", Action.HANDLER), Pending("order_status", {"asked": "2"}))
+    assert context.handler == "order_status" and context.handler_state == {"asked": "2"}
+    remember(context, Reply("Shipped.", Action.HANDLER))
+    assert context.handler is None and context.handler_state == {}
+
+
+async def test_composing_a_reply_changes_no_session(client: TestClient) -> None:
+    responder = responder_of(client)
+    for _ in range(2):
+        await responder.respond("web:composing", "web", UNANSWERABLE)
+    context = responder.sessions.get("web:composing")
+    before = copy.deepcopy(context)
+    explanation = await responder.explain(UNANSWERABLE)
+    assert explanation.decision is not None
+    reply = compose(client.server.app[KEEPER].current, explanation.decision, Basis("test"), context.streak)
+    assert context == before
+    assert reply.text == STILL_FALLBACK_TEXT and reply.escalate, "composing read the streak it was given"
+    assert explanation.reply.text == FALLBACK_TEXT and not explanation.reply.escalate, "explain: a new conversation"
+
+
+async def test_explain_returns_the_decision_and_the_reply_it_would_give(client: TestClient) -> None:
+    responder = responder_of(client)
+    greeting = await responder.explain("hello there")
+    assert greeting.decision is not None and greeting.decision.action == Action.HANDLER
+    assert greeting.decision.handler == "greeting" and greeting.reply.action == Action.HANDLER
+    answer = await responder.explain("How long does delivery take?")
+    assert answer.decision is not None and answer.decision.faq_id == answer.reply.faq_id == "shipping-times"
+    assert answer.decision.reason == answer.reply.reason
+    empty = await responder.explain("   ")
+    assert empty.decision is None and empty.reply.action == Action.REJECTED
+
+
+async def test_the_core_says_escalate_and_the_web_chat_goes_on_as_before(client: TestClient) -> None:
+    responder = responder_of(client)
+    replies = [await responder.respond("web:escalating", "web", UNANSWERABLE) for _ in range(4)]
+    assert [r.escalate for r in replies] == [False, False, True, False]
+    assert [r.text for r in replies] == [FALLBACK_TEXT] + [STILL_FALLBACK_TEXT] * 3
+
+    over_http = [await say(client, UNANSWERABLE) for _ in range(4)]
+    assert all(set(r) == {"reply", "action", "buttons", "intent", "confidence", "faq_id", "faq_score",
+                          "turn_id", "feedback", "handoff", "bundle_version"} for r in over_http)
+    assert all(r["action"] == "fallback" and r["handoff"] is False for r in over_http)
+    assert all({"label": "Talk to a person", "payload": "human"} in r["buttons"] for r in over_http)
