@@ -170,7 +170,7 @@ def run_joint(name: str, data: Path, checkpoints: Path, reports: Path, reuse: bo
     separate = {**{k: v for k, v in earlier[name].items() if isinstance(v, float)},
                 **{k: v for k, v in earlier["stackfaq"].items() if k in FAQ_METRICS},
                 "train_seconds": earlier[name]["train_seconds"] + earlier["stackfaq"]["train_seconds"]}
-    baselines = {"separate_models": separate, **earlier[name]["baselines"], **earlier["stackfaq"]["baselines"]}  # type: ignore[dict-item]
+    baselines = {"separate_models": separate, **earlier[name]["baselines"], **earlier["stackfaq"]["baselines"]}
     return {**intents, **{k: v for k, v in faq.items() if k in (*FAQ_METRICS, "answered", "answered_precision")},
             "baselines": baselines}
 
@@ -214,7 +214,7 @@ def run_stackfaq(data: Path, checkpoints: Path, reports: Path, reuse: bool) -> d
     return {**evaluated, "baselines": baselines}
 
 
-def evaluate_stackfaq(data: Path, out: Path, report: Path):  # type: ignore[no-untyped-def]
+def evaluate_stackfaq(data: Path, out: Path, report: Path):
     """A retriever checkpoint on the StackFAQ test queries: (metrics, entries, test queries, meta)."""
     saved = json.loads((out / "supportbot_retriever.json").read_text())
     entries = read_faq(data / "stackfaq" / "faq.csv")
@@ -231,9 +231,9 @@ def check_targets(name: str, entry: dict[str, object]) -> list[dict[str, object]
     checks = []
     targets = TARGETS[name] if name in TARGETS else TARGETS[name.split(":")[1].split("+")[0]] + TARGETS["stackfaq"]
     for metric, bound, relative_to in targets:
-        value = float(entry[metric])  # type: ignore[arg-type]
+        value = float(entry[metric])
         if relative_to:
-            reference = float(entry["baselines"][relative_to][metric])  # type: ignore[index]
+            reference = float(entry["baselines"][relative_to][metric])
             goal = f">= {relative_to} + {bound:.2f} ({reference + bound:.4f})"
             met = value >= reference + bound
         else:

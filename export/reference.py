@@ -29,7 +29,7 @@ class TorchEncoder:
         self.tokenizer = load_tokenizer(tokenizer_path, max_length, pad_token)
         self.pooling = pooling
         self.normalize = normalize
-        accepted = inspect.signature(model.forward).parameters  # type: ignore[attr-defined]
+        accepted = inspect.signature(model.forward).parameters  # type: ignore[attr-defined]  # a transformers model, typed loosely by the lazy import
         self.input_names = tuple(
             n for n in ("input_ids", "attention_mask", "token_type_ids") if n in accepted
         )
@@ -50,7 +50,7 @@ class TorchEncoder:
         batch = tokenize(self.tokenizer, texts)
         feeds = {k: torch.from_numpy(v) for k, v in batch.feeds(self.input_names).items()}
         with torch.inference_mode():
-            hidden = self.model(**feeds).last_hidden_state  # type: ignore[operator]
+            hidden = self.model(**feeds).last_hidden_state  # type: ignore[operator]  # a transformers model, typed loosely by the lazy import
         return hidden.float().numpy(), batch.attention_mask
 
     def encode(self, texts: list[str]) -> np.ndarray:

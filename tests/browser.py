@@ -45,5 +45,5 @@ async def screenshot(page: object, name: str) -> Path:
     """Save a screenshot under .ci-artifacts/screenshots (git-ignored) and return its path."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    await page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    await page.screenshot(path=str(path), full_page=True)
     return path

@@ -182,7 +182,7 @@ def predict_logits(
 
 
 def _in_batches(model: PooledClassifier, tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int,
-                batch_size: int, width: int, run) -> np.ndarray:  # type: ignore[no-untyped-def]
+                batch_size: int, width: int, run) -> np.ndarray:  # type: ignore[no-untyped-def]  # ``run`` is a torch callable; torch is imported lazily, so it stays unannotated
     """``run`` on batches of ``texts`` in eval mode, sorted by length to pad little: [n, width] float32."""
     model.eval()
     device = next(model.parameters()).device

@@ -94,7 +94,7 @@ def train_joint(inputs: JointInputs, out: Path, intent_args: IntentTrainingArgs,
     return {"intents": intent_metrics, "retriever": retriever_metrics}
 
 
-def _base(source: str, splits: IntentSplits, args: IntentTrainingArgs):  # type: ignore[no-untyped-def]
+def _base(source: str, splits: IntentSplits, args: IntentTrainingArgs):  # type: ignore[no-untyped-def]  # torch/transformers objects: imported lazily, so left unannotated
     from transformers import set_seed
 
     from training.encoder import PooledClassifier, choose_precision, load_encoder, load_tokenizer
@@ -106,7 +106,7 @@ def _base(source: str, splits: IntentSplits, args: IntentTrainingArgs):  # type:
     return model.to("cpu" if use_cpu else "cuda"), tokenizer
 
 
-def _encoder(model, tokenizer, args: IntentTrainingArgs) -> Callable[[Sequence[str]], object]:  # type: ignore[no-untyped-def]
+def _encoder(model, tokenizer, args: IntentTrainingArgs) -> Callable[[Sequence[str]], object]:  # type: ignore[no-untyped-def]  # torch/transformers objects: imported lazily, so left unannotated
     from training.encoder import predict_vectors
 
     return lambda texts: predict_vectors(model, tokenizer, list(texts), args.max_length, args.eval_batch_size)
@@ -160,7 +160,7 @@ def steps_for(intent_args: IntentTrainingArgs, retriever_args: RetrieverTraining
     return max(intent_steps, retriever_args.epochs * pair_batches)
 
 
-def fit(model, tokenizer, splits: IntentSplits, pairs: _Pairs, intent_args: IntentTrainingArgs,  # type: ignore[no-untyped-def]
+def fit(model, tokenizer, splits: IntentSplits, pairs: _Pairs, intent_args: IntentTrainingArgs,  # type: ignore[no-untyped-def]  # torch/transformers objects: imported lazily, so left unannotated
         retriever_args: RetrieverTrainingArgs) -> None:
     """Train ``model`` in place on the sum of both losses; leaves it in eval mode, in fp32."""
     import torch

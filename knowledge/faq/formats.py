@@ -252,8 +252,8 @@ def _entry_from_record(record: dict[str, object], location: str,
         return None
     return normalise_entry(FaqEntry(
         faq_id=str(record["faq_id"]), question=str(record["question"]), answer=str(record["answer"]),
-        alternatives=tuple(record.get("alternatives", [])),  # type: ignore[arg-type]
-        tags=tuple(record.get("tags", [])),  # type: ignore[arg-type]
+        alternatives=tuple(record.get("alternatives", [])),  # type: ignore[arg-type]  # checked above: a list of texts
+        tags=tuple(record.get("tags", [])),  # type: ignore[arg-type]  # checked above: a list of texts
         language=str(record.get("language") or "en"), enabled=bool(record.get("enabled", True)),
     ))
 

@@ -19,7 +19,7 @@ NEW_ENTRY = {"faq_id": "loyalty-points", "question": "How do loyalty points work
 
 
 @pytest.fixture()
-async def client(tmp_path: Path, aiohttp_client) -> TestClient:  # type: ignore[no-untyped-def]
+async def client(tmp_path: Path, aiohttp_client) -> TestClient:
     return await aiohttp_client(create_app(demo_settings(tmp_path), model_loader=lambda s: KeywordModel()))
 
 
@@ -31,7 +31,7 @@ async def test_missing_or_wrong_token_is_401(client: TestClient, headers: dict[s
     assert (await client.get("/admin/faq/loyalty-points", headers=admin_headers())).status == 404
 
 
-async def test_admin_api_is_off_without_a_token(tmp_path: Path, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+async def test_admin_api_is_off_without_a_token(tmp_path: Path, aiohttp_client) -> None:
     settings = demo_settings(tmp_path, admin_token="")
     client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
     response = await client.get("/admin/faq", headers={"Authorization": "Bearer "})
@@ -80,7 +80,7 @@ async def test_remove_history_revert_restore(client: TestClient) -> None:
 
 
 async def test_bundle_reload_swaps_and_keeps_the_old_one_on_failure(
-    tmp_path: Path, aiohttp_client  # type: ignore[no-untyped-def]
+    tmp_path: Path, aiohttp_client
 ) -> None:
     settings = demo_settings(tmp_path)
     build_toy_bundle(settings.bundles_dir, "v1", seed=0)
@@ -101,7 +101,7 @@ async def test_bundle_reload_swaps_and_keeps_the_old_one_on_failure(
     assert bad_name.status == 422
 
 
-async def test_swaps_under_concurrent_traffic_drop_nothing(tmp_path: Path, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+async def test_swaps_under_concurrent_traffic_drop_nothing(tmp_path: Path, aiohttp_client) -> None:
     settings = demo_settings(tmp_path)
     build_toy_bundle(settings.bundles_dir, "v1", seed=0)
     build_toy_bundle(settings.bundles_dir, "v2", seed=1)

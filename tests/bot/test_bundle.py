@@ -196,7 +196,7 @@ class _CountingSession:
 
     def run(self, *args: object, **kwargs: object) -> object:
         self.runs += 1
-        return self.session.run(*args, **kwargs)  # type: ignore[attr-defined]
+        return self.session.run(*args, **kwargs)
 
 
 def test_shared_encoder_runs_once_per_batch_for_both_models(tmp_path: Path) -> None:
@@ -212,7 +212,7 @@ def test_shared_encoder_runs_once_per_batch_for_both_models(tmp_path: Path) -> N
     intent_vectors = shared.intent_encoder.encode(TEXTS)
     assert not np.allclose(np.linalg.norm(intent_vectors, axis=1), 1.0)  # the head's input: not normalised
     counting = _CountingSession(shared.intent_encoder.session)
-    shared.intent_encoder.session = shared.encoder.session = counting  # type: ignore[assignment]
+    shared.intent_encoder.session = shared.encoder.session = counting
     shared.infer(TEXTS)
     assert counting.runs == 1
     assert shared.infer([]).embeddings.shape == (0, 8)

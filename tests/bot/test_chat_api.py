@@ -15,7 +15,7 @@ SESSION = "session-0001"
 
 
 @pytest.fixture()
-async def client(tmp_path: Path, aiohttp_client) -> TestClient:  # type: ignore[no-untyped-def]
+async def client(tmp_path: Path, aiohttp_client) -> TestClient:
     settings = demo_settings(tmp_path)
     return await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
 
@@ -60,7 +60,7 @@ async def test_unknown_question_falls_back_and_offers_a_person(client: TestClien
     assert handoff["action"] == "handoff" and handoff["handoff"] is True
 
 
-async def test_clarification_buttons_answer_the_picked_entry(tmp_path: Path, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+async def test_clarification_buttons_answer_the_picked_entry(tmp_path: Path, aiohttp_client) -> None:
     settings = demo_settings(tmp_path, answer_threshold=0.99, clarify_window=0.7)
     client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
     reply = await say(client, "refund for my return")
@@ -114,7 +114,7 @@ async def test_oversized_body_is_413(client: TestClient) -> None:
     assert response.status == 413
 
 
-async def test_rate_limit_replies_politely(tmp_path: Path, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+async def test_rate_limit_replies_politely(tmp_path: Path, aiohttp_client) -> None:
     settings = demo_settings(tmp_path, rate_limit_per_minute=3)
     client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
     replies = [await say(client, "hello") for _ in range(4)]
@@ -136,7 +136,7 @@ async def test_page_health_and_metrics(client: TestClient) -> None:
     assert 'supportbot_bundle_info{version="fake-1"} 1.0' in metrics
 
 
-async def test_concurrent_messages_share_model_calls(tmp_path: Path, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+async def test_concurrent_messages_share_model_calls(tmp_path: Path, aiohttp_client) -> None:
     import asyncio
 
     model = KeywordModel()

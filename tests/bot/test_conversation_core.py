@@ -26,7 +26,7 @@ UNANSWERABLE = "what's the weather like in Lisbon tomorrow"
 
 
 @pytest.fixture()
-async def client(tmp_path: Path, aiohttp_client) -> TestClient:  # type: ignore[no-untyped-def]
+async def client(tmp_path: Path, aiohttp_client) -> TestClient:
     return await aiohttp_client(create_app(demo_settings(tmp_path), model_loader=lambda s: KeywordModel()))
 
 

@@ -11,7 +11,7 @@ from tests.browser import browser_page, screenshot
 from tests.fakes import KeywordModel
 
 
-async def test_typing_a_question_shows_the_answer_buttons_and_feedback(tmp_path: Path, aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+async def test_typing_a_question_shows_the_answer_buttons_and_feedback(tmp_path: Path, aiohttp_server) -> None:
     settings = demo_settings(tmp_path)
     server = await aiohttp_server(create_app(settings, model_loader=lambda s: KeywordModel()))
     async with browser_page() as page:
@@ -42,7 +42,7 @@ async def test_typing_a_question_shows_the_answer_buttons_and_feedback(tmp_path:
     assert turns[0].feedback == -1
 
 
-async def test_clarification_buttons_on_a_phone_sized_page(tmp_path: Path, aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+async def test_clarification_buttons_on_a_phone_sized_page(tmp_path: Path, aiohttp_server) -> None:
     settings = demo_settings(tmp_path, answer_threshold=0.99, clarify_window=0.7)
     server = await aiohttp_server(create_app(settings, model_loader=lambda s: KeywordModel()))
     async with browser_page() as page:

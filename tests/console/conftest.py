@@ -21,7 +21,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture()
-async def client(settings: Settings, aiohttp_client) -> TestClient:  # type: ignore[no-untyped-def]
+async def client(settings: Settings, aiohttp_client) -> TestClient:
     return await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
 
 

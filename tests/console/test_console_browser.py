@@ -20,13 +20,13 @@ from tests.fakes import KeywordModel
 NEW_ANSWER = "Standard delivery takes 2-4 business days. Track it [here](https://track.example/parcel)."
 
 
-async def shoot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+async def shoot(page, name: str) -> None:
     """Photograph the page, and check nothing overflows the phone-sized screen sideways."""
     await screenshot(page, name)
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390, name
 
 
-async def test_staff_edit_try_and_label_in_a_browser(tmp_path: Path, aiohttp_server) -> None:  # type: ignore[no-untyped-def]
+async def test_staff_edit_try_and_label_in_a_browser(tmp_path: Path, aiohttp_server) -> None:
     settings = demo_settings(tmp_path)
     add_staff(settings)
     (gift_turn, _) = queue_turns(settings, ("do you sell gift cards", "fallback"),
@@ -34,7 +34,7 @@ async def test_staff_edit_try_and_label_in_a_browser(tmp_path: Path, aiohttp_ser
     server = await aiohttp_server(create_app(settings, model_loader=lambda s: KeywordModel()))
     url = server.make_url
     async with browser_page() as page:
-        page.set_default_timeout(10_000)  # type: ignore[attr-defined]
+        page.set_default_timeout(10_000)
         await page.goto(str(url("/console/faq")))  # not signed in: sent to the sign-in page
         await page.wait_for_selector("h1:text('Sign in')")
         await shoot(page, "console-signin")

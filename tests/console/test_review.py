@@ -24,7 +24,7 @@ def _thumbs_down(settings: Settings, text: str) -> int:
     return turn_id
 
 
-async def _label(client: TestClient, csrf: str, turns: list[int], kind: str, **form: str):  # type: ignore[no-untyped-def]
+async def _label(client: TestClient, csrf: str, turns: list[int], kind: str, **form: str):
     data = [("csrf_token", csrf), ("kind", kind), *[("turn", str(t)) for t in turns], *form.items()]
     return await client.post("/console/review/label", data=data, allow_redirects=False)
 

@@ -36,7 +36,7 @@ def test_prompts_twice_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyP
     answers = iter([PASSWORD, PASSWORD + "x"])
     monkeypatch.setattr("getpass.getpass", lambda prompt: next(answers))
     tty = io.StringIO()
-    tty.isatty = lambda: True  # type: ignore[method-assign]
+    tty.isatty = lambda: True
     monkeypatch.setattr("sys.stdin", tty)
     with pytest.raises(SystemExit, match="the passwords differ"):
         main(["staff", "--db", str(tmp_path / "kb.db"), "add", "ana"])

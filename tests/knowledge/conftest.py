@@ -25,4 +25,4 @@ def make_entry(faq_id: str = "returns", **fields: object) -> FaqEntry:
         "tags": ("returns",),
     }
     values.update(fields)
-    return FaqEntry(faq_id=faq_id, **values)  # type: ignore[arg-type]
+    return FaqEntry(faq_id=faq_id, **values)

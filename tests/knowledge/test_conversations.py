@@ -16,7 +16,7 @@ def log(tmp_path: Path) -> ConversationLog:
 
 def turn(session: str, text: str, **fields: object) -> TurnRecord:
     return TurnRecord(session_id=session, channel="web", text=text, action="answer", reply="r",
-                      latency_ms=1.5, **fields)  # type: ignore[arg-type]
+                      latency_ms=1.5, **fields)
 
 
 def test_record_returns_ids_in_order_across_sessions(log: ConversationLog) -> None:

@@ -165,7 +165,7 @@ def test_wal_mode_is_on(store: FaqStore) -> None:
     assert mode == "wal"
 
 
-def test_two_store_objects_share_one_database(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_two_store_objects_share_one_database(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     first, second = FaqStore(Database.open(url)), FaqStore(Database.open(url))
     base = first.add(make_entry(), "ana").revision

@@ -43,7 +43,7 @@ def telegram_settings(tmp_path: Path, fake: FakeTelegram, **changes: object) -> 
 
 
 @pytest.fixture()
-def start_bot(tmp_path: Path, fake: FakeTelegram, aiohttp_client) -> StartBot:  # type: ignore[no-untyped-def]
+def start_bot(tmp_path: Path, fake: FakeTelegram, aiohttp_client) -> StartBot:
     """``await start_bot(**settings)``: the bot app, started, talking to the fake server."""
 
     async def start(limits: Limits = FAST, model: Model | None = None, **changes: object) -> TestClient:

@@ -34,7 +34,7 @@ MEDIA = {
 
 
 @pytest.fixture(autouse=True)
-def no_errors(caplog: pytest.LogCaptureFixture):  # type: ignore[no-untyped-def]
+def no_errors(caplog: pytest.LogCaptureFixture):
     """Nothing a customer sends may end in an exception (the error handler logs at ERROR)."""
     caplog.set_level(logging.WARNING)
     yield

@@ -34,7 +34,7 @@ def test_a_bucket_allows_a_burst_then_spaces_messages_by_the_rate() -> None:
 @pytest.mark.parametrize("changes", [{"per_chat": 0.0}, {"overall": -1.0}, {"burst": 0}, {"max_retries": -1}])
 def test_limits_refuse_nonsense(changes: dict[str, float]) -> None:
     with pytest.raises(ValueError):
-        Limits(**changes)  # type: ignore[arg-type]
+        Limits(**changes)
 
 
 async def test_messages_to_one_chat_are_spaced_in_order_and_chat_actions_are_not() -> None:

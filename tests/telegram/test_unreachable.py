@@ -19,7 +19,7 @@ def closed_port() -> int:
         return sock.getsockname()[1]  # nothing listens there once the socket is closed
 
 
-async def test_web_chat_serves_while_telegram_is_unreachable(tmp_path: Path, aiohttp_client,  # type: ignore[no-untyped-def]
+async def test_web_chat_serves_while_telegram_is_unreachable(tmp_path: Path, aiohttp_client,
                                                             caplog: pytest.LogCaptureFixture) -> None:
     settings = demo_settings(tmp_path, telegram_token=TOKEN,
                              telegram_api_url=f"http://127.0.0.1:{closed_port()}")

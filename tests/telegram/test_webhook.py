@@ -19,7 +19,7 @@ class GatedModel(KeywordModel):
         super().__init__()
         self.gate = threading.Event()
 
-    def infer(self, texts: list[str]):  # type: ignore[no-untyped-def]
+    def infer(self, texts: list[str]):
         self.gate.wait(timeout=10)
         return super().infer(texts)
 

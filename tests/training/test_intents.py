@@ -119,4 +119,4 @@ def test_oos_in_valid_but_unknown_label_is_an_error(tmp_path: Path) -> None:
 )
 def test_arguments_are_validated(change: dict[str, object], message: str) -> None:
     with pytest.raises(TrainingInputError, match=f"training argument {message}"):
-        IntentTrainingArgs(**change)  # type: ignore[arg-type]
+        IntentTrainingArgs(**change)
