@@ -1,4 +1,4 @@
-"""The one database: FAQ entries and their revisions, conversations, turns and feedback.
+"""The one database: FAQ entries and revisions, conversations, turns, feedback, review labels, staff, handoffs.
 
 SQLite in WAL mode by default; any SQLAlchemy URL works, so several bot replicas can share a
 PostgreSQL database. Tables are created on first use. ``Database`` below owns the connection;

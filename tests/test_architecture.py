@@ -212,3 +212,45 @@ def test_checker_sees_relative_nested_and_library_imports(tmp_path: Path) -> Non
 def test_checker_sees_dynamic_imports(tmp_path: Path) -> None:
     root = _tree(tmp_path, {"bot/core/x.py": "import importlib\n\ndef f():\n    importlib.import_module('torch')\n"})
     assert dynamic_imports(root) == ["bot/core/x.py:4 calls import_module"]
+
+
+# Each contract between training, export and the runtime, by the top-level names that define it,
+# and the one module allowed to define them (docs/architecture.md, "Contract -> its one home").
+CONTRACTS = {
+    "bot/models/oos.py": ("OosRule", "OOS_SCORES", "softmax", "score_logits", "oos_scores"),
+    "knowledge/faq/documents.py": ("DOCUMENT_MODES", "DOCUMENTS", "document_text", "document_texts", "documents",
+                                   "faq_documents"),
+    "knowledge/faq/formats.py": ("split_alternatives", "join_alternatives", "ALTERNATIVES_SEPARATOR"),
+    "export/checkpoint.py": ("INTENT_FORMAT", "INTENTS_FORMAT", "RETRIEVER_FORMAT", "CHECKPOINT_VERSION",
+                             "INTENT_JSON", "INTENTS_META", "RETRIEVER_JSON", "RETRIEVER_META", "read_meta"),
+    "bot/models/manifest.py": ("Manifest", "RetrievalThresholds", "AnswerThresholds", "read_manifest",
+                               "write_manifest"),
+    "bot/models/store.py": ("CURRENT", "current_version", "resolve_current", "activate"),
+    "knowledge/database.py": ("Database", "open_database"),
+}
+
+
+def definitions(root: Path) -> dict[str, list[str]]:
+    """Top-level names defined by each package module (functions, classes, assignments)."""
+    found: dict[str, list[str]] = {}
+    for path in sources(root):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names = [node.name]
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = [t.id for t in targets if isinstance(t, ast.Name)]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name, []).append(path.relative_to(root).as_posix())
+    return found
+
+
+def test_each_contract_is_defined_in_its_one_home() -> None:
+    defined = definitions(ROOT)
+    copies = [f"{name} is defined in {', '.join(p for p in defined.get(name, []) if p != home)} "
+              f"as well as its home {home}"
+              for home, names in CONTRACTS.items() for name in names
+              if any(p != home for p in defined.get(name, []))]
+    assert not copies, "\n".join(copies)

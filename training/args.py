@@ -14,10 +14,11 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from bot.models.oos import OOS_SCORES
 from training.errors import TrainingInputError
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-OOS_SCORES = ("auto", "max_softmax", "energy")
+OOS_SCORE_CHOICES = ("auto", *OOS_SCORES)  # "auto": the better validation AUROC
 
 
 def _check(condition: bool, name: str, expected: str, value: object) -> None:
@@ -77,7 +78,7 @@ class IntentTrainingArgs:
             _check(0 <= getattr(self, name) < 1, name, "a number in [0, 1)", getattr(self, name))
         _check(0 < self.valid_fraction < 1, "valid_fraction", "a number in (0, 1)", self.valid_fraction)
         _check(self.pooling in ("mean", "cls"), "pooling", "'mean' or 'cls'", self.pooling)
-        _check(self.oos_score in OOS_SCORES, "oos_score", " or ".join(OOS_SCORES), self.oos_score)
+        _check(self.oos_score in OOS_SCORE_CHOICES, "oos_score", " or ".join(OOS_SCORE_CHOICES), self.oos_score)
         _check(self.precision in PRECISIONS, "precision", " or ".join(PRECISIONS), self.precision)
         _check(bool(self.oos_label.strip()), "oos_label", "a non-empty label", self.oos_label)
 

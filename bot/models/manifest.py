@@ -12,7 +12,7 @@ holds one ``encoder/model.onnx`` that both specs name and ``intent/`` keeps only
 This module is the one reader and writer of that file: the export writes it with
 ``write_manifest``, the runtime and the ``bundles`` commands read it with ``read_manifest`` and
 check every file against it with ``verify_bundle``. Anything wrong raises ``BundleError``
-naming the file. Torch-free: numpy-free too, the standard library only.
+naming the file. Torch-free.
 
 Example::
 
