@@ -44,7 +44,7 @@ class IntentTrainingArgs:
     oos_label: rows with this label are out-of-scope examples, never a class.
     oos_score: "max_softmax", "energy", or "auto" (the better validation AUROC when
         validation has out-of-scope rows, else max_softmax).
-    precision: "auto" = bf16 on CPU and on GPUs that support it, fp16 on other GPUs.
+    precision: "auto" = bf16 on GPUs and CPUs that support it natively, fp16 on other GPUs, else fp32.
     """
 
     base_model: str = ""

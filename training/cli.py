@@ -135,7 +135,7 @@ def _add_common(parser: argparse.ArgumentParser, defaults: IntentTrainingArgs | 
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help=f"default {defaults.learning_rate}")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"default {defaults.batch_size}")
     parser.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), default="auto",
-                        help="auto: bf16 on CPU and recent GPUs, fp16 on older GPUs")  # fmt: skip
+                        help="auto: bf16 on recent GPUs and on CPUs with native bf16, fp16 on older GPUs, else fp32")  # fmt: skip
     parser.add_argument("--seed", type=int, default=defaults.seed, help=f"default {defaults.seed}")
 
 

@@ -139,18 +139,43 @@ def parameter_groups(
     return [{"params": params, "lr": rate, "weight_decay": decay} for (rate, decay), params in groups.items()]
 
 
+# CPU feature flags (as /proc/cpuinfo names them) that mean native bf16 matrix arithmetic.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+
+
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU computes bf16 natively (x86 AVX512-BF16 or AMX, Arm BF16).
+
+    Reads ``/proc/cpuinfo`` unless ``cpuinfo`` is given; where it cannot be read, the answer is
+    no, and training runs in fp32, which is always correct.
+
+    >>> cpu_has_bf16("flags : fpu sse2 avx2 fma")
+    False
+    >>> cpu_has_bf16("flags : avx2 avx512f avx512_bf16")
+    True
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+    return any(flag in BF16_CPU_FLAGS for flag in cpuinfo.split())
+
+
 def choose_precision(precision: str) -> tuple[bool, bool, bool]:
     """Return (use_cpu, bf16, fp16) for the Trainer: CUDA when present, CPU otherwise.
 
-    "auto" is bf16 on CPU (autocast measured faster than fp32 there) and on GPUs that support it,
-    fp16 on older GPUs.
+    "auto" is bf16 on GPUs that support it, fp16 on older GPUs; on the CPU it is bf16 only where
+    the CPU computes bf16 natively (``cpu_has_bf16``): there autocast is faster than fp32, while
+    on a CPU without it (AVX2 only) every bf16 matrix product is emulated and a training step
+    takes several times as long as in fp32.
     """
     cuda = torch.cuda.is_available()
     if precision == "auto":
         if cuda:
             precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
         else:
-            precision = "bf16"
+            precision = "bf16" if cpu_has_bf16() else "fp32"
     if precision == "fp16" and not cuda:
         precision = "fp32"  # fp16 autocast is a GPU feature
     return (not cuda, precision == "bf16", precision == "fp16")

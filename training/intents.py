@@ -2,7 +2,7 @@
 
 The model is the base encoder with mean pooling and a linear head (docs/checkpoints.md),
 trained with the transformers ``Trainer``: CUDA with bf16/fp16 when present, bf16 autocast on
-CPU, fixed seed, dynamic padding with length-grouped batches, evaluation every epoch and the
+a CPU that has native bf16 (fp32 on others), fixed seed, dynamic padding with length-grouped batches, evaluation every epoch and the
 best epoch's weights kept (by validation accuracy, then loss). Rows labelled ``oos`` are
 never a class: they only calibrate the out-of-scope threshold.
 

@@ -120,3 +120,16 @@ def test_oos_in_valid_but_unknown_label_is_an_error(tmp_path: Path) -> None:
 def test_arguments_are_validated(change: dict[str, object], message: str) -> None:
     with pytest.raises(TrainingInputError, match=f"training argument {message}"):
         IntentTrainingArgs(**change)
+
+
+@pytest.mark.parametrize(("cpuinfo", "native"), [
+    ("flags\t\t: fpu sse2 avx avx2 fma", False),  # AVX2 only: bf16 would be emulated
+    ("flags\t\t: avx2 avx512f avx512_bf16 avx512_vnni", True),
+    ("flags\t\t: avx2 amx_bf16 amx_tile", True),
+    ("Features\t: fp asimd bf16 i8mm", True),  # Arm
+    ("", False),
+])
+def test_auto_precision_uses_bf16_only_where_the_cpu_has_it(cpuinfo: str, native: bool) -> None:
+    from training.encoder import cpu_has_bf16
+
+    assert cpu_has_bf16(cpuinfo) is native
