@@ -83,7 +83,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run_export(args: argparse.Namespace) -> int:
     from export.gate import Tolerances, describe_resolution, format_table
-    from export.publish import EXPORT_ERRORS, ExportOptions, ExportRequest, export_bundle
+    from export.publish import export_bundle
+    from export.request import EXPORT_ERRORS, ExportOptions, ExportRequest
 
     try:
         options = ExportOptions(

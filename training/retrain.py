@@ -33,7 +33,8 @@ from pathlib import Path
 from bot.models.manifest import BundleError
 from bot.models.store import activate, resolve_current
 from export.gate import format_table
-from export.publish import EXPORT_ERRORS, ExportOptions, ExportRequest, ExportResult, export_bundle
+from export.publish import export_bundle
+from export.request import EXPORT_ERRORS, ExportOptions, ExportRequest, ExportResult
 from knowledge.conversations.reviews import Reviews
 from knowledge.database import Database
 from knowledge.faq.formats import write_faq_file

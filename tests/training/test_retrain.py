@@ -10,7 +10,7 @@ import pytest
 
 from bot.cli import main
 from export.gate import Tolerances
-from export.publish import ExportOptions
+from export.request import ExportOptions
 from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.conversations.reviews import Reviews
 from knowledge.database import Database
