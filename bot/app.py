@@ -103,6 +103,14 @@ async def json_errors(request: web.Request,
     except web.HTTPException as error:
         request.app[METRICS].requests.labels(route=route, status=str(error.status)).inc()
         raise
+    except ConnectionResetError:
+        if request.transport is not None and not request.transport.is_closing():
+            raise  # not the client's own connection: a real error, logged by aiohttp
+        # The client went away mid-request (its body cut off, or it stopped waiting): routine on
+        # the internet, not an error. Nobody is left to read a response.
+        log.info("client closed the connection during %s %s", request.method, route)
+        request.app[METRICS].requests.labels(route=route, status="499").inc()
+        return web.Response(status=499, text="client closed the request")
     except Exception:
         log.exception("internal error on %s %s", request.method, route)  # no body: it may hold user text
         request.app[METRICS].requests.labels(route=route, status="500").inc()

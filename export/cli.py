@@ -74,7 +74,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                                  epilog="example:\n  supportbot bundles list --dir data/bundles", formatter_class=raw)
     listing.add_argument("--dir", type=Path, metavar="BUNDLES_DIR", help="default: $SUPPORTBOT_DATA_DIR/bundles")
     listing.set_defaults(run=run_list)
-    switch = actions.add_parser("activate", help="verify a version and make it current (also rollback)",
+    switch = actions.add_parser("activate", help="verify and load a version, then make it current (also rollback)",
                                 epilog="example:\n  supportbot bundles activate v20261129-101500", formatter_class=raw)
     switch.add_argument("version", metavar="VERSION")
     switch.add_argument("--dir", type=Path, metavar="BUNDLES_DIR", help="default: $SUPPORTBOT_DATA_DIR/bundles")
@@ -137,7 +137,12 @@ def run_activate(args: argparse.Namespace) -> int:
     if args.version not in list_versions(bundles_dir):
         raise SystemExit(f"supportbot bundles: error: no bundle {args.version!r} in {bundles_dir}; "
                          f"see `supportbot bundles list`")
+    from bot.models.bundle import load_bundle
+
     try:
+        # Checksums alone pass a bundle whose files cannot load; the server would then fail at its
+        # next start. Load it once, the way the server will, before switching.
+        load_bundle(bundles_dir / args.version)
         activate(bundles_dir, args.version)
     except BundleError as error:
         raise SystemExit(f"supportbot bundles: error: refusing {args.version}: {error}") from None

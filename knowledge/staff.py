@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from knowledge.database import Database, staff, staff_sessions
 from knowledge.errors import EntryExists, EntryNotFound, KnowledgeError
 
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}\Z")  # \Z: "$" also matches before a final newline
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 1024
 SESSION_HOURS = 12
@@ -161,7 +161,7 @@ class StaffAccounts:
 
     def session(self, token: str) -> ConsoleSession | None:
         """The live session for a cookie's ``token``, or None (unknown, expired, deactivated)."""
-        if not token or len(token) > 200:
+        if not token or len(token) > 200 or not token.isascii():  # ours are URL-safe base64
             return None
         query = (select(staff_sessions).join(staff, staff.c.name == staff_sessions.c.name)
                  .where(staff_sessions.c.token_hash == _token_hash(token), staff.c.active.is_(True)))

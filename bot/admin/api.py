@@ -12,7 +12,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -22,7 +21,7 @@ from aiohttp import web
 
 from bot.admin.faq_changes import change_faq
 from bot.core.brain import BundleModel
-from bot.http import bad_request, int_field, read_json
+from bot.http import bad_request, int_field, parse_number, read_json, same_secret
 from bot.keys import KEEPER, METRICS, SETTINGS, STORE
 from bot.models.bundle import load_bundle
 from bot.models.manifest import BundleError
@@ -44,7 +43,7 @@ async def require_token(request: web.Request,
     if request.path.startswith("/admin/"):
         expected = request.app[SETTINGS].admin_token
         given = request.headers.get("Authorization", "")
-        if not expected or not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+        if not expected or not same_secret(given, f"Bearer {expected}"):
             raise web.HTTPUnauthorized(
                 text=json.dumps({"error": "missing or wrong bearer token" if expected else
                                  "the admin API is off: set SUPPORTBOT_ADMIN_TOKEN"}),
@@ -86,10 +85,36 @@ def _author(request: web.Request) -> str:
 
 
 def _fields(body: dict[str, object]) -> dict[str, object]:
+    """The entry fields of a request body, each checked for its JSON type (else a 400 naming it)."""
     unknown = sorted(set(body) - set(FIELDS) - {"faq_id", "base_revision"})
     if unknown:
         raise bad_request(f"unknown fields {unknown}; expected some of {list(FIELDS)}")
-    return {k: body[k] for k in FIELDS if k in body}
+    return {name: _typed(name, body[name]) for name in FIELDS if name in body}
+
+
+def _typed(name: str, value: object) -> object:
+    """``value`` if it has field ``name``'s JSON type (lists become tuples), else a 400."""
+    if name in ("alternatives", "tags"):
+        if not isinstance(value, list):
+            raise bad_request(f"{name} must be a list of strings, got {_json_type(value)}")
+        for number, item in enumerate(value, start=1):
+            if not isinstance(item, str):
+                raise bad_request(f"{name} must be a list of strings; item {number} is {_json_type(item)}")
+        return tuple(value)
+    if name == "enabled":
+        if not isinstance(value, bool):
+            raise bad_request(f"enabled must be true or false, got {_json_type(value)}")
+        return value
+    if not isinstance(value, str):
+        raise bad_request(f"{name} must be a string, got {_json_type(value)}")
+    return value
+
+
+def _json_type(value: object) -> str:
+    """What a JSON value is, in JSON's words (never the value: it may be huge or hostile)."""
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
+             dict: "an object"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 @routes.get("/admin/faq")
@@ -104,13 +129,8 @@ async def create_faq(request: web.Request) -> web.Response:
     fields = _fields(body)
     faq_id = body.get("faq_id")
     if not isinstance(faq_id, str):
-        raise bad_request("faq_id is required")
-    try:
-        entry = FaqEntry(faq_id=faq_id, question=str(fields.get("question", "")),
-                         answer=str(fields.get("answer", ""))).with_changes(
-            **{k: v for k, v in fields.items() if k not in ("question", "answer")})
-    except TypeError as error:
-        raise bad_request(str(error)) from None
+        raise bad_request(f"faq_id is required: a string, got {_json_type(faq_id)}")
+    entry = FaqEntry(faq_id=faq_id, question="", answer="").with_changes(**fields)
     saved = await _change(request, request.app[STORE].add, entry, _author(request))
     return web.json_response(entry_json(saved), status=201)
 
@@ -141,10 +161,10 @@ async def edit_faq(request: web.Request) -> web.Response:
 @routes.delete("/admin/faq/{faq_id}")
 async def remove_faq(request: web.Request) -> web.Response:
     raw = request.query.get("base_revision")
-    if raw is not None and not raw.isdigit():
-        raise bad_request("base_revision must be a number")
-    await _change(request, request.app[STORE].remove, request.match_info["faq_id"], _author(request),
-                  int(raw) if raw is not None else None)
+    base = None if raw is None else parse_number(raw)
+    if raw is not None and base is None:
+        raise bad_request("base_revision must be a whole number")
+    await _change(request, request.app[STORE].remove, request.match_info["faq_id"], _author(request), base)
     return web.json_response({"removed": request.match_info["faq_id"]})
 
 

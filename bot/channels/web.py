@@ -19,13 +19,13 @@ from knowledge.conversations.log import DuplicateFeedback
 from knowledge.errors import EntryNotFound
 
 STATIC = Path(__file__).resolve().parent / "static"
-SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,100}$")
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,100}")  # fullmatch: "$" would let a trailing newline in
 routes = web.RouteTableDef()
 
 
 def _session(body: dict[str, object]) -> str:
     session_id = body.get("session_id")
-    if not isinstance(session_id, str) or not SESSION_ID.match(session_id):
+    if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
         raise bad_request("session_id must be 8-100 letters, digits, '-' or '_'")
     return f"web:{session_id}"
 

@@ -12,7 +12,6 @@ the request came over HTTPS. Repeated wrong passwords for one name are slowed do
 from __future__ import annotations
 
 import asyncio
-import hmac
 import secrets
 import time
 from collections import deque
@@ -22,6 +21,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from bot.console.pages import SESSION_KEY, accounts, problem, render, see_other, signed_in
+from bot.http import same_secret
 from knowledge.staff import SESSION_HOURS
 
 COOKIE = "supportbot_console"
@@ -79,7 +79,7 @@ async def require_staff(request: web.Request,
     if changing:
         form = await request.post()
         given = str(form.get("csrf_token", "")) or request.headers.get("X-CSRF-Token", "")
-        if not hmac.compare_digest(given.encode(), session.csrf_token.encode()):
+        if not same_secret(given, session.csrf_token):
             return await problem(request, 403, "Refused",
                                  "This change did not carry this session's security token, so nothing "
                                  "was changed. Go back, reload the page and try again.")
@@ -97,7 +97,7 @@ async def signin_page(request: web.Request) -> web.Response:
 async def signin(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     given, expected = str(form.get("signin_token", "")), request.cookies.get(SIGNIN_COOKIE, "")
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+    if not expected or not same_secret(given, expected):
         return await _signin_form(request, 403, "The sign-in form expired. Please try again.")
     name, password = str(form.get("name", "")).strip().lower(), str(form.get("password", ""))
     throttle = request.config_dict[THROTTLE]
@@ -138,7 +138,9 @@ async def _signin_form(request: web.Request, status: int, error: str, name: str 
 
 
 def _safe_next(location: str) -> str:
-    """Only a console page of this site: never ``//evil.example`` or another origin."""
-    if location.startswith("/console/") and not location.startswith("/console//") and "\\" not in location:
+    """Only a console page of this site: never ``//evil.example`` or another origin, and only
+    printable ASCII without spaces (a line break would end the Location header early)."""
+    if location.startswith("/console/") and not location.startswith("/console//") and "\\" not in location \
+            and location.isascii() and location.isprintable() and " " not in location:
         return location
     return "/console/"

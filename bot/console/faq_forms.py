@@ -15,6 +15,7 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot.http import parse_number
 from knowledge.errors import Problem
 from knowledge.faq.entry import FaqEntry, normalise_entry
 
@@ -43,7 +44,7 @@ class EntryForm:
             tags=str(form.get("tags", "")),
             language=str(form.get("language", "")).strip() or "en",
             enabled="enabled" in form,
-            base_revision=int(raw) if raw.isdigit() else None,
+            base_revision=parse_number(raw),
         )
 
     @classmethod

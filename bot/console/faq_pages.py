@@ -15,6 +15,7 @@ from aiohttp import web
 from bot.admin.faq_changes import change_faq, error_status
 from bot.console.faq_forms import EntryForm, diff_lines, problems_by_field
 from bot.console.pages import problem, render, reviews, see_other, signed_in
+from bot.http import parse_number
 from bot.keys import STORE
 from knowledge.conversations.reviews import NotPending, QueuedTurn
 from knowledge.errors import EditConflict, EntryNotFound, InvalidEntry, KnowledgeError
@@ -139,8 +140,7 @@ async def remove(request: web.Request) -> web.Response:
     faq_id = request.match_info["faq_id"]
     raw = str((await request.post()).get("base_revision", ""))
     try:
-        await change_faq(request, _store(request).remove, faq_id, signed_in(request).name,
-                         int(raw) if raw.isdigit() else None)
+        await change_faq(request, _store(request).remove, faq_id, signed_in(request).name, parse_number(raw))
     except EditConflict as error:
         return await problem(request, 409, "Not removed", f"{error}.", back=f"/console/faq/{faq_id}")
     except KnowledgeError as error:
@@ -163,12 +163,12 @@ async def history(request: web.Request) -> web.Response:
 @routes.post("/faq/{faq_id}/revert")
 async def revert(request: web.Request) -> web.Response:
     faq_id = request.match_info["faq_id"]
-    raw = str((await request.post()).get("revision", ""))
-    if not raw.isdigit():
+    revision = parse_number(str((await request.post()).get("revision", "")))
+    if revision is None:
         return await problem(request, 400, "Not reverted", "Which revision? The form did not say.",
                              back=f"/console/faq/{faq_id}/history")
     try:
-        entry = await change_faq(request, _store(request).revert, faq_id, int(raw), signed_in(request).name)
+        entry = await change_faq(request, _store(request).revert, faq_id, revision, signed_in(request).name)
     except KnowledgeError as error:
         return await problem(request, error_status(error), "Not reverted", str(error),
                              back=f"/console/faq/{faq_id}/history")
@@ -201,7 +201,7 @@ async def _not_found_html(request: web.Request, message: str) -> str:
 
 def _ids(raw: Iterable[object]) -> list[int]:
     """Turn ids from a query or form (a stray upload or a word is left out), at most 100."""
-    return sorted({int(text) for text in map(str, raw) if text.isdigit()})[:100]
+    return sorted({number for number in map(parse_number, map(str, raw)) if number is not None})[:100]
 
 
 async def _turns(request: web.Request, ids: list[int]) -> list[QueuedTurn]:

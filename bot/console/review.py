@@ -23,6 +23,7 @@ from aiohttp import web
 from bot.admin.faq_changes import change_faq, error_status
 from bot.console.pages import problem, render, reviews, see_other, signed_in
 from bot.console.similarity import DEFAULT_THRESHOLD, cluster_turns, suggest_entries
+from bot.http import parse_number
 from bot.keys import KEEPER, RESPONDER, STORE
 from knowledge.conversations.reviews import REASONS, InvalidLabel, NotPending, QueuedTurn
 from knowledge.errors import KnowledgeError
@@ -76,7 +77,7 @@ async def similar(request: web.Request) -> web.Response:
 async def label(request: web.Request) -> web.Response:
     form = await request.post()
     back = _back(str(form.get("back", "")))
-    ids = [int(text) for text in map(str, form.getall("turn", [])) if text.isdigit()]
+    ids = [number for number in map(parse_number, map(str, form.getall("turn", []))) if number is not None]
     kind = str(form.get("kind", ""))
     value = str(form.get("faq_id" if kind == "faq" else "intent", "")).strip() or None
     staff = signed_in(request).name

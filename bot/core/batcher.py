@@ -2,6 +2,8 @@
 
 Used twice by the runtime: concurrent messages share one ONNX inference, and finished turns
 share one database transaction (group commit). The batch function runs off the event loop.
+When a batch fails, its items are run again one at a time, so an item that cannot be
+processed fails only its own caller, never the others that shared its batch.
 
 Example::
 
@@ -73,19 +75,41 @@ class Batcher(Generic[In, Out]):
                        batch: list[tuple[In, asyncio.Future[Out]]]) -> None:
         assert self._queue is not None
         try:
-            outputs = await loop.run_in_executor(self._executor, self._run, [i for i, _ in batch])
-            if len(outputs) != len(batch):
-                raise RuntimeError(f"batch function returned {len(outputs)} results for {len(batch)} items")
-        except Exception as error:  # handed to every waiting caller, who decides
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
-        else:
+            try:
+                outputs = await self._call(loop, [item for item, _ in batch])
+            except Exception:
+                if len(batch) == 1:
+                    raise
+                # One bad item must not fail every caller that shared its batch: each item alone,
+                # so only the callers whose own item fails get the error (a failed batch wrote nothing).
+                for item, future in batch:
+                    await self._process_alone(loop, item, future)
+                return
             for (_, future), output in zip(batch, outputs):
                 if not future.done():
                     future.set_result(output)
+        except Exception as error:  # handed to the waiting caller, who decides
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
         finally:
-            self.batches += 1
             self.items += len(batch)
             for _ in batch:
                 self._queue.task_done()
+
+    async def _process_alone(self, loop: asyncio.AbstractEventLoop, item: In, future: asyncio.Future[Out]) -> None:
+        try:
+            (output,) = await self._call(loop, [item])
+        except Exception as error:
+            if not future.done():
+                future.set_exception(error)
+        else:
+            if not future.done():
+                future.set_result(output)
+
+    async def _call(self, loop: asyncio.AbstractEventLoop, items: list[In]) -> Sequence[Out]:
+        self.batches += 1
+        outputs = await loop.run_in_executor(self._executor, self._run, items)
+        if len(outputs) != len(items):
+            raise RuntimeError(f"batch function returned {len(outputs)} results for {len(items)} items")
+        return outputs

@@ -24,13 +24,14 @@ from bot.core.replies import HUMAN, Basis, Explanation, Reply, answer, compose, 
 from bot.core.routing import RoutingTable
 from bot.core.sessions import Context, Pending, Sessions, remember
 from bot.core.streak import Streak
-from bot.core.text import normalise_text
+from bot.core.text import clean_text, normalise_text
 from bot.metrics import Metrics
 from bot.settings import Settings
 from knowledge.conversations.log import TurnRecord
 from knowledge.faq.index import Hit
 
 REVIEW_MARGIN = 0.05  # answers this close above the threshold are "low confidence": queued
+LOGGED_CHARS = 200  # of a refused message or a pressed button, this much is stored
 
 
 @dataclass(frozen=True)
@@ -104,12 +105,12 @@ class Responder:
         applies the outcome.
         """
         if not self.sessions.allow(session_id):
-            return _Turn(rejected("rate", "rate limit"), text[:200])
+            return _Turn(rejected("rate", "rate limit"), _loggable(text))
         if choice is not None:
-            return await self._pick(context, session_id, choice, text[:200] or choice)
+            return await self._pick(context, session_id, choice, _loggable(text) or _loggable(choice))
         message = normalise_text(text, self.settings.max_text_chars)
         if message.problem:
-            return _Turn(rejected(message.problem), text[:200])
+            return _Turn(rejected(message.problem), _loggable(text))
         brain = self.keeper.current
         if context.choices and message.text.strip(" .") in {"1", "2", "3"}:
             number = int(message.text.strip(" .")) - 1
@@ -194,6 +195,14 @@ class _Turn:
     reply: Reply
     text: str
     pending: Pending | None = None
+
+
+def _loggable(raw: str) -> str:
+    """What of a message that was not normalised may be stored: cleaned text, at most LOGGED_CHARS.
+
+    Only ever cleaned text reaches the turn log: a lone surrogate cannot even be encoded.
+    """
+    return clean_text(raw[:LOGGED_CHARS * 4])[:LOGGED_CHARS]
 
 
 def _takes_over(decision: Decision, pending: str) -> bool:

@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 
 SPACES = re.compile(r"\s+")
+DROPPED = frozenset({"Cc", "Cf", "Cs", "Co"})  # control, format, lone surrogate, private use
 
 
 @dataclass(frozen=True)
@@ -22,20 +23,31 @@ class Message:
 
 
 def normalise_text(raw: str, max_chars: int) -> Message:
-    """NFC-normalise, drop control characters, collapse whitespace, check length.
+    """NFC-normalise, drop invisible and control characters, collapse whitespace, check length.
 
-    Dropped: control characters (category Cc; tabs and line breaks become spaces), lone
-    surrogates (Cs) and private-use characters (Co). Format characters (Cf: the zero-width
-    space U+200B, joiners, a byte-order mark, direction marks) are kept as they are.
+    Dropped: control characters (category Cc; tabs and line breaks become spaces), format
+    characters (Cf: the zero-width space U+200B, joiners, a byte-order mark, direction marks
+    and overrides, soft hyphens), lone surrogates (Cs) and private-use characters (Co). A
+    message of nothing else is ``empty``.
     """
     if len(raw) > max_chars * 4:  # don't even normalise megabytes of text
         return Message("", "too_long")
-    text = unicodedata.normalize("NFC", raw)
-    text = "".join(" " if ch in "\t\n\r\v\f" else ch for ch in text
-                   if unicodedata.category(ch) not in ("Cc", "Cs", "Co") or ch in "\t\n\r\v\f")
-    text = SPACES.sub(" ", text).strip()
+    text = clean_text(raw)
     if not text:
         return Message("", "empty")
     if len(text) > max_chars:
         return Message("", "too_long")
     return Message(text)
+
+
+def clean_text(raw: str) -> str:
+    """``raw`` as ``normalise_text`` cleans it, without the length check: what may be stored.
+
+    Example::
+
+        clean_text("a\\ud800b\\u200b ")     # -> "ab"
+    """
+    text = unicodedata.normalize("NFC", raw)
+    text = "".join(" " if ch in "\t\n\r\v\f" else ch for ch in text
+                   if unicodedata.category(ch) not in DROPPED or ch in "\t\n\r\v\f")
+    return SPACES.sub(" ", text).strip()

@@ -15,13 +15,14 @@ Example::
 """
 from __future__ import annotations
 
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bot.models.encoder import OnnxEncoder, tokenize
+from bot.models.encoder import EncoderFileError, OnnxEncoder, tokenize
 from bot.models.intent_head import IntentHead, IntentScores
 from bot.models.manifest import BundleError, EncoderSpec, Manifest, verify_bundle
 
@@ -46,8 +47,8 @@ class Bundle:
         try:
             self.head = IntentHead.load(path / intent.head, labels=intent.labels, oos_label=intent.oos_label,
                                         rule=intent.oos)
-        except ValueError as error:
-            raise BundleError(path / intent.head, str(error)) from error
+        except (ValueError, OSError, zipfile.BadZipFile) as error:  # numpy: not an .npz, or a broken one
+            raise BundleError(path / intent.head, f"cannot be read: {error}") from error
         if self.head.weight.shape[1] != self.intent_encoder.dim:
             raise BundleError(path / intent.head, f"expects {self.head.weight.shape[1]}-dimensional vectors, "
                                                   f"the intent model gives {self.intent_encoder.dim}")
@@ -67,7 +68,9 @@ class Bundle:
             return OnnxEncoder.open(self.path / spec.model, self.path / spec.tokenizer, pooling=spec.pooling,
                                     normalize=spec.normalize, max_length=spec.max_length,
                                     pad_token=spec.pad_token, threads=threads)
-        except (RuntimeError, ValueError) as error:  # onnxruntime raises RuntimeError subclasses
+        except EncoderFileError as error:
+            raise BundleError(error.path, error.reason) from error
+        except (RuntimeError, ValueError) as error:  # e.g. a graph without the inputs an encoder takes
             raise BundleError(self.path / spec.model, f"cannot be opened: {error}") from error
 
     def classify(self, texts: list[str]) -> IntentScores:

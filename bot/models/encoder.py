@@ -22,16 +22,28 @@ from tokenizers import Tokenizer
 POOLING_MODES = ("mean", "cls")
 
 
+class EncoderFileError(ValueError):
+    """An ONNX model or ``tokenizer.json`` that cannot be opened; ``path`` names the file."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 def load_tokenizer(path: Path, max_length: int, pad_token: str) -> Tokenizer:
     """Return a tokenizer that pads to the batch's longest text and truncates to ``max_length``.
 
     Saved ``tokenizer.json`` files may carry their own padding (MiniLM's pads every text to
     128 tokens) and truncation settings; both are replaced here.
     """
-    tokenizer = Tokenizer.from_file(str(path))
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as error:  # tokenizers raises a bare Exception for a file it cannot parse
+        raise EncoderFileError(path, f"not a tokenizer file: {error}") from error
     pad_id = tokenizer.token_to_id(pad_token)
     if pad_id is None:
-        raise ValueError(f"{path}: the padding token {pad_token!r} is not in the vocabulary")
+        raise EncoderFileError(path, f"the padding token {pad_token!r} is not in the vocabulary")
     tokenizer.no_padding()
     tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)  # no length: batch longest
     tokenizer.enable_truncation(max_length=max_length)
@@ -139,9 +151,12 @@ class OnnxEncoder:
         threads: int = 1,
     ) -> OnnxEncoder:
         """Open an ONNX model file and its ``tokenizer.json`` on the CPU."""
-        session = ort.InferenceSession(
-            str(model), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
-        )
+        try:
+            session = ort.InferenceSession(
+                str(model), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime's errors (InvalidProtobuf, Fail, ...) derive from Exception only
+            raise EncoderFileError(model, f"not an ONNX model onnxruntime can open: {error}") from error
         return cls(session, load_tokenizer(tokenizer, max_length, pad_token), pooling, normalize)
 
     def with_pooling(self, pooling: str, normalize: bool) -> OnnxEncoder:

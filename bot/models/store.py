@@ -25,7 +25,7 @@ from bot.models.manifest import MANIFEST, BundleError, verify_bundle
 from knowledge.location import data_dir
 
 CURRENT = "current"
-_VERSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # fullmatch: "$" lets "\n" in
 
 
 def default_bundles_dir() -> Path:
@@ -35,7 +35,7 @@ def default_bundles_dir() -> Path:
 
 def check_version_name(version: str) -> str:
     """Return ``version`` if it can name a bundle directory, else raise ``ValueError``."""
-    if not _VERSION_NAME.match(version) or version == CURRENT:
+    if not _VERSION_NAME.fullmatch(version) or version == CURRENT:
         raise ValueError(f"bad bundle version {version!r}: use letters, digits, '.', '_' or '-'")
     return version
 

@@ -42,7 +42,7 @@ NEEDS_VALUE = ("faq", "new_faq", "intent")
 REASONS = ("fallback", "low_confidence", "thumbs_down", "handoff")
 # Intent names come from the team's data (BANKING77 has "reverted_card_payment?"): anything
 # printable without spaces, as one CSV cell and one token in a routing table.
-INTENT_PATTERN = re.compile(r"^[^\s\x00-\x1f\x7f]{1,100}$")
+INTENT_PATTERN = re.compile(r"^[^\s\x00-\x1f\x7f]{1,100}\Z")  # \Z: "$" also matches before a final newline
 UNANSWERED_ACTIONS = ("fallback", "clarify")
 
 

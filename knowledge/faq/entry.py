@@ -19,9 +19,10 @@ MAX_ANSWER_CHARS = 20_000
 MAX_QUESTION_CHARS = 500
 MAX_ALTERNATIVES = 50
 MAX_TAGS = 20
-FAQ_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-TAG_PATTERN = re.compile(r"^[\w][\w .-]{0,39}$")
-LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+# Matched with fullmatch: "$" would accept a trailing newline.
+FAQ_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+TAG_PATTERN = re.compile(r"[\w][\w .-]{0,39}")
+LANGUAGE_PATTERN = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?")
 CONTENT_FIELDS = ("faq_id", "question", "alternatives", "answer", "tags", "language", "enabled")
 
 
@@ -102,7 +103,7 @@ def validate_entry(entry: FaqEntry, location: str = "entry") -> list[Problem]:
     def add(field_name: str, message: str, severity: str = "error") -> None:
         problems.append(Problem(location, field_name, message, severity))
 
-    if not FAQ_ID_PATTERN.match(entry.faq_id):
+    if not FAQ_ID_PATTERN.fullmatch(entry.faq_id):
         add("faq_id", f"expected 1-64 letters, digits, '_', '.' or '-' (starting with a letter "
                       f"or digit), got {entry.faq_id!r}")
     _check_line(entry.question, "question", add)
@@ -120,9 +121,9 @@ def validate_entry(entry: FaqEntry, location: str = "entry") -> list[Problem]:
     if len(entry.tags) > MAX_TAGS:
         add("tags", f"at most {MAX_TAGS} tags, got {len(entry.tags)}")
     for tag in entry.tags:
-        if not TAG_PATTERN.match(tag) or "," in tag:
+        if not TAG_PATTERN.fullmatch(tag) or "," in tag:
             add("tags", f"a tag is 1-40 letters, digits, spaces, '.', '_' or '-', got {tag!r}")
-    if not LANGUAGE_PATTERN.match(entry.language):
+    if not LANGUAGE_PATTERN.fullmatch(entry.language):
         add("language", f"expected a language code such as 'en' or 'pt-BR', got {entry.language!r}")
     return problems
 

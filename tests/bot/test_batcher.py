@@ -23,8 +23,11 @@ async def test_concurrent_items_share_one_call_and_keep_their_order() -> None:
     assert batcher.items == 20 and batcher.batches == len(calls)
 
 
-async def test_errors_reach_every_caller_of_the_batch_and_the_batcher_goes_on() -> None:
+async def test_an_error_reaches_only_the_caller_of_the_failing_item_and_the_batcher_goes_on() -> None:
+    calls: list[list[int]] = []
+
     def fail_on_three(items: list[int]) -> list[int]:
+        calls.append(list(items))
         if 3 in items:
             raise ValueError("three")
         return items
@@ -32,7 +35,9 @@ async def test_errors_reach_every_caller_of_the_batch_and_the_batcher_goes_on() 
     batcher = Batcher(fail_on_three, max_batch=4, max_wait_ms=5)
     await batcher.start()
     outcomes = await asyncio.gather(*(batcher.submit(i) for i in (1, 2, 3)), return_exceptions=True)
-    assert all(isinstance(o, ValueError) for o in outcomes)
+    assert outcomes[:2] == [1, 2] and isinstance(outcomes[2], ValueError)
+    assert calls == [[1, 2, 3], [1], [2], [3]]  # the failed batch, then each item alone
+    assert batcher.batches == len(calls)
     assert await batcher.submit(7) == 7
     await batcher.close()
 
