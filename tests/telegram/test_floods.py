@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 
 import pytest
-from telegram.error import RetryAfter
 from aiohttp.test_utils import TestClient
+from telegram.error import RetryAfter
 
 from bot.channels.telegram.customers import TOO_FAST
 from bot.channels.telegram.processor import MAX_BACKLOG
