@@ -25,6 +25,13 @@ class Metrics:
                             ["version"], registry=self.registry)
         self.batch_size = Histogram("supportbot_inference_batch_size", "Messages per model call",
                                     buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
+        self.telegram_dropped = Counter("supportbot_telegram_dropped_updates",
+                                        "Telegram updates dropped unanswered: a chat's backlog full, "
+                                        "shutting down, or an update that could not be read",
+                                        ["reason"], registry=self.registry)
+        self.telegram_gave_up = Counter("supportbot_telegram_send_failures",
+                                        "Telegram messages given up after 429s beyond the retry bound",
+                                        registry=self.registry)
 
     def set_bundle(self, version: str) -> None:
         self.bundle.clear()

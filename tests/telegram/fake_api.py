@@ -3,7 +3,9 @@
 It answers the methods the bot uses (getMe, getUpdates with long polling, sendMessage,
 forwardMessage, copyMessage, editMessageReplyMarkup, answerCallbackQuery, sendChatAction,
 setWebhook, deleteWebhook, setMyCommands, ...), records every call, hands out updates that
-tests queue, and can be told to answer a method with 429 ``retry_after`` once.
+tests queue, and can be told to answer a method with 429 ``retry_after`` (``fail_once``,
+``fail_times``). Like Telegram it can hold each chat to a sending rate (``per_chat_rate``
+messages a second after a burst of ``burst``), answering 429 to a message sent sooner.
 
 Example::
 
@@ -45,15 +47,18 @@ class Call:
 
 
 class FakeTelegram:
-    def __init__(self, token: str = TOKEN) -> None:
+    def __init__(self, token: str = TOKEN, per_chat_rate: float | None = None, burst: int = 3) -> None:
         self.token = token
+        self.per_chat_rate = per_chat_rate
+        self.burst = burst
+        self._chat_due: dict[int, float] = {}  # chat -> when its next message is due (GCRA)
         self.calls: list[Call] = []
         self.webhook_url = ""
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids: defaultdict[int, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
-        self._failures: dict[str, int] = {}
+        self._failures: dict[str, tuple[int, int]] = {}  # method -> (retry_after, times left)
         self._changed = asyncio.Condition()
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
@@ -108,7 +113,11 @@ class FakeTelegram:
 
     def fail_once(self, method: str, retry_after: int) -> None:
         """Answer the next call of ``method`` with 429 Too Many Requests."""
-        self._failures[method] = retry_after
+        self.fail_times(method, retry_after, 1)
+
+    def fail_times(self, method: str, retry_after: int, times: int) -> None:
+        """Answer the next ``times`` calls of ``method`` with 429 Too Many Requests."""
+        self._failures[method] = (retry_after, times)
 
     def sent_message(self, call: Call) -> dict[str, Any]:
         """The message the bot created with ``call``, as a reply target for a test message."""
@@ -138,9 +147,14 @@ class FakeTelegram:
         method = request.match_info["method"]
         params = _decode(dict(await request.post()))
         if method in self._failures:
-            retry_after = self._failures.pop(method)
+            retry_after, times = self._failures.pop(method)
+            if times > 1:
+                self._failures[method] = (retry_after, times - 1)
             self.calls.append(Call(f"{method}:429", params))
             return _error(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
+        if method == "sendMessage" and (wait := self._too_soon(params.get("chat_id"))):
+            self.calls.append(Call(f"{method}:429", params))
+            return _error(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})
         answer = getattr(self, f"_api_{method}", None)
         if answer is None:
             return _error(404, "Not Found: method not found")
@@ -150,6 +164,17 @@ class FakeTelegram:
         self.calls.append(Call(method, params))
         await self._notify()
         return web.json_response({"ok": True, "result": result})
+
+    def _too_soon(self, chat_id: object) -> int:
+        """Seconds to wait (as Telegram rounds them, at least 1) if the chat is over its rate; else 0."""
+        if self.per_chat_rate is None or not isinstance(chat_id, int):
+            return 0
+        interval, now = 1 / self.per_chat_rate, time.monotonic()
+        due = max(self._chat_due.get(chat_id, now), now)
+        if due - now > (self.burst - 1) * interval + 0.05:  # a little slack for timers' jitter
+            return max(1, round(due - now - (self.burst - 1) * interval))
+        self._chat_due[chat_id] = due + interval
+        return 0
 
     async def _notify(self) -> None:
         async with self._changed:
@@ -165,7 +190,7 @@ class FakeTelegram:
                                            min(params["timeout"], 2))
                 except TimeoutError:
                     pass
-        return list(self._updates)
+        return self._updates[:params.get("limit") or 100]  # Telegram's most per call
 
     def _api_getMe(self, params: dict[str, Any]) -> dict[str, Any]:
         return BOT

@@ -1,6 +1,7 @@
 """Inline keyboards: clarification choices and thumbs up/down, pressed through callback queries."""
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from bot.channels.telegram.buttons import Pick, PickFromTurn, Vote, parse_callback, reply_keyboard
@@ -112,3 +113,17 @@ def test_keyboards_fit_telegram_callback_data() -> None:
     assert [parse_callback(str(d)) for d in data] == [Pick("faq:a"), PickFromTurn(41, 1), Pick("none")]
     assert parse_callback("v:7:-1") == Vote(7, -1) and parse_callback("v:7:0") is None
     assert reply_keyboard(Reply("Hello!", "handler")) is None
+
+
+async def test_a_double_tap_on_a_choice_answers_once(start_bot: StartBot, fake: FakeTelegram, tmp_path: Path) -> None:
+    await start_bot(**CLARIFYING)
+    await fake.push(fake.text_update(USER, "refund for my return"))
+    (question,) = await fake.wait_sent(USER)
+    _, data = buttons(question)[0]
+    await fake.push(fake.button_update(question, data))
+    await fake.push(fake.button_update(question, data))  # the second tap, before the keyboard went
+    await fake.wait_sent(method="answerCallbackQuery", count=2)
+    await fake.wait_sent(USER, count=2)
+    await asyncio.sleep(0.5)  # a second answer, if any, would be out by now
+    assert len(fake.sent(USER)) == 2, "the question and one answer"
+    assert [t.record.action for t in log(tmp_path).turns(f"tg:{USER}")] == ["clarify", "answer"]

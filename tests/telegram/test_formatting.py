@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.channels.telegram.formatting import escape, split_message, telegram_length, to_html
+from bot.channels.telegram.formatting import escape, split_message, telegram_length, to_html, visible_length
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -44,17 +44,24 @@ def test_split_prefers_paragraphs_then_lines_then_sentences_then_words() -> None
     assert split_message("x" * 50, limit=20) == ["x" * 20, "x" * 20, "x" * 10], "no boundary: hard cut"
 
 
-def test_split_never_cuts_a_link_and_counts_its_html() -> None:
+def test_split_never_cuts_a_link_and_counts_what_telegram_counts() -> None:
     text = "Read " + "more " * 7 + "on [our returns page](https://shop.example/returns) today."
-    for limit in range(70, 140, 7):
+    for limit in range(40, 140, 7):
         chunks = split_message(text, limit=limit)
-        assert all(telegram_length(c) <= limit for c in chunks)
+        assert all(telegram_length(rendered(c)) <= limit for c in chunks)
         assert sum('<a href="https://shop.example/returns">our returns page</a>' in c for c in chunks) == 1
 
 
 def test_emoji_count_double_at_the_limit() -> None:
     chunks = split_message("👍" * 30, limit=20)
     assert [telegram_length(c) for c in chunks] == [20, 20, 20]
+
+
+def test_escaping_does_not_count_against_the_limit() -> None:
+    """Telegram counts ``&amp;`` as the one character it shows: 5000 of them are two messages."""
+    chunks = split_message("&" * 5000)
+    assert [len(rendered(c)) for c in chunks] == [4096, 904]
+    assert visible_length(chunks[0]) == 4096 and chunks[0] == "&amp;" * 4096
 
 
 def test_empty_text_gives_no_messages_and_tiny_limits_are_refused() -> None:
@@ -75,7 +82,7 @@ words = st.sampled_from(["a", "bb", "<c>", "d&e", "f.", "g!", "👍", "[h](https
 @given(st.lists(words, max_size=300).map(" ".join), st.integers(min_value=40, max_value=300))
 def test_split_loses_nothing_and_respects_the_limit(text: str, limit: int) -> None:
     chunks = split_message(text, limit=limit)
-    assert all(0 < telegram_length(c) <= limit for c in chunks)
+    assert all(0 < telegram_length(rendered(c)) <= limit for c in chunks)
     assert re.sub(r"\s", "", "".join(map(rendered, chunks))) == re.sub(r"\s", "", rendered(to_html(text)))
 
 

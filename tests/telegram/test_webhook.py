@@ -1,6 +1,7 @@
 """Webhook mode: Telegram posts updates to our aiohttp route, guarded by the secret token."""
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -68,3 +69,41 @@ async def test_a_malformed_body_is_400(start_bot: StartBot, body: bytes, reason:
     response = await client.post(WEBHOOK_PATH, data=body, headers={SECRET_HEADER: SECRET,
                                                                     "Content-Type": "application/json"})
     assert response.status == 400 and reason in (await response.json())["error"]
+
+
+@pytest.mark.parametrize("update,reason", [
+    ({"update_id": 7, "message": "hi"}, "message must be an object"),
+    ({"update_id": 7, "callback_query": "hi"}, "callback_query must be an object"),
+    ({"update_id": 7, "edited_message": ["hi"]}, "edited_message must be an object"),
+    ({"update_id": 7, "message": {"message_id": 1, "date": 0, "text": "hi"}}, "message.chat is missing"),
+    ({"update_id": 7, "callback_query": {"id": "1", "data": "p:human"}}, "callback_query needs an id and from"),
+    ({"update_id": 7, "message": {"message_id": 1, "date": 0, "chat": {"id": USER, "type": "private"},
+                                  "poll": {"id": "p", "question": "q"}}}, "cannot read it"),
+])
+async def test_an_update_of_the_wrong_shape_is_400_naming_the_field(start_bot: StartBot, fake: FakeTelegram,
+                                                                    update: dict, reason: str) -> None:
+    client = await start_bot(telegram_webhook_secret=SECRET)
+    response = await client.post(WEBHOOK_PATH, json=update, headers={SECRET_HEADER: SECRET})
+    assert response.status == 400 and reason in (await response.json())["error"]
+    # The same update_id, corrected, is a new delivery: it was not remembered while unreadable.
+    assert await deliver(client, {"update_id": 7, "message": fake.message(USER, "How long does delivery take?")}) == 200
+    (answer,) = await fake.wait_sent(USER)
+    assert "3-5 business days" in answer.params["text"]
+    metrics = await (await client.get("/metrics")).text()
+    assert 'supportbot_telegram_dropped_updates_total{reason="unreadable"} 1.0' in metrics
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe-not-utf8", "sécret-0123456789abcdef".encode(), SECRET.encode() + b"\x80"])
+async def test_a_secret_header_that_is_not_ascii_is_403_before_anything_else(start_bot: StartBot, fake: FakeTelegram,
+                                                                             raw: bytes) -> None:
+    client = await start_bot(telegram_webhook_secret=SECRET)
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    body = b'{"update_id": 1, "message": "read only after the secret"}'
+    writer.write(b"POST " + WEBHOOK_PATH.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 + SECRET_HEADER.encode() + b": " + raw + b"\r\nContent-Length: " + str(len(body)).encode()
+                 + b"\r\nConnection: close\r\n\r\n" + body)
+    await writer.drain()
+    status = (await reader.readline()).split()[1]
+    writer.close()
+    assert status == b"403"
+    assert await deliver(client, fake.text_update(USER, "How long does delivery take?")) == 200, "the server carries on"

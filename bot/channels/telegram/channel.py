@@ -9,7 +9,8 @@
   ``supportbot telegram set-webhook URL``.
 
 Either way the application starts after the runtime's resources (it needs the responder) and
-stops before them, letting updates in progress finish. ``SUPPORTBOT_TELEGRAM_API_URL`` points
+stops before them, within ``STOP_SECONDS``: it stops taking updates, lets those in flight finish,
+and drops (counting them) the chats' queued backlogs (``processor.py``). ``SUPPORTBOT_TELEGRAM_API_URL`` points
 it at another Bot API server (your own, or a fake one in tests). The token never appears in
 logs: request URLs that contain it are redacted.
 
@@ -30,21 +31,23 @@ from typing import Any, TypeAlias
 
 from aiohttp import web
 from telegram import BotCommand, Chat, Update
-from telegram.error import Forbidden, InvalidToken, NetworkError, TelegramError
-from telegram.ext import Application, CommandHandler, ContextTypes, ExtBot, JobQueue, MessageHandler, filters
+from telegram.error import Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application, CommandHandler, ContextTypes, JobQueue, MessageHandler, filters
 
 from bot.channels.telegram.customers import MESSAGE, Customers
 from bot.channels.telegram.handoff import StaffRelay
 from bot.channels.telegram.processor import PerChatProcessor
 from bot.channels.telegram.ratelimit import FloodLimiter, Limits
+from bot.channels.telegram.updates import PollingBot
 from bot.channels.telegram.webhook import WebhookReceiver, add_webhook_route
-from bot.keys import CONVERSATIONS, DATABASE, RESPONDER, SETTINGS
+from bot.keys import CONVERSATIONS, DATABASE, METRICS, RESPONDER, SETTINGS
+from bot.metrics import Metrics
 from bot.settings import PREFIX, Settings, SettingsError
 from knowledge.conversations.handoffs import Handoffs
 
-# The application as ``build_application`` makes it: a bot with our ``FloodLimiter`` (whose
-# per-call argument is an int), and PTB's default context, data and job types.
-TelegramApplication: TypeAlias = Application[ExtBot[int], ContextTypes.DEFAULT_TYPE, dict[Any, Any], dict[Any, Any],
+# The application as ``build_application`` makes it: our bot (an ``ExtBot`` with our
+# ``FloodLimiter``, whose per-call argument is an int), and PTB's default context, data and job types.
+TelegramApplication: TypeAlias = Application[PollingBot, ContextTypes.DEFAULT_TYPE, dict[Any, Any], dict[Any, Any],
                                              dict[Any, Any], JobQueue[ContextTypes.DEFAULT_TYPE]]
 log = logging.getLogger(__name__)
 TELEGRAM = web.AppKey("telegram", Application)
@@ -56,6 +59,7 @@ SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
 TOKEN_SHAPE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,100}$")
 SECRET_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
 CONCURRENT_UPDATES = 256
+STOP_SECONDS = 10.0  # how long updates in flight may take to finish when the bot stops
 
 
 def add_telegram(app: web.Application) -> None:
@@ -74,7 +78,11 @@ def add_telegram(app: web.Application) -> None:
         async with AsyncExitStack() as stack:
             stack.enter_context(TokenRedaction(settings.telegram_token))  # PTB logs URLs from the start
             application = build_application(settings, relay, customers, app.get(LIMITS, Limits()),
-                                            webhook=bool(settings.telegram_webhook_secret))
+                                            webhook=bool(settings.telegram_webhook_secret),
+                                            metrics=app[METRICS])
+            processor = _processor(application)
+            receiver.closing = lambda: processor.closing
+            receiver.unreadable = app[METRICS].telegram_dropped.labels(reason="unreadable").inc
             try:
                 await _start(application, stack)
             except NetworkError as error:  # Telegram unreachable: the web chat must not wait for it
@@ -111,16 +119,20 @@ def check_settings(settings: Settings) -> int | None:
 
 
 def build_application(settings: Settings, relay: StaffRelay, customers: Customers, limits: Limits,
-                      webhook: bool) -> TelegramApplication:
+                      webhook: bool, metrics: Metrics) -> TelegramApplication:
     """The PTB application with every handler; without an updater in webhook mode."""
     api = settings.telegram_api_url.rstrip("/")
-    builder = (Application.builder().token(settings.telegram_token)
-               .base_url(f"{api}/bot").base_file_url(f"{api}/file/bot")
-               .rate_limiter(FloodLimiter(limits))
-               .concurrent_updates(PerChatProcessor(CONCURRENT_UPDATES)))
+    dropped = metrics.telegram_dropped
+    bot = PollingBot(settings.telegram_token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot",
+                     rate_limiter=FloodLimiter(limits, on_give_up=metrics.telegram_gave_up.inc),
+                     on_unreadable=dropped.labels(reason="unreadable").inc)
+    processor = PerChatProcessor(CONCURRENT_UPDATES,
+                                 on_overflow=lambda chat: customers.tell_too_fast(bot, chat),
+                                 on_drop=lambda reason, count: dropped.labels(reason=reason).inc(count))
+    builder = Application.builder().bot(bot).concurrent_updates(processor)
     if webhook:
         builder = builder.updater(None)
-    application = builder.build()
+    application: TelegramApplication = builder.build()
     if relay.staff_chat is not None:  # before the customer handlers: staff are not customers
         staff = filters.Chat(chat_id=relay.staff_chat)
         application.add_handlers([
@@ -196,10 +208,23 @@ async def _start(application: TelegramApplication, stack: AsyncExitStack) -> Non
     except TelegramError as error:  # the command menu is a convenience, not a reason to stop
         log.warning("could not set the bot's command menu: %s", type(error).__name__)
     await application.start()
-    stack.push_async_callback(application.stop)  # lets updates in progress finish
+    stack.push_async_callback(application.stop)
+    # Before stop (which would wait for every queued update): drop backlogs, bound the wait.
+    stack.push_async_callback(_processor(application).drain, STOP_SECONDS)
     if application.updater is not None:
-        await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES, error_callback=_polling_failed)
         stack.push_async_callback(application.updater.stop)
+
+
+def _polling_failed(error: TelegramError) -> None:
+    """One line per failed poll (PTB retries with a growing pause, up to 30 s)."""
+    log.warning("polling Telegram failed (%s); retrying", type(error).__name__)
+
+
+def _processor(application: TelegramApplication) -> PerChatProcessor:
+    processor = application.update_processor
+    assert isinstance(processor, PerChatProcessor)  # build_application made it
+    return processor
 
 
 async def _close_clients(application: TelegramApplication) -> None:
@@ -211,6 +236,10 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log a failed update (not its text) and apologise in a private chat."""
     error = context.error
     update_id = update.update_id if isinstance(update, Update) else None
+    if isinstance(error, RetryAfter):
+        # The limiter logged and counted it. The reply may have partly gone out, and an apology
+        # would meet the same 429: the customer is not told "something went wrong".
+        return
     log.error("could not handle Telegram update %s: %s", update_id, type(error).__name__, exc_info=error)
     if not isinstance(update, Update) or isinstance(error, Forbidden):
         return

@@ -19,6 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
+from collections import OrderedDict
+from typing import TypeVar
 
 from telegram import Bot, CallbackQuery, Chat, Message, MessageEntity, Update, User
 from telegram.error import BadRequest
@@ -27,7 +30,8 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 from bot.channels.telegram.buttons import Pick, PickFromTurn, Vote, parse_callback, reply_keyboard
 from bot.channels.telegram.handoff import Outcome, StaffRelay
 from bot.channels.telegram.outbox import Typing, send_reply, send_text
-from bot.core.replies import HUMAN, Reply
+from bot.core.actions import Action
+from bot.core.replies import HUMAN, PROBLEM_REPLIES, Reply
 from bot.core.responder import Responder
 from bot.core.streak import ESCALATE_AFTER
 from knowledge.conversations.log import ConversationLog, DuplicateFeedback
@@ -62,6 +66,11 @@ THANKS = {1: "Thanks for your feedback!",
           -1: "Thanks for telling us. Sorry it didn't help: try other words, or send /human for a person."}
 ALREADY_RATED = "You've already rated this answer."
 MESSAGE = filters.UpdateType.MESSAGE  # new messages only: not edits, not channel posts
+TOO_FAST = PROBLEM_REPLIES["rate"]
+TOO_FAST_EVERY_S = 60.0  # a chat over a limit is told once a minute at most, not once a message
+K = TypeVar("K")
+V = TypeVar("V")
+REMEMBERED = 10_000  # chats told "too fast", keyboards already used: the most recent kept
 
 
 def session_id(chat_id: int) -> str:
@@ -75,6 +84,21 @@ class Customers:
         self.responder = responder
         self.conversations = conversations
         self.relay = relay
+        self._told: OrderedDict[int, float] = OrderedDict()  # chat -> when it was told TOO_FAST
+        self._picked: OrderedDict[tuple[int, int], None] = OrderedDict()  # (chat, message) chosen from
+
+    async def tell_too_fast(self, bot: Bot, chat_id: int) -> None:
+        """Say once (a minute) that the chat sends faster than it can be answered.
+
+        Every further note would take one of the chat's sending slots (about 1/s) and make the
+        backlog longer still, so the rest are left unsaid.
+        """
+        now = time.monotonic()
+        told = self._told.get(chat_id)
+        if told is not None and now - told < TOO_FAST_EVERY_S:
+            return
+        _remember(self._told, chat_id, now)
+        await send_text(bot, chat_id, TOO_FAST)
 
     def handlers(self) -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, None]]:
         """In order: the first handler that matches an update handles it."""
@@ -168,6 +192,10 @@ class Customers:
         if payload is None:
             await query.answer(EXPIRED)
             return
+        if (chat.id, query.message.message_id) in self._picked:
+            await query.answer()  # a second tap on the same keyboard (a double tap): answered already
+            return
+        _remember(self._picked, (chat.id, query.message.message_id), None)
         await query.answer()  # stops the spinner on the button at once
         await _drop_keyboard(query)  # a choice is made once
         await self._answer(context.bot, chat, update.effective_user, session, "", payload, None)
@@ -176,6 +204,9 @@ class Customers:
                       choice: str | None, reply_to: int | None) -> None:
         async with Typing(bot, chat.id):
             reply = await self.responder.respond(session, CHANNEL, text, choice)
+        if reply.action == Action.REJECTED and reply.text == TOO_FAST:
+            await self.tell_too_fast(bot, chat.id)
+            return
         if reply.handoff:
             await self._hand_off(bot, chat, user, session, reply, reply_to, "asks for a person")
             return
@@ -214,6 +245,13 @@ class Customers:
         if turn is None or pick.index >= len(turn.record.choices):
             return None
         return f"faq:{turn.record.choices[pick.index]}"
+
+
+def _remember(memory: OrderedDict[K, V], key: K, value: V) -> None:
+    memory[key] = value
+    memory.move_to_end(key)
+    if len(memory) > REMEMBERED:
+        memory.popitem(last=False)
 
 
 def addressed(message: Message, bot: Bot) -> bool:

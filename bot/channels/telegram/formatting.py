@@ -3,8 +3,9 @@
 FAQ answers are plain text that may hold Markdown links (``[our returns page](https://...)``).
 Telegram's HTML parse mode is the simplest to get right: escape ``<``, ``>`` and ``&``, and turn
 each Markdown link into ``<a href>`` so it stays clickable. A message may hold at most 4096
-characters (counted in UTF-16 code units, as Telegram counts them); longer answers are split,
-preferably between paragraphs, then lines, then sentences, then words, never inside a link.
+characters after its HTML is parsed (the text the reader sees, in UTF-16 code units, as Telegram
+counts them: ``&amp;`` is one, a link counts its label); longer answers are split, preferably
+between paragraphs, then lines, then sentences, then words, never inside a link.
 
 Example::
 
@@ -20,6 +21,7 @@ import re
 from collections.abc import Callable
 
 MAX_MESSAGE = 4096  # Telegram's limit for one message's text
+TAG = re.compile(r"<[^>]*>")  # the only markup ``to_html`` writes: <a href="..."> and </a>
 LINK = re.compile(r"\[([^\[\]\n]+)\]\((https?://[^\s()<>]+)\)")
 # Where to split, best first. Each pattern's match is the whitespace dropped between two chunks.
 BOUNDARIES = (
@@ -33,6 +35,15 @@ BOUNDARIES = (
 def telegram_length(text: str) -> int:
     """Length as Telegram counts it: UTF-16 code units (an emoji outside the BMP counts 2)."""
     return len(text.encode("utf-16-le")) // 2
+
+
+def visible_length(rendered: str) -> int:
+    """Length of Telegram HTML as Telegram limits it: of the text once tags and entities are parsed.
+
+    >>> visible_length('a &amp; <a href="https://e.example">b</a>')
+    5
+    """
+    return telegram_length(html.unescape(TAG.sub("", rendered)))
 
 
 def escape(text: str) -> str:
@@ -58,7 +69,7 @@ def to_html(text: str) -> str:
 
 def split_message(text: str, limit: int = MAX_MESSAGE,
                   render: Callable[[str], str] = to_html) -> list[str]:
-    """``text`` rendered and cut into messages of at most ``limit`` (UTF-16 units) each.
+    """``text`` rendered and cut into messages of at most ``limit`` visible UTF-16 units each.
 
     Whitespace at the cuts is dropped; nothing else is lost. Empty text gives no messages.
 
@@ -71,7 +82,7 @@ def split_message(text: str, limit: int = MAX_MESSAGE,
     rest = text.strip()
     while rest:
         rendered = render(rest)
-        if telegram_length(rendered) <= limit:
+        if visible_length(rendered) <= limit:
             chunks.append(rendered)
             break
         end, start = _cut(rest, limit, render)
@@ -100,12 +111,12 @@ def _cut(text: str, limit: int, render: Callable[[str], str]) -> tuple[int, int]
 
 
 def _longest_fit(text: str, limit: int, render: Callable[[str], str]) -> int:
-    """The longest prefix whose rendering fits (rendered length grows with the prefix)."""
-    # Rendering never shortens text, so no prefix longer than ``limit`` characters fits.
-    low, high = 1, min(len(text), limit)  # the answer is in [low, high]; a prefix of 1 fits
+    """The longest prefix whose rendering fits (visible length grows with the prefix)."""
+    # A link shows only its label, so a prefix longer than ``limit`` characters may fit.
+    low, high = 1, len(text)  # the answer is in [low, high]; a prefix of 1 fits
     while low < high:
         middle = (low + high + 1) // 2
-        if telegram_length(render(text[:middle])) <= limit:
+        if visible_length(render(text[:middle])) <= limit:
             low = middle
         else:
             high = middle - 1

@@ -4,8 +4,10 @@ Telegram asks bots to send at most about one message a second to a chat (short b
 tolerated), 20 a minute to a group, and 30 a second overall. ``FloodLimiter`` plugs into
 python-telegram-bot (``ApplicationBuilder().rate_limiter(...)``) and spaces every message-sending
 request to fit, in the order the requests were made. If Telegram still answers 429 with
-``retry_after``, all requests wait that long and the request is tried again (up to
-``max_retries`` times), instead of the message being dropped.
+``retry_after``, all requests wait that long (every time, the last one included) and the request
+is tried again, up to ``max_retries`` times and ``max_retry_wait`` seconds of waiting in all.
+Beyond that the message is given up once: logged, reported to ``on_give_up`` (a metric for
+staff) and the ``RetryAfter`` raised, which the channel does not turn into an apology.
 
 PTB's own ``AIORateLimiter`` needs the optional ``aiolimiter`` package; this one needs nothing.
 
@@ -43,13 +45,14 @@ class Limits:
     per_group: float = 20 / 60
     overall: float = 30.0
     burst: int = 3  # messages a chat may get at once before the rate applies
-    max_retries: int = 3  # 429s retried per request before the error is raised
+    max_retries: int = 8  # 429s retried per request before it is given up
+    max_retry_wait: float = 60.0  # seconds of retry_after honoured per request, in all
 
     def __post_init__(self) -> None:
         if min(self.per_chat, self.per_group, self.overall) <= 0:
             raise ValueError(f"rates must be positive, got {self}")
-        if self.burst < 1 or self.max_retries < 0:
-            raise ValueError(f"burst must be >= 1 and max_retries >= 0, got {self}")
+        if self.burst < 1 or self.max_retries < 0 or self.max_retry_wait < 0:
+            raise ValueError(f"burst must be >= 1, max_retries and max_retry_wait >= 0, got {self}")
 
 
 class Bucket:
@@ -87,8 +90,10 @@ class Bucket:
 class FloodLimiter(BaseRateLimiter[int]):
     """PTB rate limiter enforcing ``Limits``; ``rate_limit_args`` overrides ``max_retries``."""
 
-    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic,
+                 on_give_up: Callable[[], None] | None = None) -> None:
         self.limits = limits
+        self._on_give_up = on_give_up
         self._clock = clock
         self._overall = Bucket(limits.overall, max(limits.burst, int(limits.overall)), clock)
         self._chats: dict[str, Bucket] = {}
@@ -112,6 +117,7 @@ class FloodLimiter(BaseRateLimiter[int]):
         retries = self.limits.max_retries if rate_limit_args is None else rate_limit_args
         chat = data.get("chat_id")
         counted = chat is not None and _counted(endpoint)
+        waited = 0.0
         for attempt in range(retries + 1):
             await self._wait_out_pause()
             if counted:
@@ -120,13 +126,22 @@ class FloodLimiter(BaseRateLimiter[int]):
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as error:
-                if attempt == retries:
-                    raise
                 delay = retry_seconds(error)
+                # Even a request given up leaves the pause: the others must honour it too.
+                self._paused_until = max(self._paused_until, self._clock() + delay)
+                if attempt == retries or waited + delay > self.limits.max_retry_wait:
+                    self._give_up(endpoint, attempt + 1, waited)
+                    raise
+                waited += delay
                 log.warning("Telegram answered 429 to %s: pausing all requests for %.1f s "
                             "(retry %d of %d)", endpoint, delay, attempt + 1, retries)
-                self._paused_until = max(self._paused_until, self._clock() + delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _give_up(self, endpoint: str, answers: int, waited: float) -> None:
+        log.error("gave up %s after %d answers 429 (%.1f s waited, limits: %d retries, %.0f s)",
+                  endpoint, answers, waited, self.limits.max_retries, self.limits.max_retry_wait)
+        if self._on_give_up is not None:
+            self._on_give_up()
 
     async def _wait_out_pause(self) -> None:
         while (wait := self._paused_until - self._clock()) > 0:

@@ -4,7 +4,10 @@ The ``X-Telegram-Bot-Api-Secret-Token`` header must equal ``SUPPORTBOT_TELEGRAM_
 (compared in constant time; wrong or missing: 403). A good update is queued for the PTB
 application and answered 200 at once: the reply to the customer is sent by a separate Bot API
 call, so a slow answer never makes Telegram time out and deliver the update again. Updates
-Telegram delivers twice anyway (after a network hiccup) are dropped by ``update_id``.
+Telegram delivers twice anyway (after a network hiccup) are dropped by ``update_id``. An update
+the bot cannot read (``updates.parse_update``) is 400 with the field named, and its
+``update_id`` is not remembered. While the channel stops, updates are 503: Telegram delivers
+them again later, to the next process.
 
 Register the URL with ``supportbot telegram set-webhook https://bot.example.com/telegram/webhook``.
 """
@@ -14,11 +17,12 @@ import hmac
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from telegram import Update
 
+from bot.channels.telegram.updates import UnreadableUpdate, parse_update
 from bot.http import bad_request, int_field, read_json
 from bot.keys import SETTINGS
 
@@ -36,26 +40,32 @@ class WebhookReceiver:
 
     def __init__(self) -> None:
         self.application: TelegramApplication | None = None
+        self.closing: Callable[[], bool] = lambda: False  # the channel is stopping: 503, Telegram retries
+        self.unreadable: Callable[[], None] = lambda: None  # counts updates answered 400
         self._seen: OrderedDict[int, None] = OrderedDict()
 
     async def receive(self, request: web.Request) -> web.Response:
+        # The secret is checked before anything else is read. Telegram's secrets are ASCII, so a
+        # header that is not (even one that is not UTF-8) is simply wrong.
         secret = request.app[SETTINGS].telegram_webhook_secret
         given = request.headers.get(SECRET_HEADER, "")
-        if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+        if not secret or not given.isascii() or not hmac.compare_digest(given.encode(), secret.encode()):
             raise web.HTTPForbidden(text=json.dumps({"error": f"missing or wrong {SECRET_HEADER}"}),
                                     content_type="application/json")
         application = self.application
-        if application is None or not application.running:  # starting or stopping: retry later
+        if application is None or not application.running or self.closing():  # retry later
             raise web.HTTPServiceUnavailable(text=json.dumps({"error": "the Telegram channel is not running"}),
                                              content_type="application/json")
         body = await read_json(request)
-        update_id = int_field(body, "update_id", "not a Telegram update: update_id must be a number")
-        if self._is_repeat(update_id):
-            return web.json_response({"ok": True, "repeat": True})
+        int_field(body, "update_id", "not a Telegram update: update_id must be a number")
         try:
-            update = Update.de_json(body, application.bot)
-        except (KeyError, TypeError, ValueError) as error:
-            raise bad_request(f"not a Telegram update: {type(error).__name__}") from None
+            update = parse_update(body, application.bot)
+        except UnreadableUpdate as error:
+            self.unreadable()
+            raise bad_request(f"not a Telegram update: {error}") from None
+        # Remembered only once it parsed: a corrected redelivery of a bad update is processed.
+        if self._is_repeat(update.update_id):
+            return web.json_response({"ok": True, "repeat": True})
         await application.update_queue.put(update)
         return web.json_response({"ok": True})
 
