@@ -4,10 +4,13 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestClient
 
+from bot.app import create_app
 from bot.settings import Settings
 from tests.console.helpers import NAME, PASSWORD, SIGNIN_TOKEN, database
+from tests.fakes import KeywordModel
 
 COOKIE = "supportbot_console_signin"
 
@@ -69,3 +72,25 @@ async def test_a_token_the_server_never_issued_is_refused_even_with_a_matching_c
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
         response = await _post(http, client, ("made-up-token", "made-up-token"), PASSWORD)
     assert response.status == 403 and _sessions(settings) == 0
+
+
+async def _sign_in_secure(client: TestClient, headers: dict[str, str]) -> bool:
+    """Sign in through the form with ``headers``; whether the session cookie is marked Secure."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        token, cookie = await _form(http, client)
+        async with http.post(client.make_url("/console/signin"), allow_redirects=False,
+                             data={"signin_token": token, "name": NAME, "password": PASSWORD},
+                             headers={"Cookie": f"{COOKIE}={cookie}", **headers}) as response:
+            assert response.status == 303
+            return bool(response.cookies["supportbot_console"]["secure"])
+
+
+@pytest.mark.parametrize(("changes", "secure"), [
+    ({"trusted_proxies": "127.0.0.1", "trust_forwarded_proto": True}, True),
+    ({"trusted_proxies": "127.0.0.1"}, False),  # the proxy is trusted for addresses, not the scheme
+    ({"trusted_proxies": "10.0.0.0/8", "trust_forwarded_proto": True}, False),  # the peer is no trusted proxy
+])
+async def test_the_session_cookie_is_secure_behind_a_tls_terminating_proxy(
+        settings: Settings, aiohttp_client, changes: dict[str, object], secure: bool) -> None:
+    client = await aiohttp_client(create_app(settings.with_changes(**changes), model_loader=lambda s: KeywordModel()))
+    assert await _sign_in_secure(client, {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"}) is secure
