@@ -174,7 +174,9 @@ async def measure(name: str, flags: list[str], source: Path, sessions: int, seco
         reload_version = prepare(source, data_dir)
         port = free_port()
         env = {**os.environ, "SUPPORTBOT_DATA_DIR": str(data_dir), "SUPPORTBOT_PORT": str(port),
-               "SUPPORTBOT_ADMIN_TOKEN": TOKEN, "SUPPORTBOT_RATE_LIMIT_PER_MINUTE": "1000000"}
+               "SUPPORTBOT_ADMIN_TOKEN": TOKEN, "SUPPORTBOT_RATE_LIMIT_PER_MINUTE": "1000000",
+               # every simulated customer comes from 127.0.0.1
+               "SUPPORTBOT_ADDRESS_RATE_PER_MINUTE": "1000000"}
         env.pop("SUPPORTBOT_DB", None)
         log = open(Path(temp) / "server.log", "wb")  # noqa: SIM115 (the server writes it until stopped below)
         server = subprocess.Popen([sys.executable, "-m", "bot", "serve", *flags], cwd=ROOT, env=env,
