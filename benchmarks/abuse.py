@@ -293,6 +293,13 @@ def write(runs: list[Run], checks: dict[str, object], out: Path, bundle: str, ar
         f"run) against {loud.flood_accepted + loud.flood_refused} flood requests: {loud.flood_rows} rows "
         f"({'met' if checks['flood_rows_within_bound'] else 'NOT met'}). Malformed requests answered 5xx: "
         f"{checks['malformed_5xx']}.", "",
+    ]
+    if quiet.normal_msgs_per_s < 0.9 * args.rate:
+        lines += [f"Caveat: the run without abuse reached only {quiet.normal_msgs_per_s} of the {args.rate:g} "
+                  "messages/s aimed at: the server was saturated (2 shared cores; the normal sessions' client is "
+                  "load.py's Python client on the same cores), so its latencies include queueing; compare "
+                  "load.md for the bot alone.", ""]
+    lines += [
         f"Command: `benchmarks/abuse.py --seconds {args.seconds:g} --rate {args.rate:g} --flood-rate "
         f"{args.flood_rate:g} --malformed-rate {args.malformed_rate:g}`.", "",
     ]
