@@ -163,7 +163,7 @@ def main() -> None:
         shutil.rmtree(args.work, ignore_errors=True)
     data_dir.mkdir(parents=True)
     env = {**os.environ, "SUPPORTBOT_DATA_DIR": str(data_dir), "SUPPORTBOT_ADMIN_TOKEN": TOKEN,
-           "SUPPORTBOT_RATE_LIMIT_PER_MINUTE": "1000000"}
+           "SUPPORTBOT_RATE_LIMIT_PER_MINUTE": "1000000", "SUPPORTBOT_ADDRESS_RATE_PER_MINUTE": "1000000"}
     env.pop("SUPPORTBOT_DB", None)
     clock = Clock()
     train = read_rows(args.data / "banking77" / "train.csv")

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -116,8 +117,10 @@ async def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 async def user(http: aiohttp.ClientSession, url: str, number: int, texts: list[str], stop: float,
-               latencies: list[float], acknowledged: list[int], errors: list[str], interval: float = 0.0) -> None:
-    """One chat session: a message every ``interval`` seconds (0: as soon as the answer came)."""
+               latencies: list[float], acknowledged: list[int], errors: list[str], interval: float = 0.0,
+               headers: Callable[[int], dict[str, str]] | None = None) -> None:
+    """One chat session: a message every ``interval`` seconds (0: as soon as the answer came);
+    ``headers(i)`` adds headers to the i-th message (``benchmarks/abuse.py``: a client address)."""
     i = number * 7
     next_send = time.perf_counter() + interval * random.random()  # spread the sessions out
     while time.perf_counter() < stop:
@@ -127,7 +130,7 @@ async def user(http: aiohttp.ClientSession, url: str, number: int, texts: list[s
         body = {"session_id": f"load-session-{number:04d}", "text": texts[i % len(texts)]}
         started = time.perf_counter()
         try:
-            async with http.post(f"{url}/api/chat", json=body) as response:
+            async with http.post(f"{url}/api/chat", json=body, headers=headers(i) if headers else None) as response:
                 data = await response.json()
                 if response.status != 200:
                     errors.append(f"HTTP {response.status}")
@@ -171,7 +174,9 @@ async def measure(name: str, flags: list[str], source: Path, sessions: int, seco
         reload_version = prepare(source, data_dir)
         port = free_port()
         env = {**os.environ, "SUPPORTBOT_DATA_DIR": str(data_dir), "SUPPORTBOT_PORT": str(port),
-               "SUPPORTBOT_ADMIN_TOKEN": TOKEN, "SUPPORTBOT_RATE_LIMIT_PER_MINUTE": "1000000"}
+               "SUPPORTBOT_ADMIN_TOKEN": TOKEN, "SUPPORTBOT_RATE_LIMIT_PER_MINUTE": "1000000",
+               # every simulated customer comes from 127.0.0.1
+               "SUPPORTBOT_ADDRESS_RATE_PER_MINUTE": "1000000"}
         env.pop("SUPPORTBOT_DB", None)
         log = open(Path(temp) / "server.log", "wb")  # noqa: SIM115 (the server writes it until stopped below)
         server = subprocess.Popen([sys.executable, "-m", "bot", "serve", *flags], cwd=ROOT, env=env,

@@ -27,6 +27,7 @@ from bot.core.orders import DEMO_ORDERS, OrderBook, order_status_handler
 from bot.core.responder import Responder
 from bot.core.routing import DEFAULT_ROUTING, RoutingTable, load_routing
 from bot.core.sessions import Sessions
+from bot.http import forwarded_middleware
 from bot.keys import CONVERSATIONS, DATABASE, KEEPER, METRICS, RESPONDER, SETTINGS, STORE
 from bot.metrics import Metrics
 from bot.models.bundle import load_bundle
@@ -56,8 +57,9 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
     """The bot's web application; see the module docstring."""
     handlers = demo_handlers() if handlers is None else handlers
     routing = routing or load_routing(DEFAULT_ROUTING, handlers)
+    forwarded = forwarded_middleware(settings.trusted_networks, settings.trust_forwarded_proto)
     app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[json_errors, require_token])
+                          middlewares=[forwarded, json_errors, require_token])
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
 

@@ -1,4 +1,5 @@
-"""Reading JSON requests and answering bad ones: shared by the web chat, admin API and webhook.
+"""Reading JSON requests and answering bad ones: shared by the web chat, admin API and webhook;
+and who the client is behind a trusted reverse proxy (``forwarded_middleware``).
 
 Bad requests get a 400 whose JSON body says what was wrong (``{"error": "..."}``).
 
@@ -10,9 +11,12 @@ Example::
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
+from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 # Turn ids and revisions: SQLite's INTEGER holds up to 2**63 - 1, and a revision is stored plus
 # one; 2**53 - 1 is also the largest whole number a JavaScript client keeps exact.
@@ -68,3 +72,61 @@ def same_secret(given: str, expected: str) -> bool:
 def error_json(reason: str) -> str:
     """``{"error": reason}`` as JSON text: the body of every 4xx the bot sends."""
     return json.dumps({"error": reason})
+
+
+# -- the client behind a reverse proxy ----------------------------------------------------
+
+Networks = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def client_address(peer: str | None, forwarded_for: str, trusted: Networks) -> str:
+    """The client's address: the peer, unless the peer is a trusted proxy; then the right-most
+    ``X-Forwarded-For`` address that is not itself a trusted proxy (what a client writes to the
+    left of it is not believed).
+
+    >>> client_address("10.0.0.2", "6.6.6.6, 203.0.113.7", [ipaddress.ip_network("10.0.0.0/8")])
+    '203.0.113.7'
+    """
+    address = peer or ""
+    if not _trusted(address, trusted):
+        return address
+    for hop in reversed([part.strip() for part in forwarded_for.split(",") if part.strip()]):
+        if not _parses(hop):
+            return address  # a mangled header: the last address we could believe
+        address = hop
+        if not _trusted(hop, trusted):
+            break
+    return address
+
+
+def forwarded_middleware(trusted: Networks, trust_proto: bool) -> Middleware:
+    """Middleware that makes ``request.remote`` the client and (with ``trust_proto``)
+    ``request.secure`` true when a trusted proxy says the client came over HTTPS."""
+
+    @web.middleware
+    async def forwarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not trusted or not _trusted(request.remote or "", trusted):
+            return await handler(request)
+        remote = client_address(request.remote, request.headers.get("X-Forwarded-For", ""), trusted)
+        proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        scheme = proto if trust_proto and proto in ("http", "https") else request.scheme
+        return await handler(request.clone(remote=remote, scheme=scheme))
+
+    return forwarded
+
+
+def _parses(address: str) -> bool:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
+
+
+def _trusted(address: str, trusted: Networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)

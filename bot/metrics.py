@@ -21,6 +21,9 @@ class Metrics:
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
         self.requests = Counter("supportbot_http_requests", "HTTP requests by route and status",
                                 ["route", "status"], registry=self.registry)
+        self.refused = Counter("supportbot_refused", "Chat messages refused before any work (not stored), by "
+                               "reason: address (over its rate), overload (too many in flight)",
+                               ["reason"], registry=self.registry)
         self.bundle = Gauge("supportbot_bundle_info", "The bundle being served (value 1)",
                             ["version"], registry=self.registry)
         self.batch_size = Histogram("supportbot_inference_batch_size", "Messages per model call",

@@ -9,6 +9,7 @@ Example::
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -17,6 +18,7 @@ from pathlib import Path
 from knowledge.location import database_url
 
 PREFIX = "SUPPORTBOT_"
+BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
 class SettingsError(ValueError):
@@ -44,6 +46,15 @@ class Settings:
     max_text_chars: int = 4000  # longer messages get a polite "too long" reply
     max_body_bytes: int = 64 * 1024  # HTTP request bodies
     rate_limit_per_minute: int = 30  # messages per session per minute
+    # Floods (docs/security.md): chat messages per client address per minute (a burst of as many
+    # is allowed), and chat messages being answered at once; beyond either the request is refused
+    # (429 / 503) before it reaches the model or the database, and only counted.
+    address_rate_per_minute: int = 120
+    max_in_flight: int = 64
+    # Reverse proxies (comma-separated addresses or networks) whose X-Forwarded-For names the
+    # client; X-Forwarded-Proto from them is believed too when trust_forwarded_proto is set.
+    trusted_proxies: str = ""
+    trust_forwarded_proto: bool = False
     answer_threshold: float | None = None  # overrides the bundle's calibrated thresholds
     margin: float | None = None
     clarify_window: float = 0.12  # offer choices when the top score is this close below the answer threshold
@@ -68,6 +79,11 @@ class Settings:
     @property
     def index_path(self) -> Path:
         return self.data_dir / "faq.index"
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        """``trusted_proxies`` parsed: ``"10.0.0.1, fd00::/8"`` -> two networks."""
+        return parse_networks(self.trusted_proxies)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -96,6 +112,12 @@ class Settings:
             (1 <= self.max_text_chars <= 100_000, "MAX_TEXT_CHARS", "between 1 and 100000"),
             (self.max_body_bytes >= 1024, "MAX_BODY_BYTES", "at least 1024"),
             (self.rate_limit_per_minute >= 1, "RATE_LIMIT_PER_MINUTE", "at least 1"),
+            (self.address_rate_per_minute >= 1, "ADDRESS_RATE_PER_MINUTE", "at least 1"),
+            (1 <= self.max_in_flight <= 100_000, "MAX_IN_FLIGHT", "between 1 and 100000"),
+            (_networks_ok(self.trusted_proxies), "TRUSTED_PROXIES",
+             "comma-separated IP addresses or networks such as 10.0.0.1,fd00::/8"),
+            (not self.trust_forwarded_proto or bool(self.trusted_proxies), "TRUST_FORWARDED_PROTO",
+             "SUPPORTBOT_TRUSTED_PROXIES to be set too (only a trusted proxy's header is believed)"),
             (0 <= self.handler_threshold <= 1, "HANDLER_THRESHOLD", "between 0 and 1"),
             (0 <= self.handler_sure_threshold <= 1, "HANDLER_SURE_THRESHOLD", "between 0 and 1"),
             (self.admin_token == "" or len(self.admin_token) >= 16, "ADMIN_TOKEN",
@@ -106,8 +128,32 @@ class Settings:
                 raise SettingsError(f"{PREFIX}{name}: expected {expected}")
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """Comma-separated addresses or networks; ``ValueError`` for anything else.
+
+    >>> parse_networks("127.0.0.1, 10.0.0.0/8")
+    (IPv4Network('127.0.0.1/32'), IPv4Network('10.0.0.0/8'))
+    """
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
+
+
+def _networks_ok(text: str) -> bool:
+    try:
+        parse_networks(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _convert(name: str, raw: str, kind: object) -> object:
     text = str(kind)
+    if text == "bool":
+        if raw.strip().lower() not in BOOL_WORDS:
+            raise SettingsError(f"{name}: expected true or false, got {raw!r}")
+        return BOOL_WORDS[raw.strip().lower()]
     try:
         if "Path" in text:
             return Path(raw)

@@ -7,19 +7,31 @@ and turn id. Bad requests get a 400 with a reason; the user's text is never logg
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
 
+from bot.channels.admission import Gate
 from bot.core.replies import Reply
 from bot.http import bad_request, error_json, int_field, read_json
-from bot.keys import CONVERSATIONS, KEEPER, METRICS, RESPONDER
+from bot.keys import CONVERSATIONS, KEEPER, METRICS, RESPONDER, SETTINGS
 from knowledge.conversations.log import DuplicateFeedback
 from knowledge.errors import EntryNotFound
 
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,100}")  # fullmatch: "$" would let a trailing newline in
+GATE = web.AppKey("chat_gate", Gate)
+# The chat page runs only its own scripts and styles, talks only to this site, and is not framed.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
 routes = web.RouteTableDef()
 
 
@@ -35,7 +47,34 @@ async def page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html")
 
 
+def admitted(handler: Callable[[web.Request], Awaitable[web.Response]]) -> Callable[[web.Request],
+                                                                               Awaitable[web.Response]]:
+    """Refuse a message before any work when its client or the bot is over a limit
+    (``bot.channels.admission``): 429 or 503 with Retry-After, counted, nothing stored."""
+
+    @functools.wraps(handler)
+    async def admit(request: web.Request) -> web.Response:
+        gate = request.app[GATE]
+        address = request.remote or ""
+        reason = gate.admit(address)
+        if reason is not None:
+            request.app[METRICS].refused.labels(reason=reason).inc()
+            if reason == "address":
+                raise web.HTTPTooManyRequests(text=error_json("too many messages from your address; wait a moment"),
+                                              content_type="application/json",
+                                              headers={"Retry-After": str(gate.addresses.retry_after(address))})
+            raise web.HTTPServiceUnavailable(text=error_json("the bot is busy; try again in a moment"),
+                                             content_type="application/json", headers={"Retry-After": "1"})
+        try:
+            return await handler(request)
+        finally:
+            gate.leave()
+
+    return admit
+
+
 @routes.post("/api/chat")
+@admitted
 async def chat(request: web.Request) -> web.Response:
     body = await read_json(request)
     session_id = _session(body)
@@ -79,6 +118,12 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=registry.render(), headers={"Content-Type": registry.content_type})
 
 
+async def _page_headers(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path == "/" or request.path.startswith("/static/"):
+        for name, value in PAGE_HEADERS.items():
+            response.headers.setdefault(name, value)
+
+
 def reply_json(reply: Reply) -> dict[str, object]:
     # ``reply.escalate`` is left out: the web chat does not call in a person by itself (yet);
     # the customer keeps the "Talk to a person" button.
@@ -92,5 +137,8 @@ def reply_json(reply: Reply) -> dict[str, object]:
 
 
 def add_routes(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    app[GATE] = Gate(settings.address_rate_per_minute, settings.max_in_flight)
     app.add_routes(routes)
+    app.on_response_prepare.append(_page_headers)
     app.router.add_static("/static/", STATIC, name="static")

@@ -4,17 +4,20 @@ Every console route but the sign-in page and the static files needs a live sessi
 asked for without one redirects to sign-in (303), a change (POST) without one is refused with
 401. Every POST must carry the session's CSRF token (form field ``csrf_token``) or it is
 refused with 403 before the handler runs, so nothing changes. The sign-in form itself is
-protected by a double-submit token (a cookie and a form field that must match).
+protected by a double-submit token (a cookie and a form field that must match), good for
+one try: the server hands it out and forgets it when it is used.
 
 The session cookie is HttpOnly, SameSite=Strict, limited to ``/console`` and marked Secure when
-the request came over HTTPS. Repeated wrong passwords for one name are slowed down (429).
+the request came over HTTPS (as a trusted proxy's ``X-Forwarded-Proto`` says, with
+``SUPPORTBOT_TRUST_FORWARDED_PROTO``). More than 10 sign-in attempts for one name in a quarter of
+an hour are refused (429), counted before the password is checked.
 """
 from __future__ import annotations
 
 import asyncio
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
@@ -32,24 +35,30 @@ routes = web.RouteTableDef()
 
 
 class SignInThrottle:
-    """At most ``attempts`` wrong passwords per name in ``window`` seconds; then wait."""
+    """At most ``attempts`` sign-in attempts per name in ``window`` seconds; then wait.
+
+    An attempt is counted before its password is checked, so guesses sent all at once are
+    counted as they arrive, not after the slow check: the eleventh of 30 simultaneous guesses
+    is refused whether or not it is the right password. Signing in clears the name's count.
+    """
 
     def __init__(self, attempts: int = 10, window: float = 900.0) -> None:
         self.attempts, self.window = attempts, window
         self.failures: dict[str, deque[float]] = {}
 
-    def blocked(self, name: str) -> bool:
+    def attempt(self, name: str) -> bool:
+        """Count one attempt for ``name``; False (not counted) when it has used up its attempts."""
         recent = self._recent(name)
-        return len(recent) >= self.attempts
-
-    def failed(self, name: str) -> None:
-        self._recent(name).append(time.monotonic())
+        if len(recent) >= self.attempts:
+            return False
+        recent.append(time.monotonic())
         if len(self.failures) > MAX_TRACKED_NAMES:  # many made-up names: forget the quiet ones
             for quiet in [n for n in self.failures if not self._recent(n)]:
                 del self.failures[quiet]
+        return True
 
     def succeeded(self, name: str) -> None:
-        self.failures.pop(name, None)
+        self.failures.pop(name[:64], None)
 
     def _recent(self, name: str) -> deque[float]:
         recent = self.failures.setdefault(name[:64], deque())
@@ -58,7 +67,29 @@ class SignInThrottle:
         return recent
 
 
+class SignInForms:
+    """Sign-in form tokens handed out and not used yet: each is good for one try within ``max_age``
+    seconds, so every guess needs a fresh form (and a replayed form post is refused)."""
+
+    def __init__(self, max_age: float = 3600.0, max_tokens: int = 10_000) -> None:
+        self.max_age, self.max_tokens = max_age, max_tokens
+        self._expiry: OrderedDict[str, float] = OrderedDict()
+
+    def issue(self) -> str:
+        token = secrets.token_urlsafe(24)
+        self._expiry[token] = time.monotonic() + self.max_age
+        while len(self._expiry) > self.max_tokens:  # many forms fetched: the oldest go first
+            self._expiry.popitem(last=False)
+        return token
+
+    def use(self, token: str) -> bool:
+        """Whether ``token`` was handed out, is fresh and unused; it cannot be used again."""
+        expiry = self._expiry.pop(token, None)
+        return expiry is not None and expiry > time.monotonic()
+
+
 THROTTLE = web.AppKey("console_throttle", SignInThrottle)
+SIGNIN_FORMS = web.AppKey("console_signin_forms", SignInForms)
 
 
 @web.middleware
@@ -97,16 +128,15 @@ async def signin_page(request: web.Request) -> web.Response:
 async def signin(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     given, expected = str(form.get("signin_token", "")), request.cookies.get(SIGNIN_COOKIE, "")
-    if not expected or not same_secret(given, expected):
+    if not expected or not same_secret(given, expected) or not request.config_dict[SIGNIN_FORMS].use(given):
         return await _signin_form(request, 403, "The sign-in form expired. Please try again.")
     name, password = str(form.get("name", "")).strip().lower(), str(form.get("password", ""))
     throttle = request.config_dict[THROTTLE]
-    if throttle.blocked(name):
+    if not throttle.attempt(name):  # counted now, before the slow check: no await in between
         return await _signin_form(request, 429, "Too many wrong passwords for this name. "
                                   "Wait a quarter of an hour, or ask a colleague to reset it.")
     session = await asyncio.to_thread(accounts(request).sign_in, name, password)
     if session is None:
-        throttle.failed(name)
         return await _signin_form(request, 401, "Wrong name or password.", name=name)
     throttle.succeeded(name)
     response = web.Response(status=303, headers={"Location": _safe_next(str(form.get("next", "")))})
@@ -126,7 +156,7 @@ async def signout(request: web.Request) -> web.StreamResponse:
 
 
 async def _signin_form(request: web.Request, status: int, error: str, name: str = "") -> web.Response:
-    token = secrets.token_urlsafe(24)
+    token = request.config_dict[SIGNIN_FORMS].issue()
     next_url = request.query.get("next", "")
     if request.method == "POST":
         next_url = str((await request.post()).get("next", ""))

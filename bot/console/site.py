@@ -16,7 +16,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.console import auth, faq_pages, overview, review, tryout
-from bot.console.auth import THROTTLE, SignInThrottle
+from bot.console.auth import SIGNIN_FORMS, THROTTLE, SignInForms, SignInThrottle
 from bot.console.pages import ENVIRONMENT, STATIC, build_environment
 
 # Pages use only their own scripts and styles; nothing may frame them.
@@ -34,6 +34,7 @@ def build_console() -> web.Application:
     console = web.Application(middlewares=[auth.require_staff])
     console[ENVIRONMENT] = build_environment()
     console[THROTTLE] = SignInThrottle()
+    console[SIGNIN_FORMS] = SignInForms()
     for module in (auth, overview, faq_pages, tryout, review):
         console.add_routes(module.routes)
     console.router.add_static("/static/", STATIC, name="console-static")

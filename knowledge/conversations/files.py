@@ -1,6 +1,7 @@
 """Conversation logs as files: export turns for teams who label elsewhere, import their labels.
 
-Export (CSV or JSON lines): one row per turn with what the bot saw and did. Import (CSV or JSON
+Export (CSV or JSON lines): one row per turn with what the bot saw and did; CSV cells that a
+spreadsheet would run as a formula start with an apostrophe (``knowledge.faq.formats.neutralise_cell``). Import (CSV or JSON
 lines): ``turn_id,kind,value`` rows, ``kind`` one of ``intent``, ``faq``, ``new_faq``,
 ``out_of_scope``, ``dismissed`` (as in ``knowledge.conversations.reviews``). Like the FAQ import, every row is
 checked first and every bad row is reported (file, line, field); then all labels are applied in
@@ -22,6 +23,7 @@ from pathlib import Path
 from knowledge.conversations.log import LoggedTurn
 from knowledge.conversations.reviews import INTENT_PATTERN, KINDS, NEEDS_VALUE
 from knowledge.errors import FaqFileError, Problem
+from knowledge.faq.formats import neutralise_cell
 
 TURN_COLUMNS = ("turn_id", "created_at", "session_id", "channel", "text", "action", "intent", "confidence",
                 "in_scope", "faq_id", "faq_score", "reply", "bundle_version", "latency_ms", "feedback", "review")
@@ -47,7 +49,9 @@ def write_turns(turns: Sequence[LoggedTurn], path: Path, kind: str) -> None:
         out = io.StringIO(newline="")
         writer = csv.DictWriter(out, TURN_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+        # a customer's text must not become a live formula in a staff member's spreadsheet
+        writer.writerows({k: "" if v is None else neutralise_cell(v) if isinstance(v, str) else v
+                          for k, v in row.items()} for row in rows)
         text = out.getvalue()
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")

@@ -10,6 +10,10 @@ read and write FAQ CSVs through ``split_alternatives``, ``join_alternatives`` an
 An ``alternatives`` cell holds one phrasing per line; ``|`` also separates phrasings, because
 training's FAQ files always allowed it (``a|b`` and two lines ``a``, ``b`` are the same cell).
 Alternatives are written one per line.
+Spreadsheet formulas: a file written for people (``kb export``, ``logs export``) starts every
+cell that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, carriage return)
+with an apostrophe (``neutralise_cell``); ``kb import`` takes it off again (``restore_cell``),
+so an exported file imports back to the same text.
 YAML and JSON: ``{"format": "supportbot-faq", "version": 1, "entries": [{...}, ...]}`` with the
 same field names, lists for ``alternatives`` and ``tags`` (a bare list of entries works too).
 
@@ -37,6 +41,7 @@ FILE_VERSION = 1
 FORMATS = {".csv": "csv", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 REQUIRED = ("faq_id", "question", "answer")
 ALTERNATIVES_SEPARATOR = "|"  # besides line breaks
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets run as a formula
 TRUE_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
@@ -91,7 +96,7 @@ def read_faq_file(path: Path) -> FaqFile:
 def write_faq_file(entries: Sequence[FaqEntry], path: Path) -> None:
     """Write ``entries`` in the format named by the extension (temp file, then rename)."""
     kind = format_of(path)
-    text = {"csv": csv_text, "yaml": _yaml_text, "json": _json_text}[kind](entries)
+    text = {"csv": _csv_file_text, "yaml": _yaml_text, "json": _json_text}[kind](entries)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text, encoding="utf-8", newline="")
@@ -121,8 +126,29 @@ def join_alternatives(alternatives: Sequence[str]) -> str:
     return "\n".join(alternatives)
 
 
-def csv_text(entries: Sequence[FaqEntry], columns: Sequence[str] = CONTENT_FIELDS) -> str:
-    """``entries`` as FAQ CSV with the header ``columns`` (some of ``CONTENT_FIELDS``, in any order)."""
+def neutralise_cell(text: str) -> str:
+    """``text`` as a CSV cell no spreadsheet runs as a formula: an apostrophe before a formula
+    start (and before apostrophes already leading to one, so ``restore_cell`` undoes exactly this).
+
+    >>> neutralise_cell("=HYPERLINK(\"http://x\")"), neutralise_cell("'=1"), neutralise_cell("it's")
+    ('\'=HYPERLINK("http://x")', "''=1", "it's")
+    """
+    return "'" + text if text.lstrip("'").startswith(FORMULA_STARTS) else text
+
+
+def restore_cell(text: str) -> str:
+    """The text ``neutralise_cell`` was given: ``restore_cell(neutralise_cell(t)) == t``.
+
+    >>> restore_cell("'=1+1"), restore_cell("'tis")
+    ('=1+1', "'tis")
+    """
+    return text[1:] if text.startswith("'") and text.lstrip("'").startswith(FORMULA_STARTS) else text
+
+
+def csv_text(entries: Sequence[FaqEntry], columns: Sequence[str] = CONTENT_FIELDS,
+             neutralise: bool = False) -> str:
+    """``entries`` as FAQ CSV with the header ``columns`` (some of ``CONTENT_FIELDS``, in any order);
+    with ``neutralise``, cells that a spreadsheet would run as formulas are made text."""
     unknown = [c for c in columns if c not in CONTENT_FIELDS]
     if unknown:
         raise ValueError(f"unknown FAQ CSV columns {unknown}; expected some of {CONTENT_FIELDS}")
@@ -133,7 +159,7 @@ def csv_text(entries: Sequence[FaqEntry], columns: Sequence[str] = CONTENT_FIELD
         cells = {"faq_id": entry.faq_id, "question": entry.question, "answer": entry.answer,
                  "alternatives": join_alternatives(entry.alternatives), "tags": ",".join(entry.tags),
                  "language": entry.language, "enabled": "true" if entry.enabled else "false"}
-        writer.writerow([cells[c] for c in columns])
+        writer.writerow([neutralise_cell(cells[c]) if neutralise else cells[c] for c in columns])
     return out.getvalue()
 
 
@@ -167,7 +193,7 @@ def _csv_records(text: str, name: str) -> list[Record]:
         if None in row:
             records.append((location, {"__error__": "more cells than columns"}))
             continue
-        record: dict[str, object] = {k: v for k, v in row.items() if v is not None}
+        record: dict[str, object] = {k: restore_cell(v) for k, v in row.items() if v is not None}
         if "alternatives" in record:
             record["alternatives"] = list(split_alternatives(str(record["alternatives"])))
         if "tags" in record:
@@ -259,6 +285,10 @@ def _entry_from_record(record: dict[str, object], location: str,
 
 
 # -- writing ----------------------------------------------------------------------------
+
+
+def _csv_file_text(entries: Sequence[FaqEntry]) -> str:
+    return csv_text(entries, neutralise=True)  # staff open these files in spreadsheets
 
 
 def _document(entries: Sequence[FaqEntry]) -> dict[str, object]:

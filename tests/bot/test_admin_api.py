@@ -43,7 +43,7 @@ async def test_created_entry_is_answered_right_away(client: TestClient) -> None:
     response = await client.post("/admin/faq", json=NEW_ENTRY, headers=admin_headers())
     assert response.status == 201
     created = await response.json()
-    assert created["revision"] == 1 and created["updated_by"] == "tester"
+    assert created["revision"] == 1 and created["updated_by"] == "admin-api (as tester)"
     reply = await say(client, "what are reward points")
     assert reply["faq_id"] == "loyalty-points" and reply["reply"] == NEW_ENTRY["answer"]
 
@@ -133,3 +133,22 @@ async def test_swaps_under_concurrent_traffic_drop_nothing(tmp_path: Path, aioht
     assert health["bundle_version"] == "v2" and health["faq_revision"] == 52 + 10
     entry = await (await client.get("/admin/faq/loyalty-points", headers=admin_headers())).json()
     assert entry["answer"] == "Version 9."
+
+
+@pytest.mark.parametrize(("author", "recorded"), [(None, "admin-api"), ("ana", "admin-api (as ana)"),
+                                                  ("deploy-bot@ci", "admin-api (as deploy-bot@ci)")])
+async def test_changes_are_attributed_to_the_token_not_to_a_name_the_caller_picks(
+        client: TestClient, author: str | None, recorded: str) -> None:
+    headers = {"Authorization": admin_headers()["Authorization"], **({"X-Supportbot-Author": author} if author else {})}
+    created = await client.post("/admin/faq", json=NEW_ENTRY, headers=headers)
+    assert created.status == 201, await created.text()
+    history = await (await client.get("/admin/faq/loyalty-points/history", headers=headers)).json()
+    assert [rev["author"] for rev in history] == [recorded]
+
+
+@pytest.mark.parametrize("author", ["", "ana\u202e", "a" * 65, "ana (as the boss)"])
+async def test_an_author_claim_that_is_not_a_plain_name_is_refused(client: TestClient, author: str) -> None:
+    headers = {**admin_headers(), "X-Supportbot-Author": author}
+    response = await client.post("/admin/faq", json=NEW_ENTRY, headers=headers)
+    assert response.status == 400 and "X-Supportbot-Author" in (await response.json())["error"]
+    assert (await client.get("/admin/faq/loyalty-points", headers=admin_headers())).status == 404

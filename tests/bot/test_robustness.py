@@ -55,7 +55,8 @@ def test_policy_always_decides(raw_scores: list[float], confidence: float, in_sc
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app on a loopback port, in its own thread and event loop."""
-    app_settings = demo_settings(tmp_path_factory.mktemp("robust"), rate_limit_per_minute=1_000_000)
+    app_settings = demo_settings(tmp_path_factory.mktemp("robust"), rate_limit_per_minute=1_000_000,
+                                 address_rate_per_minute=1_000_000)  # every example comes from 127.0.0.1
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(create_app(app_settings, model_loader=lambda s: KeywordModel()))
     loop.run_until_complete(runner.setup())

@@ -32,7 +32,8 @@ def free_port() -> int:
 
 def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SUPPORTBOT_DATA_DIR": str(data_dir), "SUPPORTBOT_PORT": str(port),
-           "SUPPORTBOT_RATE_LIMIT_PER_MINUTE": "100000", "PYTHONUNBUFFERED": "1"}
+           "SUPPORTBOT_RATE_LIMIT_PER_MINUTE": "100000",
+           "SUPPORTBOT_ADDRESS_RATE_PER_MINUTE": "100000", "PYTHONUNBUFFERED": "1"}
     env.pop("SUPPORTBOT_DB", None)
     log_path = data_dir / f"server-{port}.log"
     with open(log_path, "wb") as log:
