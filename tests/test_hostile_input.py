@@ -128,7 +128,9 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    app_settings = demo_settings(tmp_path_factory.mktemp("hostile"), rate_limit_per_minute=1_000_000)
+    app_settings = demo_settings(tmp_path_factory.mktemp("hostile"), rate_limit_per_minute=1_000_000,
+                                 address_rate_per_minute=1_000_000,  # every example comes from 127.0.0.1
+                                 max_in_flight=1_000)  # the crowd below is larger than the default cap
     database = Database.open(app_settings.database_url)
     accounts = StaffAccounts(database)
     accounts.add("ana", "correct horse battery")

@@ -34,7 +34,8 @@ HUGE = "9" * 4301
 
 @pytest.fixture()
 def settings(tmp_path: Path) -> Settings:
-    return demo_settings(tmp_path)
+    # Every request here comes from 127.0.0.1: the per-address flood limit is tested in test_floods.py.
+    return demo_settings(tmp_path, address_rate_per_minute=1_000_000, max_in_flight=1_000)
 
 
 @pytest.fixture()
