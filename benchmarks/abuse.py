@@ -99,6 +99,8 @@ MALFORMED = [
     ("application/json", '{"session_id": "malformed-0001", "text": ["a", "b"]}'),
     ("application/json", '{"session_id": "malformed-0001", "choice": {"x": 1}}'),
     ("application/json", '{"session_id": "malformed-0001", "text": "' + "x" * 70_000 + '"}'),
+    ("application/json", '{"session_id": "malformed-0001", "text": "hi", "choice": ' + "9" * 5_000 + "}"),
+    ("application/json", '{"session_id": "\\ud800malformed", "text": "hi"}'),
     ("text/plain", "hello"),
 ]
 
@@ -269,7 +271,7 @@ def write(runs: list[Run], checks: dict[str, object], out: Path, bundle: str, ar
         f"250 customer addresses per session; {args.seconds:g} s per run on a fresh copy of the data. In the abuse "
         f"run, wrk (C) paces a flood of fresh session ids from one address at about {args.flood_rate:g} "
         f"requests/s and a malformed-request client at about {args.malformed_rate:g} requests/s (bad JSON, wrong "
-        f"types, bad session ids, a 70 kB body). Default limits: {ADDRESS_RATE_PER_MINUTE} messages per address per "
+        f"types, bad session ids, a lone surrogate, a 5,000-digit number, a 70 kB body). Default limits: {ADDRESS_RATE_PER_MINUTE} messages per address per "
         "minute (burst as many), 64 in flight. One run each; latencies are the normal sessions' medians and "
         "99th percentiles of that run.", "",
         "| run | normal msgs | msgs/s | p50 ms | p99 ms | errors | lost turns | normal rows | flood accepted | "
