@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.models.intent_head import IntentHead
-from export.gate import GateFailure, Model, Tolerances, recall_at_1
+from export.gate import GateFailure, Model, Tolerances, recall_at_1, top1_in_scope
 from export.heldout import IntentExamples, RetrievalSet
 
 # The recorded metrics the gate can re-measure, and the model each belongs to.
@@ -66,11 +66,11 @@ def remeasure_intents(vectors: np.ndarray, examples: IntentExamples, head: Inten
     """``accuracy`` and ``oos_recall`` of pooled ``vectors`` [n, hidden] of ``examples``, as training defines them."""
     scores = head.score(vectors)  # the runtime's head and out-of-scope rule
     labels = np.asarray(examples.labels)
-    in_scope, is_oos = np.isin(labels, head.labels), labels == head.oos_label
+    is_oos = labels == head.oos_label
     measured = {}
-    if in_scope.any():
-        best = np.asarray(head.labels)[scores.probabilities.argmax(axis=1)]
-        measured["accuracy"] = Measured(float((best[in_scope] == labels[in_scope]).mean()), int(in_scope.sum()))
+    accuracy, rows = top1_in_scope(head, scores.probabilities, labels)
+    if rows:
+        measured["accuracy"] = Measured(accuracy, rows)
     if is_oos.any():
         rejected = ~np.asarray(scores.in_scope)
         measured["oos_recall"] = Measured(float(rejected[is_oos].mean()), int(is_oos.sum()))

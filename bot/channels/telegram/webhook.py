@@ -13,8 +13,6 @@ Register the URL with ``supportbot telegram set-webhook https://bot.example.com/
 """
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -23,7 +21,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from bot.channels.telegram.updates import UnreadableUpdate, parse_update
-from bot.http import bad_request, int_field, read_json
+from bot.http import bad_request, error_json, int_field, read_json, same_secret
 from bot.keys import SETTINGS
 
 if TYPE_CHECKING:  # channel.py imports this module: the type only, at check time
@@ -45,16 +43,15 @@ class WebhookReceiver:
         self._seen: OrderedDict[int, None] = OrderedDict()
 
     async def receive(self, request: web.Request) -> web.Response:
-        # The secret is checked before anything else is read. Telegram's secrets are ASCII, so a
-        # header that is not (even one that is not UTF-8) is simply wrong.
+        # The secret is checked before anything else is read; a header of any bytes is simply wrong.
         secret = request.app[SETTINGS].telegram_webhook_secret
         given = request.headers.get(SECRET_HEADER, "")
-        if not secret or not given.isascii() or not hmac.compare_digest(given.encode(), secret.encode()):
-            raise web.HTTPForbidden(text=json.dumps({"error": f"missing or wrong {SECRET_HEADER}"}),
+        if not secret or not same_secret(given, secret):
+            raise web.HTTPForbidden(text=error_json(f"missing or wrong {SECRET_HEADER}"),
                                     content_type="application/json")
         application = self.application
         if application is None or not application.running or self.closing():  # retry later
-            raise web.HTTPServiceUnavailable(text=json.dumps({"error": "the Telegram channel is not running"}),
+            raise web.HTTPServiceUnavailable(text=error_json("the Telegram channel is not running"),
                                              content_type="application/json")
         body = await read_json(request)
         int_field(body, "update_id", "not a Telegram update: update_id must be a number")
