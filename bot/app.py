@@ -23,16 +23,18 @@ from bot.console.site import add_console
 from bot.core.batcher import Batcher
 from bot.core.brain import BrainKeeper, BundleModel, Model
 from bot.core.handlers import Handler, builtin_handlers
+from bot.core.handoff import HandoffDesk
 from bot.core.orders import DEMO_ORDERS, OrderBook, order_status_handler
 from bot.core.responder import Responder
 from bot.core.routing import DEFAULT_ROUTING, RoutingTable, load_routing
 from bot.core.sessions import Sessions
 from bot.http import forwarded_middleware
-from bot.keys import CONVERSATIONS, DATABASE, KEEPER, METRICS, RESPONDER, SETTINGS, STORE
+from bot.keys import CONVERSATIONS, DATABASE, DESK, KEEPER, METRICS, RESPONDER, SETTINGS, STORE
 from bot.metrics import Metrics
 from bot.models.bundle import load_bundle
 from bot.models.store import resolve_current
 from bot.settings import Settings
+from knowledge.conversations.handoffs import Handoffs
 from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.database import Database
 from knowledge.faq.store import FaqStore
@@ -72,27 +74,37 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         keeper = await BrainKeeper.open(settings, store, model)
         turn_log: Batcher[TurnRecord, int] = Batcher(conversations.record, max_batch=512, max_wait_ms=0,
                                                      name="turn-log")
+        desk = HandoffDesk(Handoffs(database))
         responder = Responder(settings, keeper, routing, handlers,
                               Sessions(rate_limit_per_minute=settings.rate_limit_per_minute),
-                              turn_log, app[METRICS])
+                              turn_log, app[METRICS], desk)
         await turn_log.start()
+        await desk.start()
         await responder.start()
         app[DATABASE], app[STORE], app[CONVERSATIONS] = database, store, conversations
-        app[KEEPER], app[RESPONDER] = keeper, responder
+        app[KEEPER], app[RESPONDER], app[DESK] = keeper, responder, desk
         app[METRICS].set_bundle(keeper.current.version)
         log.info("serving bundle %s with %d FAQ entries", keeper.current.version, len(keeper.current.entries))
         yield
         await responder.close()  # in-flight messages finish first ...
         await turn_log.close()  # ... and their turns are written
+        await desk.shutdown()
         keeper.close()
         database.close()
 
     app.cleanup_ctx.append(resources)
+    app.on_shutdown.append(_end_streams)
     add_routes(app)
     add_admin_routes(app)
     add_console(app)  # the staff console at /console
     add_telegram(app)  # only when SUPPORTBOT_TELEGRAM_TOKEN is set
     return app
+
+
+async def _end_streams(app: web.Application) -> None:
+    """Shutting down: live event streams (web chat, inbox) end now instead of holding it up."""
+    if DESK in app:
+        app[DESK].wakeups.close()
 
 
 @web.middleware

@@ -4,6 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.core.brain import BrainKeeper
+from bot.core.handoff import HandoffDesk
 from bot.core.responder import Responder
 from bot.metrics import Metrics
 from bot.settings import Settings
@@ -19,3 +20,4 @@ CONVERSATIONS = web.AppKey("conversations", ConversationLog)
 KEEPER = web.AppKey("keeper", BrainKeeper)
 RESPONDER = web.AppKey("responder", Responder)
 METRICS = web.AppKey("metrics", Metrics)
+DESK = web.AppKey("handoff_desk", HandoffDesk)  # handoff to a person: state, wake-ups, delivery

@@ -70,7 +70,8 @@ conversations = Table(
     Column("channel", String(32), nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("updated_at", String(40), nullable=False),
-    Column("handoff", Boolean, nullable=False, default=False),  # a person has taken over
+    # Kept in step with ``handoffs`` below (True while one is open); ``handoffs`` is what counts.
+    Column("handoff", Boolean, nullable=False, default=False),
     Column("handoff_at", String(40)),
 )
 
@@ -109,10 +110,49 @@ feedback = Table(
 )
 
 
+# A conversation handed to a person (``knowledge.conversations.handoffs``): ``waiting`` for one,
+# ``with_staff`` once claimed, ``closed`` when staff gave it back to the bot. ``open_session`` is
+# the session id while the handoff is open and NULL once closed: its unique constraint allows one
+# open handoff per conversation on every engine (both SQLite and PostgreSQL allow many NULLs).
+handoffs = Table(
+    "handoffs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(128), ForeignKey("conversations.session_id"), nullable=False),
+    Column("open_session", String(128), unique=True),
+    Column("channel", String(32), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("state", String(16), nullable=False),  # waiting, with_staff, closed
+    Column("opened_at", String(40), nullable=False),
+    Column("claimed_by", String(200)),
+    Column("claimed_at", String(40)),
+    Column("first_reply_at", String(40)),
+    Column("closed_at", String(40)),
+    Column("closed_by", String(200)),
+    Index("ix_handoffs_state", "state", "opened_at"),
+    Index("ix_handoffs_session", "session_id", "id"),
+)
+
+# What happened in a handoff besides the customer's own messages (those are turns with action
+# ``relayed``): opened, claimed, a staff message, closed. With the turns, the transcript.
+handoff_events = Table(
+    "handoff_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("handoff_id", Integer, ForeignKey("handoffs.id"), nullable=False),
+    Column("session_id", String(128), ForeignKey("conversations.session_id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # opened, claimed, message, closed
+    Column("author", String(200), nullable=False),
+    Column("source", String(16), nullable=False),  # bot, console, api, telegram
+    Column("text", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Index("ix_handoff_events_session", "session_id", "id"),
+)
+
 # Messages in a staff chat that stand for a conversation handed to a person: the request with
 # its transcript, each customer message relayed there, and the staff's replies. A staff reply to
-# any of them reaches that customer. Whether a person has the conversation is
-# ``conversations.handoff``. Chat ids are text: Telegram's need 64 bits, other channels use names.
+# any of them reaches that customer. Whether a person has the conversation is ``handoffs``.
+# Chat ids are text: Telegram's need 64 bits, other channels use names.
 staff_relays = Table(
     "staff_relays",
     metadata,

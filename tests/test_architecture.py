@@ -24,8 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("bot", "knowledge", "training", "export")
 
-# Leaf modules of bot/ that every part may use: settings, Prometheus metrics, request helpers.
-BOT_SHARED = {"bot.settings", "bot.metrics", "bot.http"}
+# Leaf modules of bot/ that every part may use: settings, Prometheus metrics, request helpers,
+# server-sent event streams.
+BOT_SHARED = {"bot.settings", "bot.metrics", "bot.http", "bot.streams"}
 BOT_PARTS = {"bot.channels", "bot.core", "bot.models", "bot.console", "bot.admin", "bot.keys",
              "bot.app", "bot.commands", "bot.cli", "bot.__main__", *BOT_SHARED}
 
@@ -42,6 +43,7 @@ ALLOWED: dict[str, set[str]] = {
     "bot.settings": {"bot.settings", "bot.models", "knowledge"},
     "bot.metrics": {"bot.metrics"},
     "bot.http": {"bot.http"},
+    "bot.streams": {"bot.streams"},
     # The composition root and the ``serve`` command that starts it.
     "bot.app": BOT_PARTS | {"knowledge"},
     "bot.commands": BOT_PARTS | {"knowledge"},
@@ -198,7 +200,7 @@ def test_checker_sees_relative_nested_and_library_imports(tmp_path: Path) -> Non
     })
     assert violations(root) == [  # in the order of PACKAGES, then file and line
         "bot/console/review.py:2 imports bot.admin.api: bot.console may import only "
-        "bot.console, bot.core, bot.http, bot.keys, bot.metrics, bot.models, bot.settings, knowledge",
+        "bot.console, bot.core, bot.http, bot.keys, bot.metrics, bot.models, bot.settings, bot.streams, knowledge",
         "bot/extra.py is in no part of docs/architecture.md (bot.extra): place it there and in ALLOWED",
         "bot/models/store.py:5 imports bot.core.brain.Brain: bot.models may import only bot.models, knowledge",
         "bot/models/store.py:6 imports torch.nn: the runtime never imports the training stack",

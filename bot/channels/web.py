@@ -3,13 +3,21 @@
 ``POST /api/chat`` takes ``{"session_id": "...", "text": "..."}`` (or ``"choice"``, the payload
 of a button the user pressed) and returns the reply, its buttons, intent, confidence, FAQ id
 and turn id. Bad requests get a 400 with a reason; the user's text is never logged.
+
+``GET /api/chat/history?session_id=...`` returns the conversation so far (the customer's,
+the bot's and support staff's messages, in order) and whether a person has it;
+``GET /api/chat/events?session_id=...`` is a server-sent event stream of what support staff
+write (and of them joining and handing back), for the page to show live during a handoff.
+The session id is the conversation's only key: it is random and stays in the browser.
 """
 from __future__ import annotations
 
 import asyncio
 import functools
 import re
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from aiohttp import web
@@ -17,13 +25,17 @@ from aiohttp import web
 from bot.channels.admission import Gate
 from bot.core.replies import Reply
 from bot.http import bad_request, error_json, int_field, read_json
-from bot.keys import CONVERSATIONS, KEEPER, METRICS, RESPONDER, SETTINGS
+from bot.keys import CONVERSATIONS, DESK, KEEPER, METRICS, RESPONDER, SETTINGS
+from bot.streams import resume_from, stream_events
+from knowledge.conversations.handoffs import Cursor, Line
 from knowledge.conversations.log import DuplicateFeedback
 from knowledge.errors import EntryNotFound
 
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,100}")  # fullmatch: "$" would let a trailing newline in
 GATE = web.AppKey("chat_gate", Gate)
+STREAMS_PER_ADDRESS = 8  # open live streams from one address (tabs, reconnects)
+STREAMS = web.AppKey("chat_streams", Counter[str])
 # The chat page runs only its own scripts and styles, talks only to this site, and is not framed.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -35,8 +47,8 @@ PAGE_HEADERS = {
 routes = web.RouteTableDef()
 
 
-def _session(body: dict[str, object]) -> str:
-    session_id = body.get("session_id")
+def _session(body: dict[str, object] | web.Request) -> str:
+    session_id = body.query.get("session_id") if isinstance(body, web.Request) else body.get("session_id")
     if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
         raise bad_request("session_id must be 8-100 letters, digits, '-' or '_'")
     return f"web:{session_id}"
@@ -87,6 +99,69 @@ async def chat(request: web.Request) -> web.Response:
     return web.json_response(reply_json(reply))
 
 
+@routes.get("/api/chat/history")
+async def history(request: web.Request) -> web.Response:
+    session_id = _session(request)
+    desk = request.app[DESK]
+    lines = await asyncio.to_thread(desk.handoffs.transcript, session_id)
+    handoff = await desk.state(session_id)
+    return web.json_response({
+        "messages": [customer_view(line) for line in lines if _shown(line)],
+        "cursor": str(lines[-1].cursor) if lines else str(Cursor()),
+        "handoff_state": handoff.state if handoff else None,
+    })
+
+
+@routes.get("/api/chat/events")
+async def events(request: web.Request) -> web.StreamResponse:
+    """What support staff write, live: one event per message, join and hand-back."""
+    session_id = _session(request)
+    desk = request.app[DESK]
+    try:
+        start = Cursor.parse(resume_from(request)) if resume_from(request) else None
+    except ValueError as error:
+        raise bad_request(str(error)) from None
+    if start is None:
+        start = await asyncio.to_thread(desk.handoffs.end_of, session_id)
+
+    async def read(position: str) -> tuple[list[tuple[str, object]], str]:
+        lines = await asyncio.to_thread(desk.handoffs.transcript, session_id, Cursor.parse(position))
+        shown: list[tuple[str, object]] = [(str(line.cursor), customer_view(line)) for line in lines
+                 if line.role in ("staff", "event") and _shown(line)]
+        return shown, str(lines[-1].cursor) if lines else position
+
+    with _stream_slot(request):
+        return await stream_events(request, str(start), read,
+                                   lambda seconds: desk.wakeups.wait([session_id], seconds))
+
+
+@contextmanager
+def _stream_slot(request: web.Request) -> Iterator[None]:
+    """At most STREAMS_PER_ADDRESS open streams per client address; 429 beyond."""
+    streams, address = request.app[STREAMS], request.remote or ""
+    if streams[address] >= STREAMS_PER_ADDRESS:
+        raise web.HTTPTooManyRequests(text=error_json("too many open event streams from your address"),
+                                      content_type="application/json", headers={"Retry-After": "10"})
+    streams[address] += 1
+    try:
+        yield
+    finally:
+        streams[address] -= 1
+        if streams[address] <= 0:
+            del streams[address]
+
+
+def customer_view(line: Line) -> dict[str, object]:
+    """A transcript line as the customer sees it: who wrote what, when; nothing internal."""
+    return {"role": line.role, "text": line.text, "at": line.at, "author": line.author, "kind": line.kind,
+            "cursor": str(line.cursor)}
+
+
+def _shown(line: Line) -> bool:
+    """Lines a customer sees: not the "opened" event (the bot's reply said it already)."""
+    return not (line.role == "event" and line.kind == "opened")
+
+
 @routes.post("/api/feedback")
 async def feedback(request: web.Request) -> web.Response:
     body = await read_json(request)
@@ -125,20 +200,19 @@ async def _page_headers(request: web.Request, response: web.StreamResponse) -> N
 
 
 def reply_json(reply: Reply) -> dict[str, object]:
-    # ``reply.escalate`` is left out: the web chat does not call in a person by itself (yet);
-    # the customer keeps the "Talk to a person" button.
     return {
         "reply": reply.text, "action": reply.action,
         "buttons": [{"label": b.label, "payload": b.payload} for b in reply.buttons],
         "intent": reply.intent, "confidence": reply.confidence, "faq_id": reply.faq_id,
         "faq_score": reply.faq_score, "turn_id": reply.turn_id, "feedback": reply.feedback,
-        "handoff": reply.handoff, "bundle_version": reply.bundle_version,
+        "handoff": reply.handoff, "handoff_state": reply.handoff_state, "bundle_version": reply.bundle_version,
     }
 
 
 def add_routes(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[GATE] = Gate(settings.address_rate_per_minute, settings.max_in_flight)
+    app[STREAMS] = Counter()
     app.add_routes(routes)
     app.on_response_prepare.append(_page_headers)
     app.router.add_static("/static/", STATIC, name="static")

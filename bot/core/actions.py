@@ -2,8 +2,9 @@
 
 The values are the strings the chat API returns, the turn log stores and the metrics label
 with, so an ``Action`` can go anywhere a string went. The policy decides the first four;
-a handler asking for a person makes ``HANDOFF``; text refused before any model saw it is
-``REJECTED``.
+a handler asking for a person (or too many fallbacks in a row) makes ``HANDOFF``; text
+refused before any model saw it is ``REJECTED``; a message written while a person has the
+conversation is ``RELAYED`` to them, never answered by the bot.
 
 Example::
 
@@ -22,3 +23,4 @@ class Action(StrEnum):
     HANDLER = "handler"  # a handler wrote the reply
     HANDOFF = "handoff"  # a handler called in a person
     REJECTED = "rejected"  # empty, oversized or rate-limited: a clear reply, no model involved
+    RELAYED = "relayed"  # written while a person has the conversation: for staff, not answered

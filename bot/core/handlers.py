@@ -16,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-HANDOFF_TEXT = ("I've asked a member of our support team to take over. They'll reply here as "
-                "soon as they can; you don't need to do anything else.")
+HANDOFF_TEXT = "I've asked a member of our support team to take over. They'll reply here as soon as they can."
 FALLBACK_TEXT = ("I'm sorry, I'm not sure I understood that. Could you rephrase it? "
                  "If you'd rather talk to a person, just say so.")
 

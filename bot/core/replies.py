@@ -11,19 +11,25 @@ Example::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.core.actions import Action
 from bot.core.brain import Brain
-from bot.core.handlers import FALLBACK_TEXT
+from bot.core.handlers import FALLBACK_TEXT, HANDOFF_TEXT
 from bot.core.policy import Decision
 from bot.core.streak import Streak
+from knowledge.conversations.handoffs import WAITING, Handoff, Opened
 from knowledge.faq.index import Hit
 
 HUMAN = "human"  # the payload of "Talk to a person"
 NONE_OF_THESE = "none"
 CLARIFY_TEXT = "I'm not completely sure what you mean. Did you mean one of these?"
-STILL_FALLBACK_TEXT = "Sorry, I still can't find an answer to that. Would you like to talk to a person?"
+STILL_NO_ANSWER = "Sorry, I still can't find an answer to that."
+STILL_FALLBACK_TEXT = f"{STILL_NO_ANSWER} Would you like to talk to a person?"
+ALREADY_WAITING = "You're already waiting for a person from our support team; they'll reply here."
+WITH_STAFF_ALREADY = "{} from our support team has your conversation; just write your message here."
+RELAYED_WAITING = "Thanks, that's passed on to our support team. You're number {} in the queue."
+RELAYED_AWAY = "Thanks, that's saved for our support team; they'll reply here when they're back."
 PROBLEM_REPLIES = {
     "empty": "I didn't catch a question there. What can I help you with?",
     "too_long": "That message is too long for me. Could you ask your question in a few sentences?",
@@ -52,8 +58,10 @@ class Reply:
     bundle_version: str | None = None
     turn_id: int | None = None
     feedback: bool = False  # offer thumbs up/down
-    handoff: bool = False  # a person takes over now (a handler asked for one)
+    handoff: bool = False  # this message put the conversation in the queue for a person
     escalate: bool = False  # the bot has failed often enough that a person should be called in
+    handoff_id: int | None = None  # the conversation's open handoff, if a person has it or is called
+    handoff_state: str | None = None  # "waiting" or "with_staff" while a handoff is open
 
     @property
     def choices(self) -> tuple[str, ...]:
@@ -112,6 +120,32 @@ def fallback(basis: Basis, streak: Streak) -> Reply:
     """Say the bot has no answer and offer a person; ``streak`` says how often it failed already."""
     text = STILL_FALLBACK_TEXT if streak.unanswered else FALLBACK_TEXT
     return _reply(basis, text, Action.FALLBACK, (Button("Talk to a person", HUMAN),), escalate=streak.escalates)
+
+
+def handed_off(reply: Reply, opened: Opened, away: str | None) -> Reply:
+    """``reply`` (a request for a person, or a fallback that escalates) once the conversation is
+    queued for a person: says so honestly, with the queue position or when staff are back."""
+    handoff = opened.handoff
+    if not opened.created:
+        text = ALREADY_WAITING if handoff.state == WAITING else WITH_STAFF_ALREADY.format(handoff.claimed_by)
+    elif away is not None:
+        text = away
+    else:
+        text = f"{HANDOFF_TEXT.rstrip('.')}; you're number {opened.position} in the queue."
+    if reply.escalate and opened.created:
+        text = f"{STILL_NO_ANSWER} {text}"
+    return replace(reply, text=text, action=Action.HANDOFF, buttons=(), feedback=False, handoff=opened.created,
+                   handoff_id=handoff.id, handoff_state=handoff.state)
+
+
+def relayed(handoff: Handoff, position: int, acknowledge: bool, away: str | None) -> Reply:
+    """The reply to a message written while a person has the conversation: the bot stays
+    silent, except for a short acknowledgement while the customer waits (``acknowledge``)."""
+    text = ""
+    if acknowledge and handoff.state == WAITING:
+        text = RELAYED_AWAY if away is not None else RELAYED_WAITING.format(position)
+    return Reply(text, Action.RELAYED, reason=f"handoff {handoff.id} is {handoff.state}",
+                 handoff_id=handoff.id, handoff_state=handoff.state)
 
 
 def rejected(problem: str, reason: str | None = None) -> Reply:

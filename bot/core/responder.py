@@ -12,26 +12,31 @@ Example::
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 from bot.core.actions import Action
 from bot.core.batcher import Batcher
 from bot.core.brain import Brain, BrainKeeper
 from bot.core.handlers import Handler, HandlerTurn
+from bot.core.handoff import HandoffDesk
 from bot.core.policy import Decision, IntentGuess, decide
-from bot.core.replies import HUMAN, Basis, Explanation, Reply, answer, compose, fallback, rejected
+from bot.core.replies import HUMAN, Basis, Explanation, Reply, answer, compose, fallback, handed_off, rejected, relayed
 from bot.core.routing import RoutingTable
 from bot.core.sessions import Context, Pending, Sessions, remember
-from bot.core.streak import Streak
+from bot.core.streak import ESCALATE_AFTER, Streak
 from bot.core.text import clean_text, normalise_text
 from bot.metrics import Metrics
 from bot.settings import Settings
+from knowledge.conversations.handoffs import Handoff
 from knowledge.conversations.log import TurnRecord
 from knowledge.faq.index import Hit
 
 REVIEW_MARGIN = 0.05  # answers this close above the threshold are "low confidence": queued
 LOGGED_CHARS = 200  # of a refused message or a pressed button, this much is stored
+ACKNOWLEDGE_EVERY_S = 120  # while waiting for a person, "passed on" at most this often
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,9 @@ class Understood:
 class Responder:
     def __init__(self, settings: Settings, keeper: BrainKeeper, routing: RoutingTable,
                  handlers: dict[str, Handler], sessions: Sessions,
-                 log: Batcher[TurnRecord, int], metrics: Metrics) -> None:
+                 log: Batcher[TurnRecord, int], metrics: Metrics, desk: HandoffDesk) -> None:
         self.settings = settings
+        self.desk = desk
         self.keeper = keeper
         self.routing = routing
         self.handlers = handlers
@@ -69,11 +75,20 @@ class Responder:
         await self.inference.close()
 
     async def respond(self, session_id: str, channel: str, text: str, choice: str | None = None) -> Reply:
-        started = time.perf_counter()
-        context = self.sessions.get(session_id)
-        turn = await self._reply(session_id, context, text, choice)
-        remember(context, turn.reply, turn.pending)
-        return await self._store(session_id, channel, turn.text, turn.reply, started)
+        started, arrived = time.perf_counter(), _now()
+        handoff = await self.desk.state(session_id)
+        if handoff is not None:  # a person has the conversation: store it for them, answer nothing
+            turn = await self._relay(session_id, handoff, text, choice)
+        else:
+            context = self.sessions.get(session_id)
+            turn = await self._reply(session_id, context, text, choice)
+            if turn.reply.handoff or turn.reply.escalate:
+                turn = await self._hand_off(session_id, channel, turn)
+            remember(context, turn.reply, turn.pending)
+        reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived)
+        if reply.handoff_id is not None:
+            self.desk.customer_wrote(session_id)  # the inbox and the staff member see it now
+        return reply
 
     async def explain(self, text: str) -> Explanation:
         """How the bot would answer ``text`` and why, without a session, handlers or logging.
@@ -125,6 +140,29 @@ class Responder:
         return _Turn(compose(understood.brain, decision, understood.basis(decision.reason), context.streak),
                      message.text)
 
+    async def _relay(self, session_id: str, handoff: Handoff, text: str, choice: str | None) -> _Turn:
+        """A message for the person who has (or will take) the conversation; see ``replies.relayed``."""
+        if not self.sessions.allow(session_id):
+            return _Turn(rejected("rate", "rate limit"), _loggable(text))
+        if choice is not None:
+            logged = _loggable(text) or _loggable(choice)
+        else:
+            message = normalise_text(text, self.settings.max_text_chars)
+            if message.problem:
+                return _Turn(rejected(message.problem), _loggable(text))
+            logged = message.text
+        position, last = await asyncio.to_thread(self.desk.handoffs.waiting_note, handoff)
+        acknowledge = last is None or (datetime.now(UTC) - datetime.fromisoformat(last)).total_seconds() \
+            >= ACKNOWLEDGE_EVERY_S
+        return _Turn(relayed(handoff, position, acknowledge, self.desk.away()), logged)
+
+    async def _hand_off(self, session_id: str, channel: str, turn: _Turn) -> _Turn:
+        """Queue the conversation for a person: asked for, or the bot failed too often."""
+        reason = ("asked for a person" if turn.reply.handoff
+                  else f"the bot could not answer {ESCALATE_AFTER} messages in a row")
+        opened = await self.desk.open(session_id, channel, reason)
+        return replace(turn, reply=handed_off(turn.reply, opened, self.desk.away()))
+
     def _understand(self, texts: list[str]) -> list[Understood]:
         """Runs in the inference thread: one model call for the whole micro-batch."""
         brain = self.keeper.current
@@ -167,7 +205,8 @@ class Responder:
         pending = Pending(name, result.state) if result.state is not None else None
         return _Turn(reply, text if logged is None else logged, pending)
 
-    async def _store(self, session_id: str, channel: str, text: str, reply: Reply, started: float) -> Reply:
+    async def _store(self, session_id: str, channel: str, text: str, reply: Reply, started: float,
+                     arrived: str) -> Reply:
         latency_ms = (time.perf_counter() - started) * 1000
         low = reply.action == Action.ANSWER and reply.faq_score is not None and \
             reply.faq_score < self.keeper.current.thresholds.answer + REVIEW_MARGIN
@@ -175,7 +214,7 @@ class Responder:
             session_id=session_id, channel=channel, text=text, action=reply.action, reply=reply.text,
             latency_ms=latency_ms, intent=reply.intent, confidence=reply.confidence,
             in_scope=reply.in_scope, faq_id=reply.faq_id, faq_score=reply.faq_score,
-            choices=reply.choices, bundle_version=reply.bundle_version,
+            choices=reply.choices, bundle_version=reply.bundle_version, created_at=arrived,
             needs_review=reply.action in (Action.FALLBACK, Action.CLARIFY, Action.HANDOFF) or low,
         )
         turn_id = await self.log.submit(record)
@@ -195,6 +234,10 @@ class _Turn:
     reply: Reply
     text: str
     pending: Pending | None = None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def _loggable(raw: str) -> str:

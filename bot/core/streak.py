@@ -1,15 +1,15 @@
 """How often the bot has failed a customer lately, and when that calls in a person.
 
 One count, kept per conversation in ``sessions.Context``: fallbacks in a row. Every reply
-except another fallback or a handoff ends the run; at ``ESCALATE_AFTER`` the fallback reply
+but another fallback ends the run; at ``ESCALATE_AFTER`` the fallback reply
 says ``escalate`` and the count starts again. Beside it a flag remembers whether the bot has
 fallen back since it last helped (an answer or a handler), so a second fallback can say
 "still"; a clarification or a refused message leaves that flag as it was.
 
 The two differ on purpose, and each keeps what a channel has always shown: the "still"
 wording (every channel) survives an offer of choices, while the escalation count (acted on
-by Telegram) starts again after one. A handoff keeps the count: a person has the
-conversation then, and the bot counts on from where it was if they hand it back.
+by the responder: a person is called in) starts again after one. A handoff starts both
+again: a person has seen the conversation, and the bot starts afresh when they hand it back.
 
 Example::
 
@@ -42,8 +42,6 @@ class Streak:
         """The streak once a reply with ``action`` (and ``escalated`` as it said) is sent."""
         if action == Action.FALLBACK:
             return Streak(0 if escalated else self.fallbacks + 1, True)
-        if action == Action.HANDOFF:
-            return Streak(self.fallbacks, False)
         if action in (Action.CLARIFY, Action.REJECTED):
             return Streak(0, self.unanswered)
         return Streak()  # an answer or a handler's reply: the bot helped

@@ -57,6 +57,8 @@ class Activity:
         counts: dict[str, dict[str, int]] = {}
         with self.database.connect() as conn:
             for row in conn.execute(query):
+                if row.action == "relayed":  # written to a person, not a question for the bot
+                    continue
                 field = FIELD_BY_ACTION.get(row.action)
                 per = counts.setdefault(row.day, {})
                 per["questions"] = per.get("questions", 0) + int(row.n)

@@ -1,27 +1,148 @@
-"""Human handoff state: which conversations a person has taken over, and the staff-chat relay.
+"""Human handoff: a conversation a person takes over, its transcript, and the staff-chat relay.
 
-While a conversation is handed off the bot stops answering it; the customer's messages are
-relayed to a staff chat, and a staff member's reply to any relayed message reaches that
-customer. Both facts live in the database, so a restarted bot (or another replica) keeps
-relaying where the last one stopped.
+A conversation is with the bot until someone asks for a person; then it has one open handoff,
+``waiting`` (queued for a person) until a staff member claims it (``with_staff``), and
+``closed`` when staff hand it back to the bot. While a handoff is open the bot answers
+nothing: the customer's messages are stored as turns with action ``relayed``. Opening,
+claiming, staff messages and closing are stored as events; turns and events together are the
+transcript. Everything is in the database, so a restarted bot (or another replica) sees the
+same state, and one conversation cannot have two open handoffs (a unique constraint).
+
+The Telegram staff-chat relay keeps its map here too: which staff-chat message stands for
+which customer, so a staff member's reply to it reaches that customer.
 
 Example::
 
     handoffs = Handoffs(Database.open("sqlite:///data/supportbot.db"))
-    handoffs.start("tg:42", "telegram")               # True: a person has it now
-    handoffs.remember(Relay("-100777", 15, "tg:42", "42"))
-    handoffs.relay_for("-100777", 15)                 # Relay(..., session_id="tg:42", user_chat="42")
-    handoffs.end("tg:42")                             # True: back to the bot
+    opened = handoffs.open("web:abc", "web", "asked for a person")   # opened.created, position 1
+    handoffs.claim(opened.handoff.id, "ana")                          # with_staff, ana has it
+    handoffs.post(opened.handoff.id, "ana", "Hi, I'm Ana. How can I help?", "console")
+    handoffs.transcript("web:abc")                                    # customer, bot and staff lines
+    handoffs.close(opened.handoff.id, "ana")                          # back to the bot
 """
 from __future__ import annotations
 
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, RowMapping, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from knowledge.database import Database, conversations, staff_relays
+from knowledge.database import Database, conversations, handoff_events, handoffs, staff_relays, turns
+from knowledge.errors import EntryNotFound, KnowledgeError
+
+WAITING, WITH_STAFF, CLOSED = "waiting", "with_staff", "closed"
+OPEN_STATES = (WAITING, WITH_STAFF)
+STATES = (*OPEN_STATES, CLOSED)
+SOURCES = ("bot", "console", "api", "telegram")
+MAX_STAFF_TEXT = 4000
+RELAYED = "relayed"  # the turn action of a customer's message while a person has the conversation
+
+
+class HandoffConflict(KnowledgeError):
+    """The change does not fit the handoff's state: closed already, or another person has it."""
+
+    def __init__(self, message: str, claimed_by: str | None = None) -> None:
+        self.claimed_by = claimed_by
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Handoff:
+    id: int
+    session_id: str
+    channel: str
+    reason: str
+    state: str
+    opened_at: str
+    claimed_by: str | None = None
+    claimed_at: str | None = None
+    first_reply_at: str | None = None
+    closed_at: str | None = None
+    closed_by: str | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state != CLOSED
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The result of asking for a person: the open handoff, whether this request opened it,
+    and its place among the conversations waiting (0 once someone has it)."""
+
+    handoff: Handoff
+    created: bool
+    position: int
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A place in a transcript: the last turn and the last event seen. Text form ``"12-3"``."""
+
+    turn: int = 0
+    event: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.turn}-{self.event}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> Cursor:
+        """``"12-3"`` -> Cursor(12, 3); empty -> the start; anything else is a ValueError."""
+        if not text:
+            return cls()
+        turn, sep, event = text.partition("-")
+        if not sep or not turn.isdigit() or not event.isdigit() or len(text) > 40:
+            raise ValueError("a transcript position looks like '12-3'")
+        return cls(int(turn), int(event))
+
+    def after(self, other: Cursor) -> Cursor:
+        return Cursor(max(self.turn, other.turn), max(self.event, other.event))
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a transcript, as the customer or staff see it.
+
+    ``role`` is ``customer``, ``bot``, ``staff`` (a person's message) or ``event`` (opened,
+    claimed, closed: ``kind`` says which). Bot lines carry what the bot used: ``action``,
+    ``intent`` and ``faq_id``.
+    """
+
+    role: str
+    text: str
+    at: str
+    cursor: Cursor
+    author: str | None = None
+    kind: str | None = None
+    action: str | None = None
+    intent: str | None = None
+    faq_id: str | None = None
+    turn_id: int | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {"role": self.role, "text": self.text, "at": self.at, "cursor": str(self.cursor),
+                "author": self.author, "kind": self.kind, "action": self.action, "intent": self.intent,
+                "faq_id": self.faq_id, "turn_id": self.turn_id}
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """An open handoff as the inbox lists it: with the customer's last message."""
+
+    handoff: Handoff
+    last_message: str | None
+    last_message_at: str | None
+
+
+@dataclass(frozen=True)
+class HandoffStats:
+    waiting_now: int
+    with_staff_now: int
+    median_first_reply_s: float | None  # over handoffs opened in the period that got a reply
+    per_day: list[tuple[str, int]]  # (YYYY-MM-DD, handoffs opened), oldest first
 
 
 @dataclass(frozen=True)
@@ -35,55 +156,201 @@ class Relay:
 
 
 class Handoffs:
-    """Handoff flags on conversations and the staff-message -> customer map."""
+    """Handoff state, events and transcripts in the knowledge database."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def start(self, session_id: str, channel: str) -> bool:
-        """Mark the conversation as taken over by a person; False if it already was."""
+    # -- state --------------------------------------------------------------------------
+
+    def open(self, session_id: str, channel: str, reason: str) -> Opened:
+        """Queue the conversation for a person; if it already has an open handoff, that one."""
+        now = _now()
+        try:
+            with self.database.begin() as conn:
+                _ensure_conversation(conn, session_id, channel, now)
+                new_id = conn.execute(insert(handoffs).values(
+                    session_id=session_id, open_session=session_id, channel=channel, reason=reason[:200],
+                    state=WAITING, opened_at=now).returning(handoffs.c.id)).scalar_one()
+                _event(conn, new_id, session_id, "opened", "bot", "bot", reason[:200], now)
+                conn.execute(update(conversations).where(conversations.c.session_id == session_id)
+                             .values(handoff=True, handoff_at=now, updated_at=now))
+            created = True
+        except IntegrityError:  # open already (perhaps opened by another replica a moment ago)
+            created = False
+        handoff = self.for_session(session_id)
+        if handoff is None:  # closed again in between: rare enough to simply try once more
+            return self.open(session_id, channel, reason)
+        return Opened(handoff, created, self.position(handoff))
+
+    def for_session(self, session_id: str) -> Handoff | None:
+        """The conversation's open handoff, or None when the bot has it."""
+        return self.open_for([session_id]).get(session_id)
+
+    def open_for(self, session_ids: Sequence[str]) -> dict[str, Handoff]:
+        """The open handoffs of many conversations at once (one query), by session id."""
+        if not session_ids:
+            return {}
+        with self.database.connect() as conn:
+            rows = conn.execute(select(handoffs).where(handoffs.c.open_session.in_(set(session_ids))))
+            return {row.session_id: _handoff(row) for row in rows.mappings()}
+
+    def get(self, handoff_id: int) -> Handoff:
+        with self.database.connect() as conn:
+            row = conn.execute(select(handoffs).where(handoffs.c.id == handoff_id)).mappings().first()
+        if row is None:
+            raise EntryNotFound(f"no handoff {handoff_id}")
+        return _handoff(row)
+
+    def position(self, handoff: Handoff) -> int:
+        """1 for the conversation waiting longest, 2 for the next...; 0 when not waiting."""
+        if handoff.state != WAITING:
+            return 0
+        with self.database.connect() as conn:
+            ahead = conn.execute(select(func.count()).select_from(handoffs).where(
+                handoffs.c.state == WAITING, handoffs.c.id < handoff.id)).scalar_one()
+        return int(ahead) + 1
+
+    def waiting_note(self, handoff: Handoff) -> tuple[int, str | None]:
+        """The handoff's place in the queue, and when the customer was last told they wait."""
+        with self.database.connect() as conn:
+            told = conn.execute(select(func.max(turns.c.created_at)).where(
+                turns.c.session_id == handoff.session_id, turns.c.action == RELAYED, turns.c.reply != "",
+                turns.c.created_at >= handoff.opened_at)).scalar()
+        return self.position(handoff), told
+
+    def claim(self, handoff_id: int, staff: str, take_over: bool = False) -> Handoff:
+        """``staff`` takes the conversation. Someone else's needs ``take_over``; closed ones cannot."""
         now = _now()
         with self.database.begin() as conn:
-            current = conn.execute(select(conversations.c.handoff)
-                                   .where(conversations.c.session_id == session_id)).first()
-            if current is None:  # no turn logged yet (e.g. /human as the first message)
-                conn.execute(insert(conversations).values(
-                    session_id=session_id, channel=channel, created_at=now, updated_at=now,
-                    handoff=True, handoff_at=now))
-                return True
-            if current.handoff:
-                return False
-            conn.execute(update(conversations).where(conversations.c.session_id == session_id)
-                         .values(handoff=True, handoff_at=now, updated_at=now))
-        return True
+            current = _locked(conn, handoff_id)
+            if current.claimed_by == staff and current.state == WITH_STAFF:
+                return current
+            _check_claim(current, staff, take_over)
+            conn.execute(update(handoffs).where(handoffs.c.id == handoff_id)
+                         .values(state=WITH_STAFF, claimed_by=staff, claimed_at=now))
+            _event(conn, handoff_id, current.session_id, "claimed", staff, "console", "", now)
+        return self.get(handoff_id)
 
-    def end(self, session_id: str) -> bool:
-        """Hand the conversation back to the bot; False if no person had it."""
+    def post(self, handoff_id: int, author: str, text: str, source: str, take_over: bool = False) -> Line:
+        """A staff message to the customer. Claims a waiting conversation for ``author``; refuses
+        one that someone else has (unless ``take_over``) or that is closed."""
+        text = text.strip()
+        if not text:
+            raise ValueError("the message is empty")
+        if len(text) > MAX_STAFF_TEXT:
+            raise ValueError(f"the message is longer than {MAX_STAFF_TEXT} characters")
+        if source not in SOURCES:
+            raise ValueError(f"unknown source {source!r}")
+        now = _now()
         with self.database.begin() as conn:
-            result = conn.execute(update(conversations)
-                                  .where(conversations.c.session_id == session_id,
-                                         conversations.c.handoff.is_(True))
-                                  .values(handoff=False, updated_at=_now()))
-        return result.rowcount > 0
+            current = _locked(conn, handoff_id)
+            if current.claimed_by != author or current.state != WITH_STAFF:
+                _check_claim(current, author, take_over)
+                conn.execute(update(handoffs).where(handoffs.c.id == handoff_id)
+                             .values(state=WITH_STAFF, claimed_by=author, claimed_at=now))
+                _event(conn, handoff_id, current.session_id, "claimed", author, source, "", now)
+            if current.first_reply_at is None:
+                conn.execute(update(handoffs).where(handoffs.c.id == handoff_id).values(first_reply_at=now))
+            event_id = _event(conn, handoff_id, current.session_id, "message", author, source, text, now)
+        return Line("staff", text, now, Cursor(0, event_id), author=author, kind="message")
 
-    def is_handed_off(self, session_id: str) -> bool:
-        with self.database.connect() as conn:
-            value = conn.execute(select(conversations.c.handoff)
-                                 .where(conversations.c.session_id == session_id)).scalar()
-        return bool(value)
+    def close(self, handoff_id: int, by: str) -> Handoff:
+        """Hand the conversation back to the bot; a HandoffConflict if it is closed already."""
+        now = _now()
+        with self.database.begin() as conn:
+            current = _locked(conn, handoff_id)
+            if not current.is_open:
+                raise HandoffConflict(f"handoff {handoff_id} is closed already (by {current.closed_by})")
+            conn.execute(update(handoffs).where(handoffs.c.id == handoff_id).values(
+                state=CLOSED, open_session=None, closed_at=now, closed_by=by))
+            _event(conn, handoff_id, current.session_id, "closed", by, "console", "", now)
+            conn.execute(update(conversations).where(conversations.c.session_id == current.session_id)
+                         .values(handoff=False, updated_at=now))
+        return self.get(handoff_id)
 
-    def handed_off(self) -> list[str]:
-        """Session ids a person has now, oldest handoff first."""
+    # -- reading ------------------------------------------------------------------------
+
+    def inbox(self, state: str | None = None, limit: int = 200) -> list[InboxItem]:
+        """Open handoffs (or those in ``state``): waiting first, each oldest first."""
+        if state is not None and state not in STATES:
+            raise ValueError(f"state must be one of {', '.join(STATES)}")
+        query = select(handoffs).order_by(handoffs.c.id).limit(limit)
+        query = query.where(handoffs.c.state == state) if state else query.where(handoffs.c.state.in_(OPEN_STATES))
         with self.database.connect() as conn:
-            rows = conn.execute(select(conversations.c.session_id)
-                                .where(conversations.c.handoff.is_(True))
-                                .order_by(conversations.c.handoff_at))
-            return list(rows.scalars())
+            found = [_handoff(row) for row in conn.execute(query).mappings()]
+            last = {}
+            for item in found:
+                row = conn.execute(select(turns.c.text, turns.c.created_at)
+                                   .where(turns.c.session_id == item.session_id, turns.c.text != "")
+                                   .order_by(turns.c.id.desc()).limit(1)).first()
+                last[item.id] = (row.text, row.created_at) if row else (None, None)
+        found.sort(key=lambda h: (h.state != WAITING, h.id))
+        return [InboxItem(h, *last[h.id]) for h in found]
+
+    def waiting_count(self) -> int:
+        with self.database.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(handoffs)
+                                    .where(handoffs.c.state == WAITING)).scalar_one())
+
+    def transcript(self, session_id: str, after: Cursor | None = None, limit: int = 500) -> list[Line]:
+        """The conversation's lines after ``after`` (all of them by default), oldest first: its
+        turns (the customer's message and the bot's reply) and its handoff events, merged in time."""
+        after = after or Cursor()
+        with self.database.connect() as conn:
+            turn_rows = list(conn.execute(
+                select(turns).where(turns.c.session_id == session_id, turns.c.id > after.turn)
+                .order_by(turns.c.id.desc()).limit(limit)).mappings())
+            event_rows = list(conn.execute(
+                select(handoff_events).where(handoff_events.c.session_id == session_id,
+                                             handoff_events.c.id > after.event)
+                .order_by(handoff_events.c.id.desc()).limit(limit)).mappings())
+        entries: list[tuple[str, int, int, list[Line]]] = []  # (time, order, id, lines)
+        for row in turn_rows:
+            entries.append((row["created_at"], 0, row["id"], _turn_lines(row, after.event)))
+        for row in event_rows:
+            entries.append((row["created_at"], 1, row["id"], [_event_line(row, after.turn)]))
+        entries.sort(key=lambda e: (e[0], e[1], e[2]))
+        lines = [line for entry in entries for line in entry[3]]
+        # Each line's cursor covers everything before it, so a reader can resume from any line.
+        position, placed = after, []
+        for line in lines:
+            position = position.after(line.cursor)
+            placed.append(_with_cursor(line, position))
+        return placed[-limit:]
+
+    def end_of(self, session_id: str) -> Cursor:
+        """The position after the conversation's last line."""
+        with self.database.connect() as conn:
+            turn = conn.execute(select(func.max(turns.c.id)).where(turns.c.session_id == session_id)).scalar()
+            event = conn.execute(select(func.max(handoff_events.c.id))
+                                 .where(handoff_events.c.session_id == session_id)).scalar()
+        return Cursor(int(turn or 0), int(event or 0))
+
+    def stats(self, days: int = 14, today: date | None = None) -> HandoffStats:
+        """Waiting and claimed now; median time to the first staff reply; handoffs per day."""
+        last = today or datetime.now(UTC).date()
+        first = last - timedelta(days=days - 1)
+        day = func.substr(handoffs.c.opened_at, 1, 10)
+        with self.database.connect() as conn:
+            states: dict[str, int] = dict(conn.execute(select(handoffs.c.state, func.count()).group_by(handoffs.c.state)).all())
+            per_day: dict[str, int] = dict(conn.execute(select(day, func.count()).where(day >= first.isoformat())
+                                        .group_by(day)).all())
+            replied = conn.execute(select(handoffs.c.opened_at, handoffs.c.first_reply_at).where(
+                day >= first.isoformat(), handoffs.c.first_reply_at.is_not(None))).all()
+        delays = [(_parse(r.first_reply_at) - _parse(r.opened_at)).total_seconds() for r in replied]
+        return HandoffStats(
+            waiting_now=int(states.get(WAITING, 0)), with_staff_now=int(states.get(WITH_STAFF, 0)),
+            median_first_reply_s=statistics.median(delays) if delays else None,
+            per_day=[((first + timedelta(days=i)).isoformat(),
+                      int(per_day.get((first + timedelta(days=i)).isoformat(), 0))) for i in range(days)])
+
+    # -- the Telegram staff-chat relay -----------------------------------------------------
 
     def remember(self, relay: Relay) -> None:
         """Record that ``relay.staff_message_id`` in the staff chat stands for that customer.
 
-        The conversation must exist (``start`` creates it). Recording the same message twice
+        The conversation must exist (``open`` creates it). Recording the same message twice
         keeps the first record.
         """
         try:
@@ -106,5 +373,72 @@ class Handoffs:
         return Relay(staff_chat, staff_message_id, row.session_id, row.user_chat)
 
 
+def _ensure_conversation(conn: Connection, session_id: str, channel: str, now: str) -> None:
+    """A handoff may come first (``/human`` as the first message): create its conversation."""
+    exists = conn.execute(select(conversations.c.session_id)
+                          .where(conversations.c.session_id == session_id)).first()
+    if exists is None:
+        conn.execute(insert(conversations).values(session_id=session_id, channel=channel, created_at=now,
+                                                  updated_at=now, handoff=False))
+
+
+def _locked(conn: Connection, handoff_id: int) -> Handoff:
+    """The handoff, read inside the transaction (row-locked where the engine can)."""
+    row = conn.execute(select(handoffs).where(handoffs.c.id == handoff_id).with_for_update()).mappings().first()
+    if row is None:
+        raise EntryNotFound(f"no handoff {handoff_id}")
+    return _handoff(row)
+
+
+def _check_claim(current: Handoff, staff: str, take_over: bool) -> None:
+    if not current.is_open:
+        raise HandoffConflict(f"this conversation was handed back to the bot by {current.closed_by}")
+    if current.state == WITH_STAFF and current.claimed_by != staff and not take_over:
+        raise HandoffConflict(f"{current.claimed_by} is answering this conversation; take it over first",
+                              claimed_by=current.claimed_by)
+
+
+def _event(conn: Connection, handoff_id: int, session_id: str, kind: str, author: str, source: str,
+           text: str, now: str) -> int:
+    return int(conn.execute(insert(handoff_events).values(
+        handoff_id=handoff_id, session_id=session_id, kind=kind, author=author[:200], source=source,
+        text=text, created_at=now).returning(handoff_events.c.id)).scalar_one())
+
+
+def _handoff(row: RowMapping) -> Handoff:
+    return Handoff(row["id"], row["session_id"], row["channel"], row["reason"], row["state"], row["opened_at"],
+                   row["claimed_by"], row["claimed_at"], row["first_reply_at"], row["closed_at"],
+                   row["closed_by"])
+
+
+def _turn_lines(row: RowMapping, event: int) -> list[Line]:
+    cursor = Cursor(row["id"], event)
+    lines = []
+    if row["text"]:
+        lines.append(Line("customer", row["text"], row["created_at"], cursor, action=row["action"],
+                          turn_id=row["id"]))
+    if row["reply"]:
+        lines.append(Line("bot", row["reply"], row["created_at"], cursor, action=row["action"],
+                          intent=row["intent"], faq_id=row["faq_id"], turn_id=row["id"],
+                          kind=None if row["action"] != RELAYED else "acknowledgement"))
+    return lines
+
+
+def _event_line(row: RowMapping, turn: int) -> Line:
+    role = "staff" if row["kind"] == "message" else "event"
+    return Line(role, row["text"], row["created_at"], Cursor(turn, row["id"]), author=row["author"],
+                kind=row["kind"])
+
+
+def _with_cursor(line: Line, cursor: Cursor) -> Line:
+    return Line(line.role, line.text, line.at, cursor, line.author, line.kind, line.action, line.intent,
+                line.faq_id, line.turn_id)
+
+
+def _parse(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+

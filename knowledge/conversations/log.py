@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from knowledge.database import Database, conversations, feedback, turns
 from knowledge.errors import EntryNotFound, KnowledgeError
 
-ACTIONS = ("answer", "clarify", "fallback", "handler", "rejected", "handoff")
+ACTIONS = ("answer", "clarify", "fallback", "handler", "rejected", "handoff", "relayed")
 PENDING = "pending"
 
 

@@ -67,8 +67,8 @@ def test_an_answer_or_a_handler_starts_everything_again(helped: Action) -> None:
     assert run(Action.FALLBACK, Action.FALLBACK, helped) == Streak()
 
 
-def test_a_handoff_keeps_the_count_for_when_the_bot_has_the_conversation_back() -> None:
-    assert run(Action.FALLBACK, Action.FALLBACK, Action.HANDOFF) == Streak(2, False)
+def test_a_handoff_starts_the_count_again_for_when_the_bot_has_the_conversation_back() -> None:
+    assert run(Action.FALLBACK, Action.FALLBACK, Action.HANDOFF) == Streak()
 
 
 def test_remember_applies_what_a_reply_changes() -> None:
@@ -112,14 +112,16 @@ async def test_explain_returns_the_decision_and_the_reply_it_would_give(client: 
     assert empty.decision is None and empty.reply.action == Action.REJECTED
 
 
-async def test_the_core_says_escalate_and_the_web_chat_goes_on_as_before(client: TestClient) -> None:
+async def test_the_third_fallback_in_a_row_calls_a_person_in_every_channel(client: TestClient) -> None:
     responder = responder_of(client)
     replies = [await responder.respond("web:escalating", "web", UNANSWERABLE) for _ in range(4)]
-    assert [r.escalate for r in replies] == [False, False, True, False]
-    assert [r.text for r in replies] == [FALLBACK_TEXT] + [STILL_FALLBACK_TEXT] * 3
+    assert [r.action for r in replies] == [Action.FALLBACK, Action.FALLBACK, Action.HANDOFF, Action.RELAYED]
+    assert [r.text for r in replies[:2]] == [FALLBACK_TEXT, STILL_FALLBACK_TEXT]
+    assert replies[2].handoff and replies[2].handoff_state == "waiting" and not replies[2].buttons
+    assert replies[3].handoff_id == replies[2].handoff_id, "the fourth message is for the person"
 
-    over_http = [await say(client, UNANSWERABLE) for _ in range(4)]
+    over_http = [await say(client, UNANSWERABLE) for _ in range(3)]
     assert all(set(r) == {"reply", "action", "buttons", "intent", "confidence", "faq_id", "faq_score",
-                          "turn_id", "feedback", "handoff", "bundle_version"} for r in over_http)
-    assert all(r["action"] == "fallback" and r["handoff"] is False for r in over_http)
-    assert all({"label": "Talk to a person", "payload": "human"} in r["buttons"] for r in over_http)
+                          "turn_id", "feedback", "handoff", "handoff_state", "bundle_version"} for r in over_http)
+    assert [r["action"] for r in over_http] == ["fallback", "fallback", "handoff"]
+    assert all({"label": "Talk to a person", "payload": "human"} in r["buttons"] for r in over_http[:2])

@@ -1,35 +1,115 @@
-"""Handoff state and the staff-chat relay map, in the database."""
+"""Handoff state, events, transcripts and the staff-chat relay map, in a real SQLite database."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from knowledge.conversations.handoffs import Handoffs, Relay
+from knowledge.conversations.handoffs import CLOSED, WAITING, WITH_STAFF, Cursor, HandoffConflict, Handoffs, Relay
 from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.database import Database
+from knowledge.errors import EntryNotFound
 
 
-def test_handoff_starts_ends_and_survives_reopening(tmp_path: Path) -> None:
+@pytest.fixture()
+def database(tmp_path: Path) -> Database:
+    return Database.open(f"sqlite:///{tmp_path / 'bot.db'}")
+
+
+def test_a_handoff_waits_is_claimed_answered_and_closed(database: Database) -> None:
+    log, handoffs = ConversationLog(database), Handoffs(database)
+    log.record([TurnRecord("web:a", "web", "a person please", "handoff", "Queued.", 1.0)])
+    first = handoffs.open("web:a", "web", "asked for a person")
+    assert first.created and first.position == 1 and first.handoff.state == WAITING
+    again = handoffs.open("web:a", "web", "asked for a person")
+    assert not again.created and again.handoff.id == first.handoff.id, "one open handoff per conversation"
+    second = handoffs.open("tg:2", "telegram", "asked for a person")  # no turn yet: conversation created
+    assert second.position == 2 and handoffs.waiting_count() == 2
+
+    claimed = handoffs.claim(first.handoff.id, "ana")
+    assert claimed.state == WITH_STAFF and claimed.claimed_by == "ana"
+    assert handoffs.position(handoffs.get(second.handoff.id)) == 1, "the queue moved up"
+    with pytest.raises(HandoffConflict, match="ana is answering this conversation") as conflict:
+        handoffs.post(first.handoff.id, "ben", "Hi from Ben", "console")
+    assert conflict.value.claimed_by == "ana"
+    handoffs.post(first.handoff.id, "ana", "  Hi, I'm Ana.  ", "console")
+    handoffs.post(first.handoff.id, "ben", "Ben here, taking over.", "console", take_over=True)
+    assert handoffs.get(first.handoff.id).claimed_by == "ben"
+    for bad in ("", "   ", "x" * 4001):
+        with pytest.raises(ValueError):
+            handoffs.post(first.handoff.id, "ben", bad, "console")
+
+    closed = handoffs.close(first.handoff.id, "ben")
+    assert closed.state == CLOSED and closed.closed_by == "ben" and handoffs.for_session("web:a") is None
+    with pytest.raises(HandoffConflict, match="closed already"):
+        handoffs.close(first.handoff.id, "ana")
+    with pytest.raises(HandoffConflict, match="handed back to the bot by ben"):
+        handoffs.post(first.handoff.id, "ben", "too late", "console")
+    with pytest.raises(EntryNotFound):
+        handoffs.claim(999, "ana")
+    reopened = handoffs.open("web:a", "web", "asked again")
+    assert reopened.created and reopened.handoff.id != first.handoff.id, "a closed handoff does not block a new one"
+
+
+def test_the_transcript_merges_turns_and_events_and_resumes_from_any_line(database: Database) -> None:
+    log, handoffs = ConversationLog(database), Handoffs(database)
+    log.record([TurnRecord("web:t", "web", "where is my parcel?", "fallback", "Sorry.", 1.0,
+                           intent="faq", faq_id=None)])
+    opened = handoffs.open("web:t", "web", "asked for a person")
+    log.record([TurnRecord("web:t", "web", "hello?", "relayed", "", 1.0)])
+    handoffs.post(opened.handoff.id, "ana", "Hi, let me look.", "console")
+    lines = handoffs.transcript("web:t")
+    assert [(line.role, line.text, line.kind) for line in lines] == [
+        ("customer", "where is my parcel?", None), ("bot", "Sorry.", None), ("event", "asked for a person", "opened"),
+        ("customer", "hello?", None), ("event", "", "claimed"), ("staff", "Hi, let me look.", "message")]
+    assert lines[1].intent == "faq" and lines[1].action == "fallback"
+    for index, line in enumerate(lines):  # a turn's two lines share one position: resume after both
+        rest = [later for later in lines[index + 1:] if later.cursor != line.cursor]
+        assert handoffs.transcript("web:t", line.cursor) == rest
+    assert handoffs.end_of("web:t") == lines[-1].cursor
+    assert Cursor.parse(str(lines[-1].cursor)) == lines[-1].cursor
+    for bad in ("1", "a-b", "1-2-3", "-1-2", "9" * 50):
+        with pytest.raises(ValueError):
+            Cursor.parse(bad)
+
+
+def test_the_inbox_lists_waiting_first_with_the_last_message_and_stats_add_up(database: Database) -> None:
+    log, handoffs = ConversationLog(database), Handoffs(database)
+    a = handoffs.open("web:a", "web", "asked")
+    b = handoffs.open("web:b", "web", "asked")
+    log.record([TurnRecord("web:b", "web", "still there?", "relayed", "", 1.0)])
+    handoffs.post(a.handoff.id, "ana", "Hello", "console")
+    inbox = handoffs.inbox()
+    assert [(i.handoff.session_id, i.handoff.state, i.last_message) for i in inbox] == [
+        ("web:b", WAITING, "still there?"), ("web:a", WITH_STAFF, None)]
+    assert [i.handoff.session_id for i in handoffs.inbox(WITH_STAFF)] == ["web:a"]
+    with pytest.raises(ValueError):
+        handoffs.inbox("lost")
+    handoffs.close(b.handoff.id, "ana")
+    stats = handoffs.stats(days=3)
+    today = datetime.now(UTC).date().isoformat()
+    assert stats.waiting_now == 0 and stats.with_staff_now == 1
+    assert stats.per_day[-1] == (today, 2) and len(stats.per_day) == 3
+    assert stats.median_first_reply_s is not None and 0 <= stats.median_first_reply_s < 60
+
+
+def test_state_and_relays_survive_reopening_the_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'bot.db'}"
     database = Database.open(url)
-    ConversationLog(database).record([TurnRecord("tg:1", "telegram", "/human", "handoff", "Asked.", 1.0)])
     handoffs = Handoffs(database)
-    assert not handoffs.is_handed_off("tg:1")
-    assert handoffs.start("tg:1", "telegram") is True
-    assert handoffs.start("tg:1", "telegram") is False, "already with a person"
-    assert handoffs.start("tg:2", "telegram") is True, "a conversation without turns yet"
+    opened = handoffs.open("tg:1", "telegram", "asked for a person")
     handoffs.remember(Relay("-100", 7, "tg:1", "1"))
     handoffs.remember(Relay("-100", 7, "tg:1", "1"))  # recorded twice: kept once
     database.close()
 
     reopened = Handoffs(Database.open(url))
-    assert reopened.handed_off() == ["tg:1", "tg:2"]
+    assert reopened.for_session("tg:1") == opened.handoff
+    assert reopened.open_for(["tg:1", "tg:404"]) == {"tg:1": opened.handoff}
     assert reopened.relay_for("-100", 7) == Relay("-100", 7, "tg:1", "1")
     assert reopened.relay_for("-100", 8) is None and reopened.relay_for("-200", 7) is None
-    assert reopened.end("tg:1") is True and reopened.end("tg:1") is False
-    assert not reopened.is_handed_off("tg:1") and reopened.is_handed_off("tg:2")
+    reopened.close(opened.handoff.id, "ana")
     assert reopened.relay_for("-100", 7) is not None, "old relays still route late staff replies"
 
 
