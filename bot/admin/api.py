@@ -23,6 +23,7 @@ from typing import ParamSpec, TypeVar
 from aiohttp import web
 
 from bot.admin.faq_changes import change_faq
+from bot.admin.handoffs import routes as handoff_routes
 from bot.core.brain import BundleModel
 from bot.http import bad_request, int_field, parse_number, read_json, same_secret
 from bot.keys import KEEPER, METRICS, SETTINGS, STORE
@@ -232,3 +233,4 @@ async def reload_bundle(request: web.Request) -> web.Response:
 
 def add_admin_routes(app: web.Application) -> None:
     app.add_routes(routes)
+    app.add_routes(handoff_routes)

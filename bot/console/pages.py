@@ -19,6 +19,7 @@ from aiohttp import web
 from markupsafe import Markup, escape
 
 from bot.keys import DATABASE
+from knowledge.conversations.handoffs import Handoffs
 from knowledge.conversations.reviews import Reviews
 from knowledge.staff import ConsoleSession, StaffAccounts
 
@@ -85,11 +86,12 @@ async def render(request: web.Request, template: str, status: int = 200, **conte
     """Render a page with the layout's context: who is signed in, the CSRF token, the notice."""
     session: ConsoleSession | None = request.get(SESSION_KEY)
     counts = await asyncio.to_thread(reviews(request).pending_counts) if session else {"all": 0}
-    html = request.config_dict[ENVIRONMENT].get_template(template).render(
-        staff=session.name if session else None,
-        csrf_token=session.csrf_token if session else "",
-        notice=NOTICES.get(request.query.get("done", ""), ""),
-        queue_size=counts["all"], path=request.path, **context)
+    waiting = await asyncio.to_thread(Handoffs(request.config_dict[DATABASE]).waiting_count) if session else 0
+    html = request.config_dict[ENVIRONMENT].get_template(template).render(**{
+        "staff": session.name if session else None,
+        "csrf_token": session.csrf_token if session else "",
+        "notice": NOTICES.get(request.query.get("done", ""), ""),
+        "queue_size": counts["all"], "waiting_size": waiting, "path": request.path, **context})
     return web.Response(text=html, status=status, content_type="text/html")
 
 

@@ -4,8 +4,9 @@ A sub-application with its own middleware (sign-in and CSRF, ``bot.console.auth`
 security headers; it reaches the bot's store, conversation log, brain and responder through
 the parent application's keys.
 
-Pages: ``/console/`` overview, ``/console/faq`` (list, create, edit, history),
-``/console/try``, ``/console/review`` (queue and similar questions), sign-in and sign-out.
+Pages: ``/console/`` overview, ``/console/inbox`` (conversations waiting for a person),
+``/console/faq`` (list, create, edit, history), ``/console/try``, ``/console/review`` (queue
+and similar questions), sign-in and sign-out.
 
 Example::
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.console import auth, faq_pages, overview, review, tryout
+from bot.console import auth, faq_pages, inbox, overview, review, tryout
 from bot.console.auth import SIGNIN_FORMS, THROTTLE, SignInForms, SignInThrottle
 from bot.console.pages import ENVIRONMENT, STATIC, build_environment
 
@@ -35,7 +36,7 @@ def build_console() -> web.Application:
     console[ENVIRONMENT] = build_environment()
     console[THROTTLE] = SignInThrottle()
     console[SIGNIN_FORMS] = SignInForms()
-    for module in (auth, overview, faq_pages, tryout, review):
+    for module in (auth, overview, inbox, faq_pages, tryout, review):
         console.add_routes(module.routes)
     console.router.add_static("/static/", STATIC, name="console-static")
     console.on_response_prepare.append(_secure_headers)

@@ -288,6 +288,15 @@ class Handoffs:
         found.sort(key=lambda h: (h.state != WAITING, h.id))
         return [InboxItem(h, *last[h.id]) for h in found]
 
+    def inbox_signature(self) -> str:
+        """Changes whenever the inbox does: a handoff opened, claimed, answered or closed, or a
+        customer with an open handoff wrote. Cheap: primary keys and the turns' session index."""
+        open_sessions = select(handoffs.c.open_session).where(handoffs.c.open_session.is_not(None))
+        with self.database.connect() as conn:
+            event = conn.execute(select(func.max(handoff_events.c.id))).scalar()
+            turn = conn.execute(select(func.max(turns.c.id)).where(turns.c.session_id.in_(open_sessions))).scalar()
+        return f"{event or 0}-{turn or 0}"
+
     def waiting_count(self) -> int:
         with self.database.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(handoffs)

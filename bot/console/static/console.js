@@ -36,4 +36,75 @@
     }
     boxes.forEach(function (box) { box.addEventListener("change", update); });
   });
+  // Inbox: the list is fetched again whenever the server says it changed (server-sent events).
+  const inboxList = document.getElementById("inbox-list");
+  const inboxCount = document.getElementById("inbox-count");
+  if (inboxList && window.EventSource) {
+    const events = new EventSource(inboxList.dataset.live);
+    events.onmessage = async function (event) {
+      const data = JSON.parse(event.data);
+      if (inboxCount) inboxCount.textContent = String(data.waiting);
+      const response = await fetch(inboxList.dataset.list, { headers: { "Accept": "text/html" } });
+      if (response.ok) inboxList.innerHTML = await response.text();  // our own escaped template
+    };
+  }
+
+  // A conversation: new lines appear as they are written; a claim or hand-back by someone
+  // else reloads the page (unless a reply is being typed) so the buttons match the state.
+  const transcript = document.getElementById("transcript");
+  if (transcript && window.EventSource) {
+    const url = transcript.dataset.live + "?after=" + encodeURIComponent(transcript.dataset.cursor);
+    const events = new EventSource(url);
+    const replyText = document.getElementById("reply-text");
+    events.onmessage = function (event) {
+      const line = JSON.parse(event.data);
+      transcript.appendChild(renderLine(line));
+      transcript.lastElementChild.scrollIntoView({ block: "nearest" });
+      if (line.role === "event" && line.kind !== "opened" && !(replyText && replyText.value.trim())) {
+        events.close();
+        window.location.reload();
+      }
+    };
+  }
+
+  function renderLine(line) {
+    const item = document.createElement("li");
+    item.className = "line " + line.role + (line.kind ? " " + line.kind : "") + " fresh";
+    const head = document.createElement("p");
+    if (line.role === "event") {
+      head.className = "event-text";
+      head.textContent = line.kind === "claimed" ? line.author + " took the conversation"
+        : line.kind === "closed" ? line.author + " handed it back to the bot" : "Queued for a person: " + line.text;
+      item.appendChild(head);
+      return item;
+    }
+    head.className = "who";
+    head.textContent = (line.role === "customer" ? "Customer" : line.role === "staff" ? line.author : "Bot") + " " + line.when;
+    if (line.role === "bot" && line.kind !== "acknowledgement") {
+      const meta = document.createElement("span");
+      meta.className = "meta";
+      meta.textContent = line.action + (line.intent ? " · intent " + line.intent : "") + (line.faq_id ? " · FAQ " + line.faq_id : "");
+      head.appendChild(meta);
+    }
+    const bubble = document.createElement("p");
+    bubble.className = "bubble";
+    window.renderChatText(bubble, line.text);
+    item.appendChild(head);
+    item.appendChild(bubble);
+    return item;
+  }
+
+  // Insert the chosen FAQ answer into the reply, at the cursor.
+  const insert = document.getElementById("insert-answer");
+  const choice = document.getElementById("faq-insert");
+  const reply = document.getElementById("reply-text");
+  if (insert && choice && reply) {
+    insert.addEventListener("click", function () {
+      const option = choice.selectedOptions[0];
+      if (!option) return;
+      const start = reply.selectionStart, end = reply.selectionEnd;
+      reply.value = reply.value.slice(0, start) + option.dataset.answer + reply.value.slice(end);
+      reply.focus();
+    });
+  }
 })();
