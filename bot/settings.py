@@ -1,7 +1,8 @@
 """Runtime settings: built once from the environment (``SUPPORTBOT_*``) and command-line flags.
 
-Secrets (the admin token, the Telegram token) come from the environment only. Everything is
-validated at start and an error names the variable, so a typo never becomes a silent default.
+Secrets (the admin token, the Telegram token, the handoff webhook's secret) come from the
+environment only. Everything is validated at start and an error names the variable, so a typo
+never becomes a silent default.
 
 Example::
 
@@ -14,10 +15,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from knowledge.location import database_url
 
 PREFIX = "SUPPORTBOT_"
+MIN_WEBHOOK_SECRET_CHARS = 16
 BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
@@ -67,6 +71,15 @@ class Settings:
     telegram_api_url: str = "https://api.telegram.org"
     telegram_webhook_secret: str = field(default="", repr=False)
     telegram_staff_chat: str = ""
+    # When people answer handoffs, e.g. "Mon-Fri 09:00-17:00; Sat 10:00-14:00" (empty: always),
+    # in ``timezone``. The grammar lives in bot/core/hours.py, which checks this at start
+    # (``staffed_hours_from``): settings may not import the core.
+    staffed_hours: str = ""
+    timezone: str = "UTC"  # an IANA name such as Europe/Berlin
+    # A conversation that starts waiting for a person is POSTed here (bot/core/webhook.py),
+    # signed with the secret so the receiver can tell the bot sent it.
+    handoff_webhook_url: str = ""
+    handoff_webhook_secret: str = field(default="", repr=False)
 
     @property
     def database_url(self) -> str:
@@ -126,6 +139,22 @@ class Settings:
         for ok, name, expected in checks:
             if not ok:
                 raise SettingsError(f"{PREFIX}{name}: expected {expected}")
+        self._validate_handoffs()
+
+    def _validate_handoffs(self) -> None:
+        try:
+            parse_timezone(self.timezone)
+        except ValueError as error:
+            raise SettingsError(f"{PREFIX}TIMEZONE: {error}") from None
+        if not self.handoff_webhook_url:
+            return
+        if not is_http_url(self.handoff_webhook_url):  # never echoed: such URLs often carry a token
+            raise SettingsError(f"{PREFIX}HANDOFF_WEBHOOK_URL: expected an http(s) URL with a host, "
+                                "such as https://helpdesk.example.com/hooks/supportbot")
+        if len(self.handoff_webhook_secret) < MIN_WEBHOOK_SECRET_CHARS:
+            raise SettingsError(f"{PREFIX}HANDOFF_WEBHOOK_SECRET: expected at least {MIN_WEBHOOK_SECRET_CHARS} "
+                                f"characters when {PREFIX}HANDOFF_WEBHOOK_URL is set (the receiver checks "
+                                "each event's signature with it)")
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -138,6 +167,29 @@ def parse_networks(text: str) -> tuple[Network, ...]:
     (IPv4Network('127.0.0.1/32'), IPv4Network('10.0.0.0/8'))
     """
     return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
+
+
+def parse_timezone(name: str) -> ZoneInfo:
+    """An IANA time zone by name; ``ValueError`` naming it for anything else.
+
+    >>> parse_timezone("Europe/Berlin")
+    zoneinfo.ZoneInfo(key='Europe/Berlin')
+    """
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # unknown, malformed, or a folder of zones
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Europe/Berlin or UTC)") from None
+
+
+def is_http_url(url: str) -> bool:
+    """An ``http://`` or ``https://`` URL with a host (and a port that is a number, if any)."""
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port != 0  # .port raises ValueError for one that is not a number up to 65535
+    except ValueError:
+        return False
+    return (parts.scheme in ("http", "https") and bool(parts.hostname) and port_ok
+            and not any(c.isspace() for c in url))
 
 
 def _networks_ok(text: str) -> bool:
