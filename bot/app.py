@@ -10,9 +10,11 @@ Example::
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -24,10 +26,12 @@ from bot.core.batcher import Batcher
 from bot.core.brain import BrainKeeper, BundleModel, Model
 from bot.core.handlers import Handler, builtin_handlers
 from bot.core.handoff import HandoffDesk
+from bot.core.hours import StaffedHours, away_text, staffed_hours_from
 from bot.core.orders import DEMO_ORDERS, OrderBook, order_status_handler
 from bot.core.responder import Responder
 from bot.core.routing import DEFAULT_ROUTING, RoutingTable, load_routing
 from bot.core.sessions import Sessions
+from bot.core.webhook import Webhook
 from bot.http import forwarded_middleware
 from bot.keys import CONVERSATIONS, DATABASE, DESK, KEEPER, METRICS, RESPONDER, SETTINGS, STORE
 from bot.metrics import Metrics
@@ -59,6 +63,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
     """The bot's web application; see the module docstring."""
     handlers = demo_handlers() if handlers is None else handlers
     routing = routing or load_routing(DEFAULT_ROUTING, handlers)
+    hours = staffed_hours_from(settings)  # a SettingsError names the variable
     forwarded = forwarded_middleware(settings.trusted_networks, settings.trust_forwarded_proto)
     app = web.Application(client_max_size=settings.max_body_bytes,
                           middlewares=[forwarded, json_errors, require_token])
@@ -74,12 +79,17 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         keeper = await BrainKeeper.open(settings, store, model)
         turn_log: Batcher[TurnRecord, int] = Batcher(conversations.record, max_batch=512, max_wait_ms=0,
                                                      name="turn-log")
-        desk = HandoffDesk(Handoffs(database))
+        webhook = Webhook(settings.handoff_webhook_url, settings.handoff_webhook_secret) \
+            if settings.handoff_webhook_url else None
+        desk = HandoffDesk(Handoffs(database), away=functools.partial(_away, hours),
+                           notify=webhook.send if webhook else None)
         responder = Responder(settings, keeper, routing, handlers,
                               Sessions(rate_limit_per_minute=settings.rate_limit_per_minute),
                               turn_log, app[METRICS], desk)
         await turn_log.start()
         await desk.start()
+        if webhook is not None:
+            await webhook.start()
         await responder.start()
         app[DATABASE], app[STORE], app[CONVERSATIONS] = database, store, conversations
         app[KEEPER], app[RESPONDER], app[DESK] = keeper, responder, desk
@@ -89,6 +99,8 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         await responder.close()  # in-flight messages finish first ...
         await turn_log.close()  # ... and their turns are written
         await desk.shutdown()
+        if webhook is not None:
+            await webhook.close()  # bounded: a helpdesk that does not answer cannot hold up the stop
         keeper.close()
         database.close()
 
@@ -99,6 +111,12 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
     add_console(app)  # the staff console at /console
     add_telegram(app)  # only when SUPPORTBOT_TELEGRAM_TOKEN is set
     return app
+
+
+def _away(hours: StaffedHours) -> str | None:
+    """What the bot says about people outside staffed hours; None while they are in."""
+    now = datetime.now(UTC)
+    return None if hours.is_open(now) else away_text(hours, now)
 
 
 async def _end_streams(app: web.Application) -> None:

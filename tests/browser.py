@@ -30,13 +30,24 @@ def chromium_path() -> str:
 @asynccontextmanager
 async def browser_page() -> AsyncIterator[object]:
     """A fresh page in a new headless Chromium; closed afterwards."""
+    async with browser_pages(1) as (page,):
+        yield page
+
+
+@asynccontextmanager
+async def browser_pages(count: int) -> AsyncIterator[list[object]]:
+    """``count`` pages, each in a browser context of its own (own cookies and storage: two
+    people at once), in one headless Chromium; closed afterwards."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         try:
-            context = await browser.new_context(viewport={"width": 390, "height": 844})
-            yield await context.new_page()
+            pages = []
+            for _ in range(count):
+                context = await browser.new_context(viewport={"width": 390, "height": 844})
+                pages.append(await context.new_page())
+            yield pages
         finally:
             await browser.close()
 

@@ -31,6 +31,7 @@ from bot.core.batcher import Batcher
 from knowledge.conversations.handoffs import Cursor, Handoff, Handoffs, Line, Opened
 
 log = logging.getLogger(__name__)
+NOTIFIED_LINES = 20  # of the conversation so far, sent with "handoff.waiting"
 INBOX = "inbox"  # the topic every change wakes; a conversation's own topic is its session id
 Delivery = Callable[[Handoff, Line], Awaitable[None]]
 Notify = Callable[[str, Mapping[str, object]], None]
@@ -125,8 +126,9 @@ class HandoffDesk:
             log.info("conversation %d waits for a person (%s)", opened.handoff.id, reason)
             self.wakeups.ring(INBOX, session_id)
             if self.notify is not None:
-                self.notify("handoff.waiting", {"handoff": handoff_json(opened.handoff),
-                                                "position": opened.position})
+                lines = await asyncio.to_thread(self.handoffs.transcript, session_id, None, NOTIFIED_LINES)
+                self.notify("handoff.waiting", {"handoff": handoff_json(opened.handoff), "position": opened.position,
+                                                "transcript": [line.as_json() for line in lines]})
         return opened
 
     async def claim(self, handoff_id: int, staff: str, take_over: bool = False) -> Handoff:

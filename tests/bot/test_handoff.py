@@ -173,3 +173,57 @@ async def test_event_streams_resume_after_a_reconnect_and_are_limited_per_addres
     assert over.status == 429
     for stream in streams:
         stream.close()
+
+
+def closed_all_day_today() -> str:
+    """Staffed hours that exclude the whole of today, in any time zone: only the day after
+    tomorrow (UTC) is staffed."""
+    from datetime import UTC, datetime, timedelta
+
+    day = (datetime.now(UTC) + timedelta(days=2)).strftime("%a")
+    return f"{day} 10:00-11:00"
+
+
+async def test_outside_staffed_hours_the_customer_can_leave_a_message_for_the_inbox(
+        tmp_path: Path, aiohttp_client) -> None:
+    settings = demo_settings(tmp_path, staffed_hours=closed_all_day_today(), timezone="UTC")
+    client = await start(aiohttp_client, settings)
+    asked = await say(client, "I need a person")
+    assert asked["action"] == "handoff" and asked["handoff_state"] == "waiting"
+    assert str(asked["reply"]).startswith("Our support team is away right now. A person will be back on ")
+    assert "Leave your message here" in str(asked["reply"])
+    left = await say(client, "Please call me back about my refund, order NW-100002.")
+    assert left["action"] == "relayed" and "when they're back" in str(left["reply"])
+    (item,) = client.app[DESK].handoffs.inbox("waiting")
+    assert item.last_message == "Please call me back about my refund, order NW-100002."
+
+
+async def test_a_new_handoff_calls_the_helpdesk_webhook_signed(tmp_path: Path, aiohttp_client, aiohttp_server) -> None:
+    from aiohttp import web
+
+    from bot.core.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+
+    secret, received = "helpdesk-secret-0123456789", asyncio.Queue()
+
+    async def helpdesk(request: web.Request) -> web.Response:
+        body = await request.read()
+        ok = verify(secret, request.headers[TIMESTAMP_HEADER], body, request.headers[SIGNATURE_HEADER])
+        await received.put((ok, json.loads(body)))
+        return web.Response(status=204)
+
+    receiver = web.Application()
+    receiver.router.add_post("/tickets", helpdesk)
+    server = await aiohttp_server(receiver)
+    settings = demo_settings(tmp_path, handoff_webhook_url=str(server.make_url("/tickets")),
+                             handoff_webhook_secret=secret)
+    client = await start(aiohttp_client, settings)
+    await say(client, "where is my parcel?")
+    await say(client, "let me talk to an agent")
+    ok, payload = await asyncio.wait_for(received.get(), 10)
+    assert ok, "the signature verifies with the shared secret"
+    assert payload["event"] == "handoff.waiting" and payload["position"] == 1
+    assert payload["handoff"]["session_id"] == f"web:{SESSION}" and payload["handoff"]["state"] == "waiting"
+    assert payload["transcript"][0] == {**payload["transcript"][0], "role": "customer", "text": "where is my parcel?"}
+    await say(client, "hello?")  # no second ticket for the same handoff
+    await asyncio.sleep(0.2)
+    assert received.empty()

@@ -56,7 +56,13 @@
     const url = transcript.dataset.live + "?after=" + encodeURIComponent(transcript.dataset.cursor);
     const events = new EventSource(url);
     const replyText = document.getElementById("reply-text");
+    let leaving = false;  // a form was sent: its answer is the next page, not a reload
+    window.addEventListener("beforeunload", function () { leaving = true; events.close(); });
+    document.querySelectorAll("form").forEach(function (form) {
+      form.addEventListener("submit", function (event) { if (!event.defaultPrevented) leaving = true; });
+    });
     events.onmessage = function (event) {
+      if (leaving) return;
       const line = JSON.parse(event.data);
       transcript.appendChild(renderLine(line));
       transcript.lastElementChild.scrollIntoView({ block: "nearest" });
@@ -78,7 +84,7 @@
       item.appendChild(head);
       return item;
     }
-    head.className = "who";
+    head.className = "said-by";
     head.textContent = (line.role === "customer" ? "Customer" : line.role === "staff" ? line.author : "Bot") + " " + line.when;
     if (line.role === "bot" && line.kind !== "acknowledgement") {
       const meta = document.createElement("span");
