@@ -100,11 +100,15 @@ def _train_joint(args: argparse.Namespace) -> int:
 
 def _evaluate_intents(args: argparse.Namespace) -> int:
     from training.checkpoint import load_intent_predictor
-    from training.data import read_intents
+    from training.data import read_intent_file
     from training.evaluation import evaluate_intents
     from training.report import write_intent_report
 
-    rows = read_intents(args.test)
+    test = read_intent_file(args.test)
+    if test.empty_lines:
+        print(f"supportbot evaluate: warning: {args.test}: skipped {len(test.empty_lines)} row(s) with no text or "
+              "no label", file=sys.stderr)
+    rows = test.rows
     meta, predict = load_intent_predictor(args.model)
     result = evaluate_intents(predict, meta, rows)
     write_intent_report(args.report, result, f"{args.model} on {args.test}", {"model": str(args.model), "test": str(args.test)})

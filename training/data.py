@@ -2,7 +2,8 @@
 
 Formats (UTF-8 CSV with a header row):
 
-- intents: ``text,label``; out-of-scope rows are labelled ``oos``.
+- intents: ``text,label``; out-of-scope rows are labelled ``oos``. Rows with an empty text or
+  label are skipped and their lines kept for the report.
 - FAQ: ``faq_id,question,answer`` and optionally ``alternatives``: more phrasings of the
   question, one per line or separated by ``|`` (the knowledge base's CSV dialect,
   ``knowledge.faq.formats``, which reads and writes the cells here too).
@@ -41,14 +42,12 @@ class LabelledQuery:
     faq_id: str
 
 
-def read_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
-    """Read a CSV into dicts, checking the header and that no required field is empty.
-
-    Errors name the file, the 1-based line and the field.
-    """
+def _records(path: Path, required: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
+    """Every data row of a CSV with its 1-based line number, fields stripped; the header must
+    name the ``required`` columns. Errors name the file and line."""
     path = Path(path)
     try:
-        handle = path.open(encoding="utf-8", newline="")
+        handle = path.open(encoding="utf-8-sig", newline="")  # spreadsheets save UTF-8 with a byte order mark
     except OSError as error:
         raise TrainingInputError(f"{path}: cannot read file ({error.strerror})") from error
     with handle:
@@ -63,24 +62,62 @@ def read_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
                     f"{path}: missing column(s) {', '.join(missing)}; "
                     f"expected {','.join(required)}, found {','.join(h or '?' for h in header)}"
                 )
-            rows = []
-            for row in reader:
-                for name in required:
-                    if not (row.get(name) or "").strip():
-                        raise TrainingInputError(f"{path}: line {reader.line_num}: field '{name}' is empty")
-                rows.append({k: (v or "").strip() for k, v in row.items() if k is not None})
+            records = [(reader.line_num, {k: (v or "").strip() for k, v in row.items() if k is not None})
+                       for row in reader]
         except UnicodeDecodeError as error:
             raise TrainingInputError(f"{path}: not UTF-8 text ({error.reason})") from error
         except csv.Error as error:
             raise TrainingInputError(f"{path}: line {reader.line_num}: {error}") from error
-    if not rows:
+    if not records:
         raise TrainingInputError(f"{path}: no data rows after the header")
-    return rows
+    return records
+
+
+def read_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
+    """Read a CSV into dicts, checking the header and that no required field is empty.
+
+    Errors name the file, the 1-based line and the field.
+    """
+    records = _records(path, required)
+    for line, row in records:
+        for name in required:
+            if not row.get(name):
+                raise TrainingInputError(f"{path}: line {line}: field '{name}' is empty")
+    return [row for _, row in records]
+
+
+@dataclass(frozen=True)
+class IntentFile:
+    """The usable rows of an intents CSV, and the lines skipped for an empty text or label."""
+
+    path: Path
+    rows: list[IntentExample]
+    empty_lines: tuple[int, ...]
+
+    @property
+    def rows_read(self) -> int:
+        return len(self.rows) + len(self.empty_lines)
+
+
+def read_intent_file(path: Path) -> IntentFile:
+    """Read an intents CSV (``text,label``), skipping rows whose text or label is empty or blank.
+
+    A missing column, or no row with both a text and a label, is an error.
+    """
+    rows, empty = [], []
+    for line, row in _records(path, ("text", "label")):
+        if row["text"] and row["label"]:
+            rows.append(IntentExample(row["text"], row["label"]))
+        else:
+            empty.append(line)
+    if not rows:
+        raise TrainingInputError(f"{path}: none of its {len(empty)} row(s) has both a text and a label")
+    return IntentFile(Path(path), rows, tuple(empty))
 
 
 def read_intents(path: Path) -> list[IntentExample]:
-    """Read an intents CSV (``text,label``)."""
-    return [IntentExample(row["text"], row["label"]) for row in read_rows(path, ("text", "label"))]
+    """Read an intents CSV (``text,label``) as it is, rows without a text or label skipped."""
+    return read_intent_file(path).rows
 
 
 def read_faq(path: Path) -> list[FaqEntry]:

@@ -12,6 +12,7 @@ from training.data import (
     IntentExample,
     fingerprint,
     read_faq,
+    read_intent_file,
     read_intents,
     read_queries,
     split_queries,
@@ -31,7 +32,7 @@ def test_read_intents_strips_and_keeps_unicode(tmp_path: Path) -> None:
         ("", "file is empty"),
         ("text,label\n", "no data rows"),
         ("text,intent\nhi,greeting\n", "missing column(s) label"),
-        ("text,label\nhi,greeting\n,greeting\n", "line 3: field 'text' is empty"),
+        ("text,label\n,greeting\n  ,x\nhi,\n", "none of its 3 row(s) has both a text and a label"),
     ],
 )
 def test_read_intents_errors_name_file_line_and_field(tmp_path: Path, content: str, message: str) -> None:
@@ -40,6 +41,28 @@ def test_read_intents_errors_name_file_line_and_field(tmp_path: Path, content: s
     with pytest.raises(TrainingInputError, match=re.escape(message)) as caught:
         read_intents(path)
     assert str(path) in str(caught.value)
+
+
+def test_rows_without_text_or_label_are_skipped_with_their_lines(tmp_path: Path) -> None:
+    path = tmp_path / "gaps.csv"
+    path.write_text("text,label\nhi,greeting\n,greeting\n   ,refund\nrefund please,\n\nbye,goodbye\n,\n",
+                    encoding="utf-8")
+    data = read_intent_file(path)
+    assert data.rows == [IntentExample("hi", "greeting"), IntentExample("bye", "goodbye")]
+    assert data.empty_lines == (3, 4, 5, 8) and data.rows_read == 6  # the blank line 6 is no row at all
+    assert read_intents(path) == data.rows
+
+
+def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes("text,label\r\nhi,greeting\r\n".encode("utf-8-sig"))
+    assert read_intents(path) == [IntentExample("hi", "greeting")]
+
+
+def test_faq_fields_must_not_be_empty(tmp_path: Path) -> None:
+    faq = write_csv(tmp_path / "faq.csv", ["faq_id", "question", "answer"], [("f1", "q", "a"), ("f2", "q2", " ")])
+    with pytest.raises(TrainingInputError, match="line 3: field 'answer' is empty"):
+        read_faq(faq)
 
 
 def test_missing_and_non_utf8_files(tmp_path: Path) -> None:
