@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from training.data import IntentExample, LabelledQuery
+from training.datacheck import text_key
 
 OOS = "oos"
 FAQ_INTENT = "faq"
@@ -49,11 +50,6 @@ class RetrainDataset:
                 "duplicates_dropped": self.duplicates_dropped, "conflicts_dropped": self.conflicts_dropped,
                 "leaked_dropped": self.leaked_dropped, "dismissed": self.dismissed,
                 "new_intents": self.new_intents}
-
-
-def text_key(text: str) -> str:
-    """Texts that differ only in case and spacing are the same example."""
-    return " ".join(text.casefold().split())
 
 
 def build_dataset(base_intents: Sequence[IntentExample], base_queries: Sequence[LabelledQuery],
