@@ -50,10 +50,10 @@ class IntentSplits:
 def prepare_splits(train_path: Path, valid_path: Path | None, args: IntentTrainingArgs) -> IntentSplits:
     """Read and check the CSVs, split off validation when needed and set the ``oos`` rows aside.
 
-    This is the whole data check, run before any training. Out-of-scope rows of the training file
-    are not trained on; with ``--valid`` they join the validation file's out-of-scope rows for
-    calibration. Intents without validation rows are trained on and named in
-    ``report.not_validated``.
+    This is the whole data check: ``retrain --dry-run`` runs it too, so what passes here never
+    fails later for its data. Out-of-scope rows of the training file are not trained on; with
+    ``--valid`` they join the validation file's out-of-scope rows for calibration. Intents without
+    validation rows are trained on and named in ``report.not_validated``.
     """
     data = load_intents(train_path)
     labels = tuple(sorted({row.label for row in data.rows} - {args.oos_label}))
