@@ -53,6 +53,11 @@ def _guarded(command: str, handler: Handler) -> Handler:
     return run
 
 
+def _warn(line: str) -> None:
+    """A data check finding: on stderr, so that stdout keeps only the result."""
+    print(f"supportbot train: warning: {line}", file=sys.stderr)
+
+
 def _train_intents(args: argparse.Namespace) -> int:
     from training.intents import train_intents
 
@@ -61,7 +66,7 @@ def _train_intents(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, max_length=args.max_length, oos_label=args.oos_label,
         precision=args.precision, seed=args.seed, min_train_steps=args.min_train_steps,
     )  # fmt: skip
-    metrics = train_intents(args.train, args.valid, args.out, options)
+    metrics = train_intents(args.train, args.valid, args.out, options, log=_warn)
     print(f"wrote {args.out}; validation metrics: {json.dumps(metrics)}")
     return 0
 
@@ -92,7 +97,7 @@ def _train_joint(args: argparse.Namespace) -> int:
         document=args.document, hard_negatives=not args.no_hard_negatives, precision=args.precision, seed=args.seed,
     )  # fmt: skip
     inputs = JointInputs(args.train, args.valid, args.faq, args.queries)
-    metrics = train_joint(inputs, args.out, intent_options, retriever_options)
+    metrics = train_joint(inputs, args.out, intent_options, retriever_options, log=_warn)
     print(f"wrote {args.out / 'intents'} and {args.out / 'retriever'} (one shared encoder); "
           f"metrics: {json.dumps(metrics)}")
     return 0
@@ -100,11 +105,15 @@ def _train_joint(args: argparse.Namespace) -> int:
 
 def _evaluate_intents(args: argparse.Namespace) -> int:
     from training.checkpoint import load_intent_predictor
-    from training.data import read_intents
+    from training.data import read_intent_file
     from training.evaluation import evaluate_intents
     from training.report import write_intent_report
 
-    rows = read_intents(args.test)
+    test = read_intent_file(args.test)
+    if test.empty_lines:
+        print(f"supportbot evaluate: warning: {args.test}: skipped {len(test.empty_lines)} row(s) with no text or "
+              "no label", file=sys.stderr)
+    rows = test.rows
     meta, predict = load_intent_predictor(args.model)
     result = evaluate_intents(predict, meta, rows)
     write_intent_report(args.report, result, f"{args.model} on {args.test}", {"model": str(args.model), "test": str(args.test)})

@@ -2,7 +2,8 @@
 
 Formats (UTF-8 CSV with a header row):
 
-- intents: ``text,label``; out-of-scope rows are labelled ``oos``.
+- intents: ``text,label``; out-of-scope rows are labelled ``oos``. Rows with an empty text or
+  label are skipped; training also drops repeats and conflicts (``training.datacheck``).
 - FAQ: ``faq_id,question,answer`` and optionally ``alternatives``: more phrasings of the
   question, one per line or separated by ``|`` (the knowledge base's CSV dialect,
   ``knowledge.faq.formats``, which reads and writes the cells here too).
@@ -11,7 +12,7 @@ Formats (UTF-8 CSV with a header row):
 Example::
 
     rows = read_intents(Path("train.csv"))
-    train, valid = split_stratified(rows, fraction=0.1, max_rows=500, seed=42, source=path)
+    train, valid = split_stratified(rows, fraction=0.1, max_rows=500, seed=42)
 """
 from __future__ import annotations
 
@@ -41,14 +42,12 @@ class LabelledQuery:
     faq_id: str
 
 
-def read_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
-    """Read a CSV into dicts, checking the header and that no required field is empty.
-
-    Errors name the file, the 1-based line and the field.
-    """
+def _records(path: Path, required: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
+    """Every data row of a CSV with its 1-based line number, fields stripped; the header must
+    name the ``required`` columns. Errors name the file and line."""
     path = Path(path)
     try:
-        handle = path.open(encoding="utf-8", newline="")
+        handle = path.open(encoding="utf-8-sig", newline="")  # spreadsheets save UTF-8 with a byte order mark
     except OSError as error:
         raise TrainingInputError(f"{path}: cannot read file ({error.strerror})") from error
     with handle:
@@ -63,24 +62,66 @@ def read_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
                     f"{path}: missing column(s) {', '.join(missing)}; "
                     f"expected {','.join(required)}, found {','.join(h or '?' for h in header)}"
                 )
-            rows = []
-            for row in reader:
-                for name in required:
-                    if not (row.get(name) or "").strip():
-                        raise TrainingInputError(f"{path}: line {reader.line_num}: field '{name}' is empty")
-                rows.append({k: (v or "").strip() for k, v in row.items() if k is not None})
+            records = [(reader.line_num, {k: (v or "").strip() for k, v in row.items() if k is not None})
+                       for row in reader]
         except UnicodeDecodeError as error:
             raise TrainingInputError(f"{path}: not UTF-8 text ({error.reason})") from error
         except csv.Error as error:
             raise TrainingInputError(f"{path}: line {reader.line_num}: {error}") from error
-    if not rows:
+    if not records:
         raise TrainingInputError(f"{path}: no data rows after the header")
-    return rows
+    return records
+
+
+def read_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
+    """Read a CSV into dicts, checking the header and that no required field is empty.
+
+    Errors name the file, the 1-based line and the field.
+    """
+    records = _records(path, required)
+    for line, row in records:
+        for name in required:
+            if not row.get(name):
+                raise TrainingInputError(f"{path}: line {line}: field '{name}' is empty")
+    return [row for _, row in records]
+
+
+@dataclass(frozen=True)
+class IntentFile:
+    """The usable rows of an intents CSV, and the lines skipped for an empty text or label."""
+
+    path: Path
+    rows: list[IntentExample]
+    empty_lines: tuple[int, ...]
+
+    @property
+    def rows_read(self) -> int:
+        return len(self.rows) + len(self.empty_lines)
+
+
+def read_intent_file(path: Path) -> IntentFile:
+    """Read an intents CSV (``text,label``), skipping rows whose text or label is empty or blank.
+
+    A missing column, or no row with both a text and a label, is an error.
+    """
+    rows, empty = [], []
+    for line, row in _records(path, ("text", "label")):
+        if row["text"] and row["label"]:
+            rows.append(IntentExample(row["text"], row["label"]))
+        else:
+            empty.append(line)
+    if not rows:
+        raise TrainingInputError(f"{path}: none of its {len(empty)} row(s) has both a text and a label")
+    return IntentFile(Path(path), rows, tuple(empty))
 
 
 def read_intents(path: Path) -> list[IntentExample]:
-    """Read an intents CSV (``text,label``)."""
-    return [IntentExample(row["text"], row["label"]) for row in read_rows(path, ("text", "label"))]
+    """Read an intents CSV (``text,label``) as it is, rows without a text or label skipped.
+
+    Evaluation reads test sets this way (repeats kept, as published); training also drops repeats
+    and conflicts (``training.datacheck``).
+    """
+    return read_intent_file(path).rows
 
 
 def read_faq(path: Path) -> list[FaqEntry]:
@@ -106,30 +147,57 @@ def read_queries(path: Path, faq_ids: set[str]) -> list[LabelledQuery]:
     return queries
 
 
-def split_stratified(
-    rows: Sequence[IntentExample], fraction: float, max_rows: int, seed: int, source: Path | str
-) -> tuple[list[IntentExample], list[IntentExample]]:
-    """Split off a validation set with every label in both parts, in proportion.
+MIN_TO_VALIDATE = 2  # rows a label needs to hold one out for validation and still train on one
 
-    The validation size is ``fraction`` of the rows, capped at ``max_rows`` but never below one
-    row per label. Each label needs at least 2 rows.
+
+def split_stratified(
+    rows: Sequence[IntentExample], fraction: float, max_rows: int, seed: int
+) -> tuple[list[IntentExample], list[IntentExample]]:
+    """Split off a validation set, stratified by label; never fails.
+
+    A label with fewer than ``MIN_TO_VALIDATE`` rows stays wholly in training: it is learnt but
+    cannot be validated. Every other label gets rows in both parts, in proportion: the validation
+    size is ``fraction`` of their rows, capped at ``max_rows``, but never below one row per label.
+    With no such label the validation part is empty.
+
+    >>> rows = [IntentExample(t, "a") for t in "pqrs"] + [IntentExample("t", "lonely")]
+    >>> train, valid = split_stratified(rows, 0.5, 10, 0)
+    >>> sorted(r.label for r in valid), IntentExample("t", "lonely") in train
+    (['a', 'a'], True)
     """
     counts = Counter(row.label for row in rows)
-    scarce = sorted(label for label, count in counts.items() if count < 2)
-    if scarce:
-        raise TrainingInputError(
-            f"{source}: label '{scarce[0]}' has {counts[scarce[0]]} example(s); at least 2 are needed "
-            f"to split off validation data (or pass --valid CSV)"
-        )
-    size = max(len(counts), min(max_rows, round(len(rows) * fraction)))
-    if size >= len(rows):
-        raise TrainingInputError(f"{source}: {len(rows)} rows are too few to split off validation data")
+    scarce = {label for label, count in counts.items() if count < MIN_TO_VALIDATE}
+    kept = [row for row in rows if row.label in scarce]
+    pool = [row for row in rows if row.label not in scarce]
+    if not pool:
+        return kept, []
+    labels = len(counts) - len(scarce)
+    # at least one validation row per label, and at least one training row per label left over
+    size = min(max(labels, min(max_rows, round(len(pool) * fraction))), len(pool) - labels)
     from sklearn.model_selection import train_test_split
 
-    train, valid = train_test_split(
-        list(rows), test_size=size, random_state=seed, stratify=[row.label for row in rows]
-    )
-    return list(train), list(valid)
+    train, valid = train_test_split(pool, test_size=size, random_state=seed, stratify=[row.label for row in pool])
+    train, valid = _every_label_in_both(list(train), list(valid))
+    return kept + train, valid
+
+
+def _every_label_in_both(
+    train: list[IntentExample], valid: list[IntentExample]
+) -> tuple[list[IntentExample], list[IntentExample]]:
+    """Move one row across for a label that one part lacks.
+
+    sklearn allots validation rows in proportion, rounded: beside large labels, a label with 2-3
+    rows can get none (or all of them), which would leave it unvalidated (or untrained).
+    """
+    for label in sorted({row.label for row in train} - {row.label for row in valid}):
+        row = next(row for row in train if row.label == label)
+        train.remove(row)
+        valid.append(row)
+    for label in sorted({row.label for row in valid} - {row.label for row in train}):
+        row = next(row for row in valid if row.label == label)
+        valid.remove(row)
+        train.append(row)
+    return train, valid
 
 
 def split_queries(

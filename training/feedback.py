@@ -2,9 +2,11 @@
 
 Review labels become rows: ``intent`` -> an intent example, ``out_of_scope`` -> an ``oos``
 row, ``faq``/``new_faq`` -> a query for that FAQ entry (and a ``faq`` intent example when the
-classifier has that label). Texts are deduplicated (first label wins, later conflicting ones
-are reported), and no text of the fixed evaluation set may enter training: such rows are
-dropped and counted, so the report can show the evaluation stayed clean.
+classifier has that label). A label for a text the data set already has is dropped (counted as a
+duplicate or, with another label, a conflict); the base data is kept as it is, for the data check
+(``training.datacheck``) to treat its repeats and conflicts as ``train intents`` does. No text of
+the fixed evaluation set may enter training: such rows are dropped and counted, so the report can
+show the evaluation stayed clean.
 
 Example::
 
@@ -17,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from training.data import IntentExample, LabelledQuery
+from training.datacheck import text_key
 
 OOS = "oos"
 FAQ_INTENT = "faq"
@@ -51,11 +54,6 @@ class RetrainDataset:
                 "new_intents": self.new_intents}
 
 
-def text_key(text: str) -> str:
-    """Texts that differ only in case and spacing are the same example."""
-    return " ".join(text.casefold().split())
-
-
 def build_dataset(base_intents: Sequence[IntentExample], base_queries: Sequence[LabelledQuery],
                   labels: Iterable[Label], eval_texts: Iterable[str],
                   faq_ids: set[str] | None = None) -> RetrainDataset:
@@ -68,8 +66,8 @@ def build_dataset(base_intents: Sequence[IntentExample], base_queries: Sequence[
         key = text_key(row.text)
         if key in forbidden:
             dataset.leaked_dropped += 1
-        elif key not in seen:
-            seen[key] = row.label
+        else:
+            seen.setdefault(key, row.label)
             dataset.intents.append(row)
     seen_queries = {text_key(q.query) for q in base_queries}
     dataset.queries = [q for q in base_queries if text_key(q.query) not in forbidden]

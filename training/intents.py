@@ -4,7 +4,9 @@ The model is the base encoder with mean pooling and a linear head (docs/checkpoi
 trained with the transformers ``Trainer``: CUDA with bf16/fp16 when present, bf16 autocast on
 a CPU that has native bf16 (fp32 on others), fixed seed, dynamic padding with length-grouped batches, evaluation every epoch and the
 best epoch's weights kept (by validation accuracy, then loss). Rows labelled ``oos`` are
-never a class: they only calibrate the out-of-scope threshold.
+never a class: they only calibrate the out-of-scope threshold. Messy data is taken as it comes:
+the data check (``training.datacheck``) drops blank, repeated and conflicting rows, and an intent
+too rare to validate is trained on; ``data_report.md`` beside the checkpoint says what was done.
 
 Example::
 
@@ -12,9 +14,11 @@ Example::
 """
 from __future__ import annotations
 
+import json
 import math
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,46 +29,61 @@ from export.checkpoint import EncoderCheckpoint, IntentCheckpoint, write_intent_
 from training.args import IntentTrainingArgs
 from training.calibration import calibrate_with_oos, calibrate_without_oos
 from training.checkpoint import atomic_output_dir, now_iso
-from training.data import IntentExample, fingerprint, read_intents, split_stratified, write_intents
+from training.data import MIN_TO_VALIDATE, IntentExample, fingerprint, split_stratified, write_intents
+from training.datacheck import DataReport, load_intents
 from training.errors import TrainingInputError
 from training.metrics import accuracy, auroc, macro_f1
 
 
 @dataclass(frozen=True)
 class IntentSplits:
-    """Training rows (in scope), validation rows (in scope) and out-of-scope calibration rows."""
+    """Training rows (in scope), validation rows (in scope) and out-of-scope calibration rows,
+    with the data check's report (``training.datacheck``)."""
 
     train: list[IntentExample]
     valid: list[IntentExample]
     oos: list[IntentExample]
     labels: tuple[str, ...]
+    report: DataReport
 
 
 def prepare_splits(train_path: Path, valid_path: Path | None, args: IntentTrainingArgs) -> IntentSplits:
-    """Read the CSVs, split off validation when needed and set the ``oos`` rows aside.
+    """Read and check the CSVs, split off validation when needed and set the ``oos`` rows aside.
 
-    Out-of-scope rows of the training file are not trained on; with ``--valid`` they join the
-    validation file's out-of-scope rows for calibration.
+    This is the whole data check: ``retrain --dry-run`` runs it too, so what passes here never
+    fails later for its data. Out-of-scope rows of the training file are not trained on; with
+    ``--valid`` they join the validation file's out-of-scope rows for calibration. Intents without
+    validation rows are trained on and named in ``report.not_validated``.
     """
-    rows = read_intents(train_path)
+    data = load_intents(train_path)
+    labels = tuple(sorted({row.label for row in data.rows} - {args.oos_label}))
+    if len(labels) < 2:
+        named = f" ({', '.join(labels)})" if labels else ""
+        raise TrainingInputError(f"{train_path}: {len(labels)} intent(s) to learn{named} besides "
+                                 f"'{args.oos_label}'; a classifier needs at least 2")
     if valid_path is None:
-        train, valid = split_stratified(rows, args.valid_fraction, args.max_valid_rows, args.seed, train_path)
+        train, valid = split_stratified(data.rows, args.valid_fraction, args.max_valid_rows, args.seed)
+        files, reason = (data.check,), "too few examples"
     else:
-        train, valid = rows, read_intents(valid_path)
+        checked = load_intents(valid_path)
+        train, valid = data.rows, checked.rows
+        files, reason = (data.check, checked.check), f"no rows in {valid_path}"
     oos = [row for row in valid if row.label == args.oos_label]
     if valid_path is not None:
         oos += [row for row in train if row.label == args.oos_label]
     train = [row for row in train if row.label != args.oos_label]
     valid = [row for row in valid if row.label != args.oos_label]
-    labels = tuple(sorted({row.label for row in train}))
-    if len(labels) < 2:
-        raise TrainingInputError(f"{train_path}: found {len(labels)} in-scope label(s); at least 2 are needed")
     unknown = sorted({row.label for row in valid} - set(labels))
     if unknown:
         raise TrainingInputError(f"{valid_path}: label '{unknown[0]}' does not occur in {train_path}")
     if not valid:
-        raise TrainingInputError(f"{valid_path or train_path}: no in-scope validation rows")
-    return IntentSplits(train, valid, oos, labels)
+        raise TrainingInputError(
+            f"{valid_path}: no in-scope validation rows" if valid_path else
+            f"{train_path}: no intent has the {MIN_TO_VALIDATE} examples needed to hold one out for "
+            "validation; add examples or pass --valid CSV")  # fmt: skip
+    validated = {row.label for row in valid}
+    missing = Counter(row.label for row in train if row.label not in validated)
+    return IntentSplits(train, valid, oos, labels, DataReport(files, dict(missing), reason))
 
 
 def encode_rows(tokenizer, rows: Sequence[IntentExample], labels: Sequence[str], max_length: int) -> list[dict]:
@@ -84,12 +103,18 @@ def epochs_for(args: IntentTrainingArgs, num_rows: int) -> int:
 
 
 def train_intents(
-    train_path: Path, valid_path: Path | None, out: Path, args: IntentTrainingArgs
+    train_path: Path, valid_path: Path | None, out: Path, args: IntentTrainingArgs,
+    log: Callable[[str], None] = print,
 ) -> dict[str, float]:
-    """Train, calibrate and write a checkpoint to ``out``; return the validation metrics."""
+    """Train, calibrate and write a checkpoint to ``out``; return the validation metrics.
+
+    ``log`` gets the data check's warnings (``training.datacheck``) before training starts.
+    """
     from training.encoder import resolve_base_model
 
     splits = prepare_splits(train_path, valid_path, args)
+    for line in splits.report.warnings():
+        log(line)
     source, base_name = resolve_base_model(args.base_model)
     with atomic_output_dir(out) as tmp:
         started = time.monotonic()
@@ -201,6 +226,9 @@ def save_checkpoint(
     tokenizer.save_pretrained(out / "model")
     np.savez(out / "head.npz", **model.head_arrays())
     write_intents(out / "heldout.csv", splits.valid + splits.oos)
+    (out / "data_report.json").write_text(json.dumps(splits.report.to_dict(), indent=2, ensure_ascii=False) + "\n",
+                                          encoding="utf-8")
+    (out / "data_report.md").write_text(splits.report.markdown(), encoding="utf-8")
     args.save(out / "training_args.json")
     encoder = EncoderCheckpoint(
         path=out, base_model=base_name, pooling=args.pooling, normalize=False, max_length=args.max_length,

@@ -49,18 +49,21 @@ class JointInputs:
 
 
 def train_joint(inputs: JointInputs, out: Path, intent_args: IntentTrainingArgs,
-                retriever_args: RetrieverTrainingArgs) -> dict[str, dict[str, float]]:
+                retriever_args: RetrieverTrainingArgs, log: Callable[[str], None] = print
+                ) -> dict[str, dict[str, float]]:
     """Train one encoder on both tasks, calibrate both, write ``out/intents`` and ``out/retriever``.
 
     One tokenization serves both models, so both use ``retriever_args.max_length``; the base
     model is ``intent_args.base_model``. Returns {"intents": validation metrics, "retriever":
-    held-out metrics}.
+    held-out metrics}; ``log`` gets the intent data check's warnings before training starts.
     """
     from training.encoder import resolve_base_model
 
     intent_args = replace(intent_args, max_length=retriever_args.max_length)
     retriever_args = replace(retriever_args, base_model=intent_args.base_model)
     splits = prepare_splits(inputs.intents, inputs.valid, intent_args)
+    for line in splits.report.warnings():
+        log(line)
     entries = read_faq(inputs.faq)
     train_queries, held = split_queries(read_queries(inputs.queries, {e.faq_id for e in entries}),
                                         retriever_args.valid_fraction, retriever_args.seed)

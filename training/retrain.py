@@ -3,7 +3,10 @@
 One call of ``retrain`` runs the whole loop for a training workspace (``training.workspace``):
 
 1. data set: the active bundle's training data plus every staff label since the last run,
-   deduplicated, with the fixed evaluation set's texts kept out (``training.feedback``);
+   deduplicated, with the fixed evaluation set's texts kept out (``training.feedback``), and the
+   checks the training steps run on it (``training.datacheck``: blank, repeated and conflicting
+   rows, intents too rare to validate). ``--dry-run`` stops after this step, so it fails exactly
+   where a real run would fail for its data, and warns about what a real run would warn about;
 2. training: the intent classifier (warm-started from the active checkpoint's encoder by
    default) and, when FAQ labels arrived or the FAQ changed, the retriever; when the active
    checkpoints are one shared encoder (``supportbot train joint``), both together, every time,
@@ -40,7 +43,7 @@ from knowledge.database import Database
 from knowledge.faq.formats import write_faq_file
 from knowledge.faq.store import FaqStore
 from training.args import IntentTrainingArgs, RetrieverTrainingArgs
-from training.data import read_intents, read_queries, write_intents, write_queries
+from training.data import read_faq, read_intents, read_queries, split_queries, write_intents, write_queries
 from training.errors import TrainingInputError
 from training.feedback import Label, RetrainDataset, build_dataset
 from training.promotion import GateRules, Scores, judge, score
@@ -80,6 +83,7 @@ class RetrainReport:
     gate: dict[str, object] = field(default_factory=dict)
     export: dict[str, object] = field(default_factory=dict)  # ``ExportResult.report()``
     retriever_retrained: bool = False
+    warnings: list[str] = field(default_factory=list)  # the data check's findings (``training.datacheck``)
     seconds: dict[str, float] = field(default_factory=dict)
     run_dir: str = ""
 
@@ -111,31 +115,38 @@ def retrain(options: RetrainOptions, log: Callable[[str], None] = print) -> Retr
     database = Database.open(options.database_url)
     store, reviews = FaqStore(database), Reviews(database)
     until = now()
+    base = str(workspace.checkpoint("intents") / "model") if options.warm_start else options.intent_args.base_model
+    intent_args = replace(options.intent_args, base_model=base)
+    joint = _one_encoder(workspace)
     with report.step("dataset"):
         dataset, faq_changed, regression = _dataset(workspace, store, reviews, options.since, run)
         report.dataset = dataset.report()
         log(f"data set: {json.dumps(report.dataset)}")
+        # The checks training runs on this data, run here for dry and real runs alike, so a dry run
+        # that passes means the real run will not stop for its data once training has started.
+        report.dataset["check"], report.warnings = _check_data(run, intent_args, options.retriever_args,
+                                                               joint or bool(dataset.added_queries) or faq_changed)
+        for line in report.warnings:
+            log(f"warning: {line}")
+        if not dataset.added_intent_rows and not dataset.added_queries and not faq_changed:
+            raise RetrainFailure("dataset", "nothing new to learn since the last retraining", active)
     if options.dry_run:
         _write_report(run, report)
         return report
-    if not dataset.added_intent_rows and not dataset.added_queries and not faq_changed:
-        raise RetrainFailure("dataset", "nothing new to learn since the last retraining", active)
     target = options.workspace / "checkpoints" / stamp
-    base = str(workspace.checkpoint("intents") / "model") if options.warm_start else options.intent_args.base_model
-    intent_args = replace(options.intent_args, base_model=base)
     retriever = workspace.checkpoint("retriever")
-    if _one_encoder(workspace):
+    if joint:
         with report.step("train_joint"):
             from training.joint import JointInputs, train_joint
 
             train_joint(JointInputs(run / "intents.csv", None, run / "faq.csv", run / "queries.csv"), target,
-                        intent_args, options.retriever_args)
+                        intent_args, options.retriever_args, log=_logged)
             retriever, report.retriever_retrained = target / "retriever", True
     else:
         with report.step("train_intents"):
             from training.intents import train_intents
 
-            train_intents(run / "intents.csv", None, target / "intents", intent_args)
+            train_intents(run / "intents.csv", None, target / "intents", intent_args, log=_logged)
     if (dataset.added_queries or faq_changed) and not report.retriever_retrained:
         with report.step("train_retriever"):
             from training.retriever import train_retriever
@@ -186,6 +197,24 @@ def _dataset(workspace: Workspace, store: FaqStore, reviews: Reviews, since: str
     write_faq_file([e for e in entries if e.enabled], run / "faq.csv")
     regression = [(t.text, t.value) for t in reviews.confirmed_since("1970-01-01")]
     return dataset, store.kb_revision() != workspace.state.faq_revision, regression
+
+
+def _check_data(run: Path, intent_args: IntentTrainingArgs, retriever_args: RetrieverTrainingArgs,
+                with_retriever: bool) -> tuple[dict[str, object], list[str]]:
+    """Run the data checks of the training steps on the data set in ``run``; return the intent data
+    report and its warnings. Raises ``TrainingInputError`` where training would."""
+    from training.intents import prepare_splits
+
+    report = prepare_splits(run / "intents.csv", None, intent_args).report
+    if with_retriever:
+        entries = read_faq(run / "faq.csv")
+        queries = read_queries(run / "queries.csv", {entry.faq_id for entry in entries})
+        split_queries(queries, retriever_args.valid_fraction, retriever_args.seed)
+    return report.to_dict(), report.warnings()
+
+
+def _logged(line: str) -> None:
+    """The training steps' data warnings: the dataset step logged them already."""
 
 
 def _one_encoder(workspace: Workspace) -> bool:
@@ -258,4 +287,6 @@ def _write_report(run: Path, report: RetrainReport) -> None:
              f"- parity gate: {report.export.get('verdict', 'not reached')}",
              f"- data set: {json.dumps(report.dataset)}", f"- retriever retrained: {report.retriever_retrained}",
              f"- seconds per step: {json.dumps(report.seconds)}", ""]
+    if report.warnings:
+        lines += ["## Data check", "", *[f"- warning: {line}" for line in report.warnings], ""]
     (run / "report.md").write_text("\n".join(lines), encoding="utf-8")

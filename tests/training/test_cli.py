@@ -1,6 +1,7 @@
 """``supportbot train`` / ``supportbot evaluate`` through the root dispatcher: help and error paths."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -56,12 +57,41 @@ def test_empty_file(tmp_path: Path) -> None:
     assert "empty" in run_error(["train", "intents", "--train", str(empty), "--out", str(tmp_path / "out")])
 
 
-def test_label_with_too_few_examples(tmp_path: Path) -> None:
-    rows = [("hello", "greeting"), ("hi", "greeting"), ("refund", "refund")]
+def test_one_intent_in_total(tmp_path: Path) -> None:
+    rows = [("hello", "greeting"), ("hi", "greeting"), ("hey", "greeting"), ("weather", "oos")]
     train = write_csv(tmp_path / "train.csv", ["text", "label"], rows)
     message = run_error(["train", "intents", "--train", str(train), "--out", str(tmp_path / "out")])
-    assert "label 'refund' has 1 example" in message and "train.csv" in message
+    assert message == (f"supportbot train: error: {train}: 1 intent(s) to learn (greeting) besides 'oos'; "
+                       "a classifier needs at least 2")
     assert not (tmp_path / "out").exists()
+
+
+def test_messy_data_trains_with_warnings_on_stderr(tmp_path: Path, tiny_bert_master: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A single-example intent, a repeat, a conflict and a blank row: trained, each one reported."""
+    train = write_toy_intents(tmp_path / "train.csv")
+    with train.open("a", encoding="utf-8") as handle:
+        handle.write("ten pallets of mattresses,wholesale\nhello,greeting\n,refund\nrefund please,greeting\n")
+    out = tmp_path / "out"
+    assert main(["train", "intents", "--train", str(train), "--out", str(out), "--base-model", str(tiny_bert_master),
+                 "--epochs", "1", "--min-train-steps", "5", "--batch-size", "8", "--precision", "fp32"]) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if line.startswith("supportbot train: warning: ")]
+    assert [line.removeprefix("supportbot train: warning: ") for line in warnings] == [
+        f"{train}: skipped 1 row(s) with no text or no label (line 46)",
+        f"{train}: dropped 1 repeated row(s)",
+        f"{train}: 1 text(s) have conflicting labels; dropped 2 row(s)",
+        f"{train}: conflict: 'refund please' labelled greeting 1, refund 1: dropped all",
+        "not validated: too few examples: wholesale (1)",
+    ]
+    assert f"wrote {out}" in captured.out
+    assert "wholesale" in json.loads((out / "supportbot_intents.json").read_text(encoding="utf-8"))["labels"]
+    report = json.loads((out / "data_report.json").read_text(encoding="utf-8"))
+    assert report["not_validated"]["labels"] == {"wholesale": 1}
+    assert report["files"][0] | {"conflict_examples": None} == {
+        "source": str(train), "rows_read": 46, "empty_skipped": 1, "empty_lines": [46], "duplicates_dropped": 1,
+        "conflicts": 1, "conflict_rows_dropped": 2, "conflict_examples": None, "long_texts": 0, "rows_kept": 42}
+    assert "wholesale (1)" in (out / "data_report.md").read_text(encoding="utf-8")
 
 
 def test_unreadable_base_model_leaves_no_output(tmp_path: Path) -> None:

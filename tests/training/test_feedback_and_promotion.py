@@ -43,6 +43,13 @@ def test_faq_labels_also_teach_a_faq_intent_when_the_classifier_has_one() -> Non
     assert dataset.queries == [LabelledQuery("do you ship to Norway", "shipping")]
 
 
+def test_base_repeats_and_conflicts_are_left_to_the_data_check() -> None:
+    """So retraining resolves them by the rule ``train intents`` uses, and reports them."""
+    base = [*BASE, IntentExample("where is my card", "card_arrival"), IntentExample("Where is my card", "pin")]
+    dataset = build_dataset(base, [], [Label("where is my card", "intent", "pin")], [])
+    assert dataset.intents == base and dataset.report()["conflicts_dropped"] == 1  # the label meets the first row
+
+
 def scores(accuracy: float, per_intent: dict[str, float], support: int = 50,
            regression: float | None = None) -> Scores:
     return Scores(accuracy, per_intent, {k: support for k in per_intent}, regression)

@@ -133,3 +133,21 @@ def test_auto_precision_uses_bf16_only_where_the_cpu_has_it(cpuinfo: str, native
     from training.encoder import cpu_has_bf16
 
     assert cpu_has_bf16(cpuinfo) is native
+
+
+def test_a_5000_character_text_trains_and_predicts(tmp_path: Path, tiny_bert_master: Path) -> None:
+    """The tokenizer cuts a pasted mail to max_length tokens: kept for training, counted in the report."""
+    from training.checkpoint import load_intent_predictor
+    from training.intents import train_intents
+
+    long = ("where is my parcel " * 264)[:5000]
+    train = write_toy_intents(tmp_path / "train.csv")
+    with train.open("a", encoding="utf-8") as handle:
+        handle.write(f"{long},track_order\n")
+    logged: list[str] = []
+    args = IntentTrainingArgs(base_model=str(tiny_bert_master), **{**FAST, "min_train_steps": 5})
+    train_intents(train, None, tmp_path / "ckpt", args, log=logged.append)
+    assert logged == [f"{train}: kept 1 text(s) over 2000 characters (the tokenizer cuts them to max_length tokens)"]
+    assert json.loads((tmp_path / "ckpt" / "data_report.json").read_text())["files"][0]["long_texts"] == 1
+    _, predict = load_intent_predictor(tmp_path / "ckpt")
+    assert predict([long.strip(), "hi"]).shape == (2, 3)

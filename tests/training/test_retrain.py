@@ -110,6 +110,30 @@ def test_dry_run_describes_the_data_set_and_changes_nothing(data: Path, tiny_ber
     assert current(data) == "v1" and not (data / "training" / "checkpoints" / "v2").exists()
 
 
+def test_dry_run_and_real_run_agree_on_a_one_example_intent(data: Path, tiny_bert_master: Path) -> None:
+    """The dry run runs training's data check: what it accepts, the real run trains."""
+    database = Database.open(f"sqlite:///{data / 'supportbot.db'}")
+    [turn] = ConversationLog(database).record([TurnRecord("web:s2", "web", "ten pallets of mattresses", "fallback",
+                                                          "sorry", 1.0, needs_review=True)])
+    Reviews(database).label([turn], "intent", "wholesale", "ana")
+    database.close()
+    logged: list[str] = []
+    dry = retrain(options(data, tiny_bert_master, dry_run=True, version="dry"), log=logged.append)
+    assert dry.warnings == ["not validated: too few examples: wholesale (1)"]
+    assert "warning: not validated: too few examples: wholesale (1)" in logged
+    assert "- warning: not validated: too few examples: wholesale (1)" in (
+        data / "training" / "runs" / "dry" / "report.md").read_text(encoding="utf-8")
+    real = retrain(options(data, tiny_bert_master), log=lambda line: None)
+    assert real.published and real.warnings == dry.warnings
+    assert _without_source(real.dataset["check"]) == _without_source(dry.dataset["check"])  # each run has its own CSV
+    assert "wholesale" in json.loads((data / "bundles" / "v2" / "manifest.json").read_text())["intent"]["labels"]
+
+
+def _without_source(check: object) -> object:
+    assert isinstance(check, dict)
+    return {**check, "files": [{k: v for k, v in f.items() if k != "source"} for f in check["files"]]}
+
+
 def test_retrain_publishes_a_new_bundle_then_rollback(data: Path, tiny_bert_master: Path) -> None:
     report = retrain(options(data, tiny_bert_master), log=lambda line: None)
     assert report.published and report.new_bundle == "v2" and current(data) == "v2"
@@ -123,8 +147,9 @@ def test_retrain_publishes_a_new_bundle_then_rollback(data: Path, tiny_bert_mast
     workspace = Workspace.open(data / "training")
     assert workspace.state.bundle == "v2" and "cancel my subscription" in workspace.intents.read_text()
     assert "cancel" in (data / "bundles" / "v2" / "manifest.json").read_text()
-    with pytest.raises(RetrainFailure, match="nothing new to learn"):  # the labels were used
-        retrain(options(data, tiny_bert_master, version="v3"), log=lambda line: None)
+    for dry_run in (True, False):  # the labels were used; the dry run says so as the real run does
+        with pytest.raises(RetrainFailure, match="nothing new to learn"):
+            retrain(options(data, tiny_bert_master, version="v3", dry_run=dry_run), log=lambda line: None)
     assert main(["bundles", "activate", "v1", "--dir", str(data / "bundles")]) == 0  # rollback
     assert current(data) == "v1"
 
