@@ -8,7 +8,7 @@ import re
 from aiohttp.test_utils import TestClient
 
 from bot.keys import DESK
-from tests.bot.test_handoff import SESSION, next_event, say, stored_actions
+from tests.bot.test_handoff import next_event, say, stored_actions
 from tests.console.helpers import add_staff, csrf_of, sign_in
 
 
