@@ -205,7 +205,8 @@ def reply_json(reply: Reply) -> dict[str, object]:
         "buttons": [{"label": b.label, "payload": b.payload} for b in reply.buttons],
         "intent": reply.intent, "confidence": reply.confidence, "faq_id": reply.faq_id,
         "faq_score": reply.faq_score, "turn_id": reply.turn_id, "feedback": reply.feedback,
-        "handoff": reply.handoff, "handoff_state": reply.handoff_state, "bundle_version": reply.bundle_version,
+        "handler": reply.handler, "handoff": reply.handoff, "handoff_state": reply.handoff_state,
+        "bundle_version": reply.bundle_version,
     }
 
 

@@ -27,6 +27,7 @@ class HandlerTurn:
     session_id: str
     continuing: bool = False  # True when this handler asked the previous question
     state: Mapping[str, str] = field(default_factory=dict)
+    offered_person: bool = False  # the bot's last reply offered a person ("yes" may accept)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class HandlerReply:
     text: str
     state: Mapping[str, str] | None = None  # set: the handler wants the next message too
     handoff: bool = False  # a person should take over this conversation
+    offer_person: bool = False  # show "Talk to a person" with the reply
 
 
 Handler = Callable[[HandlerTurn], Awaitable[HandlerReply]]
@@ -56,7 +58,31 @@ async def human_handoff(turn: HandlerTurn) -> HandlerReply:
     return HandlerReply(HANDOFF_TEXT, handoff=True)
 
 
+async def bot_identity(turn: HandlerTurn) -> HandlerReply:
+    return HandlerReply("I'm the shop's virtual assistant: a bot that answers from our help pages. "
+                        "If you'd rather talk to a person, just say so.", offer_person=True)
+
+
+async def complaint(turn: HandlerTurn) -> HandlerReply:
+    return HandlerReply("I'm sorry this hasn't helped. Would you like to talk to a person from our "
+                        "support team? Or tell me in other words what you need and I'll try again.",
+                        offer_person=True)
+
+
+async def affirm(turn: HandlerTurn) -> HandlerReply:
+    """A "yes" or "ok": accepting an offered person hands over; otherwise the bot moves on."""
+    if turn.offered_person:
+        return HandlerReply(HANDOFF_TEXT, handoff=True)
+    return HandlerReply("Great! Is there anything else I can help with?")
+
+
+async def deny(turn: HandlerTurn) -> HandlerReply:
+    if turn.offered_person:
+        return HandlerReply("Alright. Tell me your question in other words and I'll try again.")
+    return HandlerReply("OK. Is there anything else I can help with?")
+
+
 def builtin_handlers() -> dict[str, Handler]:
     """The handlers every bot has, by the name routing tables use."""
-    return {"greeting": greeting, "goodbye": goodbye, "thanks": thanks,
-            "human_handoff": human_handoff}
+    return {"greeting": greeting, "goodbye": goodbye, "thanks": thanks, "human_handoff": human_handoff,
+            "bot_identity": bot_identity, "complaint": complaint, "affirm": affirm, "deny": deny}

@@ -10,7 +10,8 @@ that?"). Order of rules:
 2. a confident, in-scope intent routed to one FAQ entry answers it;
 3. otherwise FAQ search: answer when the top score clears ``answer`` and beats the second
    entry by ``margin``; offer the close ones as choices when the top is within
-   ``clarify_window`` below that (unless the intent model says out of scope);
+   ``clarify_window`` below that, only if the intent model reads the message as an in-scope
+   question for the FAQ (not out of scope, not an unsure handler intent such as a greeting);
 4. else fall back: say so, offer a person, queue the turn for review.
 
 Example::
@@ -53,6 +54,7 @@ class Decision:
     handler: str | None = None
     faq_id: str | None = None
     choices: tuple[Hit, ...] = ()
+    by_intent: bool = False  # the intent decided (a handler, or an intent routed to one entry)
 
 
 def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: Thresholds) -> Decision:
@@ -64,10 +66,11 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
         overruled = clear and intent.confidence < thresholds.handler_sure and route.target != HANDOFF
         if not overruled:
             return Decision(Action.HANDLER, f"intent {intent.label} ({intent.confidence:.2f} >= "
-                            f"{thresholds.handler:.2f}) runs handler {route.target}", handler=route.target)
+                            f"{thresholds.handler:.2f}) runs handler {route.target}", handler=route.target,
+                            by_intent=True)
     elif route.kind == "faq" and confident:
         return Decision(Action.ANSWER, f"intent {intent.label} is routed to FAQ {route.target}",
-                        faq_id=route.target)
+                        faq_id=route.target, by_intent=True)
     if not hits:
         return Decision(Action.FALLBACK, "the FAQ is empty")
     top = hits[0]
@@ -77,7 +80,10 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
         return Decision(Action.ANSWER, f"top FAQ score {top.score:.2f} >= {thresholds.answer:.2f} and "
                         f"leads by {_lead(hits):.2f} >= {thresholds.margin:.2f}{beaten}", faq_id=top.faq_id)
     floor = thresholds.answer - thresholds.clarify_window
-    if top.score >= floor and (intent.in_scope or top.score >= thresholds.answer):
+    # Choices only for a question the intent model reads as one for the FAQ: in scope, and not
+    # small talk or a task it was unsure of. Offering FAQ entries for "what's the weather?" or
+    # "qwzx" only looks foolish; an honest fallback is better.
+    if top.score >= floor and intent.in_scope and route.kind != "handler":
         close = tuple(h for h in hits[:MAX_CHOICES] if h.score >= max(floor, top.score - thresholds.clarify_window))
         why = ("the top FAQ entries are too close to tell apart" if top.score >= thresholds.answer
                else f"top FAQ score {top.score:.2f} is just below {thresholds.answer:.2f}")

@@ -22,7 +22,9 @@ from knowledge.conversations.handoffs import WAITING, Handoff, Opened
 from knowledge.faq.index import Hit
 
 HUMAN = "human"  # the payload of "Talk to a person"
+FAQ_INTENT = "faq"  # the label of a reply that FAQ search decided
 NONE_OF_THESE = "none"
+HUMAN_LABEL, NONE_LABEL = "Talk to a person", "None of these"
 CLARIFY_TEXT = "I'm not completely sure what you mean. Did you mean one of these?"
 STILL_NO_ANSWER = "Sorry, I still can't find an answer to that."
 STILL_FALLBACK_TEXT = f"{STILL_NO_ANSWER} Would you like to talk to a person?"
@@ -61,6 +63,7 @@ class Reply:
     handoff: bool = False  # this message put the conversation in the queue for a person
     escalate: bool = False  # the bot has failed often enough that a person should be called in
     handoff_id: int | None = None  # the conversation's open handoff, if a person has it or is called
+    handler: str | None = None  # the handler that wrote the reply, if one did
     handoff_state: str | None = None  # "waiting" or "with_staff" while a handoff is open
 
     @property
@@ -100,13 +103,20 @@ class Explanation:
 
 
 def compose(brain: Brain, decision: Decision, basis: Basis, streak: Streak) -> Reply:
-    """The reply to an FAQ-side decision (answer, clarify or fall back); handlers answer for themselves."""
+    """The reply to an FAQ-side decision (answer, clarify or fall back); handlers answer for themselves.
+
+    An answer or a choice found by FAQ search is labelled with the intent ``faq``, whatever the
+    intent model guessed: the label says what decided the reply (staff read it in the review
+    queue). A fallback keeps the model's guess, the best hint of what was asked.
+    """
+    if decision.action in (Action.ANSWER, Action.CLARIFY) and not decision.by_intent:
+        basis = replace(basis, intent=FAQ_INTENT, confidence=None)
     if decision.action == Action.ANSWER and decision.faq_id is not None and decision.faq_id in brain.entries:
         return answer(brain, decision.faq_id, basis)
     if decision.action == Action.CLARIFY:
         choices = [h for h in decision.choices if h.faq_id in brain.entries]
         buttons = tuple(Button(brain.entries[h.faq_id].question, f"faq:{h.faq_id}") for h in choices)
-        return _reply(basis, CLARIFY_TEXT, Action.CLARIFY, buttons + (Button("None of these", NONE_OF_THESE),))
+        return _reply(basis, CLARIFY_TEXT, Action.CLARIFY, buttons + (Button(NONE_LABEL, NONE_OF_THESE),))
     return fallback(basis, streak)
 
 
@@ -119,7 +129,7 @@ def answer(brain: Brain, faq_id: str, basis: Basis) -> Reply:
 def fallback(basis: Basis, streak: Streak) -> Reply:
     """Say the bot has no answer and offer a person; ``streak`` says how often it failed already."""
     text = STILL_FALLBACK_TEXT if streak.unanswered else FALLBACK_TEXT
-    return _reply(basis, text, Action.FALLBACK, (Button("Talk to a person", HUMAN),), escalate=streak.escalates)
+    return _reply(basis, text, Action.FALLBACK, (Button(HUMAN_LABEL, HUMAN),), escalate=streak.escalates)
 
 
 def handed_off(reply: Reply, opened: Opened, away: str | None) -> Reply:

@@ -23,7 +23,22 @@ from bot.core.brain import Brain, BrainKeeper
 from bot.core.handlers import Handler, HandlerTurn
 from bot.core.handoff import HandoffDesk
 from bot.core.policy import Decision, IntentGuess, decide
-from bot.core.replies import HUMAN, Basis, Explanation, Reply, answer, compose, fallback, handed_off, rejected, relayed
+from bot.core.replies import (
+    HUMAN,
+    HUMAN_LABEL,
+    NONE_LABEL,
+    NONE_OF_THESE,
+    Basis,
+    Button,
+    Explanation,
+    Reply,
+    answer,
+    compose,
+    fallback,
+    handed_off,
+    rejected,
+    relayed,
+)
 from bot.core.routing import RoutingTable
 from bot.core.sessions import Context, Pending, Sessions, remember
 from bot.core.streak import ESCALATE_AFTER, Streak
@@ -122,7 +137,7 @@ class Responder:
         if not self.sessions.allow(session_id):
             return _Turn(rejected("rate", "rate limit"), _loggable(text))
         if choice is not None:
-            return await self._pick(context, session_id, choice, _loggable(text) or _loggable(choice))
+            return await self._pick(context, session_id, choice, _loggable(text) or self._label(choice))
         message = normalise_text(text, self.settings.max_text_chars)
         if message.problem:
             return _Turn(rejected(message.problem), _loggable(text))
@@ -145,7 +160,7 @@ class Responder:
         if not self.sessions.allow(session_id):
             return _Turn(rejected("rate", "rate limit"), _loggable(text))
         if choice is not None:
-            logged = _loggable(text) or _loggable(choice)
+            logged = _loggable(text) or self._label(choice)
         else:
             message = normalise_text(text, self.settings.max_text_chars)
             if message.problem:
@@ -182,6 +197,12 @@ class Responder:
         route = self.routing.route_for(understood.intent.label)
         return decide(understood.intent, understood.hits, route, understood.brain.thresholds)
 
+    def _label(self, choice: str) -> str:
+        """What a pressed button said, for the log and the review queue (not its payload)."""
+        entry = self.keeper.current.entries.get(choice.removeprefix("faq:")) if choice.startswith("faq:") else None
+        labels = {HUMAN: HUMAN_LABEL, NONE_OF_THESE: NONE_LABEL}
+        return _loggable(entry.question if entry else labels.get(choice, choice))
+
     async def _pick(self, context: Context, session_id: str, choice: str, logged: str) -> _Turn:
         brain = self.keeper.current
         if choice == HUMAN:
@@ -194,14 +215,16 @@ class Responder:
     async def _run_handler(self, context: Context, session_id: str, name: str, text: str, continuing: bool,
                            understood: Understood | None, logged: str | None = None) -> _Turn:
         handler = self.handlers[name]
-        result = await handler(HandlerTurn(text, session_id, continuing, dict(context.handler_state)))
+        result = await handler(HandlerTurn(text, session_id, continuing, dict(context.handler_state),
+                                           offered_person=context.offered_person))
         intent = understood.intent if understood else None
-        reply = Reply(result.text, Action.HANDOFF if result.handoff else Action.HANDLER,
+        reply = Reply(result.text, Action.HANDOFF if result.handoff else Action.HANDLER, handler=name,
                       intent=intent.label if intent else None,
                       confidence=intent.confidence if intent else None,
                       in_scope=intent.in_scope if intent else None,
                       reason=f"handler {name}" + (" (continuing)" if continuing else ""),
-                      bundle_version=self.keeper.current.version, handoff=result.handoff)
+                      bundle_version=self.keeper.current.version, handoff=result.handoff,
+                      buttons=(Button(HUMAN_LABEL, HUMAN),) if result.offer_person else ())
         pending = Pending(name, result.state) if result.state is not None else None
         return _Turn(reply, text if logged is None else logged, pending)
 

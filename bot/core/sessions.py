@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from bot.core.actions import Action
-from bot.core.replies import Reply
+from bot.core.replies import HUMAN, Reply
 from bot.core.streak import Streak
 
 
@@ -32,6 +32,7 @@ class Context:
     handler: str | None = None  # a handler waiting for the next message
     handler_state: Mapping[str, str] = field(default_factory=dict)
     streak: Streak = Streak()  # fallbacks in a row: when to say "still", when to call a person
+    offered_person: bool = False  # the last reply offered "Talk to a person": "yes" takes it
     recent: deque[float] = field(default_factory=deque)  # message times, for the rate limit
 
 
@@ -47,13 +48,16 @@ def remember(context: Context, reply: Reply, pending: Pending | None = None) -> 
     """Change ``context`` as sending ``reply`` does: the one place a reply changes a conversation.
 
     ``pending`` is the handler that wrote a handler or handoff reply, if it asked a question.
-    A refused message changes nothing but the streak; a pending handler stays pending through
-    FAQ replies (a clear answer may interrupt its question without cancelling it).
+    A refused message changes nothing but the streak; a clarification or fallback leaves a
+    pending question pending, an answer or another handler's reply (a new topic) drops it.
     """
     context.streak = context.streak.after(reply.action, reply.escalate)
     if reply.action == Action.REJECTED:
         return
-    if reply.action in (Action.HANDLER, Action.HANDOFF):
+    context.offered_person = any(button.payload == HUMAN for button in reply.buttons)
+    if reply.action in (Action.HANDLER, Action.HANDOFF, Action.ANSWER):
+        # A handler's question stays pending only through its own replies: an answer or another
+        # handler means the customer changed the topic, and the question is dropped.
         context.handler = pending.handler if pending else None
         context.handler_state = dict(pending.state) if pending else {}
     if reply.action == Action.ANSWER:

@@ -122,6 +122,6 @@ async def test_the_third_fallback_in_a_row_calls_a_person_in_every_channel(clien
 
     over_http = [await say(client, UNANSWERABLE) for _ in range(3)]
     assert all(set(r) == {"reply", "action", "buttons", "intent", "confidence", "faq_id", "faq_score",
-                          "turn_id", "feedback", "handoff", "handoff_state", "bundle_version"} for r in over_http)
+                          "turn_id", "feedback", "handler", "handoff", "handoff_state", "bundle_version"} for r in over_http)
     assert [r["action"] for r in over_http] == ["fallback", "fallback", "handoff"]
     assert all({"label": "Talk to a person", "payload": "human"} in r["buttons"] for r in over_http[:2])

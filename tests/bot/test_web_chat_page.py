@@ -61,3 +61,67 @@ async def test_clarification_buttons_on_a_phone_sized_page(tmp_path: Path, aioht
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390  # nothing overflows a phone screen
         await screenshot(page, "web-chat-clarify")
+
+
+async def test_the_page_recovers_from_errors_and_keeps_its_history(tmp_path: Path, aiohttp_server) -> None:
+    """Focus on load, a typing indicator, buttons used once and visibly so, scrolled into view;
+    a failed send says so kindly and keeps the message with "Try again"; failed feedback looks
+    failed; a reload shows the conversation again; the page has a favicon."""
+    settings = demo_settings(tmp_path, answer_threshold=0.99, clarify_window=0.7)
+    server = await aiohttp_server(create_app(settings, model_loader=lambda s: KeywordModel()))
+    async with browser_page() as page:
+        page.set_default_timeout(10_000)
+        await page.goto(str(server.make_url("/")))
+        await page.wait_for_selector("li.message.bot")
+        assert await page.evaluate("document.activeElement.id") == "text", "ready to type"
+        assert (await page.request.get(str(server.make_url("/static/favicon.svg")))).ok
+        assert await page.locator("link[rel=icon]").get_attribute("href") == "/static/favicon.svg"
+
+        held = []  # hold one answer back to see the typing indicator
+
+        async def slow(route) -> None:
+            held.append(route)
+
+        await page.route("**/api/chat", slow)
+        await page.fill("#text", "refund for my return")
+        await page.press("#text", "Enter")
+        await page.wait_for_selector("li.typing")
+        await held[0].continue_()
+        await page.unroute("**/api/chat")
+        clarify = page.locator("li.message.bot[data-action='clarify']").last
+        await clarify.wait_for()
+        assert await page.locator("li.typing").count() == 0
+        assert await page.evaluate("(m => m.scrollTop + m.clientHeight >= m.scrollHeight - 2)"
+                                   "(document.getElementById('messages'))"), "scrolled below the buttons"
+        await page.fill("#text", "hello")  # writing instead of choosing retires the choices
+        await page.press("#text", "Enter")
+        await page.locator("li.message.bot[data-action='handler']").wait_for()
+        assert await clarify.locator(".choices button:enabled").count() == 0, "old choices are disabled"
+
+        await page.route("**/api/chat", lambda route: route.fulfill(status=500, body='{"error": "internal error"}',
+                                                                     content_type="application/json"))
+        await page.fill("#text", "How long does delivery take?")
+        await page.press("#text", "Enter")
+        failure = page.locator("li.message.error").last
+        await failure.wait_for()
+        assert "something went wrong on our side" in await failure.inner_text()
+        assert "Failed to fetch" not in await failure.inner_text()
+        await page.unroute("**/api/chat")
+        await failure.get_by_role("button", name="Try again").click()
+        answer = page.locator("li.message.bot[data-action='answer']").last
+        await answer.wait_for()
+        assert await page.locator("li.message.error").count() == 0
+        assert await page.locator("li.message.user", has_text="How long does delivery take?").count() == 1
+
+        await page.route("**/api/feedback", lambda route: route.fulfill(status=500, body="{}"))
+        await answer.get_by_role("button", name="Helpful", exact=True).click()
+        await answer.locator(".feedback.failed").wait_for()
+        assert await answer.get_by_role("button", name="Helpful", exact=True).get_attribute("aria-pressed") == "false"
+        assert await answer.get_by_role("button", name="Helpful", exact=True).is_enabled(), "they can try again"
+        await page.unroute("**/api/feedback")
+        await screenshot(page, "web-chat-recovered")
+
+        await page.reload()
+        await page.wait_for_selector("li.message.user")
+        shown = await page.locator("#messages").inner_text()
+        assert "refund for my return" in shown and "3-5 business days" in shown, "history after a reload"

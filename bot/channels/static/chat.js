@@ -67,6 +67,13 @@
     };
   }
 
+  function scrollDown() { messages.scrollTop = messages.scrollHeight; }
+
+  // Choices are used once: pressing one, or writing something else, retires every row of them.
+  function retireChoices() {
+    messages.querySelectorAll(".choices button").forEach(function (x) { x.disabled = true; });
+  }
+
   function addChoices(item, buttons) {
     if (!buttons.length) return;
     const row = document.createElement("div");
@@ -76,8 +83,9 @@
       button.type = "button";
       button.textContent = b.label;
       button.addEventListener("click", function () {
-        row.querySelectorAll("button").forEach(function (x) { x.disabled = true; });
-        ask({ choice: b.payload }, b.label);
+        retireChoices();
+        button.classList.add("chosen");
+        ask({ choice: b.payload, text: b.label }, b.label);
       });
       row.appendChild(button);
     }
@@ -100,7 +108,15 @@
       button.addEventListener("click", async function () {
         row.querySelectorAll("button").forEach(function (x) { x.disabled = true; });
         button.setAttribute("aria-pressed", "true");
-        await post("/api/feedback", { session_id: sessionId, turn_id: turnId, value: spec[0] });
+        try {
+          await post("/api/feedback", { session_id: sessionId, turn_id: turnId, value: spec[0] });
+          question.textContent = "Thanks for your feedback!";
+        } catch (error) {  // not saved: say so, and let them try again
+          button.setAttribute("aria-pressed", "false");
+          row.querySelectorAll("button").forEach(function (x) { x.disabled = false; });
+          question.textContent = "Your feedback wasn't saved. Try again?";
+          row.classList.add("failed");
+        }
       });
       row.appendChild(button);
     });
@@ -108,28 +124,69 @@
   }
 
   async function post(url, body) {
-    const response = await fetch(url, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
-    });
+    let response;
+    try {
+      response = await fetch(url, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+      });
+    } catch (error) {
+      throw new Error("We couldn't reach the support chat. Check your connection and try again.");
+    }
     const data = await response.json().catch(function () { return {}; });
-    if (!response.ok) throw new Error(data.error || ("HTTP " + response.status));
+    if (response.status === 429 || response.status === 503) {
+      throw new Error("We're very busy right now. Please try again in a moment.");
+    }
+    if (!response.ok) throw new Error(response.status < 500 && data.error ? "Sorry, " + data.error + "."
+      : "Sorry, something went wrong on our side. Please try again.");
     return data;
   }
 
+  // "…" while the bot is working on an answer.
+  function showTyping() {
+    const item = document.createElement("li");
+    item.className = "message bot typing";
+    item.setAttribute("aria-label", "The assistant is typing");
+    for (let i = 0; i < 3; i += 1) item.appendChild(document.createElement("span"));
+    messages.appendChild(item);
+    scrollDown();
+    return item;
+  }
+
+  // A message that did not go through: the error, and a button that sends it again.
+  function addFailure(fields, shownText, userItem, message) {
+    const item = addMessage("bot error", message);
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "retry";
+    retry.textContent = "Try again";
+    retry.addEventListener("click", function () {
+      item.remove();
+      userItem.remove();
+      ask(fields, shownText);
+    });
+    item.appendChild(retry);
+    scrollDown();
+  }
+
   async function ask(fields, shownText) {
-    addMessage("user", shownText);
+    if (!fields.choice) retireChoices();
+    const userItem = addMessage("user", shownText);
     send.disabled = true;
+    const typing = showTyping();
     try {
       const data = await post("/api/chat", Object.assign({ session_id: sessionId }, fields));
+      typing.remove();
       if (data.reply) {  // with a person, the bot says nothing
         const item = addMessage("bot", data.reply);
         item.dataset.action = data.action;
         addChoices(item, data.buttons || []);
         if (data.feedback && data.turn_id) addFeedback(item, data.turn_id);
+        scrollDown();  // after the buttons: nothing hides under the input
       }
       if (data.handoff_state) listen(null);
     } catch (error) {
-      addMessage("bot error", "Sorry, something went wrong (" + error.message + "). Please try again.");
+      typing.remove();
+      addFailure(fields, shownText, userItem, error.message);  // the message stays, with "Try again"
     } finally {
       send.disabled = false;
       input.focus();
@@ -143,6 +200,7 @@
     input.value = "";
     ask({ text: text }, text);
   });
+  input.focus();
   (async function restore() {
     let history = null;
     try {
