@@ -5,7 +5,8 @@ forwardMessage, copyMessage, editMessageReplyMarkup, answerCallbackQuery, sendCh
 setWebhook, deleteWebhook, setMyCommands, ...), records every call, hands out updates that
 tests queue, and can be told to answer a method with 429 ``retry_after`` (``fail_once``,
 ``fail_times``). Like Telegram it can hold each chat to a sending rate (``per_chat_rate``
-messages a second after a burst of ``burst``), answering 429 to a message sent sooner.
+messages a second after a burst of ``burst``), answering 429 to a message sent sooner. A chat
+in ``blocked`` answers 403, as Telegram does once a customer blocked the bot.
 
 Example::
 
@@ -54,6 +55,7 @@ class FakeTelegram:
         self._chat_due: dict[int, float] = {}  # chat -> when its next message is due (GCRA)
         self.calls: list[Call] = []
         self.webhook_url = ""
+        self.blocked: set[int] = set()  # chats whose customer blocked the bot: 403 to everything
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
         self._message_ids: defaultdict[int, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
@@ -152,6 +154,9 @@ class FakeTelegram:
                 self._failures[method] = (retry_after, times - 1)
             self.calls.append(Call(f"{method}:429", params))
             return _error(429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after})
+        if params.get("chat_id") in self.blocked:
+            self.calls.append(Call(f"{method}:403", params))
+            return _error(403, "Forbidden: bot was blocked by the user")
         if method == "sendMessage" and (wait := self._too_soon(params.get("chat_id"))):
             self.calls.append(Call(f"{method}:429", params))
             return _error(429, f"Too Many Requests: retry after {wait}", {"retry_after": wait})

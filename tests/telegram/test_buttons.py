@@ -5,8 +5,10 @@ import asyncio
 from pathlib import Path
 
 from bot.channels.telegram.buttons import Pick, PickFromTurn, Vote, parse_callback, reply_keyboard
-from bot.channels.telegram.customers import ALREADY_RATED, EXPIRED, NOBODY_AVAILABLE, THANKS
+from bot.channels.telegram.customers import ALREADY_RATED, EXPIRED, THANKS
+from bot.core.handlers import HANDOFF_TEXT
 from bot.core.replies import Button, Reply
+from bot.keys import DESK
 from knowledge.conversations.log import ConversationLog
 from knowledge.database import Database
 from tests.telegram.conftest import USER, StartBot
@@ -91,14 +93,18 @@ async def test_buttons_this_bot_never_sent_or_for_another_chat_have_expired(star
     assert log(tmp_path).turns(f"tg:{USER}")[0].feedback is None
 
 
-async def test_talk_to_a_person_without_a_staff_chat_says_so_honestly(start_bot: StartBot, fake: FakeTelegram) -> None:
-    await start_bot()
+async def test_talk_to_a_person_without_a_staff_chat_queues_for_the_console(start_bot: StartBot,
+                                                                            fake: FakeTelegram) -> None:
+    client = await start_bot()
     await fake.push(fake.text_update(USER, "what's the weather like in Lisbon"))
     (fallback,) = await fake.wait_sent(USER)
     assert ("Talk to a person", "p:human") in buttons(fallback)
     await fake.push(fake.button_update(fallback, "p:human"))
     _, reply = await fake.wait_sent(USER, count=2)
-    assert reply.params["text"] == NOBODY_AVAILABLE
+    assert reply.params["text"] == f"{HANDOFF_TEXT.rstrip('.')}; you're number 1 in the queue."
+    assert "reply_markup" not in reply.params
+    (waiting,) = client.app[DESK].handoffs.inbox()
+    assert waiting.handoff.session_id == f"tg:{USER}" and waiting.handoff.state == "waiting"
 
 
 def test_keyboards_fit_telegram_callback_data() -> None:

@@ -14,6 +14,9 @@ and drops (counting them) the chats' queued backlogs (``processor.py``). ``SUPPO
 it at another Bot API server (your own, or a fake one in tests). The token never appears in
 logs: request URLs that contain it are redacted.
 
+Staff messages written in the console to a Telegram customer are sent by ``delivery.py``, which
+the channel registers with the runtime's handoff desk.
+
 Example::
 
     app = create_app(Settings.from_env())      # calls add_telegram(app)
@@ -35,15 +38,15 @@ from telegram.error import Forbidden, InvalidToken, NetworkError, RetryAfter, Te
 from telegram.ext import Application, CommandHandler, ContextTypes, JobQueue, MessageHandler, filters
 
 from bot.channels.telegram.customers import MESSAGE, Customers
-from bot.channels.telegram.handoff import StaffRelay
+from bot.channels.telegram.delivery import StaffDelivery
+from bot.channels.telegram.handoff import CHANNEL, StaffRelay
 from bot.channels.telegram.processor import PerChatProcessor
 from bot.channels.telegram.ratelimit import FloodLimiter, Limits
 from bot.channels.telegram.updates import PollingBot
 from bot.channels.telegram.webhook import WebhookReceiver, add_webhook_route
-from bot.keys import CONVERSATIONS, DATABASE, METRICS, RESPONDER, SETTINGS
+from bot.keys import CONVERSATIONS, DESK, METRICS, RESPONDER, SETTINGS
 from bot.metrics import Metrics
 from bot.settings import PREFIX, Settings, SettingsError
-from knowledge.conversations.handoffs import Handoffs
 
 # The application as ``build_application`` makes it: our bot (an ``ExtBot`` with our
 # ``FloodLimiter``, whose per-call argument is an int), and PTB's default context, data and job types.
@@ -73,13 +76,16 @@ def add_telegram(app: web.Application) -> None:
         add_webhook_route(app, receiver)
 
     async def channel(app: web.Application) -> AsyncIterator[None]:
-        relay = StaffRelay(Handoffs(app[DATABASE]), app[CONVERSATIONS], staff_chat)
-        customers = Customers(app[RESPONDER], app[CONVERSATIONS], relay)
+        desk = app[DESK]
+        relay = StaffRelay(desk, staff_chat)
+        customers = Customers(app[RESPONDER], app[CONVERSATIONS], relay, desk)
         async with AsyncExitStack() as stack:
             stack.enter_context(TokenRedaction(settings.telegram_token))  # PTB logs URLs from the start
             application = build_application(settings, relay, customers, app.get(LIMITS, Limits()),
                                             webhook=bool(settings.telegram_webhook_secret),
                                             metrics=app[METRICS])
+            # What staff write in the console reaches Telegram customers while the channel runs.
+            desk.deliver_with(CHANNEL, StaffDelivery(application.bot, relay, lambda: application.running))
             processor = _processor(application)
             receiver.closing = lambda: processor.closing
             receiver.unreadable = app[METRICS].telegram_dropped.labels(reason="unreadable").inc
@@ -88,7 +94,7 @@ def add_telegram(app: web.Application) -> None:
             except NetworkError as error:  # Telegram unreachable: the web chat must not wait for it
                 log.warning("cannot reach Telegram (%s); the web chat runs and the Telegram channel "
                             "retries every %d s", type(error).__name__, RETRY_SECONDS)
-                stack.push_async_callback(_stop_retrying, _retry(application, receiver))
+                stack.push_async_callback(_stop_retrying, _retry(application, receiver, staff_chat))
             else:
                 app[TELEGRAM] = receiver.application = application
                 _log_running(application, staff_chat)
@@ -152,7 +158,7 @@ RETRY_SECONDS = 30
 def _log_running(application: TelegramApplication, staff_chat: int | None) -> None:
     log.info("Telegram channel running as @%s (%s mode%s)", application.bot.username,
              "polling" if application.updater else "webhook",
-             "" if staff_chat else "; no staff chat: handoff to a person is off")
+             "" if staff_chat else "; no staff chat: staff answer handed-off customers from the console")
 
 
 @dataclass
@@ -161,7 +167,7 @@ class _Retry:
     stack: AsyncExitStack  # what a late start opened, closed on shutdown
 
 
-def _retry(application: TelegramApplication, receiver: WebhookReceiver) -> _Retry:
+def _retry(application: TelegramApplication, receiver: WebhookReceiver, staff_chat: int | None) -> _Retry:
     """Start the channel in the background once Telegram answers."""
     stack = AsyncExitStack()
 
@@ -178,7 +184,7 @@ def _retry(application: TelegramApplication, receiver: WebhookReceiver) -> _Retr
                 log.error("%s", error)
                 return
             receiver.application = application
-            _log_running(application, None)
+            _log_running(application, staff_chat)
             return
 
     return _Retry(asyncio.create_task(keep_trying()), stack)

@@ -4,14 +4,18 @@ A chat is a session (``tg:<chat id>``, channel ``telegram``): the same decision 
 conversation log and feedback as the web chat. Private chats get every message answered; in
 groups the bot answers only messages addressed to it (a mention, a reply to it, a command).
 Messages it cannot read (stickers, photos, voice, files, edits) get a short polite reply;
-service messages and channel posts are ignored. While a person has the conversation
-(``handoff.StaffRelay``), messages go to the staff chat instead. When a reply asks for a person
-(``handoff``) or says the bot has failed often enough (``escalate``, decided by the core), this
-channel starts the staff relay, if a staff chat is configured.
+service messages and channel posts are ignored.
+
+Handoff to a person is the core's: a request for a person, or the third fallback in a row,
+queues the conversation (the reply says so), and while it is queued or a person has it, the
+responder stores the customer's messages (``relayed``) and the bot answers nothing but an
+occasional "passed on". This channel only adds the staff chat (``handoff.StaffRelay``), when
+one is configured: the request goes there, and so does everything the customer writes. What
+the bot cannot read is stored in words (``contents.customer_words``), so the console shows it.
 
 Example::
 
-    customers = Customers(responder, conversations, relay)
+    customers = Customers(responder, conversations, relay, desk)
     application.add_handlers(customers.handlers())
 """
 from __future__ import annotations
@@ -21,24 +25,26 @@ import logging
 import re
 import time
 from collections import OrderedDict
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import TypeVar
 
 from telegram import Bot, CallbackQuery, Chat, Message, MessageEntity, Update, User
 from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot.channels.telegram.buttons import Pick, PickFromTurn, Vote, parse_callback, reply_keyboard
-from bot.channels.telegram.handoff import Outcome, StaffRelay
+from bot.channels.telegram.buttons import Pick, PickFromTurn, Vote, parse_callback
+from bot.channels.telegram.contents import customer_words, unreadable_kind
+from bot.channels.telegram.handoff import CHANNEL, StaffRelay
 from bot.channels.telegram.outbox import Typing, send_reply, send_text
 from bot.core.actions import Action
-from bot.core.replies import HUMAN, PROBLEM_REPLIES, Reply
+from bot.core.handoff import HandoffDesk
+from bot.core.replies import HUMAN, PROBLEM_REPLIES, WITH_STAFF_ALREADY, Reply
 from bot.core.responder import Responder
-from bot.core.streak import ESCALATE_AFTER
+from knowledge.conversations.handoffs import WAITING, Handoff
 from knowledge.conversations.log import ConversationLog, DuplicateFeedback
 from knowledge.errors import EntryNotFound
 
 log = logging.getLogger(__name__)
-CHANNEL = "telegram"
 HELP = ("Ask me a question in your own words, about orders, delivery, returns, payments or your "
         "account, and I'll answer from our help pages.\n\n"
         "When I'm not sure what you mean, I'll offer a few topics to choose from. After an "
@@ -58,8 +64,6 @@ CANNOT_READ = {
 }
 ALREADY_WITH_PERSON = ("You're already waiting for a person from our support team; they'll "
                        "reply here. Anything you write now goes straight to them.")
-NOBODY_AVAILABLE = ("I'm sorry, I can't reach a person from here right now. I'll keep trying to "
-                    "help: please ask your question in other words.")
 WITH_PERSON = "You're talking to a person now; just write your message."
 EXPIRED = "That button no longer works. Please ask your question again."
 THANKS = {1: "Thanks for your feedback!",
@@ -74,16 +78,25 @@ REMEMBERED = 10_000  # chats told "too fast", keyboards already used: the most r
 
 
 def session_id(chat_id: int) -> str:
+    """The conversation of a chat: ``5001`` -> ``"tg:5001"``."""
     return f"tg:{chat_id}"
+
+
+def chat_of(session: str) -> int | None:
+    """The chat of a Telegram conversation, ``"tg:5001"`` -> ``5001``; None for another channel's."""
+    prefix, _, chat = session.partition(":")
+    return int(chat) if prefix == "tg" and chat.lstrip("-").isdigit() else None
 
 
 class Customers:
     """PTB callbacks for customers' chats, bound to the runtime's responder and log."""
 
-    def __init__(self, responder: Responder, conversations: ConversationLog, relay: StaffRelay) -> None:
+    def __init__(self, responder: Responder, conversations: ConversationLog, relay: StaffRelay,
+                 desk: HandoffDesk) -> None:
         self.responder = responder
         self.conversations = conversations
         self.relay = relay
+        self.desk = desk  # whether a person has a conversation: asked of it every time, never kept
         self._told: OrderedDict[int, float] = OrderedDict()  # chat -> when it was told TOO_FAST
         self._picked: OrderedDict[tuple[int, int], None] = OrderedDict()  # (chat, message) chosen from
 
@@ -125,12 +138,11 @@ class Customers:
         message = update.message
         if message is None:
             return
-        session = session_id(message.chat_id)
-        if await self.relay.is_handed_off(session):
-            await send_text(context.bot, message.chat_id, ALREADY_WITH_PERSON, reply_to=_quote(message))
+        handoff = await self.desk.state(session_id(message.chat_id))
+        if handoff is not None:  # asking again changes nothing: say who has the conversation
+            await send_text(context.bot, message.chat_id, already(handoff), reply_to=_quote(message))
             return
-        await self._answer(context.bot, message.chat, update.effective_user, session, "/human", HUMAN,
-                           _quote(message))
+        await self._answer(context.bot, message.chat, update.effective_user, "/human", HUMAN, _quote(message))
 
     async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.message
@@ -142,35 +154,29 @@ class Customers:
         message = update.message
         if message is None or not addressed(message, context.bot):
             return
-        session = session_id(message.chat_id)
-        if await self.relay.is_handed_off(session):
-            await self.relay.pass_on(context.bot, message, session)
-            return
         text = strip_mention(message.text or "", context.bot.username)
-        await self._answer(context.bot, message.chat, update.effective_user, session, text, None,
-                           _quote(message))
+        await self._answer(context.bot, message.chat, update.effective_user, text, None, _quote(message),
+                           message)
 
     async def on_unreadable(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Stickers, photos, voice, files, locations...: a polite word, or on to the staff."""
         message = update.message
         if message is None or not addressed(message, context.bot):
             return
-        session = session_id(message.chat_id)
-        if await self.relay.is_handed_off(session):
-            await self.relay.pass_on(context.bot, message, session)  # staff can look at it
+        polite = CANNOT_READ[unreadable_kind(message)]
+        if await self.desk.state(session_id(message.chat_id)) is None:
+            await send_text(context.bot, message.chat_id, polite, reply_to=_quote(message))
             return
-        await send_text(context.bot, message.chat_id, CANNOT_READ[unreadable_kind(message)],
-                        reply_to=_quote(message))
+        await self._pass_on(context.bot, message, customer_words(message), polite)
 
     async def on_edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.edited_message
         if message is None or message.chat.type != Chat.PRIVATE:
             return  # an edit in a group is not addressed to anyone
-        session = session_id(message.chat_id)
-        if await self.relay.is_handed_off(session):
-            await self.relay.pass_on(context.bot, message, session)
+        if await self.desk.state(session_id(message.chat_id)) is None:
+            await send_text(context.bot, message.chat_id, EDITED, reply_to=message.message_id)
             return
-        await send_text(context.bot, message.chat_id, EDITED, reply_to=message.message_id)
+        await self._pass_on(context.bot, message, customer_words(message, edited=True), EDITED)
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -185,7 +191,7 @@ class Customers:
         if isinstance(callback, Vote):
             await self._vote(query, session, callback)
             return
-        if await self.relay.is_handed_off(session):
+        if await self.desk.state(session) is not None:
             await query.answer(WITH_PERSON)
             return
         payload = callback.payload if isinstance(callback, Pick) else await self._logged_choice(session, callback)
@@ -198,33 +204,46 @@ class Customers:
         _remember(self._picked, (chat.id, query.message.message_id), None)
         await query.answer()  # stops the spinner on the button at once
         await _drop_keyboard(query)  # a choice is made once
-        await self._answer(context.bot, chat, update.effective_user, session, "", payload, None)
+        await self._answer(context.bot, chat, update.effective_user, "", payload, None)
 
-    async def _answer(self, bot: Bot, chat: Chat, user: User | None, session: str, text: str,
-                      choice: str | None, reply_to: int | None) -> None:
-        async with Typing(bot, chat.id):
+    async def _answer(self, bot: Bot, chat: Chat, user: User | None, text: str, choice: str | None,
+                      reply_to: int | None, message: Message | None = None) -> None:
+        """Respond to a text (``message``) or a button; a handed-off customer's text goes to the staff chat."""
+        session = session_id(chat.id)
+        handed_off = await self.desk.state(session) is not None
+        # The bot answers a handed-off customer nothing: no "typing..." then.
+        typing: AbstractAsyncContextManager[object] = nullcontext() if handed_off else Typing(bot, chat.id)
+        async with typing:
             reply = await self.responder.respond(session, CHANNEL, text, choice)
-        if reply.action == Action.REJECTED and reply.text == TOO_FAST:
+        if reply.action == Action.RELAYED:
+            await self._relayed(bot, chat.id, reply, message, reply_to)
+        elif reply.action == Action.REJECTED and reply.text == TOO_FAST:
             await self.tell_too_fast(bot, chat.id)
-            return
-        if reply.handoff:
-            await self._hand_off(bot, chat, user, session, reply, reply_to, "asks for a person")
-            return
-        call_person = reply.escalate and self.relay.staff_chat is not None
-        # When a person is called in anyway, the "Talk to a person" button would only confuse.
-        await send_text(bot, chat.id, reply.text, reply_to=reply_to,
-                        keyboard=None if call_person else reply_keyboard(reply))
-        if call_person:
-            handoff = await self.responder.respond(session, CHANNEL, "", HUMAN)  # logged as a handoff turn
-            await self._hand_off(bot, chat, user, session, handoff, None,
-                                 f"the bot could not answer {ESCALATE_AFTER} messages in a row")
+        else:
+            await send_reply(bot, chat.id, reply, reply_to=reply_to)
+            if reply.handoff:  # this message queued the conversation for a person
+                await self.relay.begin(bot, chat, user, session)
 
-    async def _hand_off(self, bot: Bot, chat: Chat, user: User | None, session: str, reply: Reply,
-                        reply_to: int | None, reason: str) -> None:
-        outcome = await self.relay.begin(bot, chat, user, session, reason)
-        text = {Outcome.STARTED: reply.text, Outcome.ALREADY: ALREADY_WITH_PERSON,
-                Outcome.UNAVAILABLE: NOBODY_AVAILABLE}[outcome]
-        await send_reply(bot, chat.id, reply, reply_to=reply_to, text=text)
+    async def _pass_on(self, bot: Bot, message: Message, words: str, otherwise: str) -> None:
+        """Something the bot cannot read, from a handed-off customer: stored in ``words`` (so the
+        console shows it) and forwarded to the staff chat. ``otherwise`` is the polite reply if
+        the conversation went back to the bot a moment ago."""
+        reply = await self.responder.respond(session_id(message.chat_id), CHANNEL, words)
+        if reply.action == Action.RELAYED:
+            await self._relayed(bot, message.chat_id, reply, message, _quote(message))
+        elif reply.action == Action.REJECTED and reply.text == TOO_FAST:
+            await self.tell_too_fast(bot, message.chat_id)
+        else:
+            text = reply.text if reply.action == Action.REJECTED else otherwise
+            await send_text(bot, message.chat_id, text, reply_to=_quote(message))
+
+    async def _relayed(self, bot: Bot, chat_id: int, reply: Reply, message: Message | None,
+                       reply_to: int | None) -> None:
+        """A handed-off customer's message is stored: on to the staff chat, and the reply, if any."""
+        if message is not None:
+            await self.relay.pass_on(bot, message, session_id(chat_id))
+        if reply.text:  # a "passed on" now and then while the customer waits, else silence
+            await send_text(bot, chat_id, reply.text, reply_to=reply_to)
 
     async def _vote(self, query: CallbackQuery, session: str, vote: Vote) -> None:
         try:
@@ -245,6 +264,11 @@ class Customers:
         if turn is None or pick.index >= len(turn.record.choices):
             return None
         return f"faq:{turn.record.choices[pick.index]}"
+
+
+def already(handoff: Handoff) -> str:
+    """The reply to ``/human`` while the conversation waits for a person, or one has it."""
+    return ALREADY_WITH_PERSON if handoff.state == WAITING else WITH_STAFF_ALREADY.format(handoff.claimed_by)
 
 
 def _remember(memory: OrderedDict[K, V], key: K, value: V) -> None:
@@ -274,19 +298,6 @@ def _names_bot(message: Message, bot: Bot) -> bool:
 def strip_mention(text: str, username: str) -> str:
     """``"@shop_bot where is my order?"`` -> ``"where is my order?"``."""
     return re.sub(rf"@{re.escape(username)}\b", " ", text, flags=re.IGNORECASE).strip()
-
-
-def unreadable_kind(message: Message) -> str:
-    """Which polite reply a message the bot cannot read gets (a key of ``CANNOT_READ``)."""
-    if message.sticker:
-        return "sticker"
-    if message.photo:
-        return "photo"
-    if message.voice or message.audio or message.video_note:
-        return "voice"
-    if message.document or message.video or message.animation:
-        return "file"
-    return "other"
 
 
 def _quote(message: Message) -> int | None:
