@@ -27,7 +27,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.dialogue_suite import PARTS, SUITE_DIR, Outcome, load_suite, play, summary  # noqa: E402
+from benchmarks.dialogue_suite import PARTS, SUITE_DIR, Dialogue, Outcome, load_suite, play, summary  # noqa: E402
 from benchmarks.load import free_port, wait_ready  # noqa: E402
 from benchmarks.machine import describe_machine  # noqa: E402
 
@@ -51,14 +51,14 @@ async def run(data_dir: Path, parts: list[str], concurrency: int = 4) -> dict[st
                 await wait_ready(url, server)
                 results = {}
                 async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+                    gate = asyncio.Semaphore(concurrency)
+
+                    async def one(dialogue: Dialogue) -> Outcome:
+                        async with gate:
+                            return await play(http, url, dialogue)
+
                     for part in parts:
                         dialogues = load_suite(SUITE_DIR / f"{part}.yaml")
-                        gate = asyncio.Semaphore(concurrency)
-
-                        async def one(dialogue):  # type: ignore[no-untyped-def]
-                            async with gate:
-                                return await play(http, url, dialogue)
-
                         results[part] = list(await asyncio.gather(*(one(d) for d in dialogues)))
                 return results
             finally:

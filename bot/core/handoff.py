@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from bot.core.batcher import Batcher
-from knowledge.conversations.handoffs import Cursor, Handoff, Handoffs, Line, Opened
+from knowledge.conversations.handoffs import WITH_STAFF, Cursor, Handoff, Handoffs, Line, Opened
 
 log = logging.getLogger(__name__)
 NOTIFIED_LINES = 20  # of the conversation so far, sent with "handoff.waiting"
@@ -131,28 +131,33 @@ class HandoffDesk:
                                                 "transcript": [line.as_json() for line in lines]})
         return opened
 
-    async def claim(self, handoff_id: int, staff: str, take_over: bool = False) -> Handoff:
-        handoff = await asyncio.to_thread(self.handoffs.claim, handoff_id, staff, take_over)
-        await self._changed(handoff, "claimed", staff)
+    async def claim(self, handoff_id: int, staff: str, take_over: bool = False, source: str = "console") -> Handoff:
+        before = await asyncio.to_thread(self.handoffs.get, handoff_id)
+        handoff = await asyncio.to_thread(self.handoffs.claim, handoff_id, staff, take_over, source)
+        if not _has(before, staff):  # claiming what one has already tells nobody anything
+            await self._changed(handoff, "claimed", staff)
         return handoff
 
     async def post(self, handoff_id: int, author: str, text: str, source: str,
                    take_over: bool = False) -> Posted:
         """Store a staff message and deliver it where the channel needs that."""
+        before = await asyncio.to_thread(self.handoffs.get, handoff_id)
         line = await asyncio.to_thread(self.handoffs.post, handoff_id, author, text, source, take_over)
         handoff = await asyncio.to_thread(self.handoffs.get, handoff_id)
         self.wakeups.ring(INBOX, handoff.session_id)
         delivery = self._deliveries.get(handoff.channel)
         if delivery is None or source == handoff.channel:  # fetched by the page, or sent already
             return Posted(line, handoff, None)
+        if not _has(before, author):  # the message claimed it: say who joined, first
+            await self._changed(handoff, "claimed", author)
         try:
             await delivery(handoff, line)
         except DeliveryFailed as error:
             return Posted(line, handoff, False, str(error))
         return Posted(line, handoff, True)
 
-    async def close(self, handoff_id: int, by: str) -> Handoff:
-        handoff = await asyncio.to_thread(self.handoffs.close, handoff_id, by)
+    async def close(self, handoff_id: int, by: str, source: str = "console") -> Handoff:
+        handoff = await asyncio.to_thread(self.handoffs.close, handoff_id, by, source)
         log.info("conversation %d handed back to the bot", handoff_id)
         await self._changed(handoff, "closed", by)
         return handoff
@@ -175,6 +180,11 @@ class HandoffDesk:
     def _open_for(self, session_ids: list[str]) -> list[Handoff | None]:
         found = self.handoffs.open_for(session_ids)
         return [found.get(session_id) for session_id in session_ids]
+
+
+def _has(handoff: Handoff, staff: str) -> bool:
+    """Does ``staff`` have the conversation already?"""
+    return handoff.state == WITH_STAFF and handoff.claimed_by == staff
 
 
 def handoff_json(handoff: Handoff) -> dict[str, object]:

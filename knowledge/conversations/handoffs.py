@@ -219,7 +219,7 @@ class Handoffs:
                 turns.c.created_at >= handoff.opened_at)).scalar()
         return self.position(handoff), told
 
-    def claim(self, handoff_id: int, staff: str, take_over: bool = False) -> Handoff:
+    def claim(self, handoff_id: int, staff: str, take_over: bool = False, source: str = "console") -> Handoff:
         """``staff`` takes the conversation. Someone else's needs ``take_over``; closed ones cannot."""
         now = _now()
         with self.database.begin() as conn:
@@ -229,7 +229,7 @@ class Handoffs:
             _check_claim(current, staff, take_over)
             conn.execute(update(handoffs).where(handoffs.c.id == handoff_id)
                          .values(state=WITH_STAFF, claimed_by=staff, claimed_at=now))
-            _event(conn, handoff_id, current.session_id, "claimed", staff, "console", "", now)
+            _event(conn, handoff_id, current.session_id, "claimed", staff, source, "", now)
         return self.get(handoff_id)
 
     def post(self, handoff_id: int, author: str, text: str, source: str, take_over: bool = False) -> Line:
@@ -255,7 +255,7 @@ class Handoffs:
             event_id = _event(conn, handoff_id, current.session_id, "message", author, source, text, now)
         return Line("staff", text, now, Cursor(0, event_id), author=author, kind="message")
 
-    def close(self, handoff_id: int, by: str) -> Handoff:
+    def close(self, handoff_id: int, by: str, source: str = "console") -> Handoff:
         """Hand the conversation back to the bot; a HandoffConflict if it is closed already."""
         now = _now()
         with self.database.begin() as conn:
@@ -264,7 +264,7 @@ class Handoffs:
                 raise HandoffConflict(f"handoff {handoff_id} is closed already (by {current.closed_by})")
             conn.execute(update(handoffs).where(handoffs.c.id == handoff_id).values(
                 state=CLOSED, open_session=None, closed_at=now, closed_by=by))
-            _event(conn, handoff_id, current.session_id, "closed", by, "console", "", now)
+            _event(conn, handoff_id, current.session_id, "closed", by, source, "", now)
             conn.execute(update(conversations).where(conversations.c.session_id == current.session_id)
                          .values(handoff=False, updated_at=now))
         return self.get(handoff_id)

@@ -199,9 +199,10 @@ async def test_a_console_reply_takes_the_conversation_and_the_staff_chat_hears_o
     await desk.post(handoff.id, "ana", "It left our warehouse today.", "console")
     _, took = await fake.wait_sent(STAFF_CHAT, count=2)
     assert took.params["text"] == TOOK.format("ana", USER)
-    *_, first, second = await fake.wait_sent(USER, count=5)
-    assert [first.params["text"], second.params["text"]] == [
-        FROM_STAFF.format("ana", "Let me look that up."), FROM_STAFF.format("ana", "It left our warehouse today.")]
+    *_, joined, first, second = await fake.wait_sent(USER, count=6)
+    assert [joined.params["text"], first.params["text"], second.params["text"]] == [
+        JOINED.format("ana"), FROM_STAFF.format("ana", "Let me look that up."),
+        FROM_STAFF.format("ana", "It left our warehouse today.")], "the reply that claimed it says who joined first"
     await relayed(tmp_path, took)
     await staff_says(fake, "I'll take this one", reply_to=took)  # the note stands for the customer too
     *_, refused = await fake.wait_sent(STAFF_CHAT, count=3)
@@ -231,7 +232,8 @@ async def test_without_a_staff_chat_the_console_answers(start_bot: StartBot, fak
 
     posted = await desk.post(waiting.handoff.id, "ana", "Hi, I'm Ana. Delivery takes 3-5 days.", "console")
     assert posted.delivered is True and posted.handoff.claimed_by == "ana"
-    *_, from_ana = await fake.wait_sent(USER, count=3)
+    *_, joined, from_ana = await fake.wait_sent(USER, count=4)
+    assert joined.params["text"] == JOINED.format("ana")
     assert from_ana.params["text"] == FROM_STAFF.format("ana", "Hi, I'm Ana. Delivery takes 3-5 days.")
     assert staff_lines(client) == [("ana", "Hi, I'm Ana. Delivery takes 3-5 days.")]
 

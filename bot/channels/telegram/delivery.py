@@ -56,9 +56,7 @@ class StaffDelivery:
         if not self.ready():
             raise DeliveryFailed(OFFLINE)
         who = line.author or "someone"
-        if line.role == "staff":
-            if _claimed_by(handoff, line):  # this message took the conversation
-                await self.relay.note(self.bot, handoff.session_id, chat, TOOK.format(who, chat))
+        if line.role == "staff":  # a message that claimed the conversation came after its "claimed"
             await self._send(chat, FROM_STAFF.format(who, line.text))
         elif line.kind == "claimed":
             await self.relay.note(self.bot, handoff.session_id, chat, TOOK.format(who, chat))
@@ -76,7 +74,3 @@ class StaffDelivery:
             log.warning("could not deliver a staff message to a Telegram chat: %s", type(error).__name__)
             raise DeliveryFailed(f"Telegram did not take the message ({error.message})") from None
 
-
-def _claimed_by(handoff: Handoff, line: Line) -> bool:
-    """Did storing this staff message claim the conversation? The claim and the message share a time."""
-    return handoff.claimed_by == line.author and handoff.claimed_at == line.at

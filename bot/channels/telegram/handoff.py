@@ -152,7 +152,7 @@ class StaffRelay:
             await message.reply_text(ALREADY_BACK)
             return
         try:
-            await self.desk.close(handoff.id, staff_name(message))
+            await self.desk.close(handoff.id, staff_name(message), source=CHANNEL)
         except HandoffConflict:  # closed a moment ago, perhaps in the console
             await message.reply_text(ALREADY_BACK)
 
