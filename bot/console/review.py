@@ -24,7 +24,8 @@ from bot.admin.faq_changes import change_faq, error_status
 from bot.console.pages import problem, render, reviews, see_other, signed_in
 from bot.console.similarity import DEFAULT_THRESHOLD, cluster_turns, suggest_entries
 from bot.http import parse_number
-from bot.keys import KEEPER, RESPONDER, STORE
+from bot.keys import CONVERSATIONS, KEEPER, RESPONDER, STORE
+from knowledge.conversations.log import LoggedTurn
 from knowledge.conversations.reviews import REASONS, InvalidLabel, NotPending, QueuedTurn
 from knowledge.errors import KnowledgeError
 from knowledge.faq.entry import FaqEntry
@@ -34,6 +35,7 @@ REASON_NAMES = {"fallback": "Fell back", "low_confidence": "Low confidence", "th
                 "handoff": "Handed off"}
 FORM_KINDS = ("faq", "intent", "out_of_scope", "dismissed")
 MAX_SIMILAR = 300
+CONTEXT_BEFORE, CONTEXT_AFTER = 3, 2  # turns of the conversation shown around a queued one
 
 
 class Choices(TypedDict):
@@ -53,8 +55,9 @@ async def queue(request: web.Request) -> web.Response:
     turns = await asyncio.to_thread(log.pending, reason or None, 100)
     counts = await asyncio.to_thread(log.pending_counts)
     suggestions = await suggest_entries(request.config_dict[KEEPER].current, turns)
+    context = await asyncio.to_thread(_conversations_around, request, turns)
     return await render(request, "review.html", turns=turns, counts=counts, reason=reason,
-                        reason_names=REASON_NAMES, suggestions=suggestions,
+                        reason_names=REASON_NAMES, suggestions=suggestions, context=context,
                         **await _choices(request))
 
 
@@ -112,6 +115,12 @@ async def _attach(request: web.Request, ids: list[int], faq_id: str, staff: str)
     if new:
         await change_faq(request, store.edit, faq_id, entry.revision, staff,
                          alternatives=(*entry.alternatives, *new))
+
+
+def _conversations_around(request: web.Request, turns: list[QueuedTurn]) -> dict[int, list[LoggedTurn]]:
+    """For each queued turn, the turns just before and after it in its conversation."""
+    log = request.config_dict[CONVERSATIONS]
+    return {turn.id: log.around(turn.id, CONTEXT_BEFORE, CONTEXT_AFTER) for turn in turns}
 
 
 async def _choices(request: web.Request) -> Choices:

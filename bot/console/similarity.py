@@ -76,10 +76,16 @@ def _cluster(brain: Brain, turns: list[QueuedTurn], threshold: float) -> list[Cl
 
 
 def _suggest(brain: Brain, turns: list[QueuedTurn]) -> dict[int, Hit]:
-    vectors = brain.model.encode([t.text for t in turns])  # [n, dim]
+    """Only entries the bot itself would answer with (at least its calibrated answer threshold):
+    a weaker match filled in is one careless click from teaching the bot something wrong. A
+    request for a person is not an FAQ question at all."""
+    asked = [t for t in turns if t.action != "handoff"]
+    if not asked:
+        return {}
+    vectors = brain.model.encode([t.text for t in asked])  # [n, dim]
     suggestions = {}
-    for turn, vector in zip(turns, vectors):
+    for turn, vector in zip(asked, vectors):
         hits = brain.index.search(vector, k=1)
-        if hits:
+        if hits and hits[0].score >= brain.thresholds.answer:
             suggestions[turn.id] = hits[0]
     return suggestions

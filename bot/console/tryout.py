@@ -27,6 +27,7 @@ async def try_it(request: web.Request) -> web.Response:
     reply = explanation.reply if explanation else None
     matches = [(hit, brain.entries.get(hit.faq_id)) for hit in (reply.hits if reply else ())]
     return await render(request, "try.html", question=question, reply=reply, matches=matches,
+                        guess=explanation.intent if explanation else None,
                         handler=_handler(explanation), would=WOULD.get(reply.action, reply.action) if reply else "",
                         Action=Action, thresholds=brain.thresholds, version=brain.version)
 

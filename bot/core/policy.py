@@ -63,7 +63,8 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
     clear = bool(hits) and hits[0].score >= thresholds.answer and _lead(hits) >= thresholds.margin
     overruled = False  # a handler intent that a clear FAQ answer beats (rule 1)
     if route.kind == "handler" and confident:
-        overruled = clear and intent.confidence < thresholds.handler_sure and route.target != HANDOFF
+        sure = thresholds.handler_sure if route.sure is None else route.sure
+        overruled = clear and intent.confidence < sure and route.target != HANDOFF
         if not overruled:
             return Decision(Action.HANDLER, f"intent {intent.label} ({intent.confidence:.2f} >= "
                             f"{thresholds.handler:.2f}) runs handler {route.target}", handler=route.target,
@@ -75,7 +76,8 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
         return Decision(Action.FALLBACK, "the FAQ is empty")
     top = hits[0]
     if clear:
-        beaten = (f"; intent {intent.label} ({intent.confidence:.2f} < {thresholds.handler_sure:.2f}) "
+        sure = thresholds.handler_sure if route.sure is None else route.sure
+        beaten = (f"; intent {intent.label} ({intent.confidence:.2f} < {sure:.2f}) "
                   f"does not run handler {route.target}") if overruled else ""
         return Decision(Action.ANSWER, f"top FAQ score {top.score:.2f} >= {thresholds.answer:.2f} and "
                         f"leads by {_lead(hits):.2f} >= {thresholds.margin:.2f}{beaten}", faq_id=top.faq_id)

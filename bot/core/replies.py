@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from bot.core.actions import Action
 from bot.core.brain import Brain
 from bot.core.handlers import FALLBACK_TEXT, HANDOFF_TEXT
-from bot.core.policy import Decision
+from bot.core.policy import Decision, IntentGuess
 from bot.core.streak import Streak
 from knowledge.conversations.handoffs import WAITING, Handoff, Opened
 from knowledge.faq.index import Hit
@@ -100,6 +100,7 @@ class Explanation:
 
     reply: Reply
     decision: Decision | None
+    intent: IntentGuess | None = None  # the intent model's reading, whatever decided the reply
 
 
 def compose(brain: Brain, decision: Decision, basis: Basis, streak: Streak) -> Reply:

@@ -123,10 +123,10 @@ class Responder:
             reply = Reply(f"(the {decision.handler} handler would answer)", Action.HANDLER, intent=intent.label,
                           confidence=intent.confidence, in_scope=intent.in_scope, hits=understood.hits,
                           reason=decision.reason, bundle_version=understood.brain.version)
-            return Explanation(reply, decision)
+            return Explanation(reply, decision, understood.intent)
         # A new conversation's streak: as the bot answers someone it has not failed yet.
         return Explanation(compose(understood.brain, decision, understood.basis(decision.reason), Streak()),
-                           decision)
+                           decision, understood.intent)
 
     async def _reply(self, session_id: str, context: Context, text: str, choice: str | None) -> _Turn:
         """The reply to one message, and the handler now waiting for the next, if any.

@@ -120,6 +120,20 @@ class ConversationLog:
             rows = list(conn.execute(query).mappings())
         return [_logged(row) for row in reversed(rows)]
 
+    def around(self, turn_id: int, before: int = 3, after: int = 2) -> list[LoggedTurn]:
+        """Turn ``turn_id`` with up to ``before`` turns before it and ``after`` after it in its
+        conversation, oldest first (empty if there is no such turn)."""
+        with self.database.connect() as conn:
+            session = conn.execute(select(turns.c.session_id).where(turns.c.id == turn_id)).scalar()
+            if session is None:
+                return []
+            base = select(turns, feedback.c.value.label("feedback_value")).join(
+                feedback, feedback.c.turn_id == turns.c.id, isouter=True).where(turns.c.session_id == session)
+            earlier = list(conn.execute(base.where(turns.c.id <= turn_id).order_by(turns.c.id.desc())
+                                        .limit(before + 1)).mappings())
+            later = list(conn.execute(base.where(turns.c.id > turn_id).order_by(turns.c.id).limit(after)).mappings())
+        return [_logged(row) for row in [*reversed(earlier), *later]]
+
     def count(self) -> int:
         with self.database.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(turns)).scalar() or 0)

@@ -125,3 +125,31 @@ async def test_the_third_fallback_in_a_row_calls_a_person_in_every_channel(clien
                           "turn_id", "feedback", "handler", "handoff", "handoff_state", "bundle_version"} for r in over_http)
     assert [r["action"] for r in over_http] == ["fallback", "fallback", "handoff"]
     assert all({"label": "Talk to a person", "payload": "human"} in r["buttons"] for r in over_http[:2])
+
+
+async def test_a_new_topic_drops_a_pending_question(client: TestClient) -> None:
+    responder = responder_of(client)
+    session = "web:topic-change"
+    asked = await responder.respond(session, "web", "where is my order")
+    assert asked.handler == "order_status" and "order number" in asked.text
+    other = await responder.respond(session, "web", "How long does delivery take?")
+    assert other.action == Action.ANSWER and other.faq_id == "shipping-times"
+    again = await responder.respond(session, "web", "where is my order")
+    assert again.text == asked.text, "asked afresh, not 'That doesn't look like an order number'"
+    known = await responder.respond(session, "web", "NW-100002")
+    assert "shipped" in known.text
+
+
+async def test_yes_after_an_offered_person_hands_over_and_no_does_not() -> None:
+    from bot.core.handlers import HandlerTurn, affirm, deny
+
+    accepted = await affirm(HandlerTurn("yes", "web:x", offered_person=True))
+    assert accepted.handoff
+    assert not (await affirm(HandlerTurn("ok", "web:x"))).handoff
+    declined = await deny(HandlerTurn("no", "web:x", offered_person=True))
+    assert not declined.handoff and "other words" in declined.text
+    context = Context()
+    remember(context, Reply("Sorry.", Action.FALLBACK, (Button("Talk to a person", "human"),)))
+    assert context.offered_person
+    remember(context, Reply("Hello!", Action.HANDLER))
+    assert not context.offered_person

@@ -97,3 +97,26 @@ def test_hesitant_handler_intent_runs_when_the_faq_is_not_clear(scores: tuple[fl
 def test_a_request_for_a_person_is_never_answered_by_the_faq_instead() -> None:
     decision = decide(IntentGuess("human_handoff", 0.6, True), hits(0.9, 0.3), Route("handler", "human_handoff"), T)
     assert decision.action == "handler" and decision.handler == "human_handoff"
+
+
+@pytest.mark.parametrize("intent", [IntentGuess("faq", 0.9, False), IntentGuess("goodbye", 0.45, True)])
+def test_close_scores_are_not_offered_to_out_of_scope_or_unsure_small_talk(intent: IntentGuess) -> None:
+    """ "what's the weather in Paris?" or "qwzx": an honest fallback, not unrelated choices, even
+    when the top entries are close (here both above the answer threshold)."""
+    route = SEARCH if intent.label == "faq" else Route("handler", intent.label)
+    decision = decide(intent, hits(0.62, 0.61), route, T)
+    assert decision.action == "fallback"
+
+
+def test_a_route_can_say_how_sure_its_intent_must_be_to_beat_a_clear_answer() -> None:
+    """ "thanks, bye" at 0.6 goodbye with a weak but clear FAQ hit: small talk may win sooner."""
+    goodbye = IntentGuess("goodbye", 0.6, True)
+    assert decide(goodbye, hits(0.7, 0.2), Route("handler", "goodbye"), T).action == "answer"
+    decision = decide(goodbye, hits(0.7, 0.2), Route("handler", "goodbye", sure=0.55), T)
+    assert decision.action == "handler" and decision.by_intent
+    table = parse_routing({"goodbye": {"handler": "goodbye", "sure": 0.55}}, {"goodbye"})
+    assert table.route_for("goodbye") == Route("handler", "goodbye", 0.55)
+    for bad in ({"handler": "goodbye", "sure": 2}, {"handler": "goodbye", "sure": "high"},
+                {"faq": "hours", "sure": 0.5}, {"handler": "goodbye", "sure": True}):
+        with pytest.raises(RoutingError, match="intent 'goodbye'"):
+            parse_routing({"goodbye": bad}, {"goodbye"})

@@ -130,3 +130,27 @@ async def test_similar_questions_are_grouped_and_labelled_at_once(client: TestCl
     assert "1 question like" in await follow(client, "/console/review/similar")
     assert (await client.get("/console/review/similar?threshold=2")).status == 400
     assert (await client.get("/console/review/similar?threshold=abc")).status == 400
+
+
+async def test_cards_can_be_trusted_labels_context_and_no_weak_prefill(client: TestClient, settings: Settings,
+                                                                        csrf: str) -> None:
+    """A pressed button shows its label, a card shows the conversation around it, a request for
+    a person is pre-labelled human_handoff, and no FAQ entry is filled in below the answer
+    threshold."""
+    session = "context-check-01"
+    for text in ("hello", "How long does delivery take?", "zzz qqq unknown words", "still nothing"):
+        await say(client, text, session)
+    await client.post("/api/chat", json={"session_id": session, "choice": "human"})
+    page = await follow(client, "/console/review")
+    log = ConversationLog(Database.open(settings.database_url))
+    turns = log.turns(f"web:{session}")
+    pressed, unanswered = turns[-1], turns[2]
+    assert pressed.record.text == "Talk to a person", "the button's label, not its payload"
+    card = page[page.index(f'id="turn-{pressed.id}"'):]
+    card = card[:card.index("</li>\n", card.index('class="label-form"'))]
+    assert 'value="human_handoff"' in card, "a request for a person is pre-labelled"
+    other = page[page.index(f'id="turn-{unanswered.id}"'):]
+    other = other[:other.index('class="label-form"')]
+    assert "The conversation around it" in other and "How long does delivery take?" in other
+    assert "Closest entry" not in other, "nothing weak is filled in"
+    assert 'name="faq_id" list="faq-entries" autocomplete="off" autocapitalize="none" value=""' in page

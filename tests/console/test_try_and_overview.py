@@ -49,4 +49,4 @@ async def test_overview_counts_questions_feedback_and_topics(client: TestClient,
     assert "<dt>Handed off</dt><dd>1 <small>(20%)</small></dd>" in page
     assert "<dt>Thumbs up</dt><dd>1</dd>" in page and "<dt>Thumbs down</dt><dd>0</dd>" in page
     assert "Top unanswered topics" in page and "loyalty card" in page
-    assert page.count("<tr>") == 1 + 14  # header + one row per day
+    assert page.count("<tr>") == 2 * (1 + 14)  # questions and handoffs per day: header + one row per day
