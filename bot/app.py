@@ -85,7 +85,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
                            notify=webhook.send if webhook else None)
         responder = Responder(settings, keeper, routing, handlers,
                               Sessions(rate_limit_per_minute=settings.rate_limit_per_minute),
-                              turn_log, app[METRICS], desk)
+                              turn_log, app[METRICS], desk, doubt=conversations.flag_possibly_wrong)
         await turn_log.start()
         await desk.start()
         if webhook is not None:

@@ -67,6 +67,9 @@ class Settings:
     # FAQ queries and handler messages: more questions answered right for one handler message
     # fewer (the counts are recorded only in the message of commit 2baff71).
     handler_sure_threshold: float = 0.8
+    # Of the FAQ answers, this share is queued for staff to check ("possibly wrong"), so answers
+    # that looked confident get a look too.
+    review_sample_rate: float = 0.02
     telegram_token: str = field(default="", repr=False)
     telegram_api_url: str = "https://api.telegram.org"
     telegram_webhook_secret: str = field(default="", repr=False)
@@ -132,6 +135,7 @@ class Settings:
             (not self.trust_forwarded_proto or bool(self.trusted_proxies), "TRUST_FORWARDED_PROTO",
              "SUPPORTBOT_TRUSTED_PROXIES to be set too (only a trusted proxy's header is believed)"),
             (0 <= self.handler_threshold <= 1, "HANDLER_THRESHOLD", "between 0 and 1"),
+            (0 <= self.review_sample_rate <= 1, "REVIEW_SAMPLE_RATE", "between 0 and 1"),
             (0 <= self.handler_sure_threshold <= 1, "HANDLER_SURE_THRESHOLD", "between 0 and 1"),
             (self.admin_token == "" or len(self.admin_token) >= 16, "ADMIN_TOKEN",
              "at least 16 characters (or unset to disable the admin API)"),

@@ -32,7 +32,7 @@ from knowledge.faq.entry import FaqEntry
 
 routes = web.RouteTableDef()
 REASON_NAMES = {"fallback": "Fell back", "low_confidence": "Low confidence", "thumbs_down": "Thumbs down",
-                "handoff": "Handed off"}
+                "handoff": "Handed off", "possibly_wrong": "Possibly wrong"}
 FORM_KINDS = ("faq", "intent", "out_of_scope", "dismissed")
 MAX_SIMILAR = 300
 CONTEXT_BEFORE, CONTEXT_AFTER = 3, 2  # turns of the conversation shown around a queued one

@@ -13,7 +13,10 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import random
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -52,6 +55,9 @@ from knowledge.faq.index import Hit
 REVIEW_MARGIN = 0.05  # answers this close above the threshold are "low confidence": queued
 LOGGED_CHARS = 200  # of a refused message or a pressed button, this much is stored
 ACKNOWLEDGE_EVERY_S = 120  # while waiting for a person, "passed on" at most this often
+DOUBT_WITHIN_S = 120  # a "no" or the same question again this soon after an answer doubts it
+DOUBTING_HANDLERS = ("deny", "complaint")
+STOP_WORDS = frozenset(["a", "an", "and", "are", "can", "could", "do", "does", "for", "how", "i", "i'm", "is", "it", "me", "my", "of", "on", "or", "please", "pls", "the", "to", "what", "when", "where", "which", "why", "will", "with", "you", "your"])
 
 
 @dataclass(frozen=True)
@@ -71,9 +77,11 @@ class Understood:
 class Responder:
     def __init__(self, settings: Settings, keeper: BrainKeeper, routing: RoutingTable,
                  handlers: dict[str, Handler], sessions: Sessions,
-                 log: Batcher[TurnRecord, int], metrics: Metrics, desk: HandoffDesk) -> None:
+                 log: Batcher[TurnRecord, int], metrics: Metrics, desk: HandoffDesk,
+                 doubt: Callable[[int], object] = lambda turn_id: None) -> None:
         self.settings = settings
         self.desk = desk
+        self.doubt = doubt  # queues an earlier answer as possibly wrong (ConversationLog.flag_possibly_wrong)
         self.keeper = keeper
         self.routing = routing
         self.handlers = handlers
@@ -94,16 +102,33 @@ class Responder:
         handoff = await self.desk.state(session_id)
         if handoff is not None:  # a person has the conversation: store it for them, answer nothing
             turn = await self._relay(session_id, handoff, text, choice)
-        else:
-            context = self.sessions.get(session_id)
-            turn = await self._reply(session_id, context, text, choice)
-            if turn.reply.handoff or turn.reply.escalate:
-                turn = await self._hand_off(session_id, channel, turn)
-            remember(context, turn.reply, turn.pending)
-        reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived)
-        if reply.handoff_id is not None:
+            reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived)
             self.desk.customer_wrote(session_id)  # the inbox and the staff member see it now
+            return reply
+        context = self.sessions.get(session_id)
+        turn = await self._reply(session_id, context, text, choice)
+        if turn.reply.handoff or turn.reply.escalate:
+            turn = await self._hand_off(session_id, channel, turn)
+        remember(context, turn.reply, turn.pending)
+        reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived)
+        await self._second_thoughts(context, turn.text, reply)
+        if reply.handoff_id is not None:
+            self.desk.customer_wrote(session_id)
         return reply
+
+    async def _second_thoughts(self, context: Context, text: str, reply: Reply) -> None:
+        """Queue the previous answer as possibly wrong when this message doubts it: a "no", a
+        complaint, or the same question asked again, soon after it."""
+        previous = context.last_answer
+        now = time.monotonic()
+        context.last_answer = (reply.turn_id, text, now) \
+            if reply.action == Action.ANSWER and reply.turn_id is not None else None
+        if previous is None or now - previous[2] > DOUBT_WITHIN_S:
+            return
+        doubted = reply.handler in DOUBTING_HANDLERS or (
+            reply.action != Action.REJECTED and asked_again(previous[1], text))
+        if doubted:
+            await asyncio.to_thread(self.doubt, previous[0])
 
     async def explain(self, text: str) -> Explanation:
         """How the bot would answer ``text`` and why, without a session, handlers or logging.
@@ -239,6 +264,8 @@ class Responder:
             in_scope=reply.in_scope, faq_id=reply.faq_id, faq_score=reply.faq_score,
             choices=reply.choices, bundle_version=reply.bundle_version, created_at=arrived,
             needs_review=reply.action in (Action.FALLBACK, Action.CLARIFY, Action.HANDOFF) or low,
+            possibly_wrong=reply.action == Action.ANSWER and not low
+            and random.random() < self.settings.review_sample_rate,
         )
         turn_id = await self.log.submit(record)
         self.metrics.messages.labels(channel=channel, action=reply.action).inc()
@@ -257,6 +284,17 @@ class _Turn:
     reply: Reply
     text: str
     pending: Pending | None = None
+
+
+def asked_again(first: str, second: str) -> bool:
+    """Is ``second`` the question ``first`` again, in much the same words? (Half their content
+    words shared: a customer repeating or rephrasing a question the answer did not settle.)"""
+    a, b = _content_words(first), _content_words(second)
+    return bool(a and b) and len(a & b) / len(a | b) >= 0.5
+
+
+def _content_words(text: str) -> set[str]:
+    return {word for word in re.findall(r"\w+", text.casefold()) if word not in STOP_WORDS and len(word) > 1}
 
 
 def _now() -> str:

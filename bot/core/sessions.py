@@ -33,6 +33,7 @@ class Context:
     handler_state: Mapping[str, str] = field(default_factory=dict)
     streak: Streak = Streak()  # fallbacks in a row: when to say "still", when to call a person
     offered_person: bool = False  # the last reply offered "Talk to a person": "yes" takes it
+    last_answer: tuple[int, str, float] | None = None  # (turn id, question, monotonic time) of an FAQ answer
     recent: deque[float] = field(default_factory=deque)  # message times, for the rate limit
 
 

@@ -25,6 +25,10 @@ from knowledge.errors import EntryNotFound, KnowledgeError
 
 ACTIONS = ("answer", "clarify", "fallback", "handler", "rejected", "handoff", "relayed")
 PENDING = "pending"
+# Queued too, for another reason: an answer that may have been wrong (the customer said "no",
+# complained or asked again right after it, or it was drawn in the random sample of answers).
+POSSIBLY_WRONG = "possibly_wrong"
+QUEUED = (PENDING, POSSIBLY_WRONG)
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class TurnRecord:
     choices: tuple[str, ...] = ()
     bundle_version: str | None = None
     needs_review: bool = False
+    possibly_wrong: bool = False  # queued as a possibly wrong answer (a sampled one)
     created_at: str = field(default_factory=lambda: _now())
 
 
@@ -103,6 +108,14 @@ class ConversationLog:
                 conn.execute(update(turns).where(turns.c.id == turn_id, turns.c.review.is_(None))
                              .values(review=PENDING))
 
+    def flag_possibly_wrong(self, turn_id: int) -> bool:
+        """Queue an answer that the conversation suggests was wrong; False if it was queued or
+        labelled already (one queue entry per turn)."""
+        with self.database.begin() as conn:
+            result = conn.execute(update(turns).where(turns.c.id == turn_id, turns.c.review.is_(None))
+                                  .values(review=POSSIBLY_WRONG))
+        return result.rowcount > 0
+
     def turns(self, session_id: str | None = None, limit: int = 1000, since: str | None = None,
               pending: bool = False) -> list[LoggedTurn]:
         """Turns, newest last: of one session, from ``since`` (ISO day or time, UTC) on, or only
@@ -115,7 +128,7 @@ class ConversationLog:
         if since is not None:
             query = query.where(turns.c.created_at >= since)
         if pending:
-            query = query.where(turns.c.review == PENDING)
+            query = query.where(turns.c.review.in_(QUEUED))
         with self.database.connect() as conn:
             rows = list(conn.execute(query).mappings())
         return [_logged(row) for row in reversed(rows)]
@@ -148,7 +161,8 @@ def _row(record: TurnRecord) -> dict[str, object]:
         "confidence": record.confidence, "in_scope": record.in_scope, "faq_id": record.faq_id,
         "faq_score": record.faq_score, "choices": json.dumps(list(record.choices)),
         "reply": record.reply, "bundle_version": record.bundle_version,
-        "latency_ms": record.latency_ms, "review": PENDING if record.needs_review else None,
+        "latency_ms": record.latency_ms,
+        "review": PENDING if record.needs_review else POSSIBLY_WRONG if record.possibly_wrong else None,
     }
 
 
@@ -159,6 +173,7 @@ def _logged(row: RowMapping) -> LoggedTurn:
         confidence=row["confidence"], in_scope=row["in_scope"], faq_id=row["faq_id"],
         faq_score=row["faq_score"], choices=tuple(json.loads(row["choices"] or "[]")),
         bundle_version=row["bundle_version"], needs_review=row["review"] == PENDING,
+        possibly_wrong=row["review"] == POSSIBLY_WRONG,
         created_at=row["created_at"],
     )
     return LoggedTurn(row["id"], record, row["review"], row["feedback_value"])

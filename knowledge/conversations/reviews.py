@@ -1,7 +1,9 @@
 """The review queue and the labels staff give to what the bot could not answer well.
 
 A turn is queued (``turns.review == "pending"``) when it fell back, offered a clarification,
-was answered with low confidence, got a thumbs down or was handed to a person. Staff label
+was answered with low confidence, got a thumbs down or was handed to a person; an answer is
+queued as ``possibly_wrong`` when the customer said "no", complained or asked again right
+after it, or when it was drawn in the random sample of answers staff check. Staff label
 it, and the label both clears the queue and becomes training data:
 
 =============  ===========  ===============================================================
@@ -33,13 +35,13 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Join, RowMapping, Select, and_, func, insert, select, update
 
-from knowledge.conversations.log import PENDING
+from knowledge.conversations.log import POSSIBLY_WRONG, QUEUED
 from knowledge.database import Database, feedback, review_labels, turns
 from knowledge.errors import KnowledgeError
 
 KINDS = ("faq", "new_faq", "intent", "out_of_scope", "dismissed")
 NEEDS_VALUE = ("faq", "new_faq", "intent")
-REASONS = ("fallback", "low_confidence", "thumbs_down", "handoff")
+REASONS = ("fallback", "low_confidence", "thumbs_down", "handoff", "possibly_wrong")
 # Intent names come from the team's data (BANKING77 has "reverted_card_payment?"): anything
 # printable without spaces, as one CSV cell and one token in a routing table.
 INTENT_PATTERN = re.compile(r"^[^\s\x00-\x1f\x7f]{1,100}\Z")  # \Z: "$" also matches before a final newline
@@ -121,7 +123,7 @@ class Reviews:
         with self.database.connect() as conn:
             for reason in REASONS:
                 query = (select(func.count()).select_from(_queue_join())
-                         .where(turns.c.review == PENDING, _reason_filter(reason)))
+                         .where(turns.c.review.in_(QUEUED), _reason_filter(reason)))
                 counts[reason] = int(conn.execute(query).scalar() or 0)
         counts["all"] = sum(counts[r] for r in REASONS)
         return counts
@@ -145,7 +147,7 @@ class Reviews:
         now = _now()
         with self.database.begin() as conn:
             texts = dict(conn.execute(select(turns.c.id, turns.c.text).where(
-                turns.c.id.in_(ids), turns.c.review == PENDING)).all())
+                turns.c.id.in_(ids), turns.c.review.in_(QUEUED))).all())
             missing = sorted(set(ids) - set(texts))
             if missing:
                 raise NotPending(f"turn(s) {missing} are not waiting for review any more "
@@ -203,7 +205,7 @@ def _queue_join() -> Join:
 
 def _queue_query() -> Select[Any]:
     return (select(turns, feedback.c.value.label("feedback_value")).select_from(_queue_join())
-            .where(turns.c.review == PENDING))
+            .where(turns.c.review.in_(QUEUED)))
 
 
 def _not_down() -> ColumnElement[bool]:
@@ -213,15 +215,19 @@ def _not_down() -> ColumnElement[bool]:
 def _reason_filter(reason: str) -> ColumnElement[bool]:
     if reason == "thumbs_down":
         return feedback.c.value == -1
+    if reason == "possibly_wrong":
+        return and_(turns.c.review == POSSIBLY_WRONG, _not_down())
     actions = {"fallback": ("fallback",), "handoff": ("handoff",), "low_confidence": ("answer", "clarify")}
     if reason not in actions:
         raise InvalidLabel(f"unknown review reason {reason!r}; expected one of {', '.join(REASONS)}")
-    return and_(turns.c.action.in_(actions[reason]), _not_down())
+    return and_(turns.c.action.in_(actions[reason]), turns.c.review != POSSIBLY_WRONG, _not_down())
 
 
-def _reason(action: str, feedback_value: int | None) -> str:
+def _reason(action: str, feedback_value: int | None, review: str | None = None) -> str:
     if feedback_value == -1:
         return "thumbs_down"
+    if review == POSSIBLY_WRONG:
+        return "possibly_wrong"
     return action if action in ("fallback", "handoff") else "low_confidence"
 
 
@@ -230,7 +236,7 @@ def _queued(row: RowMapping) -> QueuedTurn:
         id=row["id"], created_at=row["created_at"], channel=row["channel"], text=row["text"],
         action=row["action"], reply=row["reply"], intent=row["intent"], confidence=row["confidence"],
         faq_id=row["faq_id"], faq_score=row["faq_score"], choices=tuple(json.loads(row["choices"] or "[]")),
-        feedback=row["feedback_value"], reason=_reason(row["action"], row["feedback_value"]))
+        feedback=row["feedback_value"], reason=_reason(row["action"], row["feedback_value"], row["review"]))
 
 
 def _checked(kind: str, value: str | None, ids: Sequence[int]) -> str | None:

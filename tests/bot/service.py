@@ -14,7 +14,8 @@ ADMIN_TOKEN = "test-admin-token-0123456789"
 
 def demo_settings(tmp_path: Path, **changes: object) -> Settings:
     """Settings over a fresh data directory whose database holds the demo FAQ."""
-    settings = Settings(data_dir=tmp_path / "data", admin_token=ADMIN_TOKEN, max_wait_ms=1.0)
+    # No random sample of answers queued for review: tests count the queue exactly.
+    settings = Settings(data_dir=tmp_path / "data", admin_token=ADMIN_TOKEN, max_wait_ms=1.0, review_sample_rate=0.0)
     store = FaqStore(Database.open(settings.database_url))
     store.import_entries(read_faq_file(DEMO_FAQ).entries, "test")
     store.database.close()

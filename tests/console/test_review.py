@@ -154,3 +154,29 @@ async def test_cards_can_be_trusted_labels_context_and_no_weak_prefill(client: T
     assert "The conversation around it" in other and "How long does delivery take?" in other
     assert "Closest entry" not in other, "nothing weak is filled in"
     assert 'name="faq_id" list="faq-entries" autocomplete="off" autocapitalize="none" value=""' in page
+
+
+async def test_a_doubted_answer_is_queued_as_possibly_wrong(client: TestClient, settings: Settings, csrf: str) -> None:
+    """An answer the customer asks again right after, and a random sample of answers, go to
+    review as "possibly wrong"; an answer nobody doubts does not."""
+    await say(client, "How long does delivery take?", "doubt-check-0001")
+    await say(client, "hello", "doubt-check-0001")  # moves on: the answer stands
+    await say(client, "How long does delivery take?", "doubt-check-0002")
+    await say(client, "how long does delivery take???", "doubt-check-0002")  # asked again: doubted
+    queued = _reviews(settings).pending("possibly_wrong")
+    assert [(t.text, t.reason) for t in queued] == [("How long does delivery take?", "possibly_wrong")]
+    assert queued[0].id == ConversationLog(Database.open(settings.database_url)).turns("web:doubt-check-0002")[0].id
+    page = await follow(client, "/console/review?reason=possibly_wrong")
+    assert 'Possibly wrong <span class="badge">1</span>' in page
+
+
+async def test_a_sample_of_answers_is_queued_for_a_check(tmp_path, aiohttp_client) -> None:
+    from bot.app import create_app
+    from tests.bot.service import demo_settings
+    from tests.fakes import KeywordModel
+
+    settings = demo_settings(tmp_path, review_sample_rate=1.0)
+    client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
+    await say(client, "How long does delivery take?", "sampled-0001")
+    await say(client, "hello", "sampled-0001")
+    assert [t.reason for t in _reviews(settings).pending()] == ["possibly_wrong"], "answers only"

@@ -39,7 +39,7 @@ def telegram_settings(tmp_path: Path, fake: FakeTelegram, **changes: object) -> 
     values: dict[str, object] = {"telegram_token": TOKEN, "telegram_api_url": fake.url, **changes}
     if not (tmp_path / "data" / "supportbot.db").exists():
         return demo_settings(tmp_path, **values)
-    return Settings(data_dir=tmp_path / "data", max_wait_ms=1.0).with_changes(**values)  # a restart
+    return Settings(data_dir=tmp_path / "data", max_wait_ms=1.0, review_sample_rate=0.0).with_changes(**values)  # a restart
 
 
 @pytest.fixture()
