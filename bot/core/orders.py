@@ -18,8 +18,15 @@ from pathlib import Path
 from bot.core.handlers import Handler, HandlerReply, HandlerTurn
 
 DEMO_ORDERS = Path(__file__).resolve().parent / "demo" / "orders.csv"
-ORDER_NUMBER = re.compile(r"\bNW[-\s]?(\d{6})\b", re.IGNORECASE)
+# "NW-100002", "nw 100002", "nw100002", and the digits alone after "order" or "#" ("order
+# 100002", "#100002", "order number 100002"): how customers write the number on their receipt.
+ORDER_NUMBER = re.compile(r"(?:\bNW[-\s]?|\border\s*(?:number|no\.?|nr\.?|#)?\s*:?\s*#?|#)(\d{6})\b",
+                          re.IGNORECASE)
+BARE_NUMBER = re.compile(r"^\s*#?(\d{6})\s*[.!]?\s*$")  # the digits alone, in reply to the question
 STOP_WORDS = {"cancel", "stop", "never mind", "nevermind", "forget it", "no"}
+# Said instead of a number: the customer cannot give one now. Matched anywhere in the reply.
+NO_NUMBER = ("don't have", "dont have", "do not have", "no idea", "can't find", "cant find", "not sure",
+             "forget it", "never mind", "nevermind", "don't know", "dont know")
 MAX_ATTEMPTS = 2
 
 
@@ -44,9 +51,10 @@ class OrderBook:
         return self.orders.get(order_id.upper())
 
 
-def find_order_number(text: str) -> str | None:
-    """``"where is nw 100002"`` -> ``"NW-100002"``."""
-    match = ORDER_NUMBER.search(text)
+def find_order_number(text: str, asked: bool = False) -> str | None:
+    """``"where is nw 100002"`` -> ``"NW-100002"``; with ``asked`` (the bot asked for the
+    number) the six digits alone count too."""
+    match = ORDER_NUMBER.search(text) or (BARE_NUMBER.match(text) if asked else None)
     return f"NW-{match.group(1)}" if match else None
 
 
@@ -54,10 +62,12 @@ def order_status_handler(book: OrderBook) -> Handler:
     """A handler that answers 'where is my order' from ``book``, asking for the number."""
 
     async def order_status(turn: HandlerTurn) -> HandlerReply:
-        number = find_order_number(turn.text)
+        number = find_order_number(turn.text, asked=turn.continuing)
         if number is None:
-            if turn.continuing and turn.text.strip().lower().strip(".!") in STOP_WORDS:
-                return HandlerReply("No problem. What else can I help with?")
+            said = turn.text.strip().lower().strip(".!")
+            if turn.continuing and (said in STOP_WORDS or any(p in said.replace("’", "'") for p in NO_NUMBER)):
+                return HandlerReply("No problem. You'll find the number in your order confirmation email; "
+                                    "send it whenever you have it. What else can I help with?")
             attempts = int(turn.state.get("attempts", "0")) + (1 if turn.continuing else 0)
             if attempts >= MAX_ATTEMPTS:
                 return HandlerReply("I still can't find an order number. You'll find it in your "

@@ -1,0 +1,28 @@
+"""The demo's order-status handler: order numbers as customers write them, and a way out."""
+from __future__ import annotations
+
+import pytest
+
+from bot.app import demo_handlers
+from bot.core.handlers import HandlerTurn
+from bot.core.orders import find_order_number
+
+
+@pytest.mark.parametrize("text, number", [
+    ("where is NW-100002", "NW-100002"), ("nw 100002 where is it", "NW-100002"), ("nw100002", "NW-100002"),
+    ("whats happening with order 100002? been a few days", "NW-100002"), ("did order #100004 go through", "NW-100004"),
+    ("order number: 100003", "NW-100003"), ("hey did my order #NW-100004 go through?", "NW-100004"),
+    ("call me on 123456", None), ("I ordered 2 lamps", None), ("100002", None)])
+def test_order_numbers_as_customers_write_them(text: str, number: str | None) -> None:
+    assert find_order_number(text) == number
+
+
+async def test_the_digits_alone_answer_the_question_and_no_number_is_a_way_out() -> None:
+    handler = demo_handlers()["order_status"]
+    asked = await handler(HandlerTurn("where is my order", "web:o"))
+    assert asked.state is not None and "order number" in asked.text
+    found = await handler(HandlerTurn("100002", "web:o", continuing=True, state=asked.state))
+    assert "shipped" in found.text and found.state is None
+    for words in ("i dont have it", "no idea what the number is", "never mind", "I can’t find it"):
+        out = await handler(HandlerTurn(words, "web:o", continuing=True, state=asked.state))
+        assert out.state is None and "What else can I help with?" in out.text, words
