@@ -57,6 +57,7 @@ LOGGED_CHARS = 200  # of a refused message or a pressed button, this much is sto
 ACKNOWLEDGE_EVERY_S = 120  # while waiting for a person, "passed on" at most this often
 DOUBT_WITHIN_S = 120  # a "no" or the same question again this soon after an answer doubts it
 DOUBTING_HANDLERS = ("deny", "complaint")
+FOLLOW_UP_WORDS = 12  # a longer message stands on its own
 STOP_WORDS = frozenset(["a", "an", "and", "are", "can", "could", "do", "does", "for", "how", "i", "i'm", "is", "it", "me", "my", "of", "on", "or", "please", "pls", "the", "to", "what", "when", "where", "which", "why", "will", "with", "you", "your"])
 
 
@@ -173,6 +174,10 @@ class Responder:
                 return _Turn(answer(brain, context.choices[number], Basis("picked by number")), message.text)
         understood = await self.inference.submit(message.text)
         decision = self._decide(understood)
+        if decision.action not in (Action.ANSWER, Action.HANDLER) and context.last_answer \
+                and follows_up(message.text):
+            understood, decision = await self._with_previous(context.last_answer[1], message.text,
+                                                             understood, decision)
         if context.handler and not _takes_over(decision, context.handler):
             return await self._run_handler(context, session_id, context.handler, message.text, True, understood)
         if decision.action == Action.HANDLER and decision.handler:
@@ -202,6 +207,16 @@ class Responder:
                   else f"the bot could not answer {ESCALATE_AFTER} messages in a row")
         opened = await self.desk.open(session_id, channel, reason)
         return replace(turn, reply=handed_off(turn.reply, opened, self.desk.away()))
+
+    async def _with_previous(self, previous: str, text: str, understood: Understood,
+                             decision: Decision) -> tuple[Understood, Decision]:
+        """A follow-up ("and do I pay the postage for that?") read together with the question
+        just answered; kept only if that gives a clear answer."""
+        combined = await self.inference.submit(f"{previous} {text}")
+        followed = self._decide(combined)
+        if followed.action != Action.ANSWER:
+            return understood, decision
+        return combined, replace(followed, reason=f"{followed.reason}, read as a follow-up of the previous question")
 
     def _understand(self, texts: list[str]) -> list[Understood]:
         """Runs in the inference thread: one model call for the whole micro-batch."""
@@ -284,6 +299,17 @@ class _Turn:
     reply: Reply
     text: str
     pending: Pending | None = None
+
+
+def follows_up(text: str) -> bool:
+    """Does the message lean on the one before ("and what about PayPal?", "do I pay for that")?
+    Short, and opening with "and", "also", "what about"..., or pointing back with "that" or "it"."""
+    words = re.findall(r"[\w']+", text.casefold())
+    if not words or len(words) > FOLLOW_UP_WORDS:
+        return False
+    opening = " ".join(words[:2])
+    return words[0] in ("and", "also", "plus", "so") or opening in ("what about", "how about", "ok and", "okay and") \
+        or bool({"that", "it", "this", "those", "them"} & set(words))
 
 
 def asked_again(first: str, second: str) -> bool:

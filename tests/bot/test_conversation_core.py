@@ -153,3 +153,24 @@ async def test_yes_after_an_offered_person_hands_over_and_no_does_not() -> None:
     assert context.offered_person
     remember(context, Reply("Hello!", Action.HANDLER))
     assert not context.offered_person
+
+
+def test_a_follow_up_leans_on_the_message_before() -> None:
+    from bot.core.responder import follows_up
+
+    for text in ("and what about paypal", "do i have to pay the postage for that", "What about express?",
+                 "ok and which currency", "also gift cards?"):
+        assert follows_up(text), text
+    for text in ("How long does delivery take?", "hello", "",
+                 "and I would like to know a great many things about your whole returns process please"):
+        assert not follows_up(text), text
+
+
+async def test_a_follow_up_is_read_with_the_question_just_answered(client: TestClient) -> None:
+    responder = responder_of(client)
+    first = await responder.respond("web:follow-up", "web", "Which payment methods do you accept?")
+    assert first.faq_id == "payment-methods"
+    alone = await responder.explain("and what about those")
+    assert alone.reply.action != Action.ANSWER, "on its own it says nothing"
+    follow = await responder.respond("web:follow-up", "web", "and what about those")
+    assert follow.action == Action.ANSWER and "follow-up" in follow.reason
