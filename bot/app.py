@@ -28,6 +28,7 @@ from bot.core.handlers import Handler, builtin_handlers
 from bot.core.handoff import HandoffDesk
 from bot.core.hours import StaffedHours, away_text, staffed_hours_from
 from bot.core.orders import DEMO_ORDERS, OrderBook, order_status_handler
+from bot.core.related import RelatedQuestions
 from bot.core.responder import Responder
 from bot.core.routing import DEFAULT_ROUTING, RoutingTable, load_routing
 from bot.core.sessions import Sessions
@@ -41,6 +42,7 @@ from bot.settings import Settings
 from knowledge.conversations.handoffs import Handoffs
 from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.database import Database
+from knowledge.faq.related import RelatedLinks
 from knowledge.faq.store import FaqStore
 
 log = logging.getLogger(__name__)
@@ -81,13 +83,16 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
                                                      name="turn-log")
         webhook = Webhook(settings.handoff_webhook_url, settings.handoff_webhook_secret) \
             if settings.handoff_webhook_url else None
+        related = RelatedQuestions(RelatedLinks(database), settings.related_questions)
         desk = HandoffDesk(Handoffs(database), away=functools.partial(_away, hours),
                            notify=webhook.send if webhook else None)
         responder = Responder(settings, keeper, routing, handlers,
                               Sessions(rate_limit_per_minute=settings.rate_limit_per_minute),
-                              turn_log, app[METRICS], desk, doubt=conversations.flag_possibly_wrong)
+                              turn_log, app[METRICS], desk, doubt=conversations.flag_possibly_wrong,
+                              related=related)
         await turn_log.start()
         await desk.start()
+        await related.start()
         if webhook is not None:
             await webhook.start()
         await responder.start()
@@ -99,6 +104,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         await responder.close()  # in-flight messages finish first ...
         await turn_log.close()  # ... and their turns are written
         await desk.shutdown()
+        await related.close()
         if webhook is not None:
             await webhook.close()  # bounded: a helpdesk that does not answer cannot hold up the stop
         keeper.close()

@@ -70,6 +70,7 @@ class Settings:
     # Of the FAQ answers, this share is queued for staff to check ("possibly wrong"), so answers
     # that looked confident get a look too.
     review_sample_rate: float = 0.02
+    related_questions: int = 3  # "People also ask" buttons after an answer; 0 turns them off
     telegram_token: str = field(default="", repr=False)
     telegram_api_url: str = "https://api.telegram.org"
     telegram_webhook_secret: str = field(default="", repr=False)
@@ -136,6 +137,7 @@ class Settings:
              "SUPPORTBOT_TRUSTED_PROXIES to be set too (only a trusted proxy's header is believed)"),
             (0 <= self.handler_threshold <= 1, "HANDLER_THRESHOLD", "between 0 and 1"),
             (0 <= self.review_sample_rate <= 1, "REVIEW_SAMPLE_RATE", "between 0 and 1"),
+            (0 <= self.related_questions <= 5, "RELATED_QUESTIONS", "between 0 and 5"),
             (0 <= self.handler_sure_threshold <= 1, "HANDLER_SURE_THRESHOLD", "between 0 and 1"),
             (self.admin_token == "" or len(self.admin_token) >= 16, "ADMIN_TOKEN",
              "at least 16 characters (or unset to disable the admin API)"),

@@ -164,6 +164,20 @@ staff_relays = Table(
 )
 
 
+# "People also ask" after an answer, per FAQ entry: ``auto`` (chosen from the FAQ's meaning and
+# from what customers asked next), ``off``, or ``pinned`` (the listed entries first). Entries
+# without a row are ``auto``.
+faq_related = Table(
+    "faq_related",
+    metadata,
+    Column("faq_id", String(64), primary_key=True),
+    Column("mode", String(16), nullable=False),
+    Column("pinned", Text, nullable=False),  # JSON list of FAQ ids
+    Column("updated_at", String(40), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+)
+
+
 # Support staff who sign in to the console (``supportbot staff add NAME``). The password is
 # stored as a salted scrypt hash only.
 staff = Table(

@@ -202,7 +202,7 @@ async def _page_headers(request: web.Request, response: web.StreamResponse) -> N
 def reply_json(reply: Reply) -> dict[str, object]:
     return {
         "reply": reply.text, "action": reply.action,
-        "buttons": [{"label": b.label, "payload": b.payload} for b in reply.buttons],
+        "buttons": [{"label": b.label, "payload": b.payload, "kind": b.kind} for b in reply.buttons],
         "intent": reply.intent, "confidence": reply.confidence, "faq_id": reply.faq_id,
         "faq_score": reply.faq_score, "turn_id": reply.turn_id, "feedback": reply.feedback,
         "handler": reply.handler, "handoff": reply.handoff, "handoff_state": reply.handoff_state,

@@ -16,10 +16,11 @@ from bot.admin.faq_changes import change_faq, error_status
 from bot.console.faq_forms import EntryForm, diff_lines, problems_by_field
 from bot.console.pages import problem, render, reviews, see_other, signed_in
 from bot.http import parse_number
-from bot.keys import STORE
+from bot.keys import DATABASE, KEEPER, RESPONDER, STORE
 from knowledge.conversations.reviews import NotPending, QueuedTurn
 from knowledge.errors import EditConflict, EntryNotFound, InvalidEntry, KnowledgeError
 from knowledge.faq.entry import FaqEntry, validate_entry
+from knowledge.faq.related import RelatedLinks
 from knowledge.faq.store import FaqStore
 
 routes = web.RouteTableDef()
@@ -90,8 +91,33 @@ async def create(request: web.Request) -> web.Response:
 async def edit_page(request: web.Request) -> web.Response:
     entry = await _entry(request)
     warnings = [p.message for p in validate_entry(entry) if p.severity == "warning"]
+    related = await asyncio.to_thread(RelatedLinks(request.config_dict[DATABASE]).get, entry.faq_id)
+    brain = request.config_dict[KEEPER].current
+    related_questions = request.config_dict[RESPONDER].related
+    suggested = related_questions.for_answer(brain, entry.faq_id) if related_questions else []
     return await render(request, "faq_form.html", form=EntryForm.from_entry(entry), creating=False,
-                        problems={}, warnings=warnings, entry=entry, turns=[])
+                        problems={}, warnings=warnings, entry=entry, turns=[], related=related,
+                        related_now=[brain.entries[f] for f in suggested if f in brain.entries])
+
+
+@routes.post("/faq/{faq_id}/related")
+async def set_related(request: web.Request) -> web.Response:
+    """Per entry: which related questions follow its answer (automatic, none, or pinned ones first)."""
+    entry = await _entry(request)
+    form = await request.post()
+    pinned = [part for part in str(form.get("pinned", "")).replace(",", " ").split() if part]
+    links = RelatedLinks(request.config_dict[DATABASE])
+    known = set(request.config_dict[KEEPER].current.entries)
+    try:
+        await asyncio.to_thread(links.set, entry.faq_id, str(form.get("mode", "")), pinned,
+                                signed_in(request).name, known)
+    except InvalidEntry as error:
+        return await problem(request, 400, "Not saved", "; ".join(p.message for p in error.problems),
+                             back=f"/console/faq/{entry.faq_id}")
+    related_questions = request.config_dict[RESPONDER].related
+    if related_questions is not None:
+        await related_questions.refresh()  # here at once; other replicas within 30 s
+    raise see_other(f"/console/faq/{entry.faq_id}?done=saved")
 
 
 @routes.post("/faq/{faq_id}")

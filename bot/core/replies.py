@@ -43,6 +43,7 @@ PROBLEM_REPLIES = {
 class Button:
     label: str
     payload: str  # "faq:<id>", "human" or "none"
+    kind: str = "choice"  # "related": a "People also ask" suggestion after an answer
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,12 @@ def answer(brain: Brain, faq_id: str, basis: Basis) -> Reply:
     """FAQ entry ``faq_id``'s answer, inviting feedback."""
     return _reply(basis, brain.entries[faq_id].answer, Action.ANSWER, faq_id=faq_id, feedback=True,
                   bundle_version=brain.version)
+
+
+def with_related(reply: Reply, brain: Brain, faq_ids: list[str]) -> Reply:
+    """An answer with related questions ("People also ask") as buttons."""
+    buttons = tuple(Button(brain.entries[f].question, f"faq:{f}", "related") for f in faq_ids if f in brain.entries)
+    return replace(reply, buttons=reply.buttons + buttons)
 
 
 def fallback(basis: Basis, streak: Streak) -> Reply:

@@ -26,6 +26,7 @@ from bot.core.brain import Brain, BrainKeeper
 from bot.core.handlers import Handler, HandlerTurn
 from bot.core.handoff import HandoffDesk
 from bot.core.policy import Decision, IntentGuess, decide
+from bot.core.related import RelatedQuestions
 from bot.core.replies import (
     HUMAN,
     HUMAN_LABEL,
@@ -41,6 +42,7 @@ from bot.core.replies import (
     handed_off,
     rejected,
     relayed,
+    with_related,
 )
 from bot.core.routing import RoutingTable
 from bot.core.sessions import Context, Pending, Sessions, remember
@@ -79,10 +81,12 @@ class Responder:
     def __init__(self, settings: Settings, keeper: BrainKeeper, routing: RoutingTable,
                  handlers: dict[str, Handler], sessions: Sessions,
                  log: Batcher[TurnRecord, int], metrics: Metrics, desk: HandoffDesk,
-                 doubt: Callable[[int], object] = lambda turn_id: None) -> None:
+                 doubt: Callable[[int], object] = lambda turn_id: None,
+                 related: RelatedQuestions | None = None) -> None:
         self.settings = settings
         self.desk = desk
         self.doubt = doubt  # queues an earlier answer as possibly wrong (ConversationLog.flag_possibly_wrong)
+        self.related = related  # "People also ask" after an answer
         self.keeper = keeper
         self.routing = routing
         self.handlers = handlers
@@ -110,6 +114,9 @@ class Responder:
         turn = await self._reply(session_id, context, text, choice)
         if turn.reply.handoff or turn.reply.escalate:
             turn = await self._hand_off(session_id, channel, turn)
+        if turn.reply.action == Action.ANSWER and turn.reply.faq_id and self.related is not None:
+            brain = self.keeper.current
+            turn = replace(turn, reply=with_related(turn.reply, brain, self.related.for_answer(brain, turn.reply.faq_id)))
         remember(context, turn.reply, turn.pending)
         reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived)
         await self._second_thoughts(context, turn.text, reply)

@@ -226,9 +226,7 @@ class Handoffs:
             current = _locked(conn, handoff_id)
             if current.claimed_by == staff and current.state == WITH_STAFF:
                 return current
-            _check_claim(current, staff, take_over)
-            conn.execute(update(handoffs).where(handoffs.c.id == handoff_id)
-                         .values(state=WITH_STAFF, claimed_by=staff, claimed_at=now))
+            _take(conn, current, staff, take_over, now)
             _event(conn, handoff_id, current.session_id, "claimed", staff, source, "", now)
         return self.get(handoff_id)
 
@@ -246,10 +244,10 @@ class Handoffs:
         with self.database.begin() as conn:
             current = _locked(conn, handoff_id)
             if current.claimed_by != author or current.state != WITH_STAFF:
-                _check_claim(current, author, take_over)
-                conn.execute(update(handoffs).where(handoffs.c.id == handoff_id)
-                             .values(state=WITH_STAFF, claimed_by=author, claimed_at=now))
+                _take(conn, current, author, take_over, now)
                 _event(conn, handoff_id, current.session_id, "claimed", author, source, "", now)
+            elif not _still(conn, handoff_id, WITH_STAFF, author):  # handed back or taken over meanwhile
+                _check_claim(self.get(handoff_id), author, take_over)
             if current.first_reply_at is None:
                 conn.execute(update(handoffs).where(handoffs.c.id == handoff_id).values(first_reply_at=now))
             event_id = _event(conn, handoff_id, current.session_id, "message", author, source, text, now)
@@ -260,10 +258,10 @@ class Handoffs:
         now = _now()
         with self.database.begin() as conn:
             current = _locked(conn, handoff_id)
-            if not current.is_open:
-                raise HandoffConflict(f"handoff {handoff_id} is closed already (by {current.closed_by})")
-            conn.execute(update(handoffs).where(handoffs.c.id == handoff_id).values(
-                state=CLOSED, open_session=None, closed_at=now, closed_by=by))
+            closed = conn.execute(update(handoffs).where(handoffs.c.id == handoff_id, handoffs.c.state != CLOSED)
+                                  .values(state=CLOSED, open_session=None, closed_at=now, closed_by=by))
+            if closed.rowcount == 0:  # closed already, perhaps a moment ago by someone else
+                raise HandoffConflict(f"handoff {handoff_id} is closed already (by {self.get(handoff_id).closed_by})")
             _event(conn, handoff_id, current.session_id, "closed", by, source, "", now)
             conn.execute(update(conversations).where(conversations.c.session_id == current.session_id)
                          .values(handoff=False, updated_at=now))
@@ -397,6 +395,26 @@ def _locked(conn: Connection, handoff_id: int) -> Handoff:
     if row is None:
         raise EntryNotFound(f"no handoff {handoff_id}")
     return _handoff(row)
+
+
+def _take(conn: Connection, current: Handoff, staff: str, take_over: bool, now: str) -> None:
+    """Give the conversation to ``staff`` if it is still as ``current`` says (compare and set,
+    so of two people claiming at once exactly one gets it, on every engine); else the conflict."""
+    _check_claim(current, staff, take_over)
+    condition = [handoffs.c.id == current.id, handoffs.c.state == current.state]
+    condition.append(handoffs.c.claimed_by.is_(None) if current.claimed_by is None
+                     else handoffs.c.claimed_by == current.claimed_by)
+    taken = conn.execute(update(handoffs).where(*condition)
+                         .values(state=WITH_STAFF, claimed_by=staff, claimed_at=now))
+    if taken.rowcount == 0:
+        latest = conn.execute(select(handoffs).where(handoffs.c.id == current.id)).mappings().one()
+        _check_claim(_handoff(latest), staff, take_over)
+        raise HandoffConflict("someone changed this conversation at the same moment; look again")
+
+
+def _still(conn: Connection, handoff_id: int, state: str, staff: str) -> bool:
+    return conn.execute(select(handoffs.c.id).where(handoffs.c.id == handoff_id, handoffs.c.state == state,
+                                                    handoffs.c.claimed_by == staff)).first() is not None
 
 
 def _check_claim(current: Handoff, staff: str, take_over: bool) -> None:

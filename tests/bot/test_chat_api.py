@@ -55,7 +55,7 @@ async def test_order_status_asks_for_the_number_then_answers(client: TestClient)
 async def test_unknown_question_falls_back_and_offers_a_person(client: TestClient) -> None:
     reply = await say(client, "what's the weather like in Lisbon tomorrow")
     assert reply["action"] == "fallback"
-    assert {"label": "Talk to a person", "payload": "human"} in reply["buttons"]
+    assert {"label": "Talk to a person", "payload": "human", "kind": "choice"} in reply["buttons"]
     handoff = await say(client, choice="human")
     assert handoff["action"] == "handoff" and handoff["handoff"] is True
 

@@ -124,7 +124,7 @@ async def test_the_third_fallback_in_a_row_calls_a_person_in_every_channel(clien
     assert all(set(r) == {"reply", "action", "buttons", "intent", "confidence", "faq_id", "faq_score",
                           "turn_id", "feedback", "handler", "handoff", "handoff_state", "bundle_version"} for r in over_http)
     assert [r["action"] for r in over_http] == ["fallback", "fallback", "handoff"]
-    assert all({"label": "Talk to a person", "payload": "human"} in r["buttons"] for r in over_http[:2])
+    assert all({"label": "Talk to a person", "payload": "human", "kind": "choice"} in r["buttons"] for r in over_http[:2])
 
 
 async def test_a_new_topic_drops_a_pending_question(client: TestClient) -> None:

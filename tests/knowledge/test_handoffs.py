@@ -117,3 +117,39 @@ def test_a_relay_needs_a_known_conversation(tmp_path: Path) -> None:
     handoffs = Handoffs(Database.open(f"sqlite:///{tmp_path / 'bot.db'}"))
     with pytest.raises(IntegrityError):
         handoffs.remember(Relay("-100", 1, "tg:404", "404"))
+
+
+def test_of_many_people_claiming_at_once_exactly_one_gets_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Everyone reads "waiting" before anyone writes (a barrier after the read makes the race
+    certain): the claim is compare-and-set, so one wins and the rest are told who has it."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from knowledge.conversations import handoffs as module
+
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    opened = Handoffs(Database.open(url)).open("web:race", "web", "asked")
+    people = 6
+    barrier = threading.Barrier(people, timeout=10)
+    read = module._locked
+
+    def read_then_wait(conn, handoff_id):  # type: ignore[no-untyped-def]
+        current = read(conn, handoff_id)
+        barrier.wait()
+        return current
+
+    monkeypatch.setattr(module, "_locked", read_then_wait)
+
+    def claim(name: str) -> str:
+        handoffs = Handoffs(Database.open(url))  # as separate replicas would
+        try:
+            handoffs.claim(opened.handoff.id, name)
+        except HandoffConflict:
+            return "refused"
+        return name
+
+    with ThreadPoolExecutor(people) as pool:
+        results = list(pool.map(claim, [f"staff-{n}" for n in range(people)]))
+    winners = [r for r in results if r != "refused"]
+    assert len(winners) == 1
+    assert Handoffs(Database.open(url)).get(opened.handoff.id).claimed_by == winners[0]

@@ -75,9 +75,22 @@
   }
 
   function addChoices(item, buttons) {
+    const choices = buttons.filter(function (b) { return b.kind !== "related"; });
+    const related = buttons.filter(function (b) { return b.kind === "related"; });
+    addButtonRow(item, choices, null);
+    addButtonRow(item, related, "People also ask");
+  }
+
+  function addButtonRow(item, buttons, heading) {
     if (!buttons.length) return;
     const row = document.createElement("div");
-    row.className = "choices";
+    row.className = "choices" + (heading ? " related" : "");
+    if (heading) {
+      const title = document.createElement("span");
+      title.className = "choices-heading";
+      title.textContent = heading;
+      row.appendChild(title);
+    }
     for (const b of buttons) {
       const button = document.createElement("button");
       button.type = "button";

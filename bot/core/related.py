@@ -1,0 +1,112 @@
+"""Related questions after an answer ("People also ask"): up to three FAQ entries as buttons.
+
+Chosen per answered entry, in this order: the entries staff pinned to it; the entries customers
+most often asked next after it (at least twice, from the conversation log); the entries nearest
+to it in meaning (the served model's embeddings of the questions). Staff can turn it off per
+entry (or everywhere with ``SUPPORTBOT_RELATED_QUESTIONS=0``). Staff choices and the log counts
+are re-read every ``REFRESH_S`` seconds, so every replica follows within that time.
+
+Example::
+
+    related = RelatedQuestions(RelatedLinks(database), count=3)
+    await related.start()
+    related.for_answer(brain, "return-policy")    # ["how-to-return", "return-label", "refund-timing"]
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.core.brain import Brain
+from knowledge.faq.related import Related, RelatedLinks
+
+log = logging.getLogger(__name__)
+REFRESH_S = 30.0
+MIN_ASKED_NEXT = 2  # a pair seen once is chance
+
+
+@dataclass
+class _Neighbours:
+    brain: Brain
+    nearest: dict[str, list[str]]
+
+
+class RelatedQuestions:
+    def __init__(self, links: RelatedLinks, count: int = 3) -> None:
+        self.links = links
+        self.count = count
+        self.choices: dict[str, Related] = {}
+        self.asked_next: dict[str, Counter[str]] = {}
+        self._neighbours: _Neighbours | None = None
+        self._computing: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self.count:
+            await self.refresh()
+            self._task = asyncio.create_task(self._refresh_loop(), name="related-questions")
+
+    async def close(self) -> None:
+        for task in (self._task, self._computing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def refresh(self) -> None:
+        """Read staff choices and the "asked next" counts again (after a console change, at once)."""
+        self.choices = await asyncio.to_thread(self.links.all)
+        self.asked_next = await asyncio.to_thread(self.links.asked_next)
+
+    def for_answer(self, brain: Brain, faq_id: str) -> list[str]:
+        """Up to ``count`` entries to offer after answering ``faq_id`` (see the module docstring)."""
+        choice = self.choices.get(faq_id, Related())
+        if not self.count or choice.mode == "off":
+            return []
+        picked = [p for p in choice.pinned if p in brain.entries]
+        asked = [f for f, n in self.asked_next.get(faq_id, Counter()).most_common() if n >= MIN_ASKED_NEXT]
+        picked += [f for f in asked if f in brain.entries]
+        picked += self._nearest(brain).get(faq_id, [])
+        return [f for f in dict.fromkeys(picked) if f != faq_id][:self.count]
+
+    def _nearest(self, brain: Brain) -> dict[str, list[str]]:
+        """Nearest entries by meaning for the current brain; computed once per brain, off the
+        event loop (until then, only pinned and asked-next entries are offered)."""
+        if self._neighbours is not None and self._neighbours.brain is brain:
+            return self._neighbours.nearest
+        if self._computing is None or self._computing.done():
+            self._computing = asyncio.get_running_loop().create_task(self._compute(brain))
+        return {}
+
+    async def _compute(self, brain: Brain) -> None:
+        try:
+            nearest = await asyncio.to_thread(_nearest_entries, brain, self.count)
+        except Exception:  # a failed computation only means fewer suggestions
+            log.exception("could not compute related questions")
+            return
+        self._neighbours = _Neighbours(brain, nearest)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            try:
+                await self.refresh()
+            except Exception:  # keep the last good choices
+                log.exception("could not refresh related questions")
+
+
+def _nearest_entries(brain: Brain, count: int) -> dict[str, list[str]]:
+    ids = list(brain.entries)
+    if len(ids) < 2:
+        return {}
+    vectors = np.asarray(brain.model.encode([brain.entries[i].question for i in ids]), dtype=np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    similarity = vectors @ vectors.T  # [n, n]
+    np.fill_diagonal(similarity, -np.inf)
+    order = np.argsort(-similarity, axis=1)[:, :count]
+    return {ids[row]: [ids[int(j)] for j in order[row]] for row in range(len(ids))}

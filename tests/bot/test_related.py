@@ -1,0 +1,88 @@
+"""Related questions after an answer: nearest in meaning, what customers asked next, and what
+staff pinned or turned off per entry (console), against the real app and database."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.app import create_app
+from bot.keys import RESPONDER
+from knowledge.conversations.log import ConversationLog, TurnRecord
+from knowledge.database import Database
+from knowledge.errors import InvalidEntry
+from knowledge.faq.related import RelatedLinks
+from tests.bot.service import demo_settings
+from tests.bot.test_chat_api import say
+from tests.console.helpers import add_staff, sign_in
+from tests.fakes import KeywordModel
+
+QUESTION = "How long does delivery take?"
+
+
+async def related_after(client: TestClient, text: str = QUESTION) -> list[str]:
+    for _ in range(50):  # the nearest entries are computed in the background on first use
+        reply = await say(client, text)
+        related = [b["payload"].removeprefix("faq:") for b in reply["buttons"] if b["kind"] == "related"]
+        if related:
+            return related
+        await asyncio.sleep(0.05)
+    return []
+
+
+@pytest.fixture()
+async def client(tmp_path: Path, aiohttp_client) -> TestClient:
+    settings = demo_settings(tmp_path, rate_limit_per_minute=1000)
+    add_staff(settings)
+    return await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
+
+
+async def test_an_answer_offers_related_questions_and_staff_choose_them(client: TestClient) -> None:
+    automatic = await related_after(client)
+    assert len(automatic) == 3 and "shipping-times" not in automatic
+    reply = await say(client, QUESTION)
+    assert reply["action"] == "answer" and reply["feedback"] is True
+    picked = await client.post("/api/chat", json={"session_id": "test-session-1", "choice": f"faq:{automatic[0]}"})
+    assert (await picked.json())["faq_id"] == automatic[0], "a related question is answered when pressed"
+
+    csrf = await sign_in(client)
+    page = await (await client.get("/console/faq/shipping-times")).text()
+    assert "People also ask" in page
+    saved = await client.post("/console/faq/shipping-times/related",
+                              data={"csrf_token": csrf, "mode": "pinned", "pinned": "return-policy, gift-cards"})
+    assert saved.status == 200
+    assert (await related_after(client))[:2] == ["return-policy", "gift-cards"], "pinned ones first"
+    await client.post("/console/faq/shipping-times/related", data={"csrf_token": csrf, "mode": "off"})
+    reply = await say(client, QUESTION)
+    assert [b for b in reply["buttons"] if b["kind"] == "related"] == [], "turned off for this entry"
+    bad = await client.post("/console/faq/shipping-times/related",
+                            data={"csrf_token": csrf, "mode": "pinned", "pinned": "no-such-entry"})
+    assert bad.status == 400
+
+
+async def test_what_customers_asked_next_comes_first(tmp_path: Path) -> None:
+    database = Database.open(f"sqlite:///{tmp_path / 'bot.db'}")
+    log = ConversationLog(database)
+    for n in range(3):
+        log.record([TurnRecord(f"web:s{n}", "web", "q", "answer", "a", 1.0, faq_id="shipping-times"),
+                    TurnRecord(f"web:s{n}", "web", "q", "answer", "a", 1.0, faq_id="customs-duties")])
+    log.record([TurnRecord("web:x", "web", "q", "answer", "a", 1.0, faq_id="shipping-times"),
+                TurnRecord("web:x", "web", "q", "answer", "a", 1.0, faq_id="gift-cards")])
+    counts = RelatedLinks(database).asked_next()
+    assert counts["shipping-times"].most_common() == [("customs-duties", 3), ("gift-cards", 1)]
+    with pytest.raises(InvalidEntry, match="at most 3"):
+        RelatedLinks(database).set("shipping-times", "pinned", ["a", "b", "c", "d"], "ana")
+    with pytest.raises(InvalidEntry, match="must be one of"):
+        RelatedLinks(database).set("shipping-times", "sometimes", [], "ana")
+
+
+async def test_related_questions_can_be_off_everywhere(tmp_path: Path, aiohttp_client) -> None:
+    settings = demo_settings(tmp_path, related_questions=0)
+    client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
+    reply = await say(client, QUESTION)
+    await asyncio.sleep(0.2)
+    reply = await say(client, QUESTION)
+    assert reply["action"] == "answer" and [b for b in reply["buttons"] if b["kind"] == "related"] == []
+    assert client.app[RESPONDER].related is not None and client.app[RESPONDER].related.count == 0
