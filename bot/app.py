@@ -89,7 +89,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         responder = Responder(settings, keeper, routing, handlers,
                               Sessions(rate_limit_per_minute=settings.rate_limit_per_minute),
                               turn_log, app[METRICS], desk, doubt=conversations.flag_possibly_wrong,
-                              related=related)
+                              related=related, history=conversations.customer_texts)
         await turn_log.start()
         await desk.start()
         await related.start()

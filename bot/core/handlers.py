@@ -28,6 +28,9 @@ class HandlerTurn:
     continuing: bool = False  # True when this handler asked the previous question
     state: Mapping[str, str] = field(default_factory=dict)
     offered_person: bool = False  # the bot's last reply offered a person ("yes" may accept)
+    # The customer's earlier messages in this conversation (also earlier visits: a Telegram chat
+    # or a web chat's browser keeps its id), newest last; read from the log only when called.
+    earlier: Callable[[], Awaitable[list[str]]] = field(default=lambda: _nothing(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,10 @@ class HandlerReply:
 
 
 Handler = Callable[[HandlerTurn], Awaitable[HandlerReply]]
+
+
+async def _nothing() -> list[str]:
+    return []
 
 
 async def greeting(turn: HandlerTurn) -> HandlerReply:

@@ -24,6 +24,7 @@ ORDER_NUMBER = re.compile(r"(?:\bNW[-\s]?|\border\s*(?:number|no\.?|nr\.?|#)?\s*
                           re.IGNORECASE)
 BARE_NUMBER = re.compile(r"^\s*#?(\d{6})\s*[.!]?\s*$")  # the digits alone, in reply to the question
 STOP_WORDS = {"cancel", "stop", "never mind", "nevermind", "forget it", "no"}
+YES = {"yes", "yeah", "yep", "yup", "y", "sure", "correct", "right", "ok", "okay", "ya"}
 # Said instead of a number: the customer cannot give one now. Matched anywhere in the reply.
 NO_NUMBER = ("don't have", "dont have", "do not have", "no idea", "can't find", "cant find", "not sure",
              "forget it", "never mind", "nevermind", "don't know", "dont know")
@@ -63,8 +64,19 @@ def order_status_handler(book: OrderBook) -> Handler:
 
     async def order_status(turn: HandlerTurn) -> HandlerReply:
         number = find_order_number(turn.text, asked=turn.continuing)
+        said = turn.text.strip().lower().strip(".!")
+        remembered = turn.state.get("remembered")
+        if number is None and remembered and turn.continuing and said.split(" ")[0] in YES:
+            number = remembered  # "Is this about order NW-100002 again?" "yes"
+        elif number is None and remembered and turn.continuing and said in ("no", "nope", "no it's not"):
+            return HandlerReply("OK. What's the order number? It looks like NW-123456.", state={"attempts": "0"})
+        if number is None and not turn.continuing:
+            earlier = [find_order_number(text) for text in await turn.earlier()]
+            last = next((n for n in reversed(earlier) if n and book.find(n)), None)
+            if last is not None:
+                return HandlerReply(f"Is this about order {last} again? If so, just say yes; otherwise send me "
+                                    "the order number.", state={"attempts": "0", "remembered": last})
         if number is None:
-            said = turn.text.strip().lower().strip(".!")
             if turn.continuing and (said in STOP_WORDS or any(p in said.replace("’", "'") for p in NO_NUMBER)):
                 return HandlerReply("No problem. You'll find the number in your order confirmation email; "
                                     "send it whenever you have it. What else can I help with?")

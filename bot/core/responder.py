@@ -60,6 +60,7 @@ ACKNOWLEDGE_EVERY_S = 120  # while waiting for a person, "passed on" at most thi
 DOUBT_WITHIN_S = 120  # a "no" or the same question again this soon after an answer doubts it
 DOUBTING_HANDLERS = ("deny", "complaint")
 FOLLOW_UP_WORDS = 12  # a longer message stands on its own
+ANSWERS_A_QUESTION = ("affirm", "deny")  # handlers whose intent, while a question waits, is its answer
 STOP_WORDS = frozenset(["a", "an", "and", "are", "can", "could", "do", "does", "for", "how", "i", "i'm", "is", "it", "me", "my", "of", "on", "or", "please", "pls", "the", "to", "what", "when", "where", "which", "why", "will", "with", "you", "your"])
 
 
@@ -82,11 +83,13 @@ class Responder:
                  handlers: dict[str, Handler], sessions: Sessions,
                  log: Batcher[TurnRecord, int], metrics: Metrics, desk: HandoffDesk,
                  doubt: Callable[[int], object] = lambda turn_id: None,
-                 related: RelatedQuestions | None = None) -> None:
+                 related: RelatedQuestions | None = None,
+                 history: Callable[[str], list[str]] = lambda session_id: []) -> None:
         self.settings = settings
         self.desk = desk
         self.doubt = doubt  # queues an earlier answer as possibly wrong (ConversationLog.flag_possibly_wrong)
         self.related = related  # "People also ask" after an answer
+        self.history = history  # a conversation's earlier customer messages (for handlers that remember)
         self.keeper = keeper
         self.routing = routing
         self.handlers = handlers
@@ -263,7 +266,8 @@ class Responder:
                            understood: Understood | None, logged: str | None = None) -> _Turn:
         handler = self.handlers[name]
         result = await handler(HandlerTurn(text, session_id, continuing, dict(context.handler_state),
-                                           offered_person=context.offered_person))
+                                           offered_person=context.offered_person,
+                                           earlier=lambda: asyncio.to_thread(self.history, session_id)))
         intent = understood.intent if understood else None
         reply = Reply(result.text, Action.HANDOFF if result.handoff else Action.HANDLER, handler=name,
                       intent=intent.label if intent else None,
@@ -343,5 +347,8 @@ def _loggable(raw: str) -> str:
 
 
 def _takes_over(decision: Decision, pending: str) -> bool:
-    """A confident other intent or a clear FAQ answer interrupts a handler's follow-up question."""
+    """A confident other intent or a clear FAQ answer interrupts a handler's follow-up question;
+    a "yes" or "no" answers it."""
+    if decision.action == Action.HANDLER and decision.handler in ANSWERS_A_QUESTION:
+        return False
     return (decision.action == Action.HANDLER and decision.handler != pending) or decision.action == Action.ANSWER

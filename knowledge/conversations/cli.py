@@ -8,6 +8,7 @@ from pathlib import Path
 
 from knowledge.conversations.files import read_labels, write_turns
 from knowledge.conversations.log import ConversationLog
+from knowledge.conversations.privacy import forget_customer
 from knowledge.conversations.reviews import Reviews
 from knowledge.database import Database
 from knowledge.errors import KnowledgeError
@@ -42,6 +43,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     imports.add_argument("--author", help="name recorded with the labels (default: $USER)")
     imports.add_argument("--dry-run", action="store_true")
     imports.set_defaults(run=run_import)
+    forget = sub.add_parser("forget", help="erase everything stored about one customer (a data-protection request)",
+                            description="Delete one customer's conversation: its turns, feedback, review labels, "
+                                        "handoffs and staff-chat relays. A customer is a conversation id: tg:<chat "
+                                        "id> (Telegram) or web:<id> (web chat).\n\nexample:\n  supportbot logs "
+                                        "forget --customer tg:123456789",
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    forget.add_argument("--customer", required=True, help="the conversation id, e.g. tg:123456789 or web:3f9c...")
+    forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    forget.set_defaults(run=run_forget)
     logs.set_defaults(run=None)
 
 
@@ -69,4 +79,21 @@ def run_import(args: argparse.Namespace) -> int:
         except KnowledgeError as error:
             raise SystemExit(f"{PREFIX}: error: {error}") from None
     print(f"applied {len(labels)} labels")
+    return 0
+
+
+def run_forget(args: argparse.Namespace) -> int:
+    customer = args.customer.strip()
+    if not customer.startswith(("tg:", "web:")) or len(customer) > 128:
+        raise SystemExit(f"{PREFIX}: error: --customer is a conversation id such as tg:123456789 or web:<id>")
+    if not args.yes and input(f"Erase everything stored about {customer}? [y/N] ").strip().lower() not in ("y", "yes"):
+        print("nothing was erased")
+        return 1
+    with Database.open(database_url(args.db)) as database:
+        forgotten = forget_customer(database, customer)
+    print(f"erased {forgotten.turns} turns, {forgotten.feedback} feedback, {forgotten.labels} review labels and "
+          f"{forgotten.handoffs} handoffs of {customer}")
+    if forgotten.attached_to_faq:
+        print(f"note: {forgotten.attached_to_faq} of its questions had been added to FAQ entries as phrasings; "
+              "they stay in those entries (see `supportbot kb history`)")
     return 0

@@ -133,6 +133,14 @@ class ConversationLog:
             rows = list(conn.execute(query).mappings())
         return [_logged(row) for row in reversed(rows)]
 
+    def customer_texts(self, session_id: str, limit: int = 50) -> list[str]:
+        """What the customer wrote in this conversation, newest last (buttons and refused
+        messages included as logged)."""
+        with self.database.connect() as conn:
+            rows = conn.execute(select(turns.c.text).where(turns.c.session_id == session_id, turns.c.text != "")
+                                .order_by(turns.c.id.desc()).limit(limit)).scalars()
+            return list(reversed(list(rows)))
+
     def around(self, turn_id: int, before: int = 3, after: int = 2) -> list[LoggedTurn]:
         """Turn ``turn_id`` with up to ``before`` turns before it and ``after`` after it in its
         conversation, oldest first (empty if there is no such turn)."""

@@ -174,3 +174,20 @@ async def test_a_follow_up_is_read_with_the_question_just_answered(client: TestC
     assert alone.reply.action != Action.ANSWER, "on its own it says nothing"
     follow = await responder.respond("web:follow-up", "web", "and what about those")
     assert follow.action == Action.ANSWER and "follow-up" in follow.reason
+
+
+async def test_a_returning_customer_is_asked_about_the_order_they_asked_about_before(client: TestClient) -> None:
+    responder = responder_of(client)
+    session = "web:returning-1"
+    first = await responder.respond(session, "web", "where is my order NW-100002")
+    assert "shipped" in first.text
+    await responder.respond(session, "web", "How long does delivery take?")
+    asked = await responder.respond(session, "web", "where is my order")
+    assert asked.text.startswith("Is this about order NW-100002 again?")
+    assert "shipped" in (await responder.respond(session, "web", "yes")).text
+    await responder.respond(session, "web", "where is my order")
+    other = await responder.respond(session, "web", "no")
+    assert "What's the order number?" in other.text
+    assert "delivered" in (await responder.respond(session, "web", "NW-100003")).text
+    stranger = await responder.respond("web:first-visit", "web", "where is my order")
+    assert stranger.text.startswith("What's your order number?"), "nothing remembered for someone else"
