@@ -1,4 +1,5 @@
-"""The "Try it" page: ask the bot as a user would and see how it decided, without logging a turn.
+"""The "Try it" page: ask the bot as a user would and see how it decided, without logging a turn;
+or play a whole conversation (``POST /console/try/say``, a rehearsal: nothing stored).
 
 Shows the reply as the chat would render it, the action, the intent and its confidence, the
 top FAQ matches with their scores and matched phrasing, the rule that decided and the
@@ -7,16 +8,39 @@ ago is already visible here.
 """
 from __future__ import annotations
 
+import re
+import secrets
+
 from aiohttp import web
 
-from bot.console.pages import render
+from bot.console.pages import render, signed_in
 from bot.core.actions import Action
 from bot.core.replies import Explanation
+from bot.core.responder import REHEARSAL_PREFIX
+from bot.http import bad_request, read_json
 from bot.keys import KEEPER, RESPONDER
 
 routes = web.RouteTableDef()
+CONVERSATION = re.compile(r"[0-9a-f]{16}")
 WOULD = {Action.ANSWER: "answer", Action.CLARIFY: "offer a choice", Action.FALLBACK: "fall back",
          Action.REJECTED: "refuse the message"}  # "The bot would ..."
+
+
+@routes.post("/try/say")
+async def say(request: web.Request) -> web.Response:
+    """One message of a Try-it conversation, answered as a customer would be (rehearsal: nothing
+    stored, nobody called in), with how the bot decided."""
+    body = await read_json(request)
+    conversation, text, choice = body.get("conversation"), body.get("text", ""), body.get("choice")
+    if not isinstance(conversation, str) or not CONVERSATION.fullmatch(conversation):
+        raise bad_request("conversation must be the id the page was given")
+    if not isinstance(text, str) or (choice is not None and not isinstance(choice, str)):
+        raise bad_request("text (and choice) must be strings")
+    session = f"{REHEARSAL_PREFIX}{signed_in(request).name}:{conversation}"
+    reply = await request.config_dict[RESPONDER].respond(session, "console", text, choice, rehearsal=True)
+    return web.json_response({"reply": reply.text, "action": reply.action, "handler": reply.handler,
+                              "intent": reply.intent, "faq_id": reply.faq_id, "reason": reply.reason,
+                              "buttons": [{"label": b.label, "payload": b.payload} for b in reply.buttons]})
 
 
 @routes.get("/try")
@@ -29,6 +53,7 @@ async def try_it(request: web.Request) -> web.Response:
     return await render(request, "try.html", question=question, reply=reply, matches=matches,
                         guess=explanation.intent if explanation else None,
                         handler=_handler(explanation), would=WOULD.get(reply.action, reply.action) if reply else "",
+                        conversation=secrets.token_hex(8),
                         Action=Action, thresholds=brain.thresholds, version=brain.version)
 
 

@@ -1,6 +1,8 @@
 """Handlers: plain async functions that answer an intent without the FAQ.
 
-A handler takes a ``HandlerTurn`` and returns a ``HandlerReply``. To ask a follow-up question
+A handler takes a ``HandlerTurn`` and returns a ``HandlerReply``. On a ``rehearsal`` (staff
+trying the bot in the console) it must answer as it would but change nothing outside the bot
+(book nothing, send nothing). To ask a follow-up question
 it returns ``state``: the next message of that conversation then goes to the same handler
 (``continuing=True``) with that state, until it returns without state.
 
@@ -28,6 +30,7 @@ class HandlerTurn:
     continuing: bool = False  # True when this handler asked the previous question
     state: Mapping[str, str] = field(default_factory=dict)
     offered_person: bool = False  # the bot's last reply offered a person ("yes" may accept)
+    rehearsal: bool = False  # the console's Try it: answer, but change nothing outside the bot
     # The customer's earlier messages in this conversation (also earlier visits: a Telegram chat
     # or a web chat's browser keeps its id), newest last; read from the log only when called.
     earlier: Callable[[], Awaitable[list[str]]] = field(default=lambda: _nothing(), repr=False)

@@ -60,7 +60,9 @@ ACKNOWLEDGE_EVERY_S = 120  # while waiting for a person, "passed on" at most thi
 DOUBT_WITHIN_S = 120  # a "no" or the same question again this soon after an answer doubts it
 DOUBTING_HANDLERS = ("deny", "complaint")
 FOLLOW_UP_WORDS = 12  # a longer message stands on its own
-ANSWERS_A_QUESTION = ("affirm", "deny")  # handlers whose intent, while a question waits, is its answer
+ANSWERS_A_QUESTION = ("affirm", "deny")
+REHEARSAL_PREFIX = "try:"  # the console's Try it conversations
+REHEARSED_HANDOFF = "(Here the customer would be queued for a person from the support team.)"  # handlers whose intent, while a question waits, is its answer
 STOP_WORDS = frozenset(["a", "an", "and", "are", "can", "could", "do", "does", "for", "how", "i", "i'm", "is", "it", "me", "my", "of", "on", "or", "please", "pls", "the", "to", "what", "when", "where", "which", "why", "will", "with", "you", "your"])
 
 
@@ -105,7 +107,12 @@ class Responder:
     async def close(self) -> None:
         await self.inference.close()
 
-    async def respond(self, session_id: str, channel: str, text: str, choice: str | None = None) -> Reply:
+    async def respond(self, session_id: str, channel: str, text: str, choice: str | None = None,
+                      rehearsal: bool = False) -> Reply:
+        """The reply to one message, stored before it is returned. A ``rehearsal`` (the console's
+        Try it) runs the same conversation rules but stores nothing and calls in nobody."""
+        if rehearsal:
+            return await self._rehearse(session_id, text, choice)
         started, arrived = time.perf_counter(), _now()
         handoff = await self.desk.state(session_id)
         if handoff is not None:  # a person has the conversation: store it for them, answer nothing
@@ -126,6 +133,17 @@ class Responder:
         if reply.handoff_id is not None:
             self.desk.customer_wrote(session_id)
         return reply
+
+    async def _rehearse(self, session_id: str, text: str, choice: str | None) -> Reply:
+        context = self.sessions.get(session_id)
+        turn = await self._reply(session_id, context, text, choice)
+        if turn.reply.handoff or turn.reply.escalate:
+            turn = replace(turn, reply=replace(turn.reply, text=REHEARSED_HANDOFF, action=Action.HANDOFF, buttons=()))
+        elif turn.reply.action == Action.ANSWER and turn.reply.faq_id and self.related is not None:
+            brain = self.keeper.current
+            turn = replace(turn, reply=with_related(turn.reply, brain, self.related.for_answer(brain, turn.reply.faq_id)))
+        remember(context, turn.reply, turn.pending)
+        return turn.reply
 
     async def _second_thoughts(self, context: Context, text: str, reply: Reply) -> None:
         """Queue the previous answer as possibly wrong when this message doubts it: a "no", a
@@ -154,11 +172,12 @@ class Responder:
             return Explanation(rejected(message.problem), None)
         understood = await self.inference.submit(message.text)
         decision = self._decide(understood)
-        if decision.action == Action.HANDLER:  # handlers may have side effects: describe, don't run
+        if decision.action == Action.HANDLER and decision.handler:  # a rehearsal: see HandlerTurn.rehearsal
+            result = await self.handlers[decision.handler](HandlerTurn(message.text, "try:explain", rehearsal=True))
             intent = understood.intent
-            reply = Reply(f"(the {decision.handler} handler would answer)", Action.HANDLER, intent=intent.label,
-                          confidence=intent.confidence, in_scope=intent.in_scope, hits=understood.hits,
-                          reason=decision.reason, bundle_version=understood.brain.version)
+            reply = Reply(result.text, Action.HANDOFF if result.handoff else Action.HANDLER, handler=decision.handler,
+                          intent=intent.label, confidence=intent.confidence, in_scope=intent.in_scope,
+                          hits=understood.hits, reason=decision.reason, bundle_version=understood.brain.version)
             return Explanation(reply, decision, understood.intent)
         # A new conversation's streak: as the bot answers someone it has not failed yet.
         return Explanation(compose(understood.brain, decision, understood.basis(decision.reason), Streak()),
@@ -267,6 +286,7 @@ class Responder:
         handler = self.handlers[name]
         result = await handler(HandlerTurn(text, session_id, continuing, dict(context.handler_state),
                                            offered_person=context.offered_person,
+                                           rehearsal=session_id.startswith(REHEARSAL_PREFIX),
                                            earlier=lambda: asyncio.to_thread(self.history, session_id)))
         intent = understood.intent if understood else None
         reply = Reply(result.text, Action.HANDOFF if result.handoff else Action.HANDLER, handler=name,

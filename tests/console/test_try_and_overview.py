@@ -50,3 +50,33 @@ async def test_overview_counts_questions_feedback_and_topics(client: TestClient,
     assert "<dt>Thumbs up</dt><dd>1</dd>" in page and "<dt>Thumbs down</dt><dd>0</dd>" in page
     assert "Top unanswered topics" in page and "loyalty card" in page
     assert page.count("<tr>") == 2 * (1 + 14)  # questions and handoffs per day: header + one row per day
+
+
+async def test_try_a_conversation_rehearses_without_storing_or_calling_anyone(client: TestClient, settings: Settings,
+                                                                              csrf: str) -> None:
+    import re
+
+    from bot.keys import DESK
+
+    page = await follow(client, "/console/try")
+    conversation = re.search(r'data-conversation="([0-9a-f]{16})"', page).group(1)
+    before = ConversationLog(Database.open(settings.database_url)).count()
+
+    async def send(**fields: str) -> dict:
+        response = await client.post("/console/try/say", json={"conversation": conversation, **fields},
+                                     headers={"X-CSRF-Token": csrf})
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+    asked = await send(text="where is my order")
+    assert asked["handler"] == "order_status" and "order number" in asked["reply"]
+    assert "shipped" in (await send(text="NW-100002"))["reply"], "the conversation goes on"
+    person = await send(text="can I talk to a person")
+    assert person["action"] == "handoff" and "would be queued" in person["reply"]
+    assert client.app[DESK].handoffs.inbox() == [], "nobody was called in"
+    assert ConversationLog(Database.open(settings.database_url)).count() == before, "nothing stored"
+    forged = await client.post("/console/try/say", json={"conversation": conversation, "text": "hi"})
+    assert forged.status in (400, 403), "the CSRF token is required"
+    bad = await client.post("/console/try/say", json={"conversation": "../../x", "text": "hi"},
+                            headers={"X-CSRF-Token": csrf})
+    assert bad.status == 400

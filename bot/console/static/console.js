@@ -113,4 +113,66 @@
       reply.focus();
     });
   }
+  // Try a conversation: messages go to /console/try/say as one rehearsed customer.
+  const sayForm = document.getElementById("try-say");
+  const tryTranscript = document.getElementById("try-transcript");
+  if (sayForm && tryTranscript) {
+    let conversation = sayForm.dataset.conversation;
+    const textInput = document.getElementById("try-text");
+    function line(role, text, meta) {
+      const item = document.createElement("li");
+      item.className = "line " + role;
+      const bubble = document.createElement("p");
+      bubble.className = "bubble";
+      window.renderChatText(bubble, text);
+      item.appendChild(bubble);
+      if (meta) {
+        const note = document.createElement("p");
+        note.className = "said-by";
+        note.textContent = meta;
+        item.appendChild(note);
+      }
+      tryTranscript.appendChild(item);
+      return item;
+    }
+    async function send(fields, shown) {
+      line("customer", shown);
+      const response = await fetch("/console/try/say", {
+        method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": sayForm.dataset.csrf },
+        body: JSON.stringify(Object.assign({ conversation: conversation }, fields)),
+      });
+      const data = await response.json().catch(function () { return {}; });
+      if (!response.ok) { line("bot error", data.error || "Something went wrong."); return; }
+      const meta = data.action + (data.handler ? " · handler " + data.handler : "") +
+        (data.faq_id ? " · FAQ " + data.faq_id : "") + " · " + data.reason;
+      const item = line("bot", data.reply || "(nothing: a person has the conversation)", meta);
+      if (data.buttons.length) {
+        const row = document.createElement("div");
+        row.className = "choices";
+        data.buttons.forEach(function (b) {
+          const button = document.createElement("button");
+          button.type = "button";
+          button.className = "secondary";
+          button.textContent = b.label;
+          button.addEventListener("click", function () { send({ choice: b.payload, text: b.label }, b.label); });
+          row.appendChild(button);
+        });
+        item.appendChild(row);
+      }
+    }
+    sayForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      const text = textInput.value;
+      if (!text.trim()) return;
+      textInput.value = "";
+      send({ text: text }, text);
+    });
+    document.getElementById("try-restart").addEventListener("click", function () {
+      conversation = Array.from(crypto.getRandomValues(new Uint8Array(8)), function (b) {
+        return b.toString(16).padStart(2, "0");
+      }).join("");
+      tryTranscript.textContent = "";
+      textInput.focus();
+    });
+  }
 })();
