@@ -46,7 +46,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run_export(args: argparse.Namespace) -> int:
-    with Database.open(database_url(args.db)) as database:
+    with _open(args) as database:
         suffix = "." + args.format
         if args.output.suffix != suffix:
             raise SystemExit(f"{PREFIX}: error: --format {args.format} needs a {suffix} file name, got {args.output}")
@@ -57,7 +57,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    with Database.open(database_url(args.db)) as database:
+    with _open(args) as database:
         store, reviews = FaqStore(database), Reviews(database)
         try:
             pending = {turn.id for turn in reviews.pending(limit=10_000_000)}
@@ -70,3 +70,10 @@ def run_import(args: argparse.Namespace) -> int:
             raise SystemExit(f"{PREFIX}: error: {error}") from None
     print(f"applied {len(labels)} labels")
     return 0
+
+
+def _open(args: argparse.Namespace) -> Database:
+    try:
+        return Database.open(database_url(args.db))
+    except KnowledgeError as error:  # e.g. a schema that is behind: one line naming the command to run
+        raise SystemExit(f"{PREFIX}: error: {error}") from None
