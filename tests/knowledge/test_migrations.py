@@ -3,6 +3,7 @@ made (``create_all``, no revision recorded) with rows in them, one a newer relea
 the history itself, whose newest revision must be the schema of ``knowledge/database.py``."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from pprint import pformat
 
@@ -11,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, create_engine, inspect, text
 
-from bot.cli import main
+from bot.cli import build_parser, main
 from knowledge.conversations.handoffs import WAITING, Handoffs
 from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.conversations.reviews import Reviews
@@ -156,3 +157,11 @@ def test_commands_on_a_database_that_is_behind_say_what_to_run_in_one_line(tmp_p
     message = str(caught.value.code)
     assert message.startswith(f"supportbot {command[0]}: error: the database schema is at revision 0001")
     assert message.endswith("run `supportbot db upgrade` first") and "\n" not in message
+
+
+def test_every_db_command_has_help_with_an_example() -> None:
+    groups = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    (sub,) = [a for a in groups[0].choices["db"]._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(sub.choices) == {"upgrade", "current", "history", "revision"}
+    for name, command in sub.choices.items():
+        assert "example:\n  supportbot db " + name in (command.description or ""), name
