@@ -43,10 +43,10 @@ def test_reasons_split_the_queue(log: ConversationLog) -> None:
         reviews.pending("bogus")
 
 
+# PostgreSQL only: SQLite has one writer at a time, and the second one's write fails as "database is locked".
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_two_people_labelling_one_turn_at_once_leave_one_label(log: ConversationLog) -> None:
     database = log.database
-    if database.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has one writer at a time: the second one's write fails as 'database is locked'")
     (turn_id,) = log.record([_turn("where is NW-1", "fallback")])
     reviews = Reviews(database)
     with ThreadPoolExecutor(1) as pool:
