@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 DATA_DIR := $(if $(SUPPORTBOT_DATA_DIR),$(SUPPORTBOT_DATA_DIR),data)
 WORK := $(DATA_DIR)/demo-build
 
-.PHONY: install test test-all run demo-kb demo-bundle build-demo-bundle clean
+.PHONY: install test test-all test-db postgresql db run demo-kb demo-bundle build-demo-bundle clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,30 @@ test-all: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
+# The database tests on both engines: SQLite, and PostgreSQL in a throw-away cluster that the
+# tests start on a free port and remove (tests/postgres.py). `make test` runs them too, but skips
+# the PostgreSQL variants where its server is missing; here they fail instead.
+DB_TESTS := tests/knowledge tests/bot/test_serve_schema.py
+test-db: $(STAMP) postgresql
+	SUPPORTBOT_TEST_POSTGRES=require $(BIN)/python -m pytest $(DB_TESTS)
+
+# PostgreSQL's server from the distribution's packages (Debian, Ubuntu), installed only when
+# missing; Debian keeps initdb off the PATH, in /usr/lib/postgresql/<version>/bin.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+postgresql:
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "Installing PostgreSQL's server (apt-get install postgresql) for the database tests."; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+# The database's schema at this release's revision: creates the tables in a new database,
+# migrates one an earlier release made. Before anything else opens the database.
+db: $(STAMP)
+	$(BIN)/supportbot db upgrade
+
 # Prepare the demo shop's knowledge base (only into an empty database) and its search index.
-demo-kb: $(STAMP)
+demo-kb: db
 	$(BIN)/supportbot kb import knowledge/demo/faq.yaml --if-empty
 	$(BIN)/supportbot kb index
 

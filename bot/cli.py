@@ -26,6 +26,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "knowledge.faq.cli",
     "knowledge.conversations.cli",
+    "knowledge.migrations.cli",
     "training.cli",
     "training.retrain_cli",
     "export.cli",

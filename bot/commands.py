@@ -39,6 +39,7 @@ def run_serve(args: argparse.Namespace) -> int:
                                      max_wait_ms=0.0 if args.no_batching else None)
     except SettingsError as error:
         raise SystemExit(f"{PREFIX}: error: {error}") from None
+    _require_schema(settings.database_url)
     try:
         app = create_app(settings)
         print(f"supportbot: web chat at http://{_display_host(settings.host)}:{settings.port}/", flush=True)
@@ -52,6 +53,23 @@ def run_serve(args: argparse.Namespace) -> int:
     except SettingsError as error:  # also raised at start-up, e.g. a token Telegram rejects
         raise SystemExit(f"{PREFIX}: error: {error}") from None
     return 0
+
+
+def _require_schema(url: str) -> None:
+    """Refuse to serve a database whose schema is not this release's, in one line that names the
+    command to run. An empty database gets the schema here, once, before any request."""
+    from sqlalchemy.exc import OperationalError
+
+    from knowledge.database import Database
+    from knowledge.migrations.history import SchemaError
+
+    try:
+        Database.open(url).close()
+    except SchemaError as error:
+        raise SystemExit(f"{PREFIX}: error: {error}") from None
+    except OperationalError as error:  # unreachable server, wrong password, unwritable file
+        reason = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else type(error.orig).__name__
+        raise SystemExit(f"{PREFIX}: error: cannot open the database: {reason}") from None
 
 
 def _display_host(host: str) -> str:

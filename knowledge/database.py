@@ -1,8 +1,9 @@
 """The one database: FAQ entries and revisions, conversations, turns, feedback, review labels, staff, handoffs.
 
-SQLite in WAL mode by default; any SQLAlchemy URL works, so several bot replicas can share a
-PostgreSQL database. Tables are created on first use. ``Database`` below owns the connection;
-the tables are the schema every store shares.
+SQLite in WAL mode by default; PostgreSQL (``postgresql+psycopg://...``) when several bot
+replicas share one database. ``Database`` below owns the connection; the tables are the schema
+every store shares, at the newest revision of ``knowledge/migrations`` (a test fails when the
+two differ: a change here needs its revision there).
 """
 from __future__ import annotations
 
@@ -221,10 +222,10 @@ review_labels = Table(
 class Database:
     """The knowledge database: owns one SQLAlchemy engine; every store borrows it.
 
-    ``Database.open(url)`` creates the engine and any missing tables; the stores
-    (``FaqStore``, ``ConversationLog``, ``Reviews``, ``Handoffs``, ``Activity``,
-    ``StaffAccounts``) take the ``Database`` and run their SQL through ``connect()`` (reads)
-    and ``begin()`` (one transaction). Only whoever opened it closes it.
+    ``Database.open(url)`` connects and checks the schema; the stores (``FaqStore``,
+    ``ConversationLog``, ``Reviews``, ``Handoffs``, ``Activity``, ``StaffAccounts``) take the
+    ``Database`` and run their SQL through ``connect()`` (reads) and ``begin()`` (one
+    transaction). Only whoever opened it closes it.
 
     Example::
 
@@ -238,20 +239,45 @@ class Database:
 
     @classmethod
     def open(cls, url: str) -> Database:
-        """Connect to ``url`` and create the tables if they are missing.
+        """Connect to ``url``, whose schema must be this release's.
+
+        An empty database gets the schema through the migrations, as ``supportbot db upgrade``
+        would (so a new data directory works with every command); a database that is behind or
+        was upgraded by a newer release raises ``SchemaError`` (``knowledge.migrations.history``)
+        naming what to run. Nothing else migrates: an upgrade is a step of its own.
+        """
+        # Alembic loads only when a database is opened, not with every command's parser.
+        from knowledge.migrations.history import prepare
+
+        database = cls.open_as_is(url)
+        try:
+            prepare(database.engine)
+        except BaseException:
+            database.close()
+            raise
+        return database
+
+    @classmethod
+    def open_as_is(cls, url: str) -> Database:
+        """Connect to ``url`` without looking at its schema: for ``supportbot db`` and migrations.
 
         SQLite gets WAL journaling (readers never block the writer), a busy timeout, and foreign
-        keys; its parent directory is created.
+        keys; its parent directory is created. Other engines get their driver's defaults and a
+        liveness check on each pooled connection (a server restart does not fail the next query).
         """
         parsed = make_url(url)
-        is_sqlite = parsed.get_backend_name() == "sqlite"
-        if is_sqlite and parsed.database and parsed.database != ":memory:":
+        if parsed.get_backend_name() != "sqlite":
+            return cls(create_engine(url, pool_pre_ping=True))
+        if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30} if is_sqlite else {})
-        if is_sqlite:
-            event.listen(engine, "connect", _configure_sqlite)
-        metadata.create_all(engine)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _configure_sqlite)
         return cls(engine)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, for migrations; stores use ``connect()`` and ``begin()``."""
+        return self._engine
 
     def connect(self) -> Connection:
         """A connection for reading: ``with database.connect() as conn: ...``."""

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from knowledge.database import Database
+from tests import postgres
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -29,3 +33,28 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"benchmark data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[postgres.PostgresServer]:
+    """The session's PostgreSQL server (``tests/postgres.py``), started when a test first asks."""
+    yield from postgres.server()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database on each engine: a new SQLite file, or a new schema on the session's
+    PostgreSQL server (removed afterwards). Tests that take it run once per engine."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'supportbot.db'}"
+        return
+    server: postgres.PostgresServer = request.getfixturevalue("postgres_server")
+    with server.database() as url:
+        yield url
+
+
+@pytest.fixture()
+def database(database_url: str) -> Iterator[Database]:
+    """``database_url`` opened with this release's schema, on each engine; closed afterwards."""
+    with Database.open(database_url) as database:
+        yield database

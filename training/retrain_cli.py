@@ -59,6 +59,7 @@ def run_init(args: argparse.Namespace) -> int:
     from bot.models.manifest import BundleError
     from bot.models.store import resolve_current
     from knowledge.database import Database
+    from knowledge.errors import KnowledgeError
     from knowledge.faq.store import FaqStore
     from training.errors import TrainingInputError
     from training.workspace import Workspace
@@ -72,13 +73,14 @@ def run_init(args: argparse.Namespace) -> int:
         made = Workspace.init(workspace, active, args.train, args.eval, args.queries,
                               args.intents_checkpoint, args.retriever_checkpoint,
                               FaqStore(Database.open(url)).kb_revision())
-    except TrainingInputError as error:
+    except (TrainingInputError, KnowledgeError) as error:  # KnowledgeError: e.g. a schema that is behind
         raise SystemExit(f"{PREFIX}: error: {error}") from None
     print(f"training workspace {workspace} describes bundle {made.state.bundle}")
     return 0
 
 
 def run_retrain(args: argparse.Namespace) -> int:
+    from knowledge.errors import KnowledgeError
     from training.errors import TrainingInputError
     from training.promotion import GateRules
     from training.retrain import RetrainFailure, RetrainOptions, retrain
@@ -91,7 +93,7 @@ def run_retrain(args: argparse.Namespace) -> int:
             rules=GateRules(args.max_overall_drop, 1.0, args.max_intent_drop, args.min_support),
             warm_start=not args.no_warm_start, version=args.version)
         report = retrain(options)
-    except (RetrainFailure, TrainingInputError, ValueError) as error:
+    except (RetrainFailure, TrainingInputError, KnowledgeError, ValueError) as error:  # KnowledgeError: e.g. an old schema
         raise SystemExit(f"{PREFIX}: error: {error}") from None
     if args.dry_run:
         print(f"dry run: nothing trained; see {report.run_dir}/report.md")

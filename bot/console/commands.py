@@ -102,7 +102,10 @@ def _accounts(args: argparse.Namespace) -> tuple[StaffAccounts, type[KnowledgeEr
     from knowledge.location import database_url
     from knowledge.staff import StaffAccounts
 
-    return StaffAccounts(Database.open(database_url(args.db))), KnowledgeError
+    try:
+        return StaffAccounts(Database.open(database_url(args.db))), KnowledgeError
+    except KnowledgeError as error:  # e.g. a schema that is behind: one line naming the command to run
+        raise SystemExit(f"{PREFIX}: error: {error}") from None
 
 
 def _read_password(name: str) -> str:

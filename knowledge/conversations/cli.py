@@ -56,7 +56,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run_export(args: argparse.Namespace) -> int:
-    with Database.open(database_url(args.db)) as database:
+    with _open(args) as database:
         suffix = "." + args.format
         if args.output.suffix != suffix:
             raise SystemExit(f"{PREFIX}: error: --format {args.format} needs a {suffix} file name, got {args.output}")
@@ -67,7 +67,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    with Database.open(database_url(args.db)) as database:
+    with _open(args) as database:
         store, reviews = FaqStore(database), Reviews(database)
         try:
             pending = {turn.id for turn in reviews.pending(limit=10_000_000)}
@@ -89,7 +89,7 @@ def run_forget(args: argparse.Namespace) -> int:
     if not args.yes and input(f"Erase everything stored about {customer}? [y/N] ").strip().lower() not in ("y", "yes"):
         print("nothing was erased")
         return 1
-    with Database.open(database_url(args.db)) as database:
+    with _open(args) as database:
         forgotten = forget_customer(database, customer)
     print(f"erased {forgotten.turns} turns, {forgotten.feedback} feedback, {forgotten.labels} review labels and "
           f"{forgotten.handoffs} handoffs of {customer}")
@@ -97,3 +97,10 @@ def run_forget(args: argparse.Namespace) -> int:
         print(f"note: {forgotten.attached_to_faq} of its questions had been added to FAQ entries as phrasings; "
               "they stay in those entries (see `supportbot kb history`)")
     return 0
+
+
+def _open(args: argparse.Namespace) -> Database:
+    try:
+        return Database.open(database_url(args.db))
+    except KnowledgeError as error:  # e.g. a schema that is behind: one line naming the command to run
+        raise SystemExit(f"{PREFIX}: error: {error}") from None

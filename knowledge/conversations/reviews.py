@@ -154,7 +154,13 @@ class Reviews:
                                  "(someone else may have labelled them); nothing was changed")
             labels = []
             for turn_id, kind, value in checked:
-                conn.execute(update(turns).where(turns.c.id == turn_id).values(review=kind))
+                # Still pending, asked again as the row is written: on PostgreSQL a second person
+                # labelling the same turn at the same moment read "pending" too, and waits here
+                # for the first one's commit; then this matches nothing and nothing is changed.
+                taken = conn.execute(update(turns).where(turns.c.id == turn_id, turns.c.review == PENDING)
+                                     .values(review=kind)).rowcount
+                if taken != 1:
+                    raise NotPending(f"turn {turn_id} was labelled by someone else a moment ago; nothing was changed")
                 label_id = conn.execute(insert(review_labels).values(
                     turn_id=turn_id, text=texts[turn_id], kind=kind, value=value, author=author, created_at=now
                 ).returning(review_labels.c.id)).scalar_one()

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from knowledge.database import Database
@@ -10,11 +8,9 @@ from knowledge.faq.store import FaqStore
 
 
 @pytest.fixture()
-def store(tmp_path: Path) -> FaqStore:
-    """A real SQLite (WAL) store in a fresh file."""
-    store = FaqStore(Database.open(f"sqlite:///{tmp_path / 'kb.db'}"))
-    yield store
-    store.database.close()
+def store(database: Database) -> FaqStore:
+    """A real store in a fresh database, on each engine (SQLite in WAL mode, PostgreSQL)."""
+    return FaqStore(database)
 
 
 def make_entry(faq_id: str = "returns", **fields: object) -> FaqEntry:

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from knowledge.conversations.log import ConversationLog, DuplicateFeedback, TurnRecord
@@ -10,8 +8,8 @@ from knowledge.errors import EntryNotFound
 
 
 @pytest.fixture()
-def log(tmp_path: Path) -> ConversationLog:
-    return ConversationLog(Database.open(f"sqlite:///{tmp_path / 'log.db'}"))
+def log(database: Database) -> ConversationLog:
+    return ConversationLog(database)
 
 
 def turn(session: str, text: str, **fields: object) -> TurnRecord:

@@ -1,4 +1,4 @@
-"""The one database object every store borrows: how it opens SQLite, and its transactions."""
+"""The one database object every store borrows: how it opens each engine, and its transactions."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,33 +10,35 @@ from sqlalchemy.exc import IntegrityError
 from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.conversations.reviews import Reviews
 from knowledge.database import Database, feedback, metadata, staff
+from knowledge.migrations.history import VERSION_TABLE
 
 
-def test_open_creates_the_directory_and_every_table(tmp_path: Path) -> None:
+def test_open_gives_an_empty_database_every_table(database: Database) -> None:
+    with database.connect() as conn:
+        assert set(inspect(conn).get_table_names()) == {*metadata.tables, VERSION_TABLE}
+
+
+def test_sqlite_gets_its_directory_wal_and_foreign_keys(tmp_path: Path) -> None:
     with Database.open(f"sqlite:///{tmp_path / 'new' / 'dir' / 'kb.db'}") as database, database.connect() as conn:
-        assert set(inspect(conn).get_table_names()) == set(metadata.tables)
         pragmas = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
                    for name in ("journal_mode", "foreign_keys", "synchronous")}
     assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 1}  # 1 is NORMAL
 
 
-def test_foreign_keys_are_enforced(tmp_path: Path) -> None:
-    with (Database.open(f"sqlite:///{tmp_path / 'kb.db'}") as database, pytest.raises(IntegrityError),
-          database.begin() as conn):
+def test_foreign_keys_are_enforced(database: Database) -> None:
+    with pytest.raises(IntegrityError), database.begin() as conn:
         conn.execute(insert(feedback).values(turn_id=404, value=1, created_at="2026-11-30"))
 
 
-def test_a_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
-    with Database.open(f"sqlite:///{tmp_path / 'kb.db'}") as database:
-        with pytest.raises(RuntimeError), database.begin() as conn:
-            conn.execute(insert(staff).values(name="ana", password_hash="x", created_at="2026-11-30", active=True))
-            raise RuntimeError("after the insert")
-        with database.connect() as conn:
-            assert conn.execute(select(staff.c.name)).all() == []
+def test_a_failed_transaction_leaves_nothing(database: Database) -> None:
+    with pytest.raises(RuntimeError), database.begin() as conn:
+        conn.execute(insert(staff).values(name="ana", password_hash="x", created_at="2026-11-30", active=True))
+        raise RuntimeError("after the insert")
+    with database.connect() as conn:
+        assert conn.execute(select(staff.c.name)).all() == []
 
 
-def test_stores_on_one_database_see_each_others_writes(tmp_path: Path) -> None:
-    with Database.open(f"sqlite:///{tmp_path / 'kb.db'}") as database:
-        log, reviews = ConversationLog(database), Reviews(database)
-        (turn_id,) = log.record([TurnRecord("web:a", "web", "hi?", "fallback", "Sorry.", 1.0, needs_review=True)])
-        assert [turn.id for turn in reviews.pending()] == [turn_id]
+def test_stores_on_one_database_see_each_others_writes(database: Database) -> None:
+    log, reviews = ConversationLog(database), Reviews(database)
+    (turn_id,) = log.record([TurnRecord("web:a", "web", "hi?", "fallback", "Sorry.", 1.0, needs_review=True)])
+    assert [turn.id for turn in reviews.pending()] == [turn_id]

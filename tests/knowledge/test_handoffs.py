@@ -1,8 +1,7 @@
-"""Handoff state, events, transcripts and the staff-chat relay map, in a real SQLite database."""
+"""Handoff state, events, transcripts and the staff-chat relay map, in a real database (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -11,11 +10,6 @@ from knowledge.conversations.handoffs import CLOSED, WAITING, WITH_STAFF, Cursor
 from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.database import Database
 from knowledge.errors import EntryNotFound
-
-
-@pytest.fixture()
-def database(tmp_path: Path) -> Database:
-    return Database.open(f"sqlite:///{tmp_path / 'bot.db'}")
 
 
 def test_a_handoff_waits_is_claimed_answered_and_closed(database: Database) -> None:
@@ -95,8 +89,8 @@ def test_the_inbox_lists_waiting_first_with_the_last_message_and_stats_add_up(da
     assert stats.median_first_reply_s is not None and 0 <= stats.median_first_reply_s < 60
 
 
-def test_state_and_relays_survive_reopening_the_database(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
+def test_state_and_relays_survive_reopening_the_database(database_url: str) -> None:
+    url = database_url
     database = Database.open(url)
     handoffs = Handoffs(database)
     opened = handoffs.open("tg:1", "telegram", "asked for a person")
@@ -111,10 +105,11 @@ def test_state_and_relays_survive_reopening_the_database(tmp_path: Path) -> None
     assert reopened.relay_for("-100", 8) is None and reopened.relay_for("-200", 7) is None
     reopened.close(opened.handoff.id, "ana")
     assert reopened.relay_for("-100", 7) is not None, "old relays still route late staff replies"
+    reopened.database.close()
 
 
-def test_a_relay_needs_a_known_conversation(tmp_path: Path) -> None:
-    handoffs = Handoffs(Database.open(f"sqlite:///{tmp_path / 'bot.db'}"))
+def test_a_relay_needs_a_known_conversation(database: Database) -> None:
+    handoffs = Handoffs(database)
     with pytest.raises(IntegrityError):
         handoffs.remember(Relay("-100", 1, "tg:404", "404"))
 

@@ -1,21 +1,23 @@
 """The review queue and labels: reasons split the queue, labels are all-or-nothing and dated."""
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from sqlalchemy import text, update
 
 from knowledge.conversations.activity import Activity, DayActivity, Feedback
 from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.conversations.reviews import InvalidLabel, NotPending, Reviews, TrainingLabel
-from knowledge.database import Database
+from knowledge.database import Database, turns
 
 
 @pytest.fixture()
-def log(tmp_path: Path) -> ConversationLog:
-    return ConversationLog(Database.open(f"sqlite:///{tmp_path / 'kb.db'}"))
+def log(database: Database) -> ConversationLog:
+    return ConversationLog(database)
 
 
 def _turn(text: str, action: str, review: bool = True, created_at: str | None = None) -> TurnRecord:
@@ -39,6 +41,32 @@ def test_reasons_split_the_queue(log: ConversationLog) -> None:
     assert {t.id: t.reason for t in reviews.pending()}[ids[2]] == "thumbs_down"
     with pytest.raises(InvalidLabel, match="unknown review reason"):
         reviews.pending("bogus")
+
+
+# PostgreSQL only: SQLite has one writer at a time, and the second one's write fails as "database is locked".
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_people_labelling_one_turn_at_once_leave_one_label(log: ConversationLog) -> None:
+    database = log.database
+    (turn_id,) = log.record([_turn("where is NW-1", "fallback")])
+    reviews = Reviews(database)
+    with ThreadPoolExecutor(1) as pool:
+        with database.begin() as first:  # ana's label, not committed yet: her transaction holds the row
+            first.execute(update(turns).where(turns.c.id == turn_id).values(review="dismissed"))
+            second = pool.submit(reviews.label, [turn_id], "intent", "order_status", "ben")
+            _wait_for_a_lock_wait(database)  # ben read "pending" and now waits for ana's row
+        with pytest.raises(NotPending, match="labelled by someone else a moment ago"):
+            second.result(timeout=30)
+    assert reviews.labels(turn_id) == [] and reviews.pending() == []
+
+
+def _wait_for_a_lock_wait(database: Database) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        with database.connect() as conn:  # a transaction each time: it reads pg_stat_activity once
+            if conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")).scalar():
+                return
+        assert time.monotonic() < deadline, "the second transaction never waited for the row"
+        time.sleep(0.02)
 
 
 def test_labels_are_all_or_nothing_and_read_back_for_training(log: ConversationLog) -> None:

@@ -1,8 +1,6 @@
 """Staff accounts and console sessions: hashing, sign-in, expiry, password change, removal."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import update
 
@@ -14,8 +12,8 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture()
-def accounts(tmp_path: Path) -> StaffAccounts:
-    return StaffAccounts(Database.open(f"sqlite:///{tmp_path / 'kb.db'}"))
+def accounts(database: Database) -> StaffAccounts:
+    return StaffAccounts(database)
 
 
 def test_password_hash_is_salted_and_checked() -> None:

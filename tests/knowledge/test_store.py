@@ -159,14 +159,14 @@ def test_import_plan_create_update_unchanged_prune(store: FaqStore) -> None:
     assert store.history("gone")[-1].action == "import"
 
 
-def test_wal_mode_is_on(store: FaqStore) -> None:
-    with store.database.connect() as conn:
+def test_wal_mode_is_on(tmp_path) -> None:
+    with Database.open(f"sqlite:///{tmp_path / 'kb.db'}") as database, database.connect() as conn:
         mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
     assert mode == "wal"
 
 
-def test_two_store_objects_share_one_database(tmp_path) -> None:
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+def test_two_store_objects_share_one_database(database_url: str) -> None:
+    url = database_url
     first, second = FaqStore(Database.open(url)), FaqStore(Database.open(url))
     base = first.add(make_entry(), "ana").revision
     second.edit("returns", base, "ben", answer="from the second process")
