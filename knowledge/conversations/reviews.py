@@ -157,7 +157,7 @@ class Reviews:
                 # Still pending, asked again as the row is written: on PostgreSQL a second person
                 # labelling the same turn at the same moment read "pending" too, and waits here
                 # for the first one's commit; then this matches nothing and nothing is changed.
-                taken = conn.execute(update(turns).where(turns.c.id == turn_id, turns.c.review == PENDING)
+                taken = conn.execute(update(turns).where(turns.c.id == turn_id, turns.c.review.in_(QUEUED))
                                      .values(review=kind)).rowcount
                 if taken != 1:
                     raise NotPending(f"turn {turn_id} was labelled by someone else a moment ago; nothing was changed")

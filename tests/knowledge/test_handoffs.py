@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -116,7 +117,9 @@ def test_a_relay_needs_a_known_conversation(database: Database) -> None:
 
 def test_of_many_people_claiming_at_once_exactly_one_gets_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Everyone reads "waiting" before anyone writes (a barrier after the read makes the race
-    certain): the claim is compare-and-set, so one wins and the rest are told who has it."""
+    certain): the claim is compare-and-set, so one wins and the rest are told who has it.
+    SQLite only: on PostgreSQL the read locks the row (FOR UPDATE), so nobody reads "waiting"
+    while another claims, and a barrier after the read would only deadlock."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 

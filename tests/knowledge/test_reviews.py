@@ -36,7 +36,8 @@ def test_reasons_split_the_queue(log: ConversationLog) -> None:
     by_reason = {r: [t.id for t in reviews.pending(r)] for r in reasons}
     assert by_reason == {"fallback": [ids[0]], "low_confidence": [ids[1]], "thumbs_down": [ids[4], ids[2]],
                          "handoff": [ids[3]]}
-    assert reviews.pending_counts() == {"all": 5, "fallback": 1, "low_confidence": 1, "thumbs_down": 2, "handoff": 1}
+    assert reviews.pending_counts() == {"all": 5, "fallback": 1, "low_confidence": 1, "thumbs_down": 2, "handoff": 1,
+                                        "possibly_wrong": 0}
     assert [t.id for t in reviews.pending(unanswered=True)] == [ids[1], ids[0]]
     assert {t.id: t.reason for t in reviews.pending()}[ids[2]] == "thumbs_down"
     with pytest.raises(InvalidLabel, match="unknown review reason"):
