@@ -27,7 +27,7 @@ from bot.core.brain import BrainKeeper, BundleModel, Model
 from bot.core.handlers import Handler, builtin_handlers
 from bot.core.handoff import HandoffDesk
 from bot.core.hours import StaffedHours, away_text, staffed_hours_from
-from bot.core.orders import DEMO_ORDERS, OrderBook, order_status_handler
+from bot.core.orders import DEMO_ORDERS, OrderBook, find_order_number, order_status_handler
 from bot.core.related import RelatedQuestions
 from bot.core.responder import Responder
 from bot.core.routing import DEFAULT_ROUTING, RoutingTable, load_routing
@@ -89,7 +89,8 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         responder = Responder(settings, keeper, routing, handlers,
                               Sessions(rate_limit_per_minute=settings.rate_limit_per_minute),
                               turn_log, app[METRICS], desk, doubt=conversations.flag_possibly_wrong,
-                              related=related, history=conversations.customer_texts)
+                              related=related, history=conversations.customer_texts,
+                              entities=[(find_order_number, "order_status")])
         await turn_log.start()
         await desk.start()
         await related.start()

@@ -67,6 +67,11 @@ class Settings:
     # FAQ queries and handler messages: more questions answered right for one handler message
     # fewer (the counts are recorded only in the message of commit 2baff71).
     handler_sure_threshold: float = 0.8
+    # When the intent model reads a message as out of scope, an FAQ answer needs this much more
+    # than the answer threshold; a message of a word or two is offered choices from this far below
+    # it. Chosen on the dialogue suite's tuning part (benchmarks/results/tune_policy.json).
+    oos_extra: float = 0.1
+    short_window: float = 0.25
     # Of the FAQ answers, this share is queued for staff to check ("possibly wrong"), so answers
     # that looked confident get a look too.
     review_sample_rate: float = 0.02
@@ -139,6 +144,8 @@ class Settings:
             (0 <= self.review_sample_rate <= 1, "REVIEW_SAMPLE_RATE", "between 0 and 1"),
             (0 <= self.related_questions <= 5, "RELATED_QUESTIONS", "between 0 and 5"),
             (0 <= self.handler_sure_threshold <= 1, "HANDLER_SURE_THRESHOLD", "between 0 and 1"),
+            (0 <= self.oos_extra <= 1, "OOS_EXTRA", "between 0 and 1"),
+            (0 <= self.short_window <= 1, "SHORT_WINDOW", "between 0 and 1"),
             (self.admin_token == "" or len(self.admin_token) >= 16, "ADMIN_TOKEN",
              "at least 16 characters (or unset to disable the admin API)"),
         ]

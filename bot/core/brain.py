@@ -95,6 +95,8 @@ def thresholds_for(model: Model, settings: Settings) -> Thresholds:
         clarify_window=settings.clarify_window,
         handler=settings.handler_threshold,
         handler_sure=settings.handler_sure_threshold,
+        oos_extra=settings.oos_extra,
+        short_window=settings.short_window,
     )
 
 

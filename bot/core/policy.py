@@ -9,9 +9,10 @@ that?"). Order of rules:
    A request for a person (``HANDOFF``) is never answered by the FAQ instead;
 2. a confident, in-scope intent routed to one FAQ entry answers it;
 3. otherwise FAQ search: answer when the top score clears ``answer`` and beats the second
-   entry by ``margin``; offer the close ones as choices when the top is within
+   entry by ``margin`` (by ``oos_extra`` more when the intent model says out of scope); offer the close ones as choices when the top is within
    ``clarify_window`` below that, only if the intent model reads the message as an in-scope
    question for the FAQ (not out of scope, not an unsure handler intent such as a greeting);
+   a message of a word or two gets choices from ``short_window`` below ``answer``;
 4. else fall back: say so, offer a person, queue the turn for review.
 
 Example::
@@ -38,6 +39,8 @@ class Thresholds:
     clarify_window: float  # top scores this far below ``answer`` are offered as choices
     handler: float  # probability a handler intent needs
     handler_sure: float = 0.8  # ... and above which it wins even over a clear FAQ answer
+    oos_extra: float = 0.1  # an out-of-scope reading needs the FAQ answer this much above ``answer``
+    short_window: float = 0.25  # a message of a word or two gets choices from this far below ``answer``
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,8 @@ class Decision:
     by_intent: bool = False  # the intent decided (a handler, or an intent routed to one entry)
 
 
-def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: Thresholds) -> Decision:
+def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: Thresholds,
+           short: bool = False) -> Decision:
     """What to do with one message; see the module docstring for the rules."""
     confident = intent.in_scope and intent.confidence >= thresholds.handler
     clear = bool(hits) and hits[0].score >= thresholds.answer and _lead(hits) >= thresholds.margin
@@ -75,6 +79,12 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
     if not hits:
         return Decision(Action.FALLBACK, "the FAQ is empty")
     top = hits[0]
+    # The intent model reading the message as out of scope raises the bar for an FAQ answer: a
+    # weak resemblance ("what's the capital of Australia?" to "Which countries do you ship to?")
+    # is no answer. Only a match clear by ``oos_extra`` more is answered.
+    if clear and not intent.in_scope and top.score < thresholds.answer + thresholds.oos_extra:
+        return Decision(Action.FALLBACK, f"the intent model says out of scope and the top FAQ score "
+                        f"{top.score:.2f} < {thresholds.answer + thresholds.oos_extra:.2f}")
     if clear:
         sure = thresholds.handler_sure if route.sure is None else route.sure
         beaten = (f"; intent {intent.label} ({intent.confidence:.2f} < {sure:.2f}) "
@@ -85,6 +95,10 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
     # Choices only for a question the intent model reads as one for the FAQ: in scope, and not
     # small talk or a task it was unsure of. Offering FAQ entries for "what's the weather?" or
     # "qwzx" only looks foolish; an honest fallback is better.
+    # A message of a word or two ("refund", "my account") is vague by nature: offering the
+    # nearest entries is the helpful reply, from a lower score than a full question needs.
+    if short and intent.in_scope and route.kind != "handler":
+        floor = min(floor, thresholds.answer - thresholds.short_window)
     if top.score >= floor and intent.in_scope and route.kind != "handler":
         close = tuple(h for h in hits[:MAX_CHOICES] if h.score >= max(floor, top.score - thresholds.clarify_window))
         why = ("the top FAQ entries are too close to tell apart" if top.score >= thresholds.answer

@@ -16,7 +16,7 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -60,6 +60,8 @@ ACKNOWLEDGE_EVERY_S = 120  # while waiting for a person, "passed on" at most thi
 DOUBT_WITHIN_S = 120  # a "no" or the same question again this soon after an answer doubts it
 DOUBTING_HANDLERS = ("deny", "complaint")
 FOLLOW_UP_WORDS = 12  # a longer message stands on its own
+SHORT_WORDS = 2  # a message this short is vague by nature (policy: ``short_window``)
+NEVER_OVERRIDDEN = ("human_handoff", "complaint")  # a named order does not outrank asking for a person
 ANSWERS_A_QUESTION = ("affirm", "deny")
 REHEARSAL_PREFIX = "try:"  # the console's Try it conversations
 REHEARSED_HANDOFF = "(Here the customer would be queued for a person from the support team.)"  # handlers whose intent, while a question waits, is its answer
@@ -86,12 +88,14 @@ class Responder:
                  log: Batcher[TurnRecord, int], metrics: Metrics, desk: HandoffDesk,
                  doubt: Callable[[int], object] = lambda turn_id: None,
                  related: RelatedQuestions | None = None,
-                 history: Callable[[str], list[str]] = lambda session_id: []) -> None:
+                 history: Callable[[str], list[str]] = lambda session_id: [],
+                 entities: Sequence[tuple[Callable[[str], object], str]] = ()) -> None:
         self.settings = settings
         self.desk = desk
         self.doubt = doubt  # queues an earlier answer as possibly wrong (ConversationLog.flag_possibly_wrong)
         self.related = related  # "People also ask" after an answer
         self.history = history  # a conversation's earlier customer messages (for handlers that remember)
+        self.entities = entities  # (finds it in a text, handler): a message naming it goes to that handler
         self.keeper = keeper
         self.routing = routing
         self.handlers = handlers
@@ -171,7 +175,7 @@ class Responder:
         if message.problem:
             return Explanation(rejected(message.problem), None)
         understood = await self.inference.submit(message.text)
-        decision = self._decide(understood)
+        decision = self._decide(understood, message.text)
         if decision.action == Action.HANDLER and decision.handler:  # a rehearsal: see HandlerTurn.rehearsal
             result = await self.handlers[decision.handler](HandlerTurn(message.text, "try:explain", rehearsal=True))
             intent = understood.intent
@@ -202,9 +206,13 @@ class Responder:
             if number < len(context.choices):
                 return _Turn(answer(brain, context.choices[number], Basis("picked by number")), message.text)
         understood = await self.inference.submit(message.text)
-        decision = self._decide(understood)
+        decision = self._decide(understood, message.text)
+        named = self._named_entity(message.text)
+        if named and named != context.handler and decision.handler not in NEVER_OVERRIDDEN:
+            # "sorry, I meant NW-100003": a message that names an order is about that order
+            return await self._run_handler(context, session_id, named, message.text, False, understood)
         if decision.action not in (Action.ANSWER, Action.HANDLER) and context.last_answer \
-                and follows_up(message.text):
+                and self.routing.route_for(understood.intent.label).kind == "search" and follows_up(message.text):
             understood, decision = await self._with_previous(context.last_answer[1], message.text,
                                                              understood, decision)
         if context.handler and not _takes_over(decision, context.handler):
@@ -237,12 +245,16 @@ class Responder:
         opened = await self.desk.open(session_id, channel, reason)
         return replace(turn, reply=handed_off(turn.reply, opened, self.desk.away()))
 
+    def _named_entity(self, text: str) -> str | None:
+        """The handler that owns something the message names (the demo: an order number)."""
+        return next((handler for finds, handler in self.entities if finds(text) and handler in self.handlers), None)
+
     async def _with_previous(self, previous: str, text: str, understood: Understood,
                              decision: Decision) -> tuple[Understood, Decision]:
         """A follow-up ("and do I pay the postage for that?") read together with the question
         just answered; kept only if that gives a clear answer."""
         combined = await self.inference.submit(f"{previous} {text}")
-        followed = self._decide(combined)
+        followed = self._decide(combined, f"{previous} {text}")
         if followed.action != Action.ANSWER:
             return understood, decision
         return combined, replace(followed, reason=f"{followed.reason}, read as a follow-up of the previous question")
@@ -262,9 +274,10 @@ class Responder:
             results.append(Understood(brain, guess, hits))
         return results
 
-    def _decide(self, understood: Understood) -> Decision:
+    def _decide(self, understood: Understood, text: str = "") -> Decision:
         route = self.routing.route_for(understood.intent.label)
-        return decide(understood.intent, understood.hits, route, understood.brain.thresholds)
+        short = 0 < len(re.findall(r"\w+", text)) <= SHORT_WORDS
+        return decide(understood.intent, understood.hits, route, understood.brain.thresholds, short)
 
     def _label(self, choice: str) -> str:
         """What a pressed button said, for the log and the review queue (not its payload)."""

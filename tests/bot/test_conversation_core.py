@@ -191,3 +191,13 @@ async def test_a_returning_customer_is_asked_about_the_order_they_asked_about_be
     assert "delivered" in (await responder.respond(session, "web", "NW-100003")).text
     stranger = await responder.respond("web:first-visit", "web", "where is my order")
     assert stranger.text.startswith("What's your order number?"), "nothing remembered for someone else"
+
+
+async def test_a_message_that_names_an_order_is_about_that_order(client: TestClient) -> None:
+    responder = responder_of(client)
+    first = await responder.respond("web:named", "web", "where is my order NW-100001")
+    assert "processing" in first.text
+    corrected = await responder.respond("web:named", "web", "sorry, I meant NW-100003")
+    assert corrected.handler == "order_status" and "delivered" in corrected.text
+    person = await responder.respond("web:named-2", "web", "I want a person about NW-100002")
+    assert person.action == Action.HANDOFF, "asking for a person is not outranked by a named order"

@@ -120,3 +120,20 @@ def test_a_route_can_say_how_sure_its_intent_must_be_to_beat_a_clear_answer() ->
                 {"faq": "hours", "sure": 0.5}, {"handler": "goodbye", "sure": True}):
         with pytest.raises(RoutingError, match="intent 'goodbye'"):
             parse_routing({"goodbye": bad}, {"goodbye"})
+
+
+def test_an_out_of_scope_reading_needs_a_clearer_answer() -> None:
+    """ "what's the capital of Australia?" resembling "Which countries do you ship to?" a little."""
+    outside = IntentGuess("faq", 0.9, False)
+    weak = decide(outside, hits(0.65, 0.3), SEARCH, T)  # clear for an in-scope question (0.6, lead 0.35)
+    assert weak.action == "fallback" and "out of scope" in weak.reason
+    assert decide(outside, hits(0.75, 0.3), SEARCH, T).action == "answer", "0.75 >= 0.6 + oos_extra 0.1"
+    assert decide(FAQ, hits(0.65, 0.3), SEARCH, T).action == "answer"
+
+
+def test_a_message_of_a_word_or_two_is_offered_choices_from_further_below() -> None:
+    """ "discount", "my account": vague by nature, so the nearest entries are offered."""
+    assert decide(FAQ, hits(0.4, 0.38), SEARCH, T).action == "fallback"  # below 0.6 - 0.12
+    short = decide(FAQ, hits(0.4, 0.38), SEARCH, T, short=True)
+    assert short.action == "clarify" and len(short.choices) == 2  # from 0.6 - 0.25 = 0.35
+    assert decide(IntentGuess("faq", 0.9, False), hits(0.4, 0.38), SEARCH, T, short=True).action == "fallback"

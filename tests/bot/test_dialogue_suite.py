@@ -1,0 +1,64 @@
+"""The dialogue suite itself: well-formed, big enough, about what the bot knows, with a held-out
+part that is not the tuning part in other words; and, where a demo bundle has been built
+(``make demo-bundle``), the tuning part played against it over the real chat API."""
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from benchmarks.dialogue_suite import CATEGORIES, SUITE_DIR, load_suite, play, summary
+from bot.app import create_app, demo_handlers
+from bot.core.routing import DEFAULT_ROUTING, load_routing
+from bot.settings import Settings
+from knowledge.faq.formats import read_faq_file
+from tests.bot.service import DEMO_FAQ
+
+DEMO_DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+def test_the_suite_is_well_formed_and_covers_every_category() -> None:
+    faq_ids = {entry.faq_id for entry in read_faq_file(DEMO_FAQ).entries}
+    tuning = load_suite(SUITE_DIR / "tuning.yaml", faq_ids)
+    heldout = load_suite(SUITE_DIR / "heldout.yaml", faq_ids)
+    assert len(tuning) + len(heldout) >= 150
+    assert not {d.id for d in tuning} & {d.id for d in heldout}
+    for part in (tuning, heldout):
+        counts = Counter(d.category for d in part)
+        assert set(counts) == set(CATEGORIES) and min(counts.values()) >= 4, counts
+    handlers = set(demo_handlers())
+    named = {t.expect.handler for d in (*tuning, *heldout) for t in d.turns if t.expect and t.expect.handler}
+    assert named <= handlers, named - handlers
+    routed = load_routing(DEFAULT_ROUTING, demo_handlers()).handler_intents()
+    assert named - {"order_status"} <= routed | {"human_handoff"}
+    said = {t.say.casefold().strip() for d in tuning for t in d.turns if t.say}
+    repeated = [t.say for d in heldout for t in d.turns if t.say and t.say.casefold().strip() in said
+                and len(t.say.split()) > 3]
+    assert repeated == [], "held-out messages are not copies of tuning ones"
+
+
+@pytest.mark.skipif(not (DEMO_DATA / "bundles" / "current").exists() or os.environ.get("CI") is not None,
+                    reason="needs the demo bundle (make demo-bundle); benchmarks/dialogues.py runs both parts")
+async def test_the_tuning_part_passes_on_the_demo_bundle(tmp_path: Path) -> None:
+    import shutil
+
+    from aiohttp.test_utils import TestServer
+
+    data = tmp_path / "data"
+    shutil.copytree(DEMO_DATA, data, symlinks=True, ignore=shutil.ignore_patterns("demo-build", "training"))
+    app = create_app(Settings(data_dir=data, address_rate_per_minute=1_000_000, review_sample_rate=0.0))
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as http:
+            url = str(server.make_url("")).rstrip("/")
+            outcomes = await asyncio.gather(*(play(http, url, d) for d in load_suite(SUITE_DIR / "tuning.yaml")))
+    finally:
+        await server.close()
+    result = summary(outcomes)
+    assert result["overall"]["pass_rate"] >= 0.9, result["failures"]
+    assert result["categories"]["small_talk"]["confidently_wrong"] == 0
