@@ -55,7 +55,7 @@ async def test_staff_edit_try_and_label_in_a_browser(tmp_path: Path, aiohttp_ser
         assert await preview_link.get_attribute("href") == "https://track.example/parcel"
         assert await preview_link.inner_text() == "here"
         await shoot(page, "console-faq-edit")
-        await page.get_by_role("button", name="Save").click()
+        await page.get_by_role("button", name="Save", exact=True).click()
         await page.wait_for_selector("p.notice")
 
         await page.goto(str(url("/console/try")))
@@ -78,7 +78,7 @@ async def test_staff_edit_try_and_label_in_a_browser(tmp_path: Path, aiohttp_ser
         store.edit("shipping-times", current.revision, "ben", answer="Delivery takes 3 days.")
         store.database.close()
         await page.fill("#answer", "Mine: delivery takes 5 days.")
-        await page.get_by_role("button", name="Save").click()
+        await page.get_by_role("button", name="Save", exact=True).click()
         await page.wait_for_selector("h1:text('while you were editing')")
         assert "Delivery takes 3 days." in await page.locator(".versions").inner_text()
         await shoot(page, "console-faq-conflict")
