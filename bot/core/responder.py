@@ -208,9 +208,11 @@ class Responder:
         understood = await self.inference.submit(message.text)
         decision = self._decide(understood, message.text)
         named = self._named_entity(message.text)
-        if named and named != context.handler and decision.handler not in NEVER_OVERRIDDEN:
-            # "sorry, I meant NW-100003": a message that names an order is about that order
-            return await self._run_handler(context, session_id, named, message.text, False, understood)
+        if named and decision.handler not in NEVER_OVERRIDDEN:
+            # "sorry, I meant NW-100003": a message that names an order is about that order (and
+            # the answer to the order handler's question, if it asked one)
+            return await self._run_handler(context, session_id, named, message.text, named == context.handler,
+                                           understood)
         if decision.action not in (Action.ANSWER, Action.HANDLER) and context.last_answer \
                 and self.routing.route_for(understood.intent.label).kind == "search" and follows_up(message.text):
             understood, decision = await self._with_previous(context.last_answer[1], message.text,

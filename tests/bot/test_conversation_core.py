@@ -201,3 +201,11 @@ async def test_a_message_that_names_an_order_is_about_that_order(client: TestCli
     assert corrected.handler == "order_status" and "delivered" in corrected.text
     person = await responder.respond("web:named-2", "web", "I want a person about NW-100002")
     assert person.action == Action.HANDOFF, "asking for a person is not outranked by a named order"
+
+
+async def test_a_named_order_answers_the_pending_question_even_when_the_faq_looks_clear(client: TestClient) -> None:
+    responder = responder_of(client)
+    asked = await responder.respond("web:named-3", "web", "where is my order")
+    assert asked.handler == "order_status"
+    found = await responder.respond("web:named-3", "web", "How long does delivery take? it's NW-100001")
+    assert found.handler == "order_status" and "processing" in found.text
