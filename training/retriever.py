@@ -34,8 +34,9 @@ from training.data import (
     write_faq,
     write_queries,
 )
+from training.fusion import choose_lexical_weight
 from training.metrics import mean_average_precision, mean_reciprocal_rank, recall_at_k
-from training.ranking import Encode, rank_faq
+from training.ranking import Encode, FaqRanking, phrasing_scores, rank_faq, rank_scores
 
 
 def training_pairs(entries: Sequence[FaqEntry], queries: Sequence[LabelledQuery], document: str) -> list[tuple[str, str, str]]:
@@ -63,8 +64,12 @@ def mine_negatives(encode: Encode, pairs: Sequence[tuple[str, str, str]], entrie
 
 
 def ranking_metrics(encode: Encode, entries: Sequence[FaqEntry], queries: Sequence[LabelledQuery], document: str) -> dict[str, float]:
-    """recall@1, recall@5, MRR and MAP of ``encode`` on labelled queries."""
-    ranking = rank_faq(encode, entries, [q.query for q in queries], document)
+    """recall@1, recall@5, MRR and MAP of ``encode`` (cosine alone) on labelled queries."""
+    return metrics_of(rank_faq(encode, entries, [q.query for q in queries], document), queries)
+
+
+def metrics_of(ranking: FaqRanking, queries: Sequence[LabelledQuery]) -> dict[str, float]:
+    """recall@1, recall@5, MRR and MAP of a ranking of labelled queries."""
     relevant = [{q.faq_id} for q in queries]
     return {
         "recall_at_1": recall_at_k(ranking.ranked_ids, relevant, 1),
@@ -72,6 +77,28 @@ def ranking_metrics(encode: Encode, entries: Sequence[FaqEntry], queries: Sequen
         "mrr": mean_reciprocal_rank(ranking.ranked_ids, relevant),
         "map": mean_average_precision(ranking.ranked_ids, relevant),
     }
+
+
+def calibrate_search(encode: Encode, entries: Sequence[FaqEntry], held: Sequence[LabelledQuery], document: str,
+                     args: RetrieverTrainingArgs) -> tuple[float, RetrievalThresholds, dict[str, float]]:
+    """The lexical weight (``args.lexical_weight``, or chosen on ``held``: ``training.fusion``), the
+    answer thresholds calibrated on the hybrid scores at that weight, and held-out metrics.
+
+    The metrics' plain keys (``recall_at_1``, ``mrr``, ...) measure the encoder alone, as the
+    export's gate re-measures them; ``hybrid_*`` the search the bot runs, ``lexical_mrr`` BM25 alone.
+    """
+    scores = phrasing_scores(encode, entries, [q.query for q in held], document)
+    measured: dict[str, float] = {}
+    weight = args.lexical_weight
+    if weight is None:
+        choice = choose_lexical_weight(scores, [q.faq_id for q in held])
+        weight, measured = choice.weight, choice.measured
+    ranking = rank_scores(scores, weight)
+    correct = [ids[0] == q.faq_id for ids, q in zip(ranking.ranked_ids, held)]
+    thresholds = calibrate_answer(ranking.top_scores, ranking.second_scores, correct, args.target_precision)
+    metrics = {**metrics_of(rank_scores(scores, 0.0), held), **measured,
+               **{f"hybrid_{k}": v for k, v in metrics_of(ranking, held).items()}, "lexical_weight": weight}
+    return weight, thresholds, {k: round(v, 6) for k, v in metrics.items()}
 
 
 # Embedding the answer too costs several times the tokens (answers are far longer than questions) in
@@ -109,23 +136,20 @@ def train_retriever(faq_path: Path, queries_path: Path, out: Path, args: Retriev
         started = time.monotonic()
         fit(model, pairs, negatives, args, tmp / "trainer")
         seconds = time.monotonic() - started
-        metrics = ranking_metrics(encode, entries, held, document)
-        ranking = rank_faq(encode, entries, [q.query for q in held], document)
-        correct = [ids[0] == q.faq_id for ids, q in zip(ranking.ranked_ids, held)]
-        thresholds = calibrate_answer(ranking.top_scores, ranking.second_scores, correct, args.target_precision)
-        metrics = {k: round(v, 6) for k, v in {**metrics, **measured}.items()}
+        weight, thresholds, metrics = calibrate_search(encode, entries, held, document, args)
+        metrics = {**metrics, **{k: round(v, 6) for k, v in measured.items()}}
         metrics["train_seconds"] = round(seconds, 1)
         import shutil
 
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
         model.save(str(tmp / "model"))
-        write_checkpoint(tmp, entries, train_queries, held, args, base_name, document, thresholds, metrics)
+        write_checkpoint(tmp, entries, train_queries, held, args, base_name, document, thresholds, metrics, weight)
     return metrics
 
 
 def write_checkpoint(out: Path, entries: Sequence[FaqEntry], train_queries: Sequence[LabelledQuery],
                      held: Sequence[LabelledQuery], args: RetrieverTrainingArgs, base_name: str, document: str,
-                     thresholds: RetrievalThresholds, metrics: dict[str, float]) -> None:
+                     thresholds: RetrievalThresholds, metrics: dict[str, float], lexical_weight: float) -> None:
     """Write everything of a retriever checkpoint (docs/checkpoints.md) but the model directory."""
     write_faq(out / "heldout_faq.csv", entries)
     write_queries(out / "heldout_queries.csv", held)
@@ -134,7 +158,7 @@ def write_checkpoint(out: Path, entries: Sequence[FaqEntry], train_queries: Sequ
         path=out, base_model=base_name, pooling="mean", normalize=True, max_length=args.max_length,
         metrics=metrics, data_fingerprint=fingerprint(entries, train_queries, held), created_at=now_iso(),
     )  # fmt: skip
-    write_retriever_json(RetrieverCheckpoint(encoder, document, thresholds))
+    write_retriever_json(RetrieverCheckpoint(encoder, document, thresholds, lexical_weight))
 
 
 def load_sentence_model(source: str, max_length: int):
