@@ -32,7 +32,15 @@ from training.checkpoint import atomic_output_dir
 from training.data import read_faq, read_queries, split_queries
 from training.errors import TrainingInputError
 from training.intents import IntentSplits, calibrate, encode_rows, epochs_for, prepare_splits, save_checkpoint
-from training.retriever import calibrate_search, choose_document, mine_negatives, training_pairs, write_checkpoint
+from training.retriever import (
+    calibrate_search,
+    choose_document,
+    mine_negatives,
+    training_pairs,
+    vocabulary_texts,
+    write_checkpoint,
+)
+from training.vocabulary import extend_vocabulary
 
 RANKING_SCALE = 20.0  # cosine similarities are multiplied by this before the softmax (as sentence-transformers)
 MAX_GRAD_NORM = 1.0
@@ -68,6 +76,8 @@ def train_joint(inputs: JointInputs, out: Path, intent_args: IntentTrainingArgs,
     source, base_name = resolve_base_model(intent_args.base_model)
     with atomic_output_dir(out) as tmp:
         model, tokenizer = _base(source, splits, intent_args)
+        texts = [row.text for row in splits.train] + vocabulary_texts(entries, train_queries)
+        extend_vocabulary(tokenizer, model.encoder, texts)  # before training: both tasks learn the new tokens
         encode = _encoder(model, tokenizer, intent_args)  # follows the model: base now, fine-tuned after fit
         document, measured = choose_document(encode, entries, held, retriever_args.document)
         pairs = training_pairs(entries, train_queries, document)

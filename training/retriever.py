@@ -37,6 +37,7 @@ from training.data import (
 from training.fusion import choose_lexical_weight
 from training.metrics import mean_average_precision, mean_reciprocal_rank, recall_at_k
 from training.ranking import Encode, FaqRanking, phrasing_scores, rank_faq, rank_scores
+from training.vocabulary import extend_vocabulary
 
 
 def training_pairs(entries: Sequence[FaqEntry], queries: Sequence[LabelledQuery], document: str) -> list[tuple[str, str, str]]:
@@ -52,6 +53,12 @@ def training_pairs(entries: Sequence[FaqEntry], queries: Sequence[LabelledQuery]
         anchors = list(entry.alternatives) + ([entry.question] if document == "question_answer" else [])
         pairs += [(anchor, main[entry.faq_id], entry.faq_id) for anchor in anchors]
     return [p for p in pairs if p[0] != p[1] and p[2] in by_id]
+
+
+def vocabulary_texts(entries: Sequence[FaqEntry], queries: Sequence[LabelledQuery]) -> list[str]:
+    """The text training reads: every phrasing and answer of the FAQ and the training queries
+    (held-out queries stay unseen, characters included)."""
+    return [text for e in entries for text in (*e.phrasings(), e.answer)] + [q.query for q in queries]
 
 
 def mine_negatives(encode: Encode, pairs: Sequence[tuple[str, str, str]], entries: Sequence[FaqEntry], document: str) -> list[str]:
@@ -128,6 +135,7 @@ def train_retriever(faq_path: Path, queries_path: Path, out: Path, args: Retriev
     source, base_name = resolve_base_model(args.base_model)
     with atomic_output_dir(out) as tmp:
         model = load_sentence_model(source, args.max_length)
+        added = extend_vocabulary(model.tokenizer, model[0].auto_model, vocabulary_texts(entries, train_queries))
         encode = lambda texts: model.encode(texts, batch_size=64, normalize_embeddings=True)  # noqa: E731
         # encode follows the model: the base model before fit(), the fine-tuned one after it
         document, measured = choose_document(encode, entries, held, args.document)
@@ -137,7 +145,7 @@ def train_retriever(faq_path: Path, queries_path: Path, out: Path, args: Retriev
         fit(model, pairs, negatives, args, tmp / "trainer")
         seconds = time.monotonic() - started
         weight, thresholds, metrics = calibrate_search(encode, entries, held, document, args)
-        metrics = {**metrics, **{k: round(v, 6) for k, v in measured.items()}}
+        metrics = {**metrics, **{k: round(v, 6) for k, v in measured.items()}, "vocabulary_added": len(added)}
         metrics["train_seconds"] = round(seconds, 1)
         import shutil
 
