@@ -12,7 +12,9 @@ document, divided by the score the query would get as a document of its own. Tha
 comparable across queries, as a threshold needs: 1.0 for a phrasing that is the query, near 0
 when they share nothing, and a query term no phrasing has lowers every phrasing's score.
 
-Pure Python and numpy: postings are small arrays rebuilt after each batch of changes.
+Pure Python and numpy: after each batch of changes the postings are rebuilt as arrays of
+(document id, BM25 term weight) with the idf of each term, so a search is one ``bincount`` over the
+query terms' postings.
 
 Example::
 
@@ -53,8 +55,9 @@ class LexicalIndex:
         self._documents: dict[int, Counter[str]] = {}  # id -> term counts
         self._lengths: dict[int, int] = {}
         self._df: Counter[str] = Counter()
-        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # term -> (ids, counts)
-        self._length_array = np.zeros(0, dtype=np.float64)  # by id; 0 where no document
+        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # term -> (ids, BM25 tf weights)
+        self._idf: dict[str, float] = {}
+        self._average = 1.0  # document length
 
     def __len__(self) -> int:
         return len(self._documents)
@@ -89,8 +92,7 @@ class LexicalIndex:
         other._documents = dict(self._documents)
         other._lengths = dict(self._lengths)
         other._df = Counter(self._df)
-        other._postings = self._postings
-        other._length_array = self._length_array
+        other._postings, other._idf, other._average = self._postings, self._idf, self._average
         return other
 
     def scores(self, text: str, size: int) -> np.ndarray:
@@ -98,24 +100,23 @@ class LexicalIndex:
 
         ``size`` must exceed the largest id; ids without a document score 0.
         """
-        result = np.zeros(size, dtype=np.float64)
         query = Counter(lexical_terms(text))
         if not query or not self._documents:
-            return result
-        count = len(self._documents)
-        average = sum(self._lengths.values()) / count
+            return np.zeros(size, dtype=np.float64)
+        unseen = _idf(len(self._documents), 0)
         best = 0.0  # the query's score as a document of its own: the normaliser
-        query_norm = 1 - B + B * sum(query.values()) / average
+        query_norm = 1 - B + B * sum(query.values()) / self._average
+        ids, weights = [], []
         for term, times in query.items():
-            idf = _idf(count, self._df.get(term, 0))
+            idf = self._idf.get(term, unseen)
             best += idf * times * (K1 + 1) / (times + K1 * query_norm)
             posting = self._postings.get(term)
-            if posting is None:
-                continue
-            ids, counts = posting
-            norm = 1 - B + B * self._length_array[ids] / average
-            result[ids] += idf * counts * (K1 + 1) / (counts + K1 * norm)
-        return result / best
+            if posting is not None:
+                ids.append(posting[0])
+                weights.append(posting[1] * idf)
+        if not ids:
+            return np.zeros(size, dtype=np.float64)
+        return np.bincount(np.concatenate(ids), np.concatenate(weights), minlength=size)[:size] / best
 
     def to_json(self) -> dict[str, object]:
         """What ``from_json`` reads back: the scheme and each document's terms."""
@@ -140,21 +141,21 @@ class LexicalIndex:
         return index
 
     def _rebuild(self) -> None:
-        """Postings and the length array from the documents: after every batch of changes."""
-        by_term: dict[str, list[tuple[int, int]]] = {}
+        """Postings with their BM25 term weights, and the idf of every term: after every batch of
+        changes (the weights depend on the average document length, the idf on the count)."""
+        count = len(self._documents)
+        self._average = sum(self._lengths.values()) / count if count else 1.0
+        by_term: dict[str, list[tuple[int, float]]] = {}
         for doc_id, counts in self._documents.items():
+            norm = K1 * (1 - B + B * self._lengths[doc_id] / self._average)
             for term, times in counts.items():
-                by_term.setdefault(term, []).append((doc_id, times))
+                by_term.setdefault(term, []).append((doc_id, times * (K1 + 1) / (times + norm)))
         self._postings = {
             term: (np.fromiter((d for d, _ in pairs), np.int64, len(pairs)),
-                   np.fromiter((t for _, t in pairs), np.float64, len(pairs)))
+                   np.fromiter((w for _, w in pairs), np.float64, len(pairs)))
             for term, pairs in by_term.items()
         }
-        size = max(self._documents, default=-1) + 1
-        lengths = np.zeros(size, dtype=np.float64)
-        for doc_id, length in self._lengths.items():
-            lengths[doc_id] = length
-        self._length_array = lengths
+        self._idf = {term: _idf(count, df) for term, df in self._df.items()}
 
 
 def _idf(count: int, df: int) -> float:
