@@ -141,20 +141,24 @@ class FaqIndex:
             wanted = min(total, wanted * 4)
 
     def _hybrid(self, query: np.ndarray, text: str, k: int) -> list[Hit]:
-        """Fused scores of every phrasing: a flat index computes every cosine anyway, and the
-        lexical scores are one pass over the query terms' postings."""
-        cosines, ids = self._vectors.search(query, self._vectors.ntotal)  # each [1, ntotal]
-        ids = ids[0]
+        """Fused scores of every phrasing: every cosine (a range search with no floor: the scan a
+        flat index does anyway, unsorted) and the lexical scores (one pass over the query terms'
+        postings). Not numpy's matrix product: its BLAS threads wait for busy cores, as FAISS's do."""
+        _, cosines, ids = self._vectors.range_search(query, -np.inf)  # each [ntotal], in no order
         lexical = self._lexical.scores(text, self._next_id)  # [next_id], by vector id
-        fused = fuse(cosines[0], lexical[ids], self.lexical_weight)  # [ntotal]
-        hits: dict[str, Hit] = {}
-        for position in np.argsort(-fused, kind="stable"):
-            faq_id, phrasing = self._phrasings[int(ids[position])]
-            if faq_id not in hits:
-                hits[faq_id] = Hit(faq_id, float(fused[position]), phrasing)
-                if len(hits) == k:
-                    break
-        return list(hits.values())
+        fused = fuse(cosines, lexical[ids], self.lexical_weight)  # [ntotal]
+        wanted = min(len(fused), max(4 * k, 16))
+        while True:
+            best = np.argpartition(-fused, wanted - 1)[:wanted] if wanted < len(fused) else np.arange(len(fused))
+            hits: dict[str, Hit] = {}
+            for position in best[np.lexsort((ids[best], -fused[best]))]:  # best first; ties: the older phrasing
+                faq_id, phrasing = self._phrasings[int(ids[position])]
+                if faq_id not in hits:
+                    hits[faq_id] = Hit(faq_id, float(fused[position]), phrasing)
+            if len(hits) >= k or wanted >= len(fused):
+                return list(hits.values())[:k]
+            wanted = min(len(fused), wanted * 4)
+
 
     def copy(self) -> FaqIndex:
         """An independent copy: update it while searches go on in the original."""
