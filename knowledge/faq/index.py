@@ -26,8 +26,9 @@ import hashlib
 import json
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -124,41 +125,37 @@ class FaqIndex:
             return []
         faiss.omp_set_num_threads(1)  # this thread's OpenMP setting: see the top of the module
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)  # [1, dimension]
+        candidates: Callable[[int], tuple[np.ndarray, np.ndarray]]  # wanted -> (scores, vector ids)
         if text is not None and self.lexical_weight > 0:
-            return self._hybrid(query, text, k)
-        wanted = min(total, max(4 * k, 16))
+            candidates = partial(_best, *self._fused(query, text))
+        else:
+            candidates = partial(self._nearest, query)
+        wanted = min(total, max(4 * k, 16))  # phrasings, best first, until they cover k entries
         while True:
-            scores, ids = self._vectors.search(query, wanted)  # each [1, wanted]
             hits: dict[str, Hit] = {}
-            for score, vector_id in zip(scores[0], ids[0]):
-                if vector_id < 0:
-                    continue
-                faq_id, text = self._phrasings[int(vector_id)]
-                if faq_id not in hits:
-                    hits[faq_id] = Hit(faq_id, float(score), text)
+            for score, vector_id in zip(*candidates(wanted)):
+                faq_id, phrasing = self._phrasings[int(vector_id)]
+                hits.setdefault(faq_id, Hit(faq_id, float(score), phrasing))
             if len(hits) >= k or wanted >= total:
                 return list(hits.values())[:k]
             wanted = min(total, wanted * 4)
 
-    def _hybrid(self, query: np.ndarray, text: str, k: int) -> list[Hit]:
-        """Fused scores of every phrasing: every cosine (a range search with no floor: the scan a
-        flat index does anyway, unsorted) and the lexical scores (one pass over the query terms'
-        postings). Not numpy's matrix product: its BLAS threads wait for busy cores, as FAISS's do."""
-        _, cosines, ids = self._vectors.range_search(query, -np.inf)  # each [ntotal], in no order
-        lexical = self._lexical.scores(text, self._next_id)  # [next_id], by vector id
-        fused = fuse(cosines, lexical[ids], self.lexical_weight)  # [ntotal]
-        wanted = min(len(fused), max(4 * k, 16))
-        while True:
-            best = np.argpartition(-fused, wanted - 1)[:wanted] if wanted < len(fused) else np.arange(len(fused))
-            hits: dict[str, Hit] = {}
-            for position in best[np.lexsort((ids[best], -fused[best]))]:  # best first; ties: the older phrasing
-                faq_id, phrasing = self._phrasings[int(ids[position])]
-                if faq_id not in hits:
-                    hits[faq_id] = Hit(faq_id, float(fused[position]), phrasing)
-            if len(hits) >= k or wanted >= len(fused):
-                return list(hits.values())[:k]
-            wanted = min(len(fused), wanted * 4)
+    def _nearest(self, query: np.ndarray, wanted: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``wanted`` highest cosines and their vector ids, best first."""
+        scores, ids = self._vectors.search(query, wanted)  # each [1, wanted]
+        keep = ids[0] >= 0
+        return scores[0][keep], ids[0][keep]
 
+    def _fused(self, query: np.ndarray, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The hybrid score of every phrasing and its vector id, in no order.
+
+        Every cosine comes from a range search with no floor (the scan a flat index does anyway,
+        unsorted; not numpy's matrix product, whose BLAS threads wait for busy cores as FAISS's
+        do), the lexical scores from one pass over the query terms' postings.
+        """
+        _, cosines, ids = self._vectors.range_search(query, -np.inf)  # each [ntotal]
+        lexical = self._lexical.scores(text, self._next_id)  # [next_id], by vector id
+        return fuse(cosines, lexical[ids], self.lexical_weight), ids
 
     def copy(self) -> FaqIndex:
         """An independent copy: update it while searches go on in the original."""
@@ -273,6 +270,13 @@ def _split(data: bytes, path: Path) -> tuple[dict[str, Any], bytes]:
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise FaqIndexError(f"{path}: the index header is damaged or truncated; rebuild it") from None
     return meta, data[start + length:]
+
+
+def _best(scores: np.ndarray, ids: np.ndarray, wanted: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``wanted`` highest ``scores`` with their ``ids``, best first (ties: the older phrasing)."""
+    top = np.argpartition(-scores, wanted - 1)[:wanted] if wanted < len(scores) else np.arange(len(scores))
+    top = top[np.lexsort((ids[top], -scores[top]))]
+    return scores[top], ids[top]
 
 
 def _lexical(data: bytes, path: Path) -> LexicalIndex:
