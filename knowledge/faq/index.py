@@ -118,7 +118,9 @@ class FaqIndex:
         """The ``k`` best entries for one query vector [dimension], best first.
 
         With the query's ``text`` and a ``lexical_weight`` above 0 the ranking and the scores
-        are hybrid (see the module docstring); without, they are cosines.
+        are hybrid (see the module docstring). Without the text the lexical half adds nothing:
+        the ranking is the cosine's and the score ``(1 - lexical_weight) * cosine``, never above
+        the hybrid score, so a caller without the text is never more sure than hybrid search.
         """
         total = self._vectors.ntotal
         if total == 0 or k <= 0:
@@ -141,10 +143,10 @@ class FaqIndex:
             wanted = min(total, wanted * 4)
 
     def _nearest(self, query: np.ndarray, wanted: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``wanted`` highest cosines and their vector ids, best first."""
+        """The ``wanted`` highest cosines, fused with a lexical score of 0, and their vector ids, best first."""
         scores, ids = self._vectors.search(query, wanted)  # each [1, wanted]
         keep = ids[0] >= 0
-        return scores[0][keep], ids[0][keep]
+        return fuse(scores[0][keep], 0.0, self.lexical_weight), ids[0][keep]
 
     def _fused(self, query: np.ndarray, text: str) -> tuple[np.ndarray, np.ndarray]:
         """The hybrid score of every phrasing and its vector id, in no order.

@@ -219,7 +219,12 @@ def test_without_text_or_weight_search_is_dense() -> None:
     hybrid = FaqIndex.build(CHINESE, encoder, faq_revision=1, lexical_weight=0.5)
     dense = FaqIndex.build(CHINESE, encoder, faq_revision=1)
     vector = query("花呗怎么还款")
-    assert hybrid.search(vector, k=4) == dense.search(vector, k=4) == dense.search(vector, k=4, text="花呗怎么还款")
+    assert dense.search(vector, k=4) == dense.search(vector, k=4, text="花呗怎么还款")
+    without_text, cosines = hybrid.search(vector, k=4), dense.search(vector, k=4)
+    assert [h.faq_id for h in without_text] == [h.faq_id for h in cosines]  # the cosine's ranking ...
+    assert [h.score for h in without_text] == pytest.approx([0.5 * h.score for h in cosines])  # ... lexical 0
+    with_text = {h.faq_id: h.score for h in hybrid.search(vector, k=4, text="花呗怎么还款")}
+    assert all(h.score <= with_text.get(h.faq_id, 1.0) + 1e-9 for h in without_text)
 
 
 def test_lexical_search_finds_what_the_encoder_cannot_read() -> None:
