@@ -83,11 +83,14 @@ class IntentCheckpoint:
 
 @dataclass(frozen=True)
 class RetrieverCheckpoint:
-    """``supportbot_retriever.json``: what is embedded per FAQ phrasing and when to answer."""
+    """``supportbot_retriever.json``: what is embedded per FAQ phrasing, how much the lexical
+    score counts in FAQ search (0: dense alone; written by every retriever since hybrid search)
+    and when to answer."""
 
     encoder: EncoderCheckpoint
     document: str
     thresholds: RetrievalThresholds
+    lexical_weight: float = 0.0
 
     @property
     def heldout_faq_path(self) -> Path:
@@ -178,6 +181,10 @@ def read_retriever_checkpoint(path: Path) -> RetrieverCheckpoint:
     path = Path(path)
     fields = _read_json(path / RETRIEVER_JSON, RETRIEVER_FORMAT)
     thresholds = fields.mapping("thresholds")
+    lexical_weight = fields.optional_number("lexical_weight") or 0.0
+    if not 0.0 <= lexical_weight <= 1.0:
+        raise CheckpointError(f"{path / RETRIEVER_JSON}: field lexical_weight: expected a number in [0, 1], "
+                              f"got {lexical_weight}")
     return RetrieverCheckpoint(
         encoder=_read_encoder(path, fields, normalize=fields.flag("normalize")),
         document=fields.choice("document", DOCUMENT_MODES),
@@ -186,6 +193,7 @@ def read_retriever_checkpoint(path: Path) -> RetrieverCheckpoint:
             margin=thresholds.number("margin"),
             calibration=thresholds.optional_text("calibration") or "",
         ),
+        lexical_weight=lexical_weight,
     )
 
 
@@ -215,7 +223,8 @@ def write_retriever_json(checkpoint: RetrieverCheckpoint) -> Path:
     return _write_json(encoder.path / RETRIEVER_JSON, {
         "format": RETRIEVER_FORMAT, "version": CHECKPOINT_VERSION, "base_model": encoder.base_model,
         "pooling": encoder.pooling, "normalize": encoder.normalize, "max_length": encoder.max_length,
-        "document": checkpoint.document, "thresholds": asdict(checkpoint.thresholds), "metrics": encoder.metrics,
+        "document": checkpoint.document, "lexical_weight": checkpoint.lexical_weight,
+        "thresholds": asdict(checkpoint.thresholds), "metrics": encoder.metrics,
         "data_fingerprint": encoder.data_fingerprint, "created_at": encoder.created_at,
     })  # fmt: skip
 

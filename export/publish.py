@@ -206,7 +206,7 @@ def _manifest(version: str, request: ExportRequest, isa: str, intents: IntentChe
         version=version,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         intent=IntentSpec(staged[0].spec, "intent/head.npz", intents.labels, intents.oos_label, intents.oos),
-        retriever=RetrieverSpec(staged[1].spec, retriever.document, retriever.thresholds),
+        retriever=RetrieverSpec(staged[1].spec, retriever.document, retriever.thresholds, retriever.lexical_weight),
         quantization=_quantization_note(request.options.quantization, gate.metrics),
         isa=isa,
         # the variants' metrics, then the recorded-metric check: a map of maps of numbers like them

@@ -28,11 +28,12 @@ class KeywordModel:
     """Intent by keyword (else ``faq``), out of scope by keyword, embeddings by hashing."""
 
     def __init__(self, version: str = "fake-1", answer_threshold: float = 0.6, margin: float = 0.05,
-                 dimension: int = 256) -> None:
+                 dimension: int = 256, lexical_weight: float = 0.0) -> None:
         self.version = version
         self.document = "question"
         self.answer_threshold = answer_threshold
         self.margin = margin
+        self.lexical_weight = lexical_weight
         self.encoder = HashingEncoder(dimension)
         self.fingerprint = self.encoder.fingerprint
         self.calls: list[int] = []  # batch size of every infer call

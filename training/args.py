@@ -97,6 +97,9 @@ class RetrieverTrainingArgs:
     valid_fraction: share of the labelled queries held out for calibration and reports.
     target_precision: the answer threshold and margin are the pair with the most answered
         held-out queries whose top hit is right at least this often.
+    lexical_weight: weight of the lexical (BM25) score in the bot's hybrid FAQ search, in
+        [0, 1] (0: dense search alone); None chooses it on the held-out queries
+        (``training.fusion``). The thresholds are calibrated on the hybrid scores.
     """
 
     base_model: str = ""
@@ -111,8 +114,11 @@ class RetrieverTrainingArgs:
     target_precision: float = 0.9
     precision: str = "auto"
     seed: int = 42
+    lexical_weight: float | None = None
 
     def __post_init__(self) -> None:
+        weight = self.lexical_weight
+        _check(weight is None or 0 <= weight <= 1, "lexical_weight", "a number in [0, 1] or auto", weight)
         for name in ("epochs", "batch_size", "max_length"):
             _check(getattr(self, name) >= 1, name, "an integer >= 1", getattr(self, name))
         _check(self.batch_size >= 2, "batch_size", "at least 2 (in-batch negatives)", self.batch_size)

@@ -77,7 +77,7 @@ def _train_retriever(args: argparse.Namespace) -> int:
     options = RetrieverTrainingArgs(
         base_model=args.base_model, epochs=args.epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, document=args.document, hard_negatives=not args.no_hard_negatives,
-        precision=args.precision, seed=args.seed,
+        precision=args.precision, seed=args.seed, lexical_weight=args.lexical_weight,
     )  # fmt: skip
     metrics = train_retriever(args.faq, args.queries, args.out, options)
     print(f"wrote {args.out}; held-out metrics: {json.dumps(metrics)}")
@@ -95,6 +95,7 @@ def _train_joint(args: argparse.Namespace) -> int:
     retriever_options = RetrieverTrainingArgs(
         epochs=args.retriever_epochs, batch_size=args.batch_size, max_length=args.max_length,
         document=args.document, hard_negatives=not args.no_hard_negatives, precision=args.precision, seed=args.seed,
+        lexical_weight=args.lexical_weight,
     )  # fmt: skip
     inputs = JointInputs(args.train, args.valid, args.faq, args.queries)
     metrics = train_joint(inputs, args.out, intent_options, retriever_options, log=_warn)
@@ -130,8 +131,10 @@ def _evaluate_faq(args: argparse.Namespace) -> int:
     entries = read_faq(args.faq)
     queries = read_queries(args.queries, {e.faq_id for e in entries})
     meta, encode = load_retriever_encoder(args.model)
-    result = evaluate_faq(encode, meta.document, meta.thresholds, entries, queries)
-    info = {"model": str(args.model), "faq": str(args.faq), "queries": str(args.queries), "document": meta.document}
+    weight = meta.lexical_weight if args.lexical_weight is None else args.lexical_weight
+    result = evaluate_faq(encode, meta.document, meta.thresholds, entries, queries, weight)
+    info = {"model": str(args.model), "faq": str(args.faq), "queries": str(args.queries), "document": meta.document,
+            "lexical_weight": weight}
     write_faq_report(args.report, result, f"{args.model} on {args.queries}", info)
     print(f"wrote {args.report}; metrics: {json.dumps(result.metrics)}")
     return 0
@@ -165,6 +168,22 @@ def _add_faq_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--document", choices=("auto", "question", "question_answer"), default="auto",
                         help="what is embedded per FAQ phrasing (auto: measured with the base model)")
     parser.add_argument("--no-hard-negatives", action="store_true", help="use in-batch negatives only")
+    parser.add_argument("--lexical-weight", type=_weight, default=None, metavar="auto|W",
+                        help="weight of the lexical (BM25) score in hybrid FAQ search, 0 to 1 (0: dense alone); "
+                             "default auto: the best MRR on the held-out queries")
+
+
+def _weight(value: str) -> float | None:
+    """``--lexical-weight``: "auto" or a number in [0, 1]."""
+    if value == "auto":
+        return None
+    try:
+        weight = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or a number in [0, 1], got {value!r}") from None
+    if not 0 <= weight <= 1:
+        raise argparse.ArgumentTypeError(f"expected auto or a number in [0, 1], got {value!r}")
+    return weight
 
 
 def _describe(text: str, example: str) -> str:
@@ -240,6 +259,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     ev_faq.add_argument("--faq", type=Path, required=True, help="CSV with columns faq_id,question,answer")
     ev_faq.add_argument("--queries", type=Path, required=True, help="CSV with columns query,faq_id")
     ev_faq.add_argument("--report", type=Path, required=True, help="directory for the report")
+    ev_faq.add_argument("--lexical-weight", type=_weight, default=None, metavar="W",
+                        help="rank with this lexical weight instead of the checkpoint's (the answered share "
+                             "then uses thresholds calibrated for the checkpoint's weight)")
     ev_faq.set_defaults(run=_guarded("evaluate", _evaluate_faq))
 
 

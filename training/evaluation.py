@@ -6,16 +6,19 @@
   with rejection give ``oos_recall``, ``oos_precision``, ``in_scope_accuracy_with_rejection``,
   ``overall_accuracy`` and ``mcc`` (all rows, ``oos`` as a label: the HINT3 convention), and
   the scores give ``oos_auroc``.
-- FAQ: ``encode(texts) -> unit vectors``; ``recall_at_1``, ``recall_at_5``, ``mrr``, ``map``
-  (one relevant entry per query, so MAP equals MRR), and the share answered directly at the
-  calibrated thresholds with its precision.
+- FAQ: ``encode(texts) -> unit vectors`` and the retriever's lexical weight, ranked as the bot's
+  hybrid search ranks (``training.ranking``); ``recall_at_1``, ``recall_at_5``, ``mrr``, ``map``
+  (one relevant entry per query, so MAP equals MRR), the share answered directly at the
+  calibrated thresholds with its precision, and recall@1 and MRR of each half alone
+  (``dense_*``: the encoder's cosine, ``lexical_*``: BM25).
 
 Example::
 
     checkpoint, predict = load_intent_predictor(Path("ckpt"))
     result = evaluate_intents(predict, checkpoint, read_intents(Path("test.csv")))
     checkpoint, encode = load_retriever_encoder(Path("retriever"))
-    faq = evaluate_faq(encode, checkpoint.document, checkpoint.thresholds, entries, queries)
+    faq = evaluate_faq(encode, checkpoint.document, checkpoint.thresholds, entries, queries,
+                       checkpoint.lexical_weight)
 """
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ from training.metrics import (
     rank_of_first_relevant,
     recall_at_k,
 )
-from training.ranking import rank_faq
+from training.ranking import phrasing_scores, rank_scores
 
 Predict = Callable[[list[str]], np.ndarray]
 
@@ -110,11 +113,13 @@ def intent_metrics(
 
 def evaluate_faq(
     encode: Predict, document: str, thresholds: RetrievalThresholds, entries: Sequence[FaqEntry],
-    queries: Sequence[LabelledQuery],
+    queries: Sequence[LabelledQuery], lexical_weight: float = 0.0,
 ) -> FaqEvaluation:
-    """Rank the FAQ for every query (``document``: what is embedded per phrasing) and score the
-    ranking and the answer ``thresholds``."""
-    ranking = rank_faq(encode, entries, [q.query for q in queries], document)
+    """Rank the FAQ for every query (``document``: what is embedded per phrasing; ``lexical_weight``:
+    of the lexical score, as the retriever was calibrated) and score the ranking and the answer
+    ``thresholds``."""
+    scores = phrasing_scores(encode, entries, [q.query for q in queries], document)
+    ranking = rank_scores(scores, lexical_weight)
     relevant = [{q.faq_id} for q in queries]
     gaps = ranking.top_scores - ranking.second_scores
     answered = (ranking.top_scores >= thresholds.answer) & (gaps >= thresholds.margin)
@@ -126,6 +131,11 @@ def evaluate_faq(
         "map": mean_average_precision(ranking.ranked_ids, relevant),
         "answered": float(answered.mean()),
         "answered_precision": float(correct[answered].mean()) if answered.any() else 0.0,
+        "lexical_weight": lexical_weight,
     }
+    for name, weight in (("dense", 0.0), ("lexical", 1.0)):
+        alone = rank_scores(scores, weight).ranked_ids
+        metrics |= {f"{name}_recall_at_1": recall_at_k(alone, relevant, 1),
+                    f"{name}_mrr": mean_reciprocal_rank(alone, relevant)}
     ranks = [rank_of_first_relevant(ids, rel) for ids, rel in zip(ranking.ranked_ids, relevant)]
     return FaqEvaluation({k: round(float(v), 6) for k, v in metrics.items()}, ranks)

@@ -132,10 +132,12 @@ def fit(splits: IntentSplits, source: str, args: IntentTrainingArgs, work_dir: P
     from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments, set_seed
 
     from training.encoder import PooledClassifier, choose_precision, load_encoder, load_tokenizer, parameter_groups
+    from training.vocabulary import extend_vocabulary
 
     set_seed(args.seed)
     tokenizer = load_tokenizer(source)
     model = PooledClassifier(load_encoder(source), len(splits.labels), args.pooling, args.label_smoothing)
+    extend_vocabulary(tokenizer, model.encoder, [row.text for row in splits.train])
     use_cpu, bf16, fp16 = choose_precision(args.precision)
     training_args = TrainingArguments(
         output_dir=str(work_dir),

@@ -28,13 +28,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from training.args import IntentTrainingArgs, RetrieverTrainingArgs
-from training.calibration import calibrate_answer
 from training.checkpoint import atomic_output_dir
 from training.data import read_faq, read_queries, split_queries
 from training.errors import TrainingInputError
 from training.intents import IntentSplits, calibrate, encode_rows, epochs_for, prepare_splits, save_checkpoint
-from training.ranking import rank_faq
-from training.retriever import choose_document, mine_negatives, ranking_metrics, training_pairs, write_checkpoint
+from training.retriever import (
+    calibrate_search,
+    choose_document,
+    mine_negatives,
+    training_pairs,
+    vocabulary_texts,
+    write_checkpoint,
+)
+from training.vocabulary import extend_vocabulary
 
 RANKING_SCALE = 20.0  # cosine similarities are multiplied by this before the softmax (as sentence-transformers)
 MAX_GRAD_NORM = 1.0
@@ -70,6 +76,8 @@ def train_joint(inputs: JointInputs, out: Path, intent_args: IntentTrainingArgs,
     source, base_name = resolve_base_model(intent_args.base_model)
     with atomic_output_dir(out) as tmp:
         model, tokenizer = _base(source, splits, intent_args)
+        texts = [row.text for row in splits.train] + vocabulary_texts(entries, train_queries)
+        extend_vocabulary(tokenizer, model.encoder, texts)  # before training: both tasks learn the new tokens
         encode = _encoder(model, tokenizer, intent_args)  # follows the model: base now, fine-tuned after fit
         document, measured = choose_document(encode, entries, held, retriever_args.document)
         pairs = training_pairs(entries, train_queries, document)
@@ -81,19 +89,15 @@ def train_joint(inputs: JointInputs, out: Path, intent_args: IntentTrainingArgs,
         fit(model, tokenizer, splits, _Pairs(pairs, negatives), intent_args, retriever_args)
         seconds = round(time.monotonic() - started, 1)
         rule, intent_metrics = calibrate(model, tokenizer, splits, intent_args)
-        ranking = rank_faq(encode, entries, [q.query for q in held], document)
-        correct = [ids[0] == q.faq_id for ids, q in zip(ranking.ranked_ids, held)]
-        thresholds = calibrate_answer(ranking.top_scores, ranking.second_scores, correct,
-                                      retriever_args.target_precision)
-        retriever_metrics = {k: round(v, 6) for k, v in
-                             {**ranking_metrics(encode, entries, held, document), **measured}.items()}
+        weight, thresholds, retriever_metrics = calibrate_search(encode, entries, held, document, retriever_args)
+        retriever_metrics |= {k: round(v, 6) for k, v in measured.items()}
         for metrics in (intent_metrics, retriever_metrics):
             metrics["train_seconds"] = seconds
             metrics["joint"] = 1.0  # trained as one encoder with the other model
         save_checkpoint(tmp / "intents", model, tokenizer, splits, intent_args, base_name, rule, intent_metrics)
         shutil.copytree(tmp / "intents" / "model", tmp / "retriever" / "model")  # one encoder, byte for byte
         write_checkpoint(tmp / "retriever", entries, train_queries, held, retriever_args, base_name, document,
-                         thresholds, retriever_metrics)
+                         thresholds, retriever_metrics, weight)
     return {"intents": intent_metrics, "retriever": retriever_metrics}
 
 

@@ -34,8 +34,10 @@ from training.data import (
     write_faq,
     write_queries,
 )
+from training.fusion import choose_lexical_weight
 from training.metrics import mean_average_precision, mean_reciprocal_rank, recall_at_k
-from training.ranking import Encode, rank_faq
+from training.ranking import Encode, FaqRanking, phrasing_scores, rank_faq, rank_scores
+from training.vocabulary import extend_vocabulary
 
 
 def training_pairs(entries: Sequence[FaqEntry], queries: Sequence[LabelledQuery], document: str) -> list[tuple[str, str, str]]:
@@ -53,6 +55,12 @@ def training_pairs(entries: Sequence[FaqEntry], queries: Sequence[LabelledQuery]
     return [p for p in pairs if p[0] != p[1] and p[2] in by_id]
 
 
+def vocabulary_texts(entries: Sequence[FaqEntry], queries: Sequence[LabelledQuery]) -> list[str]:
+    """The text training reads: every phrasing and answer of the FAQ and the training queries
+    (held-out queries stay unseen, characters included)."""
+    return [text for e in entries for text in (*e.phrasings(), e.answer)] + [q.query for q in queries]
+
+
 def mine_negatives(encode: Encode, pairs: Sequence[tuple[str, str, str]], entries: Sequence[FaqEntry], document: str) -> list[str]:
     """For each pair, the most similar document of another entry under the base model."""
     texts, ids = documents(entries, document)
@@ -63,8 +71,12 @@ def mine_negatives(encode: Encode, pairs: Sequence[tuple[str, str, str]], entrie
 
 
 def ranking_metrics(encode: Encode, entries: Sequence[FaqEntry], queries: Sequence[LabelledQuery], document: str) -> dict[str, float]:
-    """recall@1, recall@5, MRR and MAP of ``encode`` on labelled queries."""
-    ranking = rank_faq(encode, entries, [q.query for q in queries], document)
+    """recall@1, recall@5, MRR and MAP of ``encode`` (cosine alone) on labelled queries."""
+    return metrics_of(rank_faq(encode, entries, [q.query for q in queries], document), queries)
+
+
+def metrics_of(ranking: FaqRanking, queries: Sequence[LabelledQuery]) -> dict[str, float]:
+    """recall@1, recall@5, MRR and MAP of a ranking of labelled queries."""
     relevant = [{q.faq_id} for q in queries]
     return {
         "recall_at_1": recall_at_k(ranking.ranked_ids, relevant, 1),
@@ -72,6 +84,28 @@ def ranking_metrics(encode: Encode, entries: Sequence[FaqEntry], queries: Sequen
         "mrr": mean_reciprocal_rank(ranking.ranked_ids, relevant),
         "map": mean_average_precision(ranking.ranked_ids, relevant),
     }
+
+
+def calibrate_search(encode: Encode, entries: Sequence[FaqEntry], held: Sequence[LabelledQuery], document: str,
+                     args: RetrieverTrainingArgs) -> tuple[float, RetrievalThresholds, dict[str, float]]:
+    """The lexical weight (``args.lexical_weight``, or chosen on ``held``: ``training.fusion``), the
+    answer thresholds calibrated on the hybrid scores at that weight, and held-out metrics.
+
+    The metrics' plain keys (``recall_at_1``, ``mrr``, ...) measure the encoder alone, as the
+    export's gate re-measures them; ``hybrid_*`` the search the bot runs, ``lexical_mrr`` BM25 alone.
+    """
+    scores = phrasing_scores(encode, entries, [q.query for q in held], document)
+    measured: dict[str, float] = {}
+    weight = args.lexical_weight
+    if weight is None:
+        choice = choose_lexical_weight(scores, [q.faq_id for q in held])
+        weight, measured = choice.weight, choice.measured
+    ranking = rank_scores(scores, weight)
+    correct = [ids[0] == q.faq_id for ids, q in zip(ranking.ranked_ids, held)]
+    thresholds = calibrate_answer(ranking.top_scores, ranking.second_scores, correct, args.target_precision)
+    metrics = {**metrics_of(rank_scores(scores, 0.0), held), **measured,
+               **{f"hybrid_{k}": v for k, v in metrics_of(ranking, held).items()}, "lexical_weight": weight}
+    return weight, thresholds, {k: round(v, 6) for k, v in metrics.items()}
 
 
 # Embedding the answer too costs several times the tokens (answers are far longer than questions) in
@@ -101,6 +135,7 @@ def train_retriever(faq_path: Path, queries_path: Path, out: Path, args: Retriev
     source, base_name = resolve_base_model(args.base_model)
     with atomic_output_dir(out) as tmp:
         model = load_sentence_model(source, args.max_length)
+        added = extend_vocabulary(model.tokenizer, model[0].auto_model, vocabulary_texts(entries, train_queries))
         encode = lambda texts: model.encode(texts, batch_size=64, normalize_embeddings=True)  # noqa: E731
         # encode follows the model: the base model before fit(), the fine-tuned one after it
         document, measured = choose_document(encode, entries, held, args.document)
@@ -109,23 +144,20 @@ def train_retriever(faq_path: Path, queries_path: Path, out: Path, args: Retriev
         started = time.monotonic()
         fit(model, pairs, negatives, args, tmp / "trainer")
         seconds = time.monotonic() - started
-        metrics = ranking_metrics(encode, entries, held, document)
-        ranking = rank_faq(encode, entries, [q.query for q in held], document)
-        correct = [ids[0] == q.faq_id for ids, q in zip(ranking.ranked_ids, held)]
-        thresholds = calibrate_answer(ranking.top_scores, ranking.second_scores, correct, args.target_precision)
-        metrics = {k: round(v, 6) for k, v in {**metrics, **measured}.items()}
+        weight, thresholds, metrics = calibrate_search(encode, entries, held, document, args)
+        metrics = {**metrics, **{k: round(v, 6) for k, v in measured.items()}, "vocabulary_added": len(added)}
         metrics["train_seconds"] = round(seconds, 1)
         import shutil
 
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
         model.save(str(tmp / "model"))
-        write_checkpoint(tmp, entries, train_queries, held, args, base_name, document, thresholds, metrics)
+        write_checkpoint(tmp, entries, train_queries, held, args, base_name, document, thresholds, metrics, weight)
     return metrics
 
 
 def write_checkpoint(out: Path, entries: Sequence[FaqEntry], train_queries: Sequence[LabelledQuery],
                      held: Sequence[LabelledQuery], args: RetrieverTrainingArgs, base_name: str, document: str,
-                     thresholds: RetrievalThresholds, metrics: dict[str, float]) -> None:
+                     thresholds: RetrievalThresholds, metrics: dict[str, float], lexical_weight: float) -> None:
     """Write everything of a retriever checkpoint (docs/checkpoints.md) but the model directory."""
     write_faq(out / "heldout_faq.csv", entries)
     write_queries(out / "heldout_queries.csv", held)
@@ -134,7 +166,7 @@ def write_checkpoint(out: Path, entries: Sequence[FaqEntry], train_queries: Sequ
         path=out, base_model=base_name, pooling="mean", normalize=True, max_length=args.max_length,
         metrics=metrics, data_fingerprint=fingerprint(entries, train_queries, held), created_at=now_iso(),
     )  # fmt: skip
-    write_retriever_json(RetrieverCheckpoint(encoder, document, thresholds))
+    write_retriever_json(RetrieverCheckpoint(encoder, document, thresholds, lexical_weight))
 
 
 def load_sentence_model(source: str, max_length: int):

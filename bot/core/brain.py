@@ -51,6 +51,9 @@ class Model(Protocol):
     @property
     def margin(self) -> float: ...
 
+    @property
+    def lexical_weight(self) -> float: ...  # of the lexical score in FAQ search: 0 = dense alone
+
     def infer(self, texts: list[str]) -> Inference: ...
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
@@ -67,6 +70,7 @@ class BundleModel:
         self.document = retriever.document
         self.answer_threshold = retriever.thresholds.answer
         self.margin = retriever.thresholds.margin
+        self.lexical_weight = retriever.lexical_weight
 
     def infer(self, texts: list[str]) -> Inference:
         return self.bundle.infer(texts)
@@ -153,7 +157,7 @@ def _lower_priority() -> None:
 
 
 def _build(settings: Settings, store: FaqStore, model: Model) -> Brain:
-    index, _ = open_index(settings.index_path, store, _ModelEncoder(model), model.document)
+    index, _ = open_index(settings.index_path, store, _ModelEncoder(model), model.document, model.lexical_weight)
     return Brain(model, index, _enabled(store), thresholds_for(model, settings))
 
 

@@ -10,6 +10,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from knowledge.faq.terms import fold_width
+
 SPACES = re.compile(r"\s+")
 DROPPED = frozenset({"Cc", "Cf", "Cs", "Co"})  # control, format, lone surrogate, private use
 
@@ -23,7 +25,13 @@ class Message:
 
 
 def normalise_text(raw: str, max_chars: int) -> Message:
-    """NFC-normalise, drop invisible and control characters, collapse whitespace, check length.
+    """NFC-normalise, fold width variants, drop invisible and control characters, collapse
+    whitespace, check length.
+
+    Width variants (``knowledge.faq.terms.fold_width``, the same folding the FAQ index's lexical
+    search applies): what Chinese, Japanese and Korean keyboards type as full-width Latin letters,
+    digits and punctuation (``ＡＴＭ，？``) becomes plain ``ATM,?``, the ideographic space a space,
+    half-width katakana full-width; Chinese punctuation proper (``。、「」``) stays.
 
     Dropped: control characters (category Cc; tabs and line breaks become spaces), format
     characters (Cf: the zero-width space U+200B, joiners, a byte-order mark, direction marks
@@ -46,8 +54,9 @@ def clean_text(raw: str) -> str:
     Example::
 
         clean_text("a\\ud800b\\u200b ")     # -> "ab"
+        clean_text("花呗？\\u3000ＯＫ")          # -> "花呗? OK"
     """
-    text = unicodedata.normalize("NFC", raw)
+    text = fold_width(unicodedata.normalize("NFC", raw))
     text = "".join(" " if ch in "\t\n\r\v\f" else ch for ch in text
                    if unicodedata.category(ch) not in DROPPED or ch in "\t\n\r\v\f")
     return SPACES.sub(" ", text).strip()

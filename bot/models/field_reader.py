@@ -68,6 +68,9 @@ class FieldReader:
             raise self._fail(key, "a number", value)
         return float(value)
 
+    def optional_number(self, key: str) -> float | None:
+        return self.number(key) if self.data.get(key) is not None else None
+
     def flag(self, key: str) -> bool:
         value = self._get(key)
         if not isinstance(value, bool):

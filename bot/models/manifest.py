@@ -81,7 +81,7 @@ class IntentSpec:
 
 @dataclass(frozen=True)
 class RetrievalThresholds:
-    answer: float  # cosine above which the top FAQ hit is answered directly
+    answer: float  # FAQ search score (cosine or hybrid) above which the top hit is answered directly
     margin: float  # minimum gap between the first and second FAQ
     calibration: str
 
@@ -90,7 +90,14 @@ class RetrievalThresholds:
 class RetrieverSpec:
     encoder: EncoderSpec
     document: str  # "question" | "question_answer": the text embedded per FAQ phrasing
-    thresholds: RetrievalThresholds
+    thresholds: RetrievalThresholds  # calibrated on the hybrid score that ``lexical_weight`` gives
+    # Weight of the lexical (BM25) score in the FAQ search's score (``knowledge.faq.lexical.fuse``);
+    # 0 is dense search alone, what bundles made before hybrid search hold.
+    lexical_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.lexical_weight <= 1.0:
+            raise ValueError(f"lexical_weight must be in [0, 1], got {self.lexical_weight}")
 
 
 @dataclass(frozen=True)
@@ -155,12 +162,13 @@ def parse_manifest(path: Path, data: object) -> Manifest:
             oos=oos.build(lambda: OosRule(oos.text("score"), oos.number("temperature"),
                                           oos.number("threshold"), oos.text("calibration"))),
         ),
-        retriever=RetrieverSpec(
+        retriever=retriever.build(lambda: RetrieverSpec(
             encoder=_read_encoder(retriever.mapping("encoder")),
             document=retriever.choice("document", DOCUMENT_MODES),
             thresholds=RetrievalThresholds(thresholds.number("answer"), thresholds.number("margin"),
                                            thresholds.text("calibration")),
-        ),
+            lexical_weight=retriever.optional_number("lexical_weight") or 0.0,
+        )),
         quantization=fields.text("quantization"),
         isa=fields.text("isa"),
         metrics={k: {m: metrics.mapping(k).number(m) for m in metrics.mapping(k)} for k in metrics},

@@ -236,8 +236,8 @@ def run_index(args: argparse.Namespace) -> int:
         header = index.header
         stale = "up to date" if header.faq_revision == store.kb_revision() else "stale"
         print(f"{path}: {len(index)} entries, {header.count} phrasings, dimension "
-              f"{header.dimension}, encoder {header.encoder_fingerprint}, FAQ revision "
-              f"{header.faq_revision} ({stale})")
+              f"{header.dimension}, encoder {header.encoder_fingerprint}, lexical {header.lexical}, FAQ "
+              f"revision {header.faq_revision} ({stale})")
         return 0
     # Before a trained bundle exists the lexical encoder indexes the FAQ; the runtime
     # re-indexes with its bundle's encoder when it starts.

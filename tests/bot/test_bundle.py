@@ -145,6 +145,21 @@ def test_malformed_field_is_named(toy: Path) -> None:
         read_manifest(toy)
 
 
+def test_lexical_weight_is_read_and_older_manifests_mean_dense_search(toy: Path) -> None:
+    data = json.loads((toy / MANIFEST).read_text())
+    assert data["retriever"]["lexical_weight"] == 0.0 and read_manifest(toy).retriever.lexical_weight == 0.0
+    data["retriever"]["lexical_weight"] = 0.35
+    (toy / MANIFEST).write_text(json.dumps(data))
+    assert read_manifest(toy).retriever.lexical_weight == 0.35
+    del data["retriever"]["lexical_weight"]  # a bundle exported before hybrid search
+    (toy / MANIFEST).write_text(json.dumps(data))
+    assert read_manifest(toy).retriever.lexical_weight == 0.0
+    data["retriever"]["lexical_weight"] = 1.5
+    (toy / MANIFEST).write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=r"field retriever: lexical_weight must be in \[0, 1\], got 1.5"):
+        read_manifest(toy)
+
+
 def test_invalid_json_is_refused(toy: Path) -> None:
     (toy / MANIFEST).write_text('{"format": ')
     with pytest.raises(BundleError, match="not valid JSON"):

@@ -110,7 +110,7 @@ def write_retriever_checkpoint(model_src: Path, out: Path, *, document: str = "q
     meta = {
         "format": "supportbot-retriever-checkpoint", "version": 1, "base_model": str(model_src),
         "pooling": "mean", "normalize": True, "max_length": 128, "document": document,
-        "thresholds": {"answer": 0.7, "margin": 0.05, "calibration": "fixed for the test"},
+        "lexical_weight": 0.25, "thresholds": {"answer": 0.7, "margin": 0.05, "calibration": "fixed for the test"},
         "metrics": {"recall_at_1": recall_at_1(model_src)}, "data_fingerprint": "1" * 64, "created_at": "2026-11-29T08:00:00+00:00",
     }
     (out / "supportbot_retriever.json").write_text(json.dumps(meta, indent=2))

@@ -113,7 +113,7 @@ def test_index_build_and_check(data_dir: Path, capsys: pytest.CaptureFixture[str
     assert kb("index") == 0
     assert kb("index", "--check") == 0
     out = capsys.readouterr().out
-    assert "built" in out and "(up to date)" in out
+    assert "built" in out and "(up to date)" in out and "lexical bm25-" in out
     kb("edit", "x", "--answer", "Delivered.")
     kb("index", "--check")
     assert "(stale)" in capsys.readouterr().out

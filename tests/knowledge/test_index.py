@@ -191,3 +191,84 @@ def test_open_index_builds_loads_then_updates(store: FaqStore, tmp_path: Path) -
         query("new login please"))[0].faq_id == "password"
     index, action = open_index(path, store, HashingEncoder(128))  # another encoder: rebuilt
     assert action == "built" and index.header.dimension == 128
+
+
+CHINESE = [
+    make_entry("repay", question="花呗怎么还款", alternatives=("花呗在哪里还钱",), language="zh"),
+    make_entry("open", question="借呗怎么开通", alternatives=(), language="zh"),
+    make_entry("overdue", question="花呗逾期会怎么样", alternatives=("花呗晚还几天有影响吗",), language="zh"),
+    make_entry("address", question="如何修改收货地址", alternatives=("地址填错了怎么改",), language="zh"),
+]
+
+
+def test_hybrid_search_fuses_cosine_and_lexical_scores() -> None:
+    encoder = HashingEncoder(256)
+    index = FaqIndex.build(CHINESE, encoder, faq_revision=1, lexical_weight=0.5)
+    text = "我的花呗晚还了几天有什么影响"
+    hits = index.search(encoder.encode([text])[0], k=3, text=text)
+    assert hits[0].faq_id == "overdue" and hits[0].matched == "花呗晚还几天有影响吗"
+    cosine = float(encoder.encode([hits[0].matched])[0] @ encoder.encode([text])[0])
+    lexical = FaqIndex.build(CHINESE, encoder, 1, lexical_weight=1.0).search(query(text), k=1, text=text)[0]
+    assert hits[0].score == pytest.approx(0.5 * cosine + 0.5 * lexical.score, abs=1e-6)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert len({h.faq_id for h in hits}) == 3
+
+
+def test_without_text_or_weight_search_is_dense() -> None:
+    encoder = HashingEncoder(256)
+    hybrid = FaqIndex.build(CHINESE, encoder, faq_revision=1, lexical_weight=0.5)
+    dense = FaqIndex.build(CHINESE, encoder, faq_revision=1)
+    vector = query("花呗怎么还款")
+    assert dense.search(vector, k=4) == dense.search(vector, k=4, text="花呗怎么还款")
+    without_text, cosines = hybrid.search(vector, k=4), dense.search(vector, k=4)
+    assert [h.faq_id for h in without_text] == [h.faq_id for h in cosines]  # the cosine's ranking ...
+    assert [h.score for h in without_text] == pytest.approx([0.5 * h.score for h in cosines])  # ... lexical 0
+    with_text = {h.faq_id: h.score for h in hybrid.search(vector, k=4, text="花呗怎么还款")}
+    assert all(h.score <= with_text.get(h.faq_id, 1.0) + 1e-9 for h in without_text)
+
+
+def test_lexical_search_finds_what_the_encoder_cannot_read() -> None:
+    """An encoder that sees nothing (every text the same vector) ranks at random; BM25 still finds it."""
+
+    class Blind(HashingEncoder):
+        def encode(self, texts: Sequence[str]) -> np.ndarray:
+            return super().encode(["same"] * len(texts))
+
+    index = FaqIndex.build(CHINESE, Blind(64), faq_revision=1, lexical_weight=0.6)
+    vector = Blind(64).encode(["x"])[0]
+    assert index.search(vector, k=1, text="收货地址怎么修改")[0].faq_id == "address"
+    assert index.search(vector, k=1, text="借呗开通")[0].faq_id == "open"
+
+
+def test_lexical_part_is_saved_loaded_and_updated(tmp_path: Path) -> None:
+    path = tmp_path / "faq.index"
+    encoder = HashingEncoder(256)
+    FaqIndex.build(CHINESE, encoder, faq_revision=1).save(path)
+    index = FaqIndex.load(path, lexical_weight=1.0)
+    assert index.header.lexical.startswith("bm25") and index.lexical_weight == 1.0
+    assert index.search(query("x"), k=1, text="地址填错了")[0].faq_id == "address"
+    index.update(["address"], [make_entry("address", question="怎么更换手机号", alternatives=())], encoder, 2)
+    assert index.search(query("x"), k=1, text="地址填错了")[0].score == 0.0  # the old phrasings are gone
+    assert index.search(query("x"), k=1, text="更换手机号")[0].faq_id == "address"
+    copy = index.copy()
+    copy.update(["address"], [], encoder, 3)
+    assert "address" in index.faq_ids and index.search(query("x"), k=1, text="更换手机号")[0].faq_id == "address"
+
+
+def test_an_index_of_the_first_format_is_rebuilt(store: FaqStore, tmp_path: Path) -> None:
+    path = tmp_path / "faq.index"
+    for entry in CHINESE:
+        store.add(entry, "ana")
+    index, _ = open_index(path, store, HashingEncoder(256))
+    data = path.read_bytes().replace(b'"format_version": 2', b'"format_version": 1', 1)
+    path.write_bytes(data)
+    with pytest.raises(FaqIndexError, match="format 1"):
+        FaqIndex.load(path)
+    index, action = open_index(path, store, HashingEncoder(256), lexical_weight=0.4)
+    assert action == "built" and index.lexical_weight == 0.4
+    assert index.search(query("x"), k=1, text="借呗开通")[0].faq_id == "open"
+
+
+def test_lexical_weight_out_of_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="lexical_weight"):
+        FaqIndex.build(CHINESE, HashingEncoder(64), faq_revision=1, lexical_weight=1.5)

@@ -142,3 +142,13 @@ def test_evaluate_errors(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text("{}", encoding="utf-8")
     message = run_error(["evaluate", "intents", "--model", str(tmp_path), "--test", str(test), "--report", str(tmp_path / "r")])
     assert "runtime bundle" in message
+
+
+def test_lexical_weight_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    faq = write_csv(tmp_path / "faq.csv", ["faq_id", "question", "answer"], [("f1", "q", "a")])
+    queries = write_csv(tmp_path / "q.csv", ["query", "faq_id"], [("x", "f1")])
+    argv = ["train", "retriever", "--faq", str(faq), "--queries", str(queries), "--out", str(tmp_path / "o")]
+    for bad in ("1.5", "high"):
+        with pytest.raises(SystemExit):
+            main([*argv, "--lexical-weight", bad])
+        assert "--lexical-weight: expected auto or a number in [0, 1]" in capsys.readouterr().err
