@@ -192,7 +192,7 @@ def main() -> None:
     store = FaqStore(database)
     for entry in store.list():
         store.remove(entry.faq_id, "benchmark")
-    Workspace.init(data_dir / "training", "v1", work / "first.csv", work / "test.csv", None, work / "ck" / "intents",
+    Workspace.init(data_dir / "training", "v1", work / "first.csv", work / "test.csv", None, None, work / "ck" / "intents",
                    work / "ck" / "retriever", store.kb_revision())
     log = open(work / "server.log", "wb")  # noqa: SIM115 (the server writes it until stopped below)
     server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", url.rsplit(":", 1)[1]], cwd=ROOT,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -25,7 +26,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--workspace", type=Path, help="training workspace (default: $SUPPORTBOT_DATA_DIR/training)")
     parser.add_argument("--bundles", type=Path, help="bundles directory (default: $SUPPORTBOT_DATA_DIR/bundles)")
     parser.add_argument("--db", help="database URL (default: $SUPPORTBOT_DB)")
-    parser.add_argument("--since", help="use labels given since this date (default: since the last retraining)")
+    parser.add_argument("--since", help="ignore labels given before this day or time (default: use every label "
+                        "given since the workspace was created)")
     parser.add_argument("--dry-run", action="store_true", help="build and describe the data set only")
     parser.add_argument("--notify", metavar="URL", help="a running bot to reload (token: $SUPPORTBOT_ADMIN_TOKEN); "
                         "without it the new bundle is activated directly")
@@ -45,6 +47,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     init.add_argument("--train", type=Path, required=True, help="the intents CSV the active bundle was trained on")
     init.add_argument("--eval", type=Path, required=True, help="a fixed evaluation set (text,label), never trained on")
     init.add_argument("--queries", type=Path, help="the labelled FAQ queries the retriever was trained on")
+    init.add_argument("--eval-queries", type=Path, help="fixed FAQ evaluation queries (query,faq_id), never trained "
+                      "on (default: the queries the retriever checkpoint held out)")
     init.add_argument("--intents-checkpoint", type=Path, required=True)
     init.add_argument("--retriever-checkpoint", type=Path, required=True)
     init.set_defaults(run=run_init)
@@ -68,22 +72,32 @@ def run_init(args: argparse.Namespace) -> int:
         active = resolve_current(bundles).name
     except BundleError:
         raise SystemExit(f"{PREFIX}: error: no active bundle in {bundles}") from None
+    eval_queries = args.eval_queries or _held_out_queries(args.retriever_checkpoint)
+    database = Database.open(url)
     try:
-        made = Workspace.init(workspace, active, args.train, args.eval, args.queries,
-                              args.intents_checkpoint, args.retriever_checkpoint,
-                              FaqStore(Database.open(url)).kb_revision())
-    except TrainingInputError as error:
+        Workspace.init(workspace, active, args.train, args.eval, args.queries, eval_queries,
+                       args.intents_checkpoint, args.retriever_checkpoint, FaqStore(database).kb_revision())
+    except (TrainingInputError, OSError) as error:
         raise SystemExit(f"{PREFIX}: error: {error}") from None
-    print(f"training workspace {workspace} describes bundle {made.state.bundle}")
+    finally:
+        database.close()
+    print(f"training workspace {workspace} describes bundle {active}")
     return 0
+
+
+def _held_out_queries(retriever_checkpoint: Path) -> Path | None:
+    """The queries the retriever checkpoint never trained on: a fair FAQ evaluation set."""
+    path = retriever_checkpoint / "heldout_queries.csv"
+    return path if path.is_file() else None
 
 
 def run_retrain(args: argparse.Namespace) -> int:
     from training.errors import TrainingInputError
     from training.promotion import GateRules
-    from training.retrain import RetrainFailure, RetrainOptions, retrain
+    from training.retrain import RetrainFailure, RetrainInterrupted, RetrainOptions, retrain
 
     workspace, bundles, url = _paths(args)
+    signal.signal(signal.SIGTERM, _interrupt)  # a stop from a service manager ends the run as Ctrl-C does
     try:
         options = RetrainOptions(
             workspace=workspace, bundles_dir=bundles, database_url=url, since=args.since, dry_run=args.dry_run,
@@ -91,11 +105,22 @@ def run_retrain(args: argparse.Namespace) -> int:
             rules=GateRules(args.max_overall_drop, 1.0, args.max_intent_drop, args.min_support),
             warm_start=not args.no_warm_start, version=args.version)
         report = retrain(options)
+    except RetrainInterrupted as interrupted:
+        print(f"{PREFIX}: {interrupted}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # before the run began (opening the workspace, waiting for its lock)
+        print(f"{PREFIX}: interrupted before training started; nothing changed", file=sys.stderr)
+        return 130
     except (RetrainFailure, TrainingInputError, ValueError) as error:
         raise SystemExit(f"{PREFIX}: error: {error}") from None
-    if args.dry_run:
+    if report.status == "nothing_to_learn":
+        print(f"nothing new to learn: {report.reason}; nothing trained")
+    elif args.dry_run:
         print(f"dry run: nothing trained; see {report.run_dir}/report.md")
     else:
-        print(f"published {report.new_bundle} (was {report.old_bundle}); report: {report.run_dir}/report.md",
-              file=sys.stdout)
+        print(f"published {report.new_bundle} (was {report.old_bundle}); report: {report.run_dir}/report.md")
     return 0
+
+
+def _interrupt(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt

@@ -168,6 +168,17 @@ class Reviews:
         with self.database.connect() as conn:
             return [TrainingLabel(*row) for row in conn.execute(query)]
 
+    def training_labels(self, since: date | datetime | str) -> list[ReviewLabel]:
+        """Every label given at or after ``since`` with its id, oldest first: what retraining learns.
+
+        A retraining records the ids it used, so it can tell a new label from one it learnt and
+        notice a label that was undone since.
+        """
+        query = (select(review_labels).where(review_labels.c.created_at >= _iso(since))
+                 .order_by(review_labels.c.id))
+        with self.database.connect() as conn:
+            return [_review_label(row) for row in conn.execute(query).mappings()]
+
     def confirmed_since(self, since: date | datetime | str) -> list[TrainingLabel]:
         """Intent labels that agree with what the bot predicted: turns it got right.
 
@@ -187,8 +198,7 @@ class Reviews:
         if turn_id is not None:
             query = query.where(review_labels.c.turn_id == turn_id)
         with self.database.connect() as conn:
-            return [ReviewLabel(r["id"], r["turn_id"], r["text"], r["kind"], r["value"], r["author"],
-                                r["created_at"]) for r in conn.execute(query).mappings()]
+            return [_review_label(row) for row in conn.execute(query).mappings()]
 
     def known_intents(self) -> list[str]:
         """Intent labels seen in the log or given by staff, for suggestions."""
@@ -237,6 +247,11 @@ def _queued(row: RowMapping) -> QueuedTurn:
         action=row["action"], reply=row["reply"], intent=row["intent"], confidence=row["confidence"],
         faq_id=row["faq_id"], faq_score=row["faq_score"], choices=tuple(json.loads(row["choices"] or "[]")),
         feedback=row["feedback_value"], reason=_reason(row["action"], row["feedback_value"], row["review"]))
+
+
+def _review_label(row: RowMapping) -> ReviewLabel:
+    return ReviewLabel(row["id"], row["turn_id"], row["text"], row["kind"], row["value"], row["author"],
+                       row["created_at"])
 
 
 def _checked(kind: str, value: str | None, ids: Sequence[int]) -> str | None:
