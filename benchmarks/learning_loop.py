@@ -202,7 +202,7 @@ def main() -> None:
         gold, failures = clock.run("conversations", asyncio.run, converse(url, conversations, args.concurrency))
         print(f"conversations: {len(gold)} answered, {failures} failed", flush=True)
         reviews = Reviews(database)
-        queued = {turn.id for turn in reviews.pending(limit=10_000_000)}
+        queued = {i for turn in reviews.pending(limit=10_000_000) for i in turn.turn_ids}
         items = [(turn_id, "intent", label) for turn_id, label in gold.items() if turn_id in queued]
         clock.run("labelling", lambda: [reviews.label([i], k, v, "staff") for i, k, v in items])
         stop, counts = threading.Event(), {"answered": 0, "failed": 0}

@@ -5,21 +5,25 @@ holding its lock, so only one retraining runs at a time:
 
 1. check: the bundle in service and the workspace's record of it (any bundle the workspace built:
    after ``supportbot bundles activate OLD`` the loop starts from OLD);
-2. data set: the workspace's base data plus every staff label (``labels_from`` on), deduplicated,
+2. labels: the label check (``knowledge.conversations.labelcheck``): new intents with too few
+   examples stop the run before any training, with the fixes (label more, merge, or
+   ``exclude_intents``); new intents without a route, texts labelled two ways, phrasings shared by
+   two FAQ entries are named as warnings;
+3. data set: the workspace's base data plus every staff label (``labels_from`` on), deduplicated,
    with the fixed evaluation sets' texts kept out (``training.feedback``), and the checks the
    training steps run on it (``training.datacheck``). ``--dry-run`` stops after this step, so it
    fails exactly where a real run would fail for its data. When the labels and the FAQ are those
    the bundle in service was built from, there is nothing to learn: the run ends, successfully;
-3. training: the intent classifier (warm-started from the active checkpoint's encoder by
+4. training: the intent classifier (warm-started from the active checkpoint's encoder by
    default) and, when FAQ labels arrived or the FAQ changed, the retriever; when the active
    checkpoints are one shared encoder (``supportbot train joint``), both together, every time,
    so the new bundle again runs one encoder per message;
-4. evaluation of the old and the new checkpoint on the same evaluation and regression sets, and
+5. evaluation of the old and the new checkpoint on the same evaluation and regression sets, and
    the promotion gate (``training.promotion``);
-5. the export (``export.publish``, in this process) with its own parity gate, published without
+6. the export (``export.publish``, in this process) with its own parity gate, published without
    switching ``current``; its result (version, the gate's measurements and failures, a model
    kept in fp32) goes into the report;
-6. activation: through a running bot's ``POST /admin/reload`` (it swaps only once the new
+7. activation: through a running bot's ``POST /admin/reload`` (it swaps only once the new
    bundle loads) or, with no bot to tell, by switching ``current``; then the workspace records
    what the new bundle was built from.
 
@@ -43,12 +47,15 @@ from bot.models.store import activate, resolve_current
 from export.gate import format_table
 from export.publish import export_bundle
 from export.request import EXPORT_ERRORS, ExportOptions, ExportRequest, ExportResult
-from knowledge.conversations.reviews import Reviews
+from knowledge.conversations.labelcheck import check_labels
+from knowledge.conversations.reviews import ReviewLabel, Reviews, repeat_key
 from knowledge.database import Database
 from knowledge.faq.formats import write_faq_file
 from knowledge.faq.store import FaqStore
+from knowledge.routing import RouteStore, overlay, read_routing_file
 from training.args import IntentTrainingArgs, RetrieverTrainingArgs
 from training.data import read_faq, read_intents, read_queries, split_queries, write_intents, write_queries
+from training.errors import TrainingInputError
 from training.feedback import Label, RetrainDataset, build_dataset
 from training.promotion import GateRules, Scores, judge, score
 from training.retrain_report import RetrainFailure, RetrainInterrupted, RetrainReport, write_report
@@ -73,6 +80,8 @@ class RetrainOptions:
     version: str | None = None  # the new bundle's name (default from the time)
     # How the new bundle is quantized and gated; a model whose int8 form fails the gate ships in fp32.
     export: ExportOptions = ExportOptions(fp32_fallback=True)
+    exclude_intents: tuple[str, ...] = ()  # intents whose labels this run does not learn
+    routing_file: Path | None = None  # the routing file the bot serves (staff routes overlay it)
 
 
 def retrain(options: RetrainOptions, log: Callable[[str], None] = print) -> RetrainReport:
@@ -123,8 +132,10 @@ class _Run:
         database = Database.open(options.database_url)
         try:
             store, reviews = FaqStore(database), Reviews(database)
+            with report.step("labels"):
+                labels = self._labels(build, store, reviews)
             with report.step("dataset"):
-                data = _dataset(self.workspace, build, store, reviews, options.since, self.run_dir)
+                data = _dataset(self.workspace, build, store, reviews, labels, self.run_dir)
                 report.dataset = data.dataset.report()
                 self.log(f"data set: {json.dumps(report.dataset)}")
                 # The checks training runs on this data, run here for dry and real runs alike, so a dry run
@@ -172,6 +183,23 @@ class _Run:
                                  f"was trained on (it has: {known}); activate one of those with `supportbot bundles "
                                  "activate VERSION`, or describe this one with `supportbot retrain init`", self.active)
         return build
+
+    def _labels(self, build: Build, store: FaqStore, reviews: Reviews) -> list[ReviewLabel]:
+        """The labels this run learns from, checked first; blocking findings stop the run."""
+        options = self.options
+        stored = reviews.training_labels(max(self.workspace.labels_from, options.since or ""))
+        base = read_intents(self.workspace.base_intents)
+        known = {row.label for row in base} | set(_checkpoint_labels(self.workspace.checkpoint(build, "intents")))
+        table = read_routing_file(options.routing_file) if options.routing_file else {}
+        findings = check_labels(stored, known, store.list(), set(overlay(table, RouteStore(store.database).mapping())),
+                                options.exclude_intents, {repeat_key(row.text): row.label for row in base})
+        self.report.labels = {"checked": len(stored), "findings": [finding.to_dict() for finding in findings]}
+        for finding in findings:
+            self.log(f"{'error' if finding.blocking else 'warning'}: {finding.line()}")
+        blocking = [finding for finding in findings if finding.blocking]
+        if blocking:
+            raise RetrainFailure("labels", " ".join(finding.line() for finding in blocking), self.active)
+        return [label for label in stored if not (label.kind == "intent" and label.value in options.exclude_intents)]
 
     def _intent_args(self, build: Build) -> IntentTrainingArgs:
         if not self.options.warm_start:
@@ -238,10 +266,9 @@ class _Data:
     regression: list[tuple[str, str | None]]
 
 
-def _dataset(workspace: Workspace, build: Build, store: FaqStore, reviews: Reviews, since: str | None,
+def _dataset(workspace: Workspace, build: Build, store: FaqStore, reviews: Reviews, stored: list[ReviewLabel],
              run: Path) -> _Data:
     """The new data set written into ``run``, with what it holds that the active bundle lacks."""
-    stored = reviews.training_labels(max(workspace.labels_from, since or ""))
     useful = [label for label in stored if label.kind != "dismissed"]
     entries = store.list()
     faq_ids = {entry.faq_id for entry in entries}
@@ -276,6 +303,15 @@ def _check_data(run: Path, intent_args: IntentTrainingArgs, retriever_args: Retr
         queries = read_queries(run / "queries.csv", {entry.faq_id for entry in entries})
         split_queries(queries, retriever_args.valid_fraction, retriever_args.seed)
     return report.to_dict(), report.warnings()
+
+
+def _checkpoint_labels(checkpoint: Path) -> tuple[str, ...]:
+    from export.checkpoint import CheckpointError, read_intent_checkpoint
+
+    try:
+        return read_intent_checkpoint(checkpoint).labels
+    except CheckpointError as error:
+        raise TrainingInputError(str(error)) from None
 
 
 def _logged(line: str) -> None:

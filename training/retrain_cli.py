@@ -11,6 +11,9 @@ from bot.models.store import default_bundles_dir
 from knowledge.location import data_dir, database_url
 
 PREFIX = "supportbot retrain"
+# The routing file the bot serves (``bot.core.routing.DEFAULT_ROUTING``; training may not import
+# bot.core, so it is named by its path): the label check tells which new intents it leaves unrouted.
+SHIPPED_ROUTING = Path(__file__).resolve().parents[1] / "bot" / "core" / "demo" / "routing.yaml"
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,6 +37,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--no-warm-start", action="store_true", help="train from the base model, not the "
                         "active checkpoint")
     parser.add_argument("--version", help="name of the new bundle (default: vYYYYMMDD-HHMMSS)")
+    parser.add_argument("--exclude-intent", action="append", default=[], metavar="NAME",
+                        help="keep this intent's labels out of this run (repeatable), e.g. a new intent with "
+                             "too few examples yet")
+    parser.add_argument("--routing", type=Path, default=SHIPPED_ROUTING, metavar="FILE",
+                        help="the routing file the bot serves; routes staff set overlay it (default: the shipped one)")
     parser.add_argument("--max-overall-drop", type=float, default=0.5, metavar="POINTS")
     parser.add_argument("--max-intent-drop", type=float, default=5.0, metavar="POINTS")
     parser.add_argument("--min-support", type=int, default=20, metavar="N")
@@ -103,7 +111,8 @@ def run_retrain(args: argparse.Namespace) -> int:
             workspace=workspace, bundles_dir=bundles, database_url=url, since=args.since, dry_run=args.dry_run,
             notify_url=args.notify, admin_token=os.environ.get("SUPPORTBOT_ADMIN_TOKEN", ""),
             rules=GateRules(args.max_overall_drop, 1.0, args.max_intent_drop, args.min_support),
-            warm_start=not args.no_warm_start, version=args.version)
+            warm_start=not args.no_warm_start, version=args.version,
+            exclude_intents=tuple(args.exclude_intent), routing_file=args.routing)
         report = retrain(options)
     except RetrainInterrupted as interrupted:
         print(f"{PREFIX}: {interrupted}", file=sys.stderr)

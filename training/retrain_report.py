@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.models.manifest import BundleError
+from knowledge.errors import KnowledgeError
 from training.errors import TrainingInputError
 
 STATUSES = ("running", "published", "rejected", "failed", "interrupted", "dry_run", "nothing_to_learn")
@@ -70,7 +71,7 @@ class RetrainReport:
             yield
         except RetrainFailure:
             raise
-        except (TrainingInputError, BundleError, OSError, ValueError) as error:
+        except (TrainingInputError, KnowledgeError, BundleError, OSError, ValueError) as error:
             raise RetrainFailure(name, str(error), self.old_bundle) from error
         finally:
             self.seconds[name] = round(time.monotonic() - started, 1)

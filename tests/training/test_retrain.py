@@ -110,28 +110,30 @@ def test_dry_run_describes_the_data_set_and_changes_nothing(data: Path, tiny_ber
     assert current(data) == "v1" and not (data / "training" / "checkpoints" / "v2").exists()
 
 
-def test_dry_run_and_real_run_agree_on_a_one_example_intent(data: Path, tiny_bert_master: Path) -> None:
-    """The dry run runs training's data check: what it accepts, the real run trains."""
+def test_a_one_example_intent_stops_dry_and_real_runs_before_training(data: Path, tiny_bert_master: Path) -> None:
+    """The label check runs in both, before any training, and offers the fixes; excluding the intent
+    (or labelling more) lets the run go on."""
     database = Database.open(f"sqlite:///{data / 'supportbot.db'}")
     [turn] = ConversationLog(database).record([TurnRecord("web:s2", "web", "ten pallets of mattresses", "fallback",
                                                           "sorry", 1.0, needs_review=True)])
     Reviews(database).label([turn], "intent", "wholesale", "ana")
     database.close()
     logged: list[str] = []
-    dry = retrain(options(data, tiny_bert_master, dry_run=True, version="dry"), log=logged.append)
-    assert dry.warnings == ["not validated: too few examples: wholesale (1)"]
-    assert "warning: not validated: too few examples: wholesale (1)" in logged
-    assert "- warning: not validated: too few examples: wholesale (1)" in (
-        data / "training" / "runs" / "dry" / "report.md").read_text(encoding="utf-8")
-    real = retrain(options(data, tiny_bert_master), log=lambda line: None)
-    assert real.published and real.warnings == dry.warnings
-    assert _without_source(real.dataset["check"]) == _without_source(dry.dataset["check"])  # each run has its own CSV
-    assert "wholesale" in json.loads((data / "bundles" / "v2" / "manifest.json").read_text())["intent"]["labels"]
-
-
-def _without_source(check: object) -> object:
-    assert isinstance(check, dict)
-    return {**check, "files": [{k: v for k, v in f.items() if k != "source"} for f in check["files"]]}
+    for dry_run, version in ((True, "dry"), (False, "v2")):
+        with pytest.raises(RetrainFailure) as caught:
+            retrain(options(data, tiny_bert_master, dry_run=dry_run, version=version), log=logged.append)
+        assert caught.value.step == "labels" and "New intent 'wholesale' has 1 example" in str(caught.value)
+        assert "--exclude-intent wholesale" in str(caught.value) and f"logs relabel {turn}" in str(caught.value)
+        assert not (data / "training" / "checkpoints" / version).exists() and current(data) == "v1"
+    assert any(line.startswith("error: New intent 'wholesale'") for line in logged)
+    assert any("New intent 'cancel' has no route" in line for line in logged)  # a warning only
+    report = (data / "training" / "runs" / "dry" / "report.md").read_text(encoding="utf-8")
+    assert "BLOCKS the run: New intent 'wholesale' has 1 example" in report
+    real = retrain(options(data, tiny_bert_master, exclude_intents=("wholesale",)), log=lambda line: None)
+    assert real.published and "wholesale" not in real.dataset["new_intents"]
+    assert "wholesale" not in json.loads((data / "bundles" / "v2" / "manifest.json").read_text())["intent"]["labels"]
+    build = Workspace.open(data / "training").build("v2")
+    assert build is not None and len(build.labels) == 7  # the wholesale label stays new for the next run
 
 
 def test_retrain_publishes_a_new_bundle_then_rollback(data: Path, tiny_bert_master: Path) -> None:
