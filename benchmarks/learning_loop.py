@@ -242,7 +242,8 @@ def _wait(url: str, server: subprocess.Popen[bytes]) -> None:
 def write(out: Path, report, seconds: dict[str, float], first: int, sent: int, failures: int,  # type: ignore[no-untyped-def]  # report.gate is JSON-like data, indexed freely here
           labelled: int, during: dict[str, int]) -> None:
     gate = report.gate
-    before, after = gate["old"]["accuracy"], gate["new"]["accuracy"]
+    intents = next(group for group in gate["groups"] if group["name"] == "old data: intents")
+    before, after = intents["old_right"] / intents["items"], intents["new_right"] / intents["items"]
     steps = {**seconds, **{f"retrain_{name}": value for name, value in report.seconds.items()}}
     data = {"machine": describe_machine(), "accuracy_before": round(before, 4), "accuracy_after": round(after, 4),
             "gate": {"publish": gate["publish"], "rule": gate["rule"]}, "parity_gate": report.export.get("verdict"),

@@ -18,12 +18,15 @@ holding its lock, so only one retraining runs at a time:
    default) and, when FAQ labels arrived or the FAQ changed, the retriever; when the active
    checkpoints are one shared encoder (``supportbot train joint``), both together, every time,
    so the new bundle again runs one encoder per message;
-5. evaluation of the old and the new checkpoint on the same evaluation and regression sets, and
-   the promotion gate (``training.promotion``);
-6. the export (``export.publish``, in this process) with its own parity gate, published without
+5. thresholds: the new out-of-scope rule and FAQ answer thresholds only where enough rows chose
+   them, else the old ones (``training.thresholds``); every one is listed in the report;
+6. the gate: old and new checkpoints answer the same held-out items, the fixed evaluation sets
+   and fresh labels held out by rotation, intents and FAQ search alike (``training.gateset``,
+   ``training.outcomes``), judged item by item (``training.promotion``);
+7. the export (``export.publish``, in this process) with its own parity gate, published without
    switching ``current``; its result (version, the gate's measurements and failures, a model
    kept in fp32) goes into the report;
-7. activation: through a running bot's ``POST /admin/reload`` (it swaps only once the new
+8. activation: through a running bot's ``POST /admin/reload`` (it swaps only once the new
    bundle loads) or, with no bot to tell, by switching ``current``; then the workspace records
    what the new bundle was built from.
 
@@ -50,15 +53,16 @@ from export.request import EXPORT_ERRORS, ExportOptions, ExportRequest, ExportRe
 from knowledge.conversations.labelcheck import check_labels
 from knowledge.conversations.reviews import ReviewLabel, Reviews, repeat_key
 from knowledge.database import Database
-from knowledge.faq.formats import write_faq_file
 from knowledge.faq.store import FaqStore
 from knowledge.routing import RouteStore, overlay, read_routing_file
 from training.args import IntentTrainingArgs, RetrieverTrainingArgs
-from training.data import read_faq, read_intents, read_queries, split_queries, write_intents, write_queries
+from training.data import read_faq, read_intents, read_queries, split_queries
 from training.errors import TrainingInputError
-from training.feedback import Label, RetrainDataset, build_dataset
-from training.promotion import GateRules, Scores, judge, score
+from training.outcomes import Checkpoints, answers
+from training.promotion import GateDecision, GateRules, judge
+from training.retrain_data import RunData, build_run_data, regression_items
 from training.retrain_report import RetrainFailure, RetrainInterrupted, RetrainReport, write_report
+from training.thresholds import settle_answer_thresholds, settle_intent_rule
 from training.workspace import Build, Workspace
 
 __all__ = ["RetrainFailure", "RetrainInterrupted", "RetrainOptions", "RetrainReport", "retrain"]
@@ -135,8 +139,10 @@ class _Run:
             with report.step("labels"):
                 labels = self._labels(build, store, reviews)
             with report.step("dataset"):
-                data = _dataset(self.workspace, build, store, reviews, labels, self.run_dir)
-                report.dataset = data.dataset.report()
+                old_intents = _checkpoint_labels(self.workspace.checkpoint(build, "intents"))
+                data = build_run_data(self.workspace, build, store, reviews, labels, self.run_dir, old_intents)
+                report.dataset = {**data.dataset.report(), "held_out": len(data.held_out),
+                                  "gate_items": len(data.items)}
                 self.log(f"data set: {json.dumps(report.dataset)}")
                 # The checks training runs on this data, run here for dry and real runs alike, so a dry run
                 # that passes means the real run will not stop for its data once training has started.
@@ -153,12 +159,10 @@ class _Run:
                 report.finish("dry_run")
                 return
             retriever = self._train(build, data)
+            with report.step("thresholds"):
+                self._settle_thresholds(build, retriever)
             with report.step("evaluate"):
-                old = _scores(self.workspace.checkpoint(build, "intents"), self.workspace.evaluation, data.regression)
-                new = _scores(self.target / "intents", self.workspace.evaluation, data.regression)
-                decision = judge(old, new, options.rules)
-                report.gate = decision.report()
-                self.log(f"gate: {'publish' if decision.publish else 'reject'}: {decision.rule}")
+                decision = self._judge(build, retriever, data, reviews)
             if not decision.publish:
                 report.finish("rejected", "gate", decision.rule)
                 raise RetrainFailure("gate", decision.rule, self.active)
@@ -167,7 +171,8 @@ class _Run:
                 _activate(options, self.stamp)
             report.new_bundle, report.published = self.stamp, True
             self.workspace.record(Build(self.stamp, self._relative(self.target / "intents"),
-                                        self._relative(retriever), data.faq_revision, data.label_ids),
+                                        self._relative(retriever), data.faq_revision, data.trained, data.held_out,
+                                        options.exclude_intents),
                                   self.run_dir / "intents.csv",
                                   self.run_dir / "queries.csv" if report.retriever_retrained
                                   else self.workspace.record_dir(build.bundle) / "queries.csv")
@@ -201,6 +206,30 @@ class _Run:
             raise RetrainFailure("labels", " ".join(finding.line() for finding in blocking), self.active)
         return [label for label in stored if not (label.kind == "intent" and label.value in options.exclude_intents)]
 
+    def _settle_thresholds(self, build: Build, retriever: Path) -> None:
+        """Keep the old thresholds where the new ones rest on too few rows; list every one."""
+        from training.checkpoint import load_intent_predictor
+
+        changes = [settle_intent_rule(self.workspace.checkpoint(build, "intents"), self.target / "intents",
+                                      self.active, lambda path: load_intent_predictor(path)[1]),
+                   *settle_answer_thresholds(self.workspace.checkpoint(build, "retriever"), retriever, self.active)]
+        self.report.thresholds = [change.to_dict() for change in changes]
+        for change in changes:
+            self.log(f"threshold: {change.name}: {change.old} -> {change.new}: {change.note}")
+
+    def _judge(self, build: Build, retriever: Path, data: RunData, reviews: Reviews) -> GateDecision:
+        """Ask the old and the new checkpoints the same items; decide by ``training.promotion``."""
+        items = [*data.items, *regression_items(reviews, data.items)]
+        old = answers(Checkpoints(self.workspace.checkpoint(build, "intents"),
+                                  self.workspace.checkpoint(build, "retriever")), items, data.entries)
+        new = answers(Checkpoints(self.target / "intents", retriever), items, data.entries)
+        decision = judge(items, old.right, new.right, self.options.rules)
+        self.report.gate = {**decision.report(), "items": [
+            {"text": item.text, "gold": item.gold, "part": item.part, "old": o, "new": n}
+            for item, o, n in zip(items, old.predicted, new.predicted) if item.part in ("new themes", "fresh phrasings")]}
+        self.log(f"gate: {'publish' if decision.publish else 'reject'}: {decision.rule}")
+        return decision
+
     def _intent_args(self, build: Build) -> IntentTrainingArgs:
         if not self.options.warm_start:
             return self.options.intent_args
@@ -209,7 +238,7 @@ class _Run:
     def _joint(self, build: Build) -> bool:
         return _one_encoder(self.workspace.checkpoint(build, "intents"), self.workspace.checkpoint(build, "retriever"))
 
-    def _train(self, build: Build, data: _Data) -> Path:
+    def _train(self, build: Build, data: RunData) -> Path:
         """Train into the run's checkpoint directory; return the retriever checkpoint to ship."""
         report, run, target = self.report, self.run_dir, self.target
         intent_args, retriever_args = self._intent_args(build), self.options.retriever_args
@@ -256,41 +285,6 @@ class _Run:
             shutil.rmtree(partial, ignore_errors=True)
 
 
-@dataclass(frozen=True)
-class _Data:
-    dataset: RetrainDataset
-    label_ids: tuple[int, ...]  # the labels this run learns from
-    faq_revision: int
-    retrain_retriever: bool  # FAQ labels arrived or the FAQ changed
-    anything_new: bool
-    regression: list[tuple[str, str | None]]
-
-
-def _dataset(workspace: Workspace, build: Build, store: FaqStore, reviews: Reviews, stored: list[ReviewLabel],
-             run: Path) -> _Data:
-    """The new data set written into ``run``, with what it holds that the active bundle lacks."""
-    useful = [label for label in stored if label.kind != "dismissed"]
-    entries = store.list()
-    faq_ids = {entry.faq_id for entry in entries}
-    evaluation = read_intents(workspace.evaluation)
-    base_queries = read_queries(workspace.base_queries, faq_ids) if workspace.base_queries.exists() else []
-    eval_texts = [row.text for row in evaluation]
-    if workspace.eval_queries.exists():
-        eval_texts += [query.query for query in read_queries(workspace.eval_queries, faq_ids)]
-    dataset = build_dataset(read_intents(workspace.base_intents), base_queries,
-                            [Label(label.text, label.kind, label.value) for label in stored], eval_texts, faq_ids)
-    write_intents(run / "intents.csv", dataset.intents)
-    write_queries(run / "queries.csv", dataset.queries)
-    write_faq_file([e for e in entries if e.enabled], run / "faq.csv")
-    regression = [(t.text, t.value) for t in reviews.confirmed_since("1970-01-01")]
-    label_ids = tuple(label.id for label in useful)
-    revision = store.kb_revision()
-    faq_changed = revision != build.faq_revision
-    new_faq_labels = any(label.kind in ("faq", "new_faq") and label.id not in build.seen() for label in useful)
-    return _Data(dataset, label_ids, revision, faq_changed or new_faq_labels,
-                 set(label_ids) != build.seen() or faq_changed, regression)
-
-
 def _check_data(run: Path, intent_args: IntentTrainingArgs, retriever_args: RetrieverTrainingArgs,
                 with_retriever: bool) -> tuple[dict[str, object], list[str]]:
     """Run the data checks of the training steps on the data set in ``run``; return the intent data
@@ -326,21 +320,6 @@ def _one_encoder(intents: Path, retriever: Path) -> bool:
         return encoder_digest(intents / "model") == encoder_digest(retriever / "model")
     except CheckpointError:  # no weights to compare: training says what is wrong
         return False
-
-
-def _scores(checkpoint: Path, evaluation: Path, regression: list[tuple[str, str | None]]) -> Scores:
-    from training.checkpoint import load_intent_predictor
-    from training.evaluation import evaluate_intents
-
-    meta, predict = load_intent_predictor(checkpoint)
-    rows = read_intents(evaluation)
-    result = evaluate_intents(predict, meta, rows)
-    predicted = result.decided if meta.oos_label in result.gold else result.top1
-    regression_predicted: list[str] = []
-    if regression:
-        logits = predict([text for text, _ in regression])
-        regression_predicted = [meta.labels[i] for i in logits.argmax(axis=1)]
-    return score(result.gold, predicted, [str(label) for _, label in regression], regression_predicted)
 
 
 def _export(request: ExportRequest, active: str) -> ExportResult:

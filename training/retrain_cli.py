@@ -19,9 +19,10 @@ SHIPPED_ROUTING = Path(__file__).resolve().parents[1] / "bot" / "core" / "demo" 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "retrain", help="retrain from staff labels, gate, export and swap in a better bundle",
-        description="Build a data set from the active bundle's training data and the staff labels given "
-                    "since, train, compare old and new on the fixed evaluation set, and publish only if "
-                    "the gate passes. A failure at any step leaves the bundle in service untouched.\n\n"
+        description="Check the staff labels, build a data set from the workspace's data and the labels, train, "
+                    "ask old and new the same held-out questions (the fixed evaluation sets and fresh labels "
+                    "held out by rotation, intents and FAQ search), and publish only if the gate passes. A failure "
+                    "at any step leaves the bundle in service untouched; nothing new to learn exits 0.\n\n"
                     "example:\n  supportbot retrain --notify http://127.0.0.1:8080\n"
                     "  supportbot retrain init --train intents.csv --eval eval.csv "
                     "--intents-checkpoint ck/intents --retriever-checkpoint ck/retriever",
@@ -42,9 +43,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                              "too few examples yet")
     parser.add_argument("--routing", type=Path, default=SHIPPED_ROUTING, metavar="FILE",
                         help="the routing file the bot serves; routes staff set overlay it (default: the shipped one)")
-    parser.add_argument("--max-overall-drop", type=float, default=0.5, metavar="POINTS")
-    parser.add_argument("--max-intent-drop", type=float, default=5.0, metavar="POINTS")
-    parser.add_argument("--min-support", type=int, default=20, metavar="N")
+    parser.add_argument("--max-net-loss", type=int, default=2, metavar="ITEMS",
+                        help="held-out items a part may lose net (more lost than gained) (default: 2, or 1%% of "
+                             "the part's items when that is more)")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="a part fails when a one-sided exact McNemar test puts its losses below this "
+                             "chance (default: 0.05)")
+    parser.add_argument("--min-support", type=int, default=20, metavar="N",
+                        help="held-out items an old intent or FAQ entry needs to be judged on its own")
     parser.set_defaults(run=run_retrain)
     sub = parser.add_subparsers(dest="retrain_command", metavar="[init]")
     init = sub.add_parser("init", help="describe the active bundle's data and checkpoints for retraining",
@@ -110,7 +116,7 @@ def run_retrain(args: argparse.Namespace) -> int:
         options = RetrainOptions(
             workspace=workspace, bundles_dir=bundles, database_url=url, since=args.since, dry_run=args.dry_run,
             notify_url=args.notify, admin_token=os.environ.get("SUPPORTBOT_ADMIN_TOKEN", ""),
-            rules=GateRules(args.max_overall_drop, 1.0, args.max_intent_drop, args.min_support),
+            rules=GateRules(max_net_loss=args.max_net_loss, alpha=args.alpha, min_support=args.min_support),
             warm_start=not args.no_warm_start, version=args.version,
             exclude_intents=tuple(args.exclude_intent), routing_file=args.routing)
         report = retrain(options)

@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from training.errors import TrainingInputError
 
@@ -139,12 +140,12 @@ class Workspace:
         path = self.record_dir(bundle) / "build.json"
         if not path.exists():
             return None
-        data = _read_json(path, BUILD_FORMAT, "")
+        data: dict[str, Any] = _read_json(path, BUILD_FORMAT, "")
         try:
-            return Build(**{**data, "labels": tuple(data.get("labels", ())),
-                            "held_out": tuple(data.get("held_out", ())),
-                            "excluded_intents": tuple(data.get("excluded_intents", ()))})
-        except TypeError as error:
+            return Build(**{**data, "labels": tuple(map(int, data.get("labels", ()))),
+                            "held_out": tuple(map(int, data.get("held_out", ()))),
+                            "excluded_intents": tuple(map(str, data.get("excluded_intents", ())))})
+        except (TypeError, ValueError) as error:
             raise TrainingInputError(f"{path}: {error}") from None
 
     def bundles(self) -> list[str]:
