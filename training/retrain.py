@@ -54,6 +54,7 @@ from knowledge.conversations.labelcheck import check_labels
 from knowledge.conversations.reviews import ReviewLabel, Reviews, repeat_key
 from knowledge.database import Database
 from knowledge.faq.store import FaqStore
+from knowledge.retraining import RetrainRuns
 from knowledge.routing import RouteStore, overlay, read_routing_file
 from training.args import IntentTrainingArgs, RetrieverTrainingArgs
 from training.data import read_faq, read_intents, read_queries, split_queries
@@ -86,6 +87,7 @@ class RetrainOptions:
     export: ExportOptions = ExportOptions(fp32_fallback=True)
     exclude_intents: tuple[str, ...] = ()  # intents whose labels this run does not learn
     routing_file: Path | None = None  # the routing file the bot serves (staff routes overlay it)
+    started_by: str = "cli"  # who or what started the run, for the console (cron, cli, a staff name)
 
 
 def retrain(options: RetrainOptions, log: Callable[[str], None] = print) -> RetrainReport:
@@ -112,8 +114,21 @@ class _Run:
 
     def run(self) -> RetrainReport:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        database = Database.open(self.options.database_url)
+        runs = RetrainRuns(database)
+        run_id = runs.start(self.stamp, self.active, self.options.started_by)
         try:
-            self._steps()
+            return self._run(database)
+        finally:  # the console shows every run, however it ended
+            if self.report.status == "running":
+                self.report.finish("failed", self.report.current_step, "stopped by an unexpected error")
+            runs.finish(run_id, self.report.status, self.report.new_bundle, self.report.summary(),
+                        str(self.run_dir / "report.md"))
+            database.close()
+
+    def _run(self, database: Database) -> RetrainReport:
+        try:
+            self._steps(database)
         except RetrainFailure as failure:
             self._discard()
             if self.report.status == "running":
@@ -129,56 +144,52 @@ class _Run:
         write_report(self.run_dir, self.report)
         return self.report
 
-    def _steps(self) -> None:
+    def _steps(self, database: Database) -> None:
         options, report = self.options, self.report
         with report.step("check"):
             build = self._build()
-        database = Database.open(options.database_url)
-        try:
-            store, reviews = FaqStore(database), Reviews(database)
-            with report.step("labels"):
-                labels = self._labels(build, store, reviews)
-            with report.step("dataset"):
-                old_intents = _checkpoint_labels(self.workspace.checkpoint(build, "intents"))
-                data = build_run_data(self.workspace, build, store, reviews, labels, self.run_dir, old_intents)
-                report.dataset = {**data.dataset.report(), "held_out": len(data.held_out),
-                                  "gate_items": len(data.items)}
-                self.log(f"data set: {json.dumps(report.dataset)}")
-                # The checks training runs on this data, run here for dry and real runs alike, so a dry run
-                # that passes means the real run will not stop for its data once training has started.
-                report.dataset["check"], report.warnings = _check_data(
-                    self.run_dir, self._intent_args(build), options.retriever_args,
-                    self._joint(build) or data.retrain_retriever)
-                for line in report.warnings:
-                    self.log(f"warning: {line}")
-            if not data.anything_new:
-                report.finish("nothing_to_learn", reason=f"the labels and the FAQ are those bundle {self.active} "
-                              "was built from")
-                return
-            if options.dry_run:
-                report.finish("dry_run")
-                return
-            retriever = self._train(build, data)
-            with report.step("thresholds"):
-                self._settle_thresholds(build, retriever)
-            with report.step("evaluate"):
-                decision = self._judge(build, retriever, data, reviews)
-            if not decision.publish:
-                report.finish("rejected", "gate", decision.rule)
-                raise RetrainFailure("gate", decision.rule, self.active)
-            self._export(retriever)
-            with report.step("activate"):
-                _activate(options, self.stamp)
-            report.new_bundle, report.published = self.stamp, True
-            self.workspace.record(Build(self.stamp, self._relative(self.target / "intents"),
-                                        self._relative(retriever), data.faq_revision, data.trained, data.held_out,
-                                        options.exclude_intents),
-                                  self.run_dir / "intents.csv",
-                                  self.run_dir / "queries.csv" if report.retriever_retrained
-                                  else self.workspace.record_dir(build.bundle) / "queries.csv")
-            report.finish("published")
-        finally:
-            database.close()
+        store, reviews = FaqStore(database), Reviews(database)
+        with report.step("labels"):
+            labels = self._labels(build, store, reviews)
+        with report.step("dataset"):
+            old_intents = _checkpoint_labels(self.workspace.checkpoint(build, "intents"))
+            data = build_run_data(self.workspace, build, store, reviews, labels, self.run_dir, old_intents)
+            report.dataset = {**data.dataset.report(), "held_out": len(data.held_out),
+                              "gate_items": len(data.items)}
+            self.log(f"data set: {json.dumps(report.dataset)}")
+            # The checks training runs on this data, run here for dry and real runs alike, so a dry run
+            # that passes means the real run will not stop for its data once training has started.
+            report.dataset["check"], report.warnings = _check_data(
+                self.run_dir, self._intent_args(build), options.retriever_args,
+                self._joint(build) or data.retrain_retriever)
+            for line in report.warnings:
+                self.log(f"warning: {line}")
+        if not data.anything_new:
+            report.finish("nothing_to_learn", reason=f"the labels and the FAQ are those bundle {self.active} "
+                          "was built from")
+            return
+        if options.dry_run:
+            report.finish("dry_run")
+            return
+        retriever = self._train(build, data)
+        with report.step("thresholds"):
+            self._settle_thresholds(build, retriever)
+        with report.step("evaluate"):
+            decision = self._judge(build, retriever, data, reviews)
+        if not decision.publish:
+            report.finish("rejected", "gate", decision.rule)
+            raise RetrainFailure("gate", decision.rule, self.active)
+        self._export(retriever)
+        with report.step("activate"):
+            _activate(options, self.stamp)
+        report.new_bundle, report.published = self.stamp, True
+        self.workspace.record(Build(self.stamp, self._relative(self.target / "intents"),
+                                    self._relative(retriever), data.faq_revision, data.trained, data.held_out,
+                                    options.exclude_intents),
+                              self.run_dir / "intents.csv",
+                              self.run_dir / "queries.csv" if report.retriever_retrained
+                              else self.workspace.record_dir(build.bundle) / "queries.csv")
+        report.finish("published")
 
     def _build(self) -> Build:
         build = self.workspace.build(self.active)

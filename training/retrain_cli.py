@@ -41,6 +41,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--exclude-intent", action="append", default=[], metavar="NAME",
                         help="keep this intent's labels out of this run (repeatable), e.g. a new intent with "
                              "too few examples yet")
+    parser.add_argument("--started-by", default="cli", metavar="NAME",
+                        help="who or what started the run, as the console lists it (e.g. cron)")
     parser.add_argument("--routing", type=Path, default=SHIPPED_ROUTING, metavar="FILE",
                         help="the routing file the bot serves; routes staff set overlay it (default: the shipped one)")
     parser.add_argument("--max-net-loss", type=int, default=2, metavar="ITEMS",
@@ -118,7 +120,7 @@ def run_retrain(args: argparse.Namespace) -> int:
             notify_url=args.notify, admin_token=os.environ.get("SUPPORTBOT_ADMIN_TOKEN", ""),
             rules=GateRules(max_net_loss=args.max_net_loss, alpha=args.alpha, min_support=args.min_support),
             warm_start=not args.no_warm_start, version=args.version,
-            exclude_intents=tuple(args.exclude_intent), routing_file=args.routing)
+            exclude_intents=tuple(args.exclude_intent), routing_file=args.routing, started_by=args.started_by)
         report = retrain(options)
     except RetrainInterrupted as interrupted:
         print(f"{PREFIX}: {interrupted}", file=sys.stderr)

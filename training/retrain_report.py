@@ -80,6 +80,15 @@ class RetrainReport:
         assert status in STATUSES, status
         self.status, self.stopped_at, self.reason = status, step, reason
 
+    def summary(self) -> dict[str, object]:
+        """What the console shows of the run (``knowledge.retraining``): why it ended, the gate's
+        decision and parts, the thresholds, the label check's findings."""
+        return {"reason": self.reason, "stopped_at": self.stopped_at, "gate_rule": self.gate.get("rule", ""),
+                "publish": self.gate.get("publish"), "parts": self.gate.get("groups", []),
+                "thresholds": self.thresholds, "findings": self.labels.get("findings", []),
+                "parity_gate": self.export.get("verdict", ""), "dataset": {
+                    k: v for k, v in self.dataset.items() if k != "check"}}
+
     def to_dict(self) -> dict[str, object]:
         return {key: value for key, value in vars(self).items() if key != "current_step"}
 
