@@ -192,7 +192,7 @@ def main() -> None:
     store = FaqStore(database)
     for entry in store.list():
         store.remove(entry.faq_id, "benchmark")
-    Workspace.init(data_dir / "training", "v1", work / "first.csv", work / "test.csv", None, work / "ck" / "intents",
+    Workspace.init(data_dir / "training", "v1", work / "first.csv", work / "test.csv", None, None, work / "ck" / "intents",
                    work / "ck" / "retriever", store.kb_revision())
     log = open(work / "server.log", "wb")  # noqa: SIM115 (the server writes it until stopped below)
     server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", url.rsplit(":", 1)[1]], cwd=ROOT,
@@ -202,7 +202,7 @@ def main() -> None:
         gold, failures = clock.run("conversations", asyncio.run, converse(url, conversations, args.concurrency))
         print(f"conversations: {len(gold)} answered, {failures} failed", flush=True)
         reviews = Reviews(database)
-        queued = {turn.id for turn in reviews.pending(limit=10_000_000)}
+        queued = {i for turn in reviews.pending(limit=10_000_000) for i in turn.turn_ids}
         items = [(turn_id, "intent", label) for turn_id, label in gold.items() if turn_id in queued]
         clock.run("labelling", lambda: [reviews.label([i], k, v, "staff") for i, k, v in items])
         stop, counts = threading.Event(), {"answered": 0, "failed": 0}
@@ -242,7 +242,8 @@ def _wait(url: str, server: subprocess.Popen[bytes]) -> None:
 def write(out: Path, report, seconds: dict[str, float], first: int, sent: int, failures: int,  # type: ignore[no-untyped-def]  # report.gate is JSON-like data, indexed freely here
           labelled: int, during: dict[str, int]) -> None:
     gate = report.gate
-    before, after = gate["old"]["accuracy"], gate["new"]["accuracy"]
+    intents = next(group for group in gate["groups"] if group["name"] == "old data: intents")
+    before, after = intents["old_right"] / intents["items"], intents["new_right"] / intents["items"]
     steps = {**seconds, **{f"retrain_{name}": value for name, value in report.seconds.items()}}
     data = {"machine": describe_machine(), "accuracy_before": round(before, 4), "accuracy_after": round(after, 4),
             "gate": {"publish": gate["publish"], "rule": gate["rule"]}, "parity_gate": report.export.get("verdict"),

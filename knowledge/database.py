@@ -219,6 +219,39 @@ review_labels = Table(
 )
 
 
+# What the bot does with an intent, as staff set it (``knowledge.routing``): these rows overlay
+# the routing file the bot ships with. ``kind`` is handler, faq or search; ``target`` the handler
+# name or FAQ id; ``sure`` how confident a handler intent must be to beat a clear FAQ answer.
+routes = Table(
+    "routes",
+    metadata,
+    Column("intent", String(100), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("target", String(100)),
+    Column("sure", Float),
+    Column("updated_by", String(200), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+# One row per retraining (``knowledge.retraining``): who or what started it, how it ended and why,
+# the bundles before and after; the full report stays in the training workspace (``report``).
+retrain_runs = Table(
+    "retrain_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),  # the run directory, the new bundle's version if published
+    Column("started_at", String(40), nullable=False),
+    Column("finished_at", String(40)),
+    Column("started_by", String(200), nullable=False),
+    Column("status", String(20), nullable=False),  # running, published, rejected, failed, interrupted, ...
+    Column("old_bundle", String(100)),
+    Column("new_bundle", String(100)),
+    Column("summary", Text, nullable=False),  # JSON: decision, reasons, parts, threshold changes, label findings
+    Column("report", Text),  # path of report.md
+    Index("ix_retrain_runs_started", "started_at"),
+)
+
+
 class Database:
     """The knowledge database: owns one SQLAlchemy engine; every store borrows it.
 

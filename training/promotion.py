@@ -1,141 +1,138 @@
-"""The promotion gate: may a retrained intent model replace the one in service?
+"""The promotion gate: may the retrained bundle replace the one in service?
 
-Both models are scored on the same fixed evaluation set (and on the regression set: turns staff
-confirmed the old model got right). The new model is published only if
+Both bundles answer the same items (``training.gateset``, ``training.outcomes``), so the gate
+compares them item by item. For a part of the items (new themes, fresh phrasings, the fixed
+evaluation sets, the turns staff confirmed), ``lost`` counts items the old bundle got right and the
+new one wrong, ``gained`` the reverse; the items both get right or both wrong say nothing about
+which is better. A fixed tolerance in points cannot work for a small team: on 66 rows one
+changed answer is 1.5 points. So a part fails when
 
-1. overall accuracy does not drop by more than ``max_overall_drop`` points,
-2. accuracy on the regression set does not drop by more than ``max_regression_drop`` points,
-3. no intent with at least ``min_support`` evaluation examples drops by more than
-   ``max_intent_drop`` points.
+1. it loses more items than it gains by more than ``max_net_loss`` items (or
+   ``max_net_loss_share`` of its items, when that is more): a bound in items, whatever the size;
+2. or its losses are unlikely to be chance: the exact one-sided McNemar test (a binomial test on
+   the ``lost + gained`` changed items, each one as likely to go either way if nothing changed)
+   gives ``p < alpha``. On thousands of rows this catches a real loss that rule 1 still allows.
 
-The decision names the rule that decided, with its numbers: a rejection carries the broken
-rule as a ``PromotionFailure`` (model, metric, value, limit, the old model's value), and the
-sentence is written from it.
+The same holds for each intent and FAQ entry of the old data with at least ``min_support`` items,
+and for the whole bot (all items together). The bundle is published when none of them fails.
+The decision says it in words: "new themes: 2/8 -> 7/8; old data:
+intents: 64/66 -> 64/66 (lost 1, gained 1)".
 
 Example::
 
-    decision = judge(score(gold, old_predictions), score(gold, new_predictions), GateRules())
+    decision = judge(items, old.right, new.right, GateRules())
     decision.publish, decision.rule
-    decision.failure          # None, or e.g. PromotionFailure("intent", "accuracy", 0.89, 0.5, 0.90)
 """
 from __future__ import annotations
 
-from collections import Counter
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal
 
-_EPSILON = 1e-9  # 2 of 40 examples is 5.000000000000004 points in floating point: that is 5
+from training.gateset import PARTS, GateItem
 
 
 @dataclass(frozen=True)
 class GateRules:
-    max_overall_drop: float = 0.5  # accuracy points
-    max_regression_drop: float = 1.0  # accuracy points
-    max_intent_drop: float = 5.0  # accuracy points, per intent with enough support
-    min_support: int = 20  # evaluation examples an intent needs for rule 3
+    max_net_loss: int = 2  # items a part may lose net (lost - gained) ...
+    max_net_loss_share: float = 0.01  # ... or this share of its items, whichever is larger
+    alpha: float = 0.05  # a part whose losses a one-sided exact McNemar test finds this unlikely fails
+    min_support: int = 20  # items an intent or FAQ entry of the old data needs to be judged on its own
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
             if value < 0:
                 raise ValueError(f"gate rule {name} must be >= 0, got {value}")
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"gate rule alpha must lie in (0, 1), got {self.alpha}")
+
+    def allowed(self, items: int) -> int:
+        """The net loss a part of ``items`` items may have."""
+        return max(self.max_net_loss, math.floor(self.max_net_loss_share * items))
 
 
 @dataclass(frozen=True)
-class Scores:
-    """Accuracy of one model: overall, per gold intent (with its support), on the regression set."""
+class PartResult:
+    """One part (or theme) of the items: how many each bundle got right, what changed, the verdict."""
 
-    accuracy: float
-    per_intent: dict[str, float]
-    support: dict[str, int]
-    regression: float | None = None
+    name: str
+    items: int
+    old_right: int
+    new_right: int
+    lost: int
+    gained: int
+    p_value: float  # one-sided exact McNemar: chance of losing at least ``lost`` of the changed items
+    failed: str = ""  # why it fails, empty when it passes
 
-
-@dataclass(frozen=True)
-class PromotionFailure:
-    """The rule a retrained model broke: ``metric`` fell from ``reference`` (the model in service)
-    to ``value`` by more than ``limit`` points. ``metric`` is "accuracy" (overall),
-    "regression_accuracy", or "intent_accuracy" for the intent named by ``label``.
-
-    >>> PromotionFailure("intent", "accuracy", 0.89, 0.5, reference=0.90).message
-    'overall accuracy fell 1.00 points (90.00% -> 89.00%), more than 0.5 allowed'
-    """
-
-    model: Literal["intent", "retriever"]
-    metric: str
-    value: float
-    limit: float
-    reference: float
-    label: str | None = None  # the intent, for "intent_accuracy"
-
-    @property
-    def message(self) -> str:
-        fall = (self.reference - self.value) * 100
-        if self.metric == "regression_accuracy":
-            return f"regression-set accuracy fell {fall:.2f} points, more than {self.limit} allowed"
-        if self.metric == "intent_accuracy":
-            return (f"intent {self.label!r} fell {fall:.1f} points ({self.reference:.1%} -> {self.value:.1%}), "
-                    f"more than {self.limit} allowed")
-        return (f"overall accuracy fell {fall:.2f} points ({self.reference:.2%} -> {self.value:.2%}), "
-                f"more than {self.limit} allowed")
-
-    def __str__(self) -> str:
-        return self.message
+    def view(self) -> str:
+        """e.g. 'new themes: 2/8 -> 7/8' or 'old data: intents: 64/66 -> 64/66 (lost 1, gained 1)'."""
+        changed = f" (lost {self.lost}, gained {self.gained})" if self.lost and self.gained else ""
+        return f"{self.name}: {self.old_right}/{self.items} -> {self.new_right}/{self.items}{changed}"
 
 
 @dataclass(frozen=True)
 class GateDecision:
     publish: bool
-    rule: str  # the rule that decided, in words (``failure.message`` on a rejection)
-    old: Scores
-    new: Scores
-    failure: PromotionFailure | None = None  # the broken rule, None when published
-
-    @classmethod
-    def reject(cls, failure: PromotionFailure, old: Scores, new: Scores) -> GateDecision:
-        return cls(False, failure.message, old, new, failure)
+    rule: str  # the decision in words, with the per-part view
+    parts: tuple[PartResult, ...]
+    failures: tuple[PartResult, ...] = ()  # the parts and themes that failed
 
     def report(self) -> dict[str, object]:
-        return {"publish": self.publish, "rule": self.rule, "old": asdict(self.old), "new": asdict(self.new),
-                "failure": asdict(self.failure) if self.failure else None}
+        return {"publish": self.publish, "rule": self.rule, "groups": [asdict(part) for part in self.parts],
+                "failures": [asdict(part) for part in self.failures]}
 
 
-def score(gold: Sequence[str], predicted: Sequence[str], regression_gold: Sequence[str] = (),
-          regression_predicted: Sequence[str] = ()) -> Scores:
-    """Accuracy overall and per gold label; regression accuracy when a regression set is given."""
-    if len(gold) != len(predicted) or not gold:
-        raise ValueError(f"need as many predictions as gold labels (got {len(predicted)} and {len(gold)})")
-    support = Counter(gold)
-    right = Counter(g for g, p in zip(gold, predicted) if g == p)
-    regression = None
-    if regression_gold:
-        regression = sum(g == p for g, p in zip(regression_gold, regression_predicted)) / len(regression_gold)
-    return Scores(sum(right.values()) / len(gold), {label: right[label] / n for label, n in support.items()},
-                  dict(support), regression)
+def mcnemar_p(lost: int, gained: int) -> float:
+    """P(X >= lost) for X ~ Binomial(lost + gained, 1/2): how likely so many losses are by chance.
+
+    >>> round(mcnemar_p(5, 0), 4), mcnemar_p(0, 3), round(mcnemar_p(2, 2), 4)
+    (0.0312, 1.0, 0.6875)
+    """
+    n = lost + gained
+    if lost == 0:
+        return 1.0
+    return float(sum(math.comb(n, k) for k in range(lost, n + 1)) / 2**n)
 
 
-def judge(old: Scores, new: Scores, rules: GateRules) -> GateDecision:
-    """Apply the rules in order; the first one broken rejects, else the model is published."""
-    drop = (old.accuracy - new.accuracy) * 100
-    if drop > rules.max_overall_drop + _EPSILON:
-        return GateDecision.reject(
-            PromotionFailure("intent", "accuracy", new.accuracy, rules.max_overall_drop, old.accuracy), old, new)
-    if old.regression is not None and new.regression is not None:
-        fall = (old.regression - new.regression) * 100
-        if fall > rules.max_regression_drop + _EPSILON:
-            return GateDecision.reject(PromotionFailure("intent", "regression_accuracy", new.regression,
-                                                        rules.max_regression_drop, old.regression), old, new)
-    worst = _worst_intent(old, new, rules.min_support)
-    if worst is not None and worst[1] > rules.max_intent_drop + _EPSILON:
-        label = worst[0]
-        return GateDecision.reject(PromotionFailure("intent", "intent_accuracy", new.per_intent.get(label, 0.0),
-                                                    rules.max_intent_drop, old.per_intent[label], label), old, new)
-    worst_text = f"; largest per-intent drop {worst[1]:.1f} points ({worst[0]})" if worst else ""
-    return GateDecision(True, f"accuracy {old.accuracy:.2%} -> {new.accuracy:.2%} (change {-drop:+.2f} points)"
-                        f"{worst_text}: within every rule", old, new)
+def compare(name: str, old: Sequence[bool], new: Sequence[bool], rules: GateRules) -> PartResult:
+    """Compare two bundles on one part's items (``old[i]``, ``new[i]``: item i answered right)."""
+    lost = sum(o and not n for o, n in zip(old, new))
+    gained = sum(n and not o for o, n in zip(old, new))
+    p_value = mcnemar_p(lost, gained)
+    failed = ""
+    if lost - gained > rules.allowed(len(old)):
+        failed = f"lost {lost - gained} more than it gained (at most {rules.allowed(len(old))} allowed)"
+    elif lost > gained and p_value < rules.alpha:
+        failed = f"lost {lost}, gained {gained}: p = {p_value:.3f} < {rules.alpha} that it is chance"
+    return PartResult(name, len(old), sum(old), sum(new), lost, gained, round(p_value, 6), failed)
 
 
-def _worst_intent(old: Scores, new: Scores, min_support: int) -> tuple[str, float] | None:
-    drops = [(label, (old.per_intent[label] - new.per_intent.get(label, 0.0)) * 100)
-             for label, n in new.support.items() if n >= min_support and label in old.per_intent]
-    return max(drops, key=lambda item: item[1]) if drops else None
+def judge(items: Sequence[GateItem], old: Sequence[bool], new: Sequence[bool], rules: GateRules) -> GateDecision:
+    """Apply the rules of the module docstring; see ``GateDecision``."""
+    if not (len(items) == len(old) == len(new)) or not items:
+        raise ValueError(f"need one answer per item from each bundle (items {len(items)}, old {len(old)}, "
+                         f"new {len(new)})")
+    parts = [_part(name, [i for i, item in enumerate(items) if item.part == name], old, new, rules)
+             for name in PARTS if any(item.part == name for item in items)]
+    themes = [_part(name, rows, old, new, rules) for name, rows in _old_themes(items).items()
+              if len(rows) >= rules.min_support]
+    whole = compare("the whole bot", old, new, rules)
+    failures = [part for part in (*parts, *themes, whole) if part.failed]
+    view = "; ".join(part.view() for part in parts)
+    if failures:
+        reasons = "; ".join(f"{part.name} {part.failed}" for part in failures)
+        return GateDecision(False, f"{reasons} ({view})", tuple(parts), tuple(failures))
+    return GateDecision(True, f"{view}: no part worse", tuple(parts))
+
+
+def _part(name: str, rows: list[int], old: Sequence[bool], new: Sequence[bool], rules: GateRules) -> PartResult:
+    return compare(name, [old[i] for i in rows], [new[i] for i in rows], rules)
+
+
+def _old_themes(items: Sequence[GateItem]) -> dict[str, list[int]]:
+    """The old data's items by theme, e.g. {"intent refund": [...], "FAQ returns": [...]}."""
+    themes: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        if item.part.startswith("old data"):
+            themes.setdefault(f"{'intent' if item.kind == 'intent' else 'FAQ'} {item.gold}", []).append(i)
+    return themes

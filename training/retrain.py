@@ -1,35 +1,47 @@
 """Retraining from conversation logs: labels -> data set -> train -> compare -> gate -> publish.
 
-One call of ``retrain`` runs the whole loop for a training workspace (``training.workspace``):
+One call of ``retrain`` runs the whole loop for a training workspace (``training.workspace``),
+holding its lock, so only one retraining runs at a time:
 
-1. data set: the active bundle's training data plus every staff label since the last run,
-   deduplicated, with the fixed evaluation set's texts kept out (``training.feedback``), and the
-   checks the training steps run on it (``training.datacheck``: blank, repeated and conflicting
-   rows, intents too rare to validate). ``--dry-run`` stops after this step, so it fails exactly
-   where a real run would fail for its data, and warns about what a real run would warn about;
-2. training: the intent classifier (warm-started from the active checkpoint's encoder by
+1. check: the bundle in service and the workspace's record of it (any bundle the workspace built:
+   after ``supportbot bundles activate OLD`` the loop starts from OLD);
+2. labels: the label check (``knowledge.conversations.labelcheck``): new intents with too few
+   examples stop the run before any training, with the fixes (label more, merge, or
+   ``exclude_intents``); new intents without a route, texts labelled two ways, phrasings shared by
+   two FAQ entries are named as warnings;
+3. data set: the workspace's base data plus every staff label (``labels_from`` on), deduplicated,
+   with the fixed evaluation sets' texts kept out (``training.feedback``), and the checks the
+   training steps run on it (``training.datacheck``). ``--dry-run`` stops after this step, so it
+   fails exactly where a real run would fail for its data. When the labels and the FAQ are those
+   the bundle in service was built from, there is nothing to learn: the run ends, successfully;
+4. training: the intent classifier (warm-started from the active checkpoint's encoder by
    default) and, when FAQ labels arrived or the FAQ changed, the retriever; when the active
    checkpoints are one shared encoder (``supportbot train joint``), both together, every time,
    so the new bundle again runs one encoder per message;
-3. evaluation of the old and the new checkpoint on the same evaluation and regression sets;
-4. the promotion gate (``training.promotion``);
-5. the export (``export.publish``, in this process) with its own parity gate, published without
+5. thresholds: the new out-of-scope rule and FAQ answer thresholds only where enough rows chose
+   them, else the old ones (``training.thresholds``); every one is listed in the report;
+6. the gate: old and new checkpoints answer the same held-out items, the fixed evaluation sets
+   and fresh labels held out by rotation, intents and FAQ search alike (``training.gateset``,
+   ``training.outcomes``), judged item by item (``training.promotion``);
+7. the export (``export.publish``, in this process) with its own parity gate, published without
    switching ``current``; its result (version, the gate's measurements and failures, a model
    kept in fp32) goes into the report;
-6. activation: through a running bot's ``POST /admin/reload`` (it swaps only once the new
-   bundle loads) or, with no bot to tell, by switching ``current``.
+8. activation: through a running bot's ``POST /admin/reload`` (it swaps only once the new
+   bundle loads) or, with no bot to tell, by switching ``current``; then the workspace records
+   what the new bundle was built from.
 
-A failure at any step raises ``RetrainFailure`` naming the step; the bundle in service is
-untouched and the workspace still describes it.
+A failure at any step raises ``RetrainFailure`` naming the step, Ctrl-C raises
+``RetrainInterrupted``; either way the bundle in service is untouched, the checkpoints of the
+run are removed, and the run directory holds a report of what happened.
 """
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -38,22 +50,23 @@ from bot.models.store import activate, resolve_current
 from export.gate import format_table
 from export.publish import export_bundle
 from export.request import EXPORT_ERRORS, ExportOptions, ExportRequest, ExportResult
-from knowledge.conversations.reviews import Reviews
+from knowledge.conversations.labelcheck import check_labels
+from knowledge.conversations.reviews import ReviewLabel, Reviews, repeat_key
 from knowledge.database import Database
-from knowledge.faq.formats import write_faq_file
 from knowledge.faq.store import FaqStore
+from knowledge.retraining import RetrainRuns
+from knowledge.routing import RouteStore, overlay, read_routing_file
 from training.args import IntentTrainingArgs, RetrieverTrainingArgs
-from training.data import read_faq, read_intents, read_queries, split_queries, write_intents, write_queries
+from training.data import read_faq, read_intents, read_queries, split_queries
 from training.errors import TrainingInputError
-from training.feedback import Label, RetrainDataset, build_dataset
-from training.promotion import GateRules, Scores, judge, score
-from training.workspace import Workspace, now
+from training.outcomes import Checkpoints, answers
+from training.promotion import GateDecision, GateRules, judge
+from training.retrain_data import RunData, build_run_data, regression_items
+from training.retrain_report import RetrainFailure, RetrainInterrupted, RetrainReport, write_report
+from training.thresholds import settle_answer_thresholds, settle_intent_rule
+from training.workspace import Build, Workspace
 
-
-class RetrainFailure(RuntimeError):
-    def __init__(self, step: str, reason: str, bundle: str) -> None:
-        self.step = step
-        super().__init__(f"step '{step}' failed: {reason}; bundle {bundle} stays in service")
+__all__ = ["RetrainFailure", "RetrainInterrupted", "RetrainOptions", "RetrainReport", "retrain"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +74,7 @@ class RetrainOptions:
     workspace: Path
     bundles_dir: Path
     database_url: str
-    since: str | None = None  # default: labels given since the last retraining
+    since: str | None = None  # ignore labels given before this day or time
     dry_run: bool = False
     notify_url: str | None = None  # a running bot to reload, e.g. http://127.0.0.1:8080
     admin_token: str = field(default="", repr=False)
@@ -72,131 +85,215 @@ class RetrainOptions:
     version: str | None = None  # the new bundle's name (default from the time)
     # How the new bundle is quantized and gated; a model whose int8 form fails the gate ships in fp32.
     export: ExportOptions = ExportOptions(fp32_fallback=True)
-
-
-@dataclass
-class RetrainReport:
-    old_bundle: str
-    new_bundle: str | None = None
-    published: bool = False
-    dataset: dict[str, object] = field(default_factory=dict)
-    gate: dict[str, object] = field(default_factory=dict)
-    export: dict[str, object] = field(default_factory=dict)  # ``ExportResult.report()``
-    retriever_retrained: bool = False
-    warnings: list[str] = field(default_factory=list)  # the data check's findings (``training.datacheck``)
-    seconds: dict[str, float] = field(default_factory=dict)
-    run_dir: str = ""
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        started = time.monotonic()
-        try:
-            yield
-        except RetrainFailure:
-            raise
-        except (TrainingInputError, BundleError, OSError, ValueError) as error:
-            raise RetrainFailure(name, str(error), self.old_bundle) from error
-        finally:
-            self.seconds[name] = round(time.monotonic() - started, 1)
+    exclude_intents: tuple[str, ...] = ()  # intents whose labels this run does not learn
+    routing_file: Path | None = None  # the routing file the bot serves (staff routes overlay it)
+    started_by: str = "cli"  # who or what started the run, for the console (cron, cli, a staff name)
 
 
 def retrain(options: RetrainOptions, log: Callable[[str], None] = print) -> RetrainReport:
-    """Run the loop described in the module docstring; return what happened."""
+    """Run the loop described in the module docstring; return what happened.
+
+    A run with nothing to learn returns a report with ``status == "nothing_to_learn"``.
+    """
     workspace = Workspace.open(options.workspace)
-    active = _active_version(options.bundles_dir)
-    report = RetrainReport(old_bundle=active)
-    if active != workspace.state.bundle:
-        raise RetrainFailure("check", f"the workspace describes bundle {workspace.state.bundle} but {active} "
-                             "is active; retrain from the workspace of the active bundle", active)
-    stamp = options.version or time.strftime("v%Y%m%d-%H%M%S", time.gmtime())
-    run = options.workspace / "runs" / stamp
-    run.mkdir(parents=True, exist_ok=True)
-    report.run_dir = str(run)
-    database = Database.open(options.database_url)
-    store, reviews = FaqStore(database), Reviews(database)
-    until = now()
-    base = str(workspace.checkpoint("intents") / "model") if options.warm_start else options.intent_args.base_model
-    intent_args = replace(options.intent_args, base_model=base)
-    joint = _one_encoder(workspace)
-    with report.step("dataset"):
-        dataset, faq_changed, regression = _dataset(workspace, store, reviews, options.since, run)
-        report.dataset = dataset.report()
-        log(f"data set: {json.dumps(report.dataset)}")
-        # The checks training runs on this data, run here for dry and real runs alike, so a dry run
-        # that passes means the real run will not stop for its data once training has started.
-        report.dataset["check"], report.warnings = _check_data(run, intent_args, options.retriever_args,
-                                                               joint or bool(dataset.added_queries) or faq_changed)
-        for line in report.warnings:
-            log(f"warning: {line}")
-        if not dataset.added_intent_rows and not dataset.added_queries and not faq_changed:
-            raise RetrainFailure("dataset", "nothing new to learn since the last retraining", active)
-    if options.dry_run:
-        _write_report(run, report)
-        return report
-    target = options.workspace / "checkpoints" / stamp
-    retriever = workspace.checkpoint("retriever")
-    if joint:
-        with report.step("train_joint"):
-            from training.joint import JointInputs, train_joint
-
-            train_joint(JointInputs(run / "intents.csv", None, run / "faq.csv", run / "queries.csv"), target,
-                        intent_args, options.retriever_args, log=_logged)
-            retriever, report.retriever_retrained = target / "retriever", True
-    else:
-        with report.step("train_intents"):
-            from training.intents import train_intents
-
-            train_intents(run / "intents.csv", None, target / "intents", intent_args, log=_logged)
-    if (dataset.added_queries or faq_changed) and not report.retriever_retrained:
-        with report.step("train_retriever"):
-            from training.retriever import train_retriever
-
-            train_retriever(run / "faq.csv", run / "queries.csv", target / "retriever", options.retriever_args)
-            retriever, report.retriever_retrained = target / "retriever", True
-    with report.step("evaluate"):
-        old = _scores(workspace.checkpoint("intents"), workspace.evaluation, regression)
-        new = _scores(target / "intents", workspace.evaluation, regression)
-        decision = judge(old, new, options.rules)
-        report.gate = decision.report()
-        log(f"gate: {'publish' if decision.publish else 'reject'}: {decision.rule}")
-    if not decision.publish:
-        _write_report(run, report)
-        raise RetrainFailure("gate", decision.rule, active)
-    with report.step("export"):
-        # The parity gate measures on the fixed evaluation set: thousands of rows resolve a 0.3-point
-        # tolerance, where the few hundred held out during training cannot (one row is 0.2 points).
-        request = ExportRequest(target / "intents", retriever, options.bundles_dir, options.export,
-                                heldout_intents=workspace.evaluation, version=stamp, activate=False)
-        exported = _export(request, active)
-        report.export = exported.report()
-        _log_export(exported, log)
-    if not exported.passed:
-        _write_report(run, report)
-        raise RetrainFailure("export", f"parity gate {exported.verdict}", active)
-    with report.step("activate"):
-        _activate(options, stamp)
-    report.new_bundle, report.published = stamp, True
-    workspace.advance(stamp, target / "intents", retriever, run / "intents.csv",
-                      run / "queries.csv" if report.retriever_retrained else None, until, store.kb_revision())
-    _write_report(run, report)
-    return report
+    with workspace.lock():
+        return _Run(options, workspace, log).run()
 
 
-def _dataset(workspace: Workspace, store: FaqStore, reviews: Reviews, since: str | None, run: Path
-             ) -> tuple[RetrainDataset, bool, list[tuple[str, str | None]]]:
-    """The new data set written into ``run``, whether the FAQ changed, and the regression set."""
-    labels = [Label(*label) for label in reviews.labels_since(since or workspace.state.labels_until)]
-    entries = store.list()
-    faq_ids = {entry.faq_id for entry in entries}
-    evaluation = read_intents(workspace.evaluation)
-    base_queries = read_queries(workspace.queries, faq_ids) if workspace.queries.exists() else []
-    dataset = build_dataset(read_intents(workspace.intents), base_queries, labels,
-                            [row.text for row in evaluation], faq_ids)
-    write_intents(run / "intents.csv", dataset.intents)
-    write_queries(run / "queries.csv", dataset.queries)
-    write_faq_file([e for e in entries if e.enabled], run / "faq.csv")
-    regression = [(t.text, t.value) for t in reviews.confirmed_since("1970-01-01")]
-    return dataset, store.kb_revision() != workspace.state.faq_revision, regression
+class _Run:
+    """One retraining: its options, workspace, report and run directory."""
+
+    def __init__(self, options: RetrainOptions, workspace: Workspace, log: Callable[[str], None]) -> None:
+        self.options, self.workspace, self.log = options, workspace, log
+        self.active = _active_version(options.bundles_dir)
+        self.report = RetrainReport(old_bundle=self.active)
+        self.stamp = options.version or time.strftime("v%Y%m%d-%H%M%S", time.gmtime())
+        self.run_dir = options.workspace / "runs" / self.stamp
+        self.target = options.workspace / "checkpoints" / self.stamp
+        self.report.run_dir = str(self.run_dir)
+
+    def run(self) -> RetrainReport:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        database = Database.open(self.options.database_url)
+        runs = RetrainRuns(database)
+        run_id = runs.start(self.stamp, self.active, self.options.started_by)
+        try:
+            return self._run(database)
+        finally:  # the console shows every run, however it ended
+            if self.report.status == "running":
+                self.report.finish("failed", self.report.current_step, "stopped by an unexpected error")
+            runs.finish(run_id, self.report.status, self.report.new_bundle, self.report.summary(),
+                        str(self.run_dir / "report.md"))
+            database.close()
+
+    def _run(self, database: Database) -> RetrainReport:
+        try:
+            self._steps(database)
+        except RetrainFailure as failure:
+            self._discard()
+            if self.report.status == "running":
+                self.report.finish("failed", failure.step, failure.reason)
+            write_report(self.run_dir, self.report)
+            raise
+        except KeyboardInterrupt:
+            self._discard()
+            step = self.report.current_step or "check"
+            self.report.finish("interrupted", step, "stopped by the operator (Ctrl-C)")
+            write_report(self.run_dir, self.report)
+            raise RetrainInterrupted(step, self.active, str(self.run_dir)) from None
+        write_report(self.run_dir, self.report)
+        return self.report
+
+    def _steps(self, database: Database) -> None:
+        options, report = self.options, self.report
+        with report.step("check"):
+            build = self._build()
+        store, reviews = FaqStore(database), Reviews(database)
+        with report.step("labels"):
+            labels = self._labels(build, store, reviews)
+        with report.step("dataset"):
+            old_intents = _checkpoint_labels(self.workspace.checkpoint(build, "intents"))
+            data = build_run_data(self.workspace, build, store, reviews, labels, self.run_dir, old_intents)
+            report.dataset = {**data.dataset.report(), "held_out": len(data.held_out),
+                              "gate_items": len(data.items)}
+            self.log(f"data set: {json.dumps(report.dataset)}")
+            # The checks training runs on this data, run here for dry and real runs alike, so a dry run
+            # that passes means the real run will not stop for its data once training has started.
+            report.dataset["check"], report.warnings = _check_data(
+                self.run_dir, self._intent_args(build), options.retriever_args,
+                self._joint(build) or data.retrain_retriever)
+            for line in report.warnings:
+                self.log(f"warning: {line}")
+        if not data.anything_new:
+            report.finish("nothing_to_learn", reason=f"the labels and the FAQ are those bundle {self.active} "
+                          "was built from")
+            return
+        if options.dry_run:
+            report.finish("dry_run")
+            return
+        retriever = self._train(build, data)
+        with report.step("thresholds"):
+            self._settle_thresholds(build, retriever)
+        with report.step("evaluate"):
+            decision = self._judge(build, retriever, data, reviews)
+        if not decision.publish:
+            report.finish("rejected", "gate", decision.rule)
+            raise RetrainFailure("gate", decision.rule, self.active)
+        self._export(retriever)
+        with report.step("activate"):
+            _activate(options, self.stamp)
+        report.new_bundle, report.published = self.stamp, True
+        self.workspace.record(Build(self.stamp, self._relative(self.target / "intents"),
+                                    self._relative(retriever), data.faq_revision, data.trained, data.held_out,
+                                    options.exclude_intents),
+                              self.run_dir / "intents.csv",
+                              self.run_dir / "queries.csv" if report.retriever_retrained
+                              else self.workspace.record_dir(build.bundle) / "queries.csv")
+        report.finish("published")
+
+    def _build(self) -> Build:
+        build = self.workspace.build(self.active)
+        if build is None:
+            known = ", ".join(self.workspace.bundles()) or "none"
+            raise RetrainFailure("check", f"bundle {self.active} is active but the workspace has no record of what it "
+                                 f"was trained on (it has: {known}); activate one of those with `supportbot bundles "
+                                 "activate VERSION`, or describe this one with `supportbot retrain init`", self.active)
+        return build
+
+    def _labels(self, build: Build, store: FaqStore, reviews: Reviews) -> list[ReviewLabel]:
+        """The labels this run learns from, checked first; blocking findings stop the run."""
+        options = self.options
+        stored = reviews.training_labels(max(self.workspace.labels_from, options.since or ""))
+        base = read_intents(self.workspace.base_intents)
+        known = {row.label for row in base} | set(_checkpoint_labels(self.workspace.checkpoint(build, "intents")))
+        table = read_routing_file(options.routing_file) if options.routing_file else {}
+        findings = check_labels(stored, known, store.list(), set(overlay(table, RouteStore(store.database).mapping())),
+                                options.exclude_intents, {repeat_key(row.text): row.label for row in base})
+        self.report.labels = {"checked": len(stored), "findings": [finding.to_dict() for finding in findings]}
+        for finding in findings:
+            self.log(f"{'error' if finding.blocking else 'warning'}: {finding.line()}")
+        blocking = [finding for finding in findings if finding.blocking]
+        if blocking:
+            raise RetrainFailure("labels", " ".join(finding.line() for finding in blocking), self.active)
+        return [label for label in stored if not (label.kind == "intent" and label.value in options.exclude_intents)]
+
+    def _settle_thresholds(self, build: Build, retriever: Path) -> None:
+        """Keep the old thresholds where the new ones rest on too few rows; list every one."""
+        from training.checkpoint import load_intent_predictor
+
+        changes = [settle_intent_rule(self.workspace.checkpoint(build, "intents"), self.target / "intents",
+                                      self.active, lambda path: load_intent_predictor(path)[1]),
+                   *settle_answer_thresholds(self.workspace.checkpoint(build, "retriever"), retriever, self.active)]
+        self.report.thresholds = [change.to_dict() for change in changes]
+        for change in changes:
+            self.log(f"threshold: {change.name}: {change.old} -> {change.new}: {change.note}")
+
+    def _judge(self, build: Build, retriever: Path, data: RunData, reviews: Reviews) -> GateDecision:
+        """Ask the old and the new checkpoints the same items; decide by ``training.promotion``."""
+        items = [*data.items, *regression_items(reviews, data.items)]
+        old = answers(Checkpoints(self.workspace.checkpoint(build, "intents"),
+                                  self.workspace.checkpoint(build, "retriever")), items, data.entries)
+        new = answers(Checkpoints(self.target / "intents", retriever), items, data.entries)
+        decision = judge(items, old.right, new.right, self.options.rules)
+        self.report.gate = {**decision.report(), "items": [
+            {"text": item.text, "gold": item.gold, "part": item.part, "old": o, "new": n}
+            for item, o, n in zip(items, old.predicted, new.predicted) if item.part in ("new themes", "fresh phrasings")]}
+        self.log(f"gate: {'publish' if decision.publish else 'reject'}: {decision.rule}")
+        return decision
+
+    def _intent_args(self, build: Build) -> IntentTrainingArgs:
+        if not self.options.warm_start:
+            return self.options.intent_args
+        return replace(self.options.intent_args, base_model=str(self.workspace.checkpoint(build, "intents") / "model"))
+
+    def _joint(self, build: Build) -> bool:
+        return _one_encoder(self.workspace.checkpoint(build, "intents"), self.workspace.checkpoint(build, "retriever"))
+
+    def _train(self, build: Build, data: RunData) -> Path:
+        """Train into the run's checkpoint directory; return the retriever checkpoint to ship."""
+        report, run, target = self.report, self.run_dir, self.target
+        intent_args, retriever_args = self._intent_args(build), self.options.retriever_args
+        retriever = self.workspace.checkpoint(build, "retriever")
+        if self._joint(build):
+            with report.step("train_joint"):
+                from training.joint import JointInputs, train_joint
+
+                train_joint(JointInputs(run / "intents.csv", None, run / "faq.csv", run / "queries.csv"), target,
+                            intent_args, retriever_args, log=_logged)
+                retriever, report.retriever_retrained = target / "retriever", True
+        else:
+            with report.step("train_intents"):
+                from training.intents import train_intents
+
+                train_intents(run / "intents.csv", None, target / "intents", intent_args, log=_logged)
+        if data.retrain_retriever and not report.retriever_retrained:
+            with report.step("train_retriever"):
+                from training.retriever import train_retriever
+
+                train_retriever(run / "faq.csv", run / "queries.csv", target / "retriever", retriever_args)
+                retriever, report.retriever_retrained = target / "retriever", True
+        return retriever
+
+    def _export(self, retriever: Path) -> None:
+        with self.report.step("export"):
+            # The parity gate measures on the fixed evaluation set: thousands of rows resolve a 0.3-point
+            # tolerance, where the few hundred held out during training cannot (one row is 0.2 points).
+            request = ExportRequest(self.target / "intents", retriever, self.options.bundles_dir, self.options.export,
+                                    heldout_intents=self.workspace.evaluation, version=self.stamp, activate=False)
+            exported = _export(request, self.active)
+            self.report.export = exported.report()
+            _log_export(exported, self.log)
+        if not exported.passed:
+            raise RetrainFailure("export", f"parity gate {exported.verdict}", self.active)
+
+    def _relative(self, path: Path) -> str:
+        return path.relative_to(self.workspace.root).as_posix()
+
+    def _discard(self) -> None:
+        """Remove the checkpoints of a run that publishes nothing: nothing will ever load them."""
+        shutil.rmtree(self.target, ignore_errors=True)
+        for partial in self.target.parent.glob(f".{self.target.name}.tmp-*"):
+            shutil.rmtree(partial, ignore_errors=True)
 
 
 def _check_data(run: Path, intent_args: IntentTrainingArgs, retriever_args: RetrieverTrainingArgs,
@@ -213,34 +310,27 @@ def _check_data(run: Path, intent_args: IntentTrainingArgs, retriever_args: Retr
     return report.to_dict(), report.warnings()
 
 
+def _checkpoint_labels(checkpoint: Path) -> tuple[str, ...]:
+    from export.checkpoint import CheckpointError, read_intent_checkpoint
+
+    try:
+        return read_intent_checkpoint(checkpoint).labels
+    except CheckpointError as error:
+        raise TrainingInputError(str(error)) from None
+
+
 def _logged(line: str) -> None:
     """The training steps' data warnings: the dataset step logged them already."""
 
 
-def _one_encoder(workspace: Workspace) -> bool:
-    """Whether the active intent and retriever checkpoints hold one shared encoder."""
+def _one_encoder(intents: Path, retriever: Path) -> bool:
+    """Whether the intent and retriever checkpoints hold one shared encoder."""
     from export.checkpoint import CheckpointError, encoder_digest
 
     try:
-        return encoder_digest(workspace.checkpoint("intents") / "model") == \
-            encoder_digest(workspace.checkpoint("retriever") / "model")
+        return encoder_digest(intents / "model") == encoder_digest(retriever / "model")
     except CheckpointError:  # no weights to compare: training says what is wrong
         return False
-
-
-def _scores(checkpoint: Path, evaluation: Path, regression: list[tuple[str, str | None]]) -> Scores:
-    from training.checkpoint import load_intent_predictor
-    from training.evaluation import evaluate_intents
-
-    meta, predict = load_intent_predictor(checkpoint)
-    rows = read_intents(evaluation)
-    result = evaluate_intents(predict, meta, rows)
-    predicted = result.decided if meta.oos_label in result.gold else result.top1
-    regression_predicted: list[str] = []
-    if regression:
-        logits = predict([text for text, _ in regression])
-        regression_predicted = [meta.labels[i] for i in logits.argmax(axis=1)]
-    return score(result.gold, predicted, [str(label) for _, label in regression], regression_predicted)
 
 
 def _export(request: ExportRequest, active: str) -> ExportResult:
@@ -276,17 +366,3 @@ def _active_version(bundles_dir: Path) -> str:
         return resolve_current(bundles_dir).name
     except BundleError:
         raise RetrainFailure("check", f"no active bundle in {bundles_dir}", "(none)") from None
-
-
-def _write_report(run: Path, report: RetrainReport) -> None:
-    data = {key: value for key, value in vars(report).items()}
-    (run / "report.json").write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    gate = report.gate.get("rule", "not reached") if report.gate else "not reached"
-    lines = [f"# Retraining {run.name}", "", f"- bundle in service before: {report.old_bundle}",
-             f"- published: {report.new_bundle if report.published else 'no'}", f"- gate: {gate}",
-             f"- parity gate: {report.export.get('verdict', 'not reached')}",
-             f"- data set: {json.dumps(report.dataset)}", f"- retriever retrained: {report.retriever_retrained}",
-             f"- seconds per step: {json.dumps(report.seconds)}", ""]
-    if report.warnings:
-        lines += ["## Data check", "", *[f"- warning: {line}" for line in report.warnings], ""]
-    (run / "report.md").write_text("\n".join(lines), encoding="utf-8")

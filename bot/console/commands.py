@@ -24,7 +24,10 @@ PREFIX = "supportbot staff"
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``staff`` and its sub-commands to the root parser."""
+    """Add ``staff`` and ``routing`` (``bot.console.routing_commands``) to the root parser."""
+    from bot.console import routing_commands
+
+    routing_commands.register(commands)
     staff = commands.add_parser("staff", help="accounts of the support staff who use the web console",
                                 description="Accounts for the staff console at /console.")
     staff.add_argument("--db", help="database URL or SQLite file (default: $SUPPORTBOT_DB, "

@@ -6,7 +6,8 @@ the parent application's keys.
 
 Pages: ``/console/`` overview, ``/console/inbox`` (conversations waiting for a person),
 ``/console/faq`` (list, create, edit, history), ``/console/try``, ``/console/review`` (queue
-and similar questions), sign-in and sign-out.
+and similar questions), ``/console/routing`` (what the bot does with each intent), ``/console/retraining`` (runs,
+bundles, roll back, retrain, undo or change a label), sign-in and sign-out.
 
 Example::
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.console import auth, faq_pages, inbox, overview, review, tryout
+from bot.console import auth, faq_pages, inbox, overview, retraining, review, routing, tryout
 from bot.console.auth import SIGNIN_FORMS, THROTTLE, SignInForms, SignInThrottle
 from bot.console.pages import ENVIRONMENT, STATIC, build_environment
 
@@ -36,8 +37,9 @@ def build_console() -> web.Application:
     console[ENVIRONMENT] = build_environment()
     console[THROTTLE] = SignInThrottle()
     console[SIGNIN_FORMS] = SignInForms()
-    for module in (auth, overview, inbox, faq_pages, tryout, review):
+    for module in (auth, overview, inbox, faq_pages, tryout, review, routing, retraining):
         console.add_routes(module.routes)
+    retraining.add_retraining(console)  # the background retraining the page starts, stopped on shutdown
     console.router.add_static("/static/", STATIC, name="console-static")
     console.on_response_prepare.append(_secure_headers)
     return console

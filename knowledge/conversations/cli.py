@@ -1,4 +1,4 @@
-"""``supportbot logs``: export the conversation log, import labels given elsewhere."""
+"""``supportbot logs``: export the conversation log, import labels given elsewhere, undo or change a label."""
 from __future__ import annotations
 
 import argparse
@@ -6,10 +6,11 @@ import getpass
 import os
 from pathlib import Path
 
+from knowledge.conversations.corrections import PhrasingChange, phrasing_changes
 from knowledge.conversations.files import read_labels, write_turns
 from knowledge.conversations.log import ConversationLog
 from knowledge.conversations.privacy import forget_customer
-from knowledge.conversations.reviews import Reviews
+from knowledge.conversations.reviews import ReviewLabel, Reviews
 from knowledge.database import Database
 from knowledge.errors import KnowledgeError
 from knowledge.faq.store import FaqStore
@@ -52,6 +53,29 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     forget.add_argument("--customer", required=True, help="the conversation id, e.g. tg:123456789 or web:3f9c...")
     forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     forget.set_defaults(run=run_forget)
+    unlabel = sub.add_parser("unlabel", help="undo the labels of turns: they go back to the review queue",
+                             description="Undo the labels of turns (before the next retraining learns them). A "
+                                         "question attached to a FAQ entry leaves the entry's phrasings too.\n\n"
+                                         "example:\n  supportbot logs unlabel 1412 1413",
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    unlabel.add_argument("turns", type=int, nargs="+", metavar="TURN")
+    unlabel.add_argument("--author", help="name recorded with FAQ changes (default: $USER)")
+    unlabel.set_defaults(run=run_unlabel)
+    relabel = sub.add_parser("relabel", help="change the labels of labelled turns",
+                             description="Give labelled turns another label (e.g. merge a rare intent into "
+                                         "another one). Attaching to a FAQ entry adds the text to its phrasings; "
+                                         "moving a question off an entry removes it.\n\nexample:\n"
+                                         "  supportbot logs relabel 1412 --intent bulk_order\n"
+                                         "  supportbot logs relabel 1413 --faq store-pickup",
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    relabel.add_argument("turns", type=int, nargs="+", metavar="TURN")
+    choice = relabel.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--intent", metavar="NAME", help="an example of this intent")
+    choice.add_argument("--faq", metavar="FAQ_ID", help="a phrasing of this FAQ entry")
+    choice.add_argument("--out-of-scope", action="store_true", help="out of scope for the bot")
+    choice.add_argument("--dismiss", action="store_true", help="nothing to learn (noise, spam)")
+    relabel.add_argument("--author", help="name recorded with the labels (default: $USER)")
+    relabel.set_defaults(run=run_relabel)
     logs.set_defaults(run=None)
 
 
@@ -70,12 +94,12 @@ def run_import(args: argparse.Namespace) -> int:
     with _open(args) as database:
         store, reviews = FaqStore(database), Reviews(database)
         try:
-            pending = {turn.id for turn in reviews.pending(limit=10_000_000)}
+            pending = {turn_id for turn in reviews.pending(limit=10_000_000) for turn_id in turn.turn_ids}
             labels = read_labels(args.file, pending, {e.faq_id for e in store.list()})
             if args.dry_run:
                 print(f"would apply {len(labels)} labels")
                 return 0
-            reviews.label_many(labels, args.author or os.environ.get("USER") or getpass.getuser() or "import")
+            reviews.label_many(labels, args.author or _user("import"))
         except KnowledgeError as error:
             raise SystemExit(f"{PREFIX}: error: {error}") from None
     print(f"applied {len(labels)} labels")
@@ -104,3 +128,50 @@ def _open(args: argparse.Namespace) -> Database:
         return Database.open(database_url(args.db))
     except KnowledgeError as error:  # e.g. a schema that is behind: one line naming the command to run
         raise SystemExit(f"{PREFIX}: error: {error}") from None
+def run_unlabel(args: argparse.Namespace) -> int:
+    with _open(args) as database:
+        store, reviews = FaqStore(database), Reviews(database)
+        try:
+            undone = reviews.unlabel(args.turns)
+            edited = _follow(store, phrasing_changes(undone, [], store.get), args.author or _user("cli"))
+        except KnowledgeError as error:
+            raise SystemExit(f"{PREFIX}: error: {error}") from None
+    for label in undone:
+        print(f"turn {label.turn_id}: label {_named(label)} undone; back in the review queue")
+    for faq_id in edited:
+        print(f"FAQ entry {faq_id}: the question was removed from its phrasings")
+    return 0
+
+
+def run_relabel(args: argparse.Namespace) -> int:
+    kind, value = ("intent", args.intent) if args.intent else ("faq", args.faq) if args.faq else \
+        ("out_of_scope", None) if args.out_of_scope else ("dismissed", None)
+    author = args.author or _user("cli")
+    with _open(args) as database:
+        store, reviews = FaqStore(database), Reviews(database)
+        try:
+            if args.faq:
+                store.get(args.faq)  # an unknown entry is refused before any label changes
+            old, new = reviews.relabel(args.turns, kind, value, author)
+            edited = _follow(store, phrasing_changes(old, new, store.get), author)
+        except KnowledgeError as error:
+            raise SystemExit(f"{PREFIX}: error: {error}") from None
+    for before, after in zip(old, new):
+        print(f"turn {after.turn_id}: {_named(before)} -> {_named(after)}")
+    for faq_id in edited:
+        print(f"FAQ entry {faq_id}: phrasings updated")
+    return 0
+
+
+def _follow(store: FaqStore, changes: list[PhrasingChange], author: str) -> list[str]:
+    for change in changes:
+        store.edit(change.faq_id, change.base_revision, author, alternatives=change.alternatives)
+    return [change.faq_id for change in changes]
+
+
+def _named(label: ReviewLabel) -> str:
+    return f"{label.kind} {label.value}" if label.value else label.kind
+
+
+def _user(default: str) -> str:
+    return os.environ.get("USER") or getpass.getuser() or default

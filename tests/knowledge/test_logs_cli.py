@@ -63,3 +63,25 @@ def test_import_reports_every_bad_row_and_applies_nothing(store: FaqStore, tmp_p
         assert f"labels.jsonl, line {line}" in message
     assert "line 1," not in message
     assert Reviews(store.database).labels() == [] and len(Reviews(store.database).pending()) == 2
+
+
+def test_unlabel_and_relabel_follow_the_faq_phrasings(store: FaqStore, capsys: pytest.CaptureFixture[str]) -> None:
+    reviews = Reviews(store.database)
+    refund, weather = [t.id for t in reversed(reviews.pending())]
+    reviews.label([refund], "faq", "refunds", "ana")
+    store.edit("refunds", 1, "ana", alternatives=("refund, how long?",))  # as the console attaches it
+    store.add(FaqEntry("forecast", "Do you forecast weather?", "No."), "ana")
+    reviews.label([weather], "intent", "weather", "ana")
+    assert main(["logs", "relabel", str(weather), "--faq", "forecast", "--author", "bo"]) == 0
+    assert "intent weather -> faq forecast" in capsys.readouterr().out
+    assert store.get("forecast").alternatives == ("weather?",)
+    assert main(["logs", "relabel", str(weather), "--out-of-scope"]) == 0
+    assert store.get("forecast").alternatives == () and reviews.labels(weather)[0].kind == "out_of_scope"
+    assert main(["logs", "unlabel", str(refund)]) == 0
+    out = capsys.readouterr().out
+    assert "label faq refunds undone" in out and "FAQ entry refunds" in out
+    assert store.get("refunds").alternatives == () and [t.id for t in reviews.pending()] == [refund]
+    with pytest.raises(SystemExit, match=rf"supportbot logs: error: turn\(s\) \[{refund}\] have no label"):
+        main(["logs", "unlabel", str(refund)])
+    with pytest.raises(SystemExit, match="no FAQ entry 'nope'"):
+        main(["logs", "relabel", str(weather), "--faq", "nope"])

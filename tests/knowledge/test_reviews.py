@@ -123,3 +123,37 @@ def test_activity_per_day_and_feedback(log: ConversationLog) -> None:
     assert Activity(log.database).feedback(days=3) == Feedback(up=1, down=0)
     with pytest.raises(ValueError):
         Activity(log.database).per_day(days=0)
+
+
+def test_repeats_are_one_queued_item_and_labelled_together(log: ConversationLog) -> None:
+    ids = log.record([_turn("Where is my order?", "fallback"), _turn("joke", "fallback"),
+                      _turn("where is my   ORDER?", "fallback"), _turn("where is my order?", "clarify")])
+    reviews = Reviews(log.database)
+    queued = reviews.pending()
+    assert [(t.id, t.repeats, t.turn_ids) for t in queued] == [(ids[3], 3, (ids[3], ids[2], ids[0])),
+                                                                (ids[1], 1, (ids[1],))]
+    assert [t.id for t in reviews.pending(limit=1)] == [ids[3]]
+    assert [t.id for t in reviews.pending(turn_ids=[ids[0], ids[2]])] == [ids[2], ids[0]]  # given ids: not merged
+    labels = reviews.label([ids[3]], "intent", "order_status", "ana")
+    assert sorted(label.turn_id for label in labels) == sorted([ids[0], ids[2], ids[3]])
+    assert [t.id for t in reviews.pending()] == [ids[1]]
+
+
+def test_a_label_can_be_undone_or_changed(log: ConversationLog) -> None:
+    from knowledge.conversations.reviews import NotLabelled
+
+    a, b = log.record([_turn("ten pallets of mattresses", "fallback"), _turn("spam", "fallback")])
+    reviews = Reviews(log.database)
+    reviews.label([a], "intent", "wholesale", "ana")
+    with pytest.raises(NotLabelled, match=rf"turn\(s\) \[{b}\] have no label"):
+        reviews.unlabel([a, b])
+    assert [label.value for label in reviews.labels(a)] == ["wholesale"]  # all or nothing
+    old, new = reviews.relabel([a], "intent", "bulk_order", "bo")
+    assert [(x.kind, x.value) for x in old] == [("intent", "wholesale")]
+    assert [(x.turn_id, x.value, x.author) for x in new] == [(a, "bulk_order", "bo")]
+    assert [label.value for label in reviews.training_labels("1970-01-01")] == ["bulk_order"]
+    with pytest.raises(InvalidLabel):
+        reviews.relabel([a], "intent", "two words", "bo")
+    undone = reviews.unlabel([a])
+    assert [x.value for x in undone] == ["bulk_order"] and reviews.labels(a) == []
+    assert [t.id for t in reviews.pending()] == [b, a]  # back in the queue

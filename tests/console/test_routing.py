@@ -1,0 +1,50 @@
+"""Routing staff change: the console page and ``supportbot routing`` store it, the bot routes by it."""
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.cli import main
+from bot.settings import Settings
+from knowledge.database import Database
+from knowledge.routing import RouteStore
+from tests.bot.test_chat_api import say
+from tests.console.helpers import follow
+
+
+async def test_a_route_set_in_the_console_applies_to_the_next_message(client: TestClient, settings: Settings,
+                                                                      csrf: str) -> None:
+    page = await follow(client, "/console/routing")
+    assert "<code>greeting</code>" in page and "handler greeting" in page and "shipped" in page
+    assert (await say(client, "hello"))["action"] == "handler"
+    response = await client.post("/console/routing", data={"csrf_token": csrf, "intent": "greeting",
+                                                           "route": "faq", "faq": "shipping-times", "handler": "x"})
+    assert response.status == 200 and "Route changed" in await response.text()
+    reply = await say(client, "hello")
+    assert reply["action"] == "answer" and reply["faq_id"] == "shipping-times"
+    assert RouteStore(Database.open(settings.database_url)).mapping() == {"greeting": {"faq": "shipping-times"}}
+    page = await follow(client, "/console/routing")
+    assert "FAQ entry shipping-times" in page and "ana," in page
+    response = await client.post("/console/routing", data={"csrf_token": csrf, "intent": "greeting",
+                                                           "route": "handler", "handler": "teleport"})
+    assert response.status == 400 and "unknown handler &#39;teleport&#39;" in await response.text()
+    await client.post("/console/routing", data={"csrf_token": csrf, "intent": "greeting", "route": "unset"})
+    assert (await say(client, "hello"))["action"] == "handler"
+
+
+def test_routing_command(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    db = ["routing", "--db", settings.database_url]
+    assert main([*db, "set", "loyalty_programme", "--faq", "shipping-times", "--author", "bo"]) == 0
+    assert "loyalty_programme -> FAQ entry shipping-times" in capsys.readouterr().out
+    assert main([*db, "set", "wholesale", "--person"]) == 0
+    assert main([*db, "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "wholesale\ta person\tset by" in listed and "greeting\thandler greeting\tshipped" in listed
+    with pytest.raises(SystemExit, match="supportbot routing: error: .*unknown handler 'teleport'"):
+        main([*db, "set", "wholesale", "--handler", "teleport"])
+    with pytest.raises(SystemExit, match="no FAQ entry 'nope'"):
+        main([*db, "set", "wholesale", "--faq", "nope"])
+    assert RouteStore(Database.open(settings.database_url)).mapping()["wholesale"] == {"handler": "human_handoff"}
+    assert main([*db, "unset", "wholesale"]) == 0
+    with pytest.raises(SystemExit, match="staff set no route for 'wholesale'"):
+        main([*db, "unset", "wholesale"])
