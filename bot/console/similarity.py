@@ -85,7 +85,7 @@ def _suggest(brain: Brain, turns: list[QueuedTurn]) -> dict[int, Hit]:
     vectors = brain.model.encode([t.text for t in asked])  # [n, dim]
     suggestions = {}
     for turn, vector in zip(asked, vectors):
-        hits = brain.index.search(vector, k=1)
+        hits = brain.index.search(vector, k=1, text=turn.text)  # as the bot itself would search
         if hits and hits[0].score >= brain.thresholds.answer:
             suggestions[turn.id] = hits[0]
     return suggestions

@@ -272,7 +272,7 @@ class Responder:
         for row, label_index in enumerate(best):
             guess = IntentGuess(scores.labels[int(label_index)],
                                 float(scores.probabilities[row, label_index]), bool(scores.in_scope[row]))
-            hits = tuple(brain.index.search(inference.embeddings[row], k=3))
+            hits = tuple(brain.index.search(inference.embeddings[row], k=3, text=texts[row]))
             results.append(Understood(brain, guess, hits))
         return results
 
