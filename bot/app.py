@@ -34,6 +34,7 @@ from bot.core.responder import Responder
 from bot.core.routing import DEFAULT_ROUTING, RoutingTable, load_routing
 from bot.core.sessions import Sessions
 from bot.core.webhook import Webhook
+from bot.follower import Follower
 from bot.http import forwarded_middleware
 from bot.keys import CONVERSATIONS, DATABASE, DESK, KEEPER, METRICS, RESPONDER, SETTINGS, STORE
 from bot.metrics import Metrics
@@ -103,11 +104,14 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         if webhook is not None:
             await webhook.start()
         await responder.start()
+        follower = Follower(settings, store, keeper, responder, desk, app[METRICS])  # changes made elsewhere
+        await follower.start()
         app[DATABASE], app[STORE], app[CONVERSATIONS] = database, store, conversations
         app[KEEPER], app[RESPONDER], app[DESK] = keeper, responder, desk
         app[METRICS].set_bundle(keeper.current.version)
         log.info("serving bundle %s with %d FAQ entries", keeper.current.version, len(keeper.current.entries))
         yield
+        await follower.close()
         await responder.close()  # in-flight messages finish first ...
         await turn_log.close()  # ... and their turns are written
         await sessions.close()

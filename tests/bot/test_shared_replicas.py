@@ -6,6 +6,7 @@ the database in common, as two processes behind a load balancer would be.
 """
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from bot.settings import Settings
 from knowledge.database import Database
 from knowledge.faq.formats import read_faq_file
 from knowledge.faq.store import FaqStore
-from tests.bot.service import ADMIN_TOKEN, DEMO_FAQ
+from tests.bot.service import ADMIN_TOKEN, DEMO_FAQ, admin_headers
 from tests.fakes import KeywordModel
 
 SIGNIN_TOKEN = re.compile(r'name="signin_token" value="([^"]+)"')
@@ -25,12 +26,17 @@ SIGNIN_TOKEN = re.compile(r'name="signin_token" value="([^"]+)"')
 
 @pytest.fixture()
 async def replicas(database_url: str, tmp_path: Path, aiohttp_client) -> tuple[TestClient, TestClient]:
+    return await _replicas(database_url, tmp_path, aiohttp_client)
+
+
+async def _replicas(database_url: str, tmp_path: Path, aiohttp_client, **changes: object) -> tuple[TestClient, TestClient]:
     with Database.open(database_url) as database:
         FaqStore(database).import_entries(read_faq_file(DEMO_FAQ).entries, "test")
     clients = []
     for name in ("a", "b"):
         settings = Settings(data_dir=tmp_path / name, db=database_url, admin_token=ADMIN_TOKEN, max_wait_ms=1.0,
-                            review_sample_rate=0.0, rate_limit_per_minute=5, address_rate_per_minute=8)
+                            review_sample_rate=0.0, rate_limit_per_minute=5, address_rate_per_minute=8
+                            ).with_changes(**changes)
         clients.append(await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel())))
     return clients[0], clients[1]
 
@@ -74,3 +80,31 @@ async def test_a_sign_in_form_from_one_replica_works_once_on_the_other(replicas:
     first = await b.post("/console/signin", data=form, headers=cookie, allow_redirects=False)
     again = await a.post("/console/signin", data=form, headers=cookie, allow_redirects=False)
     assert first.status == 401 and again.status == 403  # checked (wrong password) once, then used up
+
+
+async def _answer_within(client: TestClient, question: str, faq_id: str, seconds: float) -> float:
+    """Ask until the answer is ``faq_id``; how long that took (fails after ``seconds``)."""
+    started = loop_time = asyncio.get_running_loop().time()
+    n = 0
+    while loop_time - started < seconds:
+        n += 1
+        reply = await _say(client, f"poll-{n:06d}", question)
+        if reply["faq_id"] == faq_id:
+            return loop_time - started
+        await asyncio.sleep(0.05)
+        loop_time = asyncio.get_running_loop().time()
+    raise AssertionError(f"{faq_id} was not answered within {seconds} s")
+
+
+async def test_an_faq_edit_through_one_replica_is_answered_by_the_other_within_2_s(
+        database_url: str, tmp_path: Path, aiohttp_client) -> None:
+    a, b = await _replicas(database_url, tmp_path, aiohttp_client, address_rate_per_minute=100_000)
+    question = "Do you sell gift vouchers for birthdays?"
+    assert (await _say(b, "voucher-0001", question))["faq_id"] != "gift-vouchers"
+    added = await a.post("/admin/faq", headers=admin_headers(), json={
+        "faq_id": "gift-vouchers", "question": question, "answer": "Yes: gift vouchers from 10 to 200 euros."})
+    assert added.status == 201, await added.text()
+    assert (await _say(a, "voucher-0002", question))["faq_id"] == "gift-vouchers"  # a: at once
+    assert await _answer_within(b, question, "gift-vouchers", 2.0) < 2.0
+    health = await (await b.get("/healthz")).json()
+    assert health["faq_revision"] == (await (await a.get("/healthz")).json())["faq_revision"]
