@@ -91,9 +91,9 @@ class Follower:
         await self._follow_bundle()
         routes = await asyncio.to_thread(self.routes.revision)
         if routes != self._routes:
+            self._routes = routes  # tried once per change, whatever comes of it
             mapping = await asyncio.to_thread(self.routes.mapping)
             self.responder.routing = routing_table(mapping, self.responder.handlers)
-            self._routes = routes
             log.info("routes changed elsewhere: routing table rebuilt")
         newest_event, newest_turn, sessions = await asyncio.to_thread(self.desk.handoffs.activity_after,
                                                                       *self._handoffs)
@@ -135,3 +135,5 @@ class Follower:
                 await self.catch_up()
             except (SQLAlchemyError, OSError) as error:  # the database is away: try again next time
                 log.warning("could not look for changes made elsewhere (%s); trying again", type(error).__name__)
+            except Exception:  # e.g. routes another release stored: this loop must outlive one bad poll
+                log.exception("could not apply a change made elsewhere; trying again")

@@ -66,10 +66,15 @@ class SignInForms:
     seconds, so every guess needs a fresh form (and a replayed form post is refused). Kept in the
     database (``knowledge.claims``, by hash): a form one replica handed out works on another."""
 
-    def __init__(self, max_age: float = 3600.0) -> None:
+    def __init__(self, max_age: float = 3600.0, per_address_per_minute: int = 60) -> None:
         self.max_age = max_age
+        self.per_address = per_address_per_minute  # forms handed out: each is a row until it expires
 
-    async def issue(self, database: Database) -> str:
+    async def issue(self, database: Database, address: str) -> str | None:
+        """A fresh form's token; None when ``address`` fetched too many forms lately."""
+        bucket = Bucket(f"signin-forms:{address[:100]}", self.per_address, self.per_address / 60)
+        if not (await asyncio.to_thread(RateLimits(database).hit, bucket)).allowed:
+            return None
         token = secrets.token_urlsafe(24)
         await asyncio.to_thread(Claims(database, replica_name()).take, _form_key(token), self.max_age)
         return token
@@ -152,7 +157,9 @@ async def signout(request: web.Request) -> web.StreamResponse:
 
 
 async def _signin_form(request: web.Request, status: int, error: str, name: str = "") -> web.Response:
-    token = await request.config_dict[SIGNIN_FORMS].issue(request.config_dict[DATABASE])
+    token = await request.config_dict[SIGNIN_FORMS].issue(request.config_dict[DATABASE], request.remote or "")
+    if token is None:
+        raise web.HTTPTooManyRequests(text="Too many sign-in pages from your address. Wait a minute.")
     next_url = request.query.get("next", "")
     if request.method == "POST":
         next_url = str((await request.post()).get("next", ""))

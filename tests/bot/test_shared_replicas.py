@@ -7,6 +7,7 @@ the database in common, as two processes behind a load balancer would be.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from pathlib import Path
 
@@ -14,11 +15,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
+from bot.models.store import activate
 from bot.settings import Settings
 from knowledge.database import Database
 from knowledge.faq.formats import read_faq_file
 from knowledge.faq.store import FaqStore
 from tests.bot.service import ADMIN_TOKEN, DEMO_FAQ, admin_headers
+from tests.bot.toy_bundle import build_toy_bundle
 from tests.fakes import KeywordModel
 
 SIGNIN_TOKEN = re.compile(r'name="signin_token" value="([^"]+)"')
@@ -108,3 +111,24 @@ async def test_an_faq_edit_through_one_replica_is_answered_by_the_other_within_2
     assert await _answer_within(b, question, "gift-vouchers", 2.0) < 2.0
     health = await (await b.get("/healthz")).json()
     assert health["faq_revision"] == (await (await a.get("/healthz")).json())["faq_revision"]
+
+
+async def test_a_replica_swaps_to_an_activated_bundle_only_once_it_verifies(tmp_path: Path, aiohttp_client) -> None:
+    settings = Settings(data_dir=tmp_path / "data", admin_token=ADMIN_TOKEN, max_wait_ms=1.0, review_sample_rate=0.0)
+    build_toy_bundle(settings.bundles_dir, "v1")
+    activate(settings.bundles_dir, "v1")
+    client = await aiohttp_client(create_app(settings))
+    broken = build_toy_bundle(settings.bundles_dir, "v2", seed=2)
+    (broken / "encoder" / "model.onnx").write_bytes(b"not the file the manifest's checksum names")
+    pointer = settings.bundles_dir / ".current.test"
+    os.symlink("v2", pointer)
+    os.replace(pointer, settings.bundles_dir / "current")  # moved by hand: `bundles activate` would refuse it
+    await asyncio.sleep(1.5)
+    assert (await (await client.get("/healthz")).json())["bundle_version"] == "v1"
+    build_toy_bundle(settings.bundles_dir, "v3", seed=3)
+    activate(settings.bundles_dir, "v3")
+    for _ in range(40):
+        if (await (await client.get("/healthz")).json())["bundle_version"] == "v3":
+            break
+        await asyncio.sleep(0.05)
+    assert (await (await client.get("/healthz")).json())["bundle_version"] == "v3"
