@@ -66,6 +66,7 @@ class Follower:
         self._routes: str = ""
         self._handoffs = (-1, -1)  # newest handoff event and turn seen
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         # What this replica started with counts as seen: only later changes are followed.
@@ -76,12 +77,11 @@ class Follower:
         self._task = asyncio.create_task(self._loop(), name="follower")
 
     async def close(self) -> None:
+        """Stop after the poll under way, if any: its thread holds a database connection, which must
+        be back in the pool before the database closes."""
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await self._task
 
     async def catch_up(self) -> None:
         """One poll: bring in every change made elsewhere since the last."""
@@ -129,11 +129,19 @@ class Follower:
             return None
 
     async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.every_s)
+        while not await _stopped(self._stopping, self.every_s):
             try:
                 await self.catch_up()
             except (SQLAlchemyError, OSError) as error:  # the database is away: try again next time
                 log.warning("could not look for changes made elsewhere (%s); trying again", type(error).__name__)
             except Exception:  # e.g. routes another release stored: this loop must outlive one bad poll
                 log.exception("could not apply a change made elsewhere; trying again")
+
+
+async def _stopped(stopping: asyncio.Event, within_s: float) -> bool:
+    """Wait ``within_s`` seconds; True as soon as ``stopping`` is set."""
+    try:
+        await asyncio.wait_for(stopping.wait(), within_s)
+    except TimeoutError:
+        return False
+    return True

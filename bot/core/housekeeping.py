@@ -31,17 +31,17 @@ class Housekeeping:
         self.database = database
         self.every_s = every_s
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="housekeeping")
 
     async def close(self) -> None:
+        """Stop after the poll under way, if any: its thread holds a database connection, which must
+        be back in the pool before the database closes."""
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await self._task
 
     def sweep(self) -> tuple[int, int, int]:
         """Delete what ran out; how many claims, buckets and conversation memories went."""
@@ -50,11 +50,19 @@ class Housekeeping:
                 DialogueStates(self.database).forget_quiet(QUIET_S))
 
     async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.every_s)
+        while not await _stopped(self._stopping, self.every_s):
             try:
                 claims, buckets, memories = await asyncio.to_thread(self.sweep)
             except SQLAlchemyError as error:  # the database is away: try again next time
                 log.warning("housekeeping failed (%s); trying again in %.0f s", type(error).__name__, self.every_s)
                 continue
             log.debug("housekeeping: %d claims, %d buckets, %d conversation memories cleared", claims, buckets, memories)
+
+
+async def _stopped(stopping: asyncio.Event, within_s: float) -> bool:
+    """Wait ``within_s`` seconds; True as soon as ``stopping`` is set."""
+    try:
+        await asyncio.wait_for(stopping.wait(), within_s)
+    except TimeoutError:
+        return False
+    return True
