@@ -7,6 +7,7 @@ API. It reports throughput, p50/p99 end-to-end latency, errors, and lost turns (
 messages missing from the database afterwards).
 
     python benchmarks/load.py --data-dir data --sessions 32 --seconds 20 --repeat 3 --out benchmarks/results
+    python benchmarks/load.py --data-dir data --db postgresql+psycopg://postgres@127.0.0.1/postgres --replicas 2
 
 The data directory must hold an active bundle (``make demo-bundle``) and the FAQ database.
 """
@@ -344,9 +345,19 @@ def main() -> None:
                         "session pauses sessions/rate s after an answer, so somewhat fewer are reached); "
                         "0 = no pause (saturation)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per configuration; medians are reported")
+    parser.add_argument("--db", help="a PostgreSQL server's URL (a role that may create schemas): compare one "
+                        "replica on SQLite, one on PostgreSQL and --replicas behind HAProxy, one of them killed "
+                        "mid-run, at the first paced --rates rate (benchmarks/replicas.py); writes load_replicas.*")
+    parser.add_argument("--replicas", type=int, default=2, help="replicas behind the proxy, with --db")
     args = parser.parse_args()
     if not (args.data_dir / "bundles" / "current").exists():
         raise SystemExit(f"no active bundle in {args.data_dir / 'bundles'}: run `make demo-bundle` first")
+    if args.db:
+        from benchmarks.replicas import run_scale_out
+
+        rate = next((float(r) for r in args.rates.split(",") if float(r) > 0), 340.0)
+        run_scale_out(args.data_dir, args.db, args.replicas, args.sessions, args.seconds, rate, args.repeat, args.out)
+        return
     bundle = (args.data_dir / "bundles" / "current").resolve().name
     rates = [float(r) for r in args.rates.split(",")]
     if args.repeat < 1:

@@ -27,23 +27,27 @@ from bot.core.brain import BrainKeeper, BundleModel, Model
 from bot.core.handlers import Handler, builtin_handlers
 from bot.core.handoff import HandoffDesk
 from bot.core.hours import StaffedHours, away_text, staffed_hours_from
+from bot.core.housekeeping import Housekeeping
 from bot.core.orders import DEMO_ORDERS, OrderBook, find_order_number, order_status_handler
 from bot.core.related import RelatedQuestions
 from bot.core.responder import Responder
 from bot.core.routing import DEFAULT_ROUTING, RoutingTable, load_routing
 from bot.core.sessions import Sessions
 from bot.core.webhook import Webhook
+from bot.follower import Follower
 from bot.http import forwarded_middleware
 from bot.keys import CONVERSATIONS, DATABASE, DESK, KEEPER, METRICS, RESPONDER, SETTINGS, STORE
 from bot.metrics import Metrics
 from bot.models.bundle import load_bundle
 from bot.models.store import resolve_current
 from bot.settings import Settings
+from knowledge.conversations.dialogue import DialogueStates
 from knowledge.conversations.handoffs import Handoffs
 from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.database import Database
 from knowledge.faq.related import RelatedLinks
 from knowledge.faq.store import FaqStore
+from knowledge.limits import RateLimits
 
 log = logging.getLogger(__name__)
 ModelLoader = Callable[[Settings], Model]
@@ -86,24 +90,32 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         related = RelatedQuestions(RelatedLinks(database), settings.related_questions)
         desk = HandoffDesk(Handoffs(database), away=functools.partial(_away, hours),
                            notify=webhook.send if webhook else None)
-        responder = Responder(settings, keeper, routing, handlers,
-                              Sessions(rate_limit_per_minute=settings.rate_limit_per_minute),
+        sessions = Sessions(DialogueStates(database), RateLimits(database), settings.rate_limit_per_minute)
+        housekeeping = Housekeeping(database)
+        responder = Responder(settings, keeper, routing, handlers, sessions,
                               turn_log, app[METRICS], desk, doubt=conversations.flag_possibly_wrong,
                               related=related, history=conversations.customer_texts,
                               entities=[(find_order_number, "order_status")])
         await turn_log.start()
+        await sessions.start()
+        await housekeeping.start()
         await desk.start()
         await related.start()
         if webhook is not None:
             await webhook.start()
         await responder.start()
+        follower = Follower(settings, store, keeper, responder, desk, app[METRICS])  # changes made elsewhere
+        await follower.start()
         app[DATABASE], app[STORE], app[CONVERSATIONS] = database, store, conversations
         app[KEEPER], app[RESPONDER], app[DESK] = keeper, responder, desk
         app[METRICS].set_bundle(keeper.current.version)
         log.info("serving bundle %s with %d FAQ entries", keeper.current.version, len(keeper.current.entries))
         yield
+        await follower.close()
         await responder.close()  # in-flight messages finish first ...
         await turn_log.close()  # ... and their turns are written
+        await sessions.close()
+        await housekeeping.close()
         await desk.shutdown()
         await related.close()
         if webhook is not None:

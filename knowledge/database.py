@@ -252,6 +252,43 @@ retrain_runs = Table(
 )
 
 
+# State the bot's replicas share instead of keeping it in one process's memory (epoch seconds,
+# from the replicas' clocks). Dialogue memory per conversation (``bot.core.sessions``), written
+# in the transaction of the turn that changed it; ``turn_id`` is that turn.
+dialogue_states = Table(
+    "dialogue_states",
+    metadata,
+    Column("session_id", String(128), primary_key=True),
+    Column("state", Text, nullable=False),  # JSON
+    Column("turn_id", Integer),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_dialogue_states_updated", "updated_at"),
+)
+
+# Token buckets (``knowledge.limits``): messages per conversation and per client address,
+# sign-in attempts per name. ``allowed`` is what the last hit decided.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("allowed", Boolean, nullable=False),
+    Index("ix_rate_limits_at", "at"),
+)
+
+# Things one replica takes until they expire (``knowledge.claims``): a Telegram update seen, a
+# keyboard used, a sign-in form handed out, a chat being answered.
+claims = Table(
+    "claims",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_claims_expires", "expires_at"),
+)
+
+
 class Database:
     """The knowledge database: owns one SQLAlchemy engine; every store borrows it.
 

@@ -28,7 +28,7 @@ PACKAGES = ("bot", "knowledge", "training", "export")
 # server-sent event streams.
 BOT_SHARED = {"bot.settings", "bot.metrics", "bot.http", "bot.streams"}
 BOT_PARTS = {"bot.channels", "bot.core", "bot.models", "bot.console", "bot.admin", "bot.keys",
-             "bot.app", "bot.commands", "bot.cli", "bot.__main__", *BOT_SHARED}
+             "bot.app", "bot.commands", "bot.cli", "bot.__main__", "bot.follower", *BOT_SHARED}
 
 # part -> the first-party parts it may import (itself included). Downward only:
 # channels -> core -> models -> knowledge; console and admin beside channels; app on top.
@@ -44,6 +44,8 @@ ALLOWED: dict[str, set[str]] = {
     "bot.metrics": {"bot.metrics"},
     "bot.http": {"bot.http"},
     "bot.streams": {"bot.streams"},
+    # Changes made through other replicas, brought into this one: beside the composition root.
+    "bot.follower": {"bot.follower", "bot.core", "bot.models", "bot.console", "knowledge", *BOT_SHARED},
     # The composition root and the ``serve`` command that starts it.
     "bot.app": BOT_PARTS | {"knowledge"},
     "bot.commands": BOT_PARTS | {"knowledge"},

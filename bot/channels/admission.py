@@ -7,54 +7,52 @@ responder, checked before the body is parsed:
 - ``AddressLimit``: a token bucket per client address (``request.remote``, which
   ``bot.http.forwarded_middleware`` sets from a trusted proxy's ``X-Forwarded-For``): at most
   ``per_minute`` messages a minute after a burst of as many. IPv6 clients are counted per /64,
-  the block one subscriber usually gets. Over it: 429.
+  the block one subscriber usually gets. Over it: 429. The buckets are in the database
+  (``knowledge.limits``), so a client spreading its messages over the replicas behind a load
+  balancer gets one limit, not one per replica; the hits of concurrent messages share one
+  transaction.
 - ``InFlight``: at most ``limit`` messages being answered at once, so a flood from many
   addresses sheds load (503) instead of growing the inference queue and every customer's wait.
+  It guards this process's own CPU and queue, so it stays in memory: each replica sheds its own.
 
 A refused message is counted (``supportbot_refused_total``) and never stored: a flood cannot
 fill the database one row per message.
 
 Example::
 
-    limit = AddressLimit(per_minute=120)
-    limit.allow("203.0.113.7")          # False once that address sent its burst and its rate
+    limit = AddressLimit(RateLimits(database), per_minute=120)
+    await limit.start()
+    await limit.allow("203.0.113.7")    # Hit(allowed=False, ...) once that address sent its burst and its rate
 """
 from __future__ import annotations
 
 import ipaddress
-import time
-from collections import OrderedDict
-from collections.abc import Callable
+from dataclasses import dataclass
 
-MAX_TRACKED_ADDRESSES = 100_000
+from bot.core.batcher import Batcher
+from knowledge.limits import Bucket, Hit, RateLimits
 
 
 class AddressLimit:
-    """A token bucket per client address, remembering the ``max_addresses`` most recent."""
+    """A token bucket per client address, in the database."""
 
-    def __init__(self, per_minute: int, max_addresses: int = MAX_TRACKED_ADDRESSES,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.capacity = float(per_minute)
-        self.per_second = per_minute / 60.0
-        self.max_addresses = max_addresses
-        self._clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
+    def __init__(self, limits: RateLimits, per_minute: int) -> None:
+        self.limits = limits
+        self.per_minute = per_minute
+        self._hits: Batcher[Bucket, Hit] = Batcher(limits.hit_many, max_batch=512, max_wait_ms=0, name="addresses")
 
-    def allow(self, address: str) -> bool:
-        """Take one token for ``address``; False (and nothing taken) when it has none left."""
-        key, now = address_key(address), self._clock()
-        tokens, at = self._buckets.pop(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - at) * self.per_second)
-        allowed = tokens >= 1.0
-        self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
-        if len(self._buckets) > self.max_addresses:
-            self._buckets.popitem(last=False)  # the least recently seen: it had a full minute to refill
-        return allowed
+    async def start(self) -> None:
+        await self._hits.start()
 
-    def retry_after(self, address: str) -> int:
-        """Whole seconds until ``address`` has a token again (at least 1)."""
-        tokens, _ = self._buckets.get(address_key(address), (0.0, 0.0))
-        return max(1, int((1.0 - tokens) / self.per_second + 0.999))
+    async def close(self) -> None:
+        await self._hits.close()
+
+    def bucket(self, address: str) -> Bucket:
+        return Bucket(f"address:{address_key(address)}", self.per_minute, self.per_minute / 60)
+
+    async def allow(self, address: str) -> Hit:
+        """Take one token for ``address``; not ``allowed`` (and nothing taken) when it has none left."""
+        return await self._hits.submit(self.bucket(address))
 
 
 class InFlight:
@@ -92,18 +90,25 @@ def address_key(address: str) -> str:
 class Gate:
     """Both limits for one application; ``admit`` says why a message is refused, if it is."""
 
-    def __init__(self, per_minute: int, max_in_flight: int) -> None:
-        self.addresses = AddressLimit(per_minute)
+    def __init__(self, addresses: AddressLimit, max_in_flight: int) -> None:
+        self.addresses = addresses
         self.in_flight = InFlight(max_in_flight)
 
-    def admit(self, address: str) -> str | None:
-        """None (and one message in flight: call ``leave`` after it) or the refusal's reason:
-        ``"address"`` (that client is over its rate) or ``"overload"`` (too many in flight)."""
-        if not self.addresses.allow(address):
-            return "address"
+    async def admit(self, address: str) -> Refusal | None:
+        """None (and one message in flight: call ``leave`` after it) or the refusal: ``"address"``
+        (that client is over its rate) or ``"overload"`` (too many in flight), with Retry-After."""
+        hit = await self.addresses.allow(address)
+        if not hit.allowed:
+            return Refusal("address", hit.retry_after(self.addresses.bucket(address)))
         if not self.in_flight.enter():
-            return "overload"
+            return Refusal("overload", 1)
         return None
 
     def leave(self) -> None:
         self.in_flight.leave()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    reason: str  # "address" or "overload"
+    retry_after: int  # seconds

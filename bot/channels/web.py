@@ -16,20 +16,22 @@ import asyncio
 import functools
 import re
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from aiohttp import web
 
-from bot.channels.admission import Gate
+from bot.channels.admission import AddressLimit, Gate
 from bot.core.replies import Reply
 from bot.http import bad_request, error_json, int_field, read_json
-from bot.keys import CONVERSATIONS, DESK, KEEPER, METRICS, RESPONDER, SETTINGS
+from bot.keys import CONVERSATIONS, DATABASE, DESK, KEEPER, METRICS, RESPONDER, SETTINGS
+from bot.settings import Settings
 from bot.streams import resume_from, stream_events
 from knowledge.conversations.handoffs import Cursor, Line
 from knowledge.conversations.log import DuplicateFeedback
 from knowledge.errors import EntryNotFound
+from knowledge.limits import RateLimits
 
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,100}")  # fullmatch: "$" would let a trailing newline in
@@ -68,13 +70,13 @@ def admitted(handler: Callable[[web.Request], Awaitable[web.Response]]) -> Calla
     async def admit(request: web.Request) -> web.Response:
         gate = request.app[GATE]
         address = request.remote or ""
-        reason = gate.admit(address)
-        if reason is not None:
-            request.app[METRICS].refused.labels(reason=reason).inc()
-            if reason == "address":
+        refusal = await gate.admit(address)
+        if refusal is not None:
+            request.app[METRICS].refused.labels(reason=refusal.reason).inc()
+            if refusal.reason == "address":
                 raise web.HTTPTooManyRequests(text=error_json("too many messages from your address; wait a moment"),
                                               content_type="application/json",
-                                              headers={"Retry-After": str(gate.addresses.retry_after(address))})
+                                              headers={"Retry-After": str(refusal.retry_after)})
             raise web.HTTPServiceUnavailable(text=error_json("the bot is busy; try again in a moment"),
                                              content_type="application/json", headers={"Retry-After": "1"})
         try:
@@ -210,10 +212,19 @@ def reply_json(reply: Reply) -> dict[str, object]:
     }
 
 
+async def _gate(settings: Settings, app: web.Application) -> AsyncIterator[None]:
+    """The admission gate, on the database the app opened (its address limits are shared)."""
+    addresses = AddressLimit(RateLimits(app[DATABASE]), settings.address_rate_per_minute)
+    await addresses.start()
+    app[GATE] = Gate(addresses, settings.max_in_flight)
+    yield
+    await addresses.close()
+
+
 def add_routes(app: web.Application) -> None:
     settings = app[SETTINGS]
-    app[GATE] = Gate(settings.address_rate_per_minute, settings.max_in_flight)
     app[STREAMS] = Counter()
+    app.cleanup_ctx.append(functools.partial(_gate, settings))
     app.add_routes(routes)
     app.on_response_prepare.append(_page_headers)
     app.router.add_static("/static/", STATIC, name="static")

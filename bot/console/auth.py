@@ -15,9 +15,8 @@ an hour are refused (429), counted before the password is checked.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
-import time
-from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
@@ -25,12 +24,15 @@ from aiohttp import web
 
 from bot.console.pages import SESSION_KEY, accounts, problem, render, see_other, signed_in
 from bot.http import same_secret
+from bot.keys import DATABASE
+from knowledge.claims import Claims, replica_name
+from knowledge.database import Database
+from knowledge.limits import Bucket, RateLimits
 from knowledge.staff import SESSION_HOURS
 
 COOKIE = "supportbot_console"
 SIGNIN_COOKIE = "supportbot_console_signin"
 PUBLIC = ("/console/signin", "/console/static/")
-MAX_TRACKED_NAMES = 10_000
 routes = web.RouteTableDef()
 
 
@@ -40,52 +42,50 @@ class SignInThrottle:
     An attempt is counted before its password is checked, so guesses sent all at once are
     counted as they arrive, not after the slow check: the eleventh of 30 simultaneous guesses
     is refused whether or not it is the right password. Signing in clears the name's count.
+    The count is a token bucket in the database (``knowledge.limits``): guesses spread over the
+    replicas behind a load balancer are counted together, each atomically.
     """
 
     def __init__(self, attempts: int = 10, window: float = 900.0) -> None:
         self.attempts, self.window = attempts, window
-        self.failures: dict[str, deque[float]] = {}
 
-    def attempt(self, name: str) -> bool:
+    async def attempt(self, database: Database, name: str) -> bool:
         """Count one attempt for ``name``; False (not counted) when it has used up its attempts."""
-        recent = self._recent(name)
-        if len(recent) >= self.attempts:
-            return False
-        recent.append(time.monotonic())
-        if len(self.failures) > MAX_TRACKED_NAMES:  # many made-up names: forget the quiet ones
-            for quiet in [n for n in self.failures if not self._recent(n)]:
-                del self.failures[quiet]
-        return True
+        hit = await asyncio.to_thread(RateLimits(database).hit, self._bucket(name))
+        return hit.allowed
 
-    def succeeded(self, name: str) -> None:
-        self.failures.pop(name[:64], None)
+    async def succeeded(self, database: Database, name: str) -> None:
+        await asyncio.to_thread(RateLimits(database).reset, self._bucket(name).key)
 
-    def _recent(self, name: str) -> deque[float]:
-        recent = self.failures.setdefault(name[:64], deque())
-        while recent and recent[0] < time.monotonic() - self.window:
-            recent.popleft()
-        return recent
+    def _bucket(self, name: str) -> Bucket:
+        return Bucket(f"signin:{name[:64]}", self.attempts, self.attempts / self.window)
 
 
 class SignInForms:
     """Sign-in form tokens handed out and not used yet: each is good for one try within ``max_age``
-    seconds, so every guess needs a fresh form (and a replayed form post is refused)."""
+    seconds, so every guess needs a fresh form (and a replayed form post is refused). Kept in the
+    database (``knowledge.claims``, by hash): a form one replica handed out works on another."""
 
-    def __init__(self, max_age: float = 3600.0, max_tokens: int = 10_000) -> None:
-        self.max_age, self.max_tokens = max_age, max_tokens
-        self._expiry: OrderedDict[str, float] = OrderedDict()
+    def __init__(self, max_age: float = 3600.0, per_address_per_minute: int = 60) -> None:
+        self.max_age = max_age
+        self.per_address = per_address_per_minute  # forms handed out: each is a row until it expires
 
-    def issue(self) -> str:
+    async def issue(self, database: Database, address: str) -> str | None:
+        """A fresh form's token; None when ``address`` fetched too many forms lately."""
+        bucket = Bucket(f"signin-forms:{address[:100]}", self.per_address, self.per_address / 60)
+        if not (await asyncio.to_thread(RateLimits(database).hit, bucket)).allowed:
+            return None
         token = secrets.token_urlsafe(24)
-        self._expiry[token] = time.monotonic() + self.max_age
-        while len(self._expiry) > self.max_tokens:  # many forms fetched: the oldest go first
-            self._expiry.popitem(last=False)
+        await asyncio.to_thread(Claims(database, replica_name()).take, _form_key(token), self.max_age)
         return token
 
-    def use(self, token: str) -> bool:
+    async def use(self, database: Database, token: str) -> bool:
         """Whether ``token`` was handed out, is fresh and unused; it cannot be used again."""
-        expiry = self._expiry.pop(token, None)
-        return expiry is not None and expiry > time.monotonic()
+        return await asyncio.to_thread(Claims(database, replica_name()).use, _form_key(token))
+
+
+def _form_key(token: str) -> str:
+    return "signin-form:" + hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
 THROTTLE = web.AppKey("console_throttle", SignInThrottle)
@@ -128,17 +128,18 @@ async def signin_page(request: web.Request) -> web.Response:
 async def signin(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     given, expected = str(form.get("signin_token", "")), request.cookies.get(SIGNIN_COOKIE, "")
-    if not expected or not same_secret(given, expected) or not request.config_dict[SIGNIN_FORMS].use(given):
+    database = request.config_dict[DATABASE]
+    if not expected or not same_secret(given, expected) or not await request.config_dict[SIGNIN_FORMS].use(database, given):
         return await _signin_form(request, 403, "The sign-in form expired. Please try again.")
     name, password = str(form.get("name", "")).strip().lower(), str(form.get("password", ""))
     throttle = request.config_dict[THROTTLE]
-    if not throttle.attempt(name):  # counted now, before the slow check: no await in between
+    if not await throttle.attempt(database, name):  # counted now (atomically), before the slow check
         return await _signin_form(request, 429, "Too many wrong passwords for this name. "
                                   "Wait a quarter of an hour, or ask a colleague to reset it.")
     session = await asyncio.to_thread(accounts(request).sign_in, name, password)
     if session is None:
         return await _signin_form(request, 401, "Wrong name or password.", name=name)
-    throttle.succeeded(name)
+    await throttle.succeeded(database, name)
     response = web.Response(status=303, headers={"Location": _safe_next(str(form.get("next", "")))})
     response.set_cookie(COOKIE, session.token, max_age=SESSION_HOURS * 3600, path="/console",
                         httponly=True, samesite="Strict", secure=request.secure)
@@ -156,7 +157,9 @@ async def signout(request: web.Request) -> web.StreamResponse:
 
 
 async def _signin_form(request: web.Request, status: int, error: str, name: str = "") -> web.Response:
-    token = request.config_dict[SIGNIN_FORMS].issue()
+    token = await request.config_dict[SIGNIN_FORMS].issue(request.config_dict[DATABASE], request.remote or "")
+    if token is None:
+        raise web.HTTPTooManyRequests(text="Too many sign-in pages from your address. Wait a minute.")
     next_url = request.query.get("next", "")
     if request.method == "POST":
         next_url = str((await request.post()).get("next", ""))

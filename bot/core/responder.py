@@ -45,7 +45,7 @@ from bot.core.replies import (
     with_related,
 )
 from bot.core.routing import RoutingTable
-from bot.core.sessions import Context, Pending, Sessions, remember
+from bot.core.sessions import Context, Pending, Sessions, dump, remember
 from bot.core.streak import ESCALATE_AFTER, Streak
 from bot.core.text import clean_text, normalise_text
 from bot.metrics import Metrics
@@ -118,45 +118,46 @@ class Responder:
         if rehearsal:
             return await self._rehearse(session_id, text, choice)
         started, arrived = time.perf_counter(), _now()
-        handoff = await self.desk.state(session_id)
+        # Both read the database, each in a batch with the concurrent messages', side by side.
+        handoff, (allowed, context) = await asyncio.gather(self.desk.state(session_id),
+                                                           self.sessions.admit(session_id))
         if handoff is not None:  # a person has the conversation: store it for them, answer nothing
-            turn = await self._relay(session_id, handoff, text, choice)
+            turn = await self._relay(handoff, allowed, text, choice)
             reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived)
             self.desk.customer_wrote(session_id)  # the inbox and the staff member see it now
             return reply
-        context = self.sessions.get(session_id)
-        turn = await self._reply(session_id, context, text, choice)
+        turn = await self._reply(session_id, context, allowed, text, choice)
         if turn.reply.handoff or turn.reply.escalate:
             turn = await self._hand_off(session_id, channel, turn)
         if turn.reply.action == Action.ANSWER and turn.reply.faq_id and self.related is not None:
             brain = self.keeper.current
             turn = replace(turn, reply=with_related(turn.reply, brain, self.related.for_answer(brain, turn.reply.faq_id)))
         remember(context, turn.reply, turn.pending)
-        reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived)
-        await self._second_thoughts(context, turn.text, reply)
+        previous, context.last_answer = context.last_answer, \
+            (None, turn.text, time.time()) if turn.reply.action == Action.ANSWER else None
+        reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived, dump(context))
+        await self._second_thoughts(previous, turn.text, reply)
         if reply.handoff_id is not None:
             self.desk.customer_wrote(session_id)
         return reply
 
     async def _rehearse(self, session_id: str, text: str, choice: str | None) -> Reply:
-        context = self.sessions.get(session_id)
-        turn = await self._reply(session_id, context, text, choice)
+        allowed, context = await self.sessions.admit(session_id)
+        turn = await self._reply(session_id, context, allowed, text, choice)
         if turn.reply.handoff or turn.reply.escalate:
             turn = replace(turn, reply=replace(turn.reply, text=REHEARSED_HANDOFF, action=Action.HANDOFF, buttons=()))
         elif turn.reply.action == Action.ANSWER and turn.reply.faq_id and self.related is not None:
             brain = self.keeper.current
             turn = replace(turn, reply=with_related(turn.reply, brain, self.related.for_answer(brain, turn.reply.faq_id)))
         remember(context, turn.reply, turn.pending)
+        await self.sessions.save(session_id, context)
         return turn.reply
 
-    async def _second_thoughts(self, context: Context, text: str, reply: Reply) -> None:
-        """Queue the previous answer as possibly wrong when this message doubts it: a "no", a
-        complaint, or the same question asked again, soon after it."""
-        previous = context.last_answer
-        now = time.monotonic()
-        context.last_answer = (reply.turn_id, text, now) \
-            if reply.action == Action.ANSWER and reply.turn_id is not None else None
-        if previous is None or now - previous[2] > DOUBT_WITHIN_S:
+    async def _second_thoughts(self, previous: tuple[int | None, str, float] | None, text: str,
+                               reply: Reply) -> None:
+        """Queue the previous answer (turn id, question, time) as possibly wrong when this message
+        doubts it: a "no", a complaint, or the same question asked again, soon after it."""
+        if previous is None or previous[0] is None or time.time() - previous[2] > DOUBT_WITHIN_S:
             return
         doubted = reply.handler in DOUBTING_HANDLERS or (
             reply.action != Action.REJECTED and asked_again(previous[1], text))
@@ -187,13 +188,14 @@ class Responder:
         return Explanation(compose(understood.brain, decision, understood.basis(decision.reason), Streak()),
                            decision, understood.intent)
 
-    async def _reply(self, session_id: str, context: Context, text: str, choice: str | None) -> _Turn:
-        """The reply to one message, and the handler now waiting for the next, if any.
+    async def _reply(self, session_id: str, context: Context, allowed: bool, text: str,
+                     choice: str | None) -> _Turn:
+        """The reply to one message (refused when not ``allowed`` by the rate limit), and the
+        handler now waiting for the next, if any.
 
-        Reads ``context`` but changes nothing (beyond the rate limit's count): ``respond``
-        applies the outcome.
+        Reads ``context`` but changes nothing: ``respond`` applies the outcome.
         """
-        if not self.sessions.allow(session_id):
+        if not allowed:
             return _Turn(rejected("rate", "rate limit"), _loggable(text))
         if choice is not None:
             return await self._pick(context, session_id, choice, _loggable(text) or self._label(choice))
@@ -224,9 +226,9 @@ class Responder:
         return _Turn(compose(understood.brain, decision, understood.basis(decision.reason), context.streak),
                      message.text)
 
-    async def _relay(self, session_id: str, handoff: Handoff, text: str, choice: str | None) -> _Turn:
+    async def _relay(self, handoff: Handoff, allowed: bool, text: str, choice: str | None) -> _Turn:
         """A message for the person who has (or will take) the conversation; see ``replies.relayed``."""
-        if not self.sessions.allow(session_id):
+        if not allowed:
             return _Turn(rejected("rate", "rate limit"), _loggable(text))
         if choice is not None:
             logged = _loggable(text) or self._label(choice)
@@ -315,7 +317,7 @@ class Responder:
         return _Turn(reply, text if logged is None else logged, pending)
 
     async def _store(self, session_id: str, channel: str, text: str, reply: Reply, started: float,
-                     arrived: str) -> Reply:
+                     arrived: str, state: str | None = None) -> Reply:
         latency_ms = (time.perf_counter() - started) * 1000
         low = reply.action == Action.ANSWER and reply.faq_score is not None and \
             reply.faq_score < self.keeper.current.thresholds.answer + REVIEW_MARGIN
@@ -327,6 +329,7 @@ class Responder:
             needs_review=reply.action in (Action.FALLBACK, Action.CLARIFY, Action.HANDOFF) or low,
             possibly_wrong=reply.action == Action.ANSWER and not low
             and random.random() < self.settings.review_sample_rate,
+            state=state,
         )
         turn_id = await self.log.submit(record)
         self.metrics.messages.labels(channel=channel, action=reply.action).inc()

@@ -1,26 +1,34 @@
 """Per-conversation memory: what was last discussed, a pending question, how often the bot
-failed lately, and a rate limit.
+failed lately, and a rate limit; in the database, so that every replica sees the same.
 
-Kept in process memory with a bound on how many sessions it remembers (least recently used
-go first); losing it on restart only costs a pending follow-up question.
+A message reads its conversation's memory and takes a token from its rate limit in one
+micro-batched transaction shared with the concurrent messages (``admit``); the memory the reply
+leaves is written with the turn, in the turn log's transaction (``TurnRecord.state``). So a
+message costs no database round trip of its own, and the next message of the conversation
+reads what this one left on whichever replica it reaches. Conversations quiet for a day are
+forgotten (``bot.core.housekeeping``), as a restart forgot them when this lived in memory.
 
 Example::
 
-    sessions = Sessions(max_sessions=10_000, rate_limit_per_minute=30)
-    context = sessions.get("web:abc")
-    sessions.allow("web:abc")        # False once the session sent too many messages
-    remember(context, reply)         # what the reply changes: topic, offered choices, streak
+    sessions = Sessions(DialogueStates(database), RateLimits(database), rate_limit_per_minute=30)
+    await sessions.start()
+    allowed, context = await sessions.admit("web:abc")   # False once over 30 a minute
+    remember(context, reply)       # what the reply changes: topic, offered choices, streak
+    dump(context)                  # JSON for the turn's record
 """
 from __future__ import annotations
 
-import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
+import asyncio
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.core.actions import Action
+from bot.core.batcher import Batcher
 from bot.core.replies import HUMAN, Reply
 from bot.core.streak import Streak
+from knowledge.conversations.dialogue import DialogueStates, Stored
+from knowledge.limits import Bucket, RateLimits
 
 
 @dataclass
@@ -33,8 +41,7 @@ class Context:
     handler_state: Mapping[str, str] = field(default_factory=dict)
     streak: Streak = Streak()  # fallbacks in a row: when to say "still", when to call a person
     offered_person: bool = False  # the last reply offered "Talk to a person": "yes" takes it
-    last_answer: tuple[int, str, float] | None = None  # (turn id, question, monotonic time) of an FAQ answer
-    recent: deque[float] = field(default_factory=deque)  # message times, for the rate limit
+    last_answer: tuple[int | None, str, float] | None = None  # (turn id, question, epoch time) of an FAQ answer
 
 
 @dataclass(frozen=True)
@@ -67,29 +74,60 @@ def remember(context: Context, reply: Reply, pending: Pending | None = None) -> 
 
 
 class Sessions:
-    def __init__(self, max_sessions: int = 10_000, rate_limit_per_minute: int = 30,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.max_sessions = max_sessions
+    """Dialogue memory and the per-conversation rate limit; see the module docstring."""
+
+    def __init__(self, states: DialogueStates, limits: RateLimits, rate_limit_per_minute: int = 30) -> None:
+        self.states = states
+        self.limits = limits
         self.rate_limit = rate_limit_per_minute
-        self._clock = clock
-        self._contexts: OrderedDict[str, Context] = OrderedDict()
+        self._admissions: Batcher[str, tuple[bool, Context]] = Batcher(
+            self._admit_many, max_batch=512, max_wait_ms=0, name="sessions")
 
-    def get(self, session_id: str) -> Context:
-        context = self._contexts.get(session_id)
-        if context is None:
-            context = self._contexts[session_id] = Context()
-            while len(self._contexts) > self.max_sessions:
-                self._contexts.popitem(last=False)
-        self._contexts.move_to_end(session_id)
-        return context
+    async def start(self) -> None:
+        await self._admissions.start()
 
-    def allow(self, session_id: str) -> bool:
-        """Count one message; False if the session is over its per-minute limit."""
-        recent = self.get(session_id).recent
-        now = self._clock()
-        while recent and now - recent[0] >= 60:
-            recent.popleft()
-        if len(recent) >= self.rate_limit:
-            return False
-        recent.append(now)
-        return True
+    async def close(self) -> None:
+        await self._admissions.close()
+
+    async def admit(self, session_id: str) -> tuple[bool, Context]:
+        """Count one message (False: over the per-minute limit) and read the conversation's memory."""
+        return await self._admissions.submit(session_id)
+
+    async def read(self, session_id: str) -> Context:
+        """The conversation's memory, counting nothing (to look at it: the console, tests)."""
+        stored = await asyncio.to_thread(self.states.load_many, [session_id])
+        return load(stored.get(session_id))
+
+    async def save(self, session_id: str, context: Context) -> None:
+        """Store memory that no logged turn carries (the console's Try it conversations)."""
+        await asyncio.to_thread(self.states.save, session_id, dump(context))
+
+    def _admit_many(self, session_ids: list[str]) -> list[tuple[bool, Context]]:
+        buckets = [Bucket(f"session:{session_id}", self.rate_limit, self.rate_limit / 60) for session_id in session_ids]
+        hits = self.limits.hit_many(buckets)
+        stored = self.states.load_many(session_ids)
+        return [(hit.allowed, load(stored.get(session_id))) for hit, session_id in zip(hits, session_ids)]
+
+
+def dump(context: Context) -> str:
+    """The memory as stored: JSON; the last answer's turn id is the row's (the turn that wrote it)."""
+    answered = context.last_answer
+    return json.dumps({
+        "last_faq": context.last_faq, "choices": list(context.choices), "handler": context.handler,
+        "handler_state": dict(context.handler_state),
+        "streak": [context.streak.fallbacks, context.streak.unanswered], "offered_person": context.offered_person,
+        "last_answer": [answered[1], answered[2]] if answered else None,
+    }, separators=(",", ":"))
+
+
+def load(stored: Stored | None) -> Context:
+    """The memory ``dump`` wrote (a new conversation's when there is none)."""
+    if stored is None:
+        return Context()
+    data = json.loads(stored.state)
+    fallbacks, unanswered = data["streak"]
+    answered = data["last_answer"]
+    return Context(last_faq=data["last_faq"], choices=tuple(data["choices"]), handler=data["handler"],
+                   handler_state=dict(data["handler_state"]), streak=Streak(int(fallbacks), bool(unanswered)),
+                   offered_person=bool(data["offered_person"]),
+                   last_answer=(stored.turn_id, answered[0], float(answered[1])) if answered else None)

@@ -295,6 +295,22 @@ class Handoffs:
             turn = conn.execute(select(func.max(turns.c.id)).where(turns.c.session_id.in_(open_sessions))).scalar()
         return f"{event or 0}-{turn or 0}"
 
+    def activity_after(self, event_id: int, turn_id: int) -> tuple[int, int, set[str]]:
+        """What happened in handoffs since ``event_id`` and ``turn_id`` (on any replica): the
+        newest event and turn ids, and the conversations with a new event or relayed message.
+        Start with ``activity_after(-1, -1)``: only the ids, nothing new."""
+        with self.database.connect() as conn:
+            if event_id < 0 or turn_id < 0:
+                newest_event = conn.execute(select(func.max(handoff_events.c.id))).scalar() or 0
+                newest_turn = conn.execute(select(func.max(turns.c.id))).scalar() or 0
+                return int(newest_event), int(newest_turn), set()
+            events = conn.execute(select(handoff_events.c.id, handoff_events.c.session_id)
+                                  .where(handoff_events.c.id > event_id)).all()
+            relayed = conn.execute(select(turns.c.id, turns.c.session_id, turns.c.action)
+                                   .where(turns.c.id > turn_id)).all()
+        sessions = {row.session_id for row in events} | {row.session_id for row in relayed if row.action == "relayed"}
+        return (max([event_id, *(row.id for row in events)]), max([turn_id, *(row.id for row in relayed)]), sessions)
+
     def waiting_count(self) -> int:
         with self.database.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(handoffs)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from sqlalchemy import RowMapping, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from knowledge.conversations.dialogue import save_states
 from knowledge.database import Database, conversations, feedback, turns
 from knowledge.errors import EntryNotFound, KnowledgeError
 
@@ -51,6 +52,9 @@ class TurnRecord:
     needs_review: bool = False
     possibly_wrong: bool = False  # queued as a possibly wrong answer (a sampled one)
     created_at: str = field(default_factory=lambda: _now())
+    # The conversation's dialogue memory after this turn (JSON, ``knowledge.conversations.dialogue``),
+    # stored in the turn's transaction; None leaves it as it was.
+    state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ class ConversationLog:
             if known:
                 conn.execute(update(conversations).where(conversations.c.session_id.in_(known))
                              .values(updated_at=records[-1].created_at))
+            save_states(conn, [(r.session_id, r.state, turn_id) for r, turn_id in zip(records, ids)
+                               if r.state is not None])
         return ids
 
     def add_feedback(self, turn_id: int, session_id: str, value: int) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, select
 from knowledge.database import (
     Database,
     conversations,
+    dialogue_states,
     feedback,
     handoff_events,
     handoffs,
@@ -51,4 +52,5 @@ def forget_customer(database: Database, session_id: str) -> Forgotten:
         conn.execute(delete(staff_relays).where(staff_relays.c.session_id == session_id))
         gone = conn.execute(delete(turns).where(turns.c.session_id == session_id)).rowcount
         conn.execute(delete(conversations).where(conversations.c.session_id == session_id))
+        conn.execute(delete(dialogue_states).where(dialogue_states.c.session_id == session_id))
     return Forgotten(gone, thumbs, labels, opened, int(attached))

@@ -1,7 +1,8 @@
 """The schema's history (Alembic revisions in ``versions/``) and where a database stands in it.
 
 One revision per schema change: ``0001`` is the first release's schema, ``0002`` adds handoffs,
-``0003`` related questions, ``0004`` routes staff set and retraining runs.
+``0003`` related questions, ``0004`` routes staff set and retraining runs, ``0005`` the state
+replicas share (dialogue memory, rate limits, claims).
 A database records its revision in the ``alembic_version`` table. Releases before migrations
 created their tables with ``create_all`` and recorded nothing: such a database is recognised by
 its tables (``UNRECORDED``) and stamped with that revision before it is upgraded.

@@ -90,7 +90,7 @@ async def test_composing_a_reply_changes_no_session(client: TestClient) -> None:
     responder = responder_of(client)
     for _ in range(2):
         await responder.respond("web:composing", "web", UNANSWERABLE)
-    context = responder.sessions.get("web:composing")
+    context = await responder.sessions.read("web:composing")
     before = copy.deepcopy(context)
     explanation = await responder.explain(UNANSWERABLE)
     assert explanation.decision is not None

@@ -94,3 +94,10 @@ async def test_the_session_cookie_is_secure_behind_a_tls_terminating_proxy(
         settings: Settings, aiohttp_client, changes: dict[str, object], secure: bool) -> None:
     client = await aiohttp_client(create_app(settings.with_changes(**changes), model_loader=lambda s: KeywordModel()))
     assert await _sign_in_secure(client, {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"}) is secure
+
+
+async def test_one_address_gets_at_most_60_sign_in_forms_a_minute(client: TestClient) -> None:
+    # Each form handed out is a row in the shared database until it expires: a loop fetching the
+    # page must not fill it.
+    statuses = [(await client.get("/console/signin")).status for _ in range(61)]
+    assert statuses == [200] * 60 + [429]

@@ -60,10 +60,10 @@ def make_release_database(url: str, release: MetaData) -> None:
 
 
 def test_the_history_is_one_line_whose_head_is_the_schema_of_knowledge_database(database_url: str) -> None:
-    assert known_revisions() == ["0001", "0002", "0003", "0004"] and head_revision() == "0004"
+    assert known_revisions() == ["0001", "0002", "0003", "0004", "0005"] and head_revision() == "0005"
     with Database.open_as_is(database_url) as database:
         done = upgrade(database.engine)
-        assert done.before == SchemaState(None, "0004", recorded=False) and done.after.is_current
+        assert done.before == SchemaState(None, "0005", recorded=False) and done.after.is_current
         differences = schema_differences(database)
     assert differences == [], ("knowledge/database.py and the newest migration differ: add a revision "
                                "(`supportbot db revision \"...\"` drafts it)\n" + pformat(differences))
@@ -74,11 +74,11 @@ def test_db_upgrade_creates_the_schema_in_an_empty_database_then_has_nothing_to_
     assert main(["db", "--db", database_url, "current"]) == 1
     assert capsys.readouterr().out == "empty (no tables yet)\n"
     assert main(["db", "--db", database_url, "upgrade"]) == 0
-    assert capsys.readouterr().out.endswith(" from empty to 0004\n")
+    assert capsys.readouterr().out.endswith(" from empty to 0005\n")
     assert main(["db", "--db", database_url, "current"]) == 0
-    assert capsys.readouterr().out == "0004 (current)\n"
+    assert capsys.readouterr().out == "0005 (current)\n"
     assert main(["db", "--db", database_url, "upgrade"]) == 0
-    assert capsys.readouterr().out.endswith(" is at 0004 (current)\n")
+    assert capsys.readouterr().out.endswith(" is at 0005 (current)\n")
     with Database.open(database_url) as database, database.connect() as conn:
         assert set(inspect(conn).get_table_names()) == {*metadata.tables, VERSION_TABLE}
 
@@ -96,13 +96,13 @@ def test_an_earlier_release_database_keeps_its_rows_and_is_brought_to_head(
         database_url: str, release: MetaData, revision: str) -> None:
     make_release_database(database_url, release)
     with pytest.raises(SchemaError, match=rf"^the database schema is at revision {revision} \(recognised by its tables; "
-                                          r"no revision recorded\), behind this release's 0004: run `supportbot db "
+                                          r"no revision recorded\), behind this release's 0005: run `supportbot db "
                                           r"upgrade` first$"):
         Database.open(database_url)
 
     with Database.open_as_is(database_url) as database:
         done = upgrade(database.engine)
-    assert done.before == SchemaState(revision, "0004", recorded=False) and done.after.is_current
+    assert done.before == SchemaState(revision, "0005", recorded=False) and done.after.is_current
 
     with Database.open(database_url) as database:
         assert schema_differences(database) == []
@@ -133,7 +133,7 @@ def test_a_database_a_newer_release_upgraded_is_refused(database_url: str,
     with pytest.raises(SystemExit, match=r"^supportbot db: error: .*0099.*a newer release upgraded it"):
         main(["db", "--db", database_url, "upgrade"])
     assert main(["db", "--db", database_url, "current"]) == 1
-    assert capsys.readouterr().out == "0099; this release's is 0004\n"
+    assert capsys.readouterr().out == "0099; this release's is 0005\n"
 
 
 def test_tables_of_no_release_are_refused_not_guessed(database_url: str) -> None:

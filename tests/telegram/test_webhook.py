@@ -62,6 +62,18 @@ async def test_a_repeated_update_is_answered_once(start_bot: StartBot, fake: Fak
     assert len(fake.sent(USER)) == 2
 
 
+async def test_a_repeat_reaching_another_replica_is_dropped_there(start_bot: StartBot, fake: FakeTelegram) -> None:
+    # Two replicas on one database behind a load balancer: Telegram's redelivery may reach either.
+    first, second = await start_bot(telegram_webhook_secret=SECRET), await start_bot(telegram_webhook_secret=SECRET)
+    update = fake.text_update(USER, "hello")
+    answers = [await (await replica.post(WEBHOOK_PATH, json=update, headers={SECRET_HEADER: SECRET})).json()
+               for replica in (first, second, first)]
+    assert answers == [{"ok": True}, {"ok": True, "repeat": True}, {"ok": True, "repeat": True}]
+    assert await deliver(second, fake.text_update(USER, "How long does delivery take?")) == 200
+    hello, delivery = await fake.wait_sent(USER, count=2)
+    assert "3-5 business days" in delivery.params["text"] and len(fake.sent(USER)) == 2
+
+
 @pytest.mark.parametrize("body,reason", [(b"not json", "JSON object"), (b"[1]", "JSON object"),
                                          (b'{"message": {}}', "update_id"), (b'{"update_id": "7"}', "update_id")])
 async def test_a_malformed_body_is_400(start_bot: StartBot, body: bytes, reason: str) -> None:

@@ -40,13 +40,15 @@ from telegram.ext import Application, CommandHandler, ContextTypes, JobQueue, Me
 from bot.channels.telegram.customers import MESSAGE, Customers
 from bot.channels.telegram.delivery import StaffDelivery
 from bot.channels.telegram.handoff import CHANNEL, StaffRelay
+from bot.channels.telegram.leases import ChatLeases
 from bot.channels.telegram.processor import PerChatProcessor
 from bot.channels.telegram.ratelimit import FloodLimiter, Limits
 from bot.channels.telegram.updates import PollingBot
 from bot.channels.telegram.webhook import WebhookReceiver, add_webhook_route
-from bot.keys import CONVERSATIONS, DESK, METRICS, RESPONDER, SETTINGS
+from bot.keys import CONVERSATIONS, DATABASE, DESK, METRICS, RESPONDER, SETTINGS
 from bot.metrics import Metrics
 from bot.settings import PREFIX, Settings, SettingsError
+from knowledge.claims import Claims, replica_name
 
 # The application as ``build_application`` makes it: our bot (an ``ExtBot`` with our
 # ``FloodLimiter``, whose per-call argument is an int), and PTB's default context, data and job types.
@@ -78,12 +80,15 @@ def add_telegram(app: web.Application) -> None:
     async def channel(app: web.Application) -> AsyncIterator[None]:
         desk = app[DESK]
         relay = StaffRelay(desk, staff_chat)
-        customers = Customers(app[RESPONDER], app[CONVERSATIONS], relay, desk)
+        claims = Claims(app[DATABASE], replica_name())  # shared with the other replicas
+        customers = Customers(app[RESPONDER], app[CONVERSATIONS], relay, desk, claims)
+        receiver.claims = claims
         async with AsyncExitStack() as stack:
             stack.enter_context(TokenRedaction(settings.telegram_token))  # PTB logs URLs from the start
             application = build_application(settings, relay, customers, app.get(LIMITS, Limits()),
                                             webhook=bool(settings.telegram_webhook_secret),
-                                            metrics=app[METRICS])
+                                            metrics=app[METRICS],
+                                            leases=ChatLeases(claims) if settings.telegram_webhook_secret else None)
             # What staff write in the console reaches Telegram customers while the channel runs.
             desk.deliver_with(CHANNEL, StaffDelivery(application.bot, relay, lambda: application.running))
             processor = _processor(application)
@@ -125,7 +130,7 @@ def check_settings(settings: Settings) -> int | None:
 
 
 def build_application(settings: Settings, relay: StaffRelay, customers: Customers, limits: Limits,
-                      webhook: bool, metrics: Metrics) -> TelegramApplication:
+                      webhook: bool, metrics: Metrics, leases: ChatLeases | None = None) -> TelegramApplication:
     """The PTB application with every handler; without an updater in webhook mode."""
     api = settings.telegram_api_url.rstrip("/")
     dropped = metrics.telegram_dropped
@@ -134,7 +139,8 @@ def build_application(settings: Settings, relay: StaffRelay, customers: Customer
                      on_unreadable=dropped.labels(reason="unreadable").inc)
     processor = PerChatProcessor(CONCURRENT_UPDATES,
                                  on_overflow=lambda chat: customers.tell_too_fast(bot, chat),
-                                 on_drop=lambda reason, count: dropped.labels(reason=reason).inc(count))
+                                 on_drop=lambda reason, count: dropped.labels(reason=reason).inc(count),
+                                 lease=leases.hold if leases else None)
     builder = Application.builder().bot(bot).concurrent_updates(processor)
     if webhook:
         builder = builder.updater(None)

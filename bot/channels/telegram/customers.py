@@ -23,10 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import time
-from collections import OrderedDict
 from contextlib import AbstractAsyncContextManager, nullcontext
-from typing import TypeVar
 
 from telegram import Bot, CallbackQuery, Chat, Message, MessageEntity, Update, User
 from telegram.error import BadRequest
@@ -40,6 +37,7 @@ from bot.core.actions import Action
 from bot.core.handoff import HandoffDesk
 from bot.core.replies import HUMAN, PROBLEM_REPLIES, WITH_STAFF_ALREADY, Reply
 from bot.core.responder import Responder
+from knowledge.claims import Claims
 from knowledge.conversations.handoffs import WAITING, Handoff
 from knowledge.conversations.log import ConversationLog, DuplicateFeedback
 from knowledge.errors import EntryNotFound
@@ -72,9 +70,7 @@ ALREADY_RATED = "You've already rated this answer."
 MESSAGE = filters.UpdateType.MESSAGE  # new messages only: not edits, not channel posts
 TOO_FAST = PROBLEM_REPLIES["rate"]
 TOO_FAST_EVERY_S = 60.0  # a chat over a limit is told once a minute at most, not once a message
-K = TypeVar("K")
-V = TypeVar("V")
-REMEMBERED = 10_000  # chats told "too fast", keyboards already used: the most recent kept
+PICKED_S = 7 * 24 * 3600  # a keyboard chosen from stays used this long (Telegram keeps old keyboards)
 
 
 def session_id(chat_id: int) -> str:
@@ -92,13 +88,13 @@ class Customers:
     """PTB callbacks for customers' chats, bound to the runtime's responder and log."""
 
     def __init__(self, responder: Responder, conversations: ConversationLog, relay: StaffRelay,
-                 desk: HandoffDesk) -> None:
+                 desk: HandoffDesk, claims: Claims) -> None:
         self.responder = responder
         self.conversations = conversations
         self.relay = relay
         self.desk = desk  # whether a person has a conversation: asked of it every time, never kept
-        self._told: OrderedDict[int, float] = OrderedDict()  # chat -> when it was told TOO_FAST
-        self._picked: OrderedDict[tuple[int, int], None] = OrderedDict()  # (chat, message) chosen from
+        # Chats told TOO_FAST, keyboards chosen from: in the database, once whichever replica answers.
+        self.claims = claims
 
     async def tell_too_fast(self, bot: Bot, chat_id: int) -> None:
         """Say once (a minute) that the chat sends faster than it can be answered.
@@ -106,11 +102,8 @@ class Customers:
         Every further note would take one of the chat's sending slots (about 1/s) and make the
         backlog longer still, so the rest are left unsaid.
         """
-        now = time.monotonic()
-        told = self._told.get(chat_id)
-        if told is not None and now - told < TOO_FAST_EVERY_S:
+        if not await asyncio.to_thread(self.claims.take, f"tg-told:{chat_id}", TOO_FAST_EVERY_S):
             return
-        _remember(self._told, chat_id, now)
         await send_text(bot, chat_id, TOO_FAST)
 
     def handlers(self) -> list[BaseHandler[Update, ContextTypes.DEFAULT_TYPE, None]]:
@@ -198,10 +191,9 @@ class Customers:
         if payload is None:
             await query.answer(EXPIRED)
             return
-        if (chat.id, query.message.message_id) in self._picked:
+        if not await asyncio.to_thread(self.claims.take, f"tg-pick:{chat.id}:{query.message.message_id}", PICKED_S):
             await query.answer()  # a second tap on the same keyboard (a double tap): answered already
             return
-        _remember(self._picked, (chat.id, query.message.message_id), None)
         await query.answer()  # stops the spinner on the button at once
         await _drop_keyboard(query)  # a choice is made once
         await self._answer(context.bot, chat, update.effective_user, "", payload, None)
@@ -269,13 +261,6 @@ class Customers:
 def already(handoff: Handoff) -> str:
     """The reply to ``/human`` while the conversation waits for a person, or one has it."""
     return ALREADY_WITH_PERSON if handoff.state == WAITING else WITH_STAFF_ALREADY.format(handoff.claimed_by)
-
-
-def _remember(memory: OrderedDict[K, V], key: K, value: V) -> None:
-    memory[key] = value
-    memory.move_to_end(key)
-    if len(memory) > REMEMBERED:
-        memory.popitem(last=False)
 
 
 def addressed(message: Message, bot: Bot) -> bool:

@@ -30,6 +30,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 MAX_BACKLOG = 10  # waiting behind the one being answered: a burst of lines a person sends, not a flood
 Overflow = Callable[[int], Coroutine[Any, Any, None]]  # the chat whose backlog overflowed
 Drop = Callable[[str, int], None]  # why ("backlog" or "shutdown"), how many
+Lease = Callable[[int], AbstractAsyncContextManager[object]]  # the chat, held by this replica meanwhile
 
 
 @dataclass
@@ -55,8 +57,10 @@ class PerChatProcessor(BaseUpdateProcessor):
     """At most ``max_concurrent_updates`` chats at once, one update at a time per chat."""
 
     def __init__(self, max_concurrent_updates: int, max_backlog: int = MAX_BACKLOG,
-                 on_overflow: Overflow | None = None, on_drop: Drop | None = None) -> None:
+                 on_overflow: Overflow | None = None, on_drop: Drop | None = None,
+                 lease: Lease | None = None) -> None:
         super().__init__(max_concurrent_updates)
+        self._lease = lease  # one replica at a time per chat (``bot.channels.telegram.leases``)
         if max_backlog < 0:
             raise ValueError(f"max_backlog must be >= 0, got {max_backlog}")
         self.max_backlog = max_backlog
@@ -92,7 +96,8 @@ class PerChatProcessor(BaseUpdateProcessor):
         state.backlog.append(coroutine)
         try:
             while state.backlog and not self._closing:
-                await _run_queued(state.backlog.popleft())
+                async with self._lease(chat) if self._lease else nullcontext():
+                    await _run_queued(state.backlog.popleft())
         finally:
             del self._chats[chat]
             if state.backlog:  # closing, or cancelled by drain
