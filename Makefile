@@ -18,8 +18,8 @@ DEMO_TRAIN_FLAGS ?= --min-train-steps 200
 STAMP := $(VENV)/.installed-stamp
 
 DATA_DIR := $(if $(SUPPORTBOT_DATA_DIR),$(SUPPORTBOT_DATA_DIR),$(if $(filter zh,$(DEMO)),data-zh,data))
-# every supportbot command below (and `serve`) works in this data directory
-export SUPPORTBOT_DATA_DIR := $(DATA_DIR)
+# the demo's supportbot commands (and `serve`) work in this data directory; `make test` is left alone
+db demo-kb demo-bundle build-demo-bundle run: export SUPPORTBOT_DATA_DIR := $(DATA_DIR)
 WORK := $(DATA_DIR)/demo-build
 
 .PHONY: install test test-all test-db postgresql db run demo-kb demo-bundle build-demo-bundle clean
