@@ -17,13 +17,14 @@ threshold, is decided here as the bot will decide it.
   out-of-scope, real or simulated): max_softmax, energy (with real out-of-scope rows only) and,
   when the training rows' vectors are given, ``knn`` at each of ``KNN_SOFTMAX_WEIGHTS``.
 
-numpy only (no torch).
+``IntentOutputs`` is what a model gives a batch of texts (logits and, for ``knn``, each text's
+similarity to the training rows); evaluation and retraining decide with it. numpy only (no torch).
 
 Example::
 
     rule = calibrate_with_oos(logits, correct, is_oos, "auto")     # an OosRule
     rule = calibrate_with_oos(logits, correct, is_oos, "auto", similarity=nearest_similarity(pooled, reference))
-    rule.in_scope(logits)                                           # as the bot decides
+    rule.in_scope(logits, similarity)                               # as the bot decides
 """
 from __future__ import annotations
 

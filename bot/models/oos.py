@@ -4,10 +4,11 @@ From the logits ``z`` of one text (docs/checkpoints.md), ``max_softmax`` scores
 max(softmax(z / T)) and ``energy`` scores T * logsumexp(z / T); ``knn`` scores the text's cosine
 similarity to its nearest training example in the encoder's space (the pooled vector, against
 the unit vectors stored in the head as ``reference``) plus ``softmax_weight`` * max_softmax.
-A text is out of scope when its score is below the calibrated threshold. Training calibrates ``OosRule`` (``training.calibration``)
-on the float32 scores of ``score_logits`` and decides with ``accepts``, the checkpoint and the
-bundle manifest record it, and the runtime head (``bot.models.intent_head``) applies it with the
-same two functions, so a row is decided the same way everywhere, even one exactly at the threshold.
+A text is out of scope when its score is below the calibrated threshold. Training calibrates
+``OosRule`` (``training.calibration``) on the float32 scores of ``oos_scores`` and decides with
+``accepts``, the checkpoint and the bundle manifest record it, and the runtime head
+(``bot.models.intent_head``) applies it with the same functions, so a row is decided the same
+way everywhere, even one exactly at the threshold.
 
 numpy only.
 
