@@ -70,15 +70,21 @@ def checkpoint_splits(directory: Path, train: Path, valid: Path | None, args: In
 
 
 def knn_cost_ms(reference: np.ndarray, dim: int, batch: int) -> float:
-    """Milliseconds per message of ``nearest_similarity`` against ``reference`` at ``batch``."""
+    """Milliseconds per message of ``nearest_similarity`` against ``reference`` at ``batch``, one thread."""
+    from threadpoolctl import threadpool_limits
+
     vectors = np.random.default_rng(0).normal(size=(batch, dim)).astype(np.float32)
     stored = reference.astype(np.float32)
-    nearest_similarity(vectors, stored)
-    repeats = max(20, 2000 // batch)
-    started = time.perf_counter()
-    for _ in range(repeats):
+    with threadpool_limits(1):  # as the bot runs it: one thread per process
         nearest_similarity(vectors, stored)
-    return round((time.perf_counter() - started) * 1000 / repeats / batch, 4)
+        repeats = max(20, 2000 // batch)
+        best = float("inf")
+        for _ in range(5):  # the best of 5 rounds: the machine is shared, its load comes and goes
+            started = time.perf_counter()
+            for _ in range(repeats):
+                nearest_similarity(vectors, stored)
+            best = min(best, time.perf_counter() - started)
+    return round(best * 1000 / repeats / batch, 4)
 
 
 def compare(name: str, directory: Path, data: Path, recalibrated: Path | None) -> dict[str, object]:
