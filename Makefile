@@ -5,11 +5,21 @@ BIN := $(VENV)/bin
 # Pinned: an unpinned torch resolves to a multi-GB CUDA build. On a GPU machine, install the
 # CUDA build of the same version first (e.g. TORCH="torch==2.13.0 --index-url <cuda index>").
 TORCH ?= torch==2.13.0
+# The demo shop in English (DEMO=en, knowledge/demo) or Chinese (DEMO=zh, knowledge/demo/zh).
+# Each has its own data directory (data, data-zh), so both can be built and kept side by side.
+DEMO ?= en
+ifeq ($(filter en zh,$(DEMO)),)
+$(error DEMO must be en or zh, got '$(DEMO)')
+endif
+DEMO_DIR := knowledge/demo$(if $(filter zh,$(DEMO)),/zh)
 # The demo's data set is small: fewer optimizer steps than the benchmark defaults are plenty.
+# (Chinese: training adds the characters the bundled MiniLM reads as [UNK] to its vocabulary.)
 DEMO_TRAIN_FLAGS ?= --min-train-steps 200
 STAMP := $(VENV)/.installed-stamp
 
-DATA_DIR := $(if $(SUPPORTBOT_DATA_DIR),$(SUPPORTBOT_DATA_DIR),data)
+DATA_DIR := $(if $(SUPPORTBOT_DATA_DIR),$(SUPPORTBOT_DATA_DIR),$(if $(filter zh,$(DEMO)),data-zh,data))
+# the demo's supportbot commands (and `serve`) work in this data directory; `make test` is left alone
+db demo-kb demo-bundle build-demo-bundle run: export SUPPORTBOT_DATA_DIR := $(DATA_DIR)
 WORK := $(DATA_DIR)/demo-build
 
 .PHONY: install test test-all test-db postgresql db run demo-kb demo-bundle build-demo-bundle clean
@@ -59,7 +69,7 @@ db: $(STAMP)
 
 # Prepare the demo shop's knowledge base (only into an empty database) and its search index.
 demo-kb: db
-	$(BIN)/supportbot kb import knowledge/demo/faq.yaml --if-empty
+	$(BIN)/supportbot kb import $(DEMO_DIR)/faq.yaml --if-empty
 	$(BIN)/supportbot kb index
 
 # The demo bundle, built once: one encoder fine-tuned from the bundled MiniLM for both models
@@ -76,13 +86,13 @@ build-demo-bundle: $(STAMP)
 	@echo "Building the demo bundle: first run only, a few minutes on 2 CPU cores."
 	rm -rf "$(WORK)" && mkdir -p "$(WORK)"
 	$(BIN)/supportbot kb export --output "$(WORK)/faq.csv"
-	$(BIN)/supportbot train joint --train knowledge/demo/intents.csv --faq "$(WORK)/faq.csv" \
-		--queries knowledge/demo/queries.csv --out "$(WORK)/joint" $(DEMO_TRAIN_FLAGS)
+	$(BIN)/supportbot train joint --train $(DEMO_DIR)/intents.csv --faq "$(WORK)/faq.csv" \
+		--queries $(DEMO_DIR)/queries.csv --out "$(WORK)/joint" $(DEMO_TRAIN_FLAGS)
 	$(BIN)/supportbot export --intents "$(WORK)/joint/intents" --retriever "$(WORK)/joint/retriever" --out "$(DATA_DIR)/bundles" \
-		--heldout-intents knowledge/demo/intents_eval.csv --heldout-faq "$(WORK)/faq.csv" \
-		--heldout-queries knowledge/demo/queries.csv --fp32-fallback
-	$(BIN)/supportbot retrain init --train knowledge/demo/intents.csv --eval knowledge/demo/intents_eval.csv \
-		--queries knowledge/demo/queries.csv --intents-checkpoint "$(WORK)/joint/intents" \
+		--heldout-intents $(DEMO_DIR)/intents_eval.csv --heldout-faq "$(WORK)/faq.csv" \
+		--heldout-queries $(DEMO_DIR)/queries.csv --fp32-fallback
+	$(BIN)/supportbot retrain init --train $(DEMO_DIR)/intents.csv --eval $(DEMO_DIR)/intents_eval.csv \
+		--queries $(DEMO_DIR)/queries.csv --intents-checkpoint "$(WORK)/joint/intents" \
 		--retriever-checkpoint "$(WORK)/joint/retriever"
 
 run: demo-bundle

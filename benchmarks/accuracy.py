@@ -51,10 +51,11 @@ INTENT_SETS = {  # name: (folder, has a validation file)
     "clinc150": ("clinc150", True),
     "hint3_sofmattress": ("hint3/sofmattress", False),
 }
-TARGETS = {  # dataset: [(metric, at least, how it is compared)]
-    "banking77": [("accuracy", 0.930, None)],
-    "clinc150": [("in_scope_accuracy", 0.960, None), ("oos_auroc", 0.95, None), ("oos_recall", 0.80, None)],
-    "hint3_sofmattress": [("mcc", 0.64, None)],
+AT_MOST = "at most"
+TARGETS = {  # dataset: [(metric, bound, how it is compared: None = at least, AT_MOST, or a baseline's name)]
+    "banking77": [("accuracy", 0.932, None), ("in_scope_rejected", 0.04, AT_MOST)],
+    "clinc150": [("in_scope_accuracy", 0.966, None), ("oos_auroc", 0.98, None), ("oos_recall", 0.90, None)],
+    "hint3_sofmattress": [("mcc", 0.70, None)],
     "stackfaq": [("map", 0.985, None), ("recall_at_1", 0.98, None), ("recall_at_1", 0.05, "base_encoder")],
     "atec_faq": [("recall_at_1", 0.40, None), ("answered_precision", 0.90, None)],
 }
@@ -340,8 +341,12 @@ def check_targets(name: str, entry: dict[str, object]) -> list[dict[str, object]
     checks = []
     targets = TARGETS[name] if name in TARGETS else TARGETS[name.split(":")[1].split("+")[0]] + TARGETS["stackfaq"]
     for metric, bound, relative_to in targets:
+        if metric not in entry:
+            continue
         value = float(entry[metric])
-        if relative_to:
+        if relative_to == AT_MOST:
+            goal, met = f"<= {bound}", value <= bound
+        elif relative_to:
             reference = float(entry["baselines"][relative_to][metric])
             goal = f">= {relative_to} + {bound:.2f} ({reference + bound:.4f})"
             met = value >= reference + bound
@@ -442,6 +447,19 @@ NOTES = [
     "- Train seconds: wall clock on a 2-core CPU shared with other jobs (timings varied 2-5x with their load); "
     "CLINC150 ran with OMP_NUM_THREADS=1 for that reason. `+dirty`: run from uncommitted training code, "
     "committed right after.",
+    "- Targets: those of the out-of-scope issue (BANKING77 accuracy >= 0.932 with at most 4% of in-scope test "
+    "questions rejected; CLINC150 in-scope accuracy >= 0.966, AUROC >= 0.98, oos recall >= 0.90; HINT3 MCC >= "
+    "0.70), applied to those three rows, also where they were measured before the targets were set.",
+    "- Out-of-scope score: from commit 1fe0858 on, training picks `knn` (nearness to the training examples in "
+    "the encoder's space, `bot/models/oos.py`) when its validation AUROC beats max_softmax and energy; "
+    "[oos_scores.md](oos_scores.md) compares the scores on the same checkpoints. The hint3_sofmattress row "
+    "from then on is the 394043b checkpoint re-calibrated (`benchmarks/oos_scores.py --recalibrated`, same "
+    "encoder and head, not retrained): with max_softmax it had mcc 0.6592, oos_recall 0.5347, oos_auroc "
+    "0.8404, in_scope_rejected 0.0751. BANKING77 and CLINC150 were not retrained with it here (a default "
+    "training takes hours on this shared 2-core machine); their rows are still max_softmax. On one-epoch "
+    "checkpoints of both (oos_scores.md) the scores compare so: CLINC150 AUROC 0.9697 (max_softmax) -> "
+    "0.9828 (knn, chosen), oos recall 0.9230 -> 0.9310, in-scope rejected 9.6% -> 5.2%; BANKING77 in-scope "
+    "rejected 19.6% -> 14.5% (knn + 1 x softmax, chosen; energy would reject 9.8%).",
     "- Precision: rows up to commit 727019f were trained with bf16 autocast (then the CPU default) on an AVX-512 machine; the "
     "hint3_sofmattress and stackfaq rows at 394043b were re-measured on a CPU without it (AVX2), where "
     "training now runs in fp32, at low priority beside other work (hence the train seconds). Against the "
@@ -465,6 +483,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / "accuracy.json"
     results = json.loads(json_path.read_text()) if json_path.is_file() else {}
+    for name in INTENT_SETS:  # the intent rows against today's targets, also rows measured before them
+        if name in results:
+            results[name]["targets"] = check_targets(name, results[name])
     names = (args.only or ([] if args.joint else [*INTENT_SETS, *FAQ_SETS])) + [f"joint:{n}+stackfaq" for n in args.joint]
     for name in names:
         print(f"[{name}] starting", flush=True)

@@ -23,7 +23,7 @@ import numpy as np
 from bot.models.encoder import POOLING_MODES
 from bot.models.field_reader import FieldReader
 from bot.models.manifest import RetrievalThresholds
-from bot.models.oos import OOS_SCORES, OosRule
+from bot.models.oos import OOS_SCORES, OosRule, rule_fields
 from knowledge.faq.documents import DOCUMENT_MODES
 
 INTENT_FORMAT = "supportbot-intents-checkpoint"
@@ -153,18 +153,20 @@ def read_intent_checkpoint(path: Path) -> IntentCheckpoint:
         labels=tuple(fields.texts("labels")),
         oos_label=fields.text("oos_label"),
         oos=oos.build(lambda: OosRule(oos.choice("score", OOS_SCORES), oos.number("temperature"),
-                                      oos.number("threshold"), oos.optional_text("calibration") or "")),
+                                      oos.number("threshold"), oos.optional_text("calibration") or "",
+                                      oos.optional_number("softmax_weight") or 0.0)),
     )
     if not checkpoint.labels or checkpoint.oos_label in checkpoint.labels:
         raise CheckpointError(f"{path / INTENT_JSON}: labels must be non-empty and must not contain the oos_label")
-    _check_head(checkpoint.head_path, len(checkpoint.labels))
+    _check_head(checkpoint.head_path, len(checkpoint.labels), checkpoint.oos.needs_similarity)
     return checkpoint
 
 
-def _check_head(path: Path, num_labels: int) -> None:
+def _check_head(path: Path, num_labels: int, needs_reference: bool) -> None:
     try:
         with np.load(path, allow_pickle=False) as arrays:
             weight, bias = arrays["weight"], arrays["bias"]
+            reference = arrays["reference"] if "reference" in arrays.files else None
     except FileNotFoundError:
         raise CheckpointError(f"{path}: missing") from None
     except (KeyError, ValueError, OSError) as error:
@@ -174,6 +176,11 @@ def _check_head(path: Path, num_labels: int) -> None:
             f"{path}: weight {weight.shape} and bias {bias.shape} do not fit {num_labels} labels; "
             f"expected weight [{num_labels}, hidden] and bias [{num_labels}]"
         )
+    if needs_reference and (reference is None or reference.ndim != 2 or not len(reference)
+                            or reference.shape[1] != weight.shape[1]):
+        found = "no array 'reference'" if reference is None else f"reference {reference.shape}"
+        raise CheckpointError(f"{path}: the knn out-of-scope score needs the training examples' vectors, "
+                              f"reference [examples, {weight.shape[1]}]; found {found}")
 
 
 def read_retriever_checkpoint(path: Path) -> RetrieverCheckpoint:
@@ -212,7 +219,7 @@ def write_intent_json(checkpoint: IntentCheckpoint) -> Path:
     return _write_json(encoder.path / INTENT_JSON, {
         "format": INTENT_FORMAT, "version": CHECKPOINT_VERSION, "base_model": encoder.base_model,
         "labels": list(checkpoint.labels), "pooling": encoder.pooling, "max_length": encoder.max_length,
-        "oos_label": checkpoint.oos_label, "oos": asdict(checkpoint.oos), "metrics": encoder.metrics,
+        "oos_label": checkpoint.oos_label, "oos": rule_fields(checkpoint.oos), "metrics": encoder.metrics,
         "data_fingerprint": encoder.data_fingerprint, "created_at": encoder.created_at,
     })  # fmt: skip
 

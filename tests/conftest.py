@@ -28,6 +28,16 @@ def tiny_bert(tiny_bert_master: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def chinese_bundles(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Chinese demo trained on a tiny BERT and exported (``tests/chinese.py``), built once per
+    session: ``bundles/v1`` (int8). Read-only."""
+    pytest.importorskip("transformers")
+    from tests.chinese import build_chinese_bundles
+
+    return build_chinese_bundles(tmp_path_factory.mktemp("chinese"))
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data`` beside the checkout; tests that need it are skipped without it."""
     if not SHARED_DATA.is_dir():

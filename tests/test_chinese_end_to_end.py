@@ -1,5 +1,5 @@
 """Chinese end to end, offline: a tiny BERT whose WordPiece vocabulary is learnt from Chinese text,
-trained on the Chinese demo (``supportbot train joint``), exported to int8 ONNX, and served.
+trained on the Chinese demo (``supportbot train joint``, ``tests/chinese.py``), exported to int8 ONNX, and served.
 
 The tiny model knows next to nothing, so most of the finding is the lexical half of hybrid
 search; what this pins is that every step takes Chinese text: the tokenizer has its characters,
@@ -8,7 +8,6 @@ loads the bundle, indexes the FAQ with both halves and answers Chinese messages.
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -22,65 +21,15 @@ from bot.settings import Settings
 from knowledge.database import Database
 from knowledge.faq.formats import read_faq_file
 from knowledge.faq.store import FaqStore
+from tests.chinese import DEMO, unseen_queries
 
 pytest.importorskip("transformers")
 
-DEMO = Path(__file__).resolve().parents[1] / "knowledge" / "demo" / "zh"
-INTENTS = {
-    "greeting": ["你好", "您好", "在吗", "哈喽", "早上好", "晚上好", "嗨，你好", "你好呀", "有人在吗", "下午好"],
-    "goodbye": ["再见", "拜拜", "下次见", "先这样，再见", "好的，拜拜", "回头见", "我走了", "不聊了，再见", "晚安", "明天见"],
-    "thanks": ["谢谢", "多谢", "谢谢你", "非常感谢", "感谢帮忙", "太感谢了", "好的，谢谢", "谢啦", "辛苦了，谢谢", "万分感谢"],
-    "human_handoff": ["转人工", "我要人工客服", "找真人", "人工服务", "帮我转人工", "我想和客服说话", "接人工",
-                      "叫个真人来", "不要机器人", "人工客服在哪"],
-}  # fmt: skip
 
-
-def _queries() -> list[tuple[str, str]]:
-    with (DEMO / "queries.csv").open(encoding="utf-8", newline="") as handle:
-        return [(row["query"], row["faq_id"]) for row in csv.DictReader(handle)]
-
-
-def _unseen() -> list[tuple[str, str]]:
-    """The demo messages training never saw (it trains on the others): one per FAQ entry."""
-    return _queries()[1::2]
-
-
-def _write(path: Path, header: list[str], rows: list[tuple[str, ...]]) -> Path:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
-@pytest.fixture(scope="module")
-def bundles(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Train and export once: ``bundles/v1`` (int8), read-only for the tests below."""
-    from bot.cli import main
-    from tests.tiny import build_tiny_bert, train_wordpiece_vocab
-    from training.args import IntentTrainingArgs, RetrieverTrainingArgs
-    from training.data import write_faq
-    from training.joint import JointInputs, train_joint
-
-    root = tmp_path_factory.mktemp("chinese")
-    entries = read_faq_file(DEMO / "faq.yaml").entries
-    queries = _queries()[::2]
-    intents = [(text, label) for label, texts in INTENTS.items() for text in texts]
-    intents += [(text, "faq") for text, _ in queries]
-    corpus = [text for e in entries for text in (*e.phrasings(), e.answer)] + [t for t, _ in intents + queries]
-    base = build_tiny_bert(root / "base", vocab=train_wordpiece_vocab(corpus, 1200), hidden_size=48)
-    write_faq(root / "faq.csv", entries)
-    inputs = JointInputs(_write(root / "intents.csv", ["text", "label"], intents), None, root / "faq.csv",
-                         _write(root / "queries.csv", ["query", "faq_id"], queries))
-    train_joint(inputs, root / "ckpt",
-                IntentTrainingArgs(base_model=str(base), learning_rate=3e-3, head_learning_rate=1e-2, layer_decay=1.0,
-                                   epochs=1, min_train_steps=60, batch_size=8, precision="fp32"),
-                RetrieverTrainingArgs(epochs=2, batch_size=8, learning_rate=1e-3, max_length=64, precision="fp32",
-                                      valid_fraction=0.3, document="question"))  # fmt: skip
-    status = main(["export", "--intents", str(root / "ckpt" / "intents"), "--retriever", str(root / "ckpt" / "retriever"),
-                   "--out", str(root / "bundles"), "--version", "v1"])  # fmt: skip
-    assert status == 0
-    return root / "bundles"
+@pytest.fixture()
+def bundles(chinese_bundles: Path) -> Path:
+    """The session's Chinese bundles (``tests/chinese.py``): ``v1``, int8, read-only."""
+    return chinese_bundles
 
 
 def _settings(tmp_path: Path, bundles: Path) -> Settings:
@@ -111,7 +60,7 @@ async def test_the_runtime_indexes_both_halves_and_finds_the_chinese_answers(bun
     try:
         index = keeper.current.index
         assert index.lexical_weight == model.lexical_weight > 0 and len(index) == 22
-        queries = _unseen()
+        queries = unseen_queries()
         vectors = model.encode([text for text, _ in queries])
         hits = [index.search(vector, k=3, text=text) for vector, (text, _) in zip(vectors, queries)]
         top1 = np.mean([found[0].faq_id == faq_id for found, (_, faq_id) in zip(hits, queries)])

@@ -42,8 +42,11 @@ class IntentTrainingArgs:
     max_length: tokens per message; longer messages are truncated.
     valid_fraction, max_valid_rows: the stratified validation split when no --valid is given.
     oos_label: rows with this label are out-of-scope examples, never a class.
-    oos_score: "max_softmax", "energy", or "auto" (the better validation AUROC when
-        validation has out-of-scope rows, else max_softmax).
+    oos_score: "max_softmax", "energy", "knn", or "auto" (the best validation AUROC among
+        max_softmax, knn and, when validation has out-of-scope rows, energy;
+        ``training.calibration``).
+    knn_per_label: the knn score's neighbours per intent: an intent with more training rows
+        keeps this many k-means centroids of them (``training.neighbours``); 0 keeps every row.
     precision: "auto" = bf16 on GPUs and CPUs that support it natively, fp16 on other GPUs, else fp32.
     """
 
@@ -64,6 +67,7 @@ class IntentTrainingArgs:
     max_valid_rows: int = 500
     oos_label: str = "oos"
     oos_score: str = "auto"
+    knn_per_label: int = 32
     precision: str = "auto"
     seed: int = 42
 
@@ -71,6 +75,7 @@ class IntentTrainingArgs:
         for name in ("epochs", "batch_size", "eval_batch_size", "max_length", "max_valid_rows"):
             _check(getattr(self, name) >= 1, name, "an integer >= 1", getattr(self, name))
         _check(self.min_train_steps >= 0, "min_train_steps", "an integer >= 0", self.min_train_steps)
+        _check(self.knn_per_label >= 0, "knn_per_label", "an integer >= 0", self.knn_per_label)
         for name in ("learning_rate", "head_learning_rate"):
             _check(0 < getattr(self, name) < 1, name, "a number in (0, 1)", getattr(self, name))
         _check(0 < self.layer_decay <= 1, "layer_decay", "a number in (0, 1]", self.layer_decay)

@@ -9,30 +9,88 @@ threshold, is decided here as the bot will decide it.
   accept/reject decision: the mean of in-scope accuracy (a rejected in-scope message counts
   as wrong) and out-of-scope recall.
 - Without them, out-of-scope messages are simulated: each in-scope validation message is
-  scored once more with its own intent's logit removed, which is how the model sees a message
-  whose intent it was never taught. The threshold maximises the same balanced accuracy between
-  the real in-scope scores and these simulated out-of-scope ones.
+  scored once more with its own intent's logit removed (and, for ``knn``, its similarity taken to
+  the other intents' training rows only), which is how the model sees a message whose intent it
+  was never taught. The threshold maximises the same balanced accuracy between the real
+  in-scope scores and these simulated out-of-scope ones.
+- The score: "auto" takes the candidate with the best validation AUROC (in-scope against
+  out-of-scope, real or simulated): max_softmax, energy (with real out-of-scope rows only) and,
+  when the training rows' vectors are given, ``knn`` at each of ``KNN_SOFTMAX_WEIGHTS``.
 
-numpy only (no torch).
+``IntentOutputs`` is what a model gives a batch of texts (logits and, for ``knn``, each text's
+similarity to the training rows); evaluation and retraining decide with it. numpy only (no torch).
 
 Example::
 
     rule = calibrate_with_oos(logits, correct, is_oos, "auto")     # an OosRule
-    rule.in_scope(logits)                                           # as the bot decides
+    rule = calibrate_with_oos(logits, correct, is_oos, "auto", similarity=nearest_similarity(pooled, reference))
+    rule.in_scope(logits, similarity)                               # as the bot decides
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from bot.models.manifest import RetrievalThresholds
-from bot.models.oos import OOS_SCORES, OosRule, accepts, score_logits
+from bot.models.oos import LOGIT_SCORES, OosRule, accepts
 from training.metrics import auroc
 
 Bools = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.floating]
+# knn: similarity + weight * max_softmax. Weight 0 (similarity alone) did best on HINT3's validation
+# and test rows (benchmarks/results/accuracy.md); the others let validation data choose a blend.
+KNN_SOFTMAX_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class IntentOutputs:
+    """An intent checkpoint's reading of n texts: ``logits`` [n, labels] and ``similarity`` [n],
+    each text's cosine to the nearest training row (None when the checkpoint stores none)."""
+
+    logits: np.ndarray
+    similarity: np.ndarray | None = None
+
+    def scores(self, rule: OosRule) -> npt.NDArray[np.float32]:
+        """The out-of-scope scores of ``rule`` (``bot.models.oos``), [n] float32."""
+        return rule.scores(self.logits, self.similarity)
+
+    def in_scope(self, rule: OosRule) -> Bools:
+        """[n] bool: which texts ``rule`` keeps in scope, as the bot decides."""
+        return rule.in_scope(self.logits, self.similarity)
+
+
+IntentPredict = Callable[[list[str]], IntentOutputs]
+
+
+def candidate_rules(score: str, temperature: float, names: Sequence[str], knn: bool) -> list[OosRule]:
+    """The rules "auto" (or one named ``score``) chooses among, threshold 0 until calibrated:
+    the logit scores in ``names``, then ``knn`` at each softmax weight when ``knn``."""
+    rules = [OosRule(name, temperature, 0.0) for name in names if score in ("auto", name)]
+    if knn and score in ("auto", "knn"):
+        rules += [OosRule("knn", temperature, 0.0, softmax_weight=w) for w in KNN_SOFTMAX_WEIGHTS]
+    if not rules:
+        raise ValueError(f"out-of-scope score {score!r} cannot be calibrated here"
+                         + ("; knn needs the training rows' vectors" if score == "knn" else ""))
+    return rules
+
+
+def rule_name(rule: OosRule) -> str:
+    """``max_softmax``, ``energy``, ``knn`` or ``knn+0.25*softmax``: how calibration texts name a rule."""
+    return f"knn+{rule.softmax_weight:g}*softmax" if rule.needs_similarity and rule.softmax_weight else rule.score
+
+
+def nearest_similarity_of_others(vectors: Floats, reference: Floats, reference_labels: npt.NDArray[np.integer],
+                                 gold: npt.NDArray[np.integer]) -> npt.NDArray[np.float32]:
+    """Each vector's cosine to its nearest ``reference`` row of another label than its ``gold``:
+    ``bot.models.oos.nearest_similarity`` as a model that never saw the message's intent has it."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    cosines = unit @ np.asarray(reference, dtype=np.float32).T  # [n, m]
+    own = np.asarray(reference_labels)[None, :] == np.asarray(gold)[:, None]  # [n, m]
+    return np.asarray(np.where(own, -np.inf, cosines).max(axis=1), dtype=np.float32)
 
 
 def candidate_thresholds(scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -77,22 +135,25 @@ def balanced_threshold(scores: Floats, correct: Bools, is_oos: Bools) -> tuple[f
 
 
 def calibrate_with_oos(
-    logits: Floats, correct: Bools, is_oos: Bools, score: str, temperature: float = 1.0
+    logits: Floats, correct: Bools, is_oos: Bools, score: str, temperature: float = 1.0,
+    similarity: Floats | None = None,
 ) -> OosRule:
-    """Pick the score ("auto" = the better validation AUROC) and the balanced-accuracy threshold."""
-    candidates = OOS_SCORES if score == "auto" else (score,)
-    by_auroc: dict[str, float] = {}
-    for name in candidates:
-        values = score_logits(logits, name, temperature)
-        by_auroc[name] = auroc(values[~is_oos].tolist(), values[is_oos].tolist())
-    chosen = max(candidates, key=lambda name: by_auroc[name])
-    threshold, balanced = balanced_threshold(score_logits(logits, chosen, temperature), correct, is_oos)
-    aurocs = ", ".join(f"{name} {value:.4f}" for name, value in by_auroc.items())
-    return OosRule(
+    """Pick the score ("auto" = the best validation AUROC) and the balanced-accuracy threshold.
+
+    ``similarity`` [n] (``bot.models.oos.nearest_similarity`` of each row to the training rows)
+    makes ``knn`` a candidate.
+    """
+    by_auroc: dict[str, tuple[float, OosRule]] = {}
+    for rule in candidate_rules(score, temperature, LOGIT_SCORES, similarity is not None):
+        values = rule.scores(logits, similarity)
+        by_auroc[rule_name(rule)] = (auroc(values[~is_oos].tolist(), values[is_oos].tolist()), rule)
+    chosen = max(by_auroc.values(), key=lambda pair: pair[0])[1]  # ties: the first, the simplest
+    threshold, balanced = balanced_threshold(chosen.scores(logits, similarity), correct, is_oos)
+    aurocs = ", ".join(f"{name} {value:.4f}" for name, (value, _) in by_auroc.items())
+    return replace(
         chosen,
-        temperature,
-        threshold,
-        f"threshold maximising balanced accuracy (in-scope accuracy with rejection, oos recall) "
+        threshold=threshold,
+        calibration=f"threshold maximising balanced accuracy (in-scope accuracy with rejection, oos recall) "
         f"= {balanced:.4f} on {int((~is_oos).sum())} in-scope and {int(is_oos.sum())} out-of-scope "
         f"validation rows; validation AUROC {aurocs}",
     )
@@ -110,32 +171,46 @@ def without_own_intent(logits: Floats, gold: npt.NDArray[np.integer]) -> npt.NDA
 
 
 def calibrate_without_oos(
-    logits: Floats, gold: npt.NDArray[np.integer], score: str, temperature: float = 1.0
+    logits: Floats, gold: npt.NDArray[np.integer], score: str, temperature: float = 1.0,
+    similarity: Floats | None = None, similarity_of_others: Floats | None = None,
 ) -> OosRule:
     """Threshold from in-scope validation rows alone (``gold``: their label indices).
 
-    Each row also stands in for an out-of-scope message through ``without_own_intent``; the
-    threshold maximises balanced accuracy between the two, as ``calibrate_with_oos`` does with
-    real out-of-scope rows. Needs at least two labels.
+    Each row also stands in for an out-of-scope message through ``without_own_intent`` (and,
+    for ``knn``, ``similarity_of_others``: ``nearest_similarity_of_others``); the threshold
+    maximises balanced accuracy between the two, as ``calibrate_with_oos`` does with real
+    out-of-scope rows. "auto" chooses between max_softmax and, given both similarities, ``knn``
+    by the AUROC of real against simulated rows. Needs at least two labels.
     """
     if logits.shape[1] < 2:
         raise ValueError("calibrating without out-of-scope rows needs at least two labels")
-    chosen = "max_softmax" if score == "auto" else score
     gold = np.asarray(gold, dtype=int)
-    inscope = score_logits(logits, chosen, temperature)
-    simulated = score_logits(without_own_intent(logits, gold), chosen, temperature)
+    knn = similarity is not None and similarity_of_others is not None
+    masked = without_own_intent(logits, gold)
+    best: tuple[float, OosRule, npt.NDArray[np.float32], npt.NDArray[np.float32]] | None = None
+    aurocs = []
+    for rule in candidate_rules(score, temperature, ("max_softmax", "energy") if score == "energy" else ("max_softmax",),
+                                knn):
+        inscope = rule.scores(logits, similarity)
+        simulated = rule.scores(masked, similarity_of_others)
+        value = auroc(inscope.tolist(), simulated.tolist())
+        aurocs.append(f"{rule_name(rule)} {value:.4f}")
+        if best is None or value > best[0]:
+            best = (value, rule, inscope, simulated)
+    assert best is not None  # candidate_rules returns at least one rule
+    _, chosen, inscope, simulated = best
     scores = np.concatenate([inscope, simulated])
     is_oos = np.arange(scores.size) >= inscope.size
     correct = np.concatenate([logits.argmax(axis=1) == gold, np.zeros(simulated.size, dtype=bool)])
     threshold, balanced = balanced_threshold(scores, correct, is_oos)
     rejected = float(np.mean(~accepts(inscope, threshold)))
-    return OosRule(
+    return replace(
         chosen,
-        temperature,
-        threshold,
-        f"no out-of-scope validation rows: {inscope.size} in-scope validation rows, each also scored "
+        threshold=threshold,
+        calibration=f"no out-of-scope validation rows: {inscope.size} in-scope validation rows, each also scored "
         f"without its own intent as a simulated out-of-scope message; threshold maximising balanced "
-        f"accuracy = {balanced:.4f}; it rejects {rejected:.0%} of the in-scope validation rows",
+        f"accuracy = {balanced:.4f}; it rejects {rejected:.0%} of the in-scope validation rows"
+        + (f"; AUROC against the simulated rows {', '.join(aurocs)}" if len(aurocs) > 1 else ""),
     )
 
 

@@ -1,8 +1,9 @@
 """Training checkpoints on disk (docs/checkpoints.md): atomic output directories and loading.
 
 The metadata files are read and written by ``export.checkpoint`` only, the one definition of
-their schema. Evaluation works on plain callables, ``predict(texts) -> logits [n, labels]``
-for intents and ``encode(texts) -> unit vectors [n, dim]`` for the retriever, so a runtime
+their schema. Evaluation works on plain callables, ``predict(texts) -> IntentOutputs`` (logits [n, labels]
+and, for the ``knn`` out-of-scope score, each text's similarity to the training rows) for
+intents and ``encode(texts) -> unit vectors [n, dim]`` for the retriever, so a runtime
 bundle can be plugged in later; this module builds them from a checkpoint directory.
 
 Example::
@@ -24,6 +25,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from bot.models.oos import nearest_similarity
 from export.checkpoint import (
     CheckpointError,
     IntentCheckpoint,
@@ -31,10 +33,12 @@ from export.checkpoint import (
     read_intent_checkpoint,
     read_retriever_checkpoint,
 )
+from training.calibration import IntentOutputs, IntentPredict
 from training.errors import TrainingInputError
 
 Predict = Callable[[list[str]], np.ndarray]
 T = TypeVar("T")
+
 
 
 @contextlib.contextmanager
@@ -77,11 +81,11 @@ def _checked(directory: Path, read: Callable[[Path], T]) -> T:
         raise TrainingInputError(str(error)) from error
 
 
-def load_intent_predictor(directory: Path) -> tuple[IntentCheckpoint, Predict]:
-    """Load an intent checkpoint as ``predict(texts) -> logits`` (PyTorch, fp32)."""
+def load_intent_predictor(directory: Path) -> tuple[IntentCheckpoint, IntentPredict]:
+    """Load an intent checkpoint as ``predict(texts) -> IntentOutputs`` (PyTorch, fp32)."""
     import torch
 
-    from training.encoder import PooledClassifier, load_encoder, load_tokenizer, predict_logits
+    from training.encoder import PooledClassifier, load_encoder, load_tokenizer, predict_pooled
 
     checkpoint = _checked(directory, read_intent_checkpoint)
     encoder = checkpoint.encoder
@@ -90,9 +94,11 @@ def load_intent_predictor(directory: Path) -> tuple[IntentCheckpoint, Predict]:
     with np.load(checkpoint.head_path, allow_pickle=False) as head:
         model.head.weight.data = torch.from_numpy(head["weight"])
         model.head.bias.data = torch.from_numpy(head["bias"])
+        reference = head["reference"].astype(np.float32) if "reference" in head.files else None
 
-    def predict(texts: list[str]) -> np.ndarray:
-        return predict_logits(model, tokenizer, list(texts), encoder.max_length)
+    def predict(texts: list[str]) -> IntentOutputs:
+        logits, pooled = predict_pooled(model, tokenizer, list(texts), encoder.max_length)
+        return IntentOutputs(logits, None if reference is None else nearest_similarity(pooled, reference))
 
     return checkpoint, predict
 

@@ -206,6 +206,23 @@ def predict_logits(
     return _in_batches(model, tokenizer, texts, max_length, batch_size, width, lambda batch: model(**batch)["logits"])
 
 
+@torch.inference_mode()
+def predict_pooled(
+    model: PooledClassifier, tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int, batch_size: int = 128
+) -> tuple[np.ndarray, np.ndarray]:
+    """(logits [n, labels], pooled vectors [n, hidden]) in fp32 from one pass: the head's input
+    is what the ``knn`` out-of-scope score compares (``bot.models.oos.nearest_similarity``)."""
+    hidden_size, labels = model.encoder.config.hidden_size, model.head.out_features
+
+    def run(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        states = model.token_states(batch["input_ids"], batch["attention_mask"], batch.get("token_type_ids"))
+        pooled = pool(states, batch["attention_mask"], model.pooling)
+        return torch.cat([model.head(pooled).float(), pooled.float()], dim=1)  # [batch, labels + hidden]
+
+    both = _in_batches(model, tokenizer, texts, max_length, batch_size, labels + hidden_size, run)
+    return both[:, :labels], both[:, labels:]
+
+
 def _in_batches(model: PooledClassifier, tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int,
                 batch_size: int, width: int, run) -> np.ndarray:  # type: ignore[no-untyped-def]  # ``run`` is a torch callable; torch is imported lazily, so it stays unannotated
     """``run`` on batches of ``texts`` in eval mode, sorted by length to pad little: [n, width] float32."""

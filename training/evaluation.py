@@ -29,6 +29,7 @@ import numpy as np
 
 from bot.models.manifest import RetrievalThresholds
 from export.checkpoint import IntentCheckpoint
+from training.calibration import IntentPredict
 from training.data import FaqEntry, IntentExample, LabelledQuery
 from training.metrics import (
     accuracy,
@@ -67,14 +68,14 @@ class FaqEvaluation:
     ranks: list[int | None]
 
 
-def evaluate_intents(predict: Predict, meta: IntentCheckpoint, rows: Sequence[IntentExample]) -> IntentEvaluation:
+def evaluate_intents(predict: IntentPredict, meta: IntentCheckpoint, rows: Sequence[IntentExample]) -> IntentEvaluation:
     """Score ``predict`` on labelled rows with the checkpoint's labels and out-of-scope rule,
     deciding each row as the bot does (``bot.models.oos``)."""
-    logits = predict([row.text for row in rows])
+    outputs = predict([row.text for row in rows])
     rule = meta.oos
-    scores = rule.scores(logits)
-    top1 = [meta.labels[i] for i in logits.argmax(axis=1)]
-    decided = [label if keep else meta.oos_label for label, keep in zip(top1, rule.in_scope(logits))]
+    scores = outputs.scores(rule)
+    top1 = [meta.labels[i] for i in outputs.logits.argmax(axis=1)]
+    decided = [label if keep else meta.oos_label for label, keep in zip(top1, outputs.in_scope(rule))]
     gold = [row.label for row in rows]
     return IntentEvaluation(
         intent_metrics(gold, top1, decided, scores, meta.oos_label), gold, top1, decided, scores, rule.threshold,

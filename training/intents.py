@@ -120,9 +120,9 @@ def train_intents(
         started = time.monotonic()
         model, tokenizer = fit(splits, source, args, tmp / "trainer")
         seconds = time.monotonic() - started
-        rule, metrics = calibrate(model, tokenizer, splits, args)
+        rule, metrics, reference = calibrate(model, tokenizer, splits, args)
         metrics["train_seconds"] = round(seconds, 1)
-        save_checkpoint(tmp, model, tokenizer, splits, args, base_name, rule, metrics)
+        save_checkpoint(tmp, model, tokenizer, splits, args, base_name, rule, metrics, reference)
     return metrics
 
 
@@ -192,41 +192,86 @@ def fit(splits: IntentSplits, source: str, args: IntentTrainingArgs, work_dir: P
     return model, tokenizer
 
 
-def calibrate(model, tokenizer, splits: IntentSplits, args: IntentTrainingArgs) -> tuple[OosRule, dict[str, float]]:
-    """Choose the out-of-scope rule on validation data and return it with validation metrics."""
-    from training.encoder import predict_logits
+@dataclass(frozen=True)
+class ValidationOutputs:
+    """The model's reading of the validation rows (in scope, then out of scope) and the ``knn``
+    score's neighbours: the training rows' unit pooled vectors, condensed to ``args.knn_per_label``
+    per intent (``training.neighbours``), float16 as stored."""
+
+    logits: np.ndarray  # [valid + oos, labels]
+    similarity: np.ndarray  # [valid + oos]: cosine to the nearest reference vector
+    pooled: np.ndarray  # [valid + oos, hidden]
+    reference: np.ndarray  # [m, hidden] float16
+    reference_labels: np.ndarray  # [m] label indices
+
+
+def read_validation(model, tokenizer, splits: IntentSplits, args: IntentTrainingArgs) -> ValidationOutputs:
+    """Run the model over the validation and training rows (``ValidationOutputs``)."""
+    from bot.models.encoder import l2_normalize
+    from bot.models.oos import nearest_similarity
+    from training.encoder import predict_pooled
+    from training.neighbours import condense
 
     texts = [row.text for row in splits.valid + splits.oos]
-    logits = predict_logits(model, tokenizer, texts, args.max_length, args.eval_batch_size)
+    logits, pooled = predict_pooled(model, tokenizer, texts, args.max_length, args.eval_batch_size)
+    train_pooled = predict_pooled(model, tokenizer, [row.text for row in splits.train], args.max_length,
+                                  args.eval_batch_size)[1]  # fmt: skip
+    index = {label: i for i, label in enumerate(splits.labels)}
+    condensed, reference_labels = condense(l2_normalize(train_pooled), np.array([index[row.label] for row in splits.train]),
+                                           args.knn_per_label, args.seed)  # fmt: skip
+    # stored as float16 (half the size; cosines move by ~1e-3) and compared as stored
+    reference = condensed.astype(np.float16)
+    return ValidationOutputs(logits, nearest_similarity(pooled, reference), pooled, reference, reference_labels)
+
+
+def choose_rule(outputs: ValidationOutputs, splits: IntentSplits, args: IntentTrainingArgs,
+                ) -> tuple[OosRule, dict[str, float]]:  # fmt: skip
+    """The out-of-scope rule ``args.oos_score`` calibrated on the validation rows, with validation metrics."""
+    from training.calibration import nearest_similarity_of_others
+
+    logits, similarity = outputs.logits, outputs.similarity
     inscope = logits[: len(splits.valid)]
     predicted = [splits.labels[i] for i in inscope.argmax(axis=1)]
     gold = [row.label for row in splits.valid]
     metrics = {"accuracy": accuracy(gold, predicted), "macro_f1": macro_f1(gold, predicted)}
     if splits.oos:
-        is_oos = np.arange(len(texts)) >= len(splits.valid)
+        is_oos = np.arange(len(logits)) >= len(splits.valid)
         correct = np.concatenate([np.asarray(gold, dtype=object) == np.asarray(predicted, dtype=object),
                                   np.zeros(len(splits.oos), dtype=bool)])  # fmt: skip
-        rule = calibrate_with_oos(logits, correct, is_oos, args.oos_score)
-        scores = rule.scores(logits)
+        rule = calibrate_with_oos(logits, correct, is_oos, args.oos_score, similarity=similarity)
+        scores = rule.scores(logits, similarity)
         metrics["oos_auroc"] = auroc(scores[~is_oos], scores[is_oos])
-        metrics["oos_recall"] = float(np.mean(~rule.in_scope(logits)[is_oos]))
+        metrics["oos_recall"] = float(np.mean(~rule.in_scope(logits, similarity)[is_oos]))
     else:
         gold_index = np.array([splits.labels.index(label) for label in gold])
-        rule = calibrate_without_oos(inscope, gold_index, args.oos_score)
+        others = nearest_similarity_of_others(outputs.pooled, outputs.reference, outputs.reference_labels, gold_index)
+        rule = calibrate_without_oos(inscope, gold_index, args.oos_score, similarity=similarity,
+                                     similarity_of_others=others)  # fmt: skip
     return rule, {key: round(value, 6) for key, value in metrics.items()}
+
+
+def calibrate(
+    model, tokenizer, splits: IntentSplits, args: IntentTrainingArgs,
+) -> tuple[OosRule, dict[str, float], np.ndarray]:  # fmt: skip
+    """Choose the out-of-scope rule on validation data; return it with validation metrics and the
+    ``knn`` score's reference vectors (``ValidationOutputs.reference``)."""
+    outputs = read_validation(model, tokenizer, splits, args)
+    rule, metrics = choose_rule(outputs, splits, args)
+    return rule, metrics, outputs.reference
 
 
 def save_checkpoint(
     out: Path, model, tokenizer, splits: IntentSplits, args: IntentTrainingArgs, base_name: str,
-    rule: OosRule, metrics: dict[str, float],
+    rule: OosRule, metrics: dict[str, float], reference: np.ndarray,
 ) -> None:  # fmt: skip
-    """Write the checkpoint layout of docs/checkpoints.md into ``out``."""
+    """Write the checkpoint layout of docs/checkpoints.md into ``out``; ``reference``: the unit
+    pooled vectors of the training rows, float16 [rows, hidden], for the ``knn`` score."""
     import shutil
 
     shutil.rmtree(out / "trainer", ignore_errors=True)
     model.encoder.save_pretrained(out / "model", safe_serialization=True)
     tokenizer.save_pretrained(out / "model")
-    np.savez(out / "head.npz", **model.head_arrays())
+    np.savez(out / "head.npz", **model.head_arrays(), reference=reference)
     write_intents(out / "heldout.csv", splits.valid + splits.oos)
     (out / "data_report.json").write_text(json.dumps(splits.report.to_dict(), indent=2, ensure_ascii=False) + "\n",
                                           encoding="utf-8")

@@ -56,9 +56,9 @@ def _decide_intents(checkpoint: Path, texts: list[str]) -> list[str]:
     from training.checkpoint import load_intent_predictor
 
     meta, predict = load_intent_predictor(checkpoint)
-    logits = predict(texts)
-    best = [meta.labels[i] for i in logits.argmax(axis=1)]
-    return [label if keep else meta.oos_label for label, keep in zip(best, meta.oos.in_scope(logits))]
+    outputs = predict(texts)
+    best = [meta.labels[i] for i in outputs.logits.argmax(axis=1)]
+    return [label if keep else meta.oos_label for label, keep in zip(best, outputs.in_scope(meta.oos))]
 
 
 def _answer_faq(checkpoint: Path, queries: list[str], entries: Sequence[FaqEntry]) -> list[str]:

@@ -38,13 +38,12 @@ from export.checkpoint import (
     write_intent_json,
     write_retriever_json,
 )
+from training.calibration import IntentPredict
 from training.data import read_intents, read_rows
 
 MIN_INSCOPE_ROWS = 30
 MIN_OOS_ROWS = 20
 MIN_QUERIES = 30
-
-Predict = Callable[[list[str]], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ class ThresholdChange:
 
 
 def settle_intent_rule(old_dir: Path, new_dir: Path, old_bundle: str,
-                       predict: Callable[[Path], Predict] | None = None) -> ThresholdChange:
+                       predict: Callable[[Path], IntentPredict] | None = None) -> ThresholdChange:
     """Keep the old out-of-scope rule in the new checkpoint unless its validation had enough rows."""
     old, new = read_intent_checkpoint(old_dir), read_intent_checkpoint(new_dir)
     rows = read_intents(new.heldout_path)
@@ -106,12 +105,12 @@ def _rule(rule: OosRule) -> str:
     return f"{rule.threshold:.4f} ({rule.score})"
 
 
-def _write_intent(checkpoint: IntentCheckpoint, rule: OosRule, predict: Callable[[Path], Predict] | None) -> None:
+def _write_intent(checkpoint: IntentCheckpoint, rule: OosRule, predict: Callable[[Path], IntentPredict] | None) -> None:
     """Write ``rule`` into the checkpoint, with its recorded out-of-scope recall re-measured under it."""
     metrics = dict(checkpoint.encoder.metrics)
     if "oos_recall" in metrics and predict is not None:
         rows = [row for row in read_intents(checkpoint.heldout_path) if row.label == checkpoint.oos_label]
         if rows:
-            logits = predict(checkpoint.encoder.path)([row.text for row in rows])
-            metrics["oos_recall"] = round(float(np.mean(~rule.in_scope(logits))), 6)
+            outputs = predict(checkpoint.encoder.path)([row.text for row in rows])
+            metrics["oos_recall"] = round(float(np.mean(~outputs.in_scope(rule))), 6)
     write_intent_json(replace(checkpoint, oos=rule, encoder=replace(checkpoint.encoder, metrics=metrics)))

@@ -1,7 +1,9 @@
 """The intent classifier's head: pooled vector -> logits -> probabilities and an out-of-scope rule.
 
 The out-of-scope rule itself (scores and threshold) is ``bot.models.oos``, shared with
-training's calibration. Out-of-scope is a rejection rule, not a class.
+training's calibration. Out-of-scope is a rejection rule, not a class. A head whose rule is
+``knn`` carries ``reference``, the unit pooled vectors of its training examples (float16 in
+``head.npz``, float32 here), and scores each text by its nearest one.
 
 Example::
 
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from bot.models.oos import OosRule, accepts, oos_scores, softmax
+from bot.models.oos import OosRule, accepts, nearest_similarity, oos_scores, softmax
 
 
 @dataclass(frozen=True)
@@ -54,10 +56,17 @@ class IntentHead:
     labels: tuple[str, ...]
     oos_label: str
     rule: OosRule
+    reference: npt.NDArray[np.float32] | None = None  # [examples, hidden] unit vectors, for ``knn``
 
     def __post_init__(self) -> None:
         if not self.labels:
             raise ValueError("an intent head needs at least one label")
+        if self.rule.needs_similarity and (self.reference is None or len(self.reference) == 0):
+            raise ValueError(f"the out-of-scope score {self.rule.score!r} needs the training examples' vectors "
+                             f"(array 'reference' beside the head's weights); none were given")
+        if self.reference is not None and self.reference.shape[1:] != self.weight.shape[1:]:
+            raise ValueError(f"reference vectors {self.reference.shape} do not fit the head's "
+                             f"{self.weight.shape[1]}-dimensional input")
         expected = (len(self.labels),)
         if self.weight.ndim != 2 or self.weight.shape[:1] != expected or self.bias.shape != expected:
             raise ValueError(
@@ -74,7 +83,9 @@ class IntentHead:
                 raise ValueError(f"{path}: missing arrays {sorted(missing)}")
             weight = arrays["weight"].astype(np.float32)
             bias = arrays["bias"].astype(np.float32)
-        return cls(weight, bias, labels, oos_label, rule)
+            # float16 on disk (half the size); float32 for the product with the pooled vectors
+            reference = arrays["reference"].astype(np.float32) if "reference" in arrays.files else None
+        return cls(weight, bias, labels, oos_label, rule, reference)
 
     def logits(self, pooled: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
         """[n, hidden] -> [n, num_labels] float32."""
@@ -83,7 +94,10 @@ class IntentHead:
     def score(self, pooled: npt.NDArray[np.floating]) -> IntentScores:
         """Probabilities, out-of-scope scores and the in-scope decision for each pooled vector."""
         logits = self.logits(pooled)
-        scores = oos_scores(logits, self.rule)
+        similarity = None
+        if self.rule.needs_similarity and self.reference is not None:
+            similarity = nearest_similarity(pooled, self.reference)
+        scores = oos_scores(logits, self.rule, similarity)
         return IntentScores(
             labels=self.labels,
             oos_label=self.oos_label,

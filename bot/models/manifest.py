@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bot.models.encoder import POOLING_MODES
 from bot.models.field_reader import FieldReader
-from bot.models.oos import OosRule
+from bot.models.oos import OosRule, rule_fields
 from knowledge.faq.documents import DOCUMENT_MODES
 
 FORMAT = "supportbot-bundle"
@@ -121,6 +121,7 @@ class Manifest:
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
+        data["intent"]["oos"] = rule_fields(self.intent.oos)
         ordered = {"format": data.pop("format"), "format_version": data.pop("format_version"), **data}
         return json.dumps(ordered, indent=2, ensure_ascii=False) + "\n"
 
@@ -160,7 +161,8 @@ def parse_manifest(path: Path, data: object) -> Manifest:
             labels=tuple(intent.texts("labels")),
             oos_label=intent.text("oos_label"),
             oos=oos.build(lambda: OosRule(oos.text("score"), oos.number("temperature"),
-                                          oos.number("threshold"), oos.text("calibration"))),
+                                          oos.number("threshold"), oos.text("calibration"),
+                                          oos.optional_number("softmax_weight") or 0.0)),
         ),
         retriever=retriever.build(lambda: RetrieverSpec(
             encoder=_read_encoder(retriever.mapping("encoder")),

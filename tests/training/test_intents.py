@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from tests.training.helpers import TOY_INTENTS, write_toy_intents
 from training.args import IntentTrainingArgs
+from training.data import read_intents
 from training.errors import TrainingInputError
 
 pytest.importorskip("transformers")
@@ -71,7 +73,7 @@ def test_numpy_head_on_the_encoder_reproduces_the_logits(trained: tuple[Path, di
     pooled = (hidden * mask).sum(1) / mask.sum(1)
     with np.load(ckpt / "head.npz") as head:
         logits = pooled @ head["weight"].T + head["bias"]
-    np.testing.assert_allclose(predict(texts), logits, atol=1e-4)
+    np.testing.assert_allclose(predict(texts).logits, logits, atol=1e-4)
 
 
 def test_evaluate_cli_writes_metrics_markdown_and_plots(trained: tuple[Path, dict[str, float]], tmp_path: Path) -> None:
@@ -95,8 +97,21 @@ def test_without_oos_rows_the_threshold_comes_from_in_scope_scores(tmp_path: Pat
     args = IntentTrainingArgs(base_model=str(tiny_bert), **{**FAST, "min_train_steps": 5})
     train_intents(train, None, tmp_path / "ckpt", args)
     oos = json.loads((tmp_path / "ckpt" / "supportbot_intents.json").read_text())["oos"]
-    assert oos["score"] == "max_softmax" and "simulated out-of-scope" in oos["calibration"]
-    assert 0.0 < oos["threshold"] < 1.0
+    # "auto": max_softmax or knn, whichever tells the rows from their simulated twins better
+    assert oos["score"] in ("max_softmax", "knn") and "simulated out-of-scope" in oos["calibration"]
+    assert "AUROC against the simulated rows max_softmax 0." in oos["calibration"]
+    assert -1.0 < oos["threshold"] < 2.0
+    with np.load(tmp_path / "ckpt" / "head.npz") as head:  # the knn score's neighbours: every training row
+        reference, weight = head["reference"], head["weight"]
+    held_out = len(read_intents(tmp_path / "ckpt" / "heldout.csv"))
+    assert reference.dtype == np.float16 and reference.shape[1] == weight.shape[1]
+    assert reference.shape[0] + held_out == len(read_intents(train))
+    np.testing.assert_allclose(np.linalg.norm(reference.astype(np.float32), axis=1), 1.0, atol=2e-3)
+
+    forced = replace(args, oos_score="max_softmax")
+    train_intents(train, None, tmp_path / "softmax", forced)
+    oos = json.loads((tmp_path / "softmax" / "supportbot_intents.json").read_text())["oos"]
+    assert oos["score"] == "max_softmax" and 0.0 < oos["threshold"] < 1.0
 
 
 def test_oos_in_valid_but_unknown_label_is_an_error(tmp_path: Path) -> None:
@@ -150,4 +165,4 @@ def test_a_5000_character_text_trains_and_predicts(tmp_path: Path, tiny_bert_mas
     assert logged == [f"{train}: kept 1 text(s) over 2000 characters (the tokenizer cuts them to max_length tokens)"]
     assert json.loads((tmp_path / "ckpt" / "data_report.json").read_text())["files"][0]["long_texts"] == 1
     _, predict = load_intent_predictor(tmp_path / "ckpt")
-    assert predict([long.strip(), "hi"]).shape == (2, 3)
+    assert predict([long.strip(), "hi"]).logits.shape == (2, 3)

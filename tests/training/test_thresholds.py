@@ -17,6 +17,7 @@ from export.checkpoint import (
     write_retriever_json,
 )
 from tests.training.helpers import write_csv
+from training.calibration import IntentOutputs
 from training.thresholds import settle_answer_thresholds, settle_intent_rule
 
 
@@ -43,7 +44,7 @@ def _retriever(path: Path, answer: float, margin: float, queries: int) -> Path:
 def test_a_rule_chosen_on_few_rows_is_replaced_by_the_old_one(tmp_path: Path) -> None:
     old = _intents(tmp_path / "old", OosRule("max_softmax", 1.0, 0.41, "old"), 100, 40)
     new = _intents(tmp_path / "new", OosRule("energy", 1.0, 3.2, "new"), 33, 5)
-    change = settle_intent_rule(old, new, "v1", lambda path: lambda texts: np.array([[5.0, 0.0]] * len(texts)))
+    change = settle_intent_rule(old, new, "v1", lambda path: lambda texts: IntentOutputs(np.array([[5.0, 0.0]] * len(texts))))
     assert not change.changed and change.old == change.new == "0.4100 (max_softmax)"
     assert change.note == ("kept: the new model's validation has 33 in-scope row(s) and 5 out-of-scope row(s); "
                            "re-calibrating needs 30 and 20")

@@ -206,8 +206,19 @@
     }
   }
 
+  // Chinese, Japanese and Korean input methods compose a word before committing it, and Enter
+  // then picks a candidate: it must not send the half-typed message. Safari ends the composition
+  // before that Enter's keydown, which still carries keyCode 229.
+  let composing = false;
+  input.addEventListener("compositionstart", function () { composing = true; });
+  input.addEventListener("compositionend", function () { composing = false; });
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && (composing || event.isComposing || event.keyCode === 229)) event.preventDefault();
+  });
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
+    if (composing) return;
     const text = input.value;
     if (!text.trim()) return;
     input.value = "";
