@@ -11,6 +11,10 @@
    every message got an answer during the swap.
 
     python benchmarks/learning_loop.py --data ../shared/data --work /tmp/loop --out benchmarks/results
+    python benchmarks/learning_loop.py --scenario small-team --work /tmp/small-team
+
+The small-team scenario (``benchmarks/small_team.py``) writes its rows under ``small_team`` in the
+same JSON file and its own section of the Markdown file.
 """
 from __future__ import annotations
 
@@ -154,7 +158,14 @@ def main() -> None:
     parser.add_argument("--share", type=float, default=0.25)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--resume", action="store_true", help="reuse the first bundle's checkpoints in --work")
+    parser.add_argument("--scenario", choices=("banking77", "small-team"), default="banking77",
+                        help="BANKING77 at scale, or a small team's session on the demo shop (benchmarks/small_team.py)")
     args = parser.parse_args()
+    if args.scenario == "small-team":
+        from benchmarks.small_team import run
+
+        run(args)
+        return
 
     data_dir, work = args.work / "data", args.work
     if args.resume:
@@ -251,7 +262,11 @@ def write(out: Path, report, seconds: dict[str, float], first: int, sent: int, f
             "first_bundle_rows": first, "conversations_answered": sent, "conversation_failures": failures,
             "turns_labelled": labelled, "dataset": report.dataset, "during_swap": during, "step_seconds": steps}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "learning_loop.json").write_text(json.dumps(data, indent=2) + "\n")
+    path = out / "learning_loop.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    if "small_team" in previous:  # the other scenario's rows stay
+        data["small_team"] = previous["small_team"]
+    path.write_text(json.dumps(data, indent=2) + "\n")
     machine = data["machine"]
     lines = ["# Learning loop on BANKING77", "",
              f"Machine: {machine['cpu']}, {machine['cores']} cores; commit {machine['commit']}.", "",
@@ -263,7 +278,9 @@ def write(out: Path, report, seconds: dict[str, float], first: int, sent: int, f
              f"- parity gate of the new bundle: {report.export.get('verdict', 'not reached')}",
              f"- while retraining and swapping, a user kept chatting: {during}", "",
              "| step | seconds |", "|---|---|", *[f"| {name} | {value} |" for name, value in steps.items()], ""]
-    (out / "learning_loop.md").write_text("\n".join(lines))
+    md = out / "learning_loop.md"
+    small_team = md.read_text().partition("\n## Small team on the demo shop")[1:] if md.exists() else ("", "")
+    md.write_text("\n".join(lines) + "".join(small_team))
     print("\n".join(lines))
 
 

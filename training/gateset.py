@@ -4,11 +4,12 @@ The gate compares the bundle in service with the candidate on items neither was 
 
 - ``old data``: every row of the workspace's fixed evaluation set (intents, ``oos`` rows
   included) and of its fixed FAQ evaluation queries;
-- fresh labels, held out by rotation: of the labels the bundle in service never learnt, about a
-  third of each theme (an intent, a FAQ entry, out of scope) with at least ``MIN_TO_HOLD`` of
-  them is kept out of this run's training, phrasing and all, so it asks both models something
-  neither has seen. Which third turns with every run (``rotation``), so each phrasing is learnt
-  by a later run. Items whose theme the bundle in service does not know (a new intent, a FAQ entry
+- fresh labels, held out by rotation: of the labels the bundle in service never learnt, one in
+  ``HOLD_SHARE`` of each theme (an intent, a FAQ entry, out of scope) with at least
+  ``MIN_TO_HOLD`` of them, and at least one, is kept out of this run's training, phrasing and
+  all, so it asks both models something neither has seen. Which ones turns with every run
+  (``rotation``), so each phrasing is learnt by a later run. Few are held out: a small team's
+  new theme has a handful of phrasings, and each one held out is one the new bundle cannot learn. Items whose theme the bundle in service does not know (a new intent, a FAQ entry
   created since it was built) form ``new themes``; the rest ``fresh phrasings``.
 
 A held-out label's text is taken out of everything the candidate learns from: the intents and
@@ -32,7 +33,7 @@ from training.data import IntentExample, LabelledQuery
 
 OOS = "oos"
 MIN_TO_HOLD = 3  # a theme needs this many fresh labels before one is held out: two stay to learn from
-HOLD_SHARE = 3  # one in this many of a theme's fresh labels is held out
+HOLD_SHARE = 5  # one in this many of a theme's fresh labels is held out (at least one)
 PARTS = ("new themes", "fresh phrasings", "old data: intents", "old data: FAQ search", "confirmed turns")
 
 
@@ -59,11 +60,11 @@ def theme(label: ReviewLabel) -> tuple[str, str] | None:
 
 
 def hold_out(fresh: Sequence[ReviewLabel], rotation: int) -> list[ReviewLabel]:
-    """The fresh labels to hold out of this run: one in ``HOLD_SHARE`` of each theme's texts.
+    """The fresh labels to hold out of this run: one in ``HOLD_SHARE`` of each theme's texts, at least one.
 
     Repeats of a text go together (the same question must not be both learnt and asked). A
-    theme's texts stand in a fixed shuffled order and each ``rotation`` takes the next third of
-    it, so successive runs hold out every text in turn.
+    theme's texts stand in a fixed shuffled order and each ``rotation`` takes the next ones of it,
+    so successive runs hold out every text in turn.
     """
     by_theme: dict[tuple[str, str], dict[str, list[ReviewLabel]]] = {}
     for label in fresh:
@@ -75,7 +76,7 @@ def hold_out(fresh: Sequence[ReviewLabel], rotation: int) -> list[ReviewLabel]:
         if len(texts) < MIN_TO_HOLD:
             continue
         order = sorted(texts, key=lambda key: hashlib.sha256(key.encode()).hexdigest())
-        size = len(order) // HOLD_SHARE
+        size = max(1, len(order) // HOLD_SHARE)
         for i in range(size):
             held += texts[order[(rotation * size + i) % len(order)]]
     return sorted(held, key=lambda label: label.id)

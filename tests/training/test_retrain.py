@@ -16,6 +16,7 @@ from knowledge.conversations.reviews import Reviews
 from knowledge.database import Database, review_labels
 from knowledge.faq.entry import FaqEntry
 from knowledge.faq.store import FaqStore
+from knowledge.retraining import RetrainRuns
 from tests.training.helpers import TOY_FAQ, TOY_INTENTS, TOY_OOS, TOY_QUERIES, write_csv
 from training.args import IntentTrainingArgs, RetrieverTrainingArgs
 from training.promotion import GateRules
@@ -167,6 +168,13 @@ def test_retrain_publishes_a_new_bundle_then_rollback(data: Path, tiny_bert_mast
     report = retrain(options(data, tiny_bert_master, version="v4"), log=lambda line: None)
     assert report.published and current(data) == "v4" and report.dataset["added_intent_rows"] == 5
     assert Workspace.open(data / "training").bundles() == ["v1", "v2", "v4"]
+    database = Database.open(f"sqlite:///{data / 'supportbot.db'}")
+    runs = RetrainRuns(database).latest()  # what the console lists
+    database.close()
+    assert [(r.name, r.status, r.old_bundle, r.new_bundle) for r in runs] == [
+        ("v4", "published", "v1", "v4"), ("v3", "nothing_to_learn", "v2", None), ("v3", "nothing_to_learn", "v2", None),
+        ("v2", "published", "v1", "v2")]
+    assert str(runs[0].summary["gate_rule"]).endswith("no part worse") and runs[0].report.endswith("report.md")
 
 
 def test_failed_export_leaves_the_bundle_in_service(data: Path, tiny_bert_master: Path) -> None:
@@ -234,6 +242,10 @@ def test_ctrl_c_leaves_a_report_and_no_checkpoint(data: Path, tiny_bert_master: 
     assert "interrupted during step 'train_intents'" in (data / "training" / "runs" / "v2" / "report.md").read_text()
     assert current(data) == "v1" and not (data / "training" / "checkpoints" / "v2").exists()
     assert Workspace.open(data / "training").busy() is None
+    database = Database.open(f"sqlite:///{data / 'supportbot.db'}")
+    [run] = RetrainRuns(database).latest()
+    database.close()
+    assert run.status == "interrupted" and run.summary["stopped_at"] == "train_intents"
 
 
 def test_a_shared_encoder_is_retrained_as_one(joint_deployment: Path, tmp_path: Path, tiny_bert_master: Path) -> None:
