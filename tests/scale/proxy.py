@@ -21,26 +21,11 @@ from pathlib import Path
 
 import pytest
 
-CONFIG = """\
-global
-    maxconn 512
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 30s
-    timeout server 30s
-    retries 2
-    retry-on conn-failure
-    option redispatch
-frontend chat
-    bind 127.0.0.1:{port}
-    default_backend replicas
-backend replicas
-    balance roundrobin
-    option httpchk GET /healthz
-    http-response set-header X-Served-By %s
-{servers}
-"""
+from benchmarks.replicas import HAPROXY
+
+# the benchmark's proxy, telling which replica answered
+CONFIG = HAPROXY.replace("    option httpchk GET /healthz\n",
+                         "    option httpchk GET /healthz\n    http-response set-header X-Served-By %s\n")
 
 
 def find_haproxy() -> str:
