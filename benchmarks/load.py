@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe_machine  # noqa: E402
+from knowledge.database import Database  # noqa: E402
+from knowledge.migrations.history import upgrade  # noqa: E402
 
 TOKEN = "load-benchmark-admin-token"
 CONFIGURATIONS = {"batching on": [], "batching off": ["--no-batching"]}
@@ -90,8 +92,11 @@ def free_port() -> int:
 
 
 def prepare(source: Path, target: Path) -> str:
-    """Copy the data directory and add a second bundle version to reload into; return it."""
+    """Copy the data directory (its database brought to this release's schema, as `make run`
+    does) and add a second bundle version to reload into; return it."""
     shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns("checkpoints", "*.log"))
+    with Database.open_as_is(f"sqlite:///{target / 'supportbot.db'}") as database:
+        upgrade(database.engine)
     bundles = target / "bundles"
     current = (bundles / "current").resolve().name
     reload_version = f"{current}-reload"

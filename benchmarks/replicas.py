@@ -51,14 +51,16 @@ defaults
     timeout connect 1s
     timeout client 30s
     timeout server 30s
-    retries 2
-    retry-on conn-failure
-    option redispatch
+    retries 3
+    retry-on conn-failure empty-response response-timeout 502 503
+    option redispatch 1
+    option http-buffer-request
 frontend chat
     bind 127.0.0.1:{port}
     default_backend replicas
 backend replicas
     balance roundrobin
+    http-request disable-l7-retry if !{{ req.hdr(idempotency-key) -m found }}
     option httpchk GET /healthz
 {servers}
 """
@@ -82,6 +84,7 @@ class Row:
     p50_ms_runs: tuple[float, ...]
     p99_ms_runs: tuple[float, ...]
     load_1min: tuple[float, ...]  # the machine's load average before each run (shared machine)
+    error_kinds: tuple[str, ...] = ()
 
 
 @contextmanager
@@ -124,17 +127,21 @@ def haproxy(ports: list[int], folder: Path) -> Iterator[int]:
 
 async def chat(http: aiohttp.ClientSession, url: str, number: int, texts: list[str], stop: float, interval: float,
                latencies: list[float], acknowledged: list[int], errors: list[str], retried: list[int]) -> None:
-    """One paced session; a 502/503 or a dropped connection is tried once more (a chat page would)."""
+    """One paced session. Each message carries a key (Idempotency-Key, as the web chat sends it),
+    so the proxy may send it again to another replica when its replica dies mid-message; a
+    502/503 or a dropped connection that still reaches the client is tried once more, under the
+    same key (the page's "Try again")."""
     i = number * 7
     next_send = time.perf_counter() + interval * random.random()
     while time.perf_counter() < stop:
         await asyncio.sleep(max(0.0, next_send - time.perf_counter()))
         next_send += interval
         body = {"session_id": f"load-session-{number:04d}", "text": texts[i % len(texts)]}
+        key = {"Idempotency-Key": uuid.uuid4().hex}
         started = time.perf_counter()
         for attempt in (1, 2):
             try:
-                async with http.post(f"{url}/api/chat", json=body) as response:
+                async with http.post(f"{url}/api/chat", json=body, headers=key) as response:
                     if response.status in (502, 503) and attempt == 1:
                         retried.append(1)
                         continue
@@ -248,7 +255,8 @@ def _row(name: str, url: str | None, count: int, results: list[dict[str, object]
     return Row(name, count, "SQLite" if url is None else "PostgreSQL", len(results), total("messages"),
                median("throughput"), median("p50"), median("p99"), total("errors"), total("retried"), total("lost"),
                total("reloads"), total("edits"), tuple(round(float(r["p50"]), 2) for r in results),  # type: ignore[arg-type]
-               tuple(round(float(r["p99"]), 2) for r in results), tuple(round(float(r["load"]), 2) for r in results))  # type: ignore[arg-type]
+               tuple(round(float(r["p99"]), 2) for r in results), tuple(round(float(r["load"]), 2) for r in results),  # type: ignore[arg-type]
+               tuple(sorted({kind for r in results for kind in r["error_kinds"]})))  # type: ignore[attr-defined]
 
 
 def write(rows: list[Row], out: Path, source: Path, sessions: int, seconds: float, rate: float, repeat: int) -> None:

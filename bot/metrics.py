@@ -17,6 +17,8 @@ class Metrics:
         self.intents = Counter("supportbot_intents", "Predicted intents", ["intent"], registry=self.registry)
         self.fallbacks = Counter("supportbot_fallbacks", "Messages the bot could not answer",
                                  registry=self.registry)
+        self.replayed = Counter("supportbot_replayed_messages", "Messages sent again under a key already stored "
+                                "(answered with the stored turn, not stored twice)", registry=self.registry)
         self.latency = Histogram("supportbot_reply_seconds", "Time from message to stored reply",
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
         self.requests = Counter("supportbot_http_requests", "HTTP requests by route and status",

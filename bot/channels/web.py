@@ -35,6 +35,10 @@ from knowledge.limits import RateLimits
 
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,100}")  # fullmatch: "$" would let a trailing newline in
+# The page's key for each message: a message sent again under it (its "Try again", or a proxy
+# retrying it on another replica after one died) is answered from the turn stored the first time.
+IDEMPOTENCY_KEY = "Idempotency-Key"
+MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 GATE = web.AppKey("chat_gate", Gate)
 STREAMS_PER_ADDRESS = 8  # open live streams from one address (tabs, reconnects)
 STREAMS = web.AppKey("chat_streams", Counter[str])
@@ -97,7 +101,10 @@ async def chat(request: web.Request) -> web.Response:
         raise bad_request("text must be a string")
     if choice is not None and (not isinstance(choice, str) or len(choice) > 200):
         raise bad_request("choice must be the payload of a button")
-    reply = await request.app[RESPONDER].respond(session_id, "web", text, choice)
+    message_id = request.headers.get(IDEMPOTENCY_KEY)
+    if message_id is not None and not MESSAGE_ID.fullmatch(message_id):
+        raise bad_request(f"{IDEMPOTENCY_KEY} must be 1-64 letters, digits, '-' or '_'")
+    reply = await request.app[RESPONDER].respond(session_id, "web", text, choice, message_id=message_id)
     return web.json_response(reply_json(reply))
 
 

@@ -51,7 +51,7 @@ from bot.core.text import clean_text, normalise_text
 from bot.metrics import Metrics
 from bot.settings import Settings
 from knowledge.conversations.handoffs import Handoff
-from knowledge.conversations.log import TurnRecord
+from knowledge.conversations.log import AlreadyStored, LoggedTurn, TurnRecord
 from knowledge.faq.index import Hit
 
 REVIEW_MARGIN = 0.05  # answers this close above the threshold are "low confidence": queued
@@ -112,9 +112,12 @@ class Responder:
         await self.inference.close()
 
     async def respond(self, session_id: str, channel: str, text: str, choice: str | None = None,
-                      rehearsal: bool = False) -> Reply:
+                      rehearsal: bool = False, message_id: str | None = None) -> Reply:
         """The reply to one message, stored before it is returned. A ``rehearsal`` (the console's
-        Try it) runs the same conversation rules but stores nothing and calls in nobody."""
+        Try it) runs the same conversation rules but stores nothing and calls in nobody.
+
+        ``message_id`` is the client's key for the message: sent again (a retry after a reply was
+        lost), the message is answered with the turn stored the first time, not stored twice."""
         if rehearsal:
             return await self._rehearse(session_id, text, choice)
         started, arrived = time.perf_counter(), _now()
@@ -123,7 +126,8 @@ class Responder:
                                                            self.sessions.admit(session_id))
         if handoff is not None:  # a person has the conversation: store it for them, answer nothing
             turn = await self._relay(handoff, allowed, text, choice)
-            reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived)
+            reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived,
+                                      message_id=message_id)
             self.desk.customer_wrote(session_id)  # the inbox and the staff member see it now
             return reply
         turn = await self._reply(session_id, context, allowed, text, choice)
@@ -135,7 +139,8 @@ class Responder:
         remember(context, turn.reply, turn.pending)
         previous, context.last_answer = context.last_answer, \
             (None, turn.text, time.time()) if turn.reply.action == Action.ANSWER else None
-        reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived, dump(context))
+        reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived, dump(context),
+                                  message_id)
         await self._second_thoughts(previous, turn.text, reply)
         if reply.handoff_id is not None:
             self.desk.customer_wrote(session_id)
@@ -317,7 +322,7 @@ class Responder:
         return _Turn(reply, text if logged is None else logged, pending)
 
     async def _store(self, session_id: str, channel: str, text: str, reply: Reply, started: float,
-                     arrived: str, state: str | None = None) -> Reply:
+                     arrived: str, state: str | None = None, message_id: str | None = None) -> Reply:
         latency_ms = (time.perf_counter() - started) * 1000
         low = reply.action == Action.ANSWER and reply.faq_score is not None and \
             reply.faq_score < self.keeper.current.thresholds.answer + REVIEW_MARGIN
@@ -329,9 +334,13 @@ class Responder:
             needs_review=reply.action in (Action.FALLBACK, Action.CLARIFY, Action.HANDOFF) or low,
             possibly_wrong=reply.action == Action.ANSWER and not low
             and random.random() < self.settings.review_sample_rate,
-            state=state,
+            state=state, message_id=message_id,
         )
-        turn_id = await self.log.submit(record)
+        try:
+            turn_id = await self.log.submit(record)
+        except AlreadyStored as stored:  # sent again: what was stored the first time stands
+            self.metrics.replayed.inc()
+            return stored_reply(stored.turn, self.keeper.current)
         self.metrics.messages.labels(channel=channel, action=reply.action).inc()
         if reply.intent:
             self.metrics.intents.labels(intent=reply.intent).inc()
@@ -348,6 +357,17 @@ class _Turn:
     reply: Reply
     text: str
     pending: Pending | None = None
+
+
+def stored_reply(turn: LoggedTurn, brain: Brain) -> Reply:
+    """The reply a stored turn gave, for a message sent again: its text, what decided it, and the
+    choices it offered (as buttons, by the current FAQ's questions)."""
+    record = turn.record
+    buttons = tuple(Button(brain.entries[f].question, f"faq:{f}") for f in record.choices if f in brain.entries)
+    return Reply(record.reply, Action(record.action), buttons, intent=record.intent, confidence=record.confidence,
+                 in_scope=record.in_scope, faq_id=record.faq_id, faq_score=record.faq_score,
+                 bundle_version=record.bundle_version, turn_id=turn.id,
+                 feedback=record.action == Action.ANSWER and turn.feedback is None)
 
 
 def follows_up(text: str) -> bool:

@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import RowMapping, func, insert, select, update
+from sqlalchemy import RowMapping, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from knowledge.conversations.dialogue import save_states
-from knowledge.database import Database, conversations, feedback, turns
+from knowledge.database import Database, feedback, turns
 from knowledge.errors import EntryNotFound, KnowledgeError
 
 ACTIONS = ("answer", "clarify", "fallback", "handler", "rejected", "handoff", "relayed")
@@ -55,6 +55,9 @@ class TurnRecord:
     # The conversation's dialogue memory after this turn (JSON, ``knowledge.conversations.dialogue``),
     # stored in the turn's transaction; None leaves it as it was.
     state: str | None = None
+    # The client's key for the message (at most 64 characters): a second turn with the same key in
+    # the conversation is not stored; ``record`` raises ``AlreadyStored`` with the first.
+    message_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,14 @@ class DuplicateFeedback(KnowledgeError):
     pass
 
 
+class AlreadyStored(KnowledgeError):
+    """The message was stored before, under the same key: ``turn`` is that turn."""
+
+    def __init__(self, turn: LoggedTurn) -> None:
+        super().__init__(f"message {turn.record.message_id!r} of {turn.record.session_id} is turn {turn.id} already")
+        self.turn = turn
+
+
 class ConversationLog:
     """Turns, conversations and feedback in the knowledge database."""
 
@@ -76,24 +87,42 @@ class ConversationLog:
         self.database = database
 
     def record(self, records: Sequence[TurnRecord]) -> list[int]:
-        """Store many turns in one transaction and return their ids, in order."""
+        """Store many turns in one transaction and return their ids, in order.
+
+        A record whose ``message_id`` its conversation has stored already fails the whole batch
+        (nothing is stored); alone, it raises ``AlreadyStored`` naming the stored turn.
+        """
         if not records:
             return []
+        try:
+            return self._record(records)
+        except IntegrityError:
+            if len(records) == 1 and records[0].message_id is not None:
+                stored = self.by_message(records[0].session_id, records[0].message_id)
+                if stored is not None:
+                    raise AlreadyStored(stored) from None
+            raise
+
+    def by_message(self, session_id: str, message_id: str) -> LoggedTurn | None:
+        """The turn stored for the client's message key ``message_id`` in ``session_id``, if any."""
+        with self.database.connect() as conn:
+            row = conn.execute(select(turns, feedback.c.value.label("feedback_value"))
+                               .join(feedback, feedback.c.turn_id == turns.c.id, isouter=True)
+                               .where(turns.c.session_id == session_id, turns.c.message_id == message_id)
+                               ).mappings().first()
+        return None if row is None else _logged(row)
+
+    def _record(self, records: Sequence[TurnRecord]) -> list[int]:
         with self.database.begin() as conn:
-            sessions = {r.session_id: r for r in records}
-            known = set(conn.execute(select(conversations.c.session_id).where(
-                conversations.c.session_id.in_(sessions))).scalars())
-            fresh = [{"session_id": s, "channel": r.channel, "handoff": False, "created_at": r.created_at,
-                      "updated_at": r.created_at} for s, r in sessions.items() if s not in known]
-            if fresh:
-                conn.execute(insert(conversations), fresh)
+            # Each conversation created or touched by one statement (no look-up first): on
+            # PostgreSQL every statement is a round trip that the reply waits for.
+            latest = {r.session_id: r for r in records}
+            conn.execute(_TOUCH, [{"session_id": s, "channel": r.channel, "at": r.created_at}
+                                  for s, r in latest.items()])
             # One statement for the whole batch; ids come back in the order of ``records``.
             result = conn.execute(insert(turns).returning(turns.c.id, sort_by_parameter_order=True),
                                   [_row(record) for record in records])
             ids = [int(row[0]) for row in result]
-            if known:
-                conn.execute(update(conversations).where(conversations.c.session_id.in_(known))
-                             .values(updated_at=records[-1].created_at))
             save_states(conn, [(r.session_id, r.state, turn_id) for r, turn_id in zip(records, ids)
                                if r.state is not None])
         return ids
@@ -166,6 +195,13 @@ class ConversationLog:
             return int(conn.execute(select(func.count()).select_from(turns)).scalar() or 0)
 
 
+# The same on both engines: a new conversation, or a known one's last activity.
+_TOUCH = text("""
+    INSERT INTO conversations (session_id, channel, handoff, created_at, updated_at)
+    VALUES (:session_id, :channel, false, :at, :at)
+    ON CONFLICT (session_id) DO UPDATE SET updated_at = :at""")
+
+
 def _row(record: TurnRecord) -> dict[str, object]:
     if record.action not in ACTIONS:
         raise ValueError(f"unknown action {record.action!r}; expected one of {ACTIONS}")
@@ -177,6 +213,7 @@ def _row(record: TurnRecord) -> dict[str, object]:
         "reply": record.reply, "bundle_version": record.bundle_version,
         "latency_ms": record.latency_ms,
         "review": PENDING if record.needs_review else POSSIBLY_WRONG if record.possibly_wrong else None,
+        "message_id": record.message_id,
     }
 
 
@@ -188,7 +225,7 @@ def _logged(row: RowMapping) -> LoggedTurn:
         faq_score=row["faq_score"], choices=tuple(json.loads(row["choices"] or "[]")),
         bundle_version=row["bundle_version"], needs_review=row["review"] == PENDING,
         possibly_wrong=row["review"] == POSSIBLY_WRONG,
-        created_at=row["created_at"],
+        created_at=row["created_at"], message_id=row["message_id"],
     )
     return LoggedTurn(row["id"], record, row["review"], row["feedback_value"])
 

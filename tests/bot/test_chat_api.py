@@ -74,6 +74,52 @@ async def test_clarification_buttons_answer_the_picked_entry(tmp_path: Path, aio
     assert by_number["faq_id"] == [b for b in again["buttons"] if b["payload"].startswith("faq:")][1]["payload"][4:]
 
 
+async def keyed(client: TestClient, key: str, text: str | None = None, **extra: object) -> dict:
+    body = {"session_id": SESSION, **({"text": text} if text is not None else {}), **extra}
+    response = await client.post("/api/chat", json=body, headers={"Idempotency-Key": key})
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+async def test_a_message_sent_again_under_its_key_is_stored_once(client: TestClient, tmp_path: Path) -> None:
+    asked = await keyed(client, "m1", "what is my order status")
+    assert "order number" in asked["reply"]
+    # The reply was lost and the page (or the proxy) sends the message again: the stored turn
+    # answers, and the question is still the pending one, not asked or consumed twice.
+    replayed = await keyed(client, "m1", "what is my order status")
+    assert {**replayed, "handler": "order_status"} == asked  # the handler's name is not in the turn log
+    answered = await keyed(client, "m2", "it's NW-100002")
+    assert "NW-100002 is shipped" in answered["reply"]
+    again = await keyed(client, "m2", "it's NW-100002")
+    assert again["turn_id"] == answered["turn_id"] and again["reply"] == answered["reply"]
+    log = ConversationLog(Database.open(f"sqlite:///{tmp_path / 'data' / 'supportbot.db'}"))
+    assert [t.record.message_id for t in log.turns(f"web:{SESSION}")] == ["m1", "m2"]
+    metrics = await (await client.get("/metrics")).text()
+    assert "supportbot_replayed_messages_total 2.0" in metrics
+    # Another conversation may use the same key; a message without a key is never matched.
+    other = await client.post("/api/chat", json={"session_id": "another-session", "text": "hello"},
+                              headers={"Idempotency-Key": "m1"})
+    assert (await other.json())["action"] == "handler"
+    assert (await say(client, "hello"))["turn_id"] != (await say(client, "hello"))["turn_id"]
+
+
+async def test_a_clarification_sent_again_offers_the_same_choices(tmp_path: Path, aiohttp_client) -> None:
+    settings = demo_settings(tmp_path, answer_threshold=0.99, clarify_window=0.7)
+    client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
+    first = await keyed(client, "k-1", "refund for my return")
+    again = await keyed(client, "k-1", "refund for my return")
+    assert first["action"] == again["action"] == "clarify" and again["turn_id"] == first["turn_id"]
+    choices = [b for b in first["buttons"] if b["payload"].startswith("faq:")]
+    assert [b for b in again["buttons"] if b["payload"].startswith("faq:")] == choices
+
+
+@pytest.mark.parametrize("key", ["", "x" * 65, "has space", "semi;colon", "caf\u00e9"])
+async def test_a_bad_idempotency_key_is_400(client: TestClient, key: str) -> None:
+    response = await client.post("/api/chat", json={"session_id": SESSION, "text": "hi"},
+                                 headers={"Idempotency-Key": key})
+    assert response.status == 400 and "Idempotency-Key" in (await response.json())["error"]
+
+
 async def test_feedback_attaches_to_the_turn(client: TestClient, tmp_path: Path) -> None:
     reply = await say(client, "How long does delivery take?")
     response = await client.post("/api/feedback", json={"session_id": SESSION, "turn_id": reply["turn_id"],

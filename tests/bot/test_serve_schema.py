@@ -29,7 +29,7 @@ def test_serve_refuses_a_first_release_database_in_one_line(database_url: str, t
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.splitlines() == [
         "supportbot serve: error: the database schema is at revision 0001 (recognised by its tables; no revision "
-        "recorded), behind this release's 0005: run `supportbot db upgrade` first"]
+        "recorded), behind this release's 0006: run `supportbot db upgrade` first"]
 
 
 def test_after_the_upgrade_serve_gets_past_the_database(database_url: str, tmp_path: Path) -> None:
@@ -39,7 +39,7 @@ def test_after_the_upgrade_serve_gets_past_the_database(database_url: str, tmp_p
     env = {**os.environ, "SUPPORTBOT_DB": database_url}
     upgraded = subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=120)
-    assert upgraded.returncode == 0 and upgraded.stdout.endswith(" from 0001 to 0005\n"), upgraded.stderr
+    assert upgraded.returncode == 0 and upgraded.stdout.endswith(" from 0001 to 0006\n"), upgraded.stderr
     Database.open(database_url).close()  # current now: opens without complaint
     done = serve(database_url, tmp_path / "data")  # no bundle in this data directory: the next check fails
     assert done.returncode == 1 and "schema" not in done.stderr and "make demo-bundle" in done.stderr

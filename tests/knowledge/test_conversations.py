@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
-from knowledge.conversations.log import ConversationLog, DuplicateFeedback, TurnRecord
+from knowledge.conversations.log import AlreadyStored, ConversationLog, DuplicateFeedback, TurnRecord
 from knowledge.database import Database
 from knowledge.errors import EntryNotFound
 
@@ -53,3 +54,22 @@ def test_unknown_action_is_refused(log: ConversationLog) -> None:
     with pytest.raises(ValueError, match="unknown action"):
         log.record([TurnRecord("s", "web", "q", "shrug", "r", 1.0)])
     assert log.count() == 0
+
+
+def test_a_message_key_is_stored_once_per_conversation(log: ConversationLog) -> None:
+    (first,) = log.record([turn("web:a", "where is my order", message_id="k1")])
+    with pytest.raises(AlreadyStored) as stored:
+        log.record([TurnRecord("web:a", "web", "where is my order", "handler", "another reply", 2.0,
+                               message_id="k1")])
+    assert stored.value.turn.id == first and stored.value.turn.record.reply == "r"
+    # The same key in another conversation, and turns without a key, are turns of their own.
+    log.record([turn("web:b", "hi", message_id="k1"), turn("web:a", "hi"), turn("web:a", "hi")])
+    assert log.by_message("web:b", "k1") is not None and log.by_message("web:c", "k1") is None
+    assert [t.record.message_id for t in log.turns("web:a")] == ["k1", None, None]
+
+
+def test_a_batch_holding_a_stored_key_stores_nothing(log: ConversationLog) -> None:
+    log.record([turn("web:a", "first", message_id="k1")])
+    with pytest.raises(IntegrityError):  # the runtime's batcher then stores each one alone
+        log.record([turn("web:b", "new"), turn("web:a", "first", message_id="k1")])
+    assert log.turns("web:b") == [] and len(log.turns("web:a")) == 1

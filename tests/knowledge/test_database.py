@@ -4,13 +4,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, inspect, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, inspect, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 
+import knowledge.database as database_module
 from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.conversations.reviews import Reviews
 from knowledge.database import Database, feedback, metadata, staff
 from knowledge.migrations.history import VERSION_TABLE
+from tests import postgres
 
 
 def test_open_gives_an_empty_database_every_table(database: Database) -> None:
@@ -42,3 +44,31 @@ def test_stores_on_one_database_see_each_others_writes(database: Database) -> No
     log, reviews = ConversationLog(database), Reviews(database)
     (turn_id,) = log.record([TurnRecord("web:a", "web", "hi?", "fallback", "Sorry.", 1.0, needs_review=True)])
     assert [turn.id for turn in reviews.pending()] == [turn_id]
+
+
+def _kill_own_backends(server: postgres.PostgresServer, database: Database) -> None:
+    with database.connect() as conn:
+        name = conn.exec_driver_sql("SHOW application_name").scalar()
+    with server.engine.connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :n"),
+                      {"n": name})
+
+
+def test_a_pooled_connection_that_sat_idle_is_checked_and_replaced(
+        postgres_server: postgres.PostgresServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(database_module, "PING_AFTER_IDLE_S", 0.0)  # every checkout counts as idle
+    with postgres_server.database() as url, Database.open(url) as database:
+        _kill_own_backends(postgres_server, database)  # the server went away while the pool held it
+        with database.connect() as conn:
+            assert conn.execute(select(staff.c.name)).all() == []
+
+
+def test_a_connection_used_a_moment_ago_is_not_asked_again(postgres_server: postgres.PostgresServer) -> None:
+    # No round trip before each transaction: the query that meets a dead connection fails, the
+    # pool is emptied, and the next one connects afresh.
+    with postgres_server.database() as url, Database.open(url) as database:
+        _kill_own_backends(postgres_server, database)
+        with pytest.raises(OperationalError), database.connect() as conn:
+            conn.execute(select(staff.c.name)).all()
+        with database.connect() as conn:
+            assert conn.execute(select(staff.c.name)).all() == []

@@ -10,7 +10,7 @@ from pprint import pformat
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import MetaData, create_engine, inspect, text
+from sqlalchemy import MetaData, create_engine, insert, inspect, text
 
 from bot.cli import build_parser, main
 from knowledge.conversations.handoffs import WAITING, Handoffs
@@ -39,6 +39,16 @@ def schema_differences(database: Database) -> list[object]:
         return list(compare_metadata(MigrationContext.configure(conn), metadata))
 
 
+def record_as_released(database: Database, release: MetaData, rows: list[dict[str, object]]) -> list[int]:
+    """Turns of one Telegram chat, written with the release's own columns (as its log did)."""
+    session, at = "tg:-1001234567890", "2026-11-30T10:00:00.000+00:00"
+    with database.begin() as conn:
+        conn.execute(insert(release.tables["conversations"]).values(
+            session_id=session, channel="telegram", handoff=False, created_at=at, updated_at=at))
+        return [conn.execute(insert(release.tables["turns"]).values(
+            session_id=session, channel="telegram", created_at=at, **row)).inserted_primary_key[0] for row in rows]
+
+
 def make_release_database(url: str, release: MetaData) -> None:
     """A database as an earlier release left it: its ``create_all``, then its stores' writes."""
     engine = create_engine(url)
@@ -48,10 +58,9 @@ def make_release_database(url: str, release: MetaData) -> None:
         store, log = FaqStore(database), ConversationLog(database)
         entry = store.add(make_entry(), "ana")
         store.edit("returns", entry.revision, "ben", answer="Yes, within 60 days.")
-        first, second = log.record([TurnRecord("tg:-1001234567890", "telegram", "refund?", "fallback", "Sorry.", 2.0,
-                                               needs_review=True),
-                                    TurnRecord("tg:-1001234567890", "telegram", "returns", "answer", "60 days", 1.5,
-                                               faq_id="returns", confidence=0.93)])
+        first, second = record_as_released(database, release, [
+            dict(text="refund?", action="fallback", reply="Sorry.", latency_ms=2.0, review="pending"),
+            dict(text="returns", action="answer", reply="60 days", latency_ms=1.5, faq_id="returns", confidence=0.93)])
         log.add_feedback(second, "tg:-1001234567890", 1)
         Reviews(database).label([first], "intent", "refund", "ana")
         StaffAccounts(database).add("ana", PASSWORD)
@@ -60,10 +69,10 @@ def make_release_database(url: str, release: MetaData) -> None:
 
 
 def test_the_history_is_one_line_whose_head_is_the_schema_of_knowledge_database(database_url: str) -> None:
-    assert known_revisions() == ["0001", "0002", "0003", "0004", "0005"] and head_revision() == "0005"
+    assert known_revisions() == ["0001", "0002", "0003", "0004", "0005", "0006"] and head_revision() == "0006"
     with Database.open_as_is(database_url) as database:
         done = upgrade(database.engine)
-        assert done.before == SchemaState(None, "0005", recorded=False) and done.after.is_current
+        assert done.before == SchemaState(None, "0006", recorded=False) and done.after.is_current
         differences = schema_differences(database)
     assert differences == [], ("knowledge/database.py and the newest migration differ: add a revision "
                                "(`supportbot db revision \"...\"` drafts it)\n" + pformat(differences))
@@ -74,11 +83,11 @@ def test_db_upgrade_creates_the_schema_in_an_empty_database_then_has_nothing_to_
     assert main(["db", "--db", database_url, "current"]) == 1
     assert capsys.readouterr().out == "empty (no tables yet)\n"
     assert main(["db", "--db", database_url, "upgrade"]) == 0
-    assert capsys.readouterr().out.endswith(" from empty to 0005\n")
+    assert capsys.readouterr().out.endswith(" from empty to 0006\n")
     assert main(["db", "--db", database_url, "current"]) == 0
-    assert capsys.readouterr().out == "0005 (current)\n"
+    assert capsys.readouterr().out == "0006 (current)\n"
     assert main(["db", "--db", database_url, "upgrade"]) == 0
-    assert capsys.readouterr().out.endswith(" is at 0005 (current)\n")
+    assert capsys.readouterr().out.endswith(" is at 0006 (current)\n")
     with Database.open(database_url) as database, database.connect() as conn:
         assert set(inspect(conn).get_table_names()) == {*metadata.tables, VERSION_TABLE}
 
@@ -96,13 +105,13 @@ def test_an_earlier_release_database_keeps_its_rows_and_is_brought_to_head(
         database_url: str, release: MetaData, revision: str) -> None:
     make_release_database(database_url, release)
     with pytest.raises(SchemaError, match=rf"^the database schema is at revision {revision} \(recognised by its tables; "
-                                          r"no revision recorded\), behind this release's 0005: run `supportbot db "
+                                          r"no revision recorded\), behind this release's 0006: run `supportbot db "
                                           r"upgrade` first$"):
         Database.open(database_url)
 
     with Database.open_as_is(database_url) as database:
         done = upgrade(database.engine)
-    assert done.before == SchemaState(revision, "0005", recorded=False) and done.after.is_current
+    assert done.before == SchemaState(revision, "0006", recorded=False) and done.after.is_current
 
     with Database.open(database_url) as database:
         assert schema_differences(database) == []
@@ -133,7 +142,7 @@ def test_a_database_a_newer_release_upgraded_is_refused(database_url: str,
     with pytest.raises(SystemExit, match=r"^supportbot db: error: .*0099.*a newer release upgraded it"):
         main(["db", "--db", database_url, "upgrade"])
     assert main(["db", "--db", database_url, "current"]) == 1
-    assert capsys.readouterr().out == "0099; this release's is 0005\n"
+    assert capsys.readouterr().out == "0099; this release's is 0006\n"
 
 
 def test_tables_of_no_release_are_refused_not_guessed(database_url: str) -> None:

@@ -5,8 +5,9 @@ it. Where it is missing the tests are skipped locally and fail in CI, as Postgre
 
 The configuration is the one ``deploy/`` ships in spirit: round robin, a health check of
 ``/healthz`` every 200 ms that takes a replica out after one failure, and a retry on another
-replica only when the connection failed (a request that reached a replica is never sent twice:
-its turn may be stored). Each response names the replica that served it (``X-Served-By``).
+replica when the connection failed, or, for a message with an Idempotency-Key, when the replica
+died before answering (the bot stores a keyed message once). Each response names the replica
+that served it (``X-Served-By``).
 """
 from __future__ import annotations
 

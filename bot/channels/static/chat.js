@@ -136,12 +136,20 @@
     item.appendChild(row);
   }
 
-  async function post(url, body) {
+  // A key per message, kept when it is sent again: the server stores a message once however
+  // often it arrives (crypto.randomUUID needs https; getRandomValues works on plain http too).
+  function newMessageId() {
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, function (b) { return b.toString(16).padStart(2, "0"); }).join("");
+  }
+
+  async function post(url, body, messageId) {
+    const headers = { "Content-Type": "application/json" };
+    if (messageId) headers["Idempotency-Key"] = messageId;
     let response;
     try {
-      response = await fetch(url, {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
-      });
+      response = await fetch(url, { method: "POST", headers: headers, body: JSON.stringify(body) });
     } catch (error) {
       throw new Error("We couldn't reach the support chat. Check your connection and try again.");
     }
@@ -166,7 +174,7 @@
   }
 
   // A message that did not go through: the error, and a button that sends it again.
-  function addFailure(fields, shownText, userItem, message) {
+  function addFailure(fields, shownText, userItem, message, messageId) {
     const item = addMessage("bot error", message);
     const retry = document.createElement("button");
     retry.type = "button";
@@ -175,19 +183,20 @@
     retry.addEventListener("click", function () {
       item.remove();
       userItem.remove();
-      ask(fields, shownText);
+      ask(fields, shownText, messageId);
     });
     item.appendChild(retry);
     scrollDown();
   }
 
-  async function ask(fields, shownText) {
+  async function ask(fields, shownText, messageId) {
+    messageId = messageId || newMessageId();
     if (!fields.choice) retireChoices();
     const userItem = addMessage("user", shownText);
     send.disabled = true;
     const typing = showTyping();
     try {
-      const data = await post("/api/chat", Object.assign({ session_id: sessionId }, fields));
+      const data = await post("/api/chat", Object.assign({ session_id: sessionId }, fields), messageId);
       typing.remove();
       if (data.reply) {  // with a person, the bot says nothing
         const item = addMessage("bot", data.reply);
@@ -199,7 +208,7 @@
       if (data.handoff_state) listen(null);
     } catch (error) {
       typing.remove();
-      addFailure(fields, shownText, userItem, error.message);  // the message stays, with "Try again"
+      addFailure(fields, shownText, userItem, error.message, messageId);  // the message stays, with "Try again"
     } finally {
       send.disabled = false;
       input.focus();
