@@ -36,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.console.routing import routing_table
 from bot.core.brain import BrainKeeper, BundleModel
 from bot.core.handoff import INBOX, HandoffDesk
+from bot.core.periodic import Periodic
 from bot.core.responder import Responder
 from bot.metrics import Metrics
 from bot.models.bundle import load_bundle
@@ -49,24 +50,22 @@ log = logging.getLogger(__name__)
 EVERY_S = 0.5
 
 
-class Follower:
+class Follower(Periodic):
     """Polls for changes made elsewhere; see the module docstring."""
 
     def __init__(self, settings: Settings, store: FaqStore, keeper: BrainKeeper, responder: Responder,
                  desk: HandoffDesk, metrics: Metrics, every_s: float = EVERY_S) -> None:
+        super().__init__(every_s, "follower")
         self.settings = settings
         self.store = store
         self.keeper = keeper
         self.responder = responder
         self.desk = desk
         self.metrics = metrics
-        self.every_s = every_s
         self.routes = RouteStore(store.database)
         self._pointer: str | None = None
         self._routes: str = ""
         self._handoffs = (-1, -1)  # newest handoff event and turn seen
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         # What this replica started with counts as seen: only later changes are followed.
@@ -74,14 +73,7 @@ class Follower:
         self._routes = await asyncio.to_thread(self.routes.revision)
         newest_event, newest_turn, _ = await asyncio.to_thread(self.desk.handoffs.activity_after, -1, -1)
         self._handoffs = (newest_event, newest_turn)
-        self._task = asyncio.create_task(self._loop(), name="follower")
-
-    async def close(self) -> None:
-        """Stop after the poll under way, if any: its thread holds a database connection, which must
-        be back in the pool before the database closes."""
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
+        self.begin()
 
     async def catch_up(self) -> None:
         """One poll: bring in every change made elsewhere since the last."""
@@ -128,20 +120,10 @@ class Follower:
         except OSError:
             return None
 
-    async def _loop(self) -> None:
-        while not await _stopped(self._stopping, self.every_s):
-            try:
-                await self.catch_up()
-            except (SQLAlchemyError, OSError) as error:  # the database is away: try again next time
-                log.warning("could not look for changes made elsewhere (%s); trying again", type(error).__name__)
-            except Exception:  # e.g. routes another release stored: this loop must outlive one bad poll
-                log.exception("could not apply a change made elsewhere; trying again")
-
-
-async def _stopped(stopping: asyncio.Event, within_s: float) -> bool:
-    """Wait ``within_s`` seconds; True as soon as ``stopping`` is set."""
-    try:
-        await asyncio.wait_for(stopping.wait(), within_s)
-    except TimeoutError:
-        return False
-    return True
+    async def step(self) -> None:
+        try:
+            await self.catch_up()
+        except (SQLAlchemyError, OSError) as error:  # the database is away: try again next time
+            log.warning("could not look for changes made elsewhere (%s); trying again", type(error).__name__)
+        except Exception:  # e.g. routes another release stored: this loop must outlive one bad poll
+            log.exception("could not apply a change made elsewhere; trying again")

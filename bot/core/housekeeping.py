@@ -15,6 +15,7 @@ import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.core.periodic import Periodic
 from knowledge.claims import Claims, replica_name
 from knowledge.conversations.dialogue import DialogueStates
 from knowledge.database import Database
@@ -26,22 +27,13 @@ FULL_AFTER_S = 3600.0  # longer than any bucket takes to refill (sign-in: a quar
 QUIET_S = 24 * 3600.0  # a conversation quiet this long starts afresh
 
 
-class Housekeeping:
+class Housekeeping(Periodic):
     def __init__(self, database: Database, every_s: float = EVERY_S) -> None:
+        super().__init__(every_s, "housekeeping")
         self.database = database
-        self.every_s = every_s
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="housekeeping")
-
-    async def close(self) -> None:
-        """Stop after the poll under way, if any: its thread holds a database connection, which must
-        be back in the pool before the database closes."""
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
+        self.begin()
 
     def sweep(self) -> tuple[int, int, int]:
         """Delete what ran out; how many claims, buckets and conversation memories went."""
@@ -49,20 +41,10 @@ class Housekeeping:
                 RateLimits(self.database).forget_full(FULL_AFTER_S),
                 DialogueStates(self.database).forget_quiet(QUIET_S))
 
-    async def _loop(self) -> None:
-        while not await _stopped(self._stopping, self.every_s):
-            try:
-                claims, buckets, memories = await asyncio.to_thread(self.sweep)
-            except SQLAlchemyError as error:  # the database is away: try again next time
-                log.warning("housekeeping failed (%s); trying again in %.0f s", type(error).__name__, self.every_s)
-                continue
-            log.debug("housekeeping: %d claims, %d buckets, %d conversation memories cleared", claims, buckets, memories)
-
-
-async def _stopped(stopping: asyncio.Event, within_s: float) -> bool:
-    """Wait ``within_s`` seconds; True as soon as ``stopping`` is set."""
-    try:
-        await asyncio.wait_for(stopping.wait(), within_s)
-    except TimeoutError:
-        return False
-    return True
+    async def step(self) -> None:
+        try:
+            claims, buckets, memories = await asyncio.to_thread(self.sweep)
+        except SQLAlchemyError as error:  # the database is away: try again next time
+            log.warning("housekeeping failed (%s); trying again in %.0f s", type(error).__name__, self.every_s)
+            return
+        log.debug("housekeeping: %d claims, %d buckets, %d conversation memories cleared", claims, buckets, memories)
