@@ -5,7 +5,7 @@ The same 32 paced sessions, real questions, one bundle reload and 10 FAQ edits p
 
 1. one replica on SQLite (the data directory's copy), as ``load.py`` measures it;
 2. one replica on PostgreSQL (``--db``): what the database costs a message;
-3. N replicas on PostgreSQL behind HAProxy (round robin, health checks on ``/healthz``);
+3. N replicas on PostgreSQL behind HAProxy (round robin, readiness checks on ``/readyz``);
 4. the same with one replica killed (SIGKILL) in the middle of the run.
 
 Every run gets a fresh PostgreSQL schema with the data directory's FAQ copied in, and a fresh
@@ -61,7 +61,7 @@ frontend chat
 backend replicas
     balance roundrobin
     http-request disable-l7-retry if !{{ req.hdr(idempotency-key) -m found }}
-    option httpchk GET /healthz
+    option httpchk GET /readyz
 {servers}
 """
 

@@ -21,6 +21,7 @@ from aiohttp import web
 from bot.admin.api import add_admin_routes, require_token
 from bot.channels.telegram import add_telegram
 from bot.channels.web import add_routes
+from bot.console.routing import routing_table
 from bot.console.site import add_console
 from bot.core.batcher import Batcher
 from bot.core.brain import BrainKeeper, BundleModel, Model
@@ -31,7 +32,7 @@ from bot.core.housekeeping import Housekeeping
 from bot.core.orders import DEMO_ORDERS, OrderBook, find_order_number, order_status_handler
 from bot.core.related import RelatedQuestions
 from bot.core.responder import Responder
-from bot.core.routing import DEFAULT_ROUTING, RoutingTable, load_routing
+from bot.core.routing import DEFAULT_ROUTING, RoutingError, RoutingTable, load_routing
 from bot.core.sessions import Sessions
 from bot.core.webhook import Webhook
 from bot.follower import Follower
@@ -48,6 +49,7 @@ from knowledge.database import Database
 from knowledge.faq.related import RelatedLinks
 from knowledge.faq.store import FaqStore
 from knowledge.limits import RateLimits
+from knowledge.routing import RouteStore, revision_of
 
 log = logging.getLogger(__name__)
 ModelLoader = Callable[[Settings], Model]
@@ -68,7 +70,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
                routing: RoutingTable | None = None) -> web.Application:
     """The bot's web application; see the module docstring."""
     handlers = demo_handlers() if handlers is None else handlers
-    routing = routing or load_routing(DEFAULT_ROUTING, handlers)
+    shipped = routing or load_routing(DEFAULT_ROUTING, handlers)
     hours = staffed_hours_from(settings)  # a SettingsError names the variable
     forwarded = forwarded_middleware(settings.trusted_networks, settings.trust_forwarded_proto)
     app = web.Application(client_max_size=settings.max_body_bytes,
@@ -91,8 +93,10 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         desk = HandoffDesk(Handoffs(database), away=functools.partial(_away, hours),
                            notify=webhook.send if webhook else None)
         sessions = Sessions(DialogueStates(database), RateLimits(database), settings.rate_limit_per_minute)
+        routes_seen, served = (None, routing) if routing is not None else \
+            await asyncio.to_thread(_staff_routing, database, shipped, handlers)
         housekeeping = Housekeeping(database)
-        responder = Responder(settings, keeper, routing, handlers, sessions,
+        responder = Responder(settings, keeper, served, handlers, sessions,
                               turn_log, app[METRICS], desk, doubt=conversations.flag_possibly_wrong,
                               related=related, history=conversations.customer_texts,
                               entities=[(find_order_number, "order_status")])
@@ -105,7 +109,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
             await webhook.start()
         await responder.start()
         follower = Follower(settings, store, keeper, responder, desk, app[METRICS])  # changes made elsewhere
-        await follower.start()
+        await follower.start(routes_seen)
         app[DATABASE], app[STORE], app[CONVERSATIONS] = database, store, conversations
         app[KEEPER], app[RESPONDER], app[DESK] = keeper, responder, desk
         app[METRICS].set_bundle(keeper.current.version)
@@ -130,6 +134,24 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
     add_console(app)  # the staff console at /console
     add_telegram(app)  # only when SUPPORTBOT_TELEGRAM_TOKEN is set
     return app
+
+
+def _staff_routing(database: Database, shipped: RoutingTable,
+                   handlers: dict[str, Handler]) -> tuple[str, RoutingTable]:
+    """(the staff routes' revision, the table to serve): the shipped routing overlaid by the routes
+    staff stored, so a replica started after a route was set serves it from its first message.
+    Routes that no longer load (a handler this release lacks) are named in the log, and the
+    shipped table is served until staff fix them on the console's Routing page."""
+    mapping = RouteStore(database).mapping()
+    revision = revision_of(mapping)
+    if not mapping:
+        return revision, shipped
+    try:
+        return revision, routing_table(mapping, handlers)
+    except RoutingError as error:
+        log.error("the routes staff set do not load (%s): serving the shipped routing until they are fixed "
+                  "on the console's Routing page", error)
+        return revision, shipped
 
 
 def _away(hours: StaffedHours) -> str | None:

@@ -67,10 +67,12 @@ class Follower(Periodic):
         self._routes: str = ""
         self._handoffs = (-1, -1)  # newest handoff event and turn seen
 
-    async def start(self) -> None:
+    async def start(self, routes_seen: str | None = None) -> None:
+        """``routes_seen``: the staff routes' revision the replica's routing table was built from
+        (default: the current one)."""
         # What this replica started with counts as seen: only later changes are followed.
         self._pointer = self._bundle_pointer()
-        self._routes = await asyncio.to_thread(self.routes.revision)
+        self._routes = routes_seen if routes_seen is not None else await asyncio.to_thread(self.routes.revision)
         newest_event, newest_turn, _ = await asyncio.to_thread(self.desk.handoffs.activity_after, -1, -1)
         self._handoffs = (newest_event, newest_turn)
         self.begin()

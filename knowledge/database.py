@@ -27,6 +27,7 @@ from sqlalchemy import (
     create_engine,
     event,
     exc,
+    text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -372,6 +373,18 @@ class Database:
         transaction around them: one round trip each on a server, instead of a BEGIN and a COMMIT
         more. On SQLite one transaction (each commit there is a write of its own)."""
         return self._reader.connect() if self._reader is not self._engine else self._engine.begin()
+
+    def unreachable(self) -> str | None:
+        """None when one round trip to the database works, else why not (the error's kind and
+        first line, never the URL): what a replica's readiness check asks."""
+        try:
+            with self.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except exc.SQLAlchemyError as error:
+            cause = error.orig if isinstance(error, exc.DBAPIError) and error.orig is not None else error
+            first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+            return f"{type(cause).__name__}: {first}"[:200]
+        return None
 
     def begin(self) -> AbstractContextManager[Connection]:
         """One transaction, committed when the block ends and rolled back if it raises."""

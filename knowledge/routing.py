@@ -85,7 +85,7 @@ class RouteStore:
 
     def revision(self) -> str:
         """Changes whenever a route is set or removed: a replica reloads its table when it does."""
-        return hashlib.sha256(json.dumps(self.mapping(), sort_keys=True).encode()).hexdigest()[:16]
+        return revision_of(self.mapping())
 
     def set(self, intent: str, kind: str, target: str | None, author: str, sure: float | None = None) -> StaffRoute:
         """Route ``intent``; replaces the route staff set before. Raises ``RoutingError``."""
@@ -138,3 +138,8 @@ def overlay(base: Mapping[str, object], staff: Mapping[str, object]) -> dict[str
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def revision_of(mapping: Mapping[str, object]) -> str:
+    """``RouteStore.revision`` of the routes ``mapping`` (as ``RouteStore.mapping`` returns them)."""
+    return hashlib.sha256(json.dumps(mapping, sort_keys=True).encode()).hexdigest()[:16]

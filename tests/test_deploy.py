@@ -116,12 +116,13 @@ def test_ports_and_health_checks_match_the_image_and_the_app() -> None:
     exposed = int(re.search(r"^EXPOSE (\d+)$", DOCKERFILE, re.MULTILINE).group(1))
     assert f"SUPPORTBOT_PORT={exposed}" in DOCKERFILE.replace(" ", "")
     health = {(route.method, route.path) for route in routes if hasattr(route, "path")}
-    assert ("GET", "/healthz") in health
+    assert {("GET", "/healthz"), ("GET", "/readyz")} <= health
     (deployment,) = [doc for doc in kubernetes() if doc["kind"] == "Deployment"]
     (bot,) = deployment["spec"]["template"]["spec"]["containers"]
     assert [p["containerPort"] for p in bot["ports"]] == [exposed]
     assert {e["name"]: e.get("value") for e in bot["env"]}["SUPPORTBOT_PORT"] == str(exposed)
-    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+    assert bot["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": bot["ports"][0]["name"]}
+    for probe in ("livenessProbe", "startupProbe"):  # a database outage must not restart the replicas
         assert bot[probe]["httpGet"] == {"path": "/healthz", "port": bot["ports"][0]["name"]}
     (service,) = [doc for doc in kubernetes() if doc["kind"] == "Service"]
     assert service["spec"]["selector"] == deployment["spec"]["template"]["metadata"]["labels"]
@@ -137,6 +138,6 @@ def test_the_compose_proxy_config_points_at_the_replicas() -> None:
     text = config.read_text()
     servers = re.findall(r"^\s+server (\S+) (\S+):(\d+) ", text, re.MULTILINE)
     assert {(host, int(port)) for _, host, port in servers} == {("bot-1", 8080), ("bot-2", 8080)}
-    assert "option httpchk GET /healthz" in text and "retry-on conn-failure" in text
+    assert "option httpchk GET /readyz" in text and "retry-on conn-failure" in text
     proxy_ip = services["proxy"]["networks"]["default"]["ipv4_address"]
     assert services["bot-1"]["environment"]["SUPPORTBOT_TRUSTED_PROXIES"] == proxy_ip

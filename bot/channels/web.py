@@ -40,6 +40,7 @@ SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,100}")  # fullmatch: "$" would let a t
 IDEMPOTENCY_KEY = "Idempotency-Key"
 MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 GATE = web.AppKey("chat_gate", Gate)
+READY_TIMEOUT_S = 2.0  # /readyz: how long the database may take to answer one query
 STREAMS_PER_ADDRESS = 8  # open live streams from one address (tabs, reconnects)
 STREAMS = web.AppKey("chat_streams", Counter[str])
 # The chat page runs only its own scripts and styles, talks only to this site, and is not framed.
@@ -194,6 +195,21 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "bundle_version": brain.version,
                               "faq_entries": len(brain.entries),
                               "faq_revision": brain.index.header.faq_revision})
+
+
+@routes.get("/readyz")
+async def ready(request: web.Request) -> web.Response:
+    """Readiness, for a load balancer or Kubernetes: 200 when this replica can take chat traffic,
+    i.e. its database answers within ``READY_TIMEOUT_S``; else 503 with the reason. ``/healthz``
+    is liveness only (the process serves): a database outage takes every replica out of
+    rotation, and restarting them would not help."""
+    try:
+        problem = await asyncio.wait_for(asyncio.to_thread(request.app[DATABASE].unreachable), READY_TIMEOUT_S)
+    except TimeoutError:
+        problem = f"no answer within {READY_TIMEOUT_S:g} s"
+    if problem is not None:
+        return web.json_response({"status": "unavailable", "reason": f"database: {problem}"}, status=503)
+    return web.json_response({"status": "ready", "bundle_version": request.app[KEEPER].current.version})
 
 
 @routes.get("/metrics")

@@ -48,3 +48,27 @@ def test_routing_command(settings: Settings, capsys: pytest.CaptureFixture[str])
     assert main([*db, "unset", "wholesale"]) == 0
     with pytest.raises(SystemExit, match="staff set no route for 'wholesale'"):
         main([*db, "unset", "wholesale"])
+
+
+async def test_a_route_stored_before_the_bot_starts_applies_from_the_first_message(settings: Settings,
+                                                                                  aiohttp_client) -> None:  # type: ignore[no-untyped-def]  # aiohttp's fixture
+    """A replica started (or restarted by a deploy) after staff routed an intent serves that route."""
+    from bot.app import create_app
+    from tests.fakes import KeywordModel
+
+    RouteStore(Database.open(settings.database_url)).set("greeting", "faq", "shipping-times", "ana")
+    client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
+    reply = await say(client, "hello")
+    assert reply["action"] == "answer" and reply["faq_id"] == "shipping-times"
+
+
+async def test_stored_routes_this_release_cannot_load_leave_the_shipped_routing(  # type: ignore[no-untyped-def]  # aiohttp's fixture
+        settings: Settings, aiohttp_client, caplog: pytest.LogCaptureFixture) -> None:
+    """A route to a handler this release lacks does not stop the bot: it serves the shipped table and says why."""
+    from bot.app import create_app
+    from tests.fakes import KeywordModel
+
+    RouteStore(Database.open(settings.database_url)).set("greeting", "handler", "teleport", "ana")
+    client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
+    assert (await say(client, "hello"))["action"] == "handler"
+    assert any("do not load" in record.getMessage() and "teleport" in record.getMessage() for record in caplog.records)

@@ -4,7 +4,7 @@ HAProxy from the distribution's packages (``apt-get install haproxy``); ``.ci/ru
 it. Where it is missing the tests are skipped locally and fail in CI, as PostgreSQL's are.
 
 The configuration is the one ``deploy/`` ships in spirit: round robin, a health check of
-``/healthz`` every 200 ms that takes a replica out after one failure, and a retry on another
+``/readyz`` every 200 ms that takes a replica out after one failure, and a retry on another
 replica when the connection failed, or, for a message with an Idempotency-Key, when the replica
 died before answering (the bot stores a keyed message once). Each response names the replica
 that served it (``X-Served-By``).
@@ -25,8 +25,8 @@ import pytest
 from benchmarks.replicas import HAPROXY
 
 # the benchmark's proxy, telling which replica answered
-CONFIG = HAPROXY.replace("    option httpchk GET /healthz\n",
-                         "    option httpchk GET /healthz\n    http-response set-header X-Served-By %s\n")
+CONFIG = HAPROXY.replace("    option httpchk GET /readyz\n",
+                         "    option httpchk GET /readyz\n    http-response set-header X-Served-By %s\n")
 
 
 def find_haproxy() -> str:
