@@ -154,6 +154,7 @@ def run(args: argparse.Namespace) -> None:
         _wait(url, server)
         label_session(database, ask(database, LABELLED + JUNK))
         asyncio.run(route_live(url, [theme.name for theme in THEMES if theme.kind == "intent"]))
+        caught_up(url, FaqStore(database).kb_revision())  # "before" is the old model with the staff's new entries
         before = asyncio.run(customers(url, "before"))
         stop, counts = threading.Event(), {"answered": 0, "failed": 0}
         questions = [row["query"] for row in csv.DictReader((DEMO / "queries.csv").open(encoding="utf-8"))]
@@ -180,6 +181,20 @@ def run(args: argparse.Namespace) -> None:
         server.wait(timeout=60)
         log.close()
     write(args.out, report, before, after, counts, clock.seconds)
+
+
+def caught_up(url: str, revision: int, seconds: float = 10.0) -> None:
+    """Wait until the bot serves FAQ ``revision``: staff edits reach it within a poll or two, and
+    a customer asking in between would still get the FAQ before the session."""
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+            if json.load(response)["faq_revision"] == revision:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"the bot did not serve FAQ revision {revision} within {seconds:g} s")
 
 
 async def route_live(url: str, intents: list[str]) -> None:
