@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> None:
     """The benchmark: a demo bundle served on loopback, the session above, retrain with the swap measured."""
     from benchmarks.learning_loop import TOKEN, Clock, _wait, free_port, keep_chatting, supportbot
     from training.args import IntentTrainingArgs, RetrieverTrainingArgs
-    from training.retrain import RetrainOptions, retrain
+    from training.retrain import RetrainFailure, RetrainOptions, retrain
     from training.retrain_cli import SHIPPED_ROUTING
 
     work, data_dir = args.work, args.work / "data"
@@ -154,6 +154,7 @@ def run(args: argparse.Namespace) -> None:
         _wait(url, server)
         label_session(database, ask(database, LABELLED + JUNK))
         asyncio.run(route_live(url, [theme.name for theme in THEMES if theme.kind == "intent"]))
+        caught_up(url, FaqStore(database).kb_revision())  # "before" is the old model with the staff's new entries
         before = asyncio.run(customers(url, "before"))
         stop, counts = threading.Event(), {"answered": 0, "failed": 0}
         questions = [row["query"] for row in csv.DictReader((DEMO / "queries.csv").open(encoding="utf-8"))]
@@ -166,6 +167,10 @@ def run(args: argparse.Namespace) -> None:
                                  retriever_args=RetrieverTrainingArgs())
         try:
             report = clock.run("retrain_total", retrain, options)
+        except RetrainFailure as failure:  # a rejection is a result: record it, with what customers got
+            if failure.report is None:
+                raise
+            report = failure.report
         finally:
             time.sleep(2)  # keep chatting a moment on the new bundle
             stop.set()
@@ -176,6 +181,20 @@ def run(args: argparse.Namespace) -> None:
         server.wait(timeout=60)
         log.close()
     write(args.out, report, before, after, counts, clock.seconds)
+
+
+def caught_up(url: str, revision: int, seconds: float = 10.0) -> None:
+    """Wait until the bot serves FAQ ``revision``: staff edits reach it within a poll or two, and
+    a customer asking in between would still get the FAQ before the session."""
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+            if json.load(response)["faq_revision"] == revision:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"the bot did not serve FAQ revision {revision} within {seconds:g} s")
 
 
 async def route_live(url: str, intents: list[str]) -> None:

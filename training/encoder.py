@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Model hubs may be unreachable: never wait on the network for a local or bundled model.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -22,6 +23,9 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
 from training.errors import TrainingInputError
+
+if TYPE_CHECKING:
+    from training.warmstart import Anchor
 
 DEFAULT_BASE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -76,6 +80,7 @@ class PooledClassifier(nn.Module):
         nn.init.zeros_(self.head.bias)
         self.pooling = pooling
         self.label_smoothing = label_smoothing
+        self.anchor: Anchor | None = None  # a warm start's record of the active model (training.warmstart)
 
     def forward(
         self,
@@ -83,12 +88,16 @@ class PooledClassifier(nn.Module):
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        row: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
+        """``row``: the training rows' numbers, for the anchor's term of the loss."""
         hidden = self.token_states(input_ids, attention_mask, token_type_ids)
         logits = self.head(pool(hidden, attention_mask, self.pooling)).float()  # [batch, labels]
         if labels is None:
             return {"logits": logits}
         loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        if self.anchor is not None and row is not None:
+            loss = loss + self.anchor.loss(logits, row)
         return {"loss": loss, "logits": logits}
 
     def token_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,

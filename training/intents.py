@@ -86,12 +86,15 @@ def prepare_splits(train_path: Path, valid_path: Path | None, args: IntentTraini
     return IntentSplits(train, valid, oos, labels, DataReport(files, dict(missing), reason))
 
 
-def encode_rows(tokenizer, rows: Sequence[IntentExample], labels: Sequence[str], max_length: int) -> list[dict]:
-    """Tokenize rows without padding (the collator pads each batch to its longest message)."""
+def encode_rows(tokenizer, rows: Sequence[IntentExample], labels: Sequence[str], max_length: int,
+                numbered: bool = False) -> list[dict]:
+    """Tokenize rows without padding (the collator pads each batch to its longest message);
+    ``numbered``: each row also carries its number ``row``, for a warm start's anchor."""
     index = {label: i for i, label in enumerate(labels)}
     encoded = tokenizer([row.text for row in rows], truncation=True, max_length=max_length)
     return [
-        {**{key: values[i] for key, values in encoded.items()}, "labels": index[row.label]}
+        {**{key: values[i] for key, values in encoded.items()}, "labels": index[row.label],
+         **({"row": i} if numbered else {})}
         for i, row in enumerate(rows)
     ]
 
@@ -133,10 +136,13 @@ def fit(splits: IntentSplits, source: str, args: IntentTrainingArgs, work_dir: P
 
     from training.encoder import PooledClassifier, choose_precision, load_encoder, load_tokenizer, parameter_groups
     from training.vocabulary import extend_vocabulary
+    from training.warmstart import record_anchor
 
     set_seed(args.seed)
     tokenizer = load_tokenizer(source)
     model = PooledClassifier(load_encoder(source), len(splits.labels), args.pooling, args.label_smoothing)
+    model.anchor = record_anchor(model, tokenizer, source, [row.text for row in splits.train], splits.labels,
+                                 args.max_length)
     extend_vocabulary(tokenizer, model.encoder, [row.text for row in splits.train])
     use_cpu, bf16, fp16 = choose_precision(args.precision)
     training_args = TrainingArguments(
@@ -180,7 +186,7 @@ def fit(splits: IntentSplits, source: str, args: IntentTrainingArgs, work_dir: P
         model=model,
         args=training_args,
         data_collator=DataCollatorWithPadding(tokenizer),
-        train_dataset=encode_rows(tokenizer, splits.train, splits.labels, args.max_length),
+        train_dataset=encode_rows(tokenizer, splits.train, splits.labels, args.max_length, numbered=True),
         eval_dataset=encode_rows(tokenizer, splits.valid, splits.labels, args.max_length),
         compute_metrics=lambda p: {"accuracy": float(np.mean(p.predictions.argmax(-1) == p.label_ids))},
         callbacks=[keep],

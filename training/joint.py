@@ -41,6 +41,7 @@ from training.retriever import (
     write_checkpoint,
 )
 from training.vocabulary import extend_vocabulary
+from training.warmstart import record_anchor
 
 RANKING_SCALE = 20.0  # cosine similarities are multiplied by this before the softmax (as sentence-transformers)
 MAX_GRAD_NORM = 1.0
@@ -76,6 +77,8 @@ def train_joint(inputs: JointInputs, out: Path, intent_args: IntentTrainingArgs,
     source, base_name = resolve_base_model(intent_args.base_model)
     with atomic_output_dir(out) as tmp:
         model, tokenizer = _base(source, splits, intent_args)
+        model.anchor = record_anchor(model, tokenizer, source, [row.text for row in splits.train], splits.labels,
+                                     intent_args.max_length)  # before new tokens change the encoder
         texts = [row.text for row in splits.train] + vocabulary_texts(entries, train_queries)
         extend_vocabulary(tokenizer, model.encoder, texts)  # before training: both tasks learn the new tokens
         encode = _encoder(model, tokenizer, intent_args)  # follows the model: base now, fine-tuned after fit
@@ -179,7 +182,7 @@ def fit(model, tokenizer, splits: IntentSplits, pairs: _Pairs, intent_args: Inte
 
     rng = random.Random(intent_args.seed)
     device = next(model.parameters()).device
-    rows = encode_rows(tokenizer, splits.train, splits.labels, intent_args.max_length)
+    rows = encode_rows(tokenizer, splits.train, splits.labels, intent_args.max_length, numbered=True)
     collate = DataCollatorWithPadding(tokenizer)
     intent_batches = _forever(lambda: _shuffled_chunks(len(rows), intent_args.batch_size, rng))
     pair_batches = _forever(lambda: pairs.batches(retriever_args.batch_size, rng))

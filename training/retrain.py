@@ -134,6 +134,7 @@ class _Run:
             if self.report.status == "running":
                 self.report.finish("failed", failure.step, failure.reason)
             write_report(self.run_dir, self.report)
+            failure.report = self.report
             raise
         except KeyboardInterrupt:
             self._discard()

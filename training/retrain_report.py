@@ -32,6 +32,7 @@ class RetrainFailure(RuntimeError):
     def __init__(self, step: str, reason: str, bundle: str) -> None:
         self.step = step
         self.reason = reason
+        self.report: RetrainReport | None = None  # the failed run's report, as written to its folder
         super().__init__(f"step '{step}' failed: {reason}; bundle {bundle} stays in service")
 
 
