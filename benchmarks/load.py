@@ -312,7 +312,7 @@ def write(results: list[Result], out: Path, bundle: str) -> None:
     (out / "load.json").write_text(json.dumps(data, indent=2) + "\n")
     lines = [
         "# Load benchmark", "",
-        f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}; commit {info['commit']}; "
+        f"Machine: {info['cpu']}, {info['cores']} cores ({info['isa']}), Python {info['python']}; commit {info['commit']}; "
         f"bundle {bundle}.", "",
         f"A real `supportbot serve` process on loopback; {results[0].sessions} concurrent chat sessions "
         "sending real questions; one bundle reload and 10 FAQ edits during each run. Rows without an offered "

@@ -33,5 +33,11 @@ def git_commit(dirty_paths: Sequence[str] = (".",)) -> str:
 
 
 def describe_machine() -> dict[str, object]:
-    return {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
+    """CPU, cores, Python, commit and ``isa``: the int8 instruction set the CPU offers
+    (``export.quantize.detect_isa``). Int8 models run about three times faster per message with
+    AVX-512 VNNI than with AVX2 alone (``benchmarks/results/load.md``), so results from machines
+    of different ``isa`` do not compare."""
+    from export.quantize import detect_isa
+
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "isa": detect_isa(), "python": platform.python_version(),
             "commit": git_commit()}
