@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 
-HEAD_FILE = "head.npz"
 TEMPERATURE = 2.0  # softens the recorded logits, as in the paper
 WEIGHT = 1.0  # the distillation term against the cross-entropy
 
@@ -38,15 +37,12 @@ def previous_head(source: str) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]
     ``source`` (``CHECKPOINT/model``), or None when ``source`` is not an intent checkpoint's."""
     from export.checkpoint import CheckpointError, read_intent_checkpoint
 
-    checkpoint = Path(source).parent
-    if not (checkpoint / HEAD_FILE).is_file():
-        return None
-    try:
-        labels = read_intent_checkpoint(checkpoint).labels
+    try:  # a base model's directory has no checkpoint around it
+        checkpoint = read_intent_checkpoint(Path(source).parent)
     except CheckpointError:
         return None
-    with np.load(checkpoint / HEAD_FILE) as head:
-        return labels, np.asarray(head["weight"], np.float32), np.asarray(head["bias"], np.float32)
+    with np.load(checkpoint.head_path) as head:
+        return checkpoint.labels, np.asarray(head["weight"], np.float32), np.asarray(head["bias"], np.float32)
 
 
 @dataclass(frozen=True)
@@ -68,7 +64,7 @@ class Anchor:
         import torch
         import torch.nn.functional as F
 
-        old = torch.as_tensor(self.logits, device=new_logits.device)[rows.to(new_logits.device)]
+        old = torch.as_tensor(self.logits[rows.cpu().numpy()], device=new_logits.device)  # the batch's rows only
         new = new_logits[:, list(self.columns)]
         t = self.temperature
         kl = F.kl_div(F.log_softmax(new / t, dim=-1), F.log_softmax(old / t, dim=-1), log_target=True,
