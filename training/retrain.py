@@ -15,9 +15,10 @@ holding its lock, so only one retraining runs at a time:
    fails exactly where a real run would fail for its data. When the labels and the FAQ are those
    the bundle in service was built from, there is nothing to learn: the run ends, successfully;
 4. training: the intent classifier (warm-started from the active checkpoint's encoder by
-   default, at ``warm_learning_rate`` of the encoder's learning rate) and, when FAQ labels arrived or the FAQ changed, the retriever; when the active
-   checkpoints are one shared encoder (``supportbot train joint``), both together, every time,
-   so the new bundle again runs one encoder per message;
+   default, at ``warm_learning_rate`` of the encoder's learning rate) and, when FAQ labels
+   arrived or the FAQ changed, the retriever; when the active checkpoints are one shared encoder
+   (``supportbot train joint``), both together, every time, so the new bundle again runs one
+   encoder per message;
 5. thresholds: the new out-of-scope rule and FAQ answer thresholds only where enough rows chose
    them, else the old ones (``training.thresholds``); every one is listed in the report;
 6. the gate: old and new checkpoints answer the same held-out items, the fixed evaluation sets
