@@ -15,9 +15,10 @@ holding its lock, so only one retraining runs at a time:
    fails exactly where a real run would fail for its data. When the labels and the FAQ are those
    the bundle in service was built from, there is nothing to learn: the run ends, successfully;
 4. training: the intent classifier (warm-started from the active checkpoint's encoder by
-   default) and, when FAQ labels arrived or the FAQ changed, the retriever; when the active
-   checkpoints are one shared encoder (``supportbot train joint``), both together, every time,
-   so the new bundle again runs one encoder per message;
+   default, at ``warm_learning_rate`` of the encoder's learning rate) and, when FAQ labels
+   arrived or the FAQ changed, the retriever; when the active checkpoints are one shared encoder
+   (``supportbot train joint``), both together, every time, so the new bundle again runs one
+   encoder per message;
 5. thresholds: the new out-of-scope rule and FAQ answer thresholds only where enough rows chose
    them, else the old ones (``training.thresholds``); every one is listed in the report;
 6. the gate: old and new checkpoints answer the same held-out items, the fixed evaluation sets
@@ -80,6 +81,9 @@ class RetrainOptions:
     admin_token: str = field(default="", repr=False)
     rules: GateRules = GateRules()
     warm_start: bool = True
+    # A warm start continues from a fine-tuned encoder: it trains at this share of the encoder's
+    # learning rate (the fresh head keeps its own), so the new labels move the encoder less.
+    warm_learning_rate: float = 0.3
     intent_args: IntentTrainingArgs = IntentTrainingArgs()
     retriever_args: RetrieverTrainingArgs = RetrieverTrainingArgs()
     version: str | None = None  # the new bundle's name (default from the time)
@@ -88,6 +92,10 @@ class RetrainOptions:
     exclude_intents: tuple[str, ...] = ()  # intents whose labels this run does not learn
     routing_file: Path | None = None  # the routing file the bot serves (staff routes overlay it)
     started_by: str = "cli"  # who or what started the run, for the console (cron, cli, a staff name)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.warm_learning_rate <= 1:
+            raise ValueError(f"the warm learning rate must lie in (0, 1], got {self.warm_learning_rate}")
 
 
 def retrain(options: RetrainOptions, log: Callable[[str], None] = print) -> RetrainReport:
@@ -245,7 +253,9 @@ class _Run:
     def _intent_args(self, build: Build) -> IntentTrainingArgs:
         if not self.options.warm_start:
             return self.options.intent_args
-        return replace(self.options.intent_args, base_model=str(self.workspace.checkpoint(build, "intents") / "model"))
+        args = self.options.intent_args
+        return replace(args, base_model=str(self.workspace.checkpoint(build, "intents") / "model"),
+                       learning_rate=args.learning_rate * self.options.warm_learning_rate)
 
     def _joint(self, build: Build) -> bool:
         return _one_encoder(self.workspace.checkpoint(build, "intents"), self.workspace.checkpoint(build, "retriever"))

@@ -37,6 +37,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                         "without it the new bundle is activated directly")
     parser.add_argument("--no-warm-start", action="store_true", help="train from the base model, not the "
                         "active checkpoint")
+    parser.add_argument("--warm-learning-rate", type=float, default=0.3, metavar="SHARE",
+                        help="a warm start trains the encoder at this share of its learning rate, in (0, 1] "
+                             "(default: 0.3)")
     parser.add_argument("--version", help="name of the new bundle (default: vYYYYMMDD-HHMMSS)")
     parser.add_argument("--exclude-intent", action="append", default=[], metavar="NAME",
                         help="keep this intent's labels out of this run (repeatable), e.g. a new intent with "
@@ -124,7 +127,7 @@ def run_retrain(args: argparse.Namespace) -> int:
             workspace=workspace, bundles_dir=bundles, database_url=url, since=args.since, dry_run=args.dry_run,
             notify_url=args.notify, admin_token=os.environ.get("SUPPORTBOT_ADMIN_TOKEN", ""),
             rules=GateRules(max_net_loss=args.max_net_loss, alpha=args.alpha, min_support=args.min_support),
-            warm_start=not args.no_warm_start, version=args.version,
+            warm_start=not args.no_warm_start, warm_learning_rate=args.warm_learning_rate, version=args.version,
             exclude_intents=tuple(args.exclude_intent), routing_file=args.routing, started_by=args.started_by)
         report = retrain(options)
     except RetrainInterrupted as interrupted:

@@ -153,6 +153,10 @@ def test_retrain_publishes_a_new_bundle_then_rollback(data: Path, tiny_bert_mast
     checked = report.export["checkpoint_metrics"]
     assert isinstance(checked, dict) and set(checked["checkpoint_recorded"]) >= {"accuracy", "oos_recall", "recall_at_1"}
     assert set(report.seconds) >= {"dataset", "train_intents", "train_retriever", "evaluate", "export", "activate"}
+    # a warm start: v1's encoder, trained further at the warm share of the learning rate
+    trained = json.loads((data / "training" / "checkpoints" / "v2" / "intents" / "training_args.json").read_text())
+    assert trained["base_model"] == str(data / "training" / "checkpoints" / "v1" / "intents" / "model")
+    assert trained["learning_rate"] == pytest.approx(3e-3 * RetrainOptions.warm_learning_rate)
     workspace = Workspace.open(data / "training")
     build = workspace.build("v2")
     assert build is not None and len(build.labels) == 6 and len(build.held_out) == 1  # the dismissed one aside
@@ -287,3 +291,12 @@ def test_nothing_to_learn_exits_0(data: Path, capsys: pytest.CaptureFixture[str]
             "--db", f"sqlite:///{data / 'supportbot.db'}", "--version", "v2"]
     assert main(argv) == 0
     assert "nothing new to learn" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("share", ["0", "1.5", "-0.3"])
+def test_a_warm_learning_rate_outside_0_1_is_one_clear_error(data: Path, share: str) -> None:
+    argv = ["retrain", "--workspace", str(data / "training"), "--bundles", str(data / "bundles"),
+            "--db", f"sqlite:///{data / 'supportbot.db'}", "--warm-learning-rate", share]
+    with pytest.raises(SystemExit, match=r"warm learning rate must lie in \(0, 1\]"):
+        main(argv)
+    assert not (data / "training" / "checkpoints" / "v2").exists()
