@@ -48,7 +48,7 @@ test-all: $(STAMP)
 # The database tests on both engines: SQLite, and PostgreSQL in a throw-away cluster that the
 # tests start on a free port and remove (tests/postgres.py). `make test` runs them too, but skips
 # the PostgreSQL variants where its server is missing; here they fail instead.
-DB_TESTS := tests/knowledge tests/bot/test_serve_schema.py tests/bot/test_shared_replicas.py
+DB_TESTS := tests/knowledge tests/bot/test_serve_schema.py tests/bot/test_shared_replicas.py tests/bot/test_admission_round_trips.py
 test-db: $(STAMP) postgresql
 	SUPPORTBOT_TEST_POSTGRES=require $(BIN)/python -m pytest $(DB_TESTS)
 

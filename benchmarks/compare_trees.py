@@ -3,7 +3,8 @@
 Runs the load benchmark of a baseline checkout (e.g. a ``git worktree`` of the last release)
 and of this one alternately on the same machine, the same data directory and the same
 arguments, so a busy neighbour on the CPU slows both alike, and writes the runs side by side
-with their medians to ``benchmarks/results/load_compare.{md,json}``.
+with their medians to ``benchmarks/results/load_compare.{md,json}`` (``--name`` another stem).
+With ``--db`` among load.py's arguments it compares the replica set-ups (``load_replicas.json``).
 
     git worktree add /tmp/baseline 727019f
     python benchmarks/compare_trees.py --baseline /tmp/baseline --runs 3 -- \\
@@ -32,7 +33,8 @@ def run_once(tree: Path, load_args: list[str], out: Path) -> dict[str, dict[str,
     """One ``load.py`` run of ``tree``; its configurations' figures."""
     subprocess.run([sys.executable, str(tree / "benchmarks" / "load.py"), "--out", str(out), *load_args],
                    cwd=tree, check=True)
-    configurations = json.loads((out / "load.json").read_text())["configurations"]
+    written = out / "load.json" if (out / "load.json").exists() else out / "load_replicas.json"
+    configurations = json.loads(written.read_text())["configurations"]
     return {name: {k: c[k] for k in FIGURES} for name, c in configurations.items()}
 
 
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, required=True, help="the other checkout")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--name", default="load_compare", help="the result files' stem")
     parser.add_argument("load_args", nargs=argparse.REMAINDER, help="after --: arguments for load.py")
     args = parser.parse_args(argv)
     load_args = [a for a in args.load_args if a != "--"]
@@ -84,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                   for label, tree in trees.items()},
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "load_compare.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "load_compare.md").write_text(render(result))
+    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"{args.name}.md").write_text(render(result))
     print(render(result))
     return 0
 

@@ -371,7 +371,8 @@ class Database:
     def statements(self) -> AbstractContextManager[Connection]:
         """A connection on which each statement commits by itself, for writes that need no
         transaction around them: one round trip each on a server, instead of a BEGIN and a COMMIT
-        more. On SQLite one transaction (each commit there is a write of its own)."""
+        more; and for statements sent together (``knowledge.pipeline``), one transaction in one
+        round trip. On SQLite one transaction (each commit there is a write of its own)."""
         return self._reader.connect() if self._reader is not self._engine else self._engine.begin()
 
     def unreachable(self) -> str | None:

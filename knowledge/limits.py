@@ -8,8 +8,8 @@ clocks (keep them in step with NTP; a second of skew shifts a refill by a second
 
 ``hit_many`` takes a batch of hits at once: the runtime collects the hits of concurrent
 messages (``bot.core.batcher``). On SQLite they share one transaction, so a hit costs one
-statement, not one commit; on PostgreSQL each is a statement that commits itself without waiting
-for the disk, one round trip, where a transaction around it would cost three more.
+statement, not one commit; on PostgreSQL they are sent together, one round trip for the batch,
+and commit without waiting for the disk. ``hit_query`` is one hit to send with other statements.
 
 Example::
 
@@ -22,9 +22,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, TextClause, delete, text
+from sqlalchemy import delete, text
 
 from knowledge.database import Database, rate_limits
+from knowledge.pipeline import Query, Rows, run_together
 
 KEY_CHARS = 200
 
@@ -64,12 +65,10 @@ class RateLimits:
         return self.hit_many([bucket], now)[0]
 
     def hit_many(self, buckets: Sequence[Bucket], now: float | None = None) -> list[Hit]:
-        """Take a token from each bucket, in order: in one transaction on SQLite, one statement
-        each (its own transaction, one round trip) on PostgreSQL."""
-        now = time.time() if now is None else now
+        """Take a token from each bucket, in order: in one transaction on SQLite; on PostgreSQL
+        all in one round trip (``knowledge.pipeline``), committed without waiting for the disk."""
         with self.database.statements() as conn:
-            statement = _QUICK_HIT if conn.dialect.name == "postgresql" else _HIT
-            return [_hit(conn, statement, bucket, now) for bucket in buckets]
+            return run_together(conn, [hit_query(conn.dialect.name, bucket, now) for bucket in buckets])
 
     def reset(self, key: str) -> None:
         """Forget a key: its bucket is full again (a name that signed in correctly)."""
@@ -105,7 +104,14 @@ _QUICK_HIT = text(_HIT.text.replace(
     "WHERE true"))
 
 
-def _hit(conn: Connection, statement: TextClause, bucket: Bucket, now: float) -> Hit:
-    allowed, left = conn.execute(statement, {"key": bucket.key[:KEY_CHARS], "capacity": float(bucket.capacity),
-                                        "rate": float(bucket.per_second), "now": now}).one()
-    return Hit(bool(allowed), float(left))
+def hit_query(dialect: str, bucket: Bucket, now: float | None = None) -> Query:
+    """One hit on ``bucket`` as a statement to run with others (``knowledge.pipeline``) on a
+    connection from ``Database.statements()``; its result is the ``Hit``."""
+    return Query(_QUICK_HIT if dialect == "postgresql" else _HIT,
+                 {"key": bucket.key[:KEY_CHARS], "capacity": float(bucket.capacity), "rate": float(bucket.per_second),
+                  "now": time.time() if now is None else now}, _read_hit)
+
+
+def _read_hit(rows: Rows) -> Hit:
+    (row,) = rows
+    return Hit(bool(row["allowed"]), float(row["tokens"]))

@@ -27,9 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+
+from knowledge.database import Database
 
 SERVER_VARIABLE = "SUPPORTBOT_TEST_POSTGRES_URL"
 REQUIRE_VARIABLE = "SUPPORTBOT_TEST_POSTGRES"  # "require": fail instead of skipping (``make test-db``)
@@ -163,3 +165,32 @@ def _connected(url: str) -> Iterator[PostgresServer]:
         yield PostgresServer(url, engine)
     finally:
         engine.dispose()
+
+
+@contextmanager
+def round_trips(database: Database) -> Iterator[list[str]]:
+    """The messages ``database``'s connections send to PostgreSQL while the block runs that each
+    wait for the server's answer: a Sync (the end of extended-protocol statements) or a simple
+    Query. Connections taken from the pool inside the block are traced (libpq's own trace)."""
+    found: list[str] = []
+    with tempfile.TemporaryDirectory() as folder:
+        trace = Path(folder) / "trace"
+        with trace.open("w") as sink:
+            traced = []
+
+            def checked_out(connection: object, _record: object, _proxy: object) -> None:
+                connection.pgconn.trace(sink.fileno())  # type: ignore[attr-defined]
+                traced.append(connection)
+
+            event.listen(database.engine, "checkout", checked_out)
+            try:
+                yield found
+            finally:
+                event.remove(database.engine, "checkout", checked_out)
+                for connection in traced:
+                    connection.pgconn.untrace()  # type: ignore[attr-defined]
+        for line in trace.read_text().splitlines():  # [timestamp] F|B length message ...
+            fields = line.split("\t")
+            sender = fields.index("F") if "F" in fields[:2] else None
+            if sender is not None and len(fields) > sender + 2 and fields[sender + 2].split(" ")[0] in ("Sync", "Query"):
+                found.append(fields[sender + 2])

@@ -19,11 +19,13 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 from aiohttp import web
 
 from bot.channels.admission import AddressLimit, Gate
 from bot.core.replies import Reply
+from bot.core.sessions import OverLimit
 from bot.http import bad_request, error_json, int_field, read_json
 from bot.keys import CONVERSATIONS, DATABASE, DESK, KEEPER, METRICS, RESPONDER, SETTINGS
 from bot.settings import Settings
@@ -31,7 +33,6 @@ from bot.streams import resume_from, stream_events
 from knowledge.conversations.handoffs import Cursor, Line
 from knowledge.conversations.log import DuplicateFeedback
 from knowledge.errors import EntryNotFound
-from knowledge.limits import RateLimits
 
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,100}")  # fullmatch: "$" would let a trailing newline in
@@ -68,28 +69,29 @@ async def page(request: web.Request) -> web.FileResponse:
 
 def admitted(handler: Callable[[web.Request], Awaitable[web.Response]]) -> Callable[[web.Request],
                                                                                Awaitable[web.Response]]:
-    """Refuse a message before any work when its client or the bot is over a limit
-    (``bot.channels.admission``): 429 or 503 with Retry-After, counted, nothing stored."""
+    """Refuse a message before any work when the bot has too many in flight, and answer one whose
+    client is over its address limit (``bot.channels.admission``; the responder raises
+    ``OverLimit``): 503 or 429 with Retry-After, counted, nothing stored."""
 
     @functools.wraps(handler)
     async def admit(request: web.Request) -> web.Response:
         gate = request.app[GATE]
-        address = request.remote or ""
-        refusal = await gate.admit(address)
-        if refusal is not None:
-            request.app[METRICS].refused.labels(reason=refusal.reason).inc()
-            if refusal.reason == "address":
-                raise web.HTTPTooManyRequests(text=error_json("too many messages from your address; wait a moment"),
-                                              content_type="application/json",
-                                              headers={"Retry-After": str(refusal.retry_after)})
-            raise web.HTTPServiceUnavailable(text=error_json("the bot is busy; try again in a moment"),
-                                             content_type="application/json", headers={"Retry-After": "1"})
+        if not gate.enter():
+            _refuse(request, "overload", "the bot is busy; try again in a moment", 1)
         try:
             return await handler(request)
+        except OverLimit as over:
+            _refuse(request, "address", "too many messages from your address; wait a moment", over.retry_after)
         finally:
             gate.leave()
 
     return admit
+
+
+def _refuse(request: web.Request, reason: str, message: str, retry_after: int) -> NoReturn:
+    request.app[METRICS].refused.labels(reason=reason).inc()
+    status = web.HTTPTooManyRequests if reason == "address" else web.HTTPServiceUnavailable
+    raise status(text=error_json(message), content_type="application/json", headers={"Retry-After": str(retry_after)})
 
 
 @routes.post("/api/chat")
@@ -105,7 +107,8 @@ async def chat(request: web.Request) -> web.Response:
     message_id = request.headers.get(IDEMPOTENCY_KEY)
     if message_id is not None and not MESSAGE_ID.fullmatch(message_id):
         raise bad_request(f"{IDEMPOTENCY_KEY} must be 1-64 letters, digits, '-' or '_'")
-    reply = await request.app[RESPONDER].respond(session_id, "web", text, choice, message_id=message_id)
+    client = request.app[GATE].addresses.bucket(request.remote or "")
+    reply = await request.app[RESPONDER].respond(session_id, "web", text, choice, message_id=message_id, client=client)
     return web.json_response(reply_json(reply))
 
 
@@ -236,12 +239,9 @@ def reply_json(reply: Reply) -> dict[str, object]:
 
 
 async def _gate(settings: Settings, app: web.Application) -> AsyncIterator[None]:
-    """The admission gate, on the database the app opened (its address limits are shared)."""
-    addresses = AddressLimit(RateLimits(app[DATABASE]), settings.address_rate_per_minute)
-    await addresses.start()
-    app[GATE] = Gate(addresses, settings.max_in_flight)
+    """The admission gate (its address limits are in the database, taken by the responder)."""
+    app[GATE] = Gate(AddressLimit(settings.address_rate_per_minute), settings.max_in_flight)
     yield
-    await addresses.close()
 
 
 def add_routes(app: web.Application) -> None:

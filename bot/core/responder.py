@@ -45,7 +45,7 @@ from bot.core.replies import (
     with_related,
 )
 from bot.core.routing import RoutingTable
-from bot.core.sessions import Context, Pending, Sessions, dump, remember
+from bot.core.sessions import Context, OverLimit, Pending, Sessions, dump, remember
 from bot.core.streak import ESCALATE_AFTER, Streak
 from bot.core.text import clean_text, normalise_text
 from bot.metrics import Metrics
@@ -53,6 +53,7 @@ from bot.settings import Settings
 from knowledge.conversations.handoffs import Handoff
 from knowledge.conversations.log import AlreadyStored, LoggedTurn, TurnRecord
 from knowledge.faq.index import Hit
+from knowledge.limits import Bucket
 
 REVIEW_MARGIN = 0.05  # answers this close above the threshold are "low confidence": queued
 LOGGED_CHARS = 200  # of a refused message or a pressed button, this much is stored
@@ -112,18 +113,22 @@ class Responder:
         await self.inference.close()
 
     async def respond(self, session_id: str, channel: str, text: str, choice: str | None = None,
-                      rehearsal: bool = False, message_id: str | None = None) -> Reply:
+                      rehearsal: bool = False, message_id: str | None = None, client: Bucket | None = None) -> Reply:
         """The reply to one message, stored before it is returned. A ``rehearsal`` (the console's
         Try it) runs the same conversation rules but stores nothing and calls in nobody.
 
         ``message_id`` is the client's key for the message: sent again (a retry after a reply was
-        lost), the message is answered with the turn stored the first time, not stored twice."""
+        lost), the message is answered with the turn stored the first time, not stored twice.
+        ``client`` is the sender's own rate limit (a web chat's address): over it, ``OverLimit``
+        is raised and nothing is stored."""
         if rehearsal:
             return await self._rehearse(session_id, text, choice)
         started, arrived = time.perf_counter(), _now()
-        # Both read the database, each in a batch with the concurrent messages', side by side.
-        handoff, (allowed, context) = await asyncio.gather(self.desk.state(session_id),
-                                                           self.sessions.admit(session_id))
+        # One batch with the concurrent messages': the rate limits, the memory, the open handoff.
+        arrival = await self.sessions.admit(session_id, client)
+        if client is not None and arrival.client is not None and not arrival.client.allowed:
+            raise OverLimit(arrival.client, client)
+        handoff, allowed, context = arrival.handoff, arrival.allowed, arrival.context
         if handoff is not None:  # a person has the conversation: store it for them, answer nothing
             turn = await self._relay(handoff, allowed, text, choice)
             reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived,
@@ -147,8 +152,9 @@ class Responder:
         return reply
 
     async def _rehearse(self, session_id: str, text: str, choice: str | None) -> Reply:
-        allowed, context = await self.sessions.admit(session_id)
-        turn = await self._reply(session_id, context, allowed, text, choice)
+        arrival = await self.sessions.admit(session_id)
+        context = arrival.context
+        turn = await self._reply(session_id, context, arrival.allowed, text, choice)
         if turn.reply.handoff or turn.reply.escalate:
             turn = replace(turn, reply=replace(turn.reply, text=REHEARSED_HANDOFF, action=Action.HANDOFF, buttons=()))
         elif turn.reply.action == Action.ANSWER and turn.reply.faq_id and self.related is not None:

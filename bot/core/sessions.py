@@ -1,20 +1,21 @@
 """Per-conversation memory: what was last discussed, a pending question, how often the bot
 failed lately, and a rate limit; in the database, so that every replica sees the same.
 
-A message reads its conversation's memory and takes a token from its rate limit in one
-micro-batched transaction shared with the concurrent messages (``admit``); the memory the reply
-leaves is written with the turn, in the turn log's transaction (``TurnRecord.state``). So a
-message costs no database round trip of its own, and the next message of the conversation
-reads what this one left on whichever replica it reaches. Conversations quiet for a day are
+A message takes a token from its rate limit and reads its conversation's memory and open
+handoff in one micro-batch shared with the concurrent messages (``admit``): on PostgreSQL one
+round trip for the batch. The memory the reply leaves is written with the turn, in the turn
+log's transaction (``TurnRecord.state``). So a message costs no database round trip of its own,
+and the next message of the conversation reads what this one left on whichever replica it
+reaches. Conversations quiet for a day are
 forgotten (``bot.core.housekeeping``), as a restart forgot them when this lived in memory.
 
 Example::
 
-    sessions = Sessions(DialogueStates(database), RateLimits(database), rate_limit_per_minute=30)
+    sessions = Sessions(DialogueStates(database), RateLimits(database), Handoffs(database), rate_limit_per_minute=30)
     await sessions.start()
-    allowed, context = await sessions.admit("web:abc")   # False once over 30 a minute
-    remember(context, reply)       # what the reply changes: topic, offered choices, streak
-    dump(context)                  # JSON for the turn's record
+    arrival = await sessions.admit("web:abc")   # .allowed False once over 30 a minute
+    remember(arrival.context, reply)   # what the reply changes: topic, offered choices, streak
+    dump(arrival.context)              # JSON for the turn's record
 """
 from __future__ import annotations
 
@@ -27,8 +28,10 @@ from bot.core.actions import Action
 from bot.core.batcher import Batcher
 from bot.core.replies import HUMAN, Reply
 from bot.core.streak import Streak
-from knowledge.conversations.dialogue import DialogueStates, Stored
-from knowledge.limits import Bucket, RateLimits
+from knowledge.conversations.dialogue import DialogueStates, Stored, load_query
+from knowledge.conversations.handoffs import Handoff, Handoffs, open_query
+from knowledge.limits import Bucket, Hit, RateLimits, hit_query
+from knowledge.pipeline import run_together
 
 
 @dataclass
@@ -73,14 +76,36 @@ def remember(context: Context, reply: Reply, pending: Pending | None = None) -> 
     context.choices = reply.choices  # offered by a clarification; every other reply withdraws them
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """What a message finds when it arrives: within its rate limit or not, the conversation's
+    memory, its open handoff (None when the bot has it), and the hit on its client's own limit
+    when it came with one (a web chat's address: ``bot.channels.admission``)."""
+
+    allowed: bool
+    context: Context
+    handoff: Handoff | None
+    client: Hit | None = None
+
+
+class OverLimit(Exception):
+    """The message's client is over its own limit (``Arrival.client``): refuse it, store nothing."""
+
+    def __init__(self, hit: Hit, bucket: Bucket) -> None:
+        super().__init__(f"{bucket.key} is over its limit")
+        self.retry_after = hit.retry_after(bucket)
+
+
 class Sessions:
     """Dialogue memory and the per-conversation rate limit; see the module docstring."""
 
-    def __init__(self, states: DialogueStates, limits: RateLimits, rate_limit_per_minute: int = 30) -> None:
+    def __init__(self, states: DialogueStates, limits: RateLimits, handoffs: Handoffs,
+                 rate_limit_per_minute: int = 30) -> None:
         self.states = states
         self.limits = limits
+        self.handoffs = handoffs
         self.rate_limit = rate_limit_per_minute
-        self._admissions: Batcher[str, tuple[bool, Context]] = Batcher(
+        self._admissions: Batcher[tuple[str, Bucket | None], Arrival] = Batcher(
             self._admit_many, max_batch=512, max_wait_ms=0, name="sessions")
 
     async def start(self) -> None:
@@ -89,9 +114,10 @@ class Sessions:
     async def close(self) -> None:
         await self._admissions.close()
 
-    async def admit(self, session_id: str) -> tuple[bool, Context]:
-        """Count one message (False: over the per-minute limit) and read the conversation's memory."""
-        return await self._admissions.submit(session_id)
+    async def admit(self, session_id: str, client: Bucket | None = None) -> Arrival:
+        """Count one message (not ``allowed``: over the per-minute limit) and read the conversation's
+        memory and open handoff; take a token from ``client``'s bucket too, when given."""
+        return await self._admissions.submit((session_id, client))
 
     async def read(self, session_id: str) -> Context:
         """The conversation's memory, counting nothing (to look at it: the console, tests)."""
@@ -102,11 +128,20 @@ class Sessions:
         """Store memory that no logged turn carries (the console's Try it conversations)."""
         await asyncio.to_thread(self.states.save, session_id, dump(context))
 
-    def _admit_many(self, session_ids: list[str]) -> list[tuple[bool, Context]]:
-        buckets = [Bucket(f"session:{session_id}", self.rate_limit, self.rate_limit / 60) for session_id in session_ids]
-        hits = self.limits.hit_many(buckets)
-        stored = self.states.load_many(session_ids)
-        return [(hit.allowed, load(stored.get(session_id))) for hit, session_id in zip(hits, session_ids)]
+    def _admit_many(self, items: list[tuple[str, Bucket | None]]) -> list[Arrival]:
+        # Every hit and both reads of the batch in one round trip (``knowledge.pipeline``).
+        session_ids = [session_id for session_id, _ in items]
+        clients = [client for _, client in items if client is not None]
+        with self.states.database.statements() as conn:
+            dialect = conn.dialect.name
+            buckets = [Bucket(f"session:{session_id}", self.rate_limit, self.rate_limit / 60) for session_id in session_ids]
+            results = run_together(conn, [*(hit_query(dialect, bucket) for bucket in [*buckets, *clients]),
+                                          load_query(dialect, session_ids), open_query(dialect, session_ids)])
+        hits, client_hits = iter(results[:len(buckets)]), iter(results[len(buckets):-2])
+        stored, handoffs = results[-2:]
+        return [Arrival(next(hits).allowed, load(stored.get(session_id)), handoffs.get(session_id),
+                        next(client_hits) if client is not None else None)
+                for session_id, client in items]
 
 
 def dump(context: Context) -> str:

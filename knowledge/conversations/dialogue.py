@@ -15,12 +15,13 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, select, text
+from sqlalchemy import delete, select, text
 
 from knowledge.database import Database, dialogue_states
+from knowledge.pipeline import Query, Rows, run_together
 
 
 @dataclass(frozen=True)
@@ -37,19 +38,14 @@ class DialogueStates:
 
     def load_many(self, session_ids: Iterable[str]) -> dict[str, Stored]:
         """The stored memory of each conversation that has one: one query for all of them."""
-        wanted = sorted(set(session_ids))
-        if not wanted:
-            return {}
-        table = dialogue_states
         with self.database.connect() as conn:
-            rows = conn.execute(select(table.c.session_id, table.c.state, table.c.turn_id)
-                                .where(table.c.session_id.in_(wanted)))
-            return {row.session_id: Stored(row.state, row.turn_id) for row in rows}
+            stored: dict[str, Stored] = run_together(conn, [load_query(conn.dialect.name, session_ids)])[0]
+        return stored
 
     def save(self, session_id: str, state: str, turn_id: int | None = None) -> None:
         """Store one conversation's memory on its own (a turn that is not logged)."""
-        with self.database.begin() as conn:
-            save_states(conn, [(session_id, state, turn_id)])
+        with self.database.statements() as conn:
+            run_together(conn, [save_query(session_id, state, turn_id)])
 
     def forget_quiet(self, older_than_s: float, now: float | None = None) -> int:
         """Delete the memory of conversations quiet for ``older_than_s`` seconds; how many."""
@@ -58,15 +54,41 @@ class DialogueStates:
             return conn.execute(delete(dialogue_states).where(dialogue_states.c.updated_at < now - older_than_s)).rowcount
 
 
-def save_states(conn: Connection, rows: Sequence[tuple[str, str, int | None]], now: float | None = None) -> None:
-    """Upsert ``(session_id, state, turn_id)`` rows inside the caller's transaction, in order
-    (a conversation twice in one batch keeps its later state)."""
-    now = time.time() if now is None else now
-    for session_id, state, turn_id in rows:
-        conn.execute(_SAVE, {"session_id": session_id, "state": state, "turn_id": turn_id, "now": now})
+def load_query(dialect: str, session_ids: Iterable[str]) -> Query:
+    """``load_many`` as a statement to run with others (``knowledge.pipeline``)."""
+    wanted = sorted(set(session_ids))
+    if dialect == "postgresql":  # one statement text whatever the count: compiled once
+        return Query(_LOAD_ANY, {"session_ids": wanted}, _read_stored)
+    table = dialogue_states
+    return Query(select(table.c.session_id, table.c.state, table.c.turn_id).where(table.c.session_id.in_(wanted)),
+                 read=_read_stored)
+
+
+def _read_stored(rows: Rows) -> dict[str, Stored]:
+    return {row["session_id"]: Stored(row["state"], row["turn_id"]) for row in rows}
+
+
+def save_query(session_id: str, state: str, turn_id: int | None, now: float | None = None) -> Query:
+    """The upsert of one conversation's memory, to run in the caller's transaction."""
+    return Query(_SAVE, {"session_id": session_id, "state": state, "turn_id": turn_id,
+                         "now": time.time() if now is None else now})
+
+
+def save_after_turn_query(dialect: str, session_id: str, state: str, now: float | None = None) -> Query:
+    """The same, naming the turn inserted just before it on the same connection: sent in one
+    round trip with that insert (``knowledge.pipeline``), it cannot wait for the turn's id."""
+    return Query(_SAVE_AFTER_TURN[dialect], {"session_id": session_id, "state": state,
+                                             "now": time.time() if now is None else now})
 
 
 # The same on both engines; as text it costs less Python per turn than the database's work.
 _SAVE = text("""
     INSERT INTO dialogue_states (session_id, state, turn_id, updated_at) VALUES (:session_id, :state, :turn_id, :now)
-    ON CONFLICT (session_id) DO UPDATE SET state = :state, turn_id = :turn_id, updated_at = :now""")
+    ON CONFLICT (session_id) DO UPDATE SET state = excluded.state, turn_id = excluded.turn_id,
+        updated_at = excluded.updated_at""")
+_LOAD_ANY = text("SELECT session_id, state, turn_id FROM dialogue_states WHERE session_id = ANY(:session_ids)")
+# The id the connection's last insert into ``turns`` was given.
+_SAVE_AFTER_TURN = {
+    "postgresql": text(_SAVE.text.replace(":turn_id", "currval(pg_get_serial_sequence('turns', 'id'))")),
+    "sqlite": text(_SAVE.text.replace(":turn_id", "last_insert_rowid()")),
+}

@@ -23,15 +23,17 @@ Example::
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, RowMapping, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from knowledge.database import Database, conversations, handoff_events, handoffs, staff_relays, turns
 from knowledge.errors import EntryNotFound, KnowledgeError
+from knowledge.pipeline import Query, run_together
 
 WAITING, WITH_STAFF, CLOSED = "waiting", "with_staff", "closed"
 OPEN_STATES = (WAITING, WITH_STAFF)
@@ -192,8 +194,8 @@ class Handoffs:
         if not session_ids:
             return {}
         with self.database.connect() as conn:
-            rows = conn.execute(select(handoffs).where(handoffs.c.open_session.in_(set(session_ids))))
-            return {row.session_id: _handoff(row) for row in rows.mappings()}
+            found: dict[str, Handoff] = run_together(conn, [open_query(conn.dialect.name, session_ids)])[0]
+        return found
 
     def get(self, handoff_id: int) -> Handoff:
         with self.database.connect() as conn:
@@ -207,17 +209,20 @@ class Handoffs:
         if handoff.state != WAITING:
             return 0
         with self.database.connect() as conn:
-            ahead = conn.execute(select(func.count()).select_from(handoffs).where(
-                handoffs.c.state == WAITING, handoffs.c.id < handoff.id)).scalar_one()
-        return int(ahead) + 1
+            ahead: int = run_together(conn, [_ahead(handoff)])[0]
+        return ahead + 1
 
     def waiting_note(self, handoff: Handoff) -> tuple[int, str | None]:
-        """The handoff's place in the queue, and when the customer was last told they wait."""
+        """The handoff's place in the queue, and when the customer was last told they wait: both
+        in one round trip (``knowledge.pipeline``), as the customer's message waits for them."""
+        told = Query(select(func.max(turns.c.created_at)).where(
+            turns.c.session_id == handoff.session_id, turns.c.action == RELAYED, turns.c.reply != "",
+            turns.c.created_at >= handoff.opened_at), read=lambda rows: next(iter(rows[0].values())))
         with self.database.connect() as conn:
-            told = conn.execute(select(func.max(turns.c.created_at)).where(
-                turns.c.session_id == handoff.session_id, turns.c.action == RELAYED, turns.c.reply != "",
-                turns.c.created_at >= handoff.opened_at)).scalar()
-        return self.position(handoff), told
+            if handoff.state != WAITING:
+                return 0, run_together(conn, [told])[0]
+            ahead, last = run_together(conn, [_ahead(handoff), told])
+        return ahead + 1, last
 
     def claim(self, handoff_id: int, staff: str, take_over: bool = False, source: str = "console") -> Handoff:
         """``staff`` takes the conversation. Someone else's needs ``take_over``; closed ones cannot."""
@@ -448,7 +453,24 @@ def _event(conn: Connection, handoff_id: int, session_id: str, kind: str, author
         text=text, created_at=now).returning(handoff_events.c.id)).scalar_one())
 
 
-def _handoff(row: RowMapping) -> Handoff:
+def _ahead(handoff: Handoff) -> Query:
+    """How many conversations have waited longer than ``handoff``."""
+    return Query(select(func.count()).select_from(handoffs).where(handoffs.c.state == WAITING, handoffs.c.id < handoff.id),
+                 read=lambda rows: int(next(iter(rows[0].values()))))
+
+
+def open_query(dialect: str, session_ids: Iterable[str]) -> Query:
+    """``Handoffs.open_for`` as a statement to run with others (``knowledge.pipeline``)."""
+    wanted = sorted(set(session_ids))
+    statement = _OPEN_ANY if dialect == "postgresql" else select(handoffs).where(handoffs.c.open_session.in_(wanted))
+    return Query(statement, {"session_ids": wanted}, lambda rows: {row["session_id"]: _handoff(row) for row in rows})
+
+
+# PostgreSQL: one statement text whatever the count, compiled once (``knowledge.pipeline``).
+_OPEN_ANY = text("SELECT * FROM handoffs WHERE open_session = ANY(:session_ids)")
+
+
+def _handoff(row: Mapping[Any, Any]) -> Handoff:
     return Handoff(row["id"], row["session_id"], row["channel"], row["reason"], row["state"], row["opened_at"],
                    row["claimed_by"], row["claimed_at"], row["first_reply_at"], row["closed_at"],
                    row["closed_by"])

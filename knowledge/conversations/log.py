@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from sqlalchemy import RowMapping, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from knowledge.conversations.dialogue import save_states
+from knowledge.conversations.dialogue import save_after_turn_query
 from knowledge.database import Database, feedback, turns
 from knowledge.errors import EntryNotFound, KnowledgeError
+from knowledge.pipeline import Query, Rows, run_together
 
 ACTIONS = ("answer", "clarify", "fallback", "handler", "rejected", "handoff", "relayed")
 PENDING = "pending"
@@ -113,19 +114,20 @@ class ConversationLog:
         return None if row is None else _logged(row)
 
     def _record(self, records: Sequence[TurnRecord]) -> list[int]:
-        with self.database.begin() as conn:
-            # Each conversation created or touched by one statement (no look-up first): on
-            # PostgreSQL every statement is a round trip that the reply waits for.
-            latest = {r.session_id: r for r in records}
-            conn.execute(_TOUCH, [{"session_id": s, "channel": r.channel, "at": r.created_at}
-                                  for s, r in latest.items()])
-            # One statement for the whole batch; ids come back in the order of ``records``.
-            result = conn.execute(insert(turns).returning(turns.c.id, sort_by_parameter_order=True),
-                                  [_row(record) for record in records])
-            ids = [int(row[0]) for row in result]
-            save_states(conn, [(r.session_id, r.state, turn_id) for r, turn_id in zip(records, ids)
-                               if r.state is not None])
-        return ids
+        # Each conversation created or touched by one statement (no look-up first), then each turn
+        # and the memory it left: one transaction, on PostgreSQL one round trip for the whole
+        # batch (``knowledge.pipeline``), which the replies wait for.
+        latest = {r.session_id: r for r in records}
+        queries = [Query(_TOUCH, {"session_id": s, "channel": r.channel, "at": r.created_at}) for s, r in latest.items()]
+        inserts = []
+        with self.database.statements() as conn:
+            for record in records:
+                inserts.append(len(queries))
+                queries.append(Query(_INSERT, _row(record), _first_value))
+                if record.state is not None:
+                    queries.append(save_after_turn_query(conn.dialect.name, record.session_id, record.state))
+            results = run_together(conn, queries)
+        return [int(results[i]) for i in inserts]
 
     def add_feedback(self, turn_id: int, session_id: str, value: int) -> None:
         """Attach thumbs up (+1) or down (-1) to a turn of ``session_id``; down queues it."""
@@ -200,6 +202,15 @@ _TOUCH = text("""
     INSERT INTO conversations (session_id, channel, handoff, created_at, updated_at)
     VALUES (:session_id, :channel, false, :at, :at)
     ON CONFLICT (session_id) DO UPDATE SET updated_at = :at""")
+
+
+_COLUMNS = ("session_id", "channel", "created_at", "text", "action", "intent", "confidence", "in_scope", "faq_id",
+            "faq_score", "choices", "reply", "bundle_version", "latency_ms", "review", "message_id")
+_INSERT = text(f"INSERT INTO turns ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)}) RETURNING id")
+
+
+def _first_value(rows: Rows) -> object:
+    return next(iter(rows[0].values()))
 
 
 def _row(record: TurnRecord) -> dict[str, object]:

@@ -1,0 +1,75 @@
+"""Statements sent together (``knowledge.pipeline``): the same results as one by one, all or
+nothing, and on PostgreSQL one round trip for a batch of turns with the memory they leave."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+
+from knowledge.conversations.dialogue import DialogueStates
+from knowledge.conversations.log import ConversationLog, TurnRecord
+from knowledge.database import Database, dialogue_states, rate_limits
+from knowledge.pipeline import Query, run_together
+from tests.postgres import PostgresServer, round_trips
+
+INSERT = text("INSERT INTO rate_limits (key, tokens, at, allowed) VALUES (:key, 1.0, 0.0, true)")
+KEYS = text("SELECT key FROM rate_limits ORDER BY key")
+
+
+def keys(rows: object) -> list[str]:
+    return [row["key"] for row in rows]  # type: ignore[attr-defined]
+
+
+def turn(session: str, text: str, state: str | None) -> TurnRecord:
+    return TurnRecord(session_id=session, channel="web", text=text, action="answer", reply="r", latency_ms=1.0,
+                      state=state)
+
+
+def test_statements_run_in_order_and_each_reads_its_rows(database: Database) -> None:
+    with database.statements() as conn:
+        results = run_together(conn, [Query(INSERT, {"key": "b"}), Query(KEYS, read=keys), Query(INSERT, {"key": "a"}),
+                                      Query(select(rate_limits.c.key).order_by(rate_limits.c.key), read=keys)])
+    assert results == [None, ["b"], None, ["a", "b"]]  # a later statement sees what an earlier one wrote
+
+
+def test_a_failing_statement_keeps_nothing_and_raises_what_sqlalchemy_would(database: Database) -> None:
+    with database.statements() as conn:
+        run_together(conn, [Query(INSERT, {"key": "taken"})])
+    with pytest.raises(IntegrityError) as raised, database.statements() as conn:
+        run_together(conn, [Query(INSERT, {"key": "a customer's words"}), Query(INSERT, {"key": "taken"}),
+                            Query(INSERT, {"key": "x"})])
+    assert "a customer's words" not in str(raised.value)  # parameters stay out of error logs
+    with database.connect() as conn:
+        assert keys(conn.execute(KEYS).mappings()) == ["taken"]  # the first was rolled back with the failure
+    with database.statements() as conn:  # and the pooled connection still works
+        assert run_together(conn, [Query(INSERT, {"key": "after"}), Query(KEYS, read=keys)])[1] == ["after", "taken"]
+
+
+def test_the_memory_saved_with_a_batch_of_turns_names_its_own_turn(database: Database) -> None:
+    log = ConversationLog(database)
+    first, second, third, fourth = log.record([turn("web:a", "one", '{"n": 1}'), turn("web:b", "two", '{"n": 2}'),
+                                               turn("web:a", "three", '{"n": 3}'), turn("web:b", "four", None)])
+    stored = DialogueStates(database).load_many(["web:a", "web:b", "web:none"])
+    assert {session: (s.state, s.turn_id) for session, s in stored.items()} == {
+        "web:a": ('{"n": 3}', third), "web:b": ('{"n": 2}', second)}
+    assert first < second < third < fourth  # a turn that leaves no memory changes none
+    with database.connect() as conn:
+        assert conn.execute(select(dialogue_states.c.turn_id).where(dialogue_states.c.session_id == "web:a")).scalar() \
+            == third
+
+
+@pytest.fixture()
+def postgresql(postgres_server: PostgresServer) -> Iterator[Database]:
+    with postgres_server.database() as url, Database.open(url) as database:
+        yield database
+
+
+def test_a_batch_of_turns_with_their_memory_is_one_round_trip_on_postgresql(postgresql: Database) -> None:
+    log = ConversationLog(postgresql)
+    log.record([turn("web:warm", "hello", None)])
+    with round_trips(postgresql) as sent:
+        ids = log.record([turn("web:a", "one", '{"n": 1}'), turn("web:b", "two", '{"n": 2}'), turn("web:a", "three", None)])
+    assert len(sent) == 1, sent
+    assert len(ids) == 3 and DialogueStates(postgresql).load_many(["web:a"])["web:a"].turn_id == ids[0]
