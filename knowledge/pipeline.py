@@ -74,6 +74,9 @@ def _pipelined(conn: Connection, queries: Sequence[Query]) -> list[Any]:
     except dbapi.Error as error:
         invalidated = conn.dialect.is_disconnect(error, raw, None)
         if invalidated:
+            # As SQLAlchemy's own execute does on a lost connection: the whole pool starts afresh
+            # (its other connections went with the server), not only this one.
+            conn.engine.pool._invalidate(conn.connection, error)
             conn.invalidate(error)
         # Which statement failed is in the driver's message; the parameters (a customer's text) are not.
         raise exc.DBAPIError.instance(";\n".join(sql_text for sql_text, _ in compiled), None, error, dbapi.Error,

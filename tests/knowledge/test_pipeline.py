@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from knowledge.conversations.dialogue import DialogueStates
 from knowledge.conversations.log import ConversationLog, TurnRecord
@@ -73,3 +73,17 @@ def test_a_batch_of_turns_with_their_memory_is_one_round_trip_on_postgresql(post
         ids = log.record([turn("web:a", "one", '{"n": 1}'), turn("web:b", "two", '{"n": 2}'), turn("web:a", "three", None)])
     assert len(sent) == 1, sent
     assert len(ids) == 3 and DialogueStates(postgresql).load_many(["web:a"])["web:a"].turn_id == ids[0]
+
+
+def test_a_lost_server_fails_one_call_and_every_pooled_connection_is_replaced(
+        postgresql: Database, postgres_server: PostgresServer) -> None:
+    with postgresql.statements() as a, postgresql.statements() as b, postgresql.statements() as c:
+        for conn in (a, b, c):  # three connections in the pool
+            run_together(conn, [Query(KEYS, read=keys)])
+    with postgres_server.engine.connect() as admin:  # the server drops them, as a restart would
+        admin.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
+                      {"name": postgresql.engine.url.query["application_name"]})
+    with pytest.raises(OperationalError), postgresql.statements() as conn:
+        run_together(conn, [Query(INSERT, {"key": "lost"})])
+    with postgresql.statements() as a, postgresql.statements() as b, postgresql.statements() as c:
+        assert [run_together(conn, [Query(KEYS, read=keys)])[0] for conn in (a, b, c)] == [[], [], []]
