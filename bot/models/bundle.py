@@ -22,9 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.models.encoder import EncoderFileError, OnnxEncoder, tokenize
+from bot.models.encoder import EncoderFileError, OnnxEncoder
 from bot.models.intent_head import IntentHead, IntentScores
 from bot.models.manifest import BundleError, EncoderSpec, Manifest, verify_bundle
+
+# Schemes whose graphs scale activations over each run's batch: their encoders run one text a pass.
+DYNAMIC_QUANTIZATION = ("per-channel", "per-tensor")
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,8 @@ class Bundle:
         try:
             return OnnxEncoder.open(self.path / spec.model, self.path / spec.tokenizer, pooling=spec.pooling,
                                     normalize=spec.normalize, max_length=spec.max_length,
-                                    pad_token=spec.pad_token, threads=threads)
+                                    pad_token=spec.pad_token, threads=threads,
+                                    alone=self.manifest.quantization in DYNAMIC_QUANTIZATION)
         except EncoderFileError as error:
             raise BundleError(error.path, error.reason) from error
         except (RuntimeError, ValueError) as error:  # e.g. a graph without the inputs an encoder takes
@@ -89,10 +93,8 @@ class Bundle:
         slower model rather than both added up.
         """
         if self.shared and texts:
-            batch = tokenize(self.intent_encoder.tokenizer, texts)
-            hidden = self.intent_encoder.hidden_states(batch)
-            return Inference(self.head.score(self.intent_encoder.vectors(hidden, batch.attention_mask)),
-                             self.encoder.vectors(hidden, batch.attention_mask))
+            passes = self.intent_encoder.passes(texts)
+            return Inference(self.head.score(self.intent_encoder.pooled(passes)), self.encoder.pooled(passes))
         embeddings = self._second_thread.submit(self.encode, texts)
         intents = self.classify(texts)
         return Inference(intents, embeddings.result())

@@ -125,6 +125,7 @@ class OnnxEncoder:
         tokenizer: Tokenizer,
         pooling: str,
         normalize: bool,
+        alone: bool = False,
     ) -> None:
         if pooling not in POOLING_MODES:
             raise ValueError(f"unknown pooling {pooling!r}; expected one of {POOLING_MODES}")
@@ -132,6 +133,10 @@ class OnnxEncoder:
         self.tokenizer = tokenizer
         self.pooling = pooling
         self.normalize = normalize
+        # One pass per text: a graph quantized dynamically (int8 "per-channel"/"per-tensor") scales
+        # its activations over the whole batch, so a text's vector would depend on the texts it
+        # shares a batch with: a customer's answer on who else wrote at that moment.
+        self.alone = alone
         self.input_names = tuple(i.name for i in session.get_inputs())
         dim = session.get_outputs()[0].shape[-1]
         if not isinstance(dim, int):
@@ -149,19 +154,21 @@ class OnnxEncoder:
         max_length: int,
         pad_token: str,
         threads: int = 1,
+        alone: bool = False,
     ) -> OnnxEncoder:
-        """Open an ONNX model file and its ``tokenizer.json`` on the CPU."""
+        """Open an ONNX model file and its ``tokenizer.json`` on the CPU; ``alone``: one pass per
+        text (for graphs that quantize activations per run)."""
         try:
             session = ort.InferenceSession(
                 str(model), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
             )
         except Exception as error:  # onnxruntime's errors (InvalidProtobuf, Fail, ...) derive from Exception only
             raise EncoderFileError(model, f"not an ONNX model onnxruntime can open: {error}") from error
-        return cls(session, load_tokenizer(tokenizer, max_length, pad_token), pooling, normalize)
+        return cls(session, load_tokenizer(tokenizer, max_length, pad_token), pooling, normalize, alone)
 
     def with_pooling(self, pooling: str, normalize: bool) -> OnnxEncoder:
         """The same graph and tokenizer (one session, no second copy in memory), pooled another way."""
-        return OnnxEncoder(self.session, self.tokenizer, pooling, normalize)
+        return OnnxEncoder(self.session, self.tokenizer, pooling, normalize, self.alone)
 
     def hidden_states(self, batch: TokenBatch) -> np.ndarray:
         """Run the graph on a token batch: ``last_hidden_state`` [n, seq, hidden] float32."""
@@ -173,9 +180,19 @@ class OnnxEncoder:
         pooled = pool(hidden, attention_mask, self.pooling)
         return l2_normalize(pooled) if self.normalize else pooled
 
+    def passes(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The graph's hidden states and attention masks for ``texts``, in order: one padded batch,
+        or one pass per text when ``alone`` (a few percent slower per text on a CPU)."""
+        groups = [[text] for text in texts] if self.alone else [texts] if texts else []
+        batches = [tokenize(self.tokenizer, group) for group in groups]
+        return [(self.hidden_states(batch), batch.attention_mask) for batch in batches]
+
+    def pooled(self, passes: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """One vector per text of ``passes`` [n, hidden] float32."""
+        if not passes:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.concatenate([self.vectors(hidden, mask) for hidden, mask in passes])
+
     def encode(self, texts: list[str]) -> np.ndarray:
         """Return one vector per text [n, hidden] float32 (unit length when ``normalize``)."""
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        batch = tokenize(self.tokenizer, texts)
-        return self.vectors(self.hidden_states(batch), batch.attention_mask)
+        return self.pooled(self.passes(texts))

@@ -73,3 +73,17 @@ def test_detect_isa_reads_the_cpu_flags(tmp_path: Path, monkeypatch: pytest.Monk
     assert detect_isa(cpuinfo) == "avx2"
     monkeypatch.setattr("platform.machine", lambda: "aarch64")
     assert detect_isa(cpuinfo) == "arm64"
+
+
+def test_a_dynamically_quantized_encoder_gives_a_text_its_own_vector_whatever_shares_its_batch(
+        exported, tmp_path: Path) -> None:
+    kwargs = dict(pooling="mean", normalize=True, max_length=64, pad_token="[PAD]")
+    int8_path = quantize_model(exported.optimized, tmp_path / "int8.onnx", "per-channel", detect_isa())
+    batched = OnnxEncoder.open(int8_path, exported.tokenizer, **kwargs)
+    alone = OnnxEncoder.open(int8_path, exported.tokenizer, alone=True, **kwargs)
+    each = np.concatenate([alone.encode([text]) for text in TEXTS])
+    assert np.array_equal(alone.encode(TEXTS), each)
+    assert np.array_equal(alone.with_pooling("cls", False).encode(TEXTS[::-1])[::-1],
+                          np.concatenate([alone.with_pooling("cls", False).encode([t]) for t in TEXTS]))
+    # What one pass per text prevents: the activations' scale is taken over the whole batch.
+    assert not np.allclose(batched.encode(TEXTS), each, atol=1e-6)

@@ -5,6 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.cli import main
@@ -47,6 +48,17 @@ def test_int8_bundle_matches_pytorch_on_edge_texts(published: Path, checkpoints:
                                   normalize=True, max_length=spec.max_length, pad_token=spec.pad_token)
     expected, got = reference.encode(EDGE_TEXTS), bundle.encode(EDGE_TEXTS)
     assert (expected * got).sum(axis=1).min() > 0.99
+
+
+def test_an_int8_bundle_answers_a_text_the_same_whatever_shares_its_batch(published: Path) -> None:
+    bundle = load_bundle(published / "v1")
+    assert bundle.intent_encoder.alone and bundle.encoder.alone  # per-channel: activations scaled per run
+    together = bundle.infer(EDGE_TEXTS)
+    for row, text in enumerate(EDGE_TEXTS):
+        alone = bundle.infer([text])
+        assert np.array_equal(together.embeddings[row], alone.embeddings[0])
+        # the head's matrix product may round differently by batch shape: float noise, not a scale
+        np.testing.assert_allclose(together.intents.probabilities[row], alone.intents.probabilities[0], atol=1e-6)
 
 
 def test_bundle_classifies_heldout_texts_like_the_checkpoint(published: Path) -> None:
