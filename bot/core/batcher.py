@@ -1,6 +1,6 @@
 """Micro-batching: many concurrent callers, one call of a batch function in a worker thread.
 
-Used twice by the runtime: concurrent messages share one ONNX inference, and finished turns
+Used twice by the runtime: concurrent messages share one ONNX inference call, and finished turns
 share one database transaction (group commit). The batch function runs off the event loop.
 When a batch fails, its items are run again one at a time, so an item that cannot be
 processed fails only its own caller, never the others that shared its batch.
