@@ -6,8 +6,8 @@ handoff in one micro-batch shared with the concurrent messages (``admit``): on P
 round trip for the batch. The memory the reply leaves is written with the turn, in the turn
 log's transaction (``TurnRecord.state``). So a message costs no database round trip of its own,
 and the next message of the conversation reads what this one left on whichever replica it
-reaches. Conversations quiet for a day are
-forgotten (``bot.core.housekeeping``), as a restart forgot them when this lived in memory.
+reaches. Conversations quiet for a day are forgotten (``bot.core.housekeeping``), as a restart
+forgot them when this lived in memory.
 
 Example::
 

@@ -183,7 +183,9 @@ class OnnxEncoder:
     def passes(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
         """The graph's hidden states and attention masks for ``texts``, in order: one padded batch,
         or one pass per text when ``alone`` (a few percent slower per text on a CPU)."""
-        groups = [[text] for text in texts] if self.alone else [texts] if texts else []
+        if not texts:
+            return []
+        groups = [[text] for text in texts] if self.alone else [texts]
         batches = [tokenize(self.tokenizer, group) for group in groups]
         return [(self.hidden_states(batch), batch.attention_mask) for batch in batches]
 
