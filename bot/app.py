@@ -48,7 +48,6 @@ from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.database import Database
 from knowledge.faq.related import RelatedLinks
 from knowledge.faq.store import FaqStore
-from knowledge.limits import RateLimits
 from knowledge.routing import RouteStore, revision_of
 
 log = logging.getLogger(__name__)
@@ -92,7 +91,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         related = RelatedQuestions(RelatedLinks(database), settings.related_questions)
         desk = HandoffDesk(Handoffs(database), away=functools.partial(_away, hours),
                            notify=webhook.send if webhook else None)
-        sessions = Sessions(DialogueStates(database), RateLimits(database), desk.handoffs, settings.rate_limit_per_minute)
+        sessions = Sessions(DialogueStates(database), settings.rate_limit_per_minute)
         routes_seen, served = (None, routing) if routing is not None else \
             await asyncio.to_thread(_staff_routing, database, shipped, handlers)
         housekeeping = Housekeeping(database)

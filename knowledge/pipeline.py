@@ -36,6 +36,11 @@ def no_rows(_rows: Rows) -> None:
     return None
 
 
+def first_value(rows: Rows) -> Any:
+    """The first column of the first row: a statement's single value (an id, a count, a max)."""
+    return next(iter(rows[0].values()))
+
+
 @dataclass(frozen=True)
 class Query:
     """One statement, its parameters, and what its rows mean (``read`` turns them into the result)."""

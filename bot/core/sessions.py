@@ -11,7 +11,7 @@ forgot them when this lived in memory.
 
 Example::
 
-    sessions = Sessions(DialogueStates(database), RateLimits(database), Handoffs(database), rate_limit_per_minute=30)
+    sessions = Sessions(DialogueStates(database), rate_limit_per_minute=30)
     await sessions.start()
     arrival = await sessions.admit("web:abc")   # .allowed False once over 30 a minute
     remember(arrival.context, reply)   # what the reply changes: topic, offered choices, streak
@@ -29,8 +29,8 @@ from bot.core.batcher import Batcher
 from bot.core.replies import HUMAN, Reply
 from bot.core.streak import Streak
 from knowledge.conversations.dialogue import DialogueStates, Stored, load_query
-from knowledge.conversations.handoffs import Handoff, Handoffs, open_query
-from knowledge.limits import Bucket, Hit, RateLimits, hit_query
+from knowledge.conversations.handoffs import Handoff, open_query
+from knowledge.limits import Bucket, Hit, hit_query
 from knowledge.pipeline import run_together
 
 
@@ -99,11 +99,8 @@ class OverLimit(Exception):
 class Sessions:
     """Dialogue memory and the per-conversation rate limit; see the module docstring."""
 
-    def __init__(self, states: DialogueStates, limits: RateLimits, handoffs: Handoffs,
-                 rate_limit_per_minute: int = 30) -> None:
+    def __init__(self, states: DialogueStates, rate_limit_per_minute: int = 30) -> None:
         self.states = states
-        self.limits = limits
-        self.handoffs = handoffs
         self.rate_limit = rate_limit_per_minute
         self._admissions: Batcher[tuple[str, Bucket | None], Arrival] = Batcher(
             self._admit_many, max_batch=512, max_wait_ms=0, name="sessions")

@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from knowledge.database import Database, conversations, handoff_events, handoffs, staff_relays, turns
 from knowledge.errors import EntryNotFound, KnowledgeError
-from knowledge.pipeline import Query, run_together
+from knowledge.pipeline import Query, first_value, run_together
 
 WAITING, WITH_STAFF, CLOSED = "waiting", "with_staff", "closed"
 OPEN_STATES = (WAITING, WITH_STAFF)
@@ -217,7 +217,7 @@ class Handoffs:
         in one round trip (``knowledge.pipeline``), as the customer's message waits for them."""
         told = Query(select(func.max(turns.c.created_at)).where(
             turns.c.session_id == handoff.session_id, turns.c.action == RELAYED, turns.c.reply != "",
-            turns.c.created_at >= handoff.opened_at), read=lambda rows: next(iter(rows[0].values())))
+            turns.c.created_at >= handoff.opened_at), read=first_value)
         with self.database.connect() as conn:
             if handoff.state != WAITING:
                 return 0, run_together(conn, [told])[0]
@@ -456,7 +456,7 @@ def _event(conn: Connection, handoff_id: int, session_id: str, kind: str, author
 def _ahead(handoff: Handoff) -> Query:
     """How many conversations have waited longer than ``handoff``."""
     return Query(select(func.count()).select_from(handoffs).where(handoffs.c.state == WAITING, handoffs.c.id < handoff.id),
-                 read=lambda rows: int(next(iter(rows[0].values()))))
+                 read=lambda rows: int(first_value(rows)))
 
 
 def open_query(dialect: str, session_ids: Iterable[str]) -> Query:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from knowledge.conversations.dialogue import save_after_turn_query
 from knowledge.database import Database, feedback, turns
 from knowledge.errors import EntryNotFound, KnowledgeError
-from knowledge.pipeline import Query, Rows, run_together
+from knowledge.pipeline import Query, first_value, run_together
 
 ACTIONS = ("answer", "clarify", "fallback", "handler", "rejected", "handoff", "relayed")
 PENDING = "pending"
@@ -123,7 +123,7 @@ class ConversationLog:
         with self.database.statements() as conn:
             for record in records:
                 inserts.append(len(queries))
-                queries.append(Query(_INSERT, _row(record), _first_value))
+                queries.append(Query(_INSERT, _row(record), first_value))
                 if record.state is not None:
                     queries.append(save_after_turn_query(conn.dialect.name, record.session_id, record.state))
             results = run_together(conn, queries)
@@ -207,10 +207,6 @@ _TOUCH = text("""
 _COLUMNS = ("session_id", "channel", "created_at", "text", "action", "intent", "confidence", "in_scope", "faq_id",
             "faq_score", "choices", "reply", "bundle_version", "latency_ms", "review", "message_id")
 _INSERT = text(f"INSERT INTO turns ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)}) RETURNING id")
-
-
-def _first_value(rows: Rows) -> object:
-    return next(iter(rows[0].values()))
 
 
 def _row(record: TurnRecord) -> dict[str, object]:

@@ -11,7 +11,6 @@ from bot.core.sessions import Sessions
 from knowledge.conversations.dialogue import DialogueStates
 from knowledge.conversations.handoffs import Handoffs
 from knowledge.database import Database
-from knowledge.limits import RateLimits
 from tests.postgres import PostgresServer, round_trips
 
 
@@ -22,7 +21,7 @@ def postgresql(postgres_server: PostgresServer) -> Iterator[Database]:
 
 
 def test_admitting_a_batch_of_messages_is_one_round_trip(postgresql: Database) -> None:
-    sessions = Sessions(DialogueStates(postgresql), RateLimits(postgresql), Handoffs(postgresql), 30)
+    sessions = Sessions(DialogueStates(postgresql), 30)
     opened = Handoffs(postgresql).open("web:b", "web", "asked for a person")
     address = AddressLimit(per_minute=1).bucket("203.0.113.7")
     with round_trips(postgresql) as sent:
