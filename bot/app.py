@@ -81,6 +81,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         import asyncio
 
         database = Database.open(settings.database_url)
+        await asyncio.to_thread(database.fill_pool)  # before the first message, not during it
         store, conversations = FaqStore(database), ConversationLog(database)
         model = await asyncio.to_thread(model_loader, settings)
         keeper = await BrainKeeper.open(settings, store, model)

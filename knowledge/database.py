@@ -8,7 +8,7 @@ two differ: a change here needs its revision there).
 from __future__ import annotations
 
 import time
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
 from sqlalchemy import (
@@ -374,6 +374,24 @@ class Database:
         more; and for statements sent together (``knowledge.pipeline``), one transaction in one
         round trip. On SQLite one transaction (each commit there is a write of its own)."""
         return self._reader.connect() if self._reader is not self._engine else self._engine.begin()
+
+    def fill_pool(self) -> int:
+        """Open the connection pool's connections now, on a server; how many (0 on SQLite).
+
+        A connection opened while messages wait costs a server process started and signed in,
+        then that process's first look at each table: tens of milliseconds on busy cores, paid
+        by the message that needed one more connection than the pool had. A replica calls this
+        before it reports ready, so one that joins under load (a deploy, an autoscaler) pays it
+        before its first message. Kept by the pool as long as it keeps any connection.
+        """
+        if self._engine.dialect.name == "sqlite":
+            return 0  # a file opened in the process: nothing to start
+        size = int(getattr(self._engine.pool, "size", lambda: 0)())
+        with ExitStack() as held:  # all at once: one at a time, the pool would hand back the first
+            connections = [held.enter_context(self._reader.connect()) for _ in range(size)]
+            for conn in connections:
+                conn.execute(text("SELECT 1"))
+        return size
 
     def unreachable(self) -> str | None:
         """None when one round trip to the database works, else why not (the error's kind and

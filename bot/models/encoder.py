@@ -12,6 +12,9 @@ Example::
 """
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,14 +34,44 @@ class EncoderFileError(ValueError):
         self.reason = reason
 
 
+# Parsed tokenizers by (file content, max_length, pad token): see ``load_tokenizer``.
+_TOKENIZERS: OrderedDict[tuple[str, int, str], Tokenizer] = OrderedDict()
+_TOKENIZERS_KEPT = 4
+_TOKENIZERS_LOCK = threading.Lock()
+
+
 def load_tokenizer(path: Path, max_length: int, pad_token: str) -> Tokenizer:
     """Return a tokenizer that pads to the batch's longest text and truncates to ``max_length``.
 
     Saved ``tokenizer.json`` files may carry their own padding (MiniLM's pads every text to
     128 tokens) and truncation settings; both are replaced here.
+
+    A file with the same content and settings as one loaded before gives the same tokenizer
+    object back, unparsed: parsing holds Python's interpreter lock for its whole length (about
+    15 ms, several times that on a busy machine), which stalls every message a serving bot is
+    answering, and a bundle loaded beside a running one (a retrained model) nearly always has the
+    base model's tokenizer. Sharing is safe: a tokenizer is never changed after this function.
     """
     try:
-        tokenizer = Tokenizer.from_file(str(path))
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise EncoderFileError(path, f"cannot be read: {error}") from error
+    key = (hashlib.sha256(data).hexdigest(), max_length, pad_token)  # hashing large data frees the lock
+    with _TOKENIZERS_LOCK:
+        if key in _TOKENIZERS:
+            _TOKENIZERS.move_to_end(key)
+            return _TOKENIZERS[key]
+    tokenizer = _parse_tokenizer(path, data, max_length, pad_token)
+    with _TOKENIZERS_LOCK:
+        _TOKENIZERS[key] = tokenizer
+        while len(_TOKENIZERS) > _TOKENIZERS_KEPT:
+            _TOKENIZERS.popitem(last=False)
+    return tokenizer
+
+
+def _parse_tokenizer(path: Path, data: bytes, max_length: int, pad_token: str) -> Tokenizer:
+    try:
+        tokenizer = Tokenizer.from_buffer(data)
     except Exception as error:  # tokenizers raises a bare Exception for a file it cannot parse
         raise EncoderFileError(path, f"not a tokenizer file: {error}") from error
     pad_id = tokenizer.token_to_id(pad_token)

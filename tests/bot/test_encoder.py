@@ -1,12 +1,13 @@
 """Tokenization and pooling of the ONNX encoder (no model needed)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bot.models.encoder import l2_normalize, load_tokenizer, pool, tokenize
+from bot.models.encoder import EncoderFileError, l2_normalize, load_tokenizer, pool, tokenize
 from tests.bot.toy_bundle import write_tokenizer
 
 
@@ -33,6 +34,41 @@ def test_long_texts_are_truncated_to_max_length(tokenizer_file: Path) -> None:
 def test_unknown_padding_token_is_refused(tokenizer_file: Path) -> None:
     with pytest.raises(ValueError, match="padding token '<pad>' is not in the vocabulary"):
         load_tokenizer(tokenizer_file, 16, "<pad>")
+
+
+def test_a_tokenizer_file_seen_before_is_not_parsed_again(tokenizer_file: Path, tmp_path: Path) -> None:
+    # A bundle loaded beside the running one carries a copy of the same file: same object back.
+    copy = tmp_path / "next-bundle" / "tokenizer.json"
+    copy.parent.mkdir()
+    copy.write_bytes(tokenizer_file.read_bytes())
+    first = load_tokenizer(tokenizer_file, 16, "[PAD]")
+    assert load_tokenizer(copy, 16, "[PAD]") is first
+    # Other settings: a tokenizer of its own, and the first one keeps its truncation.
+    longer = load_tokenizer(copy, 32, "[PAD]")
+    assert longer is not first
+    assert tokenize(longer, ["refund " * 100]).input_ids.shape == (1, 32)
+    assert tokenize(first, ["refund " * 100]).input_ids.shape == (1, 16)
+
+
+def test_a_changed_tokenizer_file_is_parsed_afresh(tokenizer_file: Path) -> None:
+    before = load_tokenizer(tokenizer_file, 16, "[PAD]")
+    saved = json.loads(tokenizer_file.read_text())
+    vocab = saved["model"]["vocab"]
+    vocab["zeppelin"] = max(vocab.values()) + 1  # a word the first file did not have
+    tokenizer_file.write_text(json.dumps(saved))
+    after = load_tokenizer(tokenizer_file, 16, "[PAD]")
+    assert after is not before
+    assert after.token_to_id("zeppelin") == vocab["zeppelin"] and before.token_to_id("zeppelin") is None
+
+
+def test_a_broken_or_missing_tokenizer_file_is_refused_every_time(tmp_path: Path) -> None:
+    broken = tmp_path / "tokenizer.json"
+    broken.write_text("{not json")
+    for _ in range(2):  # a failure is not remembered as a tokenizer
+        with pytest.raises(EncoderFileError, match="not a tokenizer file"):
+            load_tokenizer(broken, 16, "[PAD]")
+    with pytest.raises(EncoderFileError, match="cannot be read"):
+        load_tokenizer(tmp_path / "missing.json", 16, "[PAD]")
 
 
 def test_mean_pooling_ignores_padding_and_cls_takes_the_first_token() -> None:

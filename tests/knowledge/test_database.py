@@ -1,10 +1,11 @@
 """The one database object every store borrows: how it opens each engine, and its transactions."""
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import event, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 import knowledge.database as database_module
@@ -72,3 +73,19 @@ def test_a_connection_used_a_moment_ago_is_not_asked_again(postgres_server: post
             conn.execute(select(staff.c.name)).all()
         with database.connect() as conn:
             assert conn.execute(select(staff.c.name)).all() == []
+
+
+def test_a_filled_pool_serves_as_many_connections_at_once_without_opening_one(database: Database) -> None:
+    opened: list[object] = []
+    event.listen(database.engine, "connect", lambda *_: opened.append(1))
+    size = database.fill_pool()
+    if database.engine.dialect.name == "sqlite":
+        assert size == 0 and opened == []  # nothing to start
+        return
+    assert size == database.engine.pool.size() > 1  # type: ignore[attr-defined]
+    assert database.engine.pool.checkedin() == size  # type: ignore[attr-defined]
+    before = len(opened)
+    with ExitStack() as held:  # as many messages' transactions at once as the pool holds
+        for conn in [held.enter_context(database.connect()) for _ in range(size)]:
+            assert conn.execute(select(staff.c.name)).all() == []
+    assert len(opened) == before  # none opened while they waited
