@@ -97,7 +97,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
             await asyncio.to_thread(_staff_routing, database, shipped, handlers)
         housekeeping = Housekeeping(database)
         responder = Responder(settings, keeper, served, handlers, sessions,
-                              turn_log, app[METRICS], desk, doubt=conversations.flag_possibly_wrong,
+                              turn_log, app[METRICS], desk,
                               related=related, history=conversations.customer_texts,
                               entities=[(find_order_number, "order_status")])
         await turn_log.start()

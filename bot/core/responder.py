@@ -87,13 +87,11 @@ class Responder:
     def __init__(self, settings: Settings, keeper: BrainKeeper, routing: RoutingTable,
                  handlers: dict[str, Handler], sessions: Sessions,
                  log: Batcher[TurnRecord, int], metrics: Metrics, desk: HandoffDesk,
-                 doubt: Callable[[int], object] = lambda turn_id: None,
                  related: RelatedQuestions | None = None,
                  history: Callable[[str], list[str]] = lambda session_id: [],
                  entities: Sequence[tuple[Callable[[str], object], str]] = ()) -> None:
         self.settings = settings
         self.desk = desk
-        self.doubt = doubt  # queues an earlier answer as possibly wrong (ConversationLog.flag_possibly_wrong)
         self.related = related  # "People also ask" after an answer
         self.history = history  # a conversation's earlier customer messages (for handlers that remember)
         self.entities = entities  # (finds it in a text, handler): a message naming it goes to that handler
@@ -145,8 +143,7 @@ class Responder:
         previous, context.last_answer = context.last_answer, \
             (None, turn.text, time.time()) if turn.reply.action == Action.ANSWER else None
         reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived, dump(context),
-                                  message_id)
-        await self._second_thoughts(previous, turn.text, reply)
+                                  message_id, doubts=_doubted(previous, turn.text, turn.reply))
         if reply.handoff_id is not None:
             self.desk.customer_wrote(session_id)
         return reply
@@ -163,17 +160,6 @@ class Responder:
         remember(context, turn.reply, turn.pending)
         await self.sessions.save(session_id, context)
         return turn.reply
-
-    async def _second_thoughts(self, previous: tuple[int | None, str, float] | None, text: str,
-                               reply: Reply) -> None:
-        """Queue the previous answer (turn id, question, time) as possibly wrong when this message
-        doubts it: a "no", a complaint, or the same question asked again, soon after it."""
-        if previous is None or previous[0] is None or time.time() - previous[2] > DOUBT_WITHIN_S:
-            return
-        doubted = reply.handler in DOUBTING_HANDLERS or (
-            reply.action != Action.REJECTED and asked_again(previous[1], text))
-        if doubted:
-            await asyncio.to_thread(self.doubt, previous[0])
 
     async def explain(self, text: str) -> Explanation:
         """How the bot would answer ``text`` and why, without a session, handlers or logging.
@@ -328,7 +314,8 @@ class Responder:
         return _Turn(reply, text if logged is None else logged, pending)
 
     async def _store(self, session_id: str, channel: str, text: str, reply: Reply, started: float,
-                     arrived: str, state: str | None = None, message_id: str | None = None) -> Reply:
+                     arrived: str, state: str | None = None, message_id: str | None = None,
+                     doubts: int | None = None) -> Reply:
         latency_ms = (time.perf_counter() - started) * 1000
         low = reply.action == Action.ANSWER and reply.faq_score is not None and \
             reply.faq_score < self.keeper.current.thresholds.answer + REVIEW_MARGIN
@@ -340,7 +327,7 @@ class Responder:
             needs_review=reply.action in (Action.FALLBACK, Action.CLARIFY, Action.HANDOFF) or low,
             possibly_wrong=reply.action == Action.ANSWER and not low
             and random.random() < self.settings.review_sample_rate,
-            state=state, message_id=message_id,
+            state=state, message_id=message_id, doubts=doubts,
         )
         try:
             turn_id = await self.log.submit(record)
@@ -354,6 +341,17 @@ class Responder:
             self.metrics.fallbacks.inc()
         self.metrics.latency.observe(time.perf_counter() - started)
         return replace(reply, turn_id=turn_id)
+
+
+def _doubted(previous: tuple[int | None, str, float] | None, text: str, reply: Reply) -> int | None:
+    """The previous answer's turn (from its id, question and time) when this message doubts it: a
+    "no", a complaint, or the same question asked again, soon after it. It is queued as possibly
+    wrong with this message's turn, in the same round trip."""
+    if previous is None or previous[0] is None or time.time() - previous[2] > DOUBT_WITHIN_S:
+        return None
+    doubted = reply.handler in DOUBTING_HANDLERS or (
+        reply.action != Action.REJECTED and asked_again(previous[1], text))
+    return previous[0] if doubted else None
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,10 @@ class TurnRecord:
     # The client's key for the message (at most 64 characters): a second turn with the same key in
     # the conversation is not stored; ``record`` raises ``AlreadyStored`` with the first.
     message_id: str | None = None
+    # An earlier turn this message suggests was answered wrongly (a "no", a complaint, the same
+    # question again): queued for review as possibly wrong in the turn's own transaction, unless
+    # it is queued or labelled already.
+    doubts: int | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,8 @@ class ConversationLog:
                 queries.append(Query(_INSERT, _row(record), first_value))
                 if record.state is not None:
                     queries.append(save_after_turn_query(conn.dialect.name, record.session_id, record.state))
+                if record.doubts is not None:
+                    queries.append(Query(_DOUBT, {"turn_id": record.doubts, "review": POSSIBLY_WRONG}))
             results = run_together(conn, queries)
         return [int(results[i]) for i in inserts]
 
@@ -144,14 +150,6 @@ class ConversationLog:
             if value < 0:
                 conn.execute(update(turns).where(turns.c.id == turn_id, turns.c.review.is_(None))
                              .values(review=PENDING))
-
-    def flag_possibly_wrong(self, turn_id: int) -> bool:
-        """Queue an answer that the conversation suggests was wrong; False if it was queued or
-        labelled already (one queue entry per turn)."""
-        with self.database.begin() as conn:
-            result = conn.execute(update(turns).where(turns.c.id == turn_id, turns.c.review.is_(None))
-                                  .values(review=POSSIBLY_WRONG))
-        return result.rowcount > 0
 
     def turns(self, session_id: str | None = None, limit: int = 1000, since: str | None = None,
               pending: bool = False) -> list[LoggedTurn]:
@@ -206,6 +204,8 @@ _TOUCH = text("""
 
 _COLUMNS = ("session_id", "channel", "created_at", "text", "action", "intent", "confidence", "in_scope", "faq_id",
             "faq_score", "choices", "reply", "bundle_version", "latency_ms", "review", "message_id")
+# Queue a turn as possibly wrong, unless it is queued or labelled already (one entry per turn).
+_DOUBT = text("UPDATE turns SET review = :review WHERE id = :turn_id AND review IS NULL")
 _INSERT = text(f"INSERT INTO turns ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)}) RETURNING id")
 
 

@@ -73,3 +73,21 @@ def test_a_batch_holding_a_stored_key_stores_nothing(log: ConversationLog) -> No
     with pytest.raises(IntegrityError):  # the runtime's batcher then stores each one alone
         log.record([turn("web:b", "new"), turn("web:a", "first", message_id="k1")])
     assert log.turns("web:b") == [] and len(log.turns("web:a")) == 1
+
+
+def test_a_turn_that_doubts_an_earlier_answer_queues_it_with_itself(log: ConversationLog) -> None:
+    answered, other = log.record([turn("web:a", "how long is delivery"), turn("web:b", "returns?")])
+    (doubting,) = log.record([turn("web:a", "no, that's not it", doubts=answered)])
+    reviews = {t.id: t.review for t in log.turns()}
+    assert reviews == {answered: "possibly_wrong", other: None, doubting: None}
+    # A turn already queued (or labelled) keeps what it has.
+    (pending,) = log.record([turn("web:c", "q", needs_review=True)])
+    log.record([turn("web:c", "q again", doubts=pending)])
+    assert {t.id: t.review for t in log.turns("web:c")}[pending] == "pending"
+
+
+def test_a_doubting_turn_that_is_not_stored_queues_nothing(log: ConversationLog) -> None:
+    (answered,) = log.record([turn("web:a", "how long is delivery", message_id="k1")])
+    with pytest.raises(AlreadyStored):  # the same message sent again: stored the first time
+        log.record([turn("web:a", "how long is delivery", message_id="k1", doubts=answered)])
+    assert log.turns("web:a")[0].review is None

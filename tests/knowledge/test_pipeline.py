@@ -73,6 +73,11 @@ def test_a_batch_of_turns_with_their_memory_is_one_round_trip_on_postgresql(post
         ids = log.record([turn("web:a", "one", '{"n": 1}'), turn("web:b", "two", '{"n": 2}'), turn("web:a", "three", None)])
     assert len(sent) == 1, sent
     assert len(ids) == 3 and DialogueStates(postgresql).load_many(["web:a"])["web:a"].turn_id == ids[0]
+    # A turn that doubts an earlier answer queues it in the same round trip.
+    with round_trips(postgresql) as sent:
+        log.record([TurnRecord("web:a", "web", "no", "handler", "r", 1.0, state='{"n": 3}', doubts=ids[2])])
+    assert len(sent) == 1, sent
+    assert {t.id: t.review for t in log.turns("web:a")}[ids[2]] == "possibly_wrong"
 
 
 def test_a_lost_server_fails_one_call_and_every_pooled_connection_is_replaced(
