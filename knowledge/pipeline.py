@@ -67,11 +67,24 @@ def _pipelined(conn: Connection, queries: Sequence[Query]) -> list[Any]:
     dbapi = conn.dialect.loaded_dbapi
     cursors = []
     try:
-        with raw.pipeline():
-            for sql_text, params in compiled:
-                cursor = raw.cursor()
-                cursor.execute(sql_text, params)
-                cursors.append(cursor)
+        failed: Exception | None = None
+        try:
+            with raw.pipeline():
+                for sql_text, params in compiled:
+                    cursor = raw.cursor()
+                    cursors.append(cursor)
+                    try:
+                        cursor.execute(sql_text, params)
+                    except dbapi.Error as error:
+                        # An error read back while sending: stop sending and leave the block
+                        # normally, so that the pipeline's own exit reports the abort to us
+                        # (raised) instead of logging it as an ignored second error.
+                        failed = error
+                        break
+        except dbapi.Error as error:
+            failed = failed or error
+        if failed is not None:
+            raise failed
         rows: list[Rows] = []
         for cursor in cursors:
             names = [column.name for column in cursor.description] if cursor.description else None
