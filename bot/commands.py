@@ -66,8 +66,8 @@ async def _freeze_heap(_app: object) -> None:
     """Leave what start-up built out of the garbage collector's full passes.
 
     A full pass visits every object the process holds and stops every thread for its length:
-    with the models, the FAQ index and the libraries loaded, 30-80 ms on 2 busy cores, three
-    times in a 15 s run at 100 messages/s, each one a stall for every message in flight. Objects
+    with the models, the FAQ index and the libraries loaded, 30-80 ms on 2 busy cores, up to
+    three times in a 15 s run at 100 messages/s, each one a stall for every message in flight. Objects
     that live as long as the process need no visiting; what is made after start-up (a reloaded
     bundle's index, each message's garbage) still is."""
     gc.collect()

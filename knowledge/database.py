@@ -382,7 +382,7 @@ class Database:
         then that process's first look at each table: tens of milliseconds on busy cores, paid
         by the message that needed one more connection than the pool had. A replica calls this
         before it reports ready, so one that joins under load (a deploy, an autoscaler) pays it
-        before its first message. Kept by the pool as long as it keeps any connection.
+        before its first message. The pool keeps them, as any it opened itself.
         """
         if self._engine.dialect.name == "sqlite":
             return 0  # a file opened in the process: nothing to start
