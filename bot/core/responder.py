@@ -50,7 +50,7 @@ from bot.core.streak import ESCALATE_AFTER, Streak
 from bot.core.text import clean_text, normalise_text
 from bot.metrics import Metrics
 from bot.settings import Settings
-from knowledge.conversations.handoffs import Handoff
+from knowledge.conversations.handoffs import Handoff, WaitingNote
 from knowledge.conversations.log import AlreadyStored, LoggedTurn, TurnRecord
 from knowledge.faq.index import Hit
 from knowledge.limits import Bucket
@@ -122,13 +122,14 @@ class Responder:
         if rehearsal:
             return await self._rehearse(session_id, text, choice)
         started, arrived = time.perf_counter(), _now()
-        # One batch with the concurrent messages': the rate limits, the memory, the open handoff.
+        # One batch with the concurrent messages': the rate limits, the memory, the open handoff
+        # and what a message relayed in it is told.
         arrival = await self.sessions.admit(session_id, client)
         if client is not None and arrival.client is not None and not arrival.client.allowed:
             raise OverLimit(arrival.client, client)
-        handoff, allowed, context = arrival.handoff, arrival.allowed, arrival.context
-        if handoff is not None:  # a person has the conversation: store it for them, answer nothing
-            turn = await self._relay(handoff, allowed, text, choice)
+        handoff, note, allowed, context = arrival.handoff, arrival.note, arrival.allowed, arrival.context
+        if handoff is not None and note is not None:  # a person has it: store it for them, answer nothing
+            turn = self._relay(handoff, note, allowed, text, choice)
             reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived,
                                       message_id=message_id)
             self.desk.customer_wrote(session_id)  # the inbox and the staff member see it now
@@ -223,7 +224,7 @@ class Responder:
         return _Turn(compose(understood.brain, decision, understood.basis(decision.reason), context.streak),
                      message.text)
 
-    async def _relay(self, handoff: Handoff, allowed: bool, text: str, choice: str | None) -> _Turn:
+    def _relay(self, handoff: Handoff, note: WaitingNote, allowed: bool, text: str, choice: str | None) -> _Turn:
         """A message for the person who has (or will take) the conversation; see ``replies.relayed``."""
         if not allowed:
             return _Turn(rejected("rate", "rate limit"), _loggable(text))
@@ -234,10 +235,9 @@ class Responder:
             if message.problem:
                 return _Turn(rejected(message.problem), _loggable(text))
             logged = message.text
-        position, last = await asyncio.to_thread(self.desk.handoffs.waiting_note, handoff)
-        acknowledge = last is None or (datetime.now(UTC) - datetime.fromisoformat(last)).total_seconds() \
-            >= ACKNOWLEDGE_EVERY_S
-        return _Turn(relayed(handoff, position, acknowledge, self.desk.away()), logged)
+        acknowledge = note.last_told is None or \
+            (datetime.now(UTC) - datetime.fromisoformat(note.last_told)).total_seconds() >= ACKNOWLEDGE_EVERY_S
+        return _Turn(relayed(handoff, note.position, acknowledge, self.desk.away()), logged)
 
     async def _hand_off(self, session_id: str, channel: str, turn: _Turn) -> _Turn:
         """Queue the conversation for a person: asked for, or the bot failed too often."""

@@ -29,7 +29,7 @@ from bot.core.batcher import Batcher
 from bot.core.replies import HUMAN, Reply
 from bot.core.streak import Streak
 from knowledge.conversations.dialogue import DialogueStates, Stored, load_query
-from knowledge.conversations.handoffs import Handoff, open_query
+from knowledge.conversations.handoffs import Handoff, WaitingNote, waiting_query
 from knowledge.limits import Bucket, Hit, hit_query
 from knowledge.pipeline import run_together
 
@@ -79,13 +79,15 @@ def remember(context: Context, reply: Reply, pending: Pending | None = None) -> 
 @dataclass(frozen=True)
 class Arrival:
     """What a message finds when it arrives: within its rate limit or not, the conversation's
-    memory, its open handoff (None when the bot has it), and the hit on its client's own limit
-    when it came with one (a web chat's address: ``bot.channels.admission``)."""
+    memory, its open handoff (None when the bot has it) with what a message relayed in it is told,
+    and the hit on its client's own limit when it came with one (a web chat's address:
+    ``bot.channels.admission``)."""
 
     allowed: bool
     context: Context
     handoff: Handoff | None
     client: Hit | None = None
+    note: WaitingNote | None = None  # with ``handoff``
 
 
 class OverLimit(Exception):
@@ -133,12 +135,15 @@ class Sessions:
             dialect = conn.dialect.name
             buckets = [Bucket(f"session:{session_id}", self.rate_limit, self.rate_limit / 60) for session_id in session_ids]
             results = run_together(conn, [*(hit_query(dialect, bucket) for bucket in [*buckets, *clients]),
-                                          load_query(dialect, session_ids), open_query(dialect, session_ids)])
+                                          load_query(dialect, session_ids), waiting_query(dialect, session_ids)])
         hits, client_hits = iter(results[:len(buckets)]), iter(results[len(buckets):-2])
-        stored, handoffs = results[-2:]
-        return [Arrival(next(hits).allowed, load(stored.get(session_id)), handoffs.get(session_id),
-                        next(client_hits) if client is not None else None)
-                for session_id, client in items]
+        stored, waiting = results[-2:]
+        arrivals = []
+        for session_id, client in items:
+            handoff, note = waiting.get(session_id, (None, None))
+            arrivals.append(Arrival(next(hits).allowed, load(stored.get(session_id)), handoff,
+                                    next(client_hits) if client is not None else None, note))
+        return arrivals
 
 
 def dump(context: Context) -> str:

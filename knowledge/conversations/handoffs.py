@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, func, insert, select, text, update
+from sqlalchemy import Connection, RowMapping, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from knowledge.database import Database, conversations, handoff_events, handoffs, staff_relays, turns
@@ -68,6 +68,16 @@ class Handoff:
     @property
     def is_open(self) -> bool:
         return self.state != CLOSED
+
+
+@dataclass(frozen=True)
+class WaitingNote:
+    """What a customer's message during a handoff is told: the handoff's place in the queue (1 for
+    the conversation waiting longest; 0 once a person has it), and when the customer was last told
+    they wait (a relayed turn's reply; None: never since the handoff opened)."""
+
+    position: int
+    last_told: str | None
 
 
 @dataclass(frozen=True)
@@ -211,18 +221,6 @@ class Handoffs:
         with self.database.connect() as conn:
             ahead: int = run_together(conn, [_ahead(handoff)])[0]
         return ahead + 1
-
-    def waiting_note(self, handoff: Handoff) -> tuple[int, str | None]:
-        """The handoff's place in the queue, and when the customer was last told they wait: both
-        in one round trip (``knowledge.pipeline``), as the customer's message waits for them."""
-        told = Query(select(func.max(turns.c.created_at)).where(
-            turns.c.session_id == handoff.session_id, turns.c.action == RELAYED, turns.c.reply != "",
-            turns.c.created_at >= handoff.opened_at), read=first_value)
-        with self.database.connect() as conn:
-            if handoff.state != WAITING:
-                return 0, run_together(conn, [told])[0]
-            ahead, last = run_together(conn, [_ahead(handoff), told])
-        return ahead + 1, last
 
     def claim(self, handoff_id: int, staff: str, take_over: bool = False, source: str = "console") -> Handoff:
         """``staff`` takes the conversation. Someone else's needs ``take_over``; closed ones cannot."""
@@ -468,6 +466,29 @@ def open_query(dialect: str, session_ids: Iterable[str]) -> Query:
 
 # PostgreSQL: one statement text whatever the count, compiled once (``knowledge.pipeline``).
 _OPEN_ANY = text("SELECT * FROM handoffs WHERE open_session = ANY(:session_ids)")
+
+
+def waiting_query(dialect: str, session_ids: Iterable[str]) -> Query:
+    """Each conversation's open handoff with its ``WaitingNote``, by session id: ``open_query`` and
+    the note in one statement, so that a message relayed to a person costs its arrival's round
+    trip and no other (``knowledge.pipeline``)."""
+    statement = _WAITING_ANY if dialect == "postgresql" else _WAITING_IN
+    return Query(statement, {"session_ids": sorted(set(session_ids)), "waiting": WAITING, "relayed": RELAYED},
+                 lambda rows: {row["session_id"]: (_handoff(row), WaitingNote(int(row["note_position"]),
+                                                                              row["note_told"])) for row in rows})
+
+
+_WAITING_SQL = """
+    SELECT h.*,
+        CASE WHEN h.state = :waiting
+            THEN (SELECT count(*) FROM handoffs AS w WHERE w.state = :waiting AND w.id < h.id) + 1
+            ELSE 0 END AS note_position,
+        (SELECT max(t.created_at) FROM turns AS t
+            WHERE t.session_id = h.session_id AND t.action = :relayed AND t.reply != ''
+                AND t.created_at >= h.opened_at) AS note_told
+    FROM handoffs AS h WHERE h.open_session {}"""
+_WAITING_ANY = text(_WAITING_SQL.format("= ANY(:session_ids)"))
+_WAITING_IN = text(_WAITING_SQL.format("IN :session_ids")).bindparams(bindparam("session_ids", expanding=True))
 
 
 def _handoff(row: Mapping[Any, Any]) -> Handoff:

@@ -1,5 +1,5 @@
 """A message's admission on PostgreSQL: its conversation's rate limit, its client's, the
-conversation's memory and open handoff, for a whole batch of concurrent messages, in one round trip."""
+conversation's memory, its open handoff and what a message relayed in it is told, for a whole batch of concurrent messages, in one round trip."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -9,7 +9,7 @@ import pytest
 from bot.channels.admission import AddressLimit
 from bot.core.sessions import Sessions
 from knowledge.conversations.dialogue import DialogueStates
-from knowledge.conversations.handoffs import Handoffs
+from knowledge.conversations.handoffs import Handoffs, WaitingNote
 from knowledge.database import Database
 from tests.postgres import PostgresServer, round_trips
 
@@ -29,4 +29,5 @@ def test_admitting_a_batch_of_messages_is_one_round_trip(postgresql: Database) -
     assert len(sent) == 1, sent
     assert [a.allowed for a in arrivals] == [True, True, True]
     assert [a.handoff.id if a.handoff else None for a in arrivals] == [None, opened.handoff.id, None]
+    assert [a.note for a in arrivals] == [None, WaitingNote(1, None), None]  # what a relayed message is told
     assert [a.client.allowed if a.client else None for a in arrivals] == [True, None, False]  # one a minute

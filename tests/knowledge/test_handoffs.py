@@ -7,10 +7,21 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from knowledge.conversations.handoffs import CLOSED, WAITING, WITH_STAFF, Cursor, HandoffConflict, Handoffs, Relay
+from knowledge.conversations.handoffs import (
+    CLOSED,
+    WAITING,
+    WITH_STAFF,
+    Cursor,
+    HandoffConflict,
+    Handoffs,
+    Relay,
+    WaitingNote,
+    waiting_query,
+)
 from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.database import Database
 from knowledge.errors import EntryNotFound
+from knowledge.pipeline import run_together
 
 
 def test_a_handoff_waits_is_claimed_answered_and_closed(database: Database) -> None:
@@ -151,3 +162,22 @@ def test_of_many_people_claiming_at_once_exactly_one_gets_it(tmp_path: Path, mon
     winners = [r for r in results if r != "refused"]
     assert len(winners) == 1
     assert Handoffs(Database.open(url)).get(opened.handoff.id).claimed_by == winners[0]
+
+
+def test_a_relayed_message_finds_its_place_in_the_queue_and_when_it_was_last_told(database: Database) -> None:
+    log, handoffs = ConversationLog(database), Handoffs(database)
+    first = handoffs.open("web:a", "web", "asked for a person").handoff
+    second = handoffs.open("web:b", "web", "asked for a person").handoff
+    third = handoffs.open("web:c", "web", "asked for a person").handoff
+    handoffs.claim(first.id, "ana")
+    relayed = "relayed"
+    log.record([TurnRecord("web:b", "web", "hello?", relayed, "Passed on.", 1.0, created_at="2099-01-01T10:00:00"),
+                TurnRecord("web:b", "web", "still there?", relayed, "", 1.0, created_at="2099-01-01T10:05:00"),
+                TurnRecord("web:b", "web", "old", relayed, "Told.", 1.0, created_at="2000-01-01T00:00:00")])
+    with database.statements() as conn:
+        (found,) = run_together(conn, [waiting_query(conn.dialect.name, ["web:a", "web:b", "web:c", "web:d"])])
+    assert {session: (h.id, note) for session, (h, note) in found.items()} == {
+        "web:a": (first.id, WaitingNote(0, None)),  # a person has it
+        "web:b": (second.id, WaitingNote(1, "2099-01-01T10:00:00")),  # told once; the silent one and
+        "web:c": (third.id, WaitingNote(2, None)),  # the one before the handoff opened do not count
+    }
