@@ -104,8 +104,7 @@ def load_intent_predictor(directory: Path) -> tuple[IntentCheckpoint, IntentPred
         if reference is None:
             return IntentOutputs(logits)
         cos = cosines(pooled, reference)
-        nearest = nearest_per_label(cos, reference_labels, len(checkpoint.labels)) \
-            if vote_weight and reference_labels is not None else None
+        nearest = None if reference_labels is None else nearest_per_label(cos, reference_labels, len(checkpoint.labels))
         return IntentOutputs(logits, cos.max(axis=1), nearest, vote_weight)
 
     return checkpoint, predict
