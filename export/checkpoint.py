@@ -24,6 +24,7 @@ from bot.models.encoder import POOLING_MODES
 from bot.models.field_reader import FieldReader
 from bot.models.manifest import RetrievalThresholds
 from bot.models.oos import OOS_SCORES, OosRule, rule_fields
+from bot.models.vote import check_vote
 from knowledge.faq.documents import DOCUMENT_MODES
 
 INTENT_FORMAT = "supportbot-intents-checkpoint"
@@ -167,9 +168,11 @@ def _check_head(path: Path, num_labels: int, needs_reference: bool) -> None:
         with np.load(path, allow_pickle=False) as arrays:
             weight, bias = arrays["weight"], arrays["bias"]
             reference = arrays["reference"] if "reference" in arrays.files else None
+            reference_labels = arrays["reference_labels"] if "reference_labels" in arrays.files else None
+            vote_weight = float(arrays["vote_weight"]) if "vote_weight" in arrays.files else 0.0
     except FileNotFoundError:
         raise CheckpointError(f"{path}: missing") from None
-    except (KeyError, ValueError, OSError) as error:
+    except (KeyError, ValueError, TypeError, OSError) as error:
         raise CheckpointError(f"{path}: not a head of arrays 'weight' and 'bias' ({error})") from None
     if weight.ndim != 2 or weight.shape[0] != num_labels or bias.shape != (num_labels,):
         raise CheckpointError(
@@ -181,6 +184,10 @@ def _check_head(path: Path, num_labels: int, needs_reference: bool) -> None:
         found = "no array 'reference'" if reference is None else f"reference {reference.shape}"
         raise CheckpointError(f"{path}: the knn out-of-scope score needs the training examples' vectors, "
                               f"reference [examples, {weight.shape[1]}]; found {found}")
+    try:
+        check_vote(vote_weight, reference, reference_labels, num_labels)
+    except ValueError as error:
+        raise CheckpointError(f"{path}: {error}") from None
 
 
 def read_retriever_checkpoint(path: Path) -> RetrieverCheckpoint:

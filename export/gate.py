@@ -182,25 +182,27 @@ def recall_at_1(queries: np.ndarray, documents: np.ndarray, retrieval: Retrieval
     return float((owners == np.asarray(retrieval.query_faq_ids)).mean())
 
 
-def top1_in_scope(head: IntentHead, logits: np.ndarray, labels: np.ndarray) -> tuple[float, int]:
-    """(top-1 accuracy, row count) over the rows of ``labels`` that are one of the head's labels.
+def top1_in_scope(head: IntentHead, probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, int]:
+    """(top-1 accuracy, row count) over the rows of ``labels`` that are one of the head's labels;
+    ``probabilities`` [rows, labels] as the head scores them (``IntentScores.probabilities``).
 
     The published convention for intent accuracy: out-of-scope rows and the rejection rule left out.
     """
     in_scope = np.isin(labels, head.labels)
     if not in_scope.any():
         return 0.0, 0
-    best = np.asarray(head.labels)[logits.argmax(axis=1)]
+    best = np.asarray(head.labels)[probabilities.argmax(axis=1)]
     return float((best[in_scope] == labels[in_scope]).mean()), int(in_scope.sum())
 
 
 def measure(vectors: Vectors, data: HeldoutData, head: IntentHead, reference: Vectors | None = None) -> Metrics:
     """Metrics of one variant; without ``reference`` the cosines are 1 (it is the reference)."""
-    predicted = np.asarray(head.score(vectors.intent).predicted())
+    scores = head.score(vectors.intent)
+    predicted = np.asarray(scores.predicted())
     labels = np.asarray(data.intents.labels)
     reference = reference or vectors
     return Metrics(
-        accuracy=top1_in_scope(head, head.logits(vectors.intent), labels)[0],
+        accuracy=top1_in_scope(head, scores.probabilities, labels)[0],
         overall_accuracy=float((predicted == labels).mean()),
         recall_at_1=recall_at_1(vectors.queries, vectors.documents, data.retrieval),
         intent_cosine=mean_cosine(vectors.intent, reference.intent),

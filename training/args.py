@@ -47,6 +47,9 @@ class IntentTrainingArgs:
         ``training.calibration``).
     knn_per_label: the knn score's neighbours per intent: an intent with more training rows
         keeps this many k-means centroids of them (``training.neighbours``); 0 keeps every row.
+    nearest_vote: weight of the nearest-example vote in the intent probabilities (0 to 1;
+        ``bot.models.vote``): how much the intent whose training examples lie nearest counts
+        beside the head's softmax. 0, the default, is the head alone.
     precision: "auto" = bf16 on GPUs and CPUs that support it natively, fp16 on other GPUs, else fp32.
     """
 
@@ -68,6 +71,7 @@ class IntentTrainingArgs:
     oos_label: str = "oos"
     oos_score: str = "auto"
     knn_per_label: int = 32
+    nearest_vote: float = 0.0
     precision: str = "auto"
     seed: int = 42
 
@@ -81,6 +85,7 @@ class IntentTrainingArgs:
         _check(0 < self.layer_decay <= 1, "layer_decay", "a number in (0, 1]", self.layer_decay)
         for name in ("weight_decay", "warmup_ratio", "label_smoothing"):
             _check(0 <= getattr(self, name) < 1, name, "a number in [0, 1)", getattr(self, name))
+        _check(0 <= self.nearest_vote <= 1, "nearest_vote", "a number in [0, 1]", self.nearest_vote)
         _check(0 < self.valid_fraction < 1, "valid_fraction", "a number in (0, 1)", self.valid_fraction)
         _check(self.pooling in ("mean", "cls"), "pooling", "'mean' or 'cls'", self.pooling)
         _check(self.oos_score in OOS_SCORE_CHOICES, "oos_score", " or ".join(OOS_SCORE_CHOICES), self.oos_score)

@@ -36,6 +36,7 @@ import numpy.typing as npt
 
 from bot.models.manifest import RetrievalThresholds
 from bot.models.oos import LOGIT_SCORES, OosRule, accepts
+from bot.models.vote import vote_probabilities
 from training.metrics import auroc
 
 Bools = npt.NDArray[np.bool_]
@@ -48,10 +49,18 @@ KNN_SOFTMAX_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
 @dataclass(frozen=True)
 class IntentOutputs:
     """An intent checkpoint's reading of n texts: ``logits`` [n, labels] and ``similarity`` [n],
-    each text's cosine to the nearest training row (None when the checkpoint stores none)."""
+    each text's cosine to the nearest training row (None when the checkpoint stores none);
+    ``nearest`` [n, labels], the cosine to each intent's nearest row, when the checkpoint's
+    nearest-example vote (``bot.models.vote``) has ``vote_weight`` above 0."""
 
     logits: np.ndarray
     similarity: np.ndarray | None = None
+    nearest: np.ndarray | None = None
+    vote_weight: float = 0.0
+
+    def top1(self) -> npt.NDArray[np.int64]:
+        """[n]: each text's intent index, as the bot picks it (the head, with the vote if any)."""
+        return np.asarray(vote_probabilities(self.logits, self.nearest, self.vote_weight).argmax(axis=1))
 
     def scores(self, rule: OosRule) -> npt.NDArray[np.float32]:
         """The out-of-scope scores of ``rule`` (``bot.models.oos``), [n] float32."""

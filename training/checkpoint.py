@@ -25,7 +25,8 @@ from typing import TypeVar
 
 import numpy as np
 
-from bot.models.oos import nearest_similarity
+from bot.models.oos import cosines
+from bot.models.vote import nearest_per_label
 from export.checkpoint import (
     CheckpointError,
     IntentCheckpoint,
@@ -95,10 +96,16 @@ def load_intent_predictor(directory: Path) -> tuple[IntentCheckpoint, IntentPred
         model.head.weight.data = torch.from_numpy(head["weight"])
         model.head.bias.data = torch.from_numpy(head["bias"])
         reference = head["reference"].astype(np.float32) if "reference" in head.files else None
+        reference_labels = head["reference_labels"] if "reference_labels" in head.files else None
+        vote_weight = float(head["vote_weight"]) if "vote_weight" in head.files else 0.0
 
     def predict(texts: list[str]) -> IntentOutputs:
         logits, pooled = predict_pooled(model, tokenizer, list(texts), encoder.max_length)
-        return IntentOutputs(logits, None if reference is None else nearest_similarity(pooled, reference))
+        if reference is None:
+            return IntentOutputs(logits)
+        cos = cosines(pooled, reference)
+        nearest = None if reference_labels is None else nearest_per_label(cos, reference_labels, len(checkpoint.labels))
+        return IntentOutputs(logits, cos.max(axis=1), nearest, vote_weight)
 
     return checkpoint, predict
 

@@ -74,7 +74,7 @@ def evaluate_intents(predict: IntentPredict, meta: IntentCheckpoint, rows: Seque
     outputs = predict([row.text for row in rows])
     rule = meta.oos
     scores = outputs.scores(rule)
-    top1 = [meta.labels[i] for i in outputs.logits.argmax(axis=1)]
+    top1 = [meta.labels[i] for i in outputs.top1()]
     decided = [label if keep else meta.oos_label for label, keep in zip(top1, outputs.in_scope(rule))]
     gold = [row.label for row in rows]
     return IntentEvaluation(

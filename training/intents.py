@@ -27,7 +27,7 @@ import numpy as np
 from bot.models.oos import OosRule
 from export.checkpoint import EncoderCheckpoint, IntentCheckpoint, write_intent_json
 from training.args import IntentTrainingArgs
-from training.calibration import calibrate_with_oos, calibrate_without_oos
+from training.calibration import IntentOutputs, calibrate_with_oos, calibrate_without_oos
 from training.checkpoint import atomic_output_dir, now_iso
 from training.data import MIN_TO_VALIDATE, IntentExample, fingerprint, split_stratified, write_intents
 from training.datacheck import DataReport, load_intents
@@ -123,9 +123,9 @@ def train_intents(
         started = time.monotonic()
         model, tokenizer = fit(splits, source, args, tmp / "trainer")
         seconds = time.monotonic() - started
-        rule, metrics, reference = calibrate(model, tokenizer, splits, args)
+        rule, metrics, neighbours = calibrate(model, tokenizer, splits, args)
         metrics["train_seconds"] = round(seconds, 1)
-        save_checkpoint(tmp, model, tokenizer, splits, args, base_name, rule, metrics, reference)
+        save_checkpoint(tmp, model, tokenizer, splits, args, base_name, rule, metrics, neighbours)
     return metrics
 
 
@@ -209,12 +209,19 @@ class ValidationOutputs:
     pooled: np.ndarray  # [valid + oos, hidden]
     reference: np.ndarray  # [m, hidden] float16
     reference_labels: np.ndarray  # [m] label indices
+    nearest: np.ndarray  # [valid + oos, labels]: cosine to each intent's nearest reference vector
+    vote_weight: float  # the nearest-example vote's weight (``args.nearest_vote``)
+
+    def top1(self) -> np.ndarray:
+        """[valid + oos]: each row's intent index as the bot picks it (``bot.models.vote``)."""
+        return IntentOutputs(self.logits, self.similarity, self.nearest, self.vote_weight).top1()
 
 
 def read_validation(model, tokenizer, splits: IntentSplits, args: IntentTrainingArgs) -> ValidationOutputs:
     """Run the model over the validation and training rows (``ValidationOutputs``)."""
     from bot.models.encoder import l2_normalize
-    from bot.models.oos import nearest_similarity
+    from bot.models.oos import cosines
+    from bot.models.vote import nearest_per_label
     from training.encoder import predict_pooled
     from training.neighbours import condense
 
@@ -227,7 +234,9 @@ def read_validation(model, tokenizer, splits: IntentSplits, args: IntentTraining
                                            args.knn_per_label, args.seed)  # fmt: skip
     # stored as float16 (half the size; cosines move by ~1e-3) and compared as stored
     reference = condensed.astype(np.float16)
-    return ValidationOutputs(logits, nearest_similarity(pooled, reference), pooled, reference, reference_labels)
+    cos = cosines(pooled, reference)
+    return ValidationOutputs(logits, cos.max(axis=1), pooled, reference, reference_labels,
+                             nearest_per_label(cos, reference_labels, len(splits.labels)), args.nearest_vote)
 
 
 def choose_rule(outputs: ValidationOutputs, splits: IntentSplits, args: IntentTrainingArgs,
@@ -237,7 +246,7 @@ def choose_rule(outputs: ValidationOutputs, splits: IntentSplits, args: IntentTr
 
     logits, similarity = outputs.logits, outputs.similarity
     inscope = logits[: len(splits.valid)]
-    predicted = [splits.labels[i] for i in inscope.argmax(axis=1)]
+    predicted = [splits.labels[i] for i in outputs.top1()[: len(splits.valid)]]
     gold = [row.label for row in splits.valid]
     metrics = {"accuracy": accuracy(gold, predicted), "macro_f1": macro_f1(gold, predicted)}
     if splits.oos:
@@ -258,26 +267,30 @@ def choose_rule(outputs: ValidationOutputs, splits: IntentSplits, args: IntentTr
 
 def calibrate(
     model, tokenizer, splits: IntentSplits, args: IntentTrainingArgs,
-) -> tuple[OosRule, dict[str, float], np.ndarray]:  # fmt: skip
+) -> tuple[OosRule, dict[str, float], tuple[np.ndarray, np.ndarray]]:  # fmt: skip
     """Choose the out-of-scope rule on validation data; return it with validation metrics and the
-    ``knn`` score's reference vectors (``ValidationOutputs.reference``)."""
+    reference vectors with their intents (``ValidationOutputs.reference``, ``reference_labels``),
+    which the ``knn`` score and the nearest-example vote compare with."""
     outputs = read_validation(model, tokenizer, splits, args)
     rule, metrics = choose_rule(outputs, splits, args)
-    return rule, metrics, outputs.reference
+    return rule, metrics, (outputs.reference, outputs.reference_labels)
 
 
 def save_checkpoint(
     out: Path, model, tokenizer, splits: IntentSplits, args: IntentTrainingArgs, base_name: str,
-    rule: OosRule, metrics: dict[str, float], reference: np.ndarray,
+    rule: OosRule, metrics: dict[str, float], neighbours: tuple[np.ndarray, np.ndarray],
 ) -> None:  # fmt: skip
-    """Write the checkpoint layout of docs/checkpoints.md into ``out``; ``reference``: the unit
-    pooled vectors of the training rows, float16 [rows, hidden], for the ``knn`` score."""
+    """Write the checkpoint layout of docs/checkpoints.md into ``out``; ``neighbours``: the unit
+    pooled vectors of the training rows, float16 [rows, hidden], and each one's intent index, for
+    the ``knn`` score and the nearest-example vote (weight ``args.nearest_vote``)."""
     import shutil
 
     shutil.rmtree(out / "trainer", ignore_errors=True)
     model.encoder.save_pretrained(out / "model", safe_serialization=True)
     tokenizer.save_pretrained(out / "model")
-    np.savez(out / "head.npz", **model.head_arrays(), reference=reference)
+    reference, reference_labels = neighbours
+    np.savez(out / "head.npz", **model.head_arrays(), reference=reference, reference_labels=reference_labels,
+             vote_weight=np.float32(args.nearest_vote))
     write_intents(out / "heldout.csv", splits.valid + splits.oos)
     (out / "data_report.json").write_text(json.dumps(splits.report.to_dict(), indent=2, ensure_ascii=False) + "\n",
                                           encoding="utf-8")

@@ -91,14 +91,14 @@ def train_joint(inputs: JointInputs, out: Path, intent_args: IntentTrainingArgs,
         started = time.monotonic()
         fit(model, tokenizer, splits, _Pairs(pairs, negatives), intent_args, retriever_args)
         seconds = round(time.monotonic() - started, 1)
-        rule, intent_metrics, reference = calibrate(model, tokenizer, splits, intent_args)
+        rule, intent_metrics, neighbours = calibrate(model, tokenizer, splits, intent_args)
         weight, thresholds, retriever_metrics = calibrate_search(encode, entries, held, document, retriever_args)
         retriever_metrics |= {k: round(v, 6) for k, v in measured.items()}
         for metrics in (intent_metrics, retriever_metrics):
             metrics["train_seconds"] = seconds
             metrics["joint"] = 1.0  # trained as one encoder with the other model
         save_checkpoint(tmp / "intents", model, tokenizer, splits, intent_args, base_name, rule, intent_metrics,
-                        reference)
+                        neighbours)
         shutil.copytree(tmp / "intents" / "model", tmp / "retriever" / "model")  # one encoder, byte for byte
         write_checkpoint(tmp / "retriever", entries, train_queries, held, retriever_args, base_name, document,
                          thresholds, retriever_metrics, weight)

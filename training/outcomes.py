@@ -57,7 +57,7 @@ def _decide_intents(checkpoint: Path, texts: list[str]) -> list[str]:
 
     meta, predict = load_intent_predictor(checkpoint)
     outputs = predict(texts)
-    best = [meta.labels[i] for i in outputs.logits.argmax(axis=1)]
+    best = [meta.labels[i] for i in outputs.top1()]
     return [label if keep else meta.oos_label for label, keep in zip(best, outputs.in_scope(meta.oos))]
 
 

@@ -15,7 +15,8 @@ holding its lock, so only one retraining runs at a time:
    fails exactly where a real run would fail for its data. When the labels and the FAQ are those
    the bundle in service was built from, there is nothing to learn: the run ends, successfully;
 4. training: the intent classifier (warm-started from the active checkpoint's encoder by
-   default, at ``warm_learning_rate`` of the encoder's learning rate) and, when FAQ labels
+   default, at ``warm_learning_rate`` of the encoder's learning rate, with the active
+   checkpoint's nearest-example vote, ``bot.models.vote``) and, when FAQ labels
    arrived or the FAQ changed, the retriever; when the active checkpoints are one shared encoder
    (``supportbot train joint``), both together, every time, so the new bundle again runs one
    encoder per message;
@@ -251,9 +252,11 @@ class _Run:
         return decision
 
     def _intent_args(self, build: Build) -> IntentTrainingArgs:
+        # The new model picks intents as the active one does: with its nearest-example vote, if any.
+        active = self.workspace.checkpoint(build, "intents")
+        args = replace(self.options.intent_args, nearest_vote=_vote_weight(active))
         if not self.options.warm_start:
-            return self.options.intent_args
-        args = self.options.intent_args
+            return args
         return replace(args, base_model=str(self.workspace.checkpoint(build, "intents") / "model"),
                        learning_rate=args.learning_rate * self.options.warm_learning_rate)
 
@@ -305,6 +308,19 @@ class _Run:
         shutil.rmtree(self.target, ignore_errors=True)
         for partial in self.target.parent.glob(f".{self.target.name}.tmp-*"):
             shutil.rmtree(partial, ignore_errors=True)
+
+
+def _vote_weight(checkpoint: Path) -> float:
+    """The nearest-example vote's weight in an intent checkpoint (0 when it has none)."""
+    import numpy as np
+
+    from export.checkpoint import CheckpointError, read_intent_checkpoint
+
+    try:  # read_intent_checkpoint has checked the head's arrays
+        with np.load(read_intent_checkpoint(checkpoint).head_path, allow_pickle=False) as head:
+            return float(head["vote_weight"]) if "vote_weight" in head.files else 0.0
+    except CheckpointError as error:
+        raise TrainingInputError(str(error)) from None
 
 
 def _check_data(run: Path, intent_args: IntentTrainingArgs, retriever_args: RetrieverTrainingArgs,

@@ -3,7 +3,9 @@
 The out-of-scope rule itself (scores and threshold) is ``bot.models.oos``, shared with
 training's calibration. Out-of-scope is a rejection rule, not a class. A head whose rule is
 ``knn`` carries ``reference``, the unit pooled vectors of its training examples (float16 in
-``head.npz``, float32 here), and scores each text by its nearest one.
+``head.npz``, float32 here), and scores each text by its nearest one. A head with
+``vote_weight`` above 0 also has ``reference_labels`` and mixes the nearest-example vote into its
+probabilities (``bot.models.vote``).
 
 Example::
 
@@ -20,14 +22,16 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from bot.models.oos import OosRule, accepts, nearest_similarity, oos_scores, softmax
+from bot.models.oos import OosRule, accepts, cosines, oos_scores
+from bot.models.vote import check_vote, nearest_per_label, vote_probabilities
 
 
 @dataclass(frozen=True)
 class IntentScores:
     """Intent predictions for a batch of n texts.
 
-    ``probabilities`` [n, len(labels)] float32 is softmax of the logits (temperature 1);
+    ``probabilities`` [n, len(labels)] float32 is softmax of the logits (temperature 1), mixed
+    with the nearest-example vote when the head has one (``bot.models.vote``);
     ``oos_scores`` [n] is the rule's score; ``in_scope`` [n] bool is score >= threshold
     (``bot.models.oos.accepts``, as calibration decides).
     """
@@ -57,6 +61,8 @@ class IntentHead:
     oos_label: str
     rule: OosRule
     reference: npt.NDArray[np.float32] | None = None  # [examples, hidden] unit vectors, for ``knn``
+    reference_labels: npt.NDArray[np.int64] | None = None  # [examples]: each reference vector's intent
+    vote_weight: float = 0.0  # of the nearest-example vote (``bot.models.vote``); 0 = the head alone
 
     def __post_init__(self) -> None:
         if not self.labels:
@@ -67,6 +73,7 @@ class IntentHead:
         if self.reference is not None and self.reference.shape[1:] != self.weight.shape[1:]:
             raise ValueError(f"reference vectors {self.reference.shape} do not fit the head's "
                              f"{self.weight.shape[1]}-dimensional input")
+        check_vote(self.vote_weight, self.reference, self.reference_labels, len(self.labels))
         expected = (len(self.labels),)
         if self.weight.ndim != 2 or self.weight.shape[:1] != expected or self.bias.shape != expected:
             raise ValueError(
@@ -85,7 +92,10 @@ class IntentHead:
             bias = arrays["bias"].astype(np.float32)
             # float16 on disk (half the size); float32 for the product with the pooled vectors
             reference = arrays["reference"].astype(np.float32) if "reference" in arrays.files else None
-        return cls(weight, bias, labels, oos_label, rule, reference)
+            reference_labels = arrays["reference_labels"].astype(np.int64) if "reference_labels" in arrays.files \
+                else None
+            vote_weight = float(arrays["vote_weight"]) if "vote_weight" in arrays.files else 0.0
+        return cls(weight, bias, labels, oos_label, rule, reference, reference_labels, vote_weight)
 
     def logits(self, pooled: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
         """[n, hidden] -> [n, num_labels] float32."""
@@ -94,14 +104,17 @@ class IntentHead:
     def score(self, pooled: npt.NDArray[np.floating]) -> IntentScores:
         """Probabilities, out-of-scope scores and the in-scope decision for each pooled vector."""
         logits = self.logits(pooled)
-        similarity = None
-        if self.rule.needs_similarity and self.reference is not None:
-            similarity = nearest_similarity(pooled, self.reference)
+        similarity = nearest = None
+        if (self.rule.needs_similarity or self.vote_weight) and self.reference is not None:
+            cos = cosines(pooled, self.reference)  # [n, examples], once for both uses
+            similarity = cos.max(axis=1) if self.rule.needs_similarity else None
+            if self.vote_weight and self.reference_labels is not None:
+                nearest = nearest_per_label(cos, self.reference_labels, len(self.labels))
         scores = oos_scores(logits, self.rule, similarity)
         return IntentScores(
             labels=self.labels,
             oos_label=self.oos_label,
-            probabilities=softmax(logits),
+            probabilities=vote_probabilities(logits, nearest, self.vote_weight),
             oos_scores=scores,
             in_scope=accepts(scores, self.rule.threshold),
         )

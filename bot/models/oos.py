@@ -139,10 +139,19 @@ def nearest_similarity(vectors: FloatArray, reference: FloatArray) -> Scores:
     >>> nearest_similarity(np.array([[3.0, 4.0]]), np.array([[1.0, 0.0], [0.0, 1.0]]))
     array([0.8], dtype=float32)
     """
+    return np.asarray(cosines(vectors, reference).max(axis=1), dtype=np.float32)
+
+
+def cosines(vectors: FloatArray, reference: FloatArray) -> Scores:
+    """Cosine of each of [n, hidden] ``vectors`` with each unit row of ``reference`` [m, hidden]:
+    [n, m] float32 (the nearest-example vote, ``bot.models.vote``, needs them all).
+
+    >>> cosines(np.array([[3.0, 4.0]]), np.array([[1.0, 0.0], [0.0, 1.0]]))
+    array([[0.6, 0.8]], dtype=float32)
+    """
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    cosines = (vectors / norms) @ np.asarray(reference, dtype=np.float32).T  # [n, m]
-    return np.asarray(cosines.max(axis=1), dtype=np.float32)
+    return np.asarray((vectors / norms) @ np.asarray(reference, dtype=np.float32).T, dtype=np.float32)
 
 
 def accepts(scores: Scores, threshold: float) -> npt.NDArray[np.bool_]:

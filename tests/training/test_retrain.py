@@ -6,6 +6,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.cli import main
@@ -258,11 +259,17 @@ def test_a_shared_encoder_is_retrained_as_one(joint_deployment: Path, tmp_path: 
 
     data = Path(shutil.copytree(joint_deployment, tmp_path / "data", symlinks=True))
     assert load_bundle(data / "bundles" / "v1").shared
+    # v1 as `train joint --nearest-vote 0.5` would have written it: the retrain keeps its vote
+    head = data / "training" / "checkpoints" / "v1" / "intents" / "head.npz"
+    with np.load(head) as arrays:
+        np.savez(head, **{**dict(arrays), "vote_weight": np.float32(0.5)})
     report = retrain(options(data, tiny_bert_master), log=lambda line: None)
     assert report.published and current(data) == "v2" and report.retriever_retrained
     assert "train_joint" in report.seconds and "train_intents" not in report.seconds
     bundle = load_bundle(data / "bundles" / "v2")
     assert bundle.shared and "cancel" in bundle.manifest.intent.labels
+    assert bundle.head.vote_weight == 0.5 and bundle.head.reference_labels is not None
+    assert len(bundle.head.reference_labels) == len(bundle.head.reference)
     workspace = Workspace.open(data / "training")
     build = workspace.build("v2")
     assert build is not None
