@@ -50,8 +50,9 @@ KNN_SOFTMAX_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
 class IntentOutputs:
     """An intent checkpoint's reading of n texts: ``logits`` [n, labels] and ``similarity`` [n],
     each text's cosine to the nearest training row (None when the checkpoint stores none);
-    ``nearest`` [n, labels], the cosine to each intent's nearest row, when the checkpoint's
-    nearest-example vote (``bot.models.vote``) has ``vote_weight`` above 0."""
+    ``nearest`` [n, labels], the cosine to each intent's nearest row (None when the checkpoint
+    stores no ``reference_labels``), which the nearest-example vote (``bot.models.vote``) mixes
+    in at ``vote_weight``."""
 
     logits: np.ndarray
     similarity: np.ndarray | None = None
