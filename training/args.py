@@ -75,7 +75,7 @@ class IntentTrainingArgs:
     oos_score: str = "auto"
     knn_per_label: int = 32
     nearest_vote: float = 0.0
-    preserve_base: float = 0.0
+    preserve_base: float = 1.0
     precision: str = "auto"
     seed: int = 42
 
