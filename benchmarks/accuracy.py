@@ -457,8 +457,8 @@ NOTES = [
     "encoder and head, not retrained): with max_softmax it had mcc 0.6592, oos_recall 0.5347, oos_auroc "
     "0.8404, in_scope_rejected 0.0751; with knn mcc 0.6911 (oracle 0.6913). Retrained at e0f955a with the "
     "current training, which drops the training file's 4 duplicate rows (324 of 328 kept, since 7625f7d), "
-    "so its validation split has 32 rows instead of 33, it has mcc 0.6477: the row above. The same training "
-    "in fp32 gave the same 0.6477. On one-epoch checkpoints of BANKING77 and CLINC150 (oos_scores.md) the "
+    "so its validation split has 32 rows instead of 33, it had mcc 0.6477 (the same in fp32); with "
+    "`--preserve-base 1`, the default since a30e76a, 0.6487: the row above. On one-epoch checkpoints of BANKING77 and CLINC150 (oos_scores.md) the "
     "scores compare so: CLINC150 AUROC 0.9697 (max_softmax) -> 0.9828 (knn, chosen), oos recall 0.9230 -> "
     "0.9310, in-scope rejected 9.6% -> 5.2%; BANKING77 in-scope rejected 19.6% -> 14.5% (knn + 1 x softmax, "
     "chosen; energy would reject 9.8%).",
@@ -468,7 +468,8 @@ NOTES = [
     "rejected 8.31%, max_softmax; CLINC150 at f7f27b3: in-scope accuracy 0.9660, AUROC 0.9759, oos recall "
     "0.9240, energy) both changes count. [preserve_base.md](preserve_base.md) compares the term on and off "
     "with the same code and several seeds. A prototype of the term (vectors recorded after the vocabulary "
-    "extension instead of before) gave CLINC150 in-scope accuracy 0.9664, AUROC 0.9839, oos recall 0.935.",
+    "extension instead of before) gave CLINC150 in-scope accuracy 0.9664, AUROC 0.9839, oos recall 0.935. "
+    "The `joint:` rows were trained before the term existed.",
     "- Precision: rows up to commit 727019f were trained with bf16 autocast (then the CPU default) on an AVX-512 machine; the "
     "hint3_sofmattress and stackfaq rows at 394043b were re-measured on a CPU without it (AVX2), where "
     "training now runs in fp32, at low priority beside other work (hence the train seconds). Against the "
