@@ -50,6 +50,9 @@ class IntentTrainingArgs:
     nearest_vote: weight of the nearest-example vote in the intent probabilities (0 to 1;
         ``bot.models.vote``): how much the intent whose training examples lie nearest counts
         beside the head's softmax. 0, the default, is the head alone.
+    preserve_base: weight of the term that keeps each training row's pooled vector near the one
+        the starting encoder gave it (``training.warmstart``): keeps the pre-trained geometry
+        that the ``knn`` out-of-scope score and the vote measure with. 0 turns it off.
     precision: "auto" = bf16 on GPUs and CPUs that support it natively, fp16 on other GPUs, else fp32.
     """
 
@@ -72,6 +75,7 @@ class IntentTrainingArgs:
     oos_score: str = "auto"
     knn_per_label: int = 32
     nearest_vote: float = 0.0
+    preserve_base: float = 1.0
     precision: str = "auto"
     seed: int = 42
 
@@ -86,6 +90,7 @@ class IntentTrainingArgs:
         for name in ("weight_decay", "warmup_ratio", "label_smoothing"):
             _check(0 <= getattr(self, name) < 1, name, "a number in [0, 1)", getattr(self, name))
         _check(0 <= self.nearest_vote <= 1, "nearest_vote", "a number in [0, 1]", self.nearest_vote)
+        _check(0 <= self.preserve_base <= 100, "preserve_base", "a number in [0, 100]", self.preserve_base)
         _check(0 < self.valid_fraction < 1, "valid_fraction", "a number in (0, 1)", self.valid_fraction)
         _check(self.pooling in ("mean", "cls"), "pooling", "'mean' or 'cls'", self.pooling)
         _check(self.oos_score in OOS_SCORE_CHOICES, "oos_score", " or ".join(OOS_SCORE_CHOICES), self.oos_score)

@@ -65,7 +65,7 @@ def _train_intents(args: argparse.Namespace) -> int:
         base_model=args.base_model, epochs=args.epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, max_length=args.max_length, oos_label=args.oos_label,
         precision=args.precision, seed=args.seed, min_train_steps=args.min_train_steps,
-        nearest_vote=args.nearest_vote,
+        nearest_vote=args.nearest_vote, preserve_base=args.preserve_base,
     )  # fmt: skip
     metrics = train_intents(args.train, args.valid, args.out, options, log=_warn)
     print(f"wrote {args.out}; validation metrics: {json.dumps(metrics)}")
@@ -91,7 +91,7 @@ def _train_joint(args: argparse.Namespace) -> int:
     intent_options = IntentTrainingArgs(
         base_model=args.base_model, epochs=args.epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, oos_label=args.oos_label, precision=args.precision, seed=args.seed,
-        min_train_steps=args.min_train_steps, nearest_vote=args.nearest_vote,
+        min_train_steps=args.min_train_steps, nearest_vote=args.nearest_vote, preserve_base=args.preserve_base,
     )  # fmt: skip
     retriever_options = RetrieverTrainingArgs(
         epochs=args.retriever_epochs, batch_size=args.batch_size, max_length=args.max_length,
@@ -164,6 +164,10 @@ def _add_intent_data(parser: argparse.ArgumentParser) -> None:
                         help="weight (0 to 1) of the intent whose training examples lie nearest the message, "
                              "beside the classifier's own probabilities; helps intents with few examples "
                              f"(default {IntentTrainingArgs.nearest_vote:g}: the classifier alone)")
+    parser.add_argument("--preserve-base", type=float, default=IntentTrainingArgs.preserve_base, metavar="W",
+                        help="weight of the term keeping each example's vector near the starting encoder's; "
+                             "sharper out-of-scope detection on small data sets "
+                             f"(default {IntentTrainingArgs.preserve_base:g}: off)")
 
 
 def _add_faq_data(parser: argparse.ArgumentParser) -> None:

@@ -80,7 +80,7 @@ class PooledClassifier(nn.Module):
         nn.init.zeros_(self.head.bias)
         self.pooling = pooling
         self.label_smoothing = label_smoothing
-        self.anchor: Anchor | None = None  # a warm start's record of the active model (training.warmstart)
+        self.anchor: Anchor | None = None  # the starting model's record (training.warmstart)
 
     def forward(
         self,
@@ -90,14 +90,15 @@ class PooledClassifier(nn.Module):
         labels: torch.Tensor | None = None,
         row: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """``row``: the training rows' numbers, for the anchor's term of the loss."""
+        """``row``: the training rows' numbers, for the anchor's terms of the loss."""
         hidden = self.token_states(input_ids, attention_mask, token_type_ids)
-        logits = self.head(pool(hidden, attention_mask, self.pooling)).float()  # [batch, labels]
+        pooled = pool(hidden, attention_mask, self.pooling)
+        logits = self.head(pooled).float()  # [batch, labels]
         if labels is None:
             return {"logits": logits}
         loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
         if self.anchor is not None and row is not None:
-            loss = loss + self.anchor.loss(logits, row)
+            loss = loss + self.anchor.loss(logits, row, pooled.float())
         return {"loss": loss, "logits": logits}
 
     def token_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,

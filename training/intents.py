@@ -142,7 +142,7 @@ def fit(splits: IntentSplits, source: str, args: IntentTrainingArgs, work_dir: P
     tokenizer = load_tokenizer(source)
     model = PooledClassifier(load_encoder(source), len(splits.labels), args.pooling, args.label_smoothing)
     model.anchor = record_anchor(model, tokenizer, source, [row.text for row in splits.train], splits.labels,
-                                 args.max_length)
+                                 args.max_length, args.preserve_base)
     extend_vocabulary(tokenizer, model.encoder, [row.text for row in splits.train])
     use_cpu, bf16, fp16 = choose_precision(args.precision)
     training_args = TrainingArguments(

@@ -78,7 +78,7 @@ def train_joint(inputs: JointInputs, out: Path, intent_args: IntentTrainingArgs,
     with atomic_output_dir(out) as tmp:
         model, tokenizer = _base(source, splits, intent_args)
         model.anchor = record_anchor(model, tokenizer, source, [row.text for row in splits.train], splits.labels,
-                                     intent_args.max_length)  # before new tokens change the encoder
+                                     intent_args.max_length, intent_args.preserve_base)  # before new tokens change the encoder
         texts = [row.text for row in splits.train] + vocabulary_texts(entries, train_queries)
         extend_vocabulary(tokenizer, model.encoder, texts)  # before training: both tasks learn the new tokens
         encode = _encoder(model, tokenizer, intent_args)  # follows the model: base now, fine-tuned after fit

@@ -252,9 +252,11 @@ class _Run:
         return decision
 
     def _intent_args(self, build: Build) -> IntentTrainingArgs:
-        # The new model picks intents as the active one does: with its nearest-example vote, if any.
+        # The new model picks intents as the active one does (with its nearest-example vote, if any)
+        # and is trained as it was (keeping its vectors near the warm encoder's, if it kept them).
         active = self.workspace.checkpoint(build, "intents")
-        args = replace(self.options.intent_args, nearest_vote=_vote_weight(active))
+        args = replace(self.options.intent_args, nearest_vote=_vote_weight(active),
+                       preserve_base=_preserve_weight(active))
         if not self.options.warm_start:
             return args
         return replace(args, base_model=str(self.workspace.checkpoint(build, "intents") / "model"),
@@ -308,6 +310,16 @@ class _Run:
         shutil.rmtree(self.target, ignore_errors=True)
         for partial in self.target.parent.glob(f".{self.target.name}.tmp-*"):
             shutil.rmtree(partial, ignore_errors=True)
+
+
+def _preserve_weight(checkpoint: Path) -> float:
+    """The ``preserve_base`` weight an intent checkpoint was trained with (0 when it records none)."""
+    try:
+        saved = json.loads((checkpoint / "training_args.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0.0
+    value = saved.get("preserve_base", 0.0) if isinstance(saved, dict) else 0.0
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
 def _vote_weight(checkpoint: Path) -> float:
