@@ -165,9 +165,9 @@ def _add_intent_data(parser: argparse.ArgumentParser) -> None:
                              "beside the classifier's own probabilities; helps intents with few examples "
                              f"(default {IntentTrainingArgs.nearest_vote:g}: the classifier alone)")
     parser.add_argument("--preserve-base", type=float, default=IntentTrainingArgs.preserve_base, metavar="W",
-                        help="weight of the term keeping each example's vector near the starting encoder's; "
-                             "sharper out-of-scope detection on small data sets "
-                             f"(default {IntentTrainingArgs.preserve_base:g}: off)")
+                        help="weight of the term keeping each example's vector near the starting encoder's: "
+                             "keeps the pre-trained geometry that out-of-scope detection measures with "
+                             f"(default {IntentTrainingArgs.preserve_base:g}; 0 turns it off)")
 
 
 def _add_faq_data(parser: argparse.ArgumentParser) -> None:
