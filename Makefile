@@ -14,9 +14,7 @@ endif
 DEMO_DIR := knowledge/demo$(if $(filter zh,$(DEMO)),/zh)
 # The demo's data set is small: fewer optimizer steps than the benchmark defaults are plenty.
 # (Chinese: training adds the characters the bundled MiniLM reads as [UNK] to its vocabulary.)
-# --preserve-base 0: on the dialogue suite's tuning part the demo bundle did worse with the
-# default 1 (79/96 -> 75/96 dialogues, out-of-scope 9/12 -> 6/12; docs/checkpoints.md).
-DEMO_TRAIN_FLAGS ?= --min-train-steps 200 --preserve-base 0
+DEMO_TRAIN_FLAGS ?= --min-train-steps 200
 STAMP := $(VENV)/.installed-stamp
 
 DATA_DIR := $(if $(SUPPORTBOT_DATA_DIR),$(SUPPORTBOT_DATA_DIR),$(if $(filter zh,$(DEMO)),data-zh,data))

@@ -49,7 +49,6 @@ from knowledge.staff import StaffAccounts
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "knowledge" / "demo"
 DEMO_STEPS = 200  # the demo bundle's optimizer steps (the Makefile's DEMO_TRAIN_FLAGS)
-DEMO_PRESERVE = 0.0  # and its --preserve-base (ditto); a retrain keeps the active checkpoint's
 STAFF, STAFF_PASSWORD = "ana", "small team benchmark password"
 
 
@@ -137,7 +136,7 @@ def run(args: argparse.Namespace) -> None:
     if not (work / "joint" / "retriever" / "supportbot_retriever.json").exists():  # the demo bundle, as make builds it
         clock.run("train_first_bundle", supportbot, "train", "joint", "--train", str(DEMO / "intents.csv"), "--faq",
                   str(work / "faq.csv"), "--queries", str(DEMO / "queries.csv"), "--out", str(work / "joint"),
-                  "--min-train-steps", str(DEMO_STEPS), "--preserve-base", f"{DEMO_PRESERVE:g}", env=env)
+                  "--min-train-steps", str(DEMO_STEPS), env=env)
     supportbot("export", "--intents", str(work / "joint" / "intents"), "--retriever", str(work / "joint" / "retriever"),
                "--out", str(data_dir / "bundles"), "--version", "v1", "--heldout-intents", str(DEMO / "intents_eval.csv"),
                "--heldout-faq", str(work / "faq.csv"), "--heldout-queries", str(DEMO / "queries.csv"), "--fp32-fallback",
@@ -164,7 +163,7 @@ def run(args: argparse.Namespace) -> None:
         options = RetrainOptions(workspace=data_dir / "training", bundles_dir=data_dir / "bundles",
                                  database_url=f"sqlite:///{data_dir / 'supportbot.db'}", notify_url=url,
                                  admin_token=TOKEN, version="v2", routing_file=SHIPPED_ROUTING,
-                                 intent_args=IntentTrainingArgs(min_train_steps=DEMO_STEPS, preserve_base=DEMO_PRESERVE),
+                                 intent_args=IntentTrainingArgs(min_train_steps=DEMO_STEPS),
                                  retriever_args=RetrieverTrainingArgs())
         try:
             report = clock.run("retrain_total", retrain, options)

@@ -21,9 +21,10 @@ The same record can hold a second term, for any training, warm or not (``preserv
 
 keeps the fine-tuned vectors near the ones the encoder started from. Cross-entropy alone pulls
 every intent's rows into a tight cluster and forgets the pre-trained geometry, which is what tells
-an unfamiliar message from a familiar one: on HINT3 sofmattress (292 training rows) the ``knn``
-out-of-scope score's test AUROC was 0.858-0.871 over three seeds without the term and 0.886-0.892
-with weight 1 (``benchmarks/results/accuracy.md``).
+an unfamiliar message from a familiar one: on HINT3 sofmattress (292 training rows) the
+out-of-scope score's test AUROC was 0.841-0.864 over three seeds without the term and 0.875-0.890
+with weight 1, though the threshold calibrated without real out-of-scope rows then rejected far
+more in-scope questions (``benchmarks/results/preserve_base.md``; docs/checkpoints.md).
 
 Example::
 

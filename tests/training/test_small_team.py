@@ -36,12 +36,8 @@ def _words() -> set[str]:
 
 
 def _intent_args(base: str, learning_rate: float, steps: int) -> IntentTrainingArgs:
-    # preserve_base 0, as the demo bundle is trained (the Makefile's DEMO_TRAIN_FLAGS,
-    # benchmarks/small_team.py's DEMO_PRESERVE); this tiny encoder is randomly initialised besides,
-    # with no pre-trained geometry to keep (at the default 1 the gate refused the retrain here:
-    # old intents 37/77 -> 33/77).
     return IntentTrainingArgs(base_model=base, learning_rate=learning_rate, head_learning_rate=1e-2, layer_decay=1.0,
-                              epochs=1, min_train_steps=steps, batch_size=16, precision="fp32", preserve_base=0.0)
+                              epochs=1, min_train_steps=steps, batch_size=16, precision="fp32")
 
 
 def _retriever_args() -> RetrieverTrainingArgs:
