@@ -197,9 +197,10 @@ def calibrate_without_oos(
 
     Each row also stands in for an out-of-scope message through ``without_own_intent`` (and,
     for ``knn``, ``similarity_of_others``: ``nearest_similarity_of_others``); the threshold
-    maximises the accuracy expected at ``SIMULATED_OOS_SHARE`` out-of-scope messages (the module's
-    docstring says why not balanced accuracy, as ``calibrate_with_oos``). "auto" chooses between max_softmax and, given both similarities, ``knn``
-    by the AUROC of real against simulated rows. Needs at least two labels.
+    maximises the accuracy expected at ``SIMULATED_OOS_SHARE`` out-of-scope messages (the
+    module's docstring says why not balanced accuracy, as ``calibrate_with_oos``). "auto" chooses
+    between max_softmax and, given both similarities, ``knn`` by the AUROC of real against
+    simulated rows. Needs at least two labels.
     """
     if logits.shape[1] < 2:
         raise ValueError("calibrating without out-of-scope rows needs at least two labels")
