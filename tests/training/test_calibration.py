@@ -6,6 +6,7 @@ import pytest
 
 from bot.models.oos import score_logits, softmax
 from training.calibration import (
+    SIMULATED_OOS_SHARE,
     balanced_threshold,
     calibrate_answer,
     calibrate_with_oos,
@@ -76,10 +77,39 @@ def test_without_oos_each_row_without_its_own_intent_stands_in_for_out_of_scope(
     rule = calibrate_without_oos(logits, gold, "auto")
     assert rule.score == "max_softmax"
     # Accepting the four confident rows (t in (0.8, 0.9]) keeps in-scope accuracy at 4/5 and
-    # rejects 4 of 5 simulated rows: balanced accuracy 0.8, the best cut; the midpoint is 0.85.
+    # rejects 4 of 5 simulated rows: 0.75 * 0.8 + 0.25 * 0.8 = 0.8, the best cut; the midpoint is 0.85.
     assert rule.threshold == pytest.approx(0.85)
     assert "simulated out-of-scope" in rule.calibration and "0.8000" in rule.calibration
     assert "rejects 20% of the in-scope" in rule.calibration
+
+
+def test_weighting_the_in_scope_side_keeps_more_rows() -> None:
+    # in-scope 0.9, 0.8, 0.7, 0.6 (right), oos 0.65, 0.62, 0.3, 0.2. Equal weights cut at 0.675:
+    # (3/4 + 1) / 2 = 0.875; a quarter out of scope cuts at 0.45: 0.75 * 1 + 0.25 * 2/4 = 0.875.
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.65, 0.62, 0.3, 0.2])
+    is_oos = np.arange(8) >= 4
+    correct = ~is_oos
+    assert balanced_threshold(scores, correct, is_oos)[0] == pytest.approx(0.675)
+    threshold, value = balanced_threshold(scores, correct, is_oos, oos_share=0.25)
+    assert threshold == pytest.approx(0.45)
+    assert value == pytest.approx(0.875)
+    with pytest.raises(ValueError, match="oos_share"):
+        balanced_threshold(scores, correct, is_oos, oos_share=1.0)
+
+
+def test_without_oos_the_simulated_rows_count_as_a_quarter_of_the_traffic() -> None:
+    # Rows 4 and 5 are right but unsure (0.6, 0.62); without their own intent they score 0.75 and
+    # 0.74. Weighing simulated rows equally would cut at 0.85 and refuse both right answers; at
+    # the assumed share of 0.25 the cut is 0.55 and every in-scope row is accepted.
+    probabilities = np.array([[0.90, 0.06, 0.04], [0.90, 0.05, 0.05], [0.05, 0.90, 0.05],
+                              [0.08, 0.02, 0.90], [0.60, 0.30, 0.10], [0.10, 0.62, 0.28]])
+    gold = np.array([0, 0, 1, 2, 0, 1])
+    logits = np.log(probabilities)
+    assert SIMULATED_OOS_SHARE == 0.25
+    rule = calibrate_without_oos(logits, gold, "max_softmax")
+    assert rule.threshold == pytest.approx(0.55)
+    assert "out-of-scope share of 0.25" in rule.calibration and "= 0.8333" in rule.calibration
+    assert "rejects 0% of the in-scope" in rule.calibration
 
 
 def test_without_oos_needs_two_labels() -> None:

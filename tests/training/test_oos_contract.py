@@ -1,7 +1,8 @@
 """Training's calibration and the runtime head decide every row the same way.
 
 Calibration (``training.calibration``) chooses the out-of-scope threshold and reports the
-balanced accuracy it reaches on the validation rows; the bot applies the saved rule with
+accuracy it reaches on the validation rows (balanced, or weighted by ``SIMULATED_OOS_SHARE``
+when the out-of-scope rows are simulated); the bot applies the saved rule with
 ``bot.models.intent_head.IntentHead``. Both must compute the same scores and compare them the
 same way, or the bot rejects rows calibration accepted (and the reported accuracy is not what
 ships). For ``knn`` the head is given the training rows' vectors (``reference``) and computes
@@ -19,6 +20,7 @@ import pytest
 from bot.models.intent_head import IntentHead
 from bot.models.oos import OOS_SCORES, OosRule, nearest_similarity
 from training.calibration import (
+    SIMULATED_OOS_SHARE,
     calibrate_with_oos,
     calibrate_without_oos,
     nearest_similarity_of_others,
@@ -64,31 +66,32 @@ def _head(rule: OosRule, labels: int, reference: np.ndarray | None = None) -> In
     return IntentHead(np.eye(labels, dtype=np.float32), np.zeros(labels, np.float32), names, "oos", rule, stored)
 
 
-def _balanced(accepted: np.ndarray, correct: np.ndarray, is_oos: np.ndarray) -> float:
+def _balanced(accepted: np.ndarray, correct: np.ndarray, is_oos: np.ndarray, oos_share: float = 0.5) -> float:
     in_scope = float(np.mean(accepted[~is_oos] & correct[~is_oos]))
-    return (in_scope + float(np.mean(~accepted[is_oos]))) / 2
+    return (1 - oos_share) * in_scope + oos_share * float(np.mean(~accepted[is_oos]))
 
 
 def _reported(rule: OosRule) -> float:
-    """The balanced accuracy calibration says its threshold reaches (4 decimals)."""
-    match = re.search(r"balanced accuracy(?: \([^)]*\))? = ([0-9.]+)", rule.calibration)
+    """The accuracy calibration says its threshold reaches (4 decimals)."""
+    match = re.search(r"(?:balanced accuracy|accuracy expected at [^=]*)(?: \([^)]*\))? = ([0-9.]+)", rule.calibration)
     assert match, rule.calibration
     return float(match.group(1))
 
 
-def _best_runtime_split(scores: np.ndarray, correct: np.ndarray, is_oos: np.ndarray) -> float:
-    """The best balanced accuracy any threshold can reach with the runtime's float32 scores."""
+def _best_runtime_split(scores: np.ndarray, correct: np.ndarray, is_oos: np.ndarray, oos_share: float) -> float:
+    """The best accuracy any threshold can reach with the runtime's float32 scores."""
     cuts = [*np.unique(scores), np.float32(np.inf)]
-    return max(_balanced(scores >= cut, correct, is_oos) for cut in cuts)
+    return max(_balanced(scores >= cut, correct, is_oos, oos_share) for cut in cuts)
 
 
 def _check_runtime_agrees(rule: OosRule, logits: np.ndarray, correct: np.ndarray, is_oos: np.ndarray,
-                          similarity: np.ndarray | None = None, reference: np.ndarray | None = None) -> None:
+                          similarity: np.ndarray | None = None, reference: np.ndarray | None = None,
+                          oos_share: float = 0.5) -> None:
     runtime = _head(rule, logits.shape[1], reference).score(logits)
     np.testing.assert_array_equal(runtime.in_scope, rule.in_scope(logits, similarity))
-    balanced = _balanced(runtime.in_scope, correct, is_oos)
-    assert round(balanced, 4) == pytest.approx(_reported(rule), abs=1e-9)
-    assert balanced == pytest.approx(_best_runtime_split(runtime.oos_scores, correct, is_oos), abs=1e-12)
+    reached = _balanced(runtime.in_scope, correct, is_oos, oos_share)
+    assert round(reached, 4) == pytest.approx(_reported(rule), abs=1e-9)
+    assert reached == pytest.approx(_best_runtime_split(runtime.oos_scores, correct, is_oos, oos_share), abs=1e-12)
 
 
 def _separable_at_twins(scores: np.ndarray) -> np.ndarray:
@@ -138,7 +141,7 @@ def test_without_oos_rows_runtime_decides_as_calibration(score: str, temperature
     both = np.concatenate([logits, simulated])
     is_oos = np.arange(len(both)) >= len(logits)
     correct = np.concatenate([logits.argmax(axis=1) == gold, np.zeros(len(logits), dtype=bool)])
-    _check_runtime_agrees(rule, both, correct, is_oos)
+    _check_runtime_agrees(rule, both, correct, is_oos, oos_share=SIMULATED_OOS_SHARE)
     rejected = float(np.mean(~_head(rule, labels).score(logits).in_scope))
     assert f"rejects {rejected:.0%} of the in-scope" in rule.calibration
 
@@ -156,7 +159,7 @@ def _check_knn_without_oos_rows(logits: np.ndarray, gold: np.ndarray, temperatur
                                rule.in_scope(without_own_intent(logits, gold), others)])  # fmt: skip
     is_oos = np.arange(len(accepted)) >= len(logits)
     correct = np.concatenate([logits.argmax(axis=1) == gold, np.zeros(len(logits), dtype=bool)])
-    assert round(_balanced(accepted, correct, is_oos), 4) == pytest.approx(_reported(rule), abs=1e-9)
+    assert round(_balanced(accepted, correct, is_oos, SIMULATED_OOS_SHARE), 4) == pytest.approx(_reported(rule), abs=1e-9)
     runtime = _head(rule, logits.shape[1], reference).score(logits)
     np.testing.assert_array_equal(runtime.in_scope, accepted[: len(logits)])
     assert f"rejects {float(np.mean(~runtime.in_scope)):.0%} of the in-scope" in rule.calibration
