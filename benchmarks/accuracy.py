@@ -181,7 +181,7 @@ def run_joint(name: str, data: Path, checkpoints: Path, reports: Path, reuse: bo
         shutil.rmtree(out, ignore_errors=True)
         started = time.monotonic()
         inputs = JointInputs(train, valid, data / "stackfaq" / "faq.csv", data / "stackfaq" / "queries_train.csv")
-        train_joint(inputs, out, IntentTrainingArgs(), RetrieverTrainingArgs())
+        train_joint(inputs, out, INTENT_ARGS.get(name, IntentTrainingArgs()), RetrieverTrainingArgs())
         print(f"[joint {name}] trained in {time.monotonic() - started:.0f} s", flush=True)
     intents = evaluate_intent_checkpoint(f"joint_{name}", out / "intents", test, reports)
     faq = evaluate_stackfaq(data, out / "retriever", reports / f"joint_{name}_stackfaq")[0]
