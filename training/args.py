@@ -53,8 +53,8 @@ class IntentTrainingArgs:
     preserve_base: weight of the term that keeps each training row's pooled vector near the one
         the starting encoder gave it (``training.warmstart``): keeps the pre-trained geometry
         that the ``knn`` out-of-scope score and the vote measure with. 0, the default, turns it
-        off: it helped the large benchmark sets, and on small ones without out-of-scope
-        validation rows it can unsettle the out-of-scope calibration (docs/checkpoints.md).
+        off: it helped the benchmark sets, and cost the demo shop's dialogue suite some
+        out-of-scope answers (docs/checkpoints.md).
     precision: "auto" = bf16 on GPUs and CPUs that support it natively, fp16 on other GPUs, else fp32.
     """
 

