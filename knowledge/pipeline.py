@@ -95,7 +95,11 @@ def _pipelined(conn: Connection, queries: Sequence[Query]) -> list[Any]:
             # As SQLAlchemy's own execute does on a lost connection: the whole pool starts afresh
             # (its other connections went with the server), not only this one.
             conn.engine.pool._invalidate(conn.connection, error)
-            conn.invalidate(error)
+        # The connection is not kept even when the server is fine: psycopg counts the statements
+        # queued after the failure as prepared on the server, though the server skipped them, and
+        # would run them by a name the server does not know on every later use. Failures are
+        # rare (a client's retry of a stored message); a new connection costs one sign-in.
+        conn.invalidate(error)
         # Which statement failed is in the driver's message; the parameters (a customer's text) are not.
         raise exc.DBAPIError.instance(";\n".join(sql_text for sql_text, _ in compiled), None, error, dbapi.Error,
                                       hide_parameters=True, connection_invalidated=invalidated,

@@ -51,6 +51,25 @@ def test_a_failing_statement_keeps_nothing_and_raises_what_sqlalchemy_would(
         assert run_together(conn, [Query(INSERT, {"key": "after"}), Query(KEYS, read=keys)])[1] == ["after", "taken"]
 
 
+def test_failures_repeated_past_the_drivers_statement_preparing_leave_every_pooled_connection_working(
+        database: Database) -> None:
+    # psycopg prepares a statement on the server once it has run it a few times; a pipeline that
+    # fails skips the statements queued after the failure, their preparing included, while the
+    # driver counts them as prepared: a connection kept after that failed every later use ("prepared
+    # statement ... does not exist"), and a bot replica answered every message with an error.
+    with database.statements() as conn:
+        run_together(conn, [Query(INSERT, {"key": "taken"})])
+    for attempt in range(12):
+        with pytest.raises(IntegrityError), database.statements() as conn:
+            run_together(conn, [Query(INSERT, {"key": "taken"}), Query(INSERT, {"key": f"skipped-{attempt}"}),
+                                Query(KEYS, read=keys)])
+        with database.statements() as conn:
+            assert run_together(conn, [Query(INSERT, {"key": f"kept-{attempt}"}), Query(KEYS, read=keys)])[1][-1] \
+                == "taken"
+    with database.connect() as conn:
+        assert keys(conn.execute(KEYS).mappings()) == sorted(["taken", *(f"kept-{n}" for n in range(12))])
+
+
 def test_the_memory_saved_with_a_batch_of_turns_names_its_own_turn(database: Database) -> None:
     log = ConversationLog(database)
     first, second, third, fourth = log.record([turn("web:a", "one", '{"n": 1}'), turn("web:b", "two", '{"n": 2}'),

@@ -209,7 +209,7 @@ def test_an_activated_bundle_is_served_by_every_replica(cluster: Cluster) -> Non
 def test_a_replica_killed_mid_traffic_loses_no_acknowledged_turn_and_fails_no_keyed_message(
         cluster: Cluster) -> None:
     acknowledged: list[tuple[int, str, str, float]] = []  # turn id, text, served by, when
-    failed: list[tuple[int, float]] = []
+    failed: list[tuple[int, dict, str, float]] = []  # status, body, served by, when (relative to the kill)
     stop = threading.Event()
 
     def user(number: int) -> None:
@@ -223,7 +223,7 @@ def test_a_replica_killed_mid_traffic_loses_no_acknowledged_turn_and_fails_no_ke
             if status == 200:
                 acknowledged.append((body["turn_id"], text, served, time.monotonic()))
             else:
-                failed.append((status, time.monotonic()))
+                failed.append((status, body, served, time.monotonic()))
             i += 1
 
     users = [threading.Thread(target=user, args=(n,)) for n in range(6)]
@@ -246,7 +246,10 @@ def test_a_replica_killed_mid_traffic_loses_no_acknowledged_turn_and_fails_no_ke
     assert len(after) >= 20 and {a[2] for a in after} == {"r2"}
     # Messages in flight on r1 when it died were tried again on r2 by the proxy (they carry a key):
     # none failed, and none that r1 had stored already was stored a second time.
-    assert failed == [], f"{len(failed)} messages failed around the kill"
+    survivor_errors = [line for line in (cluster.log_dir / "r2.log").read_text(errors="replace").splitlines()
+                       if "Error" in line][-5:]
+    assert failed == [], (f"{len(failed)} messages failed around the kill: "
+                          f"{[(s, b, by, round(t - killed, 3)) for s, b, by, t in failed[:5]]}; r2 logged {survivor_errors}")
     with Database.open(cluster.url) as database, database.connect() as conn:
         stored = dict(conn.execute(select(turns.c.id, turns.c.text)).all())
     assert [(turn_id, text) for turn_id, text, _, _ in acknowledged if stored.get(turn_id) != text] == []
