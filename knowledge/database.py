@@ -7,8 +7,10 @@ two differ: a change here needs its revision there).
 """
 from __future__ import annotations
 
+import threading
 import time
-from contextlib import AbstractContextManager, ExitStack
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
 from sqlalchemy import (
@@ -319,6 +321,12 @@ class Database:
         # starts no transaction for a read in the first place.
         self._reader = engine if engine.dialect.name == "sqlite" else engine.execution_options(
             isolation_level="AUTOCOMMIT")
+        # SQLite lets one connection write at a time. Two of the process's threads writing at once
+        # (the bot admits messages on one and logs turns on another) left the second to SQLite's
+        # busy handler, which sleeps 1, 2, 5, 10 ms and more between tries: a message waited for a
+        # sleep, not for the write. Writers of one process take turns on this lock instead and start
+        # the moment it is free; other processes on the same file still meet the busy timeout.
+        self._writing = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def open(cls, url: str) -> Database:
@@ -373,7 +381,7 @@ class Database:
         transaction around them: one round trip each on a server, instead of a BEGIN and a COMMIT
         more; and for statements sent together (``knowledge.pipeline``), one transaction in one
         round trip. On SQLite one transaction (each commit there is a write of its own)."""
-        return self._reader.connect() if self._reader is not self._engine else self._engine.begin()
+        return self._reader.connect() if self._reader is not self._engine else self.begin()
 
     def fill_pool(self) -> int:
         """Open the connection pool's connections now, on a server; how many (0 on SQLite).
@@ -407,7 +415,13 @@ class Database:
 
     def begin(self) -> AbstractContextManager[Connection]:
         """One transaction, committed when the block ends and rolled back if it raises."""
-        return self._engine.begin()
+        return self._engine.begin() if self._writing is None else self._one_writer()
+
+    @contextmanager
+    def _one_writer(self) -> Iterator[Connection]:
+        assert self._writing is not None
+        with self._writing, self._engine.begin() as conn:
+            yield conn
 
     def close(self) -> None:
         """Close every pooled connection: call it once the stores built on it are done."""

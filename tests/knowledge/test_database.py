@@ -1,11 +1,13 @@
 """The one database object every store borrows: how it opens each engine, and its transactions."""
 from __future__ import annotations
 
+import threading
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, insert, inspect, select, text
+from sqlalchemy import create_engine, event, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 import knowledge.database as database_module
@@ -26,6 +28,38 @@ def test_sqlite_gets_its_directory_wal_and_foreign_keys(tmp_path: Path) -> None:
         pragmas = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
                    for name in ("journal_mode", "foreign_keys", "synchronous")}
     assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 1}  # 1 is NORMAL
+
+
+def test_writers_in_one_process_take_turns_instead_of_meeting_sqlites_lock(tmp_path: Path) -> None:
+    # With no busy timeout SQLite refuses a write at once while another connection writes
+    # ("database is locked"); the process's writers wait for each other on a lock of their own,
+    # so none meets it (with the timeout they met it too, and slept in its busy handler).
+    url = f"sqlite:///{tmp_path / 'busy.db'}"
+    Database.open(url).close()  # the schema
+    engine = create_engine(url, connect_args={"timeout": 0})
+    event.listen(engine, "connect", database_module._configure_sqlite)
+    database = Database(engine)
+    failures: list[Exception] = []
+
+    def write(worker: int) -> None:
+        for n in range(40):
+            try:
+                with database.begin() as conn:
+                    conn.execute(text("INSERT INTO rate_limits (key, tokens, at, allowed) VALUES (:k, 1.0, 0.0, true)"),
+                                 {"k": f"{worker}-{n}"})
+                    time.sleep(0.0005)  # a transaction that takes a moment, as a batch of turns does
+            except OperationalError as error:
+                failures.append(error)
+
+    threads = [threading.Thread(target=write, args=(worker,)) for worker in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with database.connect() as conn:
+        stored = conn.execute(text("SELECT count(*) FROM rate_limits")).scalar()
+    database.close()
+    assert failures == [] and stored == 160
 
 
 def test_foreign_keys_are_enforced(database: Database) -> None:
