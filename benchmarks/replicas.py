@@ -38,7 +38,7 @@ import aiohttp
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from benchmarks.load import ROOT, TOKEN, free_port, prepare, questions, staff, wait_ready
+from benchmarks.load import ROOT, TOKEN, free_port, prepare, questions, session_name, staff, wait_ready
 from benchmarks.machine import describe_machine
 from knowledge.database import Database, turns
 from knowledge.faq.store import FaqStore
@@ -131,12 +131,12 @@ async def chat(http: aiohttp.ClientSession, url: str, number: int, texts: list[s
     so the proxy may send it again to another replica when its replica dies mid-message; a
     502/503 or a dropped connection that still reaches the client is tried once more, under the
     same key (the page's "Try again")."""
-    i = number * 7
+    i = start = number * 7
     next_send = time.perf_counter() + interval * random.random()
     while time.perf_counter() < stop:
         await asyncio.sleep(max(0.0, next_send - time.perf_counter()))
         next_send += interval
-        body = {"session_id": f"load-session-{number:04d}", "text": texts[i % len(texts)]}
+        body = {"session_id": session_name("load-session", number, i - start), "text": texts[i % len(texts)]}
         key = {"Idempotency-Key": uuid.uuid4().hex}
         started = time.perf_counter()
         for attempt in (1, 2):
