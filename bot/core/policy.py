@@ -12,7 +12,9 @@ that?"). Order of rules:
    entry by ``margin`` (by ``oos_extra`` more when the intent model says out of scope); offer the close ones as choices when the top is within
    ``clarify_window`` below that, only if the intent model reads the message as an in-scope
    question for the FAQ (not out of scope, not an unsure handler intent such as a greeting);
-   a message of a word or two gets choices from ``short_window`` below ``answer``;
+   a message of a word or two gets choices from ``short_window`` below ``answer``, and gets
+   them whatever the intent model reads (out of scope, or a handler intent it is unsure of)
+   when its top score clears ``answer``: the model reads a lone word poorly;
 4. else fall back: say so, offer a person, queue the turn for review.
 
 Example::
@@ -79,6 +81,16 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
     if not hits:
         return Decision(Action.FALLBACK, "the FAQ is empty")
     top = hits[0]
+    # A word or two that FAQ entries match as well as an answerable question ("gift", "my
+    # account", "payment??"), read by the intent model as out of scope or as a handler intent it
+    # is unsure of (a greeting at 0.37): it reads such a message poorly, so its reading neither
+    # turns the message away nor lets one entry be answered on a word's resemblance. The
+    # entries are offered as choices.
+    if short and not confident and top.score >= thresholds.answer \
+            and (not intent.in_scope or route.kind == "handler"):
+        close = tuple(h for h in hits[:MAX_CHOICES] if h.score >= top.score - thresholds.clarify_window)
+        return Decision(Action.CLARIFY, f"a message of a word or two; top FAQ score {top.score:.2f} >= "
+                        f"{thresholds.answer:.2f}, whatever the intent model reads", choices=close)
     # The intent model reading the message as out of scope raises the bar for an FAQ answer: a
     # weak resemblance ("what's the capital of Australia?" to "Which countries do you ship to?")
     # is no answer. Only a match clear by ``oos_extra`` more is answered.

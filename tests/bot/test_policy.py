@@ -137,3 +137,24 @@ def test_a_message_of_a_word_or_two_is_offered_choices_from_further_below() -> N
     short = decide(FAQ, hits(0.4, 0.38), SEARCH, T, short=True)
     assert short.action == "clarify" and len(short.choices) == 2  # from 0.6 - 0.25 = 0.35
     assert decide(IntentGuess("faq", 0.9, False), hits(0.4, 0.38), SEARCH, T, short=True).action == "fallback"
+
+
+def test_a_word_or_two_matched_as_well_as_a_question_is_offered_choices_whatever_the_intent_reading() -> None:
+    """ "gift" read as out of scope, "my account" as a greeting at 0.37, "payment??" as out of
+    scope with one entry ahead on a word's resemblance: choices, neither a fallback nor an answer."""
+    outside, unsure_greeting = IntentGuess("faq", 0.9, False), IntentGuess("greeting", 0.37, True)
+    greeting = Route("handler", "greeting")
+    tie = decide(outside, hits(0.65, 0.64, 0.3), SEARCH, T, short=True)
+    assert tie.action == "clarify" and [h.faq_id for h in tie.choices] == ["faq-0", "faq-1"]
+    assert decide(unsure_greeting, hits(0.65, 0.64), greeting, T, short=True).action == "clarify"
+    ahead = decide(outside, hits(0.8, 0.7), SEARCH, T, short=True)
+    assert ahead.action == "clarify" and len(ahead.choices) == 2
+    # A whole question is still judged by the intent model's reading, ...
+    assert decide(outside, hits(0.65, 0.64), SEARCH, T).action == "fallback"
+    assert decide(outside, hits(0.8, 0.7), SEARCH, T).action == "answer"
+    # ... a word matched worse than an answerable question still falls back ("cya", "obrigado"), ...
+    assert decide(outside, hits(0.55, 0.2), SEARCH, T, short=True).action == "fallback"
+    # ... and a confident reading of a word still decides ("bye", "refund" routed to its entry).
+    assert decide(IntentGuess("goodbye", 0.95, True), hits(0.65, 0.64), Route("handler", "goodbye"), T,
+                  short=True).action == "handler"
+    assert decide(FAQ, hits(0.8, 0.5), SEARCH, T, short=True).action == "answer"
