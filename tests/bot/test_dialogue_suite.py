@@ -63,5 +63,5 @@ async def test_the_tuning_part_passes_on_the_demo_bundle(tmp_path: Path) -> None
     finally:
         await server.close()
     result = summary(outcomes)
-    assert result["overall"]["pass_rate"] >= 0.8, result["failures"]  # measured 85.4% at dca22f8; the target is 95%
+    assert result["overall"]["pass_rate"] >= 0.8, result["failures"]  # measured 86.5%; the target is 95%
     assert result["categories"]["small_talk"]["confidently_wrong"] == 0
