@@ -81,16 +81,19 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
     if not hits:
         return Decision(Action.FALLBACK, "the FAQ is empty")
     top = hits[0]
-    # A word or two that FAQ entries match as well as an answerable question ("gift", "my
-    # account", "payment??"), read by the intent model as out of scope or as a handler intent it
-    # is unsure of (a greeting at 0.37): it reads such a message poorly, so its reading neither
-    # turns the message away nor lets one entry be answered on a word's resemblance. The
-    # entries are offered as choices.
-    if short and not confident and top.score >= thresholds.answer \
+    # A word or two that several FAQ entries match about equally, as well as an answerable
+    # question ("gift", "my account", "payment??"), read by the intent model as out of scope or
+    # as a handler intent it is unsure of (a greeting at 0.37): the model reads a lone word
+    # poorly, so its reading neither turns the message away nor lets one of the entries be
+    # answered on a word's resemblance. They are offered as choices. One entry far ahead is
+    # left to the rules below, and so is a possible request for a person (its fallback offers one).
+    if short and not confident and top.score >= thresholds.answer and route.target != HANDOFF \
             and (not intent.in_scope or route.kind == "handler"):
         close = tuple(h for h in hits[:MAX_CHOICES] if h.score >= top.score - thresholds.clarify_window)
-        return Decision(Action.CLARIFY, f"a message of a word or two; top FAQ score {top.score:.2f} >= "
-                        f"{thresholds.answer:.2f}, whatever the intent model reads", choices=close)
+        if len(close) > 1:
+            return Decision(Action.CLARIFY, f"a message of a word or two that {len(close)} FAQ entries match "
+                            f"alike (top {top.score:.2f} >= {thresholds.answer:.2f}), whatever the intent "
+                            f"model reads", choices=close)
     # The intent model reading the message as out of scope raises the bar for an FAQ answer: a
     # weak resemblance ("what's the capital of Australia?" to "Which countries do you ship to?")
     # is no answer. Only a match clear by ``oos_extra`` more is answered.

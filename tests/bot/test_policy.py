@@ -147,8 +147,14 @@ def test_a_word_or_two_matched_as_well_as_a_question_is_offered_choices_whatever
     tie = decide(outside, hits(0.65, 0.64, 0.3), SEARCH, T, short=True)
     assert tie.action == "clarify" and [h.faq_id for h in tie.choices] == ["faq-0", "faq-1"]
     assert decide(unsure_greeting, hits(0.65, 0.64), greeting, T, short=True).action == "clarify"
-    ahead = decide(outside, hits(0.8, 0.7), SEARCH, T, short=True)
+    ahead = decide(outside, hits(0.8, 0.7), SEARCH, T, short=True)  # 0.1 apart: within the window
     assert ahead.action == "clarify" and len(ahead.choices) == 2
+    # One entry far ahead is judged as before: answered when clear enough for the reading, ...
+    assert decide(outside, hits(0.95, 0.3), SEARCH, T, short=True).action == "answer"
+    assert decide(unsure_greeting, hits(0.9, 0.2), greeting, T, short=True).action == "answer"
+    # ... and a possible request for a person falls back (offering one), FAQ ties or not.
+    assert decide(IntentGuess("human_handoff", 0.4, True), hits(0.65, 0.64), Route("handler", "human_handoff"), T,
+                  short=True).action == "fallback"
     # A whole question is still judged by the intent model's reading, ...
     assert decide(outside, hits(0.65, 0.64), SEARCH, T).action == "fallback"
     assert decide(outside, hits(0.8, 0.7), SEARCH, T).action == "answer"
