@@ -7,6 +7,7 @@ two differ: a change here needs its revision there).
 """
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -363,7 +364,7 @@ class Database:
             return cls(engine)
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
         event.listen(engine, "connect", _configure_sqlite)
         return cls(engine)
 
@@ -420,8 +421,16 @@ class Database:
     @contextmanager
     def _one_writer(self) -> Iterator[Connection]:
         assert self._writing is not None
-        with self._writing, self._engine.begin() as conn:
-            yield conn
+        # As long as SQLite's own busy timeout: a write stuck for longer fails the ones behind it,
+        # as it did before, instead of holding them for ever.
+        if not self._writing.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
+            raise exc.OperationalError("BEGIN", None, sqlite3.OperationalError(
+                f"database is locked: another write of this process has held it for {SQLITE_BUSY_TIMEOUT_S:g} s"))
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        finally:
+            self._writing.release()
 
     def close(self) -> None:
         """Close every pooled connection: call it once the stores built on it are done."""
@@ -434,6 +443,8 @@ class Database:
         self.close()
 
 
+# How long a write waits for another to finish on SQLite before it fails.
+SQLITE_BUSY_TIMEOUT_S = 30.0
 # A connection back in the pool for less than this is taken as alive without asking the server.
 PING_AFTER_IDLE_S = 5.0
 

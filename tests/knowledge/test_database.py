@@ -62,6 +62,31 @@ def test_writers_in_one_process_take_turns_instead_of_meeting_sqlites_lock(tmp_p
     assert failures == [] and stored == 160
 
 
+def test_a_write_waiting_longer_than_the_busy_timeout_fails_as_sqlite_would(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(database_module, "SQLITE_BUSY_TIMEOUT_S", 0.2)
+    database = Database.open(f"sqlite:///{tmp_path / 'stuck.db'}")
+    holding, done = threading.Event(), threading.Event()
+
+    def stuck_writer() -> None:
+        with database.begin():
+            holding.set()
+            done.wait(5)
+
+    thread = threading.Thread(target=stuck_writer)
+    thread.start()
+    holding.wait(5)
+    try:
+        with pytest.raises(OperationalError, match="database is locked"), database.begin():
+            pass
+    finally:
+        done.set()
+        thread.join()
+    with database.begin() as conn:  # free again once the stuck one ended
+        conn.execute(text("SELECT 1"))
+    database.close()
+
+
 def test_foreign_keys_are_enforced(database: Database) -> None:
     with pytest.raises(IntegrityError), database.begin() as conn:
         conn.execute(insert(feedback).values(turn_id=404, value=1, created_at="2026-11-30"))
