@@ -189,7 +189,7 @@ async def measure(name: str, abuse: bool, source: Path, sessions: int, seconds: 
             async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
                 warm_stop = time.perf_counter() + 2
                 await asyncio.gather(*(user(http, url, n, texts, warm_stop, [], [], [], interval,
-                                            customer(n)) for n in range(sessions)))
+                                            customer(n), prefix="warm-up") for n in range(sessions)))
                 started = time.perf_counter()
                 attackers = []
                 if abuse:

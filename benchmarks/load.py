@@ -142,16 +142,17 @@ async def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
 
 async def user(http: aiohttp.ClientSession, url: str, number: int, texts: list[str], stop: float,
                latencies: list[float], acknowledged: list[int], errors: list[str], interval: float = 0.0,
-               headers: Callable[[int], dict[str, str]] | None = None) -> None:
-    """One chat session: a message every ``interval`` seconds (0: as soon as the answer came);
-    ``headers(i)`` adds headers to the i-th message (``benchmarks/abuse.py``: a client address)."""
+               headers: Callable[[int], dict[str, str]] | None = None, prefix: str = "load-session") -> None:
+    """One simulated customer: a message every ``interval`` seconds (0: as soon as the answer came),
+    in conversations named from ``prefix`` (the warm-up's own, so that none carries into the measured
+    run); ``headers(i)`` adds headers to the i-th message (``benchmarks/abuse.py``: a client address)."""
     i = start = number * 7
     next_send = time.perf_counter() + interval * random.random()  # spread the sessions out
     while time.perf_counter() < stop:
         if interval:
             await asyncio.sleep(max(0.0, next_send - time.perf_counter()))
             next_send += interval
-        body = {"session_id": session_name("load-session", number, i - start), "text": texts[i % len(texts)]}
+        body = {"session_id": session_name(prefix, number, i - start), "text": texts[i % len(texts)]}
         started = time.perf_counter()
         try:
             async with http.post(f"{url}/api/chat", json=body, headers=headers(i) if headers else None) as response:
@@ -215,7 +216,7 @@ async def measure(name: str, flags: list[str], source: Path, sessions: int, seco
             texts = questions()
             connector = aiohttp.TCPConnector(limit=sessions + 4)
             async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
-                await asyncio.gather(*(user(http, url, n, texts, time.perf_counter() + 2, [], [], [])
+                await asyncio.gather(*(user(http, url, n, texts, time.perf_counter() + 2, [], [], [], prefix="warm-up")
                                        for n in range(sessions)))
                 started = time.perf_counter()
                 team = asyncio.create_task(staff(http, url, reload_version, seconds, errors))

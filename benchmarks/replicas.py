@@ -126,9 +126,11 @@ def haproxy(ports: list[int], folder: Path) -> Iterator[int]:
 
 
 async def chat(http: aiohttp.ClientSession, url: str, number: int, texts: list[str], stop: float, interval: float,
-               latencies: list[float], acknowledged: list[int], errors: list[str], retried: list[int]) -> None:
-    """One paced session. Each message carries a key (Idempotency-Key, as the web chat sends it),
-    so the proxy may send it again to another replica when its replica dies mid-message; a
+               latencies: list[float], acknowledged: list[int], errors: list[str], retried: list[int],
+               prefix: str = "load-session") -> None:
+    """One paced simulated customer, in conversations named from ``prefix`` (``load.user``).
+    Each message carries a key (Idempotency-Key, as the web chat sends it), so the proxy may
+    send it again to another replica when its replica dies mid-message; a
     502/503 or a dropped connection that still reaches the client is tried once more, under the
     same key (the page's "Try again")."""
     i = start = number * 7
@@ -136,7 +138,7 @@ async def chat(http: aiohttp.ClientSession, url: str, number: int, texts: list[s
     while time.perf_counter() < stop:
         await asyncio.sleep(max(0.0, next_send - time.perf_counter()))
         next_send += interval
-        body = {"session_id": session_name("load-session", number, i - start), "text": texts[i % len(texts)]}
+        body = {"session_id": session_name(prefix, number, i - start), "text": texts[i % len(texts)]}
         key = {"Idempotency-Key": uuid.uuid4().hex}
         started = time.perf_counter()
         for attempt in (1, 2):
@@ -192,7 +194,7 @@ async def run_once(source: Path, db: str | None, replicas: int, kill: bool, sess
                 connector = aiohttp.TCPConnector(limit=sessions + 4)
                 async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
                     warm = time.perf_counter() + 2
-                    await asyncio.gather(*(chat(http, url_front, n, texts, warm, interval, [], [], [], [])
+                    await asyncio.gather(*(chat(http, url_front, n, texts, warm, interval, [], [], [], [], "warm-up")
                                            for n in range(sessions)))
                     started = time.perf_counter()
                     # FAQ edits and the reload go to the first replica; the others follow (bot/follower.py).
