@@ -13,8 +13,9 @@ that?"). Order of rules:
    ``clarify_window`` below that, only if the intent model reads the message as an in-scope
    question for the FAQ (not out of scope, not an unsure handler intent such as a greeting);
    a message of a word or two gets choices from ``short_window`` below ``answer``, and gets
-   them whatever the intent model reads (out of scope, or a handler intent it is unsure of)
-   when its top score clears ``answer``: the model reads a lone word poorly;
+   them whatever the intent model reads (out of scope, or a handler intent it is unsure of,
+   not a request for a person) when entries above ``answer`` match it alike: the model reads a
+   lone word poorly;
 4. else fall back: say so, offer a person, queue the turn for review.
 
 Example::
