@@ -75,9 +75,10 @@ def session_name(prefix: str, number: int, sent: int) -> str:
     return f"{prefix}-{number:04d}-{sent // TURNS_PER_CONVERSATION}"
 
 
-def actions_of(db: sqlite3.Connection, where: str, params: tuple[object, ...] = ()) -> dict[str, int]:
-    """How many of the turns ``where`` selects the bot answered, handled, relayed, ...: what was measured."""
-    rows = db.execute(f"SELECT action, count(*) FROM turns WHERE {where} GROUP BY action ORDER BY 2 DESC", params)
+def actions_of(db: sqlite3.Connection, where: str) -> dict[str, int]:
+    """How many of the turns ``where`` (a fixed condition, no outside text) selects the bot answered,
+    handled, relayed, ...: what was measured."""
+    rows = db.execute(f"SELECT action, count(*) FROM turns WHERE {where} GROUP BY action ORDER BY 2 DESC")
     return {action: count for action, count in rows}
 
 
@@ -92,7 +93,8 @@ def combine(runs: list[Result]) -> Result:
                   median("throughput_msgs_per_s"), median("p50_ms"), median("p90_ms"), median("p99_ms"),
                   sum(r.errors for r in runs), sum(r.lost_turns for r in runs), sum(r.reloads for r in runs),
                   sum(r.faq_edits for r in runs), len(runs), tuple(r.p50_ms for r in runs),
-                  tuple(r.p99_ms for r in runs), dict(sum((Counter(r.actions) for r in runs), Counter())))
+                  tuple(r.p99_ms for r in runs),
+                  dict(sum((Counter(r.actions) for r in runs), Counter()).most_common()))
 
 
 def questions() -> list[str]:
