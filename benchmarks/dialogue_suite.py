@@ -203,7 +203,9 @@ def summary(outcomes: Sequence[Outcome]) -> dict[str, object]:
         counts["turns"] += len(checked)
         counts["turns_passed"] += sum(not t.problems for t in checked)
         counts["confidently_wrong"] += sum(t.confidently_wrong for t in checked)
-    total: Counter[str] = sum(by_category.values(), Counter())
+    total: Counter[str] = Counter()
+    for counts in by_category.values():
+        total.update(counts)  # unlike sum(), update keeps the counts that are 0 (no confidently wrong)
     rate = lambda c: round(c["passed"] / c["dialogues"], 4) if c["dialogues"] else None  # noqa: E731
     return {
         "overall": {**total, "pass_rate": rate(total)},

@@ -65,3 +65,13 @@ async def test_the_tuning_part_passes_on_the_demo_bundle(tmp_path: Path) -> None
     result = summary(outcomes)
     assert result["overall"]["pass_rate"] >= 0.8, result["failures"]  # measured 86.5%; the target is 95%
     assert result["categories"]["small_talk"]["confidently_wrong"] == 0
+
+
+def test_the_summary_counts_zeros_too() -> None:
+    """A run without a confidently wrong answer reports 0, not a missing count."""
+    from benchmarks.dialogue_suite import Dialogue, Expect, Outcome, Turn, TurnResult
+
+    dialogue = Dialogue("small_talk-hi-001", "small_talk", (Turn(say="hi", expect=Expect(("handler",))),), "tuning")
+    result = summary([Outcome(dialogue, [TurnResult("hi", "handler", None, "greeting", "Hello!")])])
+    assert result["overall"]["confidently_wrong"] == 0 and result["overall"]["passed"] == 1
+    assert result["categories"]["small_talk"]["confidently_wrong"] == 0
