@@ -14,7 +14,7 @@ endif
 DEMO_DIR := knowledge/demo$(if $(filter zh,$(DEMO)),/zh)
 # The demo's data set is small: fewer optimizer steps than the benchmark defaults are plenty.
 # (Chinese: training adds the characters the bundled MiniLM reads as [UNK] to its vocabulary.)
-DEMO_TRAIN_FLAGS ?= --min-train-steps 200
+DEMO_TRAIN_FLAGS ?= --min-train-steps 200 --oos-share 0.25
 STAMP := $(VENV)/.installed-stamp
 
 DATA_DIR := $(if $(SUPPORTBOT_DATA_DIR),$(SUPPORTBOT_DATA_DIR),$(if $(filter zh,$(DEMO)),data-zh,data))

@@ -49,6 +49,7 @@ from knowledge.staff import StaffAccounts
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "knowledge" / "demo"
 DEMO_STEPS = 200  # the demo bundle's optimizer steps (the Makefile's DEMO_TRAIN_FLAGS)
+DEMO_OOS_SHARE = 0.25  # the demo bundle's --oos-share (the Makefile's DEMO_TRAIN_FLAGS)
 STAFF, STAFF_PASSWORD = "ana", "small team benchmark password"
 
 
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace) -> None:
     if not (work / "joint" / "retriever" / "supportbot_retriever.json").exists():  # the demo bundle, as make builds it
         clock.run("train_first_bundle", supportbot, "train", "joint", "--train", str(DEMO / "intents.csv"), "--faq",
                   str(work / "faq.csv"), "--queries", str(DEMO / "queries.csv"), "--out", str(work / "joint"),
-                  "--min-train-steps", str(DEMO_STEPS), env=env)
+                  "--min-train-steps", str(DEMO_STEPS), "--oos-share", str(DEMO_OOS_SHARE), env=env)
     supportbot("export", "--intents", str(work / "joint" / "intents"), "--retriever", str(work / "joint" / "retriever"),
                "--out", str(data_dir / "bundles"), "--version", "v1", "--heldout-intents", str(DEMO / "intents_eval.csv"),
                "--heldout-faq", str(work / "faq.csv"), "--heldout-queries", str(DEMO / "queries.csv"), "--fp32-fallback",

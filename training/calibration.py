@@ -155,9 +155,10 @@ def balanced_threshold(scores: Floats, correct: Bools, is_oos: Bools, oos_share:
 
 def calibrate_with_oos(
     logits: Floats, correct: Bools, is_oos: Bools, score: str, temperature: float = 1.0,
-    similarity: Floats | None = None,
+    similarity: Floats | None = None, oos_share: float = 0.5,
 ) -> OosRule:
-    """Pick the score ("auto" = the best validation AUROC) and the balanced-accuracy threshold.
+    """Pick the score ("auto" = the best validation AUROC) and the threshold maximising the
+    accuracy expected when ``oos_share`` of the messages are out of scope (0.5: balanced accuracy).
 
     ``similarity`` [n] (``bot.models.oos.nearest_similarity`` of each row to the training rows)
     makes ``knn`` a candidate.
@@ -167,12 +168,13 @@ def calibrate_with_oos(
         values = rule.scores(logits, similarity)
         by_auroc[rule_name(rule)] = (auroc(values[~is_oos].tolist(), values[is_oos].tolist()), rule)
     chosen = max(by_auroc.values(), key=lambda pair: pair[0])[1]  # ties: the first, the simplest
-    threshold, balanced = balanced_threshold(chosen.scores(logits, similarity), correct, is_oos)
+    threshold, balanced = balanced_threshold(chosen.scores(logits, similarity), correct, is_oos, oos_share)
     aurocs = ", ".join(f"{name} {value:.4f}" for name, (value, _) in by_auroc.items())
+    objective = "balanced accuracy" if oos_share == 0.5 else f"accuracy expected at an out-of-scope share of {oos_share:g}"
     return replace(
         chosen,
         threshold=threshold,
-        calibration=f"threshold maximising balanced accuracy (in-scope accuracy with rejection, oos recall) "
+        calibration=f"threshold maximising {objective} (in-scope accuracy with rejection, oos recall) "
         f"= {balanced:.4f} on {int((~is_oos).sum())} in-scope and {int(is_oos.sum())} out-of-scope "
         f"validation rows; validation AUROC {aurocs}",
     )

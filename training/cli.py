@@ -65,7 +65,7 @@ def _train_intents(args: argparse.Namespace) -> int:
         base_model=args.base_model, epochs=args.epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, max_length=args.max_length, oos_label=args.oos_label,
         precision=args.precision, seed=args.seed, min_train_steps=args.min_train_steps,
-        nearest_vote=args.nearest_vote, preserve_base=args.preserve_base,
+        nearest_vote=args.nearest_vote, preserve_base=args.preserve_base, oos_share=args.oos_share,
     )  # fmt: skip
     metrics = train_intents(args.train, args.valid, args.out, options, log=_warn)
     print(f"wrote {args.out}; validation metrics: {json.dumps(metrics)}")
@@ -91,7 +91,7 @@ def _train_joint(args: argparse.Namespace) -> int:
     intent_options = IntentTrainingArgs(
         base_model=args.base_model, epochs=args.epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, oos_label=args.oos_label, precision=args.precision, seed=args.seed,
-        min_train_steps=args.min_train_steps, nearest_vote=args.nearest_vote, preserve_base=args.preserve_base,
+        min_train_steps=args.min_train_steps, nearest_vote=args.nearest_vote, preserve_base=args.preserve_base, oos_share=args.oos_share,
     )  # fmt: skip
     retriever_options = RetrieverTrainingArgs(
         epochs=args.retriever_epochs, batch_size=args.batch_size, max_length=args.max_length,
@@ -168,6 +168,10 @@ def _add_intent_data(parser: argparse.ArgumentParser) -> None:
                         help="weight of the term keeping each example's vector near the starting encoder's: "
                              "keeps the pre-trained geometry that out-of-scope detection measures with "
                              f"(default {IntentTrainingArgs.preserve_base:g}: off; 1 helped BANKING77, CLINC150 and HINT3)")
+    parser.add_argument("--oos-share", type=float, default=IntentTrainingArgs.oos_share, metavar="S",
+                        help="the share of out-of-scope messages the out-of-scope threshold is chosen for, when the "
+                             f"data has oos rows (default {IntentTrainingArgs.oos_share:g}: balanced accuracy; lower "
+                             "rejects fewer in-scope messages)")
 
 
 def _add_faq_data(parser: argparse.ArgumentParser) -> None:

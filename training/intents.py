@@ -51,9 +51,10 @@ def prepare_splits(train_path: Path, valid_path: Path | None, args: IntentTraini
     """Read and check the CSVs, split off validation when needed and set the ``oos`` rows aside.
 
     This is the whole data check: ``retrain --dry-run`` runs it too, so what passes here never
-    fails later for its data. Out-of-scope rows of the training file are not trained on; with
-    ``--valid`` they join the validation file's out-of-scope rows for calibration. Intents without
-    validation rows are trained on and named in ``report.not_validated``.
+    fails later for its data. Out-of-scope rows are never trained on, so every one of them, from
+    either file and from both sides of the split, calibrates the out-of-scope rule: a split would
+    only leave most of them unused. Intents without validation rows are trained on and named in
+    ``report.not_validated``.
     """
     data = load_intents(train_path)
     labels = tuple(sorted({row.label for row in data.rows} - {args.oos_label}))
@@ -68,9 +69,7 @@ def prepare_splits(train_path: Path, valid_path: Path | None, args: IntentTraini
         checked = load_intents(valid_path)
         train, valid = data.rows, checked.rows
         files, reason = (data.check, checked.check), f"no rows in {valid_path}"
-    oos = [row for row in valid if row.label == args.oos_label]
-    if valid_path is not None:
-        oos += [row for row in train if row.label == args.oos_label]
+    oos = [row for row in valid + train if row.label == args.oos_label]
     train = [row for row in train if row.label != args.oos_label]
     valid = [row for row in valid if row.label != args.oos_label]
     unknown = sorted({row.label for row in valid} - set(labels))
@@ -253,7 +252,8 @@ def choose_rule(outputs: ValidationOutputs, splits: IntentSplits, args: IntentTr
         is_oos = np.arange(len(logits)) >= len(splits.valid)
         correct = np.concatenate([np.asarray(gold, dtype=object) == np.asarray(predicted, dtype=object),
                                   np.zeros(len(splits.oos), dtype=bool)])  # fmt: skip
-        rule = calibrate_with_oos(logits, correct, is_oos, args.oos_score, similarity=similarity)
+        rule = calibrate_with_oos(logits, correct, is_oos, args.oos_score, similarity=similarity,
+                                  oos_share=args.oos_share)
         scores = rule.scores(logits, similarity)
         metrics["oos_auroc"] = auroc(scores[~is_oos], scores[is_oos])
         metrics["oos_recall"] = float(np.mean(~rule.in_scope(logits, similarity)[is_oos]))

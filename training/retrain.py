@@ -253,10 +253,12 @@ class _Run:
 
     def _intent_args(self, build: Build) -> IntentTrainingArgs:
         # The new model picks intents as the active one does (with its nearest-example vote, if any)
-        # and is trained as it was (keeping its vectors near the warm encoder's, if it kept them).
+        # and is trained and calibrated as it was (keeping its vectors near the warm encoder's, if it
+        # kept them, and choosing the out-of-scope threshold for its share of out-of-scope messages).
         active = self.workspace.checkpoint(build, "intents")
         args = replace(self.options.intent_args, nearest_vote=_vote_weight(active),
-                       preserve_base=_preserve_weight(active))
+                       preserve_base=_saved_arg(active, "preserve_base", 0.0),
+                       oos_share=_saved_arg(active, "oos_share", IntentTrainingArgs.oos_share))
         if not self.options.warm_start:
             return args
         return replace(args, base_model=str(self.workspace.checkpoint(build, "intents") / "model"),
@@ -312,14 +314,14 @@ class _Run:
             shutil.rmtree(partial, ignore_errors=True)
 
 
-def _preserve_weight(checkpoint: Path) -> float:
-    """The ``preserve_base`` weight an intent checkpoint was trained with (0 when it records none)."""
+def _saved_arg(checkpoint: Path, name: str, default: float) -> float:
+    """A number an intent checkpoint was trained with (``preserve_base``, ``oos_share``), or ``default``."""
     try:
         saved = json.loads((checkpoint / "training_args.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return 0.0
-    value = saved.get("preserve_base", 0.0) if isinstance(saved, dict) else 0.0
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+        return default
+    value = saved.get(name, default) if isinstance(saved, dict) else default
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
 
 
 def _vote_weight(checkpoint: Path) -> float:

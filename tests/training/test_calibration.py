@@ -97,6 +97,18 @@ def test_weighting_the_in_scope_side_keeps_more_rows() -> None:
         balanced_threshold(scores, correct, is_oos, oos_share=1.0)
 
 
+def test_with_oos_rows_the_threshold_is_chosen_for_the_given_share_of_out_of_scope_messages() -> None:
+    # max_softmax: in scope 0.9, 0.8, 0.7, 0.6 (right), out of scope 0.65, 0.62, 0.55, 0.52
+    probabilities = np.array([0.9, 0.8, 0.7, 0.6, 0.65, 0.62, 0.55, 0.52])
+    logits = np.stack([np.log(probabilities), np.log(1 - probabilities)], axis=1)
+    is_oos = np.arange(8) >= 4
+    balanced = calibrate_with_oos(logits, ~is_oos, is_oos, "max_softmax")
+    quarter = calibrate_with_oos(logits, ~is_oos, is_oos, "max_softmax", oos_share=0.25)
+    assert quarter.threshold < balanced.threshold  # rejects fewer in-scope rows
+    assert "balanced accuracy" in balanced.calibration
+    assert "out-of-scope share of 0.25" in quarter.calibration
+
+
 def test_without_oos_the_simulated_rows_count_as_a_quarter_of_the_traffic() -> None:
     # Rows 4 and 5 are right but unsure (0.6, 0.62); without their own intent they score 0.75 and
     # 0.74. Weighing simulated rows equally would cut at 0.85 and refuse both right answers; at

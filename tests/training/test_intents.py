@@ -127,10 +127,21 @@ def test_oos_in_valid_but_unknown_label_is_an_error(tmp_path: Path) -> None:
     assert splits.oos and all(row.label == "oos" for row in splits.oos)
 
 
+def test_every_out_of_scope_row_calibrates_whichever_side_of_the_split_it_falls(tmp_path: Path) -> None:
+    """Out-of-scope rows are never trained on: a validation split must not leave 90% of them unused."""
+    from tests.training.helpers import TOY_OOS
+    from training.intents import prepare_splits
+
+    train = write_toy_intents(tmp_path / "train.csv")
+    splits = prepare_splits(train, None, IntentTrainingArgs(valid_fraction=0.1))
+    assert sorted(row.text for row in splits.oos) == sorted(TOY_OOS)
+    assert len(splits.valid) < len(splits.train)  # the in-scope rows are still split
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [({"epochs": 0}, "epochs"), ({"pooling": "max"}, "pooling"), ({"precision": "int4"}, "precision"),
-     ({"valid_fraction": 1.5}, "valid_fraction")],  # fmt: skip
+     ({"valid_fraction": 1.5}, "valid_fraction"), ({"oos_share": 1.0}, "oos_share")],  # fmt: skip
 )
 def test_arguments_are_validated(change: dict[str, object], message: str) -> None:
     with pytest.raises(TrainingInputError, match=f"training argument {message}"):

@@ -259,13 +259,13 @@ def test_a_shared_encoder_is_retrained_as_one(joint_deployment: Path, tmp_path: 
 
     data = Path(shutil.copytree(joint_deployment, tmp_path / "data", symlinks=True))
     assert load_bundle(data / "bundles" / "v1").shared
-    # v1 as `train joint --nearest-vote 0.5 --preserve-base 2` would have written it: the retrain
-    # keeps its vote and trains as it was trained
+    # v1 as `train joint --nearest-vote 0.5 --preserve-base 2 --oos-share 0.25` would have written it:
+    # the retrain keeps its vote and trains and calibrates as it was trained
     head = data / "training" / "checkpoints" / "v1" / "intents" / "head.npz"
     with np.load(head) as arrays:
         np.savez(head, **{**dict(arrays), "vote_weight": np.float32(0.5)})
     saved = data / "training" / "checkpoints" / "v1" / "intents" / "training_args.json"
-    saved.write_text(json.dumps({**json.loads(saved.read_text()), "preserve_base": 2.0}))
+    saved.write_text(json.dumps({**json.loads(saved.read_text()), "preserve_base": 2.0, "oos_share": 0.25}))
     report = retrain(options(data, tiny_bert_master), log=lambda line: None)
     assert report.published and current(data) == "v2" and report.retriever_retrained
     assert "train_joint" in report.seconds and "train_intents" not in report.seconds
@@ -276,7 +276,8 @@ def test_a_shared_encoder_is_retrained_as_one(joint_deployment: Path, tmp_path: 
     workspace = Workspace.open(data / "training")
     build = workspace.build("v2")
     assert build is not None
-    assert json.loads((workspace.checkpoint(build, "intents") / "training_args.json").read_text())["preserve_base"] == 2.0
+    trained = json.loads((workspace.checkpoint(build, "intents") / "training_args.json").read_text())
+    assert trained["preserve_base"] == 2.0 and trained["oos_share"] == 0.25
     assert _one_encoder(workspace.checkpoint(build, "intents"), workspace.checkpoint(build, "retriever"))
 
 
