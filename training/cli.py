@@ -91,7 +91,8 @@ def _train_joint(args: argparse.Namespace) -> int:
     intent_options = IntentTrainingArgs(
         base_model=args.base_model, epochs=args.epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, oos_label=args.oos_label, precision=args.precision, seed=args.seed,
-        min_train_steps=args.min_train_steps, nearest_vote=args.nearest_vote, preserve_base=args.preserve_base, oos_share=args.oos_share,
+        min_train_steps=args.min_train_steps, nearest_vote=args.nearest_vote, preserve_base=args.preserve_base,
+        oos_share=args.oos_share,
     )  # fmt: skip
     retriever_options = RetrieverTrainingArgs(
         epochs=args.retriever_epochs, batch_size=args.batch_size, max_length=args.max_length,
