@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from bot.cli import main
+from bot.models.oos import OosRule
+from export.checkpoint import read_intent_checkpoint, write_intent_json
 from export.gate import Tolerances
 from export.request import ExportOptions
 from knowledge.conversations.log import ConversationLog, TurnRecord
@@ -266,6 +268,11 @@ def test_a_shared_encoder_is_retrained_as_one(joint_deployment: Path, tmp_path: 
         np.savez(head, **{**dict(arrays), "vote_weight": np.float32(0.5)})
     saved = data / "training" / "checkpoints" / "v1" / "intents" / "training_args.json"
     saved.write_text(json.dumps({**json.loads(saved.read_text()), "preserve_base": 2.0, "oos_share": 0.25}))
+    # ... and its out-of-scope rule's score: another one than v1's training chose (keeping everything
+    # in scope, so the gate's old answers lose nothing by it)
+    intents = read_intent_checkpoint(saved.parent)
+    score = "energy" if intents.oos.score == "max_softmax" else "max_softmax"
+    write_intent_json(replace(intents, oos=OosRule(score, 1.0, -1e9, "set by the test")))
     report = retrain(options(data, tiny_bert_master), log=lambda line: None)
     assert report.published and current(data) == "v2" and report.retriever_retrained
     assert "train_joint" in report.seconds and "train_intents" not in report.seconds
@@ -277,7 +284,8 @@ def test_a_shared_encoder_is_retrained_as_one(joint_deployment: Path, tmp_path: 
     build = workspace.build("v2")
     assert build is not None
     trained = json.loads((workspace.checkpoint(build, "intents") / "training_args.json").read_text())
-    assert trained["preserve_base"] == 2.0 and trained["oos_share"] == 0.25
+    assert trained["preserve_base"] == 2.0 and trained["oos_share"] == 0.25 and trained["oos_score"] == score
+    assert read_intent_checkpoint(workspace.checkpoint(build, "intents")).oos.score == score
     assert _one_encoder(workspace.checkpoint(build, "intents"), workspace.checkpoint(build, "retriever"))
 
 
