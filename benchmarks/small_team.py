@@ -27,6 +27,7 @@ import csv
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -45,12 +46,29 @@ from knowledge.faq.entry import FaqEntry
 from knowledge.faq.store import FaqStore
 from knowledge.routing import PERSON, RouteStore
 from knowledge.staff import StaffAccounts
+from training.args import IntentTrainingArgs
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "knowledge" / "demo"
-DEMO_STEPS = 200  # the demo bundle's optimizer steps (the Makefile's DEMO_TRAIN_FLAGS)
-DEMO_OOS_SHARE = 0.25  # the demo bundle's --oos-share (the Makefile's DEMO_TRAIN_FLAGS)
 STAFF, STAFF_PASSWORD = "ana", "small team benchmark password"
+
+
+def demo_train_flags() -> list[str]:
+    """The training options of the demo bundle, as ``make demo-bundle`` passes them: the
+    Makefile's ``DEMO_TRAIN_FLAGS``, or the environment's, which overrides it as for make."""
+    makefile = re.search(r"^DEMO_TRAIN_FLAGS \?= (.*)$", (ROOT / "Makefile").read_text(encoding="utf-8"), re.M)
+    assert makefile is not None, "the Makefile sets no DEMO_TRAIN_FLAGS"
+    return shlex.split(os.environ.get("DEMO_TRAIN_FLAGS") or makefile[1])
+
+
+def demo_flag(name: str, default: float) -> float:
+    """One number of ``demo_train_flags`` (``--oos-share``), or ``default`` when it is not given."""
+    flags = demo_train_flags()
+    return float(flags[flags.index(name) + 1]) if name in flags else default
+
+
+DEMO_STEPS = int(demo_flag("--min-train-steps", IntentTrainingArgs.min_train_steps))  # its optimizer steps
+DEMO_OOS_SHARE = demo_flag("--oos-share", IntentTrainingArgs.oos_share)  # the share its out-of-scope rule is for
 
 
 @dataclass(frozen=True)
@@ -121,7 +139,7 @@ def label_session(database: Database, turns: dict[str, int]) -> None:
 def run(args: argparse.Namespace) -> None:
     """The benchmark: a demo bundle served on loopback, the session above, retrain with the swap measured."""
     from benchmarks.learning_loop import TOKEN, Clock, _wait, free_port, keep_chatting, supportbot
-    from training.args import IntentTrainingArgs, RetrieverTrainingArgs
+    from training.args import RetrieverTrainingArgs
     from training.retrain import RetrainFailure, RetrainOptions, retrain
     from training.retrain_cli import SHIPPED_ROUTING
 
@@ -137,7 +155,7 @@ def run(args: argparse.Namespace) -> None:
     if not (work / "joint" / "retriever" / "supportbot_retriever.json").exists():  # the demo bundle, as make builds it
         clock.run("train_first_bundle", supportbot, "train", "joint", "--train", str(DEMO / "intents.csv"), "--faq",
                   str(work / "faq.csv"), "--queries", str(DEMO / "queries.csv"), "--out", str(work / "joint"),
-                  "--min-train-steps", str(DEMO_STEPS), "--oos-share", str(DEMO_OOS_SHARE), env=env)
+                  *demo_train_flags(), env=env)
     supportbot("export", "--intents", str(work / "joint" / "intents"), "--retriever", str(work / "joint" / "retriever"),
                "--out", str(data_dir / "bundles"), "--version", "v1", "--heldout-intents", str(DEMO / "intents_eval.csv"),
                "--heldout-faq", str(work / "faq.csv"), "--heldout-queries", str(DEMO / "queries.csv"), "--fp32-fallback",
