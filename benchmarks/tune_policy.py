@@ -42,6 +42,7 @@ GRID: dict[str, list[float]] = {
     "handler_sure_threshold": [0.5, 0.6, 0.7, 0.8, 0.9],
     "conversational_sure": [0.3, 0.45, 0.6, 0.8],
     "oos_extra": [0.0, 0.1, 0.2, 0.3],
+    "overrule_extra": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
     "short_window": [0.12, 0.2, 0.25, 0.3],
 }
 
@@ -80,7 +81,8 @@ async def tune(data_dir: Path) -> dict[str, object]:
         current = {"answer_threshold": round(model.answer_threshold, 3), "margin": round(model.margin, 3),
                    "clarify_window": base_settings.clarify_window,
                    "handler_sure_threshold": base_settings.handler_sure_threshold, "conversational_sure": 0.8,
-                   "oos_extra": base_settings.oos_extra, "short_window": base_settings.short_window}
+                   "oos_extra": base_settings.oos_extra, "short_window": base_settings.short_window,
+                   "overrule_extra": base_settings.overrule_extra}
         base_routing = load_routing(DEFAULT_ROUTING, demo_handlers())
         dialogues = load_suite(SUITE_DIR / "tuning.yaml")
 

@@ -72,6 +72,10 @@ class Settings:
     # it. Chosen on the dialogue suite's tuning part (benchmarks/results/tune_policy.json).
     oos_extra: float = 0.1
     short_window: float = 0.25
+    # A clear FAQ answer beats a handler intent below its sure threshold only when it scores this
+    # much above the answer threshold: the two readings disagree, so the FAQ's must be strong.
+    # Chosen on the dialogue suite's tuning part (benchmarks/results/tune_policy.json).
+    overrule_extra: float = 0.15
     # Of the FAQ answers, this share is queued for staff to check ("possibly wrong"), so answers
     # that looked confident get a look too.
     review_sample_rate: float = 0.02
@@ -145,6 +149,7 @@ class Settings:
             (0 <= self.related_questions <= 5, "RELATED_QUESTIONS", "between 0 and 5"),
             (0 <= self.handler_sure_threshold <= 1, "HANDLER_SURE_THRESHOLD", "between 0 and 1"),
             (0 <= self.oos_extra <= 1, "OOS_EXTRA", "between 0 and 1"),
+            (0 <= self.overrule_extra <= 1, "OVERRULE_EXTRA", "between 0 and 1"),
             (0 <= self.short_window <= 1, "SHORT_WINDOW", "between 0 and 1"),
             (self.admin_token == "" or len(self.admin_token) >= 16, "ADMIN_TOKEN",
              "at least 16 characters (or unset to disable the admin API)"),

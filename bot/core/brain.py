@@ -100,6 +100,7 @@ def thresholds_for(model: Model, settings: Settings) -> Thresholds:
         handler=settings.handler_threshold,
         handler_sure=settings.handler_sure_threshold,
         oos_extra=settings.oos_extra,
+        overrule_extra=settings.overrule_extra,
         short_window=settings.short_window,
     )
 

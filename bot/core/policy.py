@@ -4,8 +4,10 @@ Pure functions, no I/O, so every branch is easy to test and to show staff ("why 
 that?"). Order of rules:
 
 1. a confident, in-scope intent routed to a handler runs that handler, unless the FAQ has a
-   clear answer (rule 3's test) and the intent is below ``handler_sure``: a clear FAQ answer
-   beats a hesitant handler ("how long does delivery take?" is not a question about my order).
+   clear answer (rule 3's test) that scores ``overrule_extra`` above ``answer`` and the intent
+   is below ``handler_sure``: a strong FAQ answer beats a hesitant handler ("how long does
+   delivery take?" is not a question about my order), a weak one does not ("ok and where is my
+   order": order_status 0.65 against a 0.41 resemblance to the shipping countries).
    A request for a person (``HANDOFF``) is never answered by the FAQ instead;
 2. a confident, in-scope intent routed to one FAQ entry answers it;
 3. otherwise FAQ search: answer when the top score clears ``answer`` and beats the second
@@ -43,6 +45,7 @@ class Thresholds:
     handler: float  # probability a handler intent needs
     handler_sure: float = 0.8  # ... and above which it wins even over a clear FAQ answer
     oos_extra: float = 0.1  # an out-of-scope reading needs the FAQ answer this much above ``answer``
+    overrule_extra: float = 0.0  # ... and a confident handler intent below ``handler_sure`` this much
     short_window: float = 0.25  # a message of a word or two gets choices from this far below ``answer``
 
 
@@ -71,7 +74,8 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
     overruled = False  # a handler intent that a clear FAQ answer beats (rule 1)
     if route.kind == "handler" and confident:
         sure = thresholds.handler_sure if route.sure is None else route.sure
-        overruled = clear and intent.confidence < sure and route.target != HANDOFF
+        overruled = clear and intent.confidence < sure and route.target != HANDOFF \
+            and hits[0].score >= thresholds.answer + thresholds.overrule_extra
         if not overruled:
             return Decision(Action.HANDLER, f"intent {intent.label} ({intent.confidence:.2f} >= "
                             f"{thresholds.handler:.2f}) runs handler {route.target}", handler=route.target,

@@ -94,6 +94,19 @@ def test_hesitant_handler_intent_runs_when_the_faq_is_not_clear(scores: tuple[fl
     assert decision.action == "handler"
 
 
+def test_only_a_strong_faq_answer_beats_a_confident_handler_intent() -> None:
+    """ "ok and where is my order": order_status at 0.65 against a clear but weak resemblance to
+    the shipping countries (0.41, threshold 0.33) runs the handler; "how long does delivery take?"
+    at 0.61 against 0.78 for the delivery times gets the answer."""
+    strict = Thresholds(answer=0.6, margin=0.05, clarify_window=0.12, handler=0.5, overrule_extra=0.15)
+    order = Route("handler", "order_status")
+    weak = decide(IntentGuess("order_status", 0.65, True), hits(0.7, 0.5), order, strict)
+    assert weak.action == "handler" and weak.handler == "order_status"
+    strong = decide(IntentGuess("order_status", 0.65, True), hits(0.8, 0.5), order, strict)
+    assert strong.action == "answer" and strong.faq_id == "faq-0" and "does not run handler" in strong.reason
+    assert decide(IntentGuess("order_status", 0.65, True), hits(0.7, 0.5), order, T).action == "answer"
+
+
 def test_a_request_for_a_person_is_never_answered_by_the_faq_instead() -> None:
     decision = decide(IntentGuess("human_handoff", 0.6, True), hits(0.9, 0.3), Route("handler", "human_handoff"), T)
     assert decision.action == "handler" and decision.handler == "human_handoff"
