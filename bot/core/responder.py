@@ -140,7 +140,7 @@ class Responder:
         if turn.reply.action == Action.ANSWER and turn.reply.faq_id and self.related is not None:
             brain = self.keeper.current
             turn = replace(turn, reply=with_related(turn.reply, brain, self.related.for_answer(brain, turn.reply.faq_id)))
-        remember(context, turn.reply, turn.pending)
+        remember(context, turn.reply, turn.pending, turn.text)
         previous, context.last_answer = context.last_answer, \
             (None, turn.text, time.time()) if turn.reply.action == Action.ANSWER else None
         reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived, dump(context),
@@ -158,7 +158,7 @@ class Responder:
         elif turn.reply.action == Action.ANSWER and turn.reply.faq_id and self.related is not None:
             brain = self.keeper.current
             turn = replace(turn, reply=with_related(turn.reply, brain, self.related.for_answer(brain, turn.reply.faq_id)))
-        remember(context, turn.reply, turn.pending)
+        remember(context, turn.reply, turn.pending, turn.text)
         await self.sessions.save(session_id, context)
         return turn.reply
 
@@ -217,6 +217,12 @@ class Responder:
                 and self.routing.route_for(understood.intent.label).kind == "search" and follows_up(message.text):
             understood, decision = await self._with_previous(context.last_answer[1], message.text,
                                                              understood, decision)
+        elif context.clarified and decision.action != Action.HANDLER and decision.faq_id not in context.choices:
+            # The message after choices were offered narrows the vague one that got them ("returns",
+            # then "like how long do i have after it arrives"): read together, kept only when that
+            # answers one of the choices, so a new topic is read on its own.
+            understood, decision = await self._with_previous(context.clarified, message.text, understood,
+                                                             decision, within=context.choices)
         if context.handler and not _takes_over(decision, context.handler):
             return await self._run_handler(context, session_id, context.handler, message.text, True, understood)
         if decision.action == Action.HANDLER and decision.handler:
@@ -250,13 +256,13 @@ class Responder:
         """The handler that owns something the message names (the demo: an order number)."""
         return next((handler for finds, handler in self.entities if finds(text) and handler in self.handlers), None)
 
-    async def _with_previous(self, previous: str, text: str, understood: Understood,
-                             decision: Decision) -> tuple[Understood, Decision]:
+    async def _with_previous(self, previous: str, text: str, understood: Understood, decision: Decision,
+                             within: tuple[str, ...] | None = None) -> tuple[Understood, Decision]:
         """A follow-up ("and do I pay the postage for that?") read together with the question
-        just answered; kept only if that gives a clear answer."""
+        just answered; kept only if that gives a clear answer (one of ``within``, when given)."""
         combined = await self.inference.submit(f"{previous} {text}")
         followed = self._decide(combined, f"{previous} {text}")
-        if followed.action != Action.ANSWER:
+        if followed.action != Action.ANSWER or (within is not None and followed.faq_id not in within):
             return understood, decision
         return combined, replace(followed, reason=f"{followed.reason}, read as a follow-up of the previous question")
 

@@ -45,6 +45,7 @@ class Context:
     streak: Streak = Streak()  # fallbacks in a row: when to say "still", when to call a person
     offered_person: bool = False  # the last reply offered "Talk to a person": "yes" takes it
     last_answer: tuple[int | None, str, float] | None = None  # (turn id, question, epoch time) of an FAQ answer
+    clarified: str = ""  # the message the offered ``choices`` answer
 
 
 @dataclass(frozen=True)
@@ -55,12 +56,13 @@ class Pending:
     state: Mapping[str, str]
 
 
-def remember(context: Context, reply: Reply, pending: Pending | None = None) -> None:
+def remember(context: Context, reply: Reply, pending: Pending | None = None, text: str = "") -> None:
     """Change ``context`` as sending ``reply`` does: the one place a reply changes a conversation.
 
     ``pending`` is the handler that wrote a handler or handoff reply, if it asked a question.
     A refused message changes nothing but the streak; a clarification or fallback leaves a
     pending question pending, an answer or another handler's reply (a new topic) drops it.
+    ``text`` is the message replied to, kept with the choices a clarification offers.
     """
     context.streak = context.streak.after(reply.action, reply.escalate)
     if reply.action == Action.REJECTED:
@@ -74,6 +76,7 @@ def remember(context: Context, reply: Reply, pending: Pending | None = None) -> 
     if reply.action == Action.ANSWER:
         context.last_faq = reply.faq_id
     context.choices = reply.choices  # offered by a clarification; every other reply withdraws them
+    context.clarified = text if reply.choices else ""
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,7 @@ def dump(context: Context) -> str:
         "last_faq": context.last_faq, "choices": list(context.choices), "handler": context.handler,
         "handler_state": dict(context.handler_state),
         "streak": [context.streak.fallbacks, context.streak.unanswered], "offered_person": context.offered_person,
-        "last_answer": [answered[1], answered[2]] if answered else None,
+        "last_answer": [answered[1], answered[2]] if answered else None, "clarified": context.clarified,
     }, separators=(",", ":"))
 
 
@@ -167,4 +170,5 @@ def load(stored: Stored | None) -> Context:
     return Context(last_faq=data["last_faq"], choices=tuple(data["choices"]), handler=data["handler"],
                    handler_state=dict(data["handler_state"]), streak=Streak(int(fallbacks), bool(unanswered)),
                    offered_person=bool(data["offered_person"]),
-                   last_answer=(stored.turn_id, answered[0], float(answered[1])) if answered else None)
+                   last_answer=(stored.turn_id, answered[0], float(answered[1])) if answered else None,
+                   clarified=str(data.get("clarified") or ""))  # absent from memories stored before it

@@ -74,12 +74,14 @@ def test_a_handoff_starts_the_count_again_for_when_the_bot_has_the_conversation_
 def test_remember_applies_what_a_reply_changes() -> None:
     context = Context(handler="order_status", handler_state={"asked": "1"})
     clarify = Reply("Did you mean?", Action.CLARIFY, (Button("Returns", "faq:returns"), Button("None", "none")))
-    remember(context, clarify)
+    remember(context, clarify, text="return")
     assert context.choices == ("returns",) and context.handler == "order_status", "FAQ replies leave a question"
-    remember(context, Reply("", Action.REJECTED))
-    assert context.choices == ("returns",), "a refused message changes nothing but the streak"
-    remember(context, Reply("3-5 days", Action.ANSWER, faq_id="shipping-times"))
-    assert context.last_faq == "shipping-times" and context.choices == ()
+    assert context.clarified == "return", "the message the choices answer"
+    remember(context, Reply("", Action.REJECTED), text="x" * 5000)
+    assert context.choices == ("returns",) and context.clarified == "return", \
+        "a refused message changes nothing but the streak"
+    remember(context, Reply("3-5 days", Action.ANSWER, faq_id="shipping-times"), text="how long does delivery take")
+    assert context.last_faq == "shipping-times" and context.choices == () and context.clarified == ""
     remember(context, Reply("Which order?", Action.HANDLER), Pending("order_status", {"asked": "2"}))
     assert context.handler == "order_status" and context.handler_state == {"asked": "2"}
     remember(context, Reply("Shipped.", Action.HANDLER))
@@ -174,6 +176,21 @@ async def test_a_follow_up_is_read_with_the_question_just_answered(client: TestC
     assert alone.reply.action != Action.ANSWER, "on its own it says nothing"
     follow = await responder.respond("web:follow-up", "web", "and what about those")
     assert follow.action == Action.ANSWER and "follow-up" in follow.reason
+
+
+async def test_the_message_after_choices_is_read_with_the_vague_one_that_got_them(client: TestClient) -> None:
+    """ "return" gets choices; "how long do i have to send it" alone would get others, but with
+    "return" it answers one of those offered. A new topic is still read on its own."""
+    responder = responder_of(client)
+    alone = await responder.explain("how long do i have to send it")
+    assert alone.reply.faq_id != "return-policy"
+    vague = await responder.respond("web:narrow", "web", "return")
+    assert vague.action == Action.CLARIFY and "return-policy" in vague.choices
+    narrowed = await responder.respond("web:narrow", "web", "how long do i have to send it")
+    assert narrowed.action == Action.ANSWER and narrowed.faq_id == "return-policy" and "follow-up" in narrowed.reason
+    await responder.respond("web:new-topic", "web", "return")
+    other = await responder.respond("web:new-topic", "web", "which payment methods do you accept")
+    assert other.faq_id == "payment-methods" and "follow-up" not in other.reason
 
 
 async def test_a_returning_customer_is_asked_about_the_order_they_asked_about_before(client: TestClient) -> None:
