@@ -3,8 +3,9 @@
 Loads the bundle once, then replays the tuning dialogues against the real application
 in-process for each candidate setting, changing one setting at a time (coordinate ascent)
 until no change helps: the FAQ answer threshold and margin, the clarification window, the
-global ``handler_sure``, the ``sure`` of the conversational intents (greeting, goodbye,
-thanks, bot_identity, complaint, affirm, deny), the extra an out-of-scope reading needs and
+probability a handler intent needs, the global ``handler_sure``, the ``sure`` of the
+conversational intents (greeting, goodbye, thanks, bot_identity, complaint, affirm, deny), the
+extra an out-of-scope reading needs, the extra an FAQ answer needs to beat a handler intent, and
 the window of choices for a message of a word or two. Prints every step and writes the result to
 ``tune_policy.json``.
 
@@ -39,6 +40,7 @@ GRID: dict[str, list[float]] = {
     "answer_threshold": [0.25, 0.3, 0.35, 0.4, 0.45],
     "margin": [0.0, 0.04, 0.08, 0.13],
     "clarify_window": [0.06, 0.12, 0.18],
+    "handler_threshold": [0.3, 0.35, 0.4, 0.45, 0.5, 0.55],
     "handler_sure_threshold": [0.5, 0.6, 0.7, 0.8, 0.9],
     "conversational_sure": [0.3, 0.45, 0.6, 0.8],
     "oos_extra": [0.0, 0.1, 0.2, 0.3],
@@ -79,7 +81,7 @@ async def tune(data_dir: Path) -> dict[str, object]:
         assert isinstance(model, BundleModel)
         calibrated = {"answer_threshold": model.answer_threshold, "margin": model.margin}
         current = {"answer_threshold": round(model.answer_threshold, 3), "margin": round(model.margin, 3),
-                   "clarify_window": base_settings.clarify_window,
+                   "clarify_window": base_settings.clarify_window, "handler_threshold": base_settings.handler_threshold,
                    "handler_sure_threshold": base_settings.handler_sure_threshold, "conversational_sure": 0.8,
                    "oos_extra": base_settings.oos_extra, "short_window": base_settings.short_window,
                    "overrule_extra": base_settings.overrule_extra}
