@@ -63,7 +63,7 @@ async def test_the_tuning_part_passes_on_the_demo_bundle(tmp_path: Path) -> None
     finally:
         await server.close()
     result = summary(outcomes)
-    assert result["overall"]["pass_rate"] >= 0.8, result["failures"]  # measured 86.5%; the target is 95%
+    assert result["overall"]["pass_rate"] >= 0.85, result["failures"]  # measured 92.7%; the target is 95%
     assert result["categories"]["small_talk"]["confidently_wrong"] == 0
 
 
