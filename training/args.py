@@ -41,6 +41,8 @@ class IntentTrainingArgs:
     pooling: "mean" over tokens (how the base model was pre-trained) or "cls".
     max_length: tokens per message; longer messages are truncated.
     valid_fraction, max_valid_rows: the stratified validation split when no --valid is given.
+    train_only: intents the split leaves wholly in training (learnt, not validated): a retrain's
+        intents that staff labels brought, which its gate measures on phrasings it holds out.
     oos_label: rows with this label are out-of-scope examples, never a class.
     oos_score: "max_softmax", "energy", "knn", or "auto" (the best validation AUROC among
         max_softmax, knn and, when validation has out-of-scope rows, energy;
@@ -77,6 +79,7 @@ class IntentTrainingArgs:
     max_length: int = 64
     valid_fraction: float = 0.1
     max_valid_rows: int = 500
+    train_only: tuple[str, ...] = ()
     oos_label: str = "oos"
     oos_score: str = "auto"
     oos_share: float = 0.5
@@ -91,6 +94,9 @@ class IntentTrainingArgs:
             _check(getattr(self, name) >= 1, name, "an integer >= 1", getattr(self, name))
         _check(self.min_train_steps >= 0, "min_train_steps", "an integer >= 0", self.min_train_steps)
         _check(self.knn_per_label >= 0, "knn_per_label", "an integer >= 0", self.knn_per_label)
+        object.__setattr__(self, "train_only", tuple(self.train_only))  # a list, as training_args.json keeps it
+        _check(all(isinstance(label, str) for label in self.train_only), "train_only", "intent names",
+               self.train_only)
         for name in ("learning_rate", "head_learning_rate"):
             _check(0 < getattr(self, name) < 1, name, "a number in (0, 1)", getattr(self, name))
         _check(0 < self.layer_decay <= 1, "layer_decay", "a number in (0, 1]", self.layer_decay)

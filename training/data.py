@@ -20,7 +20,7 @@ import csv
 import hashlib
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,12 +151,12 @@ MIN_TO_VALIDATE = 2  # rows a label needs to hold one out for validation and sti
 
 
 def split_stratified(
-    rows: Sequence[IntentExample], fraction: float, max_rows: int, seed: int
+    rows: Sequence[IntentExample], fraction: float, max_rows: int, seed: int, keep: Collection[str] = ()
 ) -> tuple[list[IntentExample], list[IntentExample]]:
     """Split off a validation set, stratified by label; never fails.
 
-    A label with fewer than ``MIN_TO_VALIDATE`` rows stays wholly in training: it is learnt but
-    cannot be validated. Every other label gets rows in both parts, in proportion: the validation
+    A label with fewer than ``MIN_TO_VALIDATE`` rows, or named in ``keep``, stays wholly in
+    training: it is learnt but cannot be validated. Every other label gets rows in both parts, in proportion: the validation
     size is ``fraction`` of their rows, capped at ``max_rows``, but never below one row per label.
     With no such label the validation part is empty.
 
@@ -166,7 +166,7 @@ def split_stratified(
     (['a', 'a'], True)
     """
     counts = Counter(row.label for row in rows)
-    scarce = {label for label, count in counts.items() if count < MIN_TO_VALIDATE}
+    scarce = {label for label, count in counts.items() if count < MIN_TO_VALIDATE or label in keep}
     kept = [row for row in rows if row.label in scarce]
     pool = [row for row in rows if row.label not in scarce]
     if not pool:

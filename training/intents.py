@@ -63,7 +63,8 @@ def prepare_splits(train_path: Path, valid_path: Path | None, args: IntentTraini
         raise TrainingInputError(f"{train_path}: {len(labels)} intent(s) to learn{named} besides "
                                  f"'{args.oos_label}'; a classifier needs at least 2")
     if valid_path is None:
-        train, valid = split_stratified(data.rows, args.valid_fraction, args.max_valid_rows, args.seed)
+        train, valid = split_stratified(data.rows, args.valid_fraction, args.max_valid_rows, args.seed,
+                                        keep=args.train_only)
         files, reason = (data.check,), "too few examples"
     else:
         checked = load_intents(valid_path)

@@ -90,6 +90,13 @@ def test_a_label_with_one_row_stays_in_training() -> None:
         [IntentExample("a", "x"), IntentExample("c", "lonely")], [])  # nothing to validate: all trained on
 
 
+def test_a_label_kept_for_training_gives_no_validation_row() -> None:
+    rows = [IntentExample(f"big {i}", "big") for i in range(20)] + [IntentExample(f"new {i}", "new") for i in range(5)]
+    assert "new" in {r.label for r in split_stratified(rows, 0.2, 10, 0)[1]}
+    train, valid = split_stratified(rows, 0.2, 10, 0, keep={"new"})
+    assert {r.label for r in valid} == {"big"} and sum(r.label == "new" for r in train) == 5
+
+
 def test_every_label_with_two_rows_is_in_both_parts() -> None:
     """Beside a large label, proportional rounding would give labels of 2 rows no validation row."""
     rows = [IntentExample(f"big {i}", "big") for i in range(100)]

@@ -286,6 +286,10 @@ def test_a_shared_encoder_is_retrained_as_one(joint_deployment: Path, tmp_path: 
     trained = json.loads((workspace.checkpoint(build, "intents") / "training_args.json").read_text())
     assert trained["preserve_base"] == 2.0 and trained["oos_share"] == 0.25 and trained["oos_score"] == score
     assert read_intent_checkpoint(workspace.checkpoint(build, "intents")).oos.score == score
+    # the intent staff labels brought is learnt from every labelled phrasing the gate left it
+    assert trained["train_only"] == ["cancel"]
+    heldout = read_intent_checkpoint(workspace.checkpoint(build, "intents")).heldout_path.read_text()
+    assert ",cancel" not in heldout
     assert _one_encoder(workspace.checkpoint(build, "intents"), workspace.checkpoint(build, "retriever"))
 
 
