@@ -220,7 +220,8 @@ class Responder:
         elif context.clarified and decision.action != Action.HANDLER and decision.faq_id not in context.choices:
             # The message after choices were offered narrows the vague one that got them ("returns",
             # then "like how long do i have after it arrives"): read together, kept only when that
-            # answers one of the choices, so a new topic is read on its own.
+            # answers one of the choices, and better than the message's own answer if it has one,
+            # so a new topic is read on its own.
             understood, decision = await self._with_previous(context.clarified, message.text, understood,
                                                              decision, within=context.choices)
         if context.handler and not _takes_over(decision, context.handler):
@@ -264,6 +265,8 @@ class Responder:
         followed = self._decide(combined, f"{previous} {text}")
         if followed.action != Action.ANSWER or (within is not None and followed.faq_id not in within):
             return understood, decision
+        if decision.action == Action.ANSWER and combined.hits[0].score <= understood.hits[0].score:
+            return understood, decision  # the message's own answer matches it better
         return combined, replace(followed, reason=f"{followed.reason}, read as a follow-up of the previous question")
 
     def _understand(self, texts: list[str]) -> list[Understood]:

@@ -76,7 +76,7 @@ def remember(context: Context, reply: Reply, pending: Pending | None = None, tex
     if reply.action == Action.ANSWER:
         context.last_faq = reply.faq_id
     context.choices = reply.choices  # offered by a clarification; every other reply withdraws them
-    context.clarified = text if reply.choices else ""
+    context.clarified = text if reply.action == Action.CLARIFY else ""  # not an answer's related questions
 
 
 @dataclass(frozen=True)

@@ -80,8 +80,13 @@ def test_remember_applies_what_a_reply_changes() -> None:
     remember(context, Reply("", Action.REJECTED), text="x" * 5000)
     assert context.choices == ("returns",) and context.clarified == "return", \
         "a refused message changes nothing but the streak"
+    remember(context, clarify, text="return")
+    related = (Button("When will I get my refund?", "faq:refund-timing"),)  # "People also ask", not choices
+    remember(context, Reply("3-5 days", Action.ANSWER, related, faq_id="shipping-times"),
+             text="how long does delivery take")
+    assert context.last_faq == "shipping-times" and context.clarified == ""
     remember(context, Reply("3-5 days", Action.ANSWER, faq_id="shipping-times"), text="how long does delivery take")
-    assert context.last_faq == "shipping-times" and context.choices == () and context.clarified == ""
+    assert context.choices == () and context.clarified == ""
     remember(context, Reply("Which order?", Action.HANDLER), Pending("order_status", {"asked": "2"}))
     assert context.handler == "order_status" and context.handler_state == {"asked": "2"}
     remember(context, Reply("Shipped.", Action.HANDLER))
