@@ -94,6 +94,7 @@ class IntentTrainingArgs:
             _check(getattr(self, name) >= 1, name, "an integer >= 1", getattr(self, name))
         _check(self.min_train_steps >= 0, "min_train_steps", "an integer >= 0", self.min_train_steps)
         _check(self.knn_per_label >= 0, "knn_per_label", "an integer >= 0", self.knn_per_label)
+        _check(not isinstance(self.train_only, str), "train_only", "a list of intent names", self.train_only)
         object.__setattr__(self, "train_only", tuple(self.train_only))  # a list, as training_args.json keeps it
         _check(all(isinstance(label, str) for label in self.train_only), "train_only", "intent names",
                self.train_only)

@@ -66,6 +66,8 @@ def prepare_splits(train_path: Path, valid_path: Path | None, args: IntentTraini
         train, valid = split_stratified(data.rows, args.valid_fraction, args.max_valid_rows, args.seed,
                                         keep=args.train_only)
         files, reason = (data.check,), "too few examples"
+        if args.train_only:
+            reason += f", or kept wholly for training ({', '.join(sorted(args.train_only))})"
     else:
         checked = load_intents(valid_path)
         train, valid = data.rows, checked.rows

@@ -141,7 +141,8 @@ def test_every_out_of_scope_row_calibrates_whichever_side_of_the_split_it_falls(
 @pytest.mark.parametrize(
     ("change", "message"),
     [({"epochs": 0}, "epochs"), ({"pooling": "max"}, "pooling"), ({"precision": "int4"}, "precision"),
-     ({"valid_fraction": 1.5}, "valid_fraction"), ({"oos_share": 1.0}, "oos_share")],  # fmt: skip
+     ({"valid_fraction": 1.5}, "valid_fraction"), ({"oos_share": 1.0}, "oos_share"),
+     ({"train_only": "wholesale"}, "train_only"), ({"train_only": ["wholesale", 3]}, "train_only")],  # fmt: skip
 )
 def test_arguments_are_validated(change: dict[str, object], message: str) -> None:
     with pytest.raises(TrainingInputError, match=f"training argument {message}"):

@@ -288,6 +288,7 @@ def test_a_shared_encoder_is_retrained_as_one(joint_deployment: Path, tmp_path: 
     assert read_intent_checkpoint(workspace.checkpoint(build, "intents")).oos.score == score
     # the intent staff labels brought is learnt from every labelled phrasing the gate left it
     assert trained["train_only"] == ["cancel"]
+    assert "kept wholly for training (cancel)" in " ".join(report.warnings)
     heldout = read_intent_checkpoint(workspace.checkpoint(build, "intents")).heldout_path.read_text()
     assert ",cancel" not in heldout
     assert _one_encoder(workspace.checkpoint(build, "intents"), workspace.checkpoint(build, "retriever"))
