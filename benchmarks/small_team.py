@@ -58,13 +58,15 @@ def demo_train_flags() -> list[str]:
     Makefile's ``DEMO_TRAIN_FLAGS``, or the environment's, which overrides it as for make."""
     makefile = re.search(r"^DEMO_TRAIN_FLAGS \?= (.*)$", (ROOT / "Makefile").read_text(encoding="utf-8"), re.M)
     assert makefile is not None, "the Makefile sets no DEMO_TRAIN_FLAGS"
-    return shlex.split(os.environ.get("DEMO_TRAIN_FLAGS") or makefile[1])
+    given = os.environ.get("DEMO_TRAIN_FLAGS")
+    return shlex.split(makefile[1] if given is None else given)
 
 
 def demo_flag(name: str, default: float) -> float:
-    """One number of ``demo_train_flags`` (``--oos-share``), or ``default`` when it is not given."""
-    flags = demo_train_flags()
-    return float(flags[flags.index(name) + 1]) if name in flags else default
+    """One number of ``demo_train_flags`` (``--oos-share 0.25`` or ``--oos-share=0.25``), or
+    ``default`` when it is not given."""
+    flags = [part for flag in demo_train_flags() for part in flag.split("=", 1)]
+    return float(flags[flags.index(name) + 1]) if name in flags[:-1] else default
 
 
 DEMO_STEPS = int(demo_flag("--min-train-steps", IntentTrainingArgs.min_train_steps))  # its optimizer steps
