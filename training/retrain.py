@@ -264,10 +264,11 @@ class _Run:
         # another ("wholesale prices please", the only one that said "wholesale", was never learnt).
         active = self.workspace.checkpoint(build, "intents")
         vote, score = _head_of(active)
+        saved = _saved_numbers(active)
         args = replace(self.options.intent_args, nearest_vote=vote, oos_score=score,
                        train_only=tuple(data.dataset.new_intents),
-                       preserve_base=_saved_arg(active, "preserve_base", 0.0),
-                       oos_share=_saved_arg(active, "oos_share", IntentTrainingArgs.oos_share))
+                       preserve_base=saved.get("preserve_base", 0.0),
+                       oos_share=saved.get("oos_share", IntentTrainingArgs.oos_share))
         if not self.options.warm_start:
             return args
         return replace(args, base_model=str(self.workspace.checkpoint(build, "intents") / "model"),
@@ -323,14 +324,15 @@ class _Run:
             shutil.rmtree(partial, ignore_errors=True)
 
 
-def _saved_arg(checkpoint: Path, name: str, default: float) -> float:
-    """A number an intent checkpoint was trained with (``preserve_base``, ``oos_share``), or ``default``."""
+def _saved_numbers(checkpoint: Path) -> dict[str, float]:
+    """The numbers an intent checkpoint was trained with (``preserve_base``, ``oos_share``, ...),
+    from its ``training_args.json``; empty when it has none."""
     try:
         saved = json.loads((checkpoint / "training_args.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return default
-    value = saved.get(name, default) if isinstance(saved, dict) else default
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+        return {}
+    return {name: float(value) for name, value in (saved.items() if isinstance(saved, dict) else ())
+            if isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
 def _head_of(checkpoint: Path) -> tuple[float, str]:
