@@ -70,6 +70,9 @@ class Settings:
     # FAQ queries and handler messages: more questions answered right for one handler message
     # fewer (the counts are recorded only in the message of commit 2baff71).
     handler_sure_threshold: float = 0.8
+    # An FAQ hit this close to one of an entry's phrasings is that phrasing, in effect ("How long
+    # does delivery take?" typed as staff wrote it): answered even over a sure handler intent.
+    faq_sure_threshold: float = 0.95
     # When the intent model reads a message as out of scope, an FAQ answer needs this much more
     # than the answer threshold; a message of a word or two is offered choices from this far below
     # it. Chosen on the dialogue suite's tuning part (benchmarks/results/tune_policy.json).
@@ -151,6 +154,7 @@ class Settings:
             (0 <= self.review_sample_rate <= 1, "REVIEW_SAMPLE_RATE", "between 0 and 1"),
             (0 <= self.related_questions <= 5, "RELATED_QUESTIONS", "between 0 and 5"),
             (0 <= self.handler_sure_threshold <= 1, "HANDLER_SURE_THRESHOLD", "between 0 and 1"),
+            (0 <= self.faq_sure_threshold <= 1.01, "FAQ_SURE_THRESHOLD", "between 0 and 1.01 (1.01: never)"),
             (0 <= self.oos_extra <= 1, "OOS_EXTRA", "between 0 and 1"),
             (0 <= self.overrule_extra <= 1, "OVERRULE_EXTRA", "between 0 and 1"),
             (0 <= self.short_window <= 1, "SHORT_WINDOW", "between 0 and 1"),

@@ -102,6 +102,7 @@ def thresholds_for(model: Model, settings: Settings) -> Thresholds:
         oos_extra=settings.oos_extra,
         overrule_extra=settings.overrule_extra,
         short_window=settings.short_window,
+        faq_sure=settings.faq_sure_threshold,
     )
 
 

@@ -7,8 +7,10 @@ that?"). Order of rules:
    clear answer (rule 3's test) that scores ``overrule_extra`` above ``answer`` and the intent
    is below ``handler_sure``: a strong FAQ answer beats a hesitant handler ("how long does
    delivery take?" is not a question about my order), a weak one does not ("ok and where is my
-   order": order_status 0.65 against a 0.41 resemblance to the shipping countries).
-   A request for a person (``HANDOFF``) is never answered by the FAQ instead;
+   order": order_status 0.65 against a 0.41 resemblance to the shipping countries). A hit of
+   ``faq_sure`` or more is, in effect, one of the entry's own phrasings ("How long does delivery
+   take?" word for word): staff wrote those words for that entry, so it is answered even when the
+   intent is sure. A request for a person (``HANDOFF``) is never answered by the FAQ instead;
 2. a confident, in-scope intent routed to one FAQ entry answers it;
 3. otherwise FAQ search: answer when the top score clears ``answer`` and beats the second
    entry by ``margin`` (by ``oos_extra`` more when the intent model says out of scope); offer the close ones as choices when the top is within
@@ -47,6 +49,7 @@ class Thresholds:
     oos_extra: float = 0.1  # an out-of-scope reading needs the FAQ answer this much above ``answer``
     overrule_extra: float = 0.0  # ... and a confident handler intent below ``handler_sure`` this much
     short_window: float = 0.25  # a message of a word or two gets choices from this far below ``answer``
+    faq_sure: float = 0.95  # an FAQ hit this close is the entry's own phrasing: it beats a sure handler too
 
 
 @dataclass(frozen=True)
@@ -71,14 +74,13 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
     """What to do with one message; see the module docstring for the rules."""
     confident = intent.in_scope and intent.confidence >= thresholds.handler
     clear = bool(hits) and hits[0].score >= thresholds.answer and _lead(hits) >= thresholds.margin
-    overruled = False  # a handler intent that a clear FAQ answer beats (rule 1)
+    overruled = ""  # why a clear FAQ answer beats a handler intent (rule 1), in words
     if route.kind == "handler" and confident:
         sure = thresholds.handler_sure if route.sure is None else route.sure
-        overruled = clear and intent.confidence < sure and route.target != HANDOFF \
-            and hits[0].score >= thresholds.answer + thresholds.overrule_extra
+        overruled, kept = _overrule(intent, hits, route, thresholds, sure) if clear else ("", "")
         if not overruled:
             return Decision(Action.HANDLER, f"intent {intent.label} ({intent.confidence:.2f} >= "
-                            f"{thresholds.handler:.2f}) runs handler {route.target}", handler=route.target,
+                            f"{thresholds.handler:.2f}) runs handler {route.target}{kept}", handler=route.target,
                             by_intent=True)
     elif route.kind == "faq" and confident:
         return Decision(Action.ANSWER, f"intent {intent.label} is routed to FAQ {route.target}",
@@ -106,11 +108,8 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
         return Decision(Action.FALLBACK, f"the intent model says out of scope and the top FAQ score "
                         f"{top.score:.2f} < {thresholds.answer + thresholds.oos_extra:.2f}")
     if clear:
-        sure = thresholds.handler_sure if route.sure is None else route.sure
-        beaten = (f"; intent {intent.label} ({intent.confidence:.2f} < {sure:.2f}) "
-                  f"does not run handler {route.target}") if overruled else ""
         return Decision(Action.ANSWER, f"top FAQ score {top.score:.2f} >= {thresholds.answer:.2f} and "
-                        f"leads by {_lead(hits):.2f} >= {thresholds.margin:.2f}{beaten}", faq_id=top.faq_id)
+                        f"leads by {_lead(hits):.2f} >= {thresholds.margin:.2f}{overruled}", faq_id=top.faq_id)
     floor = thresholds.answer - thresholds.clarify_window
     # Choices only for a question the intent model reads as one for the FAQ: in scope, and not
     # small talk or a task it was unsure of. Offering FAQ entries for "what's the weather?" or
@@ -126,6 +125,26 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
         return Decision(Action.CLARIFY, why, choices=close)
     scope = "" if intent.in_scope else "; the intent model says out of scope"
     return Decision(Action.FALLBACK, f"top FAQ score {top.score:.2f} < {floor:.2f}{scope}")
+
+
+def _overrule(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: Thresholds,
+              sure: float) -> tuple[str, str]:
+    """Rule 1 for a confident handler intent and a clear FAQ answer: (why the answer wins, "")
+    or ("", why the handler runs anyway), each a clause for the decision's reason."""
+    score, handler = hits[0].score, f"intent {intent.label} ({intent.confidence:.2f})"
+    if route.target == HANDOFF:
+        return "", f"; a request for a person is never answered from the FAQ (top FAQ score {score:.2f})"
+    if score >= thresholds.faq_sure:
+        return (f"; the message is the entry's own phrasing ({score:.2f} >= {thresholds.faq_sure:.2f}), so "
+                f"{handler} does not run handler {route.target}"), ""
+    if intent.confidence >= sure:
+        return "", (f"; it is sure ({intent.confidence:.2f} >= {sure:.2f}), so the top FAQ score {score:.2f} "
+                    f"(< {thresholds.faq_sure:.2f}) does not answer")
+    needed = thresholds.answer + thresholds.overrule_extra
+    if score >= needed:
+        return (f"; intent {intent.label} ({intent.confidence:.2f} < {sure:.2f}) does not run handler "
+                f"{route.target}"), ""
+    return "", f"; the top FAQ score {score:.2f} < {needed:.2f} does not overrule a handler"
 
 
 def _lead(hits: Sequence[Hit]) -> float:

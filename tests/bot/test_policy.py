@@ -110,6 +110,31 @@ def test_only_a_strong_faq_answer_beats_a_confident_handler_intent() -> None:
 def test_a_request_for_a_person_is_never_answered_by_the_faq_instead() -> None:
     decision = decide(IntentGuess("human_handoff", 0.6, True), hits(0.9, 0.3), Route("handler", "human_handoff"), T)
     assert decision.action == "handler" and decision.handler == "human_handoff"
+    assert "never answered from the FAQ" in decision.reason
+    word_for_word = decide(IntentGuess("human_handoff", 0.9, True), hits(1.0, 0.3), Route("handler", "human_handoff"), T)
+    assert word_for_word.action == "handler" and word_for_word.handler == "human_handoff"
+
+
+def test_an_entrys_own_phrasing_is_answered_even_when_a_handler_intent_is_sure() -> None:
+    """ "How long does delivery take?", the delivery-times entry's question word for word (1.00),
+    read as order_status at 0.71 against its route's sure 0.7: the customer gets the answer staff
+    wrote for those words. A near match below ``faq_sure`` still leaves a sure handler to run, and
+    the reason says why."""
+    order, intent = Route("handler", "order_status", sure=0.7), IntentGuess("order_status", 0.71, True)
+    own = decide(intent, hits(1.0, 0.38), order, T)
+    assert own.action == "answer" and own.faq_id == "faq-0" and not own.by_intent
+    assert "own phrasing (1.00 >= 0.95)" in own.reason and "does not run handler order_status" in own.reason
+    near = decide(intent, hits(0.9, 0.38), order, T)
+    assert near.action == "handler" and near.handler == "order_status"
+    assert "it is sure (0.71 >= 0.70), so the top FAQ score 0.90 (< 0.95) does not answer" in near.reason
+    never = Thresholds(answer=0.6, margin=0.05, clarify_window=0.12, handler=0.5, faq_sure=1.01)
+    assert decide(intent, hits(1.0, 0.38), order, never).action == "handler"
+
+
+def test_a_weak_clear_answer_names_the_score_a_handler_needs_to_lose() -> None:
+    strict = Thresholds(answer=0.6, margin=0.05, clarify_window=0.12, handler=0.5, overrule_extra=0.15)
+    decision = decide(IntentGuess("order_status", 0.65, True), hits(0.7, 0.5), Route("handler", "order_status"), strict)
+    assert decision.action == "handler" and "the top FAQ score 0.70 < 0.75 does not overrule a handler" in decision.reason
 
 
 @pytest.mark.parametrize("intent", [IntentGuess("faq", 0.9, False), IntentGuess("goodbye", 0.45, True)])
