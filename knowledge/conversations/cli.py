@@ -85,7 +85,10 @@ def run_export(args: argparse.Namespace) -> int:
         if args.output.suffix != suffix:
             raise SystemExit(f"{PREFIX}: error: --format {args.format} needs a {suffix} file name, got {args.output}")
         turns = ConversationLog(database).turns(limit=10_000_000, since=args.since, pending=args.pending)
-    write_turns(turns, args.output, args.format)
+    try:
+        write_turns(turns, args.output, args.format)
+    except KnowledgeError as error:  # e.g. a directory that does not exist
+        raise SystemExit(f"{PREFIX}: error: {error}") from None
     print(f"exported {len(turns)} turns to {args.output}")
     return 0
 

@@ -103,6 +103,20 @@ def test_export_format_must_match_extension(tmp_path: Path, capsys: pytest.Captu
     assert (tmp_path / "a.yaml").exists()
 
 
+@pytest.mark.parametrize("where", ["afile/faq.yaml", "missing/faq.yaml", "adir.yaml"])
+def test_export_where_no_file_can_be_written_is_one_line_and_makes_nothing(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "afile").write_text("kept", encoding="utf-8")  # a file where a directory should be
+    (tmp_path / "adir.yaml").mkdir()
+    kb("add", "x", "--question", "Q?", "--answer", "A.")
+    message = error_of(capsys, "export", "--output", str(tmp_path / where))
+    assert message.startswith(f"supportbot kb: error: cannot write {tmp_path / where}: ") and "\n" not in message
+    assert (tmp_path / "afile").read_text(encoding="utf-8") == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir.yaml", "afile", "data"]
+    assert list((tmp_path / "adir.yaml").iterdir()) == []
+
+
 def test_group_without_command_shows_help_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
     assert kb() == 2
     assert "import" in capsys.readouterr().out

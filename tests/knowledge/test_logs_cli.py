@@ -38,6 +38,21 @@ def test_export_csv_and_jsonl(store: FaqStore, tmp_path: Path, capsys: pytest.Ca
         main(["logs", "export", "--format", "csv", "--output", str(tmp_path / "t.txt")])
 
 
+@pytest.mark.parametrize("where", ["afile/t.csv", "missing/t.csv", "adir.csv"])
+def test_export_where_no_file_can_be_written_is_one_line_and_makes_nothing(
+    where: str, store: FaqStore, tmp_path: Path
+) -> None:
+    (tmp_path / "afile").write_text("kept", encoding="utf-8")  # a file where a directory should be
+    (tmp_path / "adir.csv").mkdir()
+    with pytest.raises(SystemExit) as caught:
+        main(["logs", "export", "--format", "csv", "--output", str(tmp_path / where)])
+    message = str(caught.value.code)
+    assert message.startswith(f"supportbot logs: error: cannot write {tmp_path / where}: ") and "\n" not in message
+    assert (tmp_path / "afile").read_text(encoding="utf-8") == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir.csv", "afile", "data"]
+    assert list((tmp_path / "adir.csv").iterdir()) == []
+
+
 def test_import_applies_all_labels(store: FaqStore, tmp_path: Path) -> None:
     path = tmp_path / "labels.csv"
     path.write_text("turn_id,kind,value\n1,faq,refunds\n3,out_of_scope,\n", encoding="utf-8")
