@@ -3,7 +3,7 @@
 Nothing is guessed: no extension is added and no directory is made, so a typo in the path is an
 error, not a file somewhere else. A new or existing regular file is written whole or not at all
 (a temporary file beside it, then a rename). Something else already there that is not a
-directory (``/dev/stdout``, a named pipe) is written into, because a rename would replace it.
+directory (a named pipe, ``/dev/null``) is written into, because a rename would replace it.
 A directory, a missing directory on the way or a failed write raises ``OutputError`` naming the
 path; a half-written temporary file is removed.
 

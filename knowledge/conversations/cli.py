@@ -82,7 +82,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def run_export(args: argparse.Namespace) -> int:
     with _open(args) as database:
         suffix = "." + args.format
-        if args.output.suffix != suffix:
+        if args.output.suffix and args.output.suffix != suffix:  # none (a named pipe): written as given
             raise SystemExit(f"{PREFIX}: error: --format {args.format} needs a {suffix} file name, got {args.output}")
         turns = ConversationLog(database).turns(limit=10_000_000, since=args.since, pending=args.pending)
     try:

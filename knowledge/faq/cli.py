@@ -81,7 +81,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                 "--output faq.yaml", run_export)
     p.add_argument("--output", type=Path, required=True)
     p.add_argument("--format", choices=sorted(set(FORMATS.values())),
-                   help="default: from the output file's extension")
+                   help="default: from the output file's extension (a name without one is written as given)")
     p = command("index", "build or update the FAQ search index", "supportbot kb index", run_index)
     p.add_argument("--output", type=Path, help="index file (default: $SUPPORTBOT_DATA_DIR/faq.index)")
     p.add_argument("--check", action="store_true", help="show the saved index's header; change nothing")
@@ -217,13 +217,12 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     output: Path = args.output
-    if args.format and output.suffix == "":
-        output = output.with_name(f"{output.name}.{args.format}")
-    if args.format and FORMATS.get(output.suffix.lower()) != args.format:
+    # The path given is the path written: a name without an extension (a named pipe) takes --format.
+    if args.format and output.suffix and FORMATS.get(output.suffix.lower()) != args.format:
         raise SystemExit(f"{PREFIX}: error: --format {args.format} but {output} has "
                          f"extension {output.suffix!r}; use a .{args.format} file name")
     entries = _store(args).list()
-    write_faq_file(entries, output)
+    write_faq_file(entries, output, args.format)
     print(f"exported {len(entries)} entries to {output}")
     return 0
 

@@ -94,10 +94,11 @@ def read_faq_file(path: Path) -> FaqFile:
     return FaqFile(tuple(entries), tuple(p for p in problems if p.severity != "error"))
 
 
-def write_faq_file(entries: Sequence[FaqEntry], path: Path) -> None:
-    """Write ``entries`` in the format named by the extension, at exactly ``path``
-    (``knowledge.output``: ``OutputError`` when it cannot be written there)."""
-    kind = format_of(path)
+def write_faq_file(entries: Sequence[FaqEntry], path: Path, kind: str | None = None) -> None:
+    """Write ``entries`` as ``kind`` (``csv``, ``yaml`` or ``json``; default: the format the
+    extension names) at exactly ``path`` (``knowledge.output``: ``OutputError`` when it cannot be
+    written there)."""
+    kind = kind or format_of(path)
     text = {"csv": _csv_file_text, "yaml": _yaml_text, "json": _json_text}[kind](entries)
     write_output(path, text)
 
