@@ -217,12 +217,17 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     output: Path = args.output
+    named = FORMATS.get(output.suffix.lower())
     # The path given is the path written: a name without an extension (a named pipe) takes --format.
-    if args.format and output.suffix and FORMATS.get(output.suffix.lower()) != args.format:
+    if args.format and output.suffix and named != args.format:
         raise SystemExit(f"{PREFIX}: error: --format {args.format} but {output} has "
                          f"extension {output.suffix!r}; use a .{args.format} file name")
+    kind = args.format or named
+    if kind is None:
+        raise SystemExit(f"{PREFIX}: error: {output}: the extension {output.suffix!r} names no format; "
+                         f"give --format, or a file name ending in {', '.join(sorted(FORMATS))}")
     entries = _store(args).list()
-    write_faq_file(entries, output, args.format)
+    write_faq_file(entries, output, kind)
     print(f"exported {len(entries)} entries to {output}")
     return 0
 
