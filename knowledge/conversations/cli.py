@@ -113,7 +113,7 @@ def run_forget(args: argparse.Namespace) -> int:
     customer = args.customer.strip()
     if not customer.startswith(("tg:", "web:")) or len(customer) > 128:
         raise SystemExit(f"{PREFIX}: error: --customer is a conversation id such as tg:123456789 or web:<id>")
-    if not args.yes and input(f"Erase everything stored about {customer}? [y/N] ").strip().lower() not in ("y", "yes"):
+    if not args.yes and not _confirmed(f"Erase everything stored about {customer}? [y/N] "):
         print("nothing was erased")
         return 1
     with _open(args) as database:
@@ -124,6 +124,18 @@ def run_forget(args: argparse.Namespace) -> int:
         print(f"note: {forgotten.attached_to_faq} of its questions had been added to FAQ entries as phrasings; "
               "they stay in those entries (see `supportbot kb history`)")
     return 0
+
+
+def _confirmed(question: str) -> bool:
+    """Whether the person answered yes. No answer at all (run from cron, stdin at its end) is
+    no, in one line that names the flag which confirms without asking."""
+    try:
+        answer = input(question)
+    except EOFError:
+        print()  # ends the question's line
+        raise SystemExit(f"{PREFIX}: error: no answer (end of input), so nothing was erased; "
+                         "pass --yes to erase without being asked") from None
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _open(args: argparse.Namespace) -> Database:
