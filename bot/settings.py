@@ -18,7 +18,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from knowledge.location import database_url
+from knowledge.errors import DatabaseLocationError
+from knowledge.location import checked_url, url_of
 
 PREFIX = "SUPPORTBOT_"
 MIN_WEBHOOK_SECRET_CHARS = 16
@@ -34,7 +35,7 @@ class Settings:
     """Everything the runtime needs to start. Field ``x`` reads ``SUPPORTBOT_X``."""
 
     data_dir: Path = Path("data")
-    db: str = ""  # SQLAlchemy URL; empty means data_dir/supportbot.db
+    db: str = ""  # SQLAlchemy URL or SQLite file (its directory must exist); empty means data_dir/supportbot.db
     bundle: Path | None = None  # a bundle directory; None means data_dir/bundles/current
     host: str = "127.0.0.1"
     port: int = 8080
@@ -99,7 +100,7 @@ class Settings:
 
     @property
     def database_url(self) -> str:
-        return database_url(self.db or str(self.data_dir / "supportbot.db"))
+        return url_of(self.db or str(self.data_dir / "supportbot.db"))
 
     @property
     def bundles_dir(self) -> Path:
@@ -160,6 +161,11 @@ class Settings:
         for ok, name, expected in checks:
             if not ok:
                 raise SettingsError(f"{PREFIX}{name}: expected {expected}")
+        if self.db:  # the default file's directory is made on first use; a named one must exist
+            try:
+                checked_url(self.db, f"{PREFIX}DB")
+            except DatabaseLocationError as error:
+                raise SettingsError(str(error)) from None
         self._validate_handoffs()
 
     def _validate_handoffs(self) -> None:

@@ -10,7 +10,8 @@
     ├── FaqFileError         an import file failed validation (lists every bad row)
     ├── FaqIndexError        a saved FAISS index is unreadable or does not match
     │   └── IndexMismatch    built with another encoder or from another FAQ revision
-    └── OutputError          a file a person asked for cannot be written at that path
+    ├── OutputError          a file a person asked for cannot be written at that path
+    └── DatabaseLocationError  a SQLite file named in the settings is in no existing directory
 
 Every message names what was expected and what came, so the CLI can print it as one line
 and the admin API can return it as a 4xx reason.
@@ -87,4 +88,8 @@ class IndexMismatch(FaqIndexError):
 
 
 class OutputError(KnowledgeError):
+    pass
+
+
+class DatabaseLocationError(KnowledgeError):
     pass

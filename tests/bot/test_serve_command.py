@@ -34,6 +34,13 @@ def test_bad_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None
     assert "SUPPORTBOT_ADMIN_TOKEN" in serve_error()
 
 
+def test_a_database_in_no_directory_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPPORTBOT_DB", str(tmp_path / "no" / "such" / "x.db"))
+    assert serve_error() == (f"supportbot serve: error: SUPPORTBOT_DB: the directory {tmp_path / 'no' / 'such'} of "
+                             "the SQLite database does not exist; create it, or correct the path")
+    assert not (tmp_path / "no").exists()
+
+
 def test_bad_telegram_token_is_a_clean_error_without_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SUPPORTBOT_TELEGRAM_TOKEN", "not-a-token-secret-value")
     message = serve_error()
