@@ -117,7 +117,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Read ``SUPPORTBOT_*`` variables, then apply flag ``overrides`` that are not None."""
+        """Read ``SUPPORTBOT_*`` variables, then apply flag ``overrides`` that are not None; a bad
+        value from a flag is reported under the flag's name (``port`` -> ``--port``)."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for spec in fields(cls):
@@ -125,15 +126,22 @@ class Settings:
             raw = environ.get(name)
             if raw is not None and raw != "":
                 values[spec.name] = _convert(name, raw, spec.type)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        values.update(given)
         settings = cls(**values)  # type: ignore[arg-type]  # each value was converted to its field's type above
-        settings.validate()
+        settings.validate(flags={name: "--" + name.replace("_", "-") for name in given})
         return settings
 
     def with_changes(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]  # test and flag overrides; unknown names raise TypeError
 
-    def validate(self) -> None:
+    def validate(self, flags: Mapping[str, str] | None = None) -> None:
+        """Raise ``SettingsError`` for the first bad value, naming its ``SUPPORTBOT_*`` variable, or
+        the flag that gave it: ``flags`` maps fields to flags, e.g. ``{"port": "--port"}``."""
+
+        def named(key: str) -> str:  # key: the variable's name without the prefix, e.g. "PORT"
+            return (flags or {}).get(key.lower()) or PREFIX + key
+
         checks = [
             (0 < self.port < 65536, "PORT", "a port between 1 and 65535"),
             (1 <= self.threads <= 64, "THREADS", "between 1 and 64"),
@@ -160,10 +168,10 @@ class Settings:
         ]
         for ok, name, expected in checks:
             if not ok:
-                raise SettingsError(f"{PREFIX}{name}: expected {expected}")
+                raise SettingsError(f"{named(name)}: expected {expected}")
         if self.db:  # the default file's directory is made on first use; a named one must exist
             try:
-                checked_url(self.db, f"{PREFIX}DB")
+                checked_url(self.db, named("DB"))
             except DatabaseLocationError as error:
                 raise SettingsError(str(error)) from None
         self._validate_handoffs()
