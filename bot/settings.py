@@ -18,7 +18,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from knowledge.location import database_url
+from knowledge.errors import DatabaseLocationError
+from knowledge.location import checked_url, url_of
 
 PREFIX = "SUPPORTBOT_"
 MIN_WEBHOOK_SECRET_CHARS = 16
@@ -34,7 +35,7 @@ class Settings:
     """Everything the runtime needs to start. Field ``x`` reads ``SUPPORTBOT_X``."""
 
     data_dir: Path = Path("data")
-    db: str = ""  # SQLAlchemy URL; empty means data_dir/supportbot.db
+    db: str = ""  # SQLAlchemy URL or SQLite file (its directory must exist); empty means data_dir/supportbot.db
     bundle: Path | None = None  # a bundle directory; None means data_dir/bundles/current
     host: str = "127.0.0.1"
     port: int = 8080
@@ -102,7 +103,7 @@ class Settings:
 
     @property
     def database_url(self) -> str:
-        return database_url(self.db or str(self.data_dir / "supportbot.db"))
+        return url_of(self.db or str(self.data_dir / "supportbot.db"))
 
     @property
     def bundles_dir(self) -> Path:
@@ -119,7 +120,8 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Read ``SUPPORTBOT_*`` variables, then apply flag ``overrides`` that are not None."""
+        """Read ``SUPPORTBOT_*`` variables, then apply flag ``overrides`` that are not None; a bad
+        value from a flag is reported under the flag's name (``port`` -> ``--port``)."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for spec in fields(cls):
@@ -127,15 +129,22 @@ class Settings:
             raw = environ.get(name)
             if raw is not None and raw != "":
                 values[spec.name] = _convert(name, raw, spec.type)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        values.update(given)
         settings = cls(**values)  # type: ignore[arg-type]  # each value was converted to its field's type above
-        settings.validate()
+        settings.validate(flags={name: "--" + name.replace("_", "-") for name in given})
         return settings
 
     def with_changes(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]  # test and flag overrides; unknown names raise TypeError
 
-    def validate(self) -> None:
+    def validate(self, flags: Mapping[str, str] | None = None) -> None:
+        """Raise ``SettingsError`` for the first bad value, naming its ``SUPPORTBOT_*`` variable, or
+        the flag that gave it: ``flags`` maps fields to flags, e.g. ``{"port": "--port"}``."""
+
+        def named(key: str) -> str:  # key: the variable's name without the prefix, e.g. "PORT"
+            return (flags or {}).get(key.lower()) or PREFIX + key
+
         checks = [
             (0 < self.port < 65536, "PORT", "a port between 1 and 65535"),
             (1 <= self.threads <= 64, "THREADS", "between 1 and 64"),
@@ -163,7 +172,12 @@ class Settings:
         ]
         for ok, name, expected in checks:
             if not ok:
-                raise SettingsError(f"{PREFIX}{name}: expected {expected}")
+                raise SettingsError(f"{named(name)}: expected {expected}")
+        if self.db:  # the default file's directory is made on first use; a named one must exist
+            try:
+                checked_url(self.db, named("DB"))
+            except DatabaseLocationError as error:
+                raise SettingsError(str(error)) from None
         self._validate_handoffs()
 
     def _validate_handoffs(self) -> None:

@@ -8,8 +8,10 @@
     ├── EditConflict         the edit was based on an old revision; someone changed it meanwhile
     ├── InvalidEntry         one entry failed validation (lists every problem)
     ├── FaqFileError         an import file failed validation (lists every bad row)
-    └── FaqIndexError        a saved FAISS index is unreadable or does not match
-        └── IndexMismatch    built with another encoder or from another FAQ revision
+    ├── FaqIndexError        a saved FAISS index is unreadable or does not match
+    │   └── IndexMismatch    built with another encoder or from another FAQ revision
+    ├── OutputError          a file a person asked for cannot be written at that path
+    └── DatabaseLocationError  a SQLite file named in the settings is in no existing directory
 
 Every message names what was expected and what came, so the CLI can print it as one line
 and the admin API can return it as a 4xx reason.
@@ -82,4 +84,12 @@ class FaqIndexError(KnowledgeError):
 
 
 class IndexMismatch(FaqIndexError):
+    pass
+
+
+class OutputError(KnowledgeError):
+    pass
+
+
+class DatabaseLocationError(KnowledgeError):
     pass

@@ -74,8 +74,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _paths(args: argparse.Namespace) -> tuple[Path, Path, str]:
-    return (args.workspace or data_dir() / "training", args.bundles or default_bundles_dir(),
-            database_url(args.db))
+    from knowledge.errors import DatabaseLocationError
+
+    try:
+        url = database_url(args.db)
+    except DatabaseLocationError as error:
+        raise SystemExit(f"{PREFIX}: error: {error}") from None
+    return args.workspace or data_dir() / "training", args.bundles or default_bundles_dir(), url
 
 
 def run_init(args: argparse.Namespace) -> int:

@@ -114,8 +114,13 @@ def _accounts(args: argparse.Namespace) -> tuple[StaffAccounts, type[KnowledgeEr
 def _read_password(name: str) -> str:
     """Twice on a terminal (they must match); else the first line of standard input."""
     if sys.stdin.isatty():
-        password = getpass.getpass(f"password for {name}: ")
-        if getpass.getpass("again: ") != password:
+        try:
+            password = getpass.getpass(f"password for {name}: ")
+            again = getpass.getpass("again: ")
+        except EOFError:  # Ctrl-D at the prompt
+            print(file=sys.stderr)  # ends the prompt's line
+            raise SystemExit(f"{PREFIX}: error: no password given (end of input); nothing was changed") from None
+        if again != password:
             raise SystemExit(f"{PREFIX}: error: the passwords differ; nothing was changed")
         return password
     return sys.stdin.readline().rstrip("\r\n")

@@ -15,6 +15,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported inside the handlers at run time: ``--help`` stays quick
+    from knowledge.database import Database
 
 PREFIX = "supportbot routing"
 
@@ -56,11 +60,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run_list(args: argparse.Namespace) -> int:
     from bot.console.routing import describe_spec, shipped_routing
-    from knowledge.database import Database
-    from knowledge.location import database_url
     from knowledge.routing import RouteStore
 
-    with Database.open(database_url(args.db)) as database:
+    with _open(args) as database:
         staff = {route.intent: route for route in RouteStore(database).list()}
     shipped = shipped_routing()
     for intent in sorted({*shipped, *staff}):
@@ -74,15 +76,13 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_set(args: argparse.Namespace) -> int:
     from bot.console.routing import set_route
-    from knowledge.database import Database
     from knowledge.errors import KnowledgeError
-    from knowledge.location import database_url
     from knowledge.routing import PERSON, RouteStore
 
     kind, target = ("handler", PERSON) if args.person else ("handler", args.handler) if args.handler else \
         ("faq", args.faq) if args.faq else ("search", None)
     author = args.author or os.environ.get("USER") or getpass.getuser() or "cli"
-    with Database.open(database_url(args.db)) as database:
+    with _open(args) as database:
         try:
             route = set_route(RouteStore(database), args.intent, kind, target, author, args.sure)
         except (KnowledgeError, ValueError) as error:
@@ -92,12 +92,22 @@ def run_set(args: argparse.Namespace) -> int:
 
 
 def run_unset(args: argparse.Namespace) -> int:
-    from knowledge.database import Database
-    from knowledge.location import database_url
     from knowledge.routing import RouteStore
 
-    with Database.open(database_url(args.db)) as database:
+    with _open(args) as database:
         if not RouteStore(database).unset(args.intent):
             raise SystemExit(f"{PREFIX}: error: staff set no route for {args.intent!r}")
     print(f"{args.intent}: the shipped route applies again")
     return 0
+
+
+def _open(args: argparse.Namespace) -> Database:
+    """The database ``--db`` names; a path in no directory or an old schema is one error line."""
+    from knowledge.database import Database
+    from knowledge.errors import KnowledgeError
+    from knowledge.location import database_url
+
+    try:
+        return Database.open(database_url(args.db))
+    except KnowledgeError as error:
+        raise SystemExit(f"{PREFIX}: error: {error}") from None

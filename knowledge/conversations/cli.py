@@ -82,10 +82,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def run_export(args: argparse.Namespace) -> int:
     with _open(args) as database:
         suffix = "." + args.format
-        if args.output.suffix != suffix:
+        if args.output.suffix and args.output.suffix != suffix:  # none (a named pipe): written as given
             raise SystemExit(f"{PREFIX}: error: --format {args.format} needs a {suffix} file name, got {args.output}")
         turns = ConversationLog(database).turns(limit=10_000_000, since=args.since, pending=args.pending)
-    write_turns(turns, args.output, args.format)
+    try:
+        write_turns(turns, args.output, args.format)
+    except KnowledgeError as error:  # e.g. a directory that does not exist
+        raise SystemExit(f"{PREFIX}: error: {error}") from None
     print(f"exported {len(turns)} turns to {args.output}")
     return 0
 
@@ -110,7 +113,7 @@ def run_forget(args: argparse.Namespace) -> int:
     customer = args.customer.strip()
     if not customer.startswith(("tg:", "web:")) or len(customer) > 128:
         raise SystemExit(f"{PREFIX}: error: --customer is a conversation id such as tg:123456789 or web:<id>")
-    if not args.yes and input(f"Erase everything stored about {customer}? [y/N] ").strip().lower() not in ("y", "yes"):
+    if not args.yes and not _confirmed(f"Erase everything stored about {customer}? [y/N] "):
         print("nothing was erased")
         return 1
     with _open(args) as database:
@@ -121,6 +124,18 @@ def run_forget(args: argparse.Namespace) -> int:
         print(f"note: {forgotten.attached_to_faq} of its questions had been added to FAQ entries as phrasings; "
               "they stay in those entries (see `supportbot kb history`)")
     return 0
+
+
+def _confirmed(question: str) -> bool:
+    """Whether the person answered yes. No answer at all (run from cron, stdin at its end) is
+    no, in one line that names the flag which confirms without asking."""
+    try:
+        answer = input(question)
+    except EOFError:
+        print()  # ends the question's line
+        raise SystemExit(f"{PREFIX}: error: no answer (end of input), so nothing was erased; "
+                         "pass --yes to erase without being asked") from None
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _open(args: argparse.Namespace) -> Database:

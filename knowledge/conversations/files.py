@@ -24,6 +24,7 @@ from knowledge.conversations.log import LoggedTurn
 from knowledge.conversations.reviews import INTENT_PATTERN, KINDS, NEEDS_VALUE
 from knowledge.errors import FaqFileError, Problem
 from knowledge.faq.formats import neutralise_cell
+from knowledge.output import write_output
 
 TURN_COLUMNS = ("turn_id", "created_at", "session_id", "channel", "text", "action", "intent", "confidence",
                 "in_scope", "faq_id", "faq_score", "reply", "bundle_version", "latency_ms", "feedback", "review")
@@ -41,7 +42,8 @@ def turn_row(turn: LoggedTurn) -> dict[str, object]:
 
 
 def write_turns(turns: Sequence[LoggedTurn], path: Path, kind: str) -> None:
-    """Write turns as ``csv`` or ``jsonl`` (temp file, then rename)."""
+    """Write turns as ``csv`` or ``jsonl`` at exactly ``path`` (``knowledge.output``: ``OutputError``
+    when it cannot be written there)."""
     rows = [turn_row(t) for t in turns]
     if kind == "jsonl":
         text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
@@ -53,10 +55,7 @@ def write_turns(turns: Sequence[LoggedTurn], path: Path, kind: str) -> None:
         writer.writerows({k: "" if v is None else neutralise_cell(v) if isinstance(v, str) else v
                           for k, v in row.items()} for row in rows)
         text = out.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8", newline="")
-    temporary.replace(path)
+    write_output(path, text)
 
 
 def read_labels(path: Path, pending_ids: set[int], faq_ids: set[str]) -> list[tuple[int, str, str | None]]:

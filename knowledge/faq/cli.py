@@ -81,7 +81,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                 "--output faq.yaml", run_export)
     p.add_argument("--output", type=Path, required=True)
     p.add_argument("--format", choices=sorted(set(FORMATS.values())),
-                   help="default: from the output file's extension")
+                   help="default: from the output file's extension (a name without one is written as given)")
     p = command("index", "build or update the FAQ search index", "supportbot kb index", run_index)
     p.add_argument("--output", type=Path, help="index file (default: $SUPPORTBOT_DATA_DIR/faq.index)")
     p.add_argument("--check", action="store_true", help="show the saved index's header; change nothing")
@@ -217,13 +217,17 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     output: Path = args.output
-    if args.format and output.suffix == "":
-        output = output.with_name(f"{output.name}.{args.format}")
-    if args.format and FORMATS.get(output.suffix.lower()) != args.format:
+    named = FORMATS.get(output.suffix.lower())
+    # The path given is the path written: a name without an extension (a named pipe) takes --format.
+    if args.format and output.suffix and named != args.format:
         raise SystemExit(f"{PREFIX}: error: --format {args.format} but {output} has "
                          f"extension {output.suffix!r}; use a .{args.format} file name")
+    kind = args.format or named
+    if kind is None:
+        raise SystemExit(f"{PREFIX}: error: {output}: the extension {output.suffix!r} names no format; "
+                         f"give --format, or a file name ending in {', '.join(sorted(FORMATS))}")
     entries = _store(args).list()
-    write_faq_file(entries, output)
+    write_faq_file(entries, output, kind)
     print(f"exported {len(entries)} entries to {output}")
     return 0
 

@@ -35,6 +35,7 @@ import yaml
 
 from knowledge.errors import FaqFileError, Problem
 from knowledge.faq.entry import CONTENT_FIELDS, FaqEntry, normalise_entry, validate_entry
+from knowledge.output import write_output
 
 FILE_FORMAT = "supportbot-faq"
 FILE_VERSION = 1
@@ -93,14 +94,13 @@ def read_faq_file(path: Path) -> FaqFile:
     return FaqFile(tuple(entries), tuple(p for p in problems if p.severity != "error"))
 
 
-def write_faq_file(entries: Sequence[FaqEntry], path: Path) -> None:
-    """Write ``entries`` in the format named by the extension (temp file, then rename)."""
-    kind = format_of(path)
+def write_faq_file(entries: Sequence[FaqEntry], path: Path, kind: str | None = None) -> None:
+    """Write ``entries`` as ``kind`` (``csv``, ``yaml`` or ``json``; default: the format the
+    extension names) at exactly ``path`` (``knowledge.output``: ``OutputError`` when it cannot be
+    written there)."""
+    kind = kind or format_of(path)
     text = {"csv": _csv_file_text, "yaml": _yaml_text, "json": _json_text}[kind](entries)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8", newline="")
-    temporary.replace(path)
+    write_output(path, text)
 
 
 # -- the CSV dialect ----------------------------------------------------------------------

@@ -34,6 +34,26 @@ def test_bad_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None
     assert "SUPPORTBOT_ADMIN_TOKEN" in serve_error()
 
 
+def test_a_database_in_no_directory_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SUPPORTBOT_DB", str(tmp_path / "no" / "such" / "x.db"))
+    assert serve_error() == (f"supportbot serve: error: SUPPORTBOT_DB: the directory {tmp_path / 'no' / 'such'} of "
+                             "the SQLite database does not exist; create it, or correct the path")
+    assert not (tmp_path / "no").exists()
+
+
+def test_a_bad_flag_is_named_as_the_flag_and_a_bad_variable_as_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert serve_error("--port", "99999") == "supportbot serve: error: --port: expected a port between 1 and 65535"
+    monkeypatch.setenv("SUPPORTBOT_PORT", "8080")
+    assert serve_error("--port", "0").startswith("supportbot serve: error: --port: expected")
+    monkeypatch.setenv("SUPPORTBOT_PORT", "99999")
+    assert serve_error().startswith("supportbot serve: error: SUPPORTBOT_PORT: expected")
+    monkeypatch.delenv("SUPPORTBOT_PORT")
+    assert serve_error("--db", str(tmp_path / "no" / "x.db")).startswith(
+        f"supportbot serve: error: --db: the directory {tmp_path / 'no'} of the SQLite database does not exist")
+
+
 def test_bad_telegram_token_is_a_clean_error_without_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SUPPORTBOT_TELEGRAM_TOKEN", "not-a-token-secret-value")
     message = serve_error()

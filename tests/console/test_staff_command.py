@@ -2,6 +2,12 @@
 from __future__ import annotations
 
 import io
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +17,7 @@ from knowledge.database import Database
 from knowledge.staff import StaffAccounts
 
 PASSWORD = "correct horse battery"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, db: Path, *argv: str, stdin: str = "") -> int:
@@ -41,6 +48,43 @@ def test_prompts_twice_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with pytest.raises(SystemExit, match="the passwords differ"):
         main(["staff", "--db", str(tmp_path / "kb.db"), "add", "ana"])
     assert StaffAccounts(Database.open(f"sqlite:///{tmp_path / 'kb.db'}")).members() == []
+
+
+def test_end_of_input_at_the_terminal_prompt_is_one_line(tmp_path: Path) -> None:
+    # A real terminal: getpass reads it, and Ctrl-D at its prompt is the end of input.
+    primary, secondary = pty.openpty()
+    child = subprocess.Popen([sys.executable, "-m", "bot", "staff", "--db", str(tmp_path / "kb.db"), "add", "ana"],
+                             stdin=secondary, stdout=secondary, stderr=secondary, cwd=ROOT, start_new_session=True)
+    os.close(secondary)
+    try:
+        screen = _read_terminal(primary, until=b"password for ana: ")
+        os.write(primary, b"\x04")  # Ctrl-D
+        screen += _read_terminal(primary)
+        assert child.wait(timeout=30) == 1
+    finally:
+        child.kill()
+        child.wait()
+        os.close(primary)
+    assert screen.decode().split("\r\n")[-2:] == [
+        "supportbot staff: error: no password given (end of input); nothing was changed", ""]
+    assert StaffAccounts(Database.open(f"sqlite:///{tmp_path / 'kb.db'}")).members() == []
+
+
+def _read_terminal(primary: int, until: bytes | None = None, timeout_s: float = 30.0) -> bytes:
+    """What the program wrote to its terminal: up to ``until``, or until it closed the terminal."""
+    seen, deadline = b"", time.monotonic() + timeout_s
+    while until is None or until not in seen:
+        ready, _, _ = select.select([primary], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise AssertionError(f"the terminal showed {seen!r}, not {until!r}, within {timeout_s} s")
+        try:
+            chunk = os.read(primary, 4096)
+        except OSError:  # EIO: every end of the terminal's other side is closed
+            chunk = b""
+        if not chunk:
+            break
+        seen += chunk
+    return seen
 
 
 @pytest.mark.parametrize(("argv", "stdin", "message"), [

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.cli import build_parser, main
 from knowledge.database import Database
@@ -99,8 +103,46 @@ def test_dry_run_changes_nothing(tmp_path: Path, data_dir: Path, capsys: pytest.
 def test_export_format_must_match_extension(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     kb("add", "x", "--question", "Q?", "--answer", "A.")
     assert "extension '.csv'" in error_of(capsys, "export", "--format", "yaml", "--output", str(tmp_path / "a.csv"))
+    for name in ("a", "a.txt"):  # no --format: the extension must name one
+        message = error_of(capsys, "export", "--output", str(tmp_path / name))
+        assert "names no format; give --format" in message and "\n" not in message
     assert kb("export", "--format", "yaml", "--output", str(tmp_path / "a")) == 0
-    assert (tmp_path / "a.yaml").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name != "data"] == ["a"]  # the path given, no extension added
+    assert yaml.safe_load((tmp_path / "a").read_text(encoding="utf-8"))["entries"][0]["faq_id"] == "x"
+
+
+def test_export_writes_into_the_path_given_without_replacing_or_renaming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kb("add", "x", "--question", "Q?", "--answer", "A.")
+    pipe = tmp_path / "pipe"  # stands for /dev/full or /dev/null: not a file a rename may replace
+    os.mkfifo(pipe)
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert kb("export", "--format", "json", "--output", str(pipe)) == 0
+        received = os.read(reader, 1 << 16)
+    finally:
+        os.close(reader)
+    assert json.loads(received)["entries"][0]["faq_id"] == "x"
+    assert stat.S_ISFIFO(pipe.stat().st_mode) and sorted(p.name for p in tmp_path.iterdir()) == ["data", "pipe"]
+    assert f"exported 1 entries to {pipe}\n" in capsys.readouterr().out
+    # a directory is refused, not written beside as DIR.yaml
+    assert "is a directory" in error_of(capsys, "export", "--format", "yaml", "--output", str(tmp_path))
+    assert not tmp_path.with_name(f"{tmp_path.name}.yaml").exists()
+
+
+@pytest.mark.parametrize("where", ["afile/faq.yaml", "missing/faq.yaml", "adir.yaml"])
+def test_export_where_no_file_can_be_written_is_one_line_and_makes_nothing(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "afile").write_text("kept", encoding="utf-8")  # a file where a directory should be
+    (tmp_path / "adir.yaml").mkdir()
+    kb("add", "x", "--question", "Q?", "--answer", "A.")
+    message = error_of(capsys, "export", "--output", str(tmp_path / where))
+    assert message.startswith(f"supportbot kb: error: cannot write {tmp_path / where}: ") and "\n" not in message
+    assert (tmp_path / "afile").read_text(encoding="utf-8") == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir.yaml", "afile", "data"]
+    assert list((tmp_path / "adir.yaml").iterdir()) == []
 
 
 def test_group_without_command_shows_help_and_fails(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,36 @@ def test_export_csv_and_jsonl(store: FaqStore, tmp_path: Path, capsys: pytest.Ca
     assert (tmp_path / "t.csv").read_text().count("\n") == 3  # header + two pending turns
     with pytest.raises(SystemExit, match="needs a .csv file name"):
         main(["logs", "export", "--format", "csv", "--output", str(tmp_path / "t.txt")])
+
+
+def test_export_writes_into_the_path_given_without_replacing_or_renaming_it(store: FaqStore, tmp_path: Path) -> None:
+    pipe = tmp_path / "pipe"  # stands for /dev/full or /dev/null: not a file a rename may replace
+    os.mkfifo(pipe)
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert main(["logs", "export", "--format", "jsonl", "--output", str(pipe)]) == 0
+        received = os.read(reader, 1 << 16)
+    finally:
+        os.close(reader)
+    assert [json.loads(line)["text"] for line in received.splitlines()] == ["refund, how long?", "hello", "weather?"]
+    assert stat.S_ISFIFO(pipe.stat().st_mode) and sorted(p.name for p in tmp_path.iterdir()) == ["data", "pipe"]
+    with pytest.raises(SystemExit, match="is a directory"):
+        main(["logs", "export", "--format", "csv", "--output", str(tmp_path)])
+
+
+@pytest.mark.parametrize("where", ["afile/t.csv", "missing/t.csv", "adir.csv"])
+def test_export_where_no_file_can_be_written_is_one_line_and_makes_nothing(
+    where: str, store: FaqStore, tmp_path: Path
+) -> None:
+    (tmp_path / "afile").write_text("kept", encoding="utf-8")  # a file where a directory should be
+    (tmp_path / "adir.csv").mkdir()
+    with pytest.raises(SystemExit) as caught:
+        main(["logs", "export", "--format", "csv", "--output", str(tmp_path / where)])
+    message = str(caught.value.code)
+    assert message.startswith(f"supportbot logs: error: cannot write {tmp_path / where}: ") and "\n" not in message
+    assert (tmp_path / "afile").read_text(encoding="utf-8") == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir.csv", "afile", "data"]
+    assert list((tmp_path / "adir.csv").iterdir()) == []
 
 
 def test_import_applies_all_labels(store: FaqStore, tmp_path: Path) -> None:

@@ -48,3 +48,18 @@ def test_forget_refuses_what_is_not_a_customer_id(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "bot", "logs", "--db", f"sqlite:///{tmp_path / 'x.db'}", "forget",
                            "--customer", "42", "--yes"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode != 0 and "tg:123456789" in done.stderr
+
+
+def test_forget_with_no_answer_erases_nothing_and_says_how_to_confirm(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    with Database.open(url) as database:
+        fill(database, "tg:42")
+    command = [sys.executable, "-m", "bot", "logs", "--db", url, "forget", "--customer", "tg:42"]
+    done = subprocess.run(command, stdin=subprocess.DEVNULL, cwd=ROOT, capture_output=True, text=True)  # as from cron
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == ["supportbot logs: error: no answer (end of input), so nothing was erased; "
+                                        "pass --yes to erase without being asked"]
+    with Database.open(url) as database:
+        assert len(ConversationLog(database).turns("tg:42")) == 2
+    done = subprocess.run(command, input="y\n", cwd=ROOT, capture_output=True, text=True)  # an answer still counts
+    assert done.returncode == 0 and "erased 2 turns" in done.stdout, done.stderr
