@@ -23,6 +23,10 @@ from aiohttp import web
 from bot.admin.faq_changes import change_faq, error_status
 from bot.console.pages import problem, render, reviews, see_other, signed_in
 from bot.console.similarity import DEFAULT_THRESHOLD, cluster_turns, suggest_entries
+from bot.core.actions import Action
+from bot.core.policy import HANDOFF
+from bot.core.replies import HUMAN_LABEL
+from bot.core.streak import ESCALATE_AFTER
 from bot.http import parse_number
 from bot.keys import CONVERSATIONS, KEEPER, RESPONDER, STORE
 from knowledge.conversations.log import LoggedTurn
@@ -56,9 +60,10 @@ async def queue(request: web.Request) -> web.Response:
     counts = await asyncio.to_thread(log.pending_counts)
     suggestions = await suggest_entries(request.config_dict[KEEPER].current, turns)
     context = await asyncio.to_thread(_conversations_around, request, turns)
+    asked = {turn.id: label for turn in turns if (label := asked_for_person(turn)) is not None}
     return await render(request, "review.html", turns=turns, counts=counts, reason=reason,
-                        reason_names=REASON_NAMES, suggestions=suggestions, context=context,
-                        **await _choices(request))
+                        reason_names=REASON_NAMES, suggestions=suggestions, context=context, asked=asked,
+                        escalate_after=ESCALATE_AFTER, **await _choices(request))
 
 
 @routes.get("/review/similar")
@@ -115,6 +120,26 @@ async def _attach(request: web.Request, ids: list[int], faq_id: str, staff: str)
     if new:
         await change_faq(request, store.edit, faq_id, entry.revision, staff,
                          alternatives=(*entry.alternatives, *new))
+
+
+def asked_for_person(turn: QueuedTurn) -> str | None:
+    """The intent to pre-label a handed-over turn with when the customer asked for a person; else None.
+
+    The log does not say why a person was called in, but what it holds tells: a handler hands
+    over (a request for a person, "yes" to the offer of one) with the model's reading and no FAQ
+    search, so the reading is the label (``affirm`` for that "yes", never ``human_handoff``). A
+    fallback that called a person in after repeated misses keeps the score of its FAQ search: an
+    unanswered question. A pressed button is logged by its label with no reading: "Talk to a
+    person" is a request; "None of these" pressed as the last miss is not.
+
+    Example: "can I talk to a person" handed over gives ``"human_handoff"``; "blorp flim", handed
+    over as the third miss in a row, gives None.
+    """
+    if turn.action != Action.HANDOFF or turn.faq_score is not None:
+        return None
+    if turn.intent is not None:
+        return turn.intent
+    return HANDOFF if turn.text == HUMAN_LABEL else None
 
 
 def _conversations_around(request: web.Request, turns: list[QueuedTurn]) -> dict[int, list[LoggedTurn]]:

@@ -156,6 +156,35 @@ async def test_cards_can_be_trusted_labels_context_and_no_weak_prefill(client: T
     assert 'name="faq_id" list="faq-entries" autocomplete="off" autocapitalize="none" value=""' in page
 
 
+def _card(page: str, turn_id: int) -> str:
+    """The review card of turn ``turn_id`` on the queue page, up to the end of its label form."""
+    card = page[page.index(f'id="turn-{turn_id}"'):]
+    return card[:card.index("</form>")]
+
+
+async def test_only_a_request_for_a_person_is_pre_labelled_human_handoff(client: TestClient, settings: Settings,
+                                                                        csrf: str) -> None:
+    """Three misses in a row call a person in, as designed; that third message is an unanswered
+    question, not a request for a person: no pre-filled label that would teach gibberish as one."""
+    for text in ("asdfgh", "qwerty zxcv", "blorp flim"):
+        reply = await say(client, text, "missed-three-01")
+    assert reply["action"] == "handoff"
+    await say(client, "can I talk to a person", "asked-person-01")
+    log = ConversationLog(Database.open(settings.database_url))
+    escalated, asked = log.turns("web:missed-three-01")[-1], log.turns("web:asked-person-01")[-1]
+    (accepted,) = log.record([TurnRecord("web:said-yes-0001", "web", "yes", "handoff", "I've asked a colleague.",
+                                         2.0, intent="affirm", confidence=0.95, needs_review=True)])
+    page = await follow(client, "/console/review?reason=handoff")
+    card = _card(page, escalated.id)
+    assert 'value="human_handoff"' not in card and "A request for a person" not in card
+    assert 'name="intent" list="intent-labels" autocomplete="off" autocapitalize="none" value=""' in card
+    assert "handed the customer to a person after 3 unanswered messages in a row" in card
+    card = _card(page, asked.id)
+    assert "A request for a person" in card and 'value="human_handoff" data-enter="intent"' in card
+    card = _card(page, accepted)  # "yes" to the offer of a person: labelled as read, never as a request
+    assert "A request for a person" in card and 'value="affirm" data-enter="intent"' in card
+
+
 async def test_a_doubted_answer_is_queued_as_possibly_wrong(client: TestClient, settings: Settings, csrf: str) -> None:
     """An answer the customer asks again right after, and a random sample of answers, go to
     review as "possibly wrong"; an answer nobody doubts does not."""
