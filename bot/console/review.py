@@ -30,7 +30,7 @@ from bot.core.streak import ESCALATE_AFTER
 from bot.http import parse_number
 from bot.keys import CONVERSATIONS, KEEPER, RESPONDER, STORE
 from knowledge.conversations.log import LoggedTurn
-from knowledge.conversations.reviews import REASONS, InvalidLabel, NotPending, QueuedTurn
+from knowledge.conversations.reviews import REASONS, InvalidLabel, NoSuchTurn, NotPending, QueuedTurn
 from knowledge.errors import KnowledgeError
 from knowledge.faq.entry import FaqEntry
 
@@ -98,8 +98,8 @@ async def label(request: web.Request) -> web.Response:
             await _attach(request, ids, value or "", staff)
         await asyncio.to_thread(reviews(request).label, ids, kind, value, staff)
     except (InvalidLabel, NotPending, KnowledgeError) as error:
-        status = 400 if isinstance(error, InvalidLabel) else 409 if isinstance(error, NotPending) \
-            else error_status(error)
+        status = 400 if isinstance(error, InvalidLabel) else 404 if isinstance(error, NoSuchTurn) \
+            else 409 if isinstance(error, NotPending) else error_status(error)
         return await problem(request, status, "Not labelled", str(error), back=back)
     raise see_other(back + ("&" if "?" in back else "?") + "done=labelled")
 
@@ -111,6 +111,7 @@ async def _attach(request: web.Request, ids: list[int], faq_id: str, staff: str)
     log, store = reviews(request), request.config_dict[STORE]
     turns: list[QueuedTurn] = await asyncio.to_thread(log.pending, None, len(ids), ids)
     if len(turns) != len(set(ids)):
+        await asyncio.to_thread(log.check_queued, ids)  # says which: no such turn, or labelled meanwhile
         raise NotPending("some of these questions are not waiting for review any more "
                          "(someone else may have labelled them); nothing was changed")
     entry = await asyncio.to_thread(store.get, faq_id)

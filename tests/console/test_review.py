@@ -84,12 +84,30 @@ async def test_refused_labels_change_nothing(client: TestClient, settings: Setti
     assert (await _label(client, csrf, [turn], "intent", intent="has spaces")).status == 400
     assert (await _label(client, csrf, [turn], "bogus")).status == 400
     assert (await _label(client, csrf, [], "dismissed")).status == 400
-    assert (await _label(client, csrf, [turn, 999], "dismissed")).status == 409  # all or nothing
+    assert (await _label(client, csrf, [turn, 999], "dismissed")).status == 404  # all or nothing
     assert store.kb_revision() == before and _reviews(settings).labels() == []
     assert (await _label(client, csrf, [turn], "dismissed")).status == 303
     again = await _label(client, csrf, [turn], "faq", faq_id="gift-cards")  # someone else was first
     assert again.status == 409 and "not waiting for review" in await again.text()
     assert store.kb_revision() == before
+
+
+async def test_a_turn_that_does_not_exist_is_named_as_such(client: TestClient, settings: Settings,
+                                                           csrf: str) -> None:
+    """A made-up turn number is not "labelled by someone else": the page says there is no such turn."""
+    (turn,) = queue_turns(settings, ("do you have a loyalty card", "fallback"))
+    for form in ({"kind": "dismissed"}, {"kind": "intent", "intent": "loyalty"},
+                 {"kind": "faq", "faq_id": "gift-cards"}):
+        response = await _label(client, csrf, [turn, 999999], **form)
+        text = await response.text()
+        assert response.status == 404 and "there is no turn 999999" in text, text
+        assert "not waiting for review" not in text
+    created = await client.post("/console/create", data=[
+        ("csrf_token", csrf), ("faq_id", "loyalty-card"), ("question", "Do you have a loyalty card?"),
+        ("answer", "Not yet."), ("enabled", "on"), ("turn", str(turn)), ("turn", "999999")])
+    assert created.status == 404 and "there is no turn 999999" in await created.text()
+    assert "loyalty-card" not in {e.faq_id for e in FaqStore(Database.open(settings.database_url)).list()}
+    assert _reviews(settings).labels() == [] and [t.id for t in _reviews(settings).pending()] == [turn]
 
 
 async def test_new_entry_from_queued_questions(client: TestClient, settings: Settings, csrf: str) -> None:
