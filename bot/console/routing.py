@@ -67,6 +67,22 @@ def describe_spec(spec: object) -> str:
     return "FAQ search"
 
 
+def choice_of(spec: object) -> tuple[str, str | None]:
+    """A route of the file as the page's controls choose it: one of ``CHOICES`` and its target.
+
+    >>> choice_of({"handler": "greeting", "sure": 0.7}), choice_of({"handler": "human_handoff"})
+    (('handler', 'greeting'), ('person', None))
+    """
+    if isinstance(spec, dict):
+        if spec.get("handler") == PERSON:
+            return "person", None
+        if "handler" in spec:
+            return "handler", str(spec["handler"])
+        if "faq" in spec:
+            return "faq", str(spec["faq"])
+    return "search", None
+
+
 @routes.get("/routing")
 async def routing_page(request: web.Request) -> web.Response:
     store = RouteStore(request.config_dict[DATABASE])
@@ -75,7 +91,8 @@ async def routing_page(request: web.Request) -> web.Response:
     known = await asyncio.to_thread(_serving_intents, request)
     rows = [{"intent": intent, "route": staff[intent].describe() if intent in staff else
              describe_spec(shipped[intent]) if intent in shipped else "FAQ search (no route)",
-             "staff": staff.get(intent), "unrouted": intent not in staff and intent not in shipped}
+             "staff": staff.get(intent), "unrouted": intent not in staff and intent not in shipped,
+             "choice": choice_of(staff[intent].spec() if intent in staff else shipped.get(intent))}
             for intent in sorted({*known, *shipped, *staff} - {"oos"})]
     entries = await asyncio.to_thread(request.config_dict[STORE].list)
     return await render(request, "routing.html", rows=rows, entries=entries, handlers=sorted(known_handlers()),

@@ -1,6 +1,8 @@
 """Routing staff change: the console page and ``supportbot routing`` store it, the bot routes by it."""
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -29,6 +31,50 @@ async def test_a_route_set_in_the_console_applies_to_the_next_message(client: Te
                                                            "route": "handler", "handler": "teleport"})
     assert response.status == 400 and "unknown handler &#39;teleport&#39;" in await response.text()
     await client.post("/console/routing", data={"csrf_token": csrf, "intent": "greeting", "route": "unset"})
+    assert (await say(client, "hello"))["action"] == "handler"
+
+
+class RouteForms(HTMLParser):
+    """The Routing page's forms as a browser would send them: each select's selected option (else its first)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: dict[str, dict[str, str]] = {}  # intent -> fields
+        self._fields: dict[str, str] | None = None
+        self._select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {name: value or "" for name, value in attrs}
+        if tag == "form" and "route-form" in found.get("class", ""):
+            self._fields = {}
+        elif self._fields is not None and tag == "input":
+            self._fields[found["name"]] = found.get("value", "")
+        elif self._fields is not None and tag == "select":
+            self._select = found["name"]
+        elif self._fields is not None and self._select and tag == "option" \
+                and (self._select not in self._fields or "selected" in found):
+            self._fields[self._select] = found["value"]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._select = None
+        elif tag == "form" and self._fields is not None:
+            self.forms[self._fields["intent"]] = self._fields
+            self._fields = None
+
+
+async def test_change_to_starts_at_the_current_route(client: TestClient, settings: Settings, csrf: str) -> None:
+    """Each row's controls show its route now, so a Save without a choice changes nothing."""
+    RouteStore(Database.open(settings.database_url)).set("thanks", "faq", "shipping-times", "ana")
+    parser = RouteForms()
+    parser.feed(await follow(client, "/console/routing"))
+    forms = parser.forms
+    assert (forms["greeting"]["route"], forms["greeting"]["handler"]) == ("handler", "greeting")
+    assert (forms["thanks"]["route"], forms["thanks"]["faq"]) == ("faq", "shipping-times")
+    assert forms["human_handoff"]["route"] == "person" and forms["faq"]["route"] == "search"
+    assert (forms["order_status"]["route"], forms["order_status"]["handler"]) == ("handler", "order_status")
+    response = await client.post("/console/routing", data={**forms["greeting"], "csrf_token": csrf})
+    assert response.status == 200 and "Route changed" in await response.text()
     assert (await say(client, "hello"))["action"] == "handler"
 
 
