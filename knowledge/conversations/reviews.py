@@ -271,6 +271,12 @@ class Reviews:
         with self.database.connect() as conn:
             return [_review_label(row) for row in conn.execute(query).mappings()]
 
+    def labelled_intents(self) -> list[str]:
+        """Intents staff gave as labels: the next retraining teaches those the model lacks."""
+        with self.database.connect() as conn:
+            return sorted(str(value) for value in conn.execute(
+                select(review_labels.c.value).distinct().where(review_labels.c.kind == "intent")).scalars())
+
     def known_intents(self) -> list[str]:
         """Intent labels seen in the log or given by staff, for suggestions."""
         with self.database.connect() as conn:

@@ -8,6 +8,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.cli import main
 from bot.settings import Settings
+from knowledge.conversations.reviews import Reviews
 from knowledge.database import Database
 from knowledge.routing import RouteStore
 from tests.bot.test_chat_api import say
@@ -76,6 +77,41 @@ async def test_change_to_starts_at_the_current_route(client: TestClient, setting
     response = await client.post("/console/routing", data={**forms["greeting"], "csrf_token": csrf})
     assert response.status == 200 and "Route changed" in await response.text()
     assert (await say(client, "hello"))["action"] == "handler"
+
+
+async def test_an_intent_nothing_knows_is_refused_and_a_labelled_one_is_marked(  # type: ignore[no-untyped-def]  # aiohttp's fixture
+        settings: Settings, aiohttp_client) -> None:
+    """A route for an intent neither the serving model nor any label knows would never be used (a
+    typo, most likely): refused, naming what was probably meant. A new intent staff labelled may be
+    routed before the retraining that teaches it; its row says the serving model does not know it yet."""
+    from bot.app import create_app
+    from bot.models.store import activate
+    from tests.bot.toy_bundle import build_toy_bundle
+    from tests.console.helpers import queue_turns, sign_in
+
+    build_toy_bundle(settings.bundles_dir, "v1")  # knows greeting, order_status and refund
+    activate(settings.bundles_dir, "v1")
+    (turn,) = queue_turns(settings, ("do you have a loyalty card", "fallback"))
+    Reviews(Database.open(settings.database_url)).label([turn], "intent", "loyalty", "ana")
+    client = await aiohttp_client(create_app(settings))
+    csrf = await sign_in(client)
+    for intent in ("nonexistent_intent", "refunds"):
+        response = await client.post("/console/routing", data={"csrf_token": csrf, "intent": intent,
+                                                               "route": "search"})
+        text = await response.text()
+        assert response.status == 400 and f"no intent &#39;{intent}&#39;" in text, text
+        assert "serving model (v1)" in text and "no review label" in text
+    assert "did you mean &#39;refund&#39;" in text
+    assert RouteStore(Database.open(settings.database_url)).mapping() == {}
+    for intent in ("refund", "loyalty"):  # the model knows it; a label uses it
+        response = await client.post("/console/routing", data={"csrf_token": csrf, "intent": intent,
+                                                               "route": "faq", "faq": "return-policy"})
+        assert response.status == 200 and "Route changed" in await response.text()
+    page = await follow(client, "/console/routing")
+    row = page[page.index("<code>loyalty</code>"):]
+    assert "not in the serving model yet" in row[:row.index("</tr>")]
+    row = page[page.index("<code>refund</code>"):]
+    assert "not in the serving model yet" not in row[:row.index("</tr>")]
 
 
 def test_routing_command(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
