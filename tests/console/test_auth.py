@@ -9,7 +9,7 @@ from knowledge.conversations.reviews import Reviews
 from knowledge.database import Database
 from knowledge.faq.store import FaqStore
 from knowledge.staff import StaffAccounts
-from tests.console.helpers import NAME, PASSWORD, SIGNIN_TOKEN, csrf_of, queue_turns
+from tests.console.helpers import NAME, PASSWORD, SIGNIN_TOKEN, csrf_of, queue_turns, sign_in
 
 PAGES = ["/console/", "/console/faq", "/console/faq?q=order", "/console/create", "/console/faq/gift-cards",
          "/console/faq/gift-cards/history", "/console/try?q=hello", "/console/review",
@@ -76,6 +76,18 @@ async def test_changes_without_the_csrf_token_are_refused(client: TestClient, se
 async def test_a_token_in_a_header_is_accepted_too(client: TestClient, csrf: str) -> None:
     response = await client.post("/console/signout", headers={"X-CSRF-Token": csrf}, allow_redirects=False)
     assert response.status == 303
+
+
+async def test_a_page_script_is_refused_in_json_that_says_what_to_do(client: TestClient) -> None:
+    """The Try-it page's script posts JSON: a refusal it can read says why, not an HTML page."""
+    body = {"conversation": "0123456789abcdef", "text": "hi"}
+    expired = await client.post("/console/try/say", json=body, headers={"X-CSRF-Token": "anything"})
+    assert expired.status == 401 and expired.content_type == "application/json"
+    assert (await expired.json())["error"] == "Your session has expired: sign in again."
+    csrf = await sign_in(client)
+    stale = await client.post("/console/try/say", json=body, headers={"X-CSRF-Token": csrf + "x"})
+    assert stale.status == 403 and stale.content_type == "application/json"
+    assert "reload the page" in (await stale.json())["error"]
 
 
 async def test_sign_in_sets_a_strict_http_only_cookie_and_goes_to_next(client: TestClient) -> None:
