@@ -149,8 +149,9 @@ async def signin(request: web.Request) -> web.StreamResponse:
     name, password = str(form.get("name", "")).strip().lower(), str(form.get("password", ""))
     throttle = request.config_dict[THROTTLE]
     if not await throttle.attempt(database, name):  # counted now (atomically), before the slow check
-        return await _signin_form(request, 429, "Too many wrong passwords for this name. "
-                                  "Wait a quarter of an hour, or ask a colleague to reset it.")
+        # Said for any name, with or without an account: the page never tells which names exist.
+        return await _signin_form(request, 429, "Too many wrong passwords for this name. Wait a quarter of an "
+                                  "hour and try again.", name=name, reset=name or "NAME")
     session = await asyncio.to_thread(accounts(request).sign_in, name, password)
     if session is None:
         return await _signin_form(request, 401, "Wrong name or password.", name=name)
@@ -171,14 +172,16 @@ async def signout(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _signin_form(request: web.Request, status: int, error: str, name: str = "") -> web.Response:
+async def _signin_form(request: web.Request, status: int, error: str, name: str = "",
+                       reset: str = "") -> web.Response:
+    """The sign-in page; ``reset``: the name whose password the page says how to reset."""
     token = await request.config_dict[SIGNIN_FORMS].issue(request.config_dict[DATABASE], request.remote or "")
     if token is None:
         raise web.HTTPTooManyRequests(text="Too many sign-in pages from your address. Wait a minute.")
     next_url = request.query.get("next", "")
     if request.method == "POST":
         next_url = str((await request.post()).get("next", ""))
-    response = await render(request, "signin.html", status=status, error=error, name=name,
+    response = await render(request, "signin.html", status=status, error=error, name=name, reset=reset,
                             signin_token=token, next=_safe_next(next_url))
     response.set_cookie(SIGNIN_COOKIE, token, max_age=3600, path="/console/signin",
                         httponly=True, samesite="Strict", secure=request.secure)

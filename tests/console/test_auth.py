@@ -132,6 +132,21 @@ async def test_many_wrong_passwords_slow_the_name_down(client: TestClient) -> No
     assert response.status == 429
 
 
+async def test_a_name_slowed_down_is_told_how_its_password_is_reset(client: TestClient) -> None:
+    """Only the command line resets a password, so the page names the command; and it says the
+    same for a name with no account, so the page still tells nobody which names exist."""
+    said = {}
+    for name in (NAME, "nobody-here"):
+        for _ in range(11):
+            response = await client.post("/console/signin", data={
+                "signin_token": await _signin_form(client), "name": name, "password": "not the password"})
+        assert response.status == 429
+        said[name] = error = (await response.text()).split('id="signin-error">')[1].split("</p>")[0]
+        assert f"supportbot staff passwd {name}" in error and "administrator" in error, error
+        assert "colleague" not in error
+    assert said[NAME].replace(NAME, "X") == said["nobody-here"].replace("nobody-here", "X")
+
+
 async def test_sign_out_ends_the_session(client: TestClient, settings: Settings, csrf: str) -> None:
     response = await client.post("/console/signout", data={"csrf_token": csrf}, allow_redirects=False)
     assert response.status == 303 and response.headers["Location"] == "/console/signin?done=signed_out"
