@@ -169,6 +169,21 @@ async def test_pages_carry_security_headers_and_a_fresh_csrf_token(client: TestC
     assert csrf_of(await response.text()) == csrf
 
 
+async def test_every_page_links_the_web_chat_favicon(client: TestClient) -> None:
+    """Without a linked icon a browser asks for /favicon.ico on every page load: a 404 each time."""
+    icon = '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
+    assert icon in await (await client.get("/console/signin")).text()
+    assert icon in await (await client.post("/console/review/label", data={"csrf_token": "x"})).text()  # 401
+    csrf = await sign_in(client)
+    for path in ("/console/", "/console/faq", "/console/review", "/console/routing", "/console/retraining",
+                 "/console/try", "/console/inbox"):
+        assert icon in await (await client.get(path)).text(), path
+    assert icon in await (await client.get("/console/review?reason=bogus")).text()  # a problem page
+    assert icon in await (await client.post("/console/signout", data={"csrf_token": csrf + "x"})).text()  # 403
+    served = await client.get("/static/favicon.svg")
+    assert served.status == 200 and served.content_type == "image/svg+xml"
+
+
 async def test_static_files_and_the_console_root_need_no_session(client: TestClient) -> None:
     assert (await client.get("/console/static/console.css")).status == 200
     assert (await client.get("/console/static/console.js")).status == 200
