@@ -3,7 +3,8 @@
 Every console route but the sign-in page and the static files needs a live session: a page
 asked for without one redirects to sign-in (303), a change (POST) without one is refused with
 401. Every POST must carry the session's CSRF token (form field ``csrf_token``) or it is
-refused with 403 before the handler runs, so nothing changes. The sign-in form itself is
+refused with 403 before the handler runs, so nothing changes. A page script's JSON request is
+refused in JSON (``{"error": ...}``) that the script shows as it is. The sign-in form itself is
 protected by a double-submit token (a cookie and a form field that must match), good for
 one try: the server hands it out and forgets it when it is used.
 
@@ -23,7 +24,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from bot.console.pages import SESSION_KEY, accounts, problem, render, see_other, signed_in
-from bot.http import same_secret
+from bot.http import error_json, same_secret
 from bot.keys import DATABASE
 from knowledge.claims import Claims, replica_name
 from knowledge.database import Database
@@ -101,6 +102,8 @@ async def require_staff(request: web.Request,
     session = await asyncio.to_thread(accounts(request).session, request.cookies.get(COOKIE, ""))
     changing = request.method not in ("GET", "HEAD", "OPTIONS")
     if session is None:
+        if changing and _from_script(request):
+            return _refused(401, "Your session has expired: sign in again.")
         if changing:
             return await problem(request, 401, "Please sign in",
                                  "Your session has ended, so nothing was changed. Sign in and try again.",
@@ -110,6 +113,9 @@ async def require_staff(request: web.Request,
     if changing:
         form = await request.post()
         given = str(form.get("csrf_token", "")) or request.headers.get("X-CSRF-Token", "")
+        if not same_secret(given, session.csrf_token) and _from_script(request):
+            return _refused(403, "This page's security token is out of date (were you signed in again?), so "
+                                 "nothing was changed: reload the page and try again.")
         if not same_secret(given, session.csrf_token):
             return await problem(request, 403, "Refused",
                                  "This change did not carry this session's security token, so nothing "
@@ -117,6 +123,15 @@ async def require_staff(request: web.Request,
     response = await handler(request)
     response.headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+def _from_script(request: web.Request) -> bool:
+    """A page script's request (it sends JSON), which reads a refusal's reason from JSON, not a page."""
+    return request.content_type == "application/json"
+
+
+def _refused(status: int, reason: str) -> web.Response:
+    return web.Response(status=status, text=error_json(reason), content_type="application/json")
 
 
 @routes.get("/signin")
@@ -134,8 +149,9 @@ async def signin(request: web.Request) -> web.StreamResponse:
     name, password = str(form.get("name", "")).strip().lower(), str(form.get("password", ""))
     throttle = request.config_dict[THROTTLE]
     if not await throttle.attempt(database, name):  # counted now (atomically), before the slow check
-        return await _signin_form(request, 429, "Too many wrong passwords for this name. "
-                                  "Wait a quarter of an hour, or ask a colleague to reset it.")
+        # Said for any name, with or without an account: the page never tells which names exist.
+        return await _signin_form(request, 429, "Too many wrong passwords for this name. Wait a quarter of an "
+                                  "hour and try again.", name=name, reset=name or "NAME")
     session = await asyncio.to_thread(accounts(request).sign_in, name, password)
     if session is None:
         return await _signin_form(request, 401, "Wrong name or password.", name=name)
@@ -156,14 +172,16 @@ async def signout(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _signin_form(request: web.Request, status: int, error: str, name: str = "") -> web.Response:
+async def _signin_form(request: web.Request, status: int, error: str, name: str = "",
+                       reset: str = "") -> web.Response:
+    """The sign-in page; ``reset``: the name whose password the page says how to reset."""
     token = await request.config_dict[SIGNIN_FORMS].issue(request.config_dict[DATABASE], request.remote or "")
     if token is None:
         raise web.HTTPTooManyRequests(text="Too many sign-in pages from your address. Wait a minute.")
     next_url = request.query.get("next", "")
     if request.method == "POST":
         next_url = str((await request.post()).get("next", ""))
-    response = await render(request, "signin.html", status=status, error=error, name=name,
+    response = await render(request, "signin.html", status=status, error=error, name=name, reset=reset,
                             signin_token=token, next=_safe_next(next_url))
     response.set_cookie(SIGNIN_COOKIE, token, max_age=3600, path="/console/signin",
                         httponly=True, samesite="Strict", secure=request.secure)

@@ -17,7 +17,7 @@ from bot.console.faq_forms import EntryForm, diff_lines, problems_by_field
 from bot.console.pages import problem, render, reviews, see_other, signed_in
 from bot.http import parse_number
 from bot.keys import DATABASE, KEEPER, RESPONDER, STORE
-from knowledge.conversations.reviews import NotPending, QueuedTurn
+from knowledge.conversations.reviews import NoSuchTurn, NotPending, QueuedTurn
 from knowledge.errors import EditConflict, EntryNotFound, InvalidEntry, KnowledgeError
 from knowledge.faq.entry import FaqEntry, validate_entry
 from knowledge.faq.related import RelatedLinks
@@ -69,12 +69,14 @@ async def create(request: web.Request) -> web.Response:
     try:
         entry = form.entry()
         if len(turns) != len(wanted):  # refuse early if someone else labelled them meanwhile
+            await asyncio.to_thread(reviews(request).check_queued, wanted)  # or if there is no such turn
             raise NotPending(f"question(s) {sorted(set(wanted) - {t.id for t in turns})} are not waiting "
                              "for review any more (someone else may have labelled them); nothing was saved")
         await change_faq(request, _store(request).add, entry, staff)
     except (InvalidEntry, NotPending) as error:
         problems = problems_by_field(error.problems) if isinstance(error, InvalidEntry) else {"form": [str(error)]}
-        return await render(request, "faq_form.html", status=400 if isinstance(error, InvalidEntry) else 409,
+        status = 400 if isinstance(error, InvalidEntry) else 404 if isinstance(error, NoSuchTurn) else 409
+        return await render(request, "faq_form.html", status=status,
                             form=form, creating=True, problems=problems, warnings=[], turns=turns)
     except KnowledgeError as error:
         return await render(request, "faq_form.html", status=error_status(error), form=form, creating=True,

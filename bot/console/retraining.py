@@ -8,7 +8,10 @@ undone or changed.
 
 - "Check labels" runs ``supportbot retrain --dry-run`` and "Retrain now" runs ``supportbot
   retrain``, in the background, one at a time (the workspace's lock also stops a run started
-  elsewhere). When a run publishes, this bot loads the new bundle beside the old and swaps.
+  elsewhere). When a run publishes, this bot loads the new bundle beside the old and swaps; when
+  it fails, the page shows the last line it wrote (its whole output is in
+  ``training/console-retrain.log``). Without a training workspace both are disabled, and the
+  page says how to create one.
 - "Roll back" loads an older bundle the same way, then points ``current`` at it; the next
   retraining starts from its record in the workspace.
 - Undo / change a label: the turn goes back to the review queue, or gets the new label; a
@@ -25,6 +28,7 @@ import contextlib
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
@@ -45,6 +49,10 @@ from knowledge.retraining import RetrainRuns
 
 routes = web.RouteTableDef()
 LABELS_SHOWN = 30
+# What makes a directory a training workspace (``training.workspace``, which the console may not
+# import): its header, or the state file of a version 1 workspace that opening it upgrades.
+WORKSPACE_FILES = ("workspace.json", "state.json")
+FAILURE_TAIL = 4096  # bytes of a failed run's output read back for its last line
 NOTICES = {"started": "Retraining started. This page shows it when it ends.",
            "checking": "Checking the labels: a dry run started.", "rolled_back": "Rolled back. The bot answers "
            "with that bundle now.", "undone": "Label undone. The question is back in the review queue.",
@@ -59,6 +67,9 @@ class RetrainJob:
     task: asyncio.Task[None] | None = None
     what: str = ""  # "retraining" | "label check"
     by: str = ""
+    output: Path | None = None  # the log its output is appended to
+    offset: int = 0  # where its output begins in that log
+    failed: str = ""  # once it ended with an error: the last line it wrote
 
     def running(self) -> bool:
         return self.process is not None and self.process.returncode is None
@@ -88,9 +99,11 @@ async def retraining_page(request: web.Request) -> web.Response:
     labels = await asyncio.to_thread(reviews(request).labels, None, LABELS_SHOWN)
     entries = await asyncio.to_thread(request.config_dict[STORE].list)
     job = request.app[JOB]
+    workspace = _workspace(settings)
     return await render(request, "retraining.html", runs=runs, bundles=bundles, serving=keeper.current.version,
                         current=current_version(settings.bundles_dir), labels=labels, entries=entries,
                         job=job, busy=job.running() or any(run.status == "running" for run in runs[:1]),
+                        no_workspace=None if await asyncio.to_thread(has_workspace, workspace) else workspace,
                         done=NOTICES.get(request.query.get("done", ""), ""))
 
 
@@ -104,10 +117,14 @@ async def start(request: web.Request) -> web.Response:
         return await problem(request, 409, "Already running", "A retraining is running; one runs at a time. "
                              "This page shows it when it ends.", back="/console/retraining")
     settings = request.config_dict[SETTINGS]
+    if not await asyncio.to_thread(has_workspace, _workspace(settings)):
+        return await problem(request, 409, "Not started", f"No training workspace in {_workspace(settings)}, so there "
+                             "is nothing to retrain from. Create one with `supportbot retrain init` (`supportbot "
+                             "retrain init --help` says what it needs), then try again.", back="/console/retraining")
     env = {**os.environ, "SUPPORTBOT_DATA_DIR": str(settings.data_dir), "SUPPORTBOT_DB": settings.database_url}
-    log = settings.data_dir / "training" / "console-retrain.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log = _workspace(settings) / "console-retrain.log"
     with log.open("ab") as output:
+        job.offset, job.output, job.failed = output.tell(), log, ""
         job.process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot", "retrain", "--started-by", signed_in(request).name,
             *(["--dry-run"] if dry_run else []), env=env, stdout=output, stderr=asyncio.subprocess.STDOUT)
@@ -169,10 +186,33 @@ async def _follow_phrasings(request: web.Request, old: list[ReviewLabel], new: l
                          alternatives=change.alternatives)
 
 
+def has_workspace(path: Path) -> bool:
+    """Whether ``path`` holds a training workspace that ``supportbot retrain`` can open."""
+    return any((path / name).is_file() for name in WORKSPACE_FILES)
+
+
+def _workspace(settings: Settings) -> Path:
+    """The training workspace ``supportbot retrain`` uses when started from here: in the data directory."""
+    return settings.data_dir / "training"
+
+
+def last_line(log: Path, offset: int) -> str:
+    """The last line written to ``log`` after ``offset`` (a run's error names what went wrong)."""
+    with log.open("rb") as file:
+        size = file.seek(0, os.SEEK_END)
+        file.seek(max(offset, size - FAILURE_TAIL))
+        lines = file.read().decode("utf-8", "replace").splitlines()
+    return next((line.strip() for line in reversed(lines) if line.strip()), "")
+
+
 async def _follow(serving: _Serving, job: RetrainJob) -> None:
-    """Wait for the run; when it published (``current`` moved), serve the new bundle here too."""
+    """Wait for the run; when it published (``current`` moved), serve the new bundle here too; when
+    it failed, keep its last line for the page."""
     assert job.process is not None
-    await job.process.wait()
+    code = await job.process.wait()
+    if code != 0 and job.output is not None:
+        line = await asyncio.to_thread(last_line, job.output, job.offset)
+        job.failed = line or f"it ended with exit status {code} and wrote nothing"
     version = await asyncio.to_thread(current_version, serving.settings.bundles_dir)
     if version is not None and version != serving.keeper.current.version:
         with contextlib.suppress(BundleError, OSError, ValueError):  # the bot keeps serving; the page shows the run

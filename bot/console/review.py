@@ -23,10 +23,14 @@ from aiohttp import web
 from bot.admin.faq_changes import change_faq, error_status
 from bot.console.pages import problem, render, reviews, see_other, signed_in
 from bot.console.similarity import DEFAULT_THRESHOLD, cluster_turns, suggest_entries
+from bot.core.actions import Action
+from bot.core.policy import HANDOFF
+from bot.core.replies import HUMAN_LABEL
+from bot.core.streak import ESCALATE_AFTER
 from bot.http import parse_number
 from bot.keys import CONVERSATIONS, KEEPER, RESPONDER, STORE
 from knowledge.conversations.log import LoggedTurn
-from knowledge.conversations.reviews import REASONS, InvalidLabel, NotPending, QueuedTurn
+from knowledge.conversations.reviews import REASONS, InvalidLabel, NoSuchTurn, NotPending, QueuedTurn
 from knowledge.errors import KnowledgeError
 from knowledge.faq.entry import FaqEntry
 
@@ -56,9 +60,10 @@ async def queue(request: web.Request) -> web.Response:
     counts = await asyncio.to_thread(log.pending_counts)
     suggestions = await suggest_entries(request.config_dict[KEEPER].current, turns)
     context = await asyncio.to_thread(_conversations_around, request, turns)
+    asked = {turn.id: label for turn in turns if (label := asked_for_person(turn)) is not None}
     return await render(request, "review.html", turns=turns, counts=counts, reason=reason,
-                        reason_names=REASON_NAMES, suggestions=suggestions, context=context,
-                        **await _choices(request))
+                        reason_names=REASON_NAMES, suggestions=suggestions, context=context, asked=asked,
+                        escalate_after=ESCALATE_AFTER, **await _choices(request))
 
 
 @routes.get("/review/similar")
@@ -93,8 +98,8 @@ async def label(request: web.Request) -> web.Response:
             await _attach(request, ids, value or "", staff)
         await asyncio.to_thread(reviews(request).label, ids, kind, value, staff)
     except (InvalidLabel, NotPending, KnowledgeError) as error:
-        status = 400 if isinstance(error, InvalidLabel) else 409 if isinstance(error, NotPending) \
-            else error_status(error)
+        status = 400 if isinstance(error, InvalidLabel) else 404 if isinstance(error, NoSuchTurn) \
+            else 409 if isinstance(error, NotPending) else error_status(error)
         return await problem(request, status, "Not labelled", str(error), back=back)
     raise see_other(back + ("&" if "?" in back else "?") + "done=labelled")
 
@@ -106,6 +111,7 @@ async def _attach(request: web.Request, ids: list[int], faq_id: str, staff: str)
     log, store = reviews(request), request.config_dict[STORE]
     turns: list[QueuedTurn] = await asyncio.to_thread(log.pending, None, len(ids), ids)
     if len(turns) != len(set(ids)):
+        await asyncio.to_thread(log.check_queued, ids)  # says which: no such turn, or labelled meanwhile
         raise NotPending("some of these questions are not waiting for review any more "
                          "(someone else may have labelled them); nothing was changed")
     entry = await asyncio.to_thread(store.get, faq_id)
@@ -115,6 +121,26 @@ async def _attach(request: web.Request, ids: list[int], faq_id: str, staff: str)
     if new:
         await change_faq(request, store.edit, faq_id, entry.revision, staff,
                          alternatives=(*entry.alternatives, *new))
+
+
+def asked_for_person(turn: QueuedTurn) -> str | None:
+    """The intent to pre-label a handed-over turn with when the customer asked for a person; else None.
+
+    The log does not say why a person was called in, but what it holds tells: a handler hands
+    over (a request for a person, "yes" to the offer of one) with the model's reading and no FAQ
+    search, so the reading is the label (``affirm`` for that "yes", never ``human_handoff``). A
+    fallback that called a person in after repeated misses keeps the score of its FAQ search: an
+    unanswered question. A pressed button is logged by its label with no reading: "Talk to a
+    person" is a request; "None of these" pressed as the last miss is not.
+
+    Example: "can I talk to a person" handed over gives ``"human_handoff"``; "blorp flim", handed
+    over as the third miss in a row, gives None.
+    """
+    if turn.action != Action.HANDOFF or turn.faq_score is not None:
+        return None
+    if turn.intent is not None:
+        return turn.intent
+    return HANDOFF if turn.text == HUMAN_LABEL else None
 
 
 def _conversations_around(request: web.Request, turns: list[QueuedTurn]) -> dict[int, list[LoggedTurn]]:

@@ -1,11 +1,14 @@
 """The Routing page: what the bot does with each intent, changed by staff, live at once.
 
-``/console/routing`` lists every intent the serving model knows or a route names: its route
-(a handler, one FAQ entry, FAQ search, a person) and whether it is shipped or set by staff. A
-new intent (one staff labelled for the last retraining) without a route is marked: customers
-who ask it get FAQ search. Changing a route stores it (``knowledge.routing``), checks the whole
-table with the runtime's parser first, and swaps the responder's table, so the next message is
-routed by it. ``supportbot routing`` does the same from the command line.
+``/console/routing`` lists every intent the serving model knows, a route names or a review label
+uses: its route (a handler, one FAQ entry, FAQ search, a person) and whether it is shipped or set
+by staff. A new intent (one staff labelled for the last retraining) without a route is marked:
+customers who ask it get FAQ search; so is one the serving model does not know yet (labelled,
+waiting for the retraining that teaches it). Changing a route stores it (``knowledge.routing``),
+checks the whole table with the runtime's parser first, and swaps the responder's table, so the
+next message is routed by it. A route for an intent nothing knows (neither the serving model, a
+review label nor a route) is refused: no message would ever be routed by it, and it is most
+likely a typo. ``supportbot routing`` does the same from the command line, without that check.
 
 Example::
 
@@ -14,17 +17,18 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import difflib
 from collections.abc import Collection, Mapping
 
 from aiohttp import web
 
-from bot.console.pages import problem, render, see_other, signed_in
+from bot.console.pages import problem, render, reviews, see_other, signed_in
 from bot.core.handlers import builtin_handlers
 from bot.core.routing import DEFAULT_ROUTING, RoutingTable, parse_routing
 from bot.keys import DATABASE, KEEPER, RESPONDER, SETTINGS, STORE
 from bot.models.manifest import BundleError, read_manifest
 from knowledge.errors import KnowledgeError
-from knowledge.routing import PERSON, RouteStore, StaffRoute, overlay, read_routing_file
+from knowledge.routing import PERSON, RouteStore, RoutingError, StaffRoute, overlay, read_routing_file
 
 routes = web.RouteTableDef()
 CHOICES = ("handler", "faq", "search", "person")
@@ -67,16 +71,35 @@ def describe_spec(spec: object) -> str:
     return "FAQ search"
 
 
+def choice_of(spec: object) -> tuple[str, str | None]:
+    """A route of the file as the page's controls choose it: one of ``CHOICES`` and its target.
+
+    >>> choice_of({"handler": "greeting", "sure": 0.7}), choice_of({"handler": "human_handoff"})
+    (('handler', 'greeting'), ('person', None))
+    """
+    if isinstance(spec, dict):
+        if spec.get("handler") == PERSON:
+            return "person", None
+        if "handler" in spec:
+            return "handler", str(spec["handler"])
+        if "faq" in spec:
+            return "faq", str(spec["faq"])
+    return "search", None
+
+
 @routes.get("/routing")
 async def routing_page(request: web.Request) -> web.Response:
     store = RouteStore(request.config_dict[DATABASE])
     staff = {route.intent: route for route in await asyncio.to_thread(store.list)}
     shipped = shipped_routing()
     known = await asyncio.to_thread(_serving_intents, request)
+    labelled = await asyncio.to_thread(reviews(request).labelled_intents)
     rows = [{"intent": intent, "route": staff[intent].describe() if intent in staff else
              describe_spec(shipped[intent]) if intent in shipped else "FAQ search (no route)",
-             "staff": staff.get(intent), "unrouted": intent not in staff and intent not in shipped}
-            for intent in sorted({*known, *shipped, *staff} - {"oos"})]
+             "staff": staff.get(intent), "unrouted": intent not in staff and intent not in shipped,
+             "unknown": bool(known) and intent not in known,  # not judged when the model's intents cannot be read
+             "choice": choice_of(staff[intent].spec() if intent in staff else shipped.get(intent))}
+            for intent in sorted({*known, *shipped, *staff, *labelled} - {"oos"})]
     entries = await asyncio.to_thread(request.config_dict[STORE].list)
     return await render(request, "routing.html", rows=rows, entries=entries, handlers=sorted(known_handlers()),
                         changed=request.query.get("done", "") == "routed")
@@ -94,6 +117,7 @@ async def change_route(request: web.Request) -> web.Response:
         elif choice not in CHOICES:
             raise ValueError(f"choose one of: {', '.join(CHOICES)}")
         else:
+            await asyncio.to_thread(_check_known, request, intent)
             kind = "handler" if choice == "person" else choice
             target = PERSON if choice == "person" else str(form.get(choice, "")).strip() or None
             await asyncio.to_thread(set_route, store, intent, kind, target, signed_in(request).name, None,
@@ -102,6 +126,25 @@ async def change_route(request: web.Request) -> web.Response:
     except (KnowledgeError, ValueError) as error:
         return await problem(request, 400, "Route not changed", str(error), back="/console/routing")
     raise see_other("/console/routing?done=routed")
+
+
+def _check_known(request: web.Request, intent: str) -> None:
+    """Refuse (``RoutingError``) a route for an intent that neither the serving model, a review
+    label nor a route knows: no message would be routed by it. A labelled intent the model lacks
+    is allowed, so staff can route it before the retraining that teaches it."""
+    model = _serving_intents(request)
+    if not model or intent in model:
+        return  # when the serving model's intents cannot be read there is nothing to judge by
+    known = {*model, *reviews(request).labelled_intents(), *shipped_routing(),
+             *RouteStore(request.config_dict[DATABASE]).mapping()} - {"oos"}
+    if intent in known:
+        return
+    close = difflib.get_close_matches(intent, sorted(known), n=3)
+    guess = f"; did you mean {' or '.join(map(repr, close))}?" if close else "."
+    raise RoutingError(f"no intent {intent!r}: the serving model ({request.config_dict[KEEPER].current.version}) "
+                       "does not know it and no review label or route uses it, so no message would be routed by it. "
+                       "To route a new intent, label questions with it in the review queue first (the next "
+                       f"retraining teaches it){guess}")
 
 
 def _serving_intents(request: web.Request) -> set[str]:

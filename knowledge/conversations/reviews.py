@@ -59,6 +59,10 @@ class NotPending(KnowledgeError):
     """A turn is not (or no longer) in the review queue: someone else labelled it meanwhile."""
 
 
+class NoSuchTurn(NotPending):
+    """No turn has that id at all (a mistyped or made-up number): it was never in the queue."""
+
+
 class InvalidLabel(KnowledgeError):
     pass
 
@@ -186,6 +190,16 @@ class Reviews:
             conn.execute(update(turns).where(turns.c.id.in_(ids)).values(review=kind))
         return old, new
 
+    def check_queued(self, turn_ids: Sequence[int]) -> None:
+        """Raise ``NoSuchTurn`` if any of these is no turn at all, ``NotPending`` if any is not queued."""
+        ids = sorted(set(turn_ids))
+        with self.database.connect() as conn:
+            queued = set(conn.execute(select(turns.c.id).where(turns.c.id.in_(ids), turns.c.review.in_(QUEUED)))
+                         .scalars())
+            missing = [turn_id for turn_id in ids if turn_id not in queued]
+            if missing:
+                raise _not_queued(conn, missing)
+
     def _with_repeats(self, ids: list[int]) -> list[int]:
         """``ids`` and every queued turn whose text repeats one of theirs."""
         with self.database.connect() as conn:
@@ -205,8 +219,7 @@ class Reviews:
                 turns.c.id.in_(ids), turns.c.review.in_(QUEUED))).all())
             missing = sorted(set(ids) - set(texts))
             if missing:
-                raise NotPending(f"turn(s) {missing} are not waiting for review any more "
-                                 "(someone else may have labelled them); nothing was changed")
+                raise _not_queued(conn, missing)
             labels = []
             for turn_id, kind, value in checked:
                 # Still queued, asked again as the row is written: on PostgreSQL a second person
@@ -258,6 +271,12 @@ class Reviews:
         with self.database.connect() as conn:
             return [_review_label(row) for row in conn.execute(query).mappings()]
 
+    def labelled_intents(self) -> list[str]:
+        """Intents staff gave as labels: the next retraining teaches those the model lacks."""
+        with self.database.connect() as conn:
+            return sorted(str(value) for value in conn.execute(
+                select(review_labels.c.value).distinct().where(review_labels.c.kind == "intent")).scalars())
+
     def known_intents(self) -> list[str]:
         """Intent labels seen in the log or given by staff, for suggestions."""
         with self.database.connect() as conn:
@@ -282,6 +301,16 @@ def _repeats(rows: Sequence[tuple[int, str]]) -> list[tuple[int, ...]]:
     for turn_id, text in rows:
         groups.setdefault(repeat_key(text), []).append(turn_id)
     return [tuple(ids) for ids in groups.values()]
+
+
+def _not_queued(conn: Connection, missing: Sequence[int]) -> KnowledgeError:
+    """Why turns ``missing`` cannot be labelled: there are no such turns, or they left the queue."""
+    known = set(conn.execute(select(turns.c.id).where(turns.c.id.in_(list(missing)))).scalars())
+    unknown = [turn_id for turn_id in missing if turn_id not in known]
+    if unknown:
+        return NoSuchTurn(f"there is no turn {', '.join(map(str, unknown))}: check the number; nothing was changed")
+    return NotPending(f"turn(s) {list(missing)} are not waiting for review any more "
+                      "(someone else may have labelled them); nothing was changed")
 
 
 def _labels_of(conn: Connection, ids: Sequence[int]) -> list[ReviewLabel]:

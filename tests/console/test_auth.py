@@ -9,7 +9,7 @@ from knowledge.conversations.reviews import Reviews
 from knowledge.database import Database
 from knowledge.faq.store import FaqStore
 from knowledge.staff import StaffAccounts
-from tests.console.helpers import NAME, PASSWORD, SIGNIN_TOKEN, csrf_of, queue_turns
+from tests.console.helpers import NAME, PASSWORD, SIGNIN_TOKEN, csrf_of, queue_turns, sign_in
 
 PAGES = ["/console/", "/console/faq", "/console/faq?q=order", "/console/create", "/console/faq/gift-cards",
          "/console/faq/gift-cards/history", "/console/try?q=hello", "/console/review",
@@ -78,6 +78,18 @@ async def test_a_token_in_a_header_is_accepted_too(client: TestClient, csrf: str
     assert response.status == 303
 
 
+async def test_a_page_script_is_refused_in_json_that_says_what_to_do(client: TestClient) -> None:
+    """The Try-it page's script posts JSON: a refusal it can read says why, not an HTML page."""
+    body = {"conversation": "0123456789abcdef", "text": "hi"}
+    expired = await client.post("/console/try/say", json=body, headers={"X-CSRF-Token": "anything"})
+    assert expired.status == 401 and expired.content_type == "application/json"
+    assert (await expired.json())["error"] == "Your session has expired: sign in again."
+    csrf = await sign_in(client)
+    stale = await client.post("/console/try/say", json=body, headers={"X-CSRF-Token": csrf + "x"})
+    assert stale.status == 403 and stale.content_type == "application/json"
+    assert "reload the page" in (await stale.json())["error"]
+
+
 async def test_sign_in_sets_a_strict_http_only_cookie_and_goes_to_next(client: TestClient) -> None:
     response = await client.post("/console/signin", allow_redirects=False, data={
         "signin_token": await _signin_form(client), "name": " Ana ", "password": PASSWORD,
@@ -120,6 +132,21 @@ async def test_many_wrong_passwords_slow_the_name_down(client: TestClient) -> No
     assert response.status == 429
 
 
+async def test_a_name_slowed_down_is_told_how_its_password_is_reset(client: TestClient) -> None:
+    """Only the command line resets a password, so the page names the command; and it says the
+    same for a name with no account, so the page still tells nobody which names exist."""
+    said = {}
+    for name in (NAME, "nobody-here"):
+        for _ in range(11):
+            response = await client.post("/console/signin", data={
+                "signin_token": await _signin_form(client), "name": name, "password": "not the password"})
+        assert response.status == 429
+        said[name] = error = (await response.text()).split('id="signin-error">')[1].split("</p>")[0]
+        assert f"supportbot staff passwd {name}" in error and "administrator" in error, error
+        assert "colleague" not in error
+    assert said[NAME].replace(NAME, "X") == said["nobody-here"].replace("nobody-here", "X")
+
+
 async def test_sign_out_ends_the_session(client: TestClient, settings: Settings, csrf: str) -> None:
     response = await client.post("/console/signout", data={"csrf_token": csrf}, allow_redirects=False)
     assert response.status == 303 and response.headers["Location"] == "/console/signin?done=signed_out"
@@ -140,6 +167,21 @@ async def test_pages_carry_security_headers_and_a_fresh_csrf_token(client: TestC
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Cache-Control"] == "no-store"
     assert csrf_of(await response.text()) == csrf
+
+
+async def test_every_page_links_the_web_chat_favicon(client: TestClient) -> None:
+    """Without a linked icon a browser asks for /favicon.ico on every page load: a 404 each time."""
+    icon = '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
+    assert icon in await (await client.get("/console/signin")).text()
+    assert icon in await (await client.post("/console/review/label", data={"csrf_token": "x"})).text()  # 401
+    csrf = await sign_in(client)
+    for path in ("/console/", "/console/faq", "/console/review", "/console/routing", "/console/retraining",
+                 "/console/try", "/console/inbox"):
+        assert icon in await (await client.get(path)).text(), path
+    assert icon in await (await client.get("/console/review?reason=bogus")).text()  # a problem page
+    assert icon in await (await client.post("/console/signout", data={"csrf_token": csrf + "x"})).text()  # 403
+    served = await client.get("/static/favicon.svg")
+    assert served.status == 200 and served.content_type == "image/svg+xml"
 
 
 async def test_static_files_and_the_console_root_need_no_session(client: TestClient) -> None:

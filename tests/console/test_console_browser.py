@@ -114,3 +114,40 @@ async def test_staff_edit_try_and_label_in_a_browser(tmp_path: Path, aiohttp_ser
     database.close()
     assert [(label.kind, label.value, label.author, label.text) for label in labels] == [
         ("intent", "gift_cards", NAME, "do you sell gift cards")]
+
+
+async def test_try_it_says_when_the_session_expired_or_the_page_is_stale(tmp_path: Path, aiohttp_server) -> None:
+    """A Try-it message refused for an ended session says so with a way to sign in again; one
+    refused for a stale security token says to reload."""
+    settings = demo_settings(tmp_path)
+    add_staff(settings)
+    server = await aiohttp_server(create_app(settings, model_loader=lambda s: KeywordModel()))
+    url = server.make_url
+    async with browser_page() as page:
+        page.set_default_timeout(10_000)
+        await page.goto(str(url("/console/signin?next=/console/try")))
+        await page.fill("#name", NAME)
+        await page.fill("#password", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_selector("#try-say")
+        await page.fill("#try-text", "hello")
+        await page.press("#try-text", "Enter")
+        await page.wait_for_selector("#try-transcript li.bot:not(.error)")
+
+        await page.evaluate("document.getElementById('try-say').dataset.csrf = 'stale'")
+        await page.fill("#try-text", "hello again")
+        await page.press("#try-text", "Enter")
+        error = page.locator("#try-transcript li.error").last
+        await error.wait_for()
+        assert "reload the page" in await error.inner_text()
+
+        await page.context.clear_cookies()  # the session is gone, as when it expires
+        await page.fill("#try-text", "are you there?")
+        await page.press("#try-text", "Enter")
+        await page.locator("#try-transcript li.error").nth(1).wait_for()
+        error = page.locator("#try-transcript li.error").nth(1)
+        assert "Your session has expired: sign in again" in await error.inner_text()
+        await shoot(page, "console-try-expired")
+        await error.get_by_role("link", name="Sign in again").click()
+        await page.wait_for_selector("h1:text('Sign in')")
+        assert page.url.endswith("/console/signin?next=%2Fconsole%2Ftry")

@@ -62,7 +62,12 @@ async def test_labels_are_undone_and_changed_with_their_faq_phrasing(client: Tes
     assert response.status == 409 and "have no label" in await response.text()
 
 
-async def test_retrain_now_runs_in_the_background_one_at_a_time(client: TestClient, csrf: str) -> None:
+async def test_retrain_now_runs_in_the_background_one_at_a_time(client: TestClient, settings: Settings,
+                                                                 csrf: str) -> None:
+    """A run in the background, one at a time; one that failed shows its error line after a reload."""
+    workspace = settings.data_dir / "training"
+    workspace.mkdir(parents=True)
+    (workspace / "workspace.json").write_text("{}", encoding="utf-8")  # not a workspace: the run fails at once
     response = await client.post("/console/retraining/start", data={"csrf_token": csrf, "dry_run": "1"})
     assert response.status == 200 and "Checking the labels" in await response.text()
     job = client.app._subapps[0][JOB]  # the console sub-application's job
@@ -70,8 +75,24 @@ async def test_retrain_now_runs_in_the_background_one_at_a_time(client: TestClie
     second = await client.post("/console/retraining/start", data={"csrf_token": csrf})
     assert second.status == 409 or not job.running()
     assert job.task is not None
-    await asyncio.wait_for(job.task, 120)  # no workspace in this test: it ends at once, nothing changes
+    await asyncio.wait_for(job.task, 120)  # nothing changes
     assert not job.running() and job.process is not None and job.process.returncode != 0
+    page = await follow(client, "/console/retraining")
+    assert 'id="retrain-failed"' in page and "The label check ana started failed" in page
+    assert "supportbot retrain: error:" in page and "not a supportbot-training-workspace version 2 file" in page
+    assert "console-retrain.log" in page and "No retraining yet." in page
+
+
+async def test_without_a_training_workspace_the_page_says_how_to_create_one(client: TestClient, settings: Settings,
+                                                                          csrf: str) -> None:
+    """Nothing to retrain from: the page says so and how to make one, and starts nothing."""
+    page = await follow(client, "/console/retraining")
+    assert 'id="no-workspace"' in page and "No training workspace" in page and "supportbot retrain init" in page
+    assert page.count("disabled") >= 2 and 'aria-describedby="no-workspace"' in page
+    response = await client.post("/console/retraining/start", data={"csrf_token": csrf, "dry_run": "1"})
+    text = await response.text()
+    assert response.status == 409 and "No training workspace" in text and "supportbot retrain init" in text
+    assert client.app._subapps[0][JOB].process is None  # nothing was started
 
 
 async def test_the_review_queue_merges_repeats_with_a_count(client: TestClient, settings: Settings, csrf: str) -> None:

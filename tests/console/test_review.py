@@ -84,12 +84,30 @@ async def test_refused_labels_change_nothing(client: TestClient, settings: Setti
     assert (await _label(client, csrf, [turn], "intent", intent="has spaces")).status == 400
     assert (await _label(client, csrf, [turn], "bogus")).status == 400
     assert (await _label(client, csrf, [], "dismissed")).status == 400
-    assert (await _label(client, csrf, [turn, 999], "dismissed")).status == 409  # all or nothing
+    assert (await _label(client, csrf, [turn, 999], "dismissed")).status == 404  # all or nothing
     assert store.kb_revision() == before and _reviews(settings).labels() == []
     assert (await _label(client, csrf, [turn], "dismissed")).status == 303
     again = await _label(client, csrf, [turn], "faq", faq_id="gift-cards")  # someone else was first
     assert again.status == 409 and "not waiting for review" in await again.text()
     assert store.kb_revision() == before
+
+
+async def test_a_turn_that_does_not_exist_is_named_as_such(client: TestClient, settings: Settings,
+                                                           csrf: str) -> None:
+    """A made-up turn number is not "labelled by someone else": the page says there is no such turn."""
+    (turn,) = queue_turns(settings, ("do you have a loyalty card", "fallback"))
+    for form in ({"kind": "dismissed"}, {"kind": "intent", "intent": "loyalty"},
+                 {"kind": "faq", "faq_id": "gift-cards"}):
+        response = await _label(client, csrf, [turn, 999999], **form)
+        text = await response.text()
+        assert response.status == 404 and "there is no turn 999999" in text, text
+        assert "not waiting for review" not in text
+    created = await client.post("/console/create", data=[
+        ("csrf_token", csrf), ("faq_id", "loyalty-card"), ("question", "Do you have a loyalty card?"),
+        ("answer", "Not yet."), ("enabled", "on"), ("turn", str(turn)), ("turn", "999999")])
+    assert created.status == 404 and "there is no turn 999999" in await created.text()
+    assert "loyalty-card" not in {e.faq_id for e in FaqStore(Database.open(settings.database_url)).list()}
+    assert _reviews(settings).labels() == [] and [t.id for t in _reviews(settings).pending()] == [turn]
 
 
 async def test_new_entry_from_queued_questions(client: TestClient, settings: Settings, csrf: str) -> None:
@@ -154,6 +172,35 @@ async def test_cards_can_be_trusted_labels_context_and_no_weak_prefill(client: T
     assert "The conversation around it" in other and "How long does delivery take?" in other
     assert "Closest entry" not in other, "nothing weak is filled in"
     assert 'name="faq_id" list="faq-entries" autocomplete="off" autocapitalize="none" value=""' in page
+
+
+def _card(page: str, turn_id: int) -> str:
+    """The review card of turn ``turn_id`` on the queue page, up to the end of its label form."""
+    card = page[page.index(f'id="turn-{turn_id}"'):]
+    return card[:card.index("</form>")]
+
+
+async def test_only_a_request_for_a_person_is_pre_labelled_human_handoff(client: TestClient, settings: Settings,
+                                                                        csrf: str) -> None:
+    """Three misses in a row call a person in, as designed; that third message is an unanswered
+    question, not a request for a person: no pre-filled label that would teach gibberish as one."""
+    for text in ("asdfgh", "qwerty zxcv", "blorp flim"):
+        reply = await say(client, text, "missed-three-01")
+    assert reply["action"] == "handoff"
+    await say(client, "can I talk to a person", "asked-person-01")
+    log = ConversationLog(Database.open(settings.database_url))
+    escalated, asked = log.turns("web:missed-three-01")[-1], log.turns("web:asked-person-01")[-1]
+    (accepted,) = log.record([TurnRecord("web:said-yes-0001", "web", "yes", "handoff", "I've asked a colleague.",
+                                         2.0, intent="affirm", confidence=0.95, needs_review=True)])
+    page = await follow(client, "/console/review?reason=handoff")
+    card = _card(page, escalated.id)
+    assert 'value="human_handoff"' not in card and "A request for a person" not in card
+    assert 'name="intent" list="intent-labels" autocomplete="off" autocapitalize="none" value=""' in card
+    assert "handed the customer to a person after 3 unanswered messages in a row" in card
+    card = _card(page, asked.id)
+    assert "A request for a person" in card and 'value="human_handoff" data-enter="intent"' in card
+    card = _card(page, accepted)  # "yes" to the offer of a person: labelled as read, never as a request
+    assert "A request for a person" in card and 'value="affirm" data-enter="intent"' in card
 
 
 async def test_a_doubted_answer_is_queued_as_possibly_wrong(client: TestClient, settings: Settings, csrf: str) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import text, update
 
 from knowledge.conversations.activity import Activity, DayActivity, Feedback
 from knowledge.conversations.log import ConversationLog, TurnRecord
-from knowledge.conversations.reviews import InvalidLabel, NotPending, Reviews, TrainingLabel
+from knowledge.conversations.reviews import InvalidLabel, NoSuchTurn, NotPending, Reviews, TrainingLabel
 from knowledge.database import Database, turns
 
 
@@ -81,8 +81,11 @@ def test_labels_are_all_or_nothing_and_read_back_for_training(log: ConversationL
     reviews.label([b], "out_of_scope", "ignored", "ben")
     labels = reviews.label([c], "faq", "gift-cards", "ana")
     assert labels[0].turn_id == c and labels[0].author == "ana"
-    with pytest.raises(NotPending):
+    with pytest.raises(NotPending) as refused:
         reviews.label([a], "dismissed", None, "ben")  # labelled already
+    assert not isinstance(refused.value, NoSuchTurn) and "not waiting for review any more" in str(refused.value)
+    with pytest.raises(NoSuchTurn, match=r"there is no turn 999\b"):
+        reviews.label([a, 999], "dismissed", None, "ben")  # never a turn: not "someone else labelled it"
     assert reviews.pending() == []
     assert reviews.labels_since(date.today() - timedelta(days=1)) == [
         TrainingLabel("where is NW-1", "intent", "order_status"), TrainingLabel("tell me a joke", "out_of_scope", None),

@@ -135,14 +135,36 @@
       tryTranscript.appendChild(item);
       return item;
     }
+    // Why a message was refused, with what to do: sign in again (a link back here), or reload.
+    function refused(status, error) {
+      if (status === 401) {
+        const item = line("bot error", "Your session has expired: sign in again.");
+        const link = document.createElement("a");
+        link.href = "/console/signin?next=" + encodeURIComponent(location.pathname + location.search);
+        link.textContent = "Sign in again";
+        const para = document.createElement("p");
+        para.appendChild(link);
+        item.appendChild(para);
+        return;
+      }
+      line("bot error", error || (status === 403
+        ? "This page's security token is out of date: reload the page and try again."
+        : "Something went wrong (" + status + "). Try again in a moment."));
+    }
     async function send(fields, shown) {
       line("customer", shown);
-      const response = await fetch("/console/try/say", {
-        method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": sayForm.dataset.csrf },
-        body: JSON.stringify(Object.assign({ conversation: conversation }, fields)),
-      });
+      let response;
+      try {
+        response = await fetch("/console/try/say", {
+          method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": sayForm.dataset.csrf },
+          body: JSON.stringify(Object.assign({ conversation: conversation }, fields)),
+        });
+      } catch (error) {
+        line("bot error", "The bot could not be reached: check the connection and try again.");
+        return;
+      }
       const data = await response.json().catch(function () { return {}; });
-      if (!response.ok) { line("bot error", data.error || "Something went wrong."); return; }
+      if (!response.ok) { refused(response.status, data.error); return; }
       const meta = data.action + (data.handler ? " · handler " + data.handler : "") +
         (data.faq_id ? " · FAQ " + data.faq_id : "") + " · " + data.reason;
       const item = line("bot", data.reply || "(nothing: a person has the conversation)", meta);
