@@ -120,12 +120,25 @@ async def change_route(request: web.Request) -> web.Response:
             await asyncio.to_thread(_check_known, request, intent)
             kind = "handler" if choice == "person" else choice
             target = PERSON if choice == "person" else str(form.get(choice, "")).strip() or None
-            await asyncio.to_thread(set_route, store, intent, kind, target, signed_in(request).name, None,
+            sure = await asyncio.to_thread(_kept_sure, store, intent, kind, target)
+            await asyncio.to_thread(set_route, store, intent, kind, target, signed_in(request).name, sure,
                                     responder.handlers)
         responder.routing = routing_table(await asyncio.to_thread(store.mapping), responder.handlers)
     except (KnowledgeError, ValueError) as error:
         return await problem(request, 400, "Route not changed", str(error), back="/console/routing")
     raise see_other("/console/routing?done=routed")
+
+
+def _kept_sure(store: RouteStore, intent: str, kind: str, target: str | None) -> float | None:
+    """The ``sure`` of the intent's route now (staff's, else the shipped one) when the form keeps its
+    handler: the page has no control for it, so a Save that changes nothing must not drop it
+    (order_status's 0.7 would fall back to the global threshold)."""
+    staff = {route.intent: route.spec() for route in store.list()}
+    spec = staff.get(intent, shipped_routing().get(intent))
+    if kind == "handler" and isinstance(spec, dict) and spec.get("handler") == target:
+        sure = spec.get("sure")
+        return float(sure) if isinstance(sure, (int, float)) else None
+    return None
 
 
 def _check_known(request: web.Request, intent: str) -> None:

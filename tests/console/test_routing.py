@@ -77,6 +77,11 @@ async def test_change_to_starts_at_the_current_route(client: TestClient, setting
     response = await client.post("/console/routing", data={**forms["greeting"], "csrf_token": csrf})
     assert response.status == 200 and "Route changed" in await response.text()
     assert (await say(client, "hello"))["action"] == "handler"
+    # order_status ships with sure 0.7, which the page has no control for: an unchanged Save keeps it
+    response = await client.post("/console/routing", data={**forms["order_status"], "csrf_token": csrf})
+    assert response.status == 200
+    assert RouteStore(Database.open(settings.database_url)).mapping()["order_status"] == \
+        {"handler": "order_status", "sure": 0.7}
 
 
 async def test_an_intent_nothing_knows_is_refused_and_a_labelled_one_is_marked(  # type: ignore[no-untyped-def]  # aiohttp's fixture
