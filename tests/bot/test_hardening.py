@@ -141,6 +141,28 @@ async def test_a_huge_json_integer_is_a_400(client: TestClient, path: str, body:
     assert status == 400 and "JSON" in reply["error"]
 
 
+# About 60 KB of brackets, under the 64 KB body limit: deeper than Python's parser recurses.
+DEEP = '{"session_id": "sess-walk-0002", "x": ' + "[" * 30_000 + "]" * 30_000 + "}"
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/api/feedback", "/admin/faq"])
+async def test_deeply_nested_json_is_a_400_not_a_crash(client: TestClient, settings: Settings, path: str,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    status, reply = await post_raw(client, path, DEEP, admin_headers())
+    assert status == 400 and reply["error"] == "the body's JSON is nested too deeply", reply
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+    assert stored_turns(settings) == {}
+
+
+async def test_a_body_in_an_unknown_charset_is_a_400(client: TestClient, settings: Settings) -> None:
+    for path in ("/api/chat", "/admin/faq"):
+        response = await client.post(path, data=b'{"session_id": "abcdefgh", "text": "hi"}',
+                                     headers={"Content-Type": "application/json; charset=klingon", **admin_headers()})
+        assert response.status == 400, path
+        assert (await response.json())["error"] == "the body's charset 'klingon' is unknown (send UTF-8)"
+    assert stored_turns(settings) == {}
+
+
 @pytest.mark.parametrize("turn_id", [2**63, 2**64, -(2**63) - 1])
 async def test_feedback_turn_id_beyond_the_database_range_is_a_400(client: TestClient, turn_id: int) -> None:
     status, reply = await post_raw(client, "/api/feedback", json.dumps(
