@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
@@ -41,20 +42,25 @@ def _parse_json(raw: bytes, charset: str | None) -> object:
     Example::
 
         _parse_json(b'{"text": "hi"}', None)       # {'text': 'hi'}
+        _parse_json(b"{bad", None)                 # HTTPBadRequest: the body is not valid JSON: ...
         _parse_json(b"[" * 30_000, None)           # HTTPBadRequest: the body's JSON is nested too deeply
     """
     try:
         text = raw.decode(charset or "utf-8")
     except LookupError:
         raise bad_request(f"the body's charset {charset!r} is unknown (send UTF-8)") from None
-    except ValueError:
-        raise bad_request("the body must be a JSON object") from None
+    except UnicodeDecodeError:
+        raise bad_request(f"the body is not {charset or 'UTF-8'} text") from None
     try:
         return json.loads(text)
+    except json.JSONDecodeError as error:  # what was expected where; of the body, at most one character
+        raise bad_request(f"the body is not valid JSON: {error.msg} (line {error.lineno}, "
+                          f"column {error.colno})") from None
     except RecursionError:
         raise bad_request("the body's JSON is nested too deeply") from None
-    except ValueError:  # not JSON, or an integer of more digits than Python parses
-        raise bad_request("the body must be a JSON object") from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise bad_request(f"the body's JSON has a number of more than {sys.get_int_max_str_digits()} "
+                          "digits") from None
 
 
 def bad_request(reason: str) -> web.HTTPBadRequest:

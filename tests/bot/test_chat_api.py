@@ -144,10 +144,10 @@ async def test_bad_text_gets_a_clear_reply(client: TestClient, text: str, proble
 
 
 @pytest.mark.parametrize("body,reason", [
-    (b"not json", "JSON object"), (b"[1,2]", "JSON object"), (b'{"text": "hi"}', "session_id"),
+    (b"not json", "not valid JSON"), (b"[1,2]", "JSON object"), (b'{"text": "hi"}', "session_id"),
     (b'{"session_id": "bad id!", "text": "hi"}', "session_id"),
     (b'{"session_id": "session-0001", "text": 42}', "text must be a string"),
-    (b"\xff\xfe\x00garbage", "JSON object"),
+    (b"\xff\xfe\x00garbage", "not UTF-8 text"),
 ])
 async def test_bad_requests_are_400_with_a_reason(client: TestClient, body: bytes, reason: str) -> None:
     response = await client.post("/api/chat", data=body, headers={"Content-Type": "application/json"})

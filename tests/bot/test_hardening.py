@@ -163,6 +163,23 @@ async def test_a_body_in_an_unknown_charset_is_a_400(client: TestClient, setting
     assert stored_turns(settings) == {}
 
 
+@pytest.mark.parametrize(("body", "content_type", "reason"), [
+    (b"{bad", "application/json", "the body is not valid JSON: Expecting property name"),
+    (b'{"session_id": "abcdefgh", "text": "hi"', "application/json", "the body is not valid JSON: Expecting"),
+    (b"", "application/json", "the body is not valid JSON: Expecting value"),
+    (b'{"session_id": "abcdefgh", "text": "caf\xe9"}', "application/json", "the body is not UTF-8 text"),
+    (b'{"text": "\xff"}', "application/json; charset=utf-16", "the body is not utf-16 text"),
+    (b"[1, 2]", "application/json", "the body must be a JSON object"),
+    (b'"hello"', "application/json", "the body must be a JSON object"),
+])
+async def test_a_body_that_is_not_a_json_object_is_a_400_that_says_what_is_wrong(
+        client: TestClient, settings: Settings, body: bytes, content_type: str, reason: str) -> None:
+    for path in ("/api/chat", "/admin/faq"):
+        response = await client.post(path, data=body, headers={"Content-Type": content_type, **admin_headers()})
+        assert response.status == 400 and (await response.json())["error"].startswith(reason), path
+    assert stored_turns(settings) == {}
+
+
 @pytest.mark.parametrize("turn_id", [2**63, 2**64, -(2**63) - 1])
 async def test_feedback_turn_id_beyond_the_database_range_is_a_400(client: TestClient, turn_id: int) -> None:
     status, reply = await post_raw(client, "/api/feedback", json.dumps(
