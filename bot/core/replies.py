@@ -19,12 +19,14 @@ from bot.core.handlers import FALLBACK_TEXT, HANDOFF_TEXT
 from bot.core.policy import Decision, IntentGuess
 from bot.core.streak import Streak
 from knowledge.conversations.handoffs import WAITING, Handoff, Opened
+from knowledge.faq.entry import FAQ_ID_PATTERN
 from knowledge.faq.index import Hit
 
 HUMAN = "human"  # the payload of "Talk to a person"
 FAQ_INTENT = "faq"  # the label of a reply that FAQ search decided
 NONE_OF_THESE = "none"
 HUMAN_LABEL, NONE_LABEL = "Talk to a person", "None of these"
+PAYLOADS = '"human", "none" or "faq:<FAQ id>"'  # what the bot's buttons carry, for error messages
 CLARIFY_TEXT = "I'm not completely sure what you mean. Did you mean one of these?"
 STILL_NO_ANSWER = "Sorry, I still can't find an answer to that."
 STILL_FALLBACK_TEXT = f"{STILL_NO_ANSWER} Would you like to talk to a person?"
@@ -102,6 +104,45 @@ class Explanation:
     reply: Reply
     decision: Decision | None
     intent: IntentGuess | None = None  # the intent model's reading, whatever decided the reply
+
+
+def is_payload(choice: str) -> bool:
+    """Could a button of the bot's carry ``choice``? That is ``"human"``, ``"none"`` or
+    ``"faq:<id>"`` with an id as FAQ ids are written; the entry may have been removed since
+    the button was shown (``button_label`` is None then).
+
+    >>> is_payload("faq:returns"), is_payload("none"), is_payload("nonsense")
+    (True, True, False)
+    """
+    faq_id = choice.removeprefix("faq:")
+    return choice in (HUMAN, NONE_OF_THESE) or (faq_id != choice and FAQ_ID_PATTERN.fullmatch(faq_id) is not None)
+
+
+def button_label(brain: Brain, choice: str) -> str | None:
+    """The label of the bot's button that carries ``choice`` (an FAQ entry's question), or None
+    when no button does (an entry since removed, or not a payload)."""
+    if choice.startswith("faq:"):
+        entry = brain.entries.get(choice.removeprefix("faq:"))
+        return entry.question if entry else None
+    return {HUMAN: HUMAN_LABEL, NONE_OF_THESE: NONE_LABEL}.get(choice)
+
+
+def check_choice(brain: Brain, choice: object, text: str) -> str:
+    """``choice``, the payload of a pressed button, once checked; ``ValueError`` saying why not.
+
+    A message is text or a choice: ``text`` beside a choice is refused, but for its button's own
+    label, which chat pages loaded before they sent the choice alone still send with it.
+
+    Example::
+
+        check_choice(brain, "faq:returns", "")          # "faq:returns"
+        check_choice(brain, "nonsense", "")             # ValueError: choice must be the payload of ...
+    """
+    if not isinstance(choice, str) or not is_payload(choice):
+        raise ValueError(f"choice must be the payload of a button the bot offered: {PAYLOADS}")
+    if text and text != button_label(brain, choice):
+        raise ValueError("send either text or choice (a button's payload), not both")
+    return choice
 
 
 def compose(brain: Brain, decision: Decision, basis: Basis, streak: Streak) -> Reply:

@@ -30,13 +30,12 @@ from bot.core.related import RelatedQuestions
 from bot.core.replies import (
     HUMAN,
     HUMAN_LABEL,
-    NONE_LABEL,
-    NONE_OF_THESE,
     Basis,
     Button,
     Explanation,
     Reply,
     answer,
+    button_label,
     compose,
     fallback,
     handed_off,
@@ -290,10 +289,9 @@ class Responder:
         return decide(understood.intent, understood.hits, route, understood.brain.thresholds, short)
 
     def _label(self, choice: str) -> str:
-        """What a pressed button said, for the log and the review queue (not its payload)."""
-        entry = self.keeper.current.entries.get(choice.removeprefix("faq:")) if choice.startswith("faq:") else None
-        labels = {HUMAN: HUMAN_LABEL, NONE_OF_THESE: NONE_LABEL}
-        return _loggable(entry.question if entry else labels.get(choice, choice))
+        """What a pressed button said, for the log and the review queue (not its payload, unless
+        its FAQ entry is gone)."""
+        return _loggable(button_label(self.keeper.current, choice) or choice)
 
     async def _pick(self, context: Context, session_id: str, choice: str, logged: str) -> _Turn:
         brain = self.keeper.current

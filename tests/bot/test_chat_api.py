@@ -74,6 +74,34 @@ async def test_clarification_buttons_answer_the_picked_entry(tmp_path: Path, aio
     assert by_number["faq_id"] == [b for b in again["buttons"] if b["payload"].startswith("faq:")][1]["payload"][4:]
 
 
+def turns(tmp_path: Path) -> list:
+    return ConversationLog(Database.open(f"sqlite:///{tmp_path / 'data' / 'supportbot.db'}")).turns()
+
+
+@pytest.mark.parametrize("choice", ["nonsense-payload", "faq:", "faq:../etc", "faq:has space", "HUMAN", "human ",
+                                    "p:human", "none-of-these", "faq:" + "x" * 65])
+async def test_a_choice_no_button_of_the_bot_carries_is_a_400_and_nothing_is_stored(
+        client: TestClient, tmp_path: Path, choice: str) -> None:
+    response = await client.post("/api/chat", json={"session_id": SESSION, "choice": choice})
+    assert response.status == 400
+    assert (await response.json())["error"] == \
+        'choice must be the payload of a button the bot offered: "human", "none" or "faq:<FAQ id>"'
+    assert turns(tmp_path) == [], "not stored, so not queued for review either"
+
+
+async def test_text_with_a_choice_is_a_400_unless_it_is_the_buttons_label(client: TestClient,
+                                                                          tmp_path: Path) -> None:
+    response = await client.post("/api/chat", json={"session_id": SESSION, "text": "where is my parcel?",
+                                                    "choice": "human"})
+    assert response.status == 400
+    assert (await response.json())["error"] == "send either text or choice (a button's payload), not both"
+    assert turns(tmp_path) == []
+    # A chat page loaded before pages sent the choice alone sends the button's label with it.
+    reply = await say(client, "Talk to a person", choice="human")
+    assert reply["action"] == "handoff"
+    assert [t.record.text for t in turns(tmp_path)] == ["Talk to a person"]
+
+
 async def keyed(client: TestClient, key: str, text: str | None = None, **extra: object) -> dict:
     body = {"session_id": SESSION, **({"text": text} if text is not None else {}), **extra}
     response = await client.post("/api/chat", json=body, headers={"Idempotency-Key": key})

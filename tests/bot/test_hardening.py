@@ -83,7 +83,6 @@ async def test_poison_message_among_normal_traffic_loses_no_turn(client: TestCli
 
 
 @pytest.mark.parametrize("body", [
-    '{"session_id": "abcdefgh", "text": "hi \\ud800", "choice": "\\udfff"}',
     '{"session_id": "abcdefgh", "text": "' + "x" * 20_000 + '\\ud800"}',
 ])
 async def test_bad_text_on_every_refusal_path_is_stored_normalised(client: TestClient, settings: Settings,
@@ -92,6 +91,18 @@ async def test_bad_text_on_every_refusal_path_is_stored_normalised(client: TestC
     assert status == 200, reply
     (record,) = stored_turns(settings).values()
     assert record.text.isprintable() and "\ud800" not in record.text and len(record.text) <= 200
+
+
+@pytest.mark.parametrize("body", [
+    '{"session_id": "abcdefgh", "text": "hi \\ud800", "choice": "\\udfff"}',
+    '{"session_id": "abcdefgh", "text": "hi \\ud800", "choice": "human"}',
+    '{"session_id": "abcdefgh", "choice": "\\udfff"}',
+])
+async def test_a_bad_choice_or_text_beside_a_choice_is_refused_before_anything_is_stored(
+        client: TestClient, settings: Settings, body: str) -> None:
+    status, reply = await post_raw(client, "/api/chat", body)
+    assert status == 400 and "choice" in reply["error"], reply
+    assert stored_turns(settings) == {}
 
 
 async def test_rate_limited_bad_text_is_stored_normalised(settings: Settings, aiohttp_client) -> None:
