@@ -38,6 +38,8 @@ PROBLEM_REPLIES = {
     "empty": "I didn't catch a question there. What can I help you with?",
     "too_long": "That message is too long for me. Could you ask your question in a few sentences?",
     "rate": "You're sending messages faster than I can answer. Please wait a moment and try again.",
+    "gone": "Sorry, that question is no longer in our help pages. Could you ask it in your own words? "
+            "If you'd rather talk to a person, just say so.",
 }
 
 
@@ -167,6 +169,17 @@ def answer(brain: Brain, faq_id: str, basis: Basis) -> Reply:
     """FAQ entry ``faq_id``'s answer, inviting feedback."""
     return _reply(basis, brain.entries[faq_id].answer, Action.ANSWER, faq_id=faq_id, feedback=True,
                   bundle_version=brain.version)
+
+
+def picked(brain: Brain, faq_id: str, basis: Basis) -> Reply:
+    """The answer of an FAQ entry the customer chose from those offered (a button, or its number).
+
+    One removed since it was offered (a page left open while staff edited the FAQ) is a polite
+    refusal, not a fallback: the bot did not fail, and there is nothing for staff to review.
+    """
+    if faq_id in brain.entries:
+        return answer(brain, faq_id, basis)
+    return rejected("gone", f"FAQ entry {faq_id!r} is no longer in the FAQ")
 
 
 def with_related(reply: Reply, brain: Brain, faq_ids: list[str]) -> Reply:

@@ -34,11 +34,11 @@ from bot.core.replies import (
     Button,
     Explanation,
     Reply,
-    answer,
     button_label,
     compose,
     fallback,
     handed_off,
+    picked,
     rejected,
     relayed,
     with_related,
@@ -203,7 +203,7 @@ class Responder:
         if context.choices and message.text.strip(" .") in {"1", "2", "3"}:
             number = int(message.text.strip(" .")) - 1
             if number < len(context.choices):
-                return _Turn(answer(brain, context.choices[number], Basis("picked by number")), message.text)
+                return _Turn(picked(brain, context.choices[number], Basis("picked by number")), message.text)
         understood = await self.inference.submit(message.text)
         decision = self._decide(understood, message.text)
         named = self._named_entity(message.text)
@@ -294,12 +294,11 @@ class Responder:
         return _loggable(button_label(self.keeper.current, choice) or choice)
 
     async def _pick(self, context: Context, session_id: str, choice: str, logged: str) -> _Turn:
-        brain = self.keeper.current
         if choice == HUMAN:
             return await self._run_handler(context, session_id, "human_handoff", choice, False, None, logged)
-        faq_id = choice.removeprefix("faq:")
-        if choice.startswith("faq:") and faq_id in brain.entries:
-            return _Turn(answer(brain, faq_id, Basis("picked from the offered choices")), logged)
+        if choice.startswith("faq:"):
+            basis = Basis("picked from the offered choices")
+            return _Turn(picked(self.keeper.current, choice.removeprefix("faq:"), basis), logged)
         return _Turn(fallback(Basis("none of the offered choices fitted"), context.streak), logged)
 
     async def _run_handler(self, context: Context, session_id: str, name: str, text: str, continuing: bool,

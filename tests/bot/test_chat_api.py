@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient
 from bot.app import create_app
 from knowledge.conversations.log import ConversationLog
 from knowledge.database import Database
-from tests.bot.service import demo_settings
+from tests.bot.service import admin_headers, demo_settings
 from tests.fakes import KeywordModel
 
 SESSION = "session-0001"
@@ -100,6 +100,27 @@ async def test_text_with_a_choice_is_a_400_unless_it_is_the_buttons_label(client
     reply = await say(client, "Talk to a person", choice="human")
     assert reply["action"] == "handoff"
     assert [t.record.text for t in turns(tmp_path)] == ["Talk to a person"]
+
+
+async def test_a_choice_of_an_entry_removed_since_it_was_offered_gets_a_polite_reply(
+        tmp_path: Path, aiohttp_client) -> None:
+    settings = demo_settings(tmp_path, answer_threshold=0.99, clarify_window=0.7)
+    client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
+    offered = await say(client, "refund for my return")
+    payload = next(b["payload"] for b in offered["buttons"] if b["payload"].startswith("faq:"))
+    faq_id = payload.removeprefix("faq:")
+    removed = await client.delete(f"/admin/faq/{faq_id}", headers=admin_headers())
+    assert removed.status == 200, await removed.text()
+    picked = await say(client, choice=payload)  # the page still shows the button
+    assert picked["action"] == "rejected" and picked["faq_id"] is None
+    assert picked["reply"] == ("Sorry, that question is no longer in our help pages. Could you ask it in "
+                               "your own words? If you'd rather talk to a person, just say so.")
+    stale = turns(tmp_path)[-1]
+    assert stale.record.text == payload and stale.review is None, "nothing for staff to review"
+    # The choices are still the conversation's: picked by number, the removed one is told so too.
+    number = [b["payload"] for b in offered["buttons"]].index(payload) + 1
+    by_number = await say(client, str(number))
+    assert by_number["action"] == "rejected" and by_number["reply"] == picked["reply"]
 
 
 async def keyed(client: TestClient, key: str, text: str | None = None, **extra: object) -> dict:
