@@ -28,6 +28,7 @@ NONE_OF_THESE = "none"
 HUMAN_LABEL, NONE_LABEL = "Talk to a person", "None of these"
 PAYLOADS = '"human", "none" or "faq:<FAQ id>"'  # what the bot's buttons carry, for error messages
 CLARIFY_TEXT = "I'm not completely sure what you mean. Did you mean one of these?"
+NONE_FITTED_TEXT = "OK, none of those. Could you tell me a bit more about what you need? Or talk to a person."
 STILL_NO_ANSWER = "Sorry, I still can't find an answer to that."
 STILL_FALLBACK_TEXT = f"{STILL_NO_ANSWER} Would you like to talk to a person?"
 ALREADY_WAITING = "You're already waiting for a person from our support team; they'll reply here."
@@ -192,6 +193,13 @@ def fallback(basis: Basis, streak: Streak) -> Reply:
     """Say the bot has no answer and offer a person; ``streak`` says how often it failed already."""
     text = STILL_FALLBACK_TEXT if streak.unanswered else FALLBACK_TEXT
     return _reply(basis, text, Action.FALLBACK, (Button(HUMAN_LABEL, HUMAN),), escalate=streak.escalates)
+
+
+def none_fitted(basis: Basis, streak: Streak) -> Reply:
+    """The reply to "None of these": the customer understood the choices and none fitted, so
+    they are asked for more, not to rephrase. Otherwise a fallback: queued for review, offering
+    a person, and counted towards calling one in."""
+    return replace(fallback(basis, streak), text=NONE_FITTED_TEXT)
 
 
 def handed_off(reply: Reply, opened: Opened, away: str | None) -> Reply:

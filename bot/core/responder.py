@@ -36,8 +36,8 @@ from bot.core.replies import (
     Reply,
     button_label,
     compose,
-    fallback,
     handed_off,
+    none_fitted,
     picked,
     rejected,
     relayed,
@@ -299,7 +299,7 @@ class Responder:
         if choice.startswith("faq:"):
             basis = Basis("picked from the offered choices")
             return _Turn(picked(self.keeper.current, choice.removeprefix("faq:"), basis), logged)
-        return _Turn(fallback(Basis("none of the offered choices fitted"), context.streak), logged)
+        return _Turn(none_fitted(Basis("none of the offered choices fitted"), context.streak), logged)  # "none"
 
     async def _run_handler(self, context: Context, session_id: str, name: str, text: str, continuing: bool,
                            understood: Understood | None, logged: str | None = None) -> _Turn:

@@ -123,6 +123,21 @@ async def test_a_choice_of_an_entry_removed_since_it_was_offered_gets_a_polite_r
     assert by_number["action"] == "rejected" and by_number["reply"] == picked["reply"]
 
 
+async def test_none_of_these_asks_for_more_and_still_offers_a_person(tmp_path: Path, aiohttp_client) -> None:
+    settings = demo_settings(tmp_path, answer_threshold=0.99, clarify_window=0.7)
+    client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
+    offered = await say(client, "refund for my return")
+    assert offered["buttons"][-1] == {"label": "None of these", "payload": "none", "kind": "choice"}
+    for _ in range(2):  # the second time too: the customer is not told "still" for saying no
+        none = await say(client, choice="none")
+        assert none["action"] == "fallback"
+        assert none["reply"] == ("OK, none of those. Could you tell me a bit more about what you need? "
+                                 "Or talk to a person.")
+        assert none["buttons"] == [{"label": "Talk to a person", "payload": "human", "kind": "choice"}]
+    stored = turns(tmp_path)[-1]
+    assert stored.record.text == "None of these" and stored.review == "pending", "queued for review as before"
+
+
 async def keyed(client: TestClient, key: str, text: str | None = None, **extra: object) -> dict:
     body = {"session_id": SESSION, **({"text": text} if text is not None else {}), **extra}
     response = await client.post("/api/chat", json=body, headers={"Idempotency-Key": key})
