@@ -1,8 +1,8 @@
 """Public HTTP routes: the web chat page, ``/api/chat``, ``/api/feedback``, health and metrics.
 
-``POST /api/chat`` takes ``{"session_id": "...", "text": "..."}`` (or ``"choice"``, the payload
-of a button the user pressed) and returns the reply, its buttons, intent, confidence, FAQ id
-and turn id. Bad requests get a 400 with a reason; the user's text is never logged.
+``POST /api/chat`` takes ``{"session_id": "...", "text": "..."}`` (or ``"choice"`` instead of
+``"text"``: the payload of a button the user pressed) and returns the reply, its buttons, intent,
+confidence, FAQ id and turn id. Bad requests get a 400 with a reason; the user's text is never logged.
 
 ``GET /api/chat/history?session_id=...`` returns the conversation so far (the customer's,
 the bot's and support staff's messages, in order) and whether a person has it;
@@ -24,7 +24,7 @@ from typing import NoReturn
 from aiohttp import web
 
 from bot.channels.admission import AddressLimit, Gate
-from bot.core.replies import Reply
+from bot.core.replies import Reply, check_choice
 from bot.core.sessions import OverLimit
 from bot.http import bad_request, error_json, int_field, read_json
 from bot.keys import CONVERSATIONS, DATABASE, DESK, KEEPER, METRICS, RESPONDER, SETTINGS
@@ -99,17 +99,27 @@ def _refuse(request: web.Request, reason: str, message: str, retry_after: int) -
 async def chat(request: web.Request) -> web.Response:
     body = await read_json(request)
     session_id = _session(body)
-    text, choice = body.get("text", ""), body.get("choice")
+    text = body.get("text", "")
     if not isinstance(text, str):
         raise bad_request("text must be a string")
-    if choice is not None and (not isinstance(choice, str) or len(choice) > 200):
-        raise bad_request("choice must be the payload of a button")
+    choice = _choice(request, body.get("choice"), text)
     message_id = request.headers.get(IDEMPOTENCY_KEY)
     if message_id is not None and not MESSAGE_ID.fullmatch(message_id):
         raise bad_request(f"{IDEMPOTENCY_KEY} must be 1-64 letters, digits, '-' or '_'")
     client = request.app[GATE].addresses.bucket(request.remote or "")
     reply = await request.app[RESPONDER].respond(session_id, "web", text, choice, message_id=message_id, client=client)
     return web.json_response(reply_json(reply))
+
+
+def _choice(request: web.Request, choice: object, text: str) -> str | None:
+    """The message's button payload, if it has one: checked (``replies.check_choice``) before
+    anything is stored, so a made-up one is never taken for the customer's words."""
+    if choice is None:
+        return None
+    try:
+        return check_choice(request.app[KEEPER].current, choice, text)
+    except ValueError as error:
+        raise bad_request(str(error)) from None
 
 
 @routes.get("/api/chat/history")

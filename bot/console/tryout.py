@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bot.console.pages import render, signed_in
 from bot.core.actions import Action
-from bot.core.replies import Explanation
+from bot.core.replies import Explanation, check_choice
 from bot.core.responder import REHEARSAL_PREFIX
 from bot.http import bad_request, read_json
 from bot.keys import KEEPER, RESPONDER
@@ -34,10 +34,14 @@ async def say(request: web.Request) -> web.Response:
     conversation, text, choice = body.get("conversation"), body.get("text", ""), body.get("choice")
     if not isinstance(conversation, str) or not CONVERSATION.fullmatch(conversation):
         raise bad_request("conversation must be the id the page was given")
-    if not isinstance(text, str) or (choice is not None and not isinstance(choice, str)):
-        raise bad_request("text (and choice) must be strings")
+    if not isinstance(text, str):
+        raise bad_request("text must be a string")
+    try:  # the chat's rules (bot.channels.web), so a rehearsal goes as the conversation would
+        picked = None if choice is None else check_choice(request.config_dict[KEEPER].current, choice, text)
+    except ValueError as error:
+        raise bad_request(str(error)) from None
     session = f"{REHEARSAL_PREFIX}{signed_in(request).name}:{conversation}"
-    reply = await request.config_dict[RESPONDER].respond(session, "console", text, choice, rehearsal=True)
+    reply = await request.config_dict[RESPONDER].respond(session, "console", text, picked, rehearsal=True)
     return web.json_response({"reply": reply.text, "action": reply.action, "handler": reply.handler,
                               "intent": reply.intent, "faq_id": reply.faq_id, "reason": reply.reason,
                               "buttons": [{"label": b.label, "payload": b.payload} for b in reply.buttons]})

@@ -19,13 +19,16 @@ from bot.core.handlers import FALLBACK_TEXT, HANDOFF_TEXT
 from bot.core.policy import Decision, IntentGuess
 from bot.core.streak import Streak
 from knowledge.conversations.handoffs import WAITING, Handoff, Opened
+from knowledge.faq.entry import FAQ_ID_PATTERN
 from knowledge.faq.index import Hit
 
 HUMAN = "human"  # the payload of "Talk to a person"
 FAQ_INTENT = "faq"  # the label of a reply that FAQ search decided
 NONE_OF_THESE = "none"
 HUMAN_LABEL, NONE_LABEL = "Talk to a person", "None of these"
+PAYLOADS = '"human", "none" or "faq:<FAQ id>"'  # what the bot's buttons carry, for error messages
 CLARIFY_TEXT = "I'm not completely sure what you mean. Did you mean one of these?"
+NONE_FITTED_TEXT = "OK, none of those. Could you tell me a bit more about what you need? Or talk to a person."
 STILL_NO_ANSWER = "Sorry, I still can't find an answer to that."
 STILL_FALLBACK_TEXT = f"{STILL_NO_ANSWER} Would you like to talk to a person?"
 ALREADY_WAITING = "You're already waiting for a person from our support team; they'll reply here."
@@ -36,6 +39,8 @@ PROBLEM_REPLIES = {
     "empty": "I didn't catch a question there. What can I help you with?",
     "too_long": "That message is too long for me. Could you ask your question in a few sentences?",
     "rate": "You're sending messages faster than I can answer. Please wait a moment and try again.",
+    "gone": "Sorry, that question is no longer in our help pages. Could you ask it in your own words? "
+            "If you'd rather talk to a person, just say so.",
 }
 
 
@@ -104,6 +109,45 @@ class Explanation:
     intent: IntentGuess | None = None  # the intent model's reading, whatever decided the reply
 
 
+def is_payload(choice: str) -> bool:
+    """Could a button of the bot's carry ``choice``? That is ``"human"``, ``"none"`` or
+    ``"faq:<id>"`` with an id as FAQ ids are written; the entry may have been removed since
+    the button was shown (``button_label`` is None then).
+
+    >>> is_payload("faq:returns"), is_payload("none"), is_payload("nonsense")
+    (True, True, False)
+    """
+    faq_id = choice.removeprefix("faq:")
+    return choice in (HUMAN, NONE_OF_THESE) or (faq_id != choice and FAQ_ID_PATTERN.fullmatch(faq_id) is not None)
+
+
+def button_label(brain: Brain, choice: str) -> str | None:
+    """The label of the bot's button that carries ``choice`` (an FAQ entry's question), or None
+    when no button does (an entry since removed, or not a payload)."""
+    if choice.startswith("faq:"):
+        entry = brain.entries.get(choice.removeprefix("faq:"))
+        return entry.question if entry else None
+    return {HUMAN: HUMAN_LABEL, NONE_OF_THESE: NONE_LABEL}.get(choice)
+
+
+def check_choice(brain: Brain, choice: object, text: str) -> str:
+    """``choice``, the payload of a pressed button, once checked; ``ValueError`` saying why not.
+
+    A message is text or a choice: ``text`` beside a choice is refused, but for its button's own
+    label, which chat pages loaded before they sent the choice alone still send with it.
+
+    Example::
+
+        check_choice(brain, "faq:returns", "")          # "faq:returns"
+        check_choice(brain, "nonsense", "")             # ValueError: choice must be the payload of ...
+    """
+    if not isinstance(choice, str) or not is_payload(choice):
+        raise ValueError(f"choice must be the payload of a button the bot offered: {PAYLOADS}")
+    if text and text != button_label(brain, choice):
+        raise ValueError("send either text or choice (a button's payload), not both")
+    return choice
+
+
 def compose(brain: Brain, decision: Decision, basis: Basis, streak: Streak) -> Reply:
     """The reply to an FAQ-side decision (answer, clarify or fall back); handlers answer for themselves.
 
@@ -128,6 +172,17 @@ def answer(brain: Brain, faq_id: str, basis: Basis) -> Reply:
                   bundle_version=brain.version)
 
 
+def picked(brain: Brain, faq_id: str, basis: Basis) -> Reply:
+    """The answer of an FAQ entry the customer chose from those offered (a button, or its number).
+
+    One removed since it was offered (a page left open while staff edited the FAQ) is a polite
+    refusal, not a fallback: the bot did not fail, and there is nothing for staff to review.
+    """
+    if faq_id in brain.entries:
+        return answer(brain, faq_id, basis)
+    return rejected("gone", f"FAQ entry {faq_id!r} is no longer in the FAQ")
+
+
 def with_related(reply: Reply, brain: Brain, faq_ids: list[str]) -> Reply:
     """An answer with related questions ("People also ask") as buttons."""
     buttons = tuple(Button(brain.entries[f].question, f"faq:{f}", "related") for f in faq_ids if f in brain.entries)
@@ -138,6 +193,13 @@ def fallback(basis: Basis, streak: Streak) -> Reply:
     """Say the bot has no answer and offer a person; ``streak`` says how often it failed already."""
     text = STILL_FALLBACK_TEXT if streak.unanswered else FALLBACK_TEXT
     return _reply(basis, text, Action.FALLBACK, (Button(HUMAN_LABEL, HUMAN),), escalate=streak.escalates)
+
+
+def none_fitted(basis: Basis, streak: Streak) -> Reply:
+    """The reply to "None of these": the customer understood the choices and none fitted, so
+    they are asked for more, not to rephrase. Otherwise a fallback: queued for review, offering
+    a person, and counted towards calling one in."""
+    return replace(fallback(basis, streak), text=NONE_FITTED_TEXT)
 
 
 def handed_off(reply: Reply, opened: Opened, away: str | None) -> Reply:

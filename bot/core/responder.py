@@ -30,16 +30,15 @@ from bot.core.related import RelatedQuestions
 from bot.core.replies import (
     HUMAN,
     HUMAN_LABEL,
-    NONE_LABEL,
-    NONE_OF_THESE,
     Basis,
     Button,
     Explanation,
     Reply,
-    answer,
+    button_label,
     compose,
-    fallback,
     handed_off,
+    none_fitted,
+    picked,
     rejected,
     relayed,
     with_related,
@@ -204,7 +203,7 @@ class Responder:
         if context.choices and message.text.strip(" .") in {"1", "2", "3"}:
             number = int(message.text.strip(" .")) - 1
             if number < len(context.choices):
-                return _Turn(answer(brain, context.choices[number], Basis("picked by number")), message.text)
+                return _Turn(picked(brain, context.choices[number], Basis("picked by number")), message.text)
         understood = await self.inference.submit(message.text)
         decision = self._decide(understood, message.text)
         named = self._named_entity(message.text)
@@ -290,19 +289,17 @@ class Responder:
         return decide(understood.intent, understood.hits, route, understood.brain.thresholds, short)
 
     def _label(self, choice: str) -> str:
-        """What a pressed button said, for the log and the review queue (not its payload)."""
-        entry = self.keeper.current.entries.get(choice.removeprefix("faq:")) if choice.startswith("faq:") else None
-        labels = {HUMAN: HUMAN_LABEL, NONE_OF_THESE: NONE_LABEL}
-        return _loggable(entry.question if entry else labels.get(choice, choice))
+        """What a pressed button said, for the log and the review queue (not its payload, unless
+        its FAQ entry is gone)."""
+        return _loggable(button_label(self.keeper.current, choice) or choice)
 
     async def _pick(self, context: Context, session_id: str, choice: str, logged: str) -> _Turn:
-        brain = self.keeper.current
         if choice == HUMAN:
             return await self._run_handler(context, session_id, "human_handoff", choice, False, None, logged)
-        faq_id = choice.removeprefix("faq:")
-        if choice.startswith("faq:") and faq_id in brain.entries:
-            return _Turn(answer(brain, faq_id, Basis("picked from the offered choices")), logged)
-        return _Turn(fallback(Basis("none of the offered choices fitted"), context.streak), logged)
+        if choice.startswith("faq:"):
+            basis = Basis("picked from the offered choices")
+            return _Turn(picked(self.keeper.current, choice.removeprefix("faq:"), basis), logged)
+        return _Turn(none_fitted(Basis("none of the offered choices fitted"), context.streak), logged)  # "none"
 
     async def _run_handler(self, context: Context, session_id: str, name: str, text: str, continuing: bool,
                            understood: Understood | None, logged: str | None = None) -> _Turn:

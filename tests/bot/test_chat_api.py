@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient
 from bot.app import create_app
 from knowledge.conversations.log import ConversationLog
 from knowledge.database import Database
-from tests.bot.service import demo_settings
+from tests.bot.service import admin_headers, demo_settings
 from tests.fakes import KeywordModel
 
 SESSION = "session-0001"
@@ -72,6 +72,70 @@ async def test_clarification_buttons_answer_the_picked_entry(tmp_path: Path, aio
     again = await say(client, "refund for my return")
     by_number = await say(client, "2")
     assert by_number["faq_id"] == [b for b in again["buttons"] if b["payload"].startswith("faq:")][1]["payload"][4:]
+
+
+def turns(tmp_path: Path) -> list:
+    return ConversationLog(Database.open(f"sqlite:///{tmp_path / 'data' / 'supportbot.db'}")).turns()
+
+
+@pytest.mark.parametrize("choice", ["nonsense-payload", "faq:", "faq:../etc", "faq:has space", "HUMAN", "human ",
+                                    "p:human", "none-of-these", "faq:" + "x" * 65])
+async def test_a_choice_no_button_of_the_bot_carries_is_a_400_and_nothing_is_stored(
+        client: TestClient, tmp_path: Path, choice: str) -> None:
+    response = await client.post("/api/chat", json={"session_id": SESSION, "choice": choice})
+    assert response.status == 400
+    assert (await response.json())["error"] == \
+        'choice must be the payload of a button the bot offered: "human", "none" or "faq:<FAQ id>"'
+    assert turns(tmp_path) == [], "not stored, so not queued for review either"
+
+
+async def test_text_with_a_choice_is_a_400_unless_it_is_the_buttons_label(client: TestClient,
+                                                                          tmp_path: Path) -> None:
+    response = await client.post("/api/chat", json={"session_id": SESSION, "text": "where is my parcel?",
+                                                    "choice": "human"})
+    assert response.status == 400
+    assert (await response.json())["error"] == "send either text or choice (a button's payload), not both"
+    assert turns(tmp_path) == []
+    # A chat page loaded before pages sent the choice alone sends the button's label with it.
+    reply = await say(client, "Talk to a person", choice="human")
+    assert reply["action"] == "handoff"
+    assert [t.record.text for t in turns(tmp_path)] == ["Talk to a person"]
+
+
+async def test_a_choice_of_an_entry_removed_since_it_was_offered_gets_a_polite_reply(
+        tmp_path: Path, aiohttp_client) -> None:
+    settings = demo_settings(tmp_path, answer_threshold=0.99, clarify_window=0.7)
+    client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
+    offered = await say(client, "refund for my return")
+    payload = next(b["payload"] for b in offered["buttons"] if b["payload"].startswith("faq:"))
+    faq_id = payload.removeprefix("faq:")
+    removed = await client.delete(f"/admin/faq/{faq_id}", headers=admin_headers())
+    assert removed.status == 200, await removed.text()
+    picked = await say(client, choice=payload)  # the page still shows the button
+    assert picked["action"] == "rejected" and picked["faq_id"] is None
+    assert picked["reply"] == ("Sorry, that question is no longer in our help pages. Could you ask it in "
+                               "your own words? If you'd rather talk to a person, just say so.")
+    stale = turns(tmp_path)[-1]
+    assert stale.record.text == payload and stale.review is None, "nothing for staff to review"
+    # The choices are still the conversation's: picked by number, the removed one is told so too.
+    number = [b["payload"] for b in offered["buttons"]].index(payload) + 1
+    by_number = await say(client, str(number))
+    assert by_number["action"] == "rejected" and by_number["reply"] == picked["reply"]
+
+
+async def test_none_of_these_asks_for_more_and_still_offers_a_person(tmp_path: Path, aiohttp_client) -> None:
+    settings = demo_settings(tmp_path, answer_threshold=0.99, clarify_window=0.7)
+    client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
+    offered = await say(client, "refund for my return")
+    assert offered["buttons"][-1] == {"label": "None of these", "payload": "none", "kind": "choice"}
+    for _ in range(2):  # the second time too: the customer is not told "still" for saying no
+        none = await say(client, choice="none")
+        assert none["action"] == "fallback"
+        assert none["reply"] == ("OK, none of those. Could you tell me a bit more about what you need? "
+                                 "Or talk to a person.")
+        assert none["buttons"] == [{"label": "Talk to a person", "payload": "human", "kind": "choice"}]
+    stored = turns(tmp_path)[-1]
+    assert stored.record.text == "None of these" and stored.review == "pending", "queued for review as before"
 
 
 async def keyed(client: TestClient, key: str, text: str | None = None, **extra: object) -> dict:
@@ -144,10 +208,10 @@ async def test_bad_text_gets_a_clear_reply(client: TestClient, text: str, proble
 
 
 @pytest.mark.parametrize("body,reason", [
-    (b"not json", "JSON object"), (b"[1,2]", "JSON object"), (b'{"text": "hi"}', "session_id"),
+    (b"not json", "not valid JSON"), (b"[1,2]", "JSON object"), (b'{"text": "hi"}', "session_id"),
     (b'{"session_id": "bad id!", "text": "hi"}', "session_id"),
     (b'{"session_id": "session-0001", "text": 42}', "text must be a string"),
-    (b"\xff\xfe\x00garbage", "JSON object"),
+    (b"\xff\xfe\x00garbage", "not UTF-8 text"),
 ])
 async def test_bad_requests_are_400_with_a_reason(client: TestClient, body: bytes, reason: str) -> None:
     response = await client.post("/api/chat", data=body, headers={"Content-Type": "application/json"})

@@ -83,7 +83,6 @@ async def test_poison_message_among_normal_traffic_loses_no_turn(client: TestCli
 
 
 @pytest.mark.parametrize("body", [
-    '{"session_id": "abcdefgh", "text": "hi \\ud800", "choice": "\\udfff"}',
     '{"session_id": "abcdefgh", "text": "' + "x" * 20_000 + '\\ud800"}',
 ])
 async def test_bad_text_on_every_refusal_path_is_stored_normalised(client: TestClient, settings: Settings,
@@ -92,6 +91,18 @@ async def test_bad_text_on_every_refusal_path_is_stored_normalised(client: TestC
     assert status == 200, reply
     (record,) = stored_turns(settings).values()
     assert record.text.isprintable() and "\ud800" not in record.text and len(record.text) <= 200
+
+
+@pytest.mark.parametrize("body", [
+    '{"session_id": "abcdefgh", "text": "hi \\ud800", "choice": "\\udfff"}',
+    '{"session_id": "abcdefgh", "text": "hi \\ud800", "choice": "human"}',
+    '{"session_id": "abcdefgh", "choice": "\\udfff"}',
+])
+async def test_a_bad_choice_or_text_beside_a_choice_is_refused_before_anything_is_stored(
+        client: TestClient, settings: Settings, body: str) -> None:
+    status, reply = await post_raw(client, "/api/chat", body)
+    assert status == 400 and "choice" in reply["error"], reply
+    assert stored_turns(settings) == {}
 
 
 async def test_rate_limited_bad_text_is_stored_normalised(settings: Settings, aiohttp_client) -> None:
@@ -139,6 +150,45 @@ async def test_a_write_batch_fails_only_the_caller_of_the_bad_record(tmp_path: P
 async def test_a_huge_json_integer_is_a_400(client: TestClient, path: str, body: str) -> None:
     status, reply = await post_raw(client, path, body, admin_headers())
     assert status == 400 and "JSON" in reply["error"]
+
+
+# About 60 KB of brackets, under the 64 KB body limit: deeper than Python's parser recurses.
+DEEP = '{"session_id": "sess-walk-0002", "x": ' + "[" * 30_000 + "]" * 30_000 + "}"
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/api/feedback", "/admin/faq"])
+async def test_deeply_nested_json_is_a_400_not_a_crash(client: TestClient, settings: Settings, path: str,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    status, reply = await post_raw(client, path, DEEP, admin_headers())
+    assert status == 400 and reply["error"] == "the body's JSON is nested too deeply", reply
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+    assert stored_turns(settings) == {}
+
+
+async def test_a_body_in_an_unknown_charset_is_a_400(client: TestClient, settings: Settings) -> None:
+    for path in ("/api/chat", "/admin/faq"):
+        response = await client.post(path, data=b'{"session_id": "abcdefgh", "text": "hi"}',
+                                     headers={"Content-Type": "application/json; charset=klingon", **admin_headers()})
+        assert response.status == 400, path
+        assert (await response.json())["error"] == "the body's charset 'klingon' is unknown (send UTF-8)"
+    assert stored_turns(settings) == {}
+
+
+@pytest.mark.parametrize(("body", "content_type", "reason"), [
+    (b"{bad", "application/json", "the body is not valid JSON: Expecting property name"),
+    (b'{"session_id": "abcdefgh", "text": "hi"', "application/json", "the body is not valid JSON: Expecting"),
+    (b"", "application/json", "the body is not valid JSON: Expecting value"),
+    (b'{"session_id": "abcdefgh", "text": "caf\xe9"}', "application/json", "the body is not UTF-8 text"),
+    (b'{"text": "\xff"}', "application/json; charset=utf-16", "the body is not utf-16 text"),
+    (b"[1, 2]", "application/json", "the body must be a JSON object"),
+    (b'"hello"', "application/json", "the body must be a JSON object"),
+])
+async def test_a_body_that_is_not_a_json_object_is_a_400_that_says_what_is_wrong(
+        client: TestClient, settings: Settings, body: bytes, content_type: str, reason: str) -> None:
+    for path in ("/api/chat", "/admin/faq"):
+        response = await client.post(path, data=body, headers={"Content-Type": content_type, **admin_headers()})
+        assert response.status == 400 and (await response.json())["error"].startswith(reason), path
+    assert stored_turns(settings) == {}
 
 
 @pytest.mark.parametrize("turn_id", [2**63, 2**64, -(2**63) - 1])

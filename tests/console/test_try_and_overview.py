@@ -80,3 +80,22 @@ async def test_try_a_conversation_rehearses_without_storing_or_calling_anyone(cl
     bad = await client.post("/console/try/say", json={"conversation": "../../x", "text": "hi"},
                             headers={"X-CSRF-Token": csrf})
     assert bad.status == 400
+
+
+async def test_try_a_conversation_takes_only_choices_the_bot_offers(client: TestClient, csrf: str) -> None:
+    import re
+
+    page = await follow(client, "/console/try")
+    conversation = re.search(r'data-conversation="([0-9a-f]{16})"', page).group(1)
+
+    async def send(**fields: str) -> tuple[int, dict]:
+        response = await client.post("/console/try/say", json={"conversation": conversation, **fields},
+                                     headers={"X-CSRF-Token": csrf})
+        return response.status, await response.json()
+
+    assert await send(choice="nonsense-payload") == (400, {"error": 'choice must be the payload of a button the '
+                                                                    'bot offered: "human", "none" or "faq:<FAQ id>"'})
+    assert await send(text="where is my order", choice="human") == \
+        (400, {"error": "send either text or choice (a button's payload), not both"})
+    status, picked = await send(choice="faq:shipping-times")
+    assert status == 200 and picked["action"] == "answer" and picked["faq_id"] == "shipping-times"

@@ -118,6 +118,7 @@ def test_keyboards_fit_telegram_callback_data() -> None:
     assert all(len(str(d).encode()) <= 64 for d in data)
     assert [parse_callback(str(d)) for d in data] == [Pick("faq:a"), PickFromTurn(41, 1), Pick("none")]
     assert parse_callback("v:7:-1") == Vote(7, -1) and parse_callback("v:7:0") is None
+    assert parse_callback("p:nonsense") is None and parse_callback("p:faq:../x") is None, "never sent by the bot"
     assert reply_keyboard(Reply("Hello!", "handler")) is None
 
 

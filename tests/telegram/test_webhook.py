@@ -74,7 +74,10 @@ async def test_a_repeat_reaching_another_replica_is_dropped_there(start_bot: Sta
     assert "3-5 business days" in delivery.params["text"] and len(fake.sent(USER)) == 2
 
 
-@pytest.mark.parametrize("body,reason", [(b"not json", "JSON object"), (b"[1]", "JSON object"),
+@pytest.mark.parametrize("body,reason", [(b"not json", "not valid JSON"), (b"[1]", "JSON object"),
+                                         (b'{"update_id": 7, "x": ' + b"[" * 30_000 + b"]" * 30_000 + b"}",
+                                          "nested too deeply"),
+                                         (b'{"update_id": 7, "text": "caf\xe9"}', "not UTF-8 text"),
                                          (b'{"message": {}}', "update_id"), (b'{"update_id": "7"}', "update_id")])
 async def test_a_malformed_body_is_400(start_bot: StartBot, body: bytes, reason: str) -> None:
     client = await start_bot(telegram_webhook_secret=SECRET)

@@ -98,7 +98,7 @@
       button.addEventListener("click", function () {
         retireChoices();
         button.classList.add("chosen");
-        ask({ choice: b.payload, text: b.label }, b.label);
+        ask({ choice: b.payload }, b.label);  // the server logs the label; text beside a choice is refused
       });
       row.appendChild(button);
     }

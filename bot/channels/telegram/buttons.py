@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.core.replies import Reply
+from bot.core.replies import Reply, is_payload
 
 MAX_CALLBACK_BYTES = 64
 THUMBS_UP = "👍 Helpful"
@@ -77,7 +77,7 @@ def parse_callback(data: str | None) -> Callback | None:
     """What a pressed button means, or None for data this bot never sent."""
     if not data:
         return None
-    if data.startswith("p:") and len(data) > 2:
+    if data.startswith("p:") and is_payload(data[2:]):
         return Pick(data[2:])
     if match := _PICK_BY_TURN.match(data):
         return PickFromTurn(int(match[1]), int(match[2]))

@@ -176,7 +176,7 @@
           button.type = "button";
           button.className = "secondary";
           button.textContent = b.label;
-          button.addEventListener("click", function () { send({ choice: b.payload, text: b.label }, b.label); });
+          button.addEventListener("click", function () { send({ choice: b.payload }, b.label); });
           row.appendChild(button);
         });
         item.appendChild(row);
