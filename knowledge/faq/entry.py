@@ -96,6 +96,10 @@ def normalise_entry(entry: FaqEntry) -> FaqEntry:
     )
 
 
+# A Markdown link as the chat and Telegram show it; only http(s) targets become links.
+MARKDOWN_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]*)\)")
+
+
 def validate_entry(entry: FaqEntry, location: str = "entry") -> list[Problem]:
     """Every problem with ``entry`` (errors block saving; warnings are for staff to see)."""
     problems: list[Problem] = []
@@ -118,6 +122,10 @@ def validate_entry(entry: FaqEntry, location: str = "entry") -> list[Problem]:
     elif len(entry.answer) > TELEGRAM_MESSAGE_LIMIT:
         add("answer", f"{len(entry.answer)} characters is over Telegram's {TELEGRAM_MESSAGE_LIMIT}-"
                       "character message limit; it will be sent in several messages", "warning")
+    for text, target in MARKDOWN_LINK.findall(entry.answer):
+        if not target.lower().startswith(("https://", "http://")):
+            add("answer", f"[{text}]({target}) is not an http(s) link: customers see it as written, "
+                          "not as a link", "warning")
     if len(entry.tags) > MAX_TAGS:
         add("tags", f"at most {MAX_TAGS} tags, got {len(entry.tags)}")
     for tag in entry.tags:

@@ -149,3 +149,15 @@ def test_demo_knowledge_base_is_valid() -> None:
     assert len(result.entries) >= 40
     assert all(2 <= len(e.alternatives) <= 4 for e in result.entries)
     assert not result.warnings
+
+
+def test_a_link_that_is_not_http_warns_but_imports(tmp_path: Path) -> None:
+    """The chat and Telegram make links of http(s) targets only; any other shows as raw markup."""
+    path = tmp_path / "faq.json"
+    answer = "See [our returns page](https://example.com/returns) or [click](javascript:alert(1)) or [mail](mailto:a@b.c)."
+    path.write_text(json.dumps([{"faq_id": "links", "question": "Q", "answer": answer}]), encoding="utf-8")
+    result = read_faq_file(path)
+    assert len(result.entries) == 1
+    messages = [str(p) for p in result.warnings]
+    assert len(messages) == 2 and "[click](javascript:alert(1)" in messages[0] and "mailto:a@b.c" in messages[1]
+    assert all("customers see it as written" in m for m in messages)
