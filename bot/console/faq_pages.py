@@ -17,7 +17,8 @@ from bot.console.faq_forms import EntryForm, diff_lines, problems_by_field
 from bot.console.pages import problem, render, reviews, see_other, signed_in
 from bot.http import parse_number
 from bot.keys import DATABASE, KEEPER, RESPONDER, STORE
-from knowledge.conversations.reviews import NoSuchTurn, NotPending, QueuedTurn
+from knowledge.conversations.labelcheck import phrasing_owners
+from knowledge.conversations.reviews import NoSuchTurn, NotPending, QueuedTurn, repeat_key
 from knowledge.errors import EditConflict, EntryNotFound, InvalidEntry, KnowledgeError
 from knowledge.faq.entry import FaqEntry, validate_entry
 from knowledge.faq.related import RelatedLinks
@@ -93,6 +94,7 @@ async def create(request: web.Request) -> web.Response:
 async def edit_page(request: web.Request) -> web.Response:
     entry = await _entry(request)
     warnings = [p.message for p in validate_entry(entry) if p.severity == "warning"]
+    warnings += _shared_with_others(entry, await asyncio.to_thread(request.config_dict[STORE].list))
     related = await asyncio.to_thread(RelatedLinks(request.config_dict[DATABASE]).get, entry.faq_id)
     brain = request.config_dict[KEEPER].current
     related_questions = request.config_dict[RESPONDER].related
@@ -100,6 +102,17 @@ async def edit_page(request: web.Request) -> web.Response:
     return await render(request, "faq_form.html", form=EntryForm.from_entry(entry), creating=False,
                         problems={}, warnings=warnings, entry=entry, turns=[], related=related,
                         related_now=[brain.entries[f] for f in suggested if f in brain.entries])
+
+
+def _shared_with_others(entry: FaqEntry, entries: Iterable[FaqEntry]) -> list[str]:
+    """A warning for each phrasing of ``entry`` that another enabled entry has too: the bot can
+    only offer the two as a tie for it."""
+    if not entry.enabled:
+        return []
+    owners = phrasing_owners([e for e in entries if e.faq_id != entry.faq_id])
+    return [f"'{phrasing}' is also a phrasing of {' and '.join(sorted(others))}: customers who ask it are "
+            "offered both entries to choose from. Keep it in one of them."
+            for phrasing in entry.phrasings() if (others := owners.get(repeat_key(phrasing)))]
 
 
 @routes.post("/faq/{faq_id}/related")

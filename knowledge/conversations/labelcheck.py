@@ -122,14 +122,20 @@ def _conflicts(labels: Sequence[ReviewLabel], base: Mapping[str, str]) -> list[F
     return findings
 
 
-def _shared_phrasings(entries: Sequence[FaqEntry]) -> list[Finding]:
+def phrasing_owners(entries: Sequence[FaqEntry]) -> dict[str, dict[str, str]]:
+    """For each phrasing of the enabled entries, as a repeat is recognised (``repeat_key``): the
+    entries that have it, FAQ id -> their wording of it."""
     owners: dict[str, dict[str, str]] = {}
     for entry in entries:
         if entry.enabled:
             for phrasing in entry.phrasings():
                 owners.setdefault(repeat_key(phrasing), {}).setdefault(entry.faq_id, phrasing)
+    return owners
+
+
+def _shared_phrasings(entries: Sequence[FaqEntry]) -> list[Finding]:
     findings = []
-    for texts in owners.values():
+    for texts in phrasing_owners(entries).values():
         if len(texts) > 1:
             ids, text = sorted(texts), next(iter(texts.values()))
             findings.append(Finding(

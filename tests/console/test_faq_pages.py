@@ -167,3 +167,14 @@ def test_chat_markup_escapes_everything_but_links() -> None:
         "site</a> [bad](ftp://x)")
     assert str(chat_markup('[q](https://x.example/"><script>)')) == (
         '<a href="https://x.example/&#34;&gt;&lt;script&gt;" target="_blank" rel="noopener noreferrer">q</a>')
+
+
+async def test_an_entry_page_warns_of_a_phrasing_another_entry_has(client: TestClient, csrf: str) -> None:
+    """Two entries with one phrasing can only be offered as a tie for it: the page says which."""
+    page = await follow(client, "/console/faq/gift-cards")
+    assert "is also a phrasing of" not in page
+    response = await _post(client, "/console/create", csrf, **{**LOYALTY, "alternatives": "do you sell  GIFT cards?"})
+    assert response.status == 303
+    page = await follow(client, "/console/faq/loyalty-card?done=created")
+    assert "&#39;do you sell  GIFT cards?&#39; is also a phrasing of gift-cards" in page
+    assert "is also a phrasing of loyalty-card" in await follow(client, "/console/faq/gift-cards")
