@@ -20,7 +20,7 @@ from knowledge.errors import OutputError
 
 def write_output(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8, line ends as given) to ``path``; see the module docstring."""
-    _check_place(path)
+    check_place(path)
     try:
         if path.exists() and not path.is_file():  # a device or a pipe: write into it
             with path.open("w", encoding="utf-8", newline="") as out:
@@ -36,7 +36,8 @@ def write_output(path: Path, text: str) -> None:
         raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
 
 
-def _check_place(path: Path) -> None:
+def check_place(path: Path) -> None:
+    """Raise ``OutputError`` unless ``path`` can be a file: not a directory, in a directory that exists."""
     if path.is_dir():
         raise OutputError(f"cannot write {path}: it is a directory; give a file name")
     parent = path.parent

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from knowledge.database import Database
-from knowledge.errors import FaqFileError, InvalidEntry, KnowledgeError
+from knowledge.errors import FaqFileError, InvalidEntry, KnowledgeError, OutputError
 from knowledge.faq.entry import FaqEntry, validate_entry
 from knowledge.faq.formats import FORMATS, read_faq_file, write_faq_file
 from knowledge.faq.hashing import HashingEncoder
 from knowledge.faq.index import FaqIndex, open_index
 from knowledge.faq.store import FaqStore, ImportPlan
 from knowledge.location import database_url, index_path
+from knowledge.output import check_place
 
 PREFIX = "supportbot kb"
 # What ``supportbot`` calls for a sub-command: the parsed arguments in, the exit status out.
@@ -245,7 +246,12 @@ def run_index(args: argparse.Namespace) -> int:
         return 0
     # Before a trained bundle exists the lexical encoder indexes the FAQ; the runtime
     # re-indexes with its bundle's encoder when it starts.
-    index, action = open_index(path, store, HashingEncoder())
+    if args.output is not None:
+        check_place(path)  # the exact path given: no directory made for a typo
+    try:
+        index, action = open_index(path, store, HashingEncoder())
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
     print(f"{action} {path}: {len(index)} entries, {index.header.count} phrasings, "
           f"FAQ revision {index.header.faq_revision}")
     return 0

@@ -145,6 +145,20 @@ def test_export_where_no_file_can_be_written_is_one_line_and_makes_nothing(
     assert list((tmp_path / "adir.yaml").iterdir()) == []
 
 
+@pytest.mark.parametrize("where", ["afile/faq.index", "missing/faq.index", "adir.index"])
+def test_index_where_no_file_can_be_written_is_one_line_and_makes_nothing(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "afile").write_text("kept", encoding="utf-8")
+    (tmp_path / "adir.index").mkdir()
+    kb("add", "x", "--question", "Q?", "--answer", "A.")
+    message = error_of(capsys, "index", "--output", str(tmp_path / where))
+    assert message.startswith(f"supportbot kb: error: cannot write {tmp_path / where}: ") and "\n" not in message
+    assert (tmp_path / "afile").read_text(encoding="utf-8") == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir.index", "afile", "data"]
+    assert list((tmp_path / "adir.index").iterdir()) == []
+
+
 def test_group_without_command_shows_help_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
     assert kb() == 2
     assert "import" in capsys.readouterr().out
