@@ -69,6 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(run(args) or 0)
+    except KeyboardInterrupt:
+        # Ctrl-C at a prompt or during a long command: what it was writing is cleaned up on the way
+        # out (atomic writes, transactions); one line says so, not a traceback.
+        print(f"\nsupportbot {args.command}: interrupted; nothing more was done", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # The reader went away (``supportbot kb list | head``): not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

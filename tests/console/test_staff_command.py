@@ -5,6 +5,7 @@ import io
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -67,6 +68,26 @@ def test_end_of_input_at_the_terminal_prompt_is_one_line(tmp_path: Path) -> None
         os.close(primary)
     assert screen.decode().split("\r\n")[-2:] == [
         "supportbot staff: error: no password given (end of input); nothing was changed", ""]
+    assert StaffAccounts(Database.open(f"sqlite:///{tmp_path / 'kb.db'}")).members() == []
+
+
+def test_ctrl_c_at_the_terminal_prompt_is_one_line(tmp_path: Path) -> None:
+    primary, secondary = pty.openpty()
+    child = subprocess.Popen([sys.executable, "-m", "bot", "staff", "--db", str(tmp_path / "kb.db"), "add", "ana"],
+                             stdin=secondary, stdout=secondary, stderr=secondary, cwd=ROOT, start_new_session=True)
+    os.close(secondary)
+    try:
+        screen = _read_terminal(primary, until=b"password for ana: ")
+        child.send_signal(signal.SIGINT)  # what Ctrl-C at a terminal sends
+        screen += _read_terminal(primary)
+        assert child.wait(timeout=30) == 130
+    finally:
+        child.kill()
+        child.wait()
+        os.close(primary)
+    text = screen.decode()
+    assert "Traceback" not in text and text.split("\r\n")[-2:] == [
+        "supportbot staff: interrupted; nothing more was done", ""]
     assert StaffAccounts(Database.open(f"sqlite:///{tmp_path / 'kb.db'}")).members() == []
 
 
