@@ -2,7 +2,9 @@
 
 Chosen per answered entry, in this order: the entries staff pinned to it; the entries customers
 most often asked next after it (at least twice, from the conversation log); the entries nearest
-to it in meaning (the served model's embeddings of the questions). Staff can turn it off per
+to it in meaning (the served model's embeddings of each entry's question with its answer: what
+an entry answers tells more than how its question is worded, so "When will I get my refund?"
+is near the return policy, not near "I haven't received my order confirmation email"). Staff can turn it off per
 entry (or everywhere with ``SUPPORTBOT_RELATED_QUESTIONS=0``). Staff choices and the log counts
 are re-read every ``REFRESH_S`` seconds, so every replica follows within that time.
 
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bot.core.brain import Brain
+from knowledge.faq.documents import document_text
 from knowledge.faq.related import Related, RelatedLinks
 
 log = logging.getLogger(__name__)
@@ -104,7 +107,8 @@ def _nearest_entries(brain: Brain, count: int) -> dict[str, list[str]]:
     ids = list(brain.entries)
     if len(ids) < 2:
         return {}
-    vectors = np.asarray(brain.model.encode([brain.entries[i].question for i in ids]), dtype=np.float32)
+    texts = [document_text(brain.entries[i].question, brain.entries[i].answer, "question_answer") for i in ids]
+    vectors = np.asarray(brain.model.encode(texts), dtype=np.float32)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     similarity = vectors @ vectors.T  # [n, n]
     np.fill_diagonal(similarity, -np.inf)

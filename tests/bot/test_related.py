@@ -86,3 +86,23 @@ async def test_related_questions_can_be_off_everywhere(tmp_path: Path, aiohttp_c
     reply = await say(client, QUESTION)
     assert reply["action"] == "answer" and [b for b in reply["buttons"] if b["kind"] == "related"] == []
     assert client.app[RESPONDER].related is not None and client.app[RESPONDER].related.count == 0
+
+
+def test_nearest_entries_are_near_in_what_they_answer_not_in_wording() -> None:
+    """ "How do I get my money back?" is worded like "How do I get my gift card code?" but answers
+    what "When will my refund arrive?" answers: the refund entry is the related one."""
+    from typing import cast
+
+    from bot.core.brain import Brain
+    from bot.core.policy import Thresholds
+    from bot.core.related import _nearest_entries
+    from knowledge.faq.entry import FaqEntry
+    from knowledge.faq.index import FaqIndex
+
+    refund = "Refunds reach the card you paid with within 5 business days of the return arriving."
+    entries = {e.faq_id: e for e in (
+        FaqEntry("money-back", "How do I get my money back?", refund),
+        FaqEntry("refund-time", "When will my refund arrive?", refund + " Banks may take longer."),
+        FaqEntry("gift-code", "How do I get my gift card code?", "Gift card codes are emailed right after payment."))}
+    brain = Brain(KeywordModel(), cast(FaqIndex, None), entries, Thresholds(0.6, 0.05, 0.12, 0.4))
+    assert _nearest_entries(brain, 1)["money-back"] == ["refund-time"]
