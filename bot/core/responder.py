@@ -64,7 +64,9 @@ SHORT_WORDS = 2  # a message this short is vague by nature (policy: ``short_wind
 NEVER_OVERRIDDEN = ("human_handoff", "complaint")  # a named order does not outrank asking for a person
 ANSWERS_A_QUESTION = ("affirm", "deny")
 REHEARSAL_PREFIX = "try:"  # the console's Try it conversations
-REHEARSED_HANDOFF = "(Here the customer would be queued for a person from the support team.)"  # handlers whose intent, while a question waits, is its answer
+REHEARSED_HANDOFF = "(Here the customer would be queued for a person from the support team.)"
+REHEARSED_RELAY = ("(A person from the support team has this conversation now: this message would go to them, "
+                   "and the bot answers nothing until they hand it back. Start a new conversation to try more.)")  # handlers whose intent, while a question waits, is its answer
 STOP_WORDS = frozenset(["a", "an", "and", "are", "can", "could", "do", "does", "for", "how", "i", "i'm", "is", "it", "me", "my", "of", "on", "or", "please", "pls", "the", "to", "what", "when", "where", "which", "why", "will", "with", "you", "your"])
 
 
@@ -151,9 +153,12 @@ class Responder:
     async def _rehearse(self, session_id: str, text: str, choice: str | None) -> Reply:
         arrival = await self.sessions.admit(session_id)
         context = arrival.context
+        if context.rehearsed_handoff:  # as in a real conversation a person has now: the bot stays quiet
+            return Reply(REHEARSED_RELAY, Action.RELAYED, reason="a person has this conversation: relayed to them")
         turn = await self._reply(session_id, context, arrival.allowed, text, choice)
         if turn.reply.handoff or turn.reply.escalate:
             turn = replace(turn, reply=replace(turn.reply, text=REHEARSED_HANDOFF, action=Action.HANDOFF, buttons=()))
+            context.rehearsed_handoff = True
         elif turn.reply.action == Action.ANSWER and turn.reply.faq_id and self.related is not None:
             brain = self.keeper.current
             turn = replace(turn, reply=with_related(turn.reply, brain, self.related.for_answer(brain, turn.reply.faq_id)))

@@ -46,6 +46,7 @@ class Context:
     offered_person: bool = False  # the last reply offered "Talk to a person": "yes" takes it
     last_answer: tuple[int | None, str, float] | None = None  # (turn id, question, epoch time) of an FAQ answer
     clarified: str = ""  # the message the offered ``choices`` answer
+    rehearsed_handoff: bool = False  # Try it handed over: what follows would go to staff, not the bot
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,7 @@ def dump(context: Context) -> str:
         "handler_state": dict(context.handler_state),
         "streak": [context.streak.fallbacks, context.streak.unanswered], "offered_person": context.offered_person,
         "last_answer": [answered[1], answered[2]] if answered else None, "clarified": context.clarified,
+        "rehearsed_handoff": context.rehearsed_handoff,
     }, separators=(",", ":"))
 
 
@@ -171,4 +173,5 @@ def load(stored: Stored | None) -> Context:
                    handler_state=dict(data["handler_state"]), streak=Streak(int(fallbacks), bool(unanswered)),
                    offered_person=bool(data["offered_person"]),
                    last_answer=(stored.turn_id, answered[0], float(answered[1])) if answered else None,
-                   clarified=str(data.get("clarified") or ""))  # absent from memories stored before it
+                   clarified=str(data.get("clarified") or ""),  # absent from memories stored before it
+                   rehearsed_handoff=bool(data.get("rehearsed_handoff")))

@@ -74,6 +74,9 @@ async def test_try_a_conversation_rehearses_without_storing_or_calling_anyone(cl
     person = await send(text="can I talk to a person")
     assert person["action"] == "handoff" and "would be queued" in person["reply"]
     assert client.app[DESK].handoffs.inbox() == [], "nobody was called in"
+    after = await send(text="hello?")  # in the real chat a person has it now: relayed, not answered
+    assert after["action"] == "relayed" and "would go to them" in after["reply"]
+    assert client.app[DESK].handoffs.inbox() == []
     assert ConversationLog(Database.open(settings.database_url)).count() == before, "nothing stored"
     forged = await client.post("/console/try/say", json={"conversation": conversation, "text": "hi"})
     assert forged.status in (400, 403), "the CSRF token is required"
