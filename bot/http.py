@@ -51,6 +51,8 @@ def _parse_json(raw: bytes, charset: str | None) -> object:
         raise bad_request(f"the body's charset {charset!r} is unknown (send UTF-8)") from None
     except UnicodeDecodeError:
         raise bad_request(f"the body is not {charset or 'UTF-8'} text") from None
+    except UnicodeError:  # a codec that decodes nothing ("undefined") or not like this ("idna")
+        raise bad_request(f"the body's charset {charset!r} cannot be used (send UTF-8)") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:  # what was expected where; of the body, at most one character

@@ -95,14 +95,20 @@ async def test_bad_text_on_every_refusal_path_is_stored_normalised(client: TestC
 
 @pytest.mark.parametrize("body", [
     '{"session_id": "abcdefgh", "text": "hi \\ud800", "choice": "\\udfff"}',
-    '{"session_id": "abcdefgh", "text": "hi \\ud800", "choice": "human"}',
     '{"session_id": "abcdefgh", "choice": "\\udfff"}',
 ])
-async def test_a_bad_choice_or_text_beside_a_choice_is_refused_before_anything_is_stored(
+async def test_a_bad_choice_is_refused_before_anything_is_stored(
         client: TestClient, settings: Settings, body: str) -> None:
     status, reply = await post_raw(client, "/api/chat", body)
     assert status == 400 and "choice" in reply["error"], reply
     assert stored_turns(settings) == {}
+
+
+async def test_bad_text_beside_a_good_choice_is_not_stored(client: TestClient, settings: Settings) -> None:
+    status, reply = await post_raw(client, "/api/chat", '{"session_id": "abcdefgh", "text": "hi \\ud800", '
+                                                        '"choice": "human"}')
+    assert status == 200 and reply["action"] == "handoff", reply
+    assert [r.text for r in stored_turns(settings).values()] == ["Talk to a person"]
 
 
 async def test_rate_limited_bad_text_is_stored_normalised(settings: Settings, aiohttp_client) -> None:
@@ -171,6 +177,11 @@ async def test_a_body_in_an_unknown_charset_is_a_400(client: TestClient, setting
                                      headers={"Content-Type": "application/json; charset=klingon", **admin_headers()})
         assert response.status == 400, path
         assert (await response.json())["error"] == "the body's charset 'klingon' is unknown (send UTF-8)"
+    # a codec that exists but decodes nothing: it raises a bare UnicodeError
+    response = await client.post("/api/chat", data=b'{"session_id": "abcdefgh", "text": "hi"}',
+                                 headers={"Content-Type": "application/json; charset=undefined"})
+    assert response.status == 400
+    assert (await response.json())["error"] == "the body's charset 'undefined' cannot be used (send UTF-8)"
     assert stored_turns(settings) == {}
 
 
