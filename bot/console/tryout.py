@@ -37,10 +37,11 @@ async def say(request: web.Request) -> web.Response:
     if not isinstance(text, str):
         raise bad_request("text must be a string")
     try:  # the chat's rules (bot.channels.web), so a rehearsal goes as the conversation would
-        picked = None if choice is None else check_choice(request.config_dict[KEEPER].current, choice, text)
+        picked = None if choice is None else check_choice(choice)
     except ValueError as error:
         raise bad_request(str(error)) from None
     session = f"{REHEARSAL_PREFIX}{signed_in(request).name}:{conversation}"
+    text = "" if picked is not None else text  # a button's label sent with its choice: the choice speaks
     reply = await request.config_dict[RESPONDER].respond(session, "console", text, picked, rehearsal=True)
     return web.json_response({"reply": reply.text, "action": reply.action, "handler": reply.handler,
                               "intent": reply.intent, "faq_id": reply.faq_id, "reason": reply.reason,

@@ -130,21 +130,20 @@ def button_label(brain: Brain, choice: str) -> str | None:
     return {HUMAN: HUMAN_LABEL, NONE_OF_THESE: NONE_LABEL}.get(choice)
 
 
-def check_choice(brain: Brain, choice: object, text: str) -> str:
+def check_choice(choice: object) -> str:
     """``choice``, the payload of a pressed button, once checked; ``ValueError`` saying why not.
 
-    A message is text or a choice: ``text`` beside a choice is refused, but for its button's own
-    label, which chat pages loaded before they sent the choice alone still send with it.
+    Text sent beside a choice is not the customer's: chat pages loaded before they sent the
+    choice alone send the button's label with it, which may have changed or gone since (an
+    edited or removed entry). It is ignored; the log records the button's label as the bot has it.
 
     Example::
 
-        check_choice(brain, "faq:returns", "")          # "faq:returns"
-        check_choice(brain, "nonsense", "")             # ValueError: choice must be the payload of ...
+        check_choice("faq:returns")          # "faq:returns"
+        check_choice("nonsense")             # ValueError: choice must be the payload of ...
     """
     if not isinstance(choice, str) or not is_payload(choice):
         raise ValueError(f"choice must be the payload of a button the bot offered: {PAYLOADS}")
-    if text and text != button_label(brain, choice):
-        raise ValueError("send either text or choice (a button's payload), not both")
     return choice
 
 

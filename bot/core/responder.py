@@ -198,7 +198,7 @@ class Responder:
         Reads ``context`` but changes nothing: ``respond`` applies the outcome.
         """
         if not allowed:
-            return _Turn(rejected("rate", "rate limit"), _loggable(text))
+            return _Turn(rejected("rate", "rate limit"), _loggable(text) or (self._label(choice) if choice else ""))
         if choice is not None:
             return await self._pick(context, session_id, choice, _loggable(text) or self._label(choice))
         message = normalise_text(text, self.settings.max_text_chars)

@@ -89,15 +89,12 @@ async def test_a_choice_no_button_of_the_bot_carries_is_a_400_and_nothing_is_sto
     assert turns(tmp_path) == [], "not stored, so not queued for review either"
 
 
-async def test_text_with_a_choice_is_a_400_unless_it_is_the_buttons_label(client: TestClient,
+async def test_text_beside_a_choice_is_not_taken_for_the_customers_words(client: TestClient,
                                                                           tmp_path: Path) -> None:
-    response = await client.post("/api/chat", json={"session_id": SESSION, "text": "where is my parcel?",
-                                                    "choice": "human"})
-    assert response.status == 400
-    assert (await response.json())["error"] == "send either text or choice (a button's payload), not both"
-    assert turns(tmp_path) == []
-    # A chat page loaded before pages sent the choice alone sends the button's label with it.
-    reply = await say(client, "Talk to a person", choice="human")
+    """Chat pages loaded before they sent the choice alone send the button's label with it: the
+    choice is taken, and the log records the button's label as the bot has it, never the text
+    sent beside it."""
+    reply = await say(client, "where is my parcel?", choice="human")
     assert reply["action"] == "handoff"
     assert [t.record.text for t in turns(tmp_path)] == ["Talk to a person"]
 
@@ -111,6 +108,9 @@ async def test_a_choice_of_an_entry_removed_since_it_was_offered_gets_a_polite_r
     faq_id = payload.removeprefix("faq:")
     removed = await client.delete(f"/admin/faq/{faq_id}", headers=admin_headers())
     assert removed.status == 200, await removed.text()
+    question = next(b["label"] for b in offered["buttons"] if b["payload"] == payload)
+    old_page = await say(client, question, choice=payload)  # a page that sends the label beside the choice
+    assert old_page["action"] == "rejected" and old_page["faq_id"] is None
     picked = await say(client, choice=payload)  # the page still shows the button
     assert picked["action"] == "rejected" and picked["faq_id"] is None
     assert picked["reply"] == ("Sorry, that question is no longer in our help pages. Could you ask it in "

@@ -98,7 +98,7 @@ async def test_try_a_conversation_takes_only_choices_the_bot_offers(client: Test
 
     assert await send(choice="nonsense-payload") == (400, {"error": 'choice must be the payload of a button the '
                                                                     'bot offered: "human", "none" or "faq:<FAQ id>"'})
-    assert await send(text="where is my order", choice="human") == \
-        (400, {"error": "send either text or choice (a button's payload), not both"})
     status, picked = await send(choice="faq:shipping-times")
     assert status == 200 and picked["action"] == "answer" and picked["faq_id"] == "shipping-times"
+    status, person = await send(text="where is my order", choice="human")  # the choice is taken, not the text
+    assert status == 200 and person["action"] == "handoff"
