@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from knowledge.errors import DatabaseLocationError
 
@@ -45,7 +46,14 @@ def checked_url(value: str, setting: str) -> str:
     """``url_of(value)``, refused when it names a SQLite file in a directory that does not exist;
     the error names ``setting`` (the flag or variable that gave ``value``)."""
     url = url_of(value)
-    folder = missing_directory(url)
+    try:
+        make_url(url).get_dialect()  # a known engine and driver, e.g. sqlite, postgresql+psycopg
+        folder = missing_directory(url)
+    except NoSuchModuleError:  # an ArgumentError too: first
+        raise DatabaseLocationError(f"{setting}: {value!r} names a database engine or driver that is not "
+                                    "installed (sqlite or postgresql+psycopg)") from None
+    except ArgumentError:
+        raise DatabaseLocationError(f"{setting}: {value!r} is neither a database URL nor a file path") from None
     if folder is not None:
         raise DatabaseLocationError(f"{setting}: the directory {folder} of the SQLite database does not exist; "
                                     "create it, or correct the path")
@@ -65,7 +73,8 @@ def missing_directory(url: str) -> Path | None:
     """The directory of the SQLite file ``url`` names when it does not exist; None when it does,
     and for an in-memory database or another engine."""
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:") \
+            or parsed.database.startswith("file:"):  # a SQLite URI (?uri=true): its own path syntax
         return None
     folder = Path(parsed.database).parent
     return None if folder.is_dir() else folder

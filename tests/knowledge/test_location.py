@@ -60,3 +60,23 @@ def test_the_default_database_is_made_on_first_use_and_a_named_one_in_a_director
     monkeypatch.setenv("SUPPORTBOT_DB", str(tmp_path / "elsewhere.db"))
     assert main(["kb", "list"]) == 0
     assert "0 entries" in capsys.readouterr().err and (tmp_path / "elsewhere.db").is_file()
+
+
+@pytest.mark.parametrize(("name", "before", "after"), COMMANDS, ids=[" ".join(c[1] + c[2][:1]) for c in COMMANDS])
+def test_a_database_setting_that_is_no_url_is_one_line_naming_the_setting(
+    name: str, before: list[str], after: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUPPORTBOT_DB", "://x")
+    assert error_of([*before, *after]) == \
+        f"supportbot {name}: error: SUPPORTBOT_DB: '://x' is neither a database URL nor a file path"
+    monkeypatch.setenv("SUPPORTBOT_DB", "sqlite+nope:///x.db")
+    assert error_of([*before, *after]) == (f"supportbot {name}: error: SUPPORTBOT_DB: 'sqlite+nope:///x.db' names a "
+                                           "database engine or driver that is not installed (sqlite or "
+                                           "postgresql+psycopg)")
+
+
+def test_a_sqlite_uri_is_not_taken_for_a_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from knowledge.location import checked_url
+
+    url = f"sqlite:///file:{tmp_path / 'kb.db'}?uri=true"
+    assert checked_url(url, "SUPPORTBOT_DB") == url
