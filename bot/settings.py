@@ -163,7 +163,7 @@ class Settings:
             (0 <= self.review_sample_rate <= 1, "REVIEW_SAMPLE_RATE", "between 0 and 1"),
             (0 <= self.related_questions <= 5, "RELATED_QUESTIONS", "between 0 and 5"),
             (0 <= self.handler_sure_threshold <= 1, "HANDLER_SURE_THRESHOLD", "between 0 and 1"),
-            (0 <= self.faq_sure_threshold <= 1.01, "FAQ_SURE_THRESHOLD", "between 0 and 1.01 (1.01: never)"),
+            (self.faq_sure_threshold >= 0, "FAQ_SURE_THRESHOLD", "0 or more (above 1: never)"),
             (0 <= self.oos_extra <= 1, "OOS_EXTRA", "between 0 and 1"),
             (0 <= self.overrule_extra <= 1, "OVERRULE_EXTRA", "between 0 and 1"),
             (0 <= self.short_window <= 1, "SHORT_WINDOW", "between 0 and 1"),

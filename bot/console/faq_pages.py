@@ -111,7 +111,7 @@ def _shared_with_others(entry: FaqEntry, entries: Iterable[FaqEntry]) -> list[st
         return []
     owners = phrasing_owners([e for e in entries if e.faq_id != entry.faq_id])
     return [f"'{phrasing}' is also a phrasing of {' and '.join(sorted(others))}: customers who ask it are "
-            "offered both entries to choose from. Keep it in one of them."
+            "offered these entries to choose from. Keep it in one of them."
             for phrasing in entry.phrasings() if (others := owners.get(repeat_key(phrasing)))]
 
 

@@ -211,7 +211,10 @@ async def _follow(serving: _Serving, job: RetrainJob) -> None:
     assert job.process is not None
     code = await job.process.wait()
     if code != 0 and job.output is not None:
-        line = await asyncio.to_thread(last_line, job.output, job.offset)
+        try:
+            line = await asyncio.to_thread(last_line, job.output, job.offset)
+        except OSError:  # the log was removed: the exit status is all there is to say
+            line = ""
         job.failed = line or f"it ended with exit status {code} and wrote nothing"
     version = await asyncio.to_thread(current_version, serving.settings.bundles_dir)
     if version is not None and version != serving.keeper.current.version:

@@ -225,7 +225,8 @@ def run_export(args: argparse.Namespace) -> int:
                          f"extension {output.suffix!r}; use a .{args.format} file name")
     kind = args.format or named
     if kind is None:
-        raise SystemExit(f"{PREFIX}: error: {output}: the extension {output.suffix!r} names no format; "
+        which = f"the extension {output.suffix!r} names no format" if output.suffix else "it has no extension"
+        raise SystemExit(f"{PREFIX}: error: {output}: {which}; "
                          f"give --format, or a file name ending in {', '.join(sorted(FORMATS))}")
     entries = _store(args).list()
     write_faq_file(entries, output, kind)

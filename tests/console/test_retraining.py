@@ -78,7 +78,7 @@ async def test_retrain_now_runs_in_the_background_one_at_a_time(client: TestClie
     await asyncio.wait_for(job.task, 120)  # nothing changes
     assert not job.running() and job.process is not None and job.process.returncode != 0
     page = await follow(client, "/console/retraining")
-    assert 'id="retrain-failed"' in page and "The label check ana started failed" in page
+    assert 'id="retrain-failed"' in page and "The label check that ana started failed" in page
     assert "supportbot retrain: error:" in page and "not a supportbot-training-workspace version 2 file" in page
     assert "console-retrain.log" in page and "No retraining yet." in page
 

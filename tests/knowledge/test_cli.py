@@ -103,9 +103,9 @@ def test_dry_run_changes_nothing(tmp_path: Path, data_dir: Path, capsys: pytest.
 def test_export_format_must_match_extension(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     kb("add", "x", "--question", "Q?", "--answer", "A.")
     assert "extension '.csv'" in error_of(capsys, "export", "--format", "yaml", "--output", str(tmp_path / "a.csv"))
-    for name in ("a", "a.txt"):  # no --format: the extension must name one
-        message = error_of(capsys, "export", "--output", str(tmp_path / name))
-        assert "names no format; give --format" in message and "\n" not in message
+    for name, why in (("a", "it has no extension"), ("a.txt", "the extension '.txt' names no format")):
+        message = error_of(capsys, "export", "--output", str(tmp_path / name))  # no --format: the extension says
+        assert f"{why}; give --format" in message and "\n" not in message
     assert kb("export", "--format", "yaml", "--output", str(tmp_path / "a")) == 0
     assert [p.name for p in tmp_path.iterdir() if p.name != "data"] == ["a"]  # the path given, no extension added
     assert yaml.safe_load((tmp_path / "a").read_text(encoding="utf-8"))["entries"][0]["faq_id"] == "x"
