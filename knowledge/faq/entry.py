@@ -96,8 +96,11 @@ def normalise_entry(entry: FaqEntry) -> FaqEntry:
     )
 
 
-# A Markdown link as the chat and Telegram show it; only http(s) targets become links.
-MARKDOWN_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]*)\)")
+# The Markdown links the web chat (chat-text.js, the same pattern) and Telegram make real links of:
+# an http(s) address without spaces, brackets or angle brackets. Anything else that looks like a
+# link (LINK_LIKE) is shown to customers as written.
+LINK = re.compile(r"\[([^\[\]\n]+)\]\((https?://[^\s()<>]+)\)")
+LINK_LIKE = re.compile(r"\[[^\]\n]*\]\([^)\n]*\)")
 
 
 def validate_entry(entry: FaqEntry, location: str = "entry") -> list[Problem]:
@@ -122,10 +125,11 @@ def validate_entry(entry: FaqEntry, location: str = "entry") -> list[Problem]:
     elif len(entry.answer) > TELEGRAM_MESSAGE_LIMIT:
         add("answer", f"{len(entry.answer)} characters is over Telegram's {TELEGRAM_MESSAGE_LIMIT}-"
                       "character message limit; it will be sent in several messages", "warning")
-    for text, target in MARKDOWN_LINK.findall(entry.answer):
-        if not target.lower().startswith(("https://", "http://")):
-            add("answer", f"[{text}]({target}) is not an http(s) link: customers see it as written, "
-                          "not as a link", "warning")
+    links = {match.span() for match in LINK.finditer(entry.answer)}
+    for match in LINK_LIKE.finditer(entry.answer):
+        if not any(start <= match.start() < end for start, end in links):
+            add("answer", f"{match.group()} is not a link the chat can show (an http(s) address without "
+                          "spaces, brackets or angle brackets): customers see it as written", "warning")
     if len(entry.tags) > MAX_TAGS:
         add("tags", f"at most {MAX_TAGS} tags, got {len(entry.tags)}")
     for tag in entry.tags:

@@ -151,13 +151,28 @@ def test_demo_knowledge_base_is_valid() -> None:
     assert not result.warnings
 
 
-def test_a_link_that_is_not_http_warns_but_imports(tmp_path: Path) -> None:
-    """The chat and Telegram make links of http(s) targets only; any other shows as raw markup."""
+def test_a_link_the_chat_cannot_show_warns_but_imports(tmp_path: Path) -> None:
+    """The chat and Telegram make links of http(s) addresses only (``knowledge.faq.entry.LINK``);
+    anything else that looks like a link shows to customers as raw markup."""
     path = tmp_path / "faq.json"
-    answer = "See [our returns page](https://example.com/returns) or [click](javascript:alert(1)) or [mail](mailto:a@b.c)."
+    answer = ("See [our returns page](https://example.com/returns), [click](javascript:alert(1)), [mail](mailto:a@b.c), "
+              "[Returns](HTTPS://shop.example/returns) and [x](https://a.example/p<q>).")
     path.write_text(json.dumps([{"faq_id": "links", "question": "Q", "answer": answer}]), encoding="utf-8")
     result = read_faq_file(path)
     assert len(result.entries) == 1
     messages = [str(p) for p in result.warnings]
-    assert len(messages) == 2 and "[click](javascript:alert(1)" in messages[0] and "mailto:a@b.c" in messages[1]
+    assert [m.split(" is not a link")[0].split(": ")[-1] for m in messages] == [
+        "[click](javascript:alert(1)", "[mail](mailto:a@b.c)", "[Returns](HTTPS://shop.example/returns)",
+        "[x](https://a.example/p<q>)"]
     assert all("customers see it as written" in m for m in messages)
+
+
+def test_the_web_chat_makes_links_of_what_the_server_calls_links() -> None:
+    """chat-text.js carries the same pattern as ``LINK`` (which Telegram and the warnings use)."""
+    import re
+
+    from knowledge.faq.entry import LINK
+
+    script = (Path(__file__).parents[2] / "bot" / "channels" / "static" / "chat-text.js").read_text(encoding="utf-8")
+    found = re.search(r"const LINK = /(.+)/g;", script)
+    assert found is not None and found.group(1).replace("\\/", "/") == LINK.pattern

@@ -2,7 +2,7 @@
 // text (textContent, never innerHTML), and only Markdown links to http(s) become real links.
 (function () {
   "use strict";
-  const LINK = /\[([^\]]+)\]\((https?:\/\/[^\s)]+)\)/g;
+  const LINK = /\[([^\[\]\n]+)\]\((https?:\/\/[^\s()<>]+)\)/g;  // knowledge.faq.entry.LINK
 
   window.renderChatText = function (element, text) {
     element.textContent = "";

@@ -20,9 +20,10 @@ import html
 import re
 from collections.abc import Callable
 
+from knowledge.faq.entry import LINK
+
 MAX_MESSAGE = 4096  # Telegram's limit for one message's text
 TAG = re.compile(r"<[^>]*>")  # the only markup ``to_html`` writes: <a href="..."> and </a>
-LINK = re.compile(r"\[([^\[\]\n]+)\]\((https?://[^\s()<>]+)\)")
 # Where to split, best first. Each pattern's match is the whitespace dropped between two chunks.
 BOUNDARIES = (
     re.compile(r"\n[ \t]*\n\s*"),  # between paragraphs
