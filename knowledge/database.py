@@ -36,6 +36,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
+from knowledge.errors import KnowledgeError
+from knowledge.location import database_url
+
 metadata = MetaData()
 
 faq_entries = Table(
@@ -483,3 +486,14 @@ def _configure_sqlite(connection: DBAPIConnection, _record: object) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def open_database(db: str | None, prefix: str) -> Database:
+    """The database a command's ``--db`` names (else ``SUPPORTBOT_DB``, else the data directory's),
+    open; any ``KnowledgeError`` (a path in no directory, a schema that is behind) is one line,
+    ``{prefix}: error: ...``, and the command's end. A command is one short run: the database
+    closes when the process exits."""
+    try:
+        return Database.open(database_url(db))
+    except KnowledgeError as error:
+        raise SystemExit(f"{prefix}: error: {error}") from None

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from bot.models.store import default_bundles_dir
+from knowledge.errors import DatabaseLocationError
 from knowledge.location import data_dir, database_url
 
 PREFIX = "supportbot retrain"
@@ -74,8 +75,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _paths(args: argparse.Namespace) -> tuple[Path, Path, str]:
-    from knowledge.errors import DatabaseLocationError
-
     try:
         url = database_url(args.db)
     except DatabaseLocationError as error:

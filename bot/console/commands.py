@@ -100,15 +100,11 @@ def _accounts(args: argparse.Namespace) -> tuple[StaffAccounts, type[KnowledgeEr
 
     A command is one short run: its database closes when the process exits.
     """
-    from knowledge.database import Database
+    from knowledge.database import open_database
     from knowledge.errors import KnowledgeError
-    from knowledge.location import database_url
     from knowledge.staff import StaffAccounts
 
-    try:
-        return StaffAccounts(Database.open(database_url(args.db))), KnowledgeError
-    except KnowledgeError as error:  # e.g. a schema that is behind: one line naming the command to run
-        raise SystemExit(f"{PREFIX}: error: {error}") from None
+    return StaffAccounts(open_database(args.db, PREFIX)), KnowledgeError
 
 
 def _read_password(name: str) -> str:

@@ -103,11 +103,6 @@ def run_unset(args: argparse.Namespace) -> int:
 
 def _open(args: argparse.Namespace) -> Database:
     """The database ``--db`` names; a path in no directory or an old schema is one error line."""
-    from knowledge.database import Database
-    from knowledge.errors import KnowledgeError
-    from knowledge.location import database_url
+    from knowledge.database import open_database
 
-    try:
-        return Database.open(database_url(args.db))
-    except KnowledgeError as error:
-        raise SystemExit(f"{PREFIX}: error: {error}") from None
+    return open_database(args.db, PREFIX)

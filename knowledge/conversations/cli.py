@@ -11,10 +11,9 @@ from knowledge.conversations.files import read_labels, write_turns
 from knowledge.conversations.log import ConversationLog
 from knowledge.conversations.privacy import forget_customer
 from knowledge.conversations.reviews import ReviewLabel, Reviews
-from knowledge.database import Database
+from knowledge.database import Database, open_database
 from knowledge.errors import KnowledgeError
 from knowledge.faq.store import FaqStore
-from knowledge.location import database_url
 
 PREFIX = "supportbot logs"
 
@@ -139,10 +138,9 @@ def _confirmed(question: str) -> bool:
 
 
 def _open(args: argparse.Namespace) -> Database:
-    try:
-        return Database.open(database_url(args.db))
-    except KnowledgeError as error:  # e.g. a schema that is behind: one line naming the command to run
-        raise SystemExit(f"{PREFIX}: error: {error}") from None
+    return open_database(args.db, PREFIX)
+
+
 def run_unlabel(args: argparse.Namespace) -> int:
     with _open(args) as database:
         store, reviews = FaqStore(database), Reviews(database)
