@@ -5,8 +5,9 @@ how long the customer has waited, their last message, who has it. A conversation
 the whole transcript, the bot's turns with the intent and FAQ entry it used, and lets a staff
 member claim it, reply (an FAQ answer can be inserted with one click) and hand it back to the
 bot. Both pages update live over server-sent events: no reloading, no polling from the page.
-Claiming shows everyone who has a conversation; replying to one someone else has needs
-"Take over" first, so a customer is never answered twice by accident.
+Claiming shows everyone who has a conversation; replying to one someone else has, or handing
+it back to the bot, needs "Take over" first, so a customer is never answered twice (or left
+mid-answer) by accident.
 
 Example::
 
@@ -135,9 +136,12 @@ async def reply(request: web.Request) -> web.Response:
 async def close(request: web.Request) -> web.Response:
     desk, staff = request.config_dict[DESK], signed_in(request).name
     handoff = await _handoff(request, desk)
+    form = await request.post()
     try:
-        await desk.close(handoff.id, staff)
+        await desk.close(handoff.id, staff, take_over=form.get("take_over") == "1")
     except HandoffConflict as error:
+        if error.claimed_by:
+            return await problem(request, 409, "Someone else has it", str(error), f"/console/inbox/{handoff.id}")
         return await problem(request, 409, "Already handed back", str(error), "/console/inbox")
     raise see_other(f"/console/inbox/{handoff.id}?done=closed")
 

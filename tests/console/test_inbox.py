@@ -114,3 +114,22 @@ async def test_the_overview_shows_handoff_figures(client: TestClient, csrf: str)
     assert '<strong id="waiting-now">0</strong>' in page
     assert re.search(r'<dd id="first-reply">\d+ s</dd>', page)
     assert "<dt>Handoffs</dt><dd>1</dd>" in page
+
+
+async def test_a_colleague_cannot_hand_back_a_claimed_conversation_without_taking_over(
+        client: TestClient, csrf: str, settings, aiohttp_client) -> None:
+    handoff_id = await open_one(client)
+    await client.post(f"/console/inbox/{handoff_id}/claim", data={"csrf_token": csrf})
+    add_staff(settings, "ben", "another long password")
+    ben = await aiohttp_client(client.server)  # a second browser: its own cookies
+    ben_csrf = await sign_in(ben, "ben", "another long password")
+    page = await (await ben.get(f"/console/inbox/{handoff_id}")).text()
+    assert 'data-confirm="ana has this conversation. Take it over and hand it back to the bot?"' in page
+    assert "Take over and hand back to the bot" in page
+    refused = await ben.post(f"/console/inbox/{handoff_id}/close", data={"csrf_token": ben_csrf})
+    assert refused.status == 409 and "ana is answering this conversation; take it over first" in await refused.text()
+    assert client.app[DESK].handoffs.get(handoff_id).state == "with_staff"
+    taken = await ben.post(f"/console/inbox/{handoff_id}/close", data={"csrf_token": ben_csrf, "take_over": "1"})
+    assert taken.status == 200 and "Handed back to the bot" in await taken.text()
+    assert client.app[DESK].handoffs.get(handoff_id).closed_by == "ben"
+
