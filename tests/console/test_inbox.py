@@ -133,3 +133,15 @@ async def test_a_colleague_cannot_hand_back_a_claimed_conversation_without_takin
     assert taken.status == 200 and "Handed back to the bot" in await taken.text()
     assert client.app[DESK].handoffs.get(handoff_id).closed_by == "ben"
 
+
+
+async def test_the_conversation_page_shows_the_customer_id_to_erase_it_with(client: TestClient, csrf: str) -> None:
+    handoff_id = await open_one(client)
+    session_id = client.app[DESK].handoffs.get(handoff_id).session_id
+    assert session_id.startswith("web:")
+    page = await (await client.get(f"/console/inbox/{handoff_id}")).text()
+    assert f"<code>{session_id}</code>" in page
+    assert f"supportbot logs forget --customer {session_id}" in page
+    inbox = await (await client.get("/console/inbox")).text()
+    assert session_id in inbox, "two customers who wrote the same thing are told apart"
+
