@@ -41,7 +41,7 @@ async def inbox(request: web.Request) -> web.Response:
     desk = request.config_dict[DESK]
     items = await asyncio.to_thread(desk.handoffs.inbox)
     template = "_inbox_list.html" if request.query.get("part") == "list" else "inbox.html"
-    return await render(request, template, items=items, now=datetime.now(UTC), waited=waited)
+    return await render(request, template, items=items, now=datetime.now(UTC), waited=waited, held=held)
 
 
 @routes.get("/inbox/events")
@@ -75,7 +75,7 @@ async def conversation(request: web.Request) -> web.Response:
         suggested = [hit.faq_id for hit in explanation.reply.hits[:SUGGESTIONS] if hit.faq_id in brain.entries]
     others = sorted((e for faq_id, e in brain.entries.items() if faq_id not in suggested), key=lambda e: e.question)
     return await render(request, "inbox_conversation.html", handoff=handoff, lines=lines,
-                        mine=handoff.claimed_by == staff, now=datetime.now(UTC), waited=waited,
+                        mine=handoff.claimed_by == staff, now=datetime.now(UTC), waited=waited, held=held,
                         suggested=[brain.entries[f] for f in suggested], others=others,
                         cursor=str(lines[-1].cursor) if lines else str(Cursor()),
                         inbox_notice=INBOX_NOTICES.get(request.query.get("done", ""), ""))
@@ -153,7 +153,16 @@ def line_json(line: Line) -> dict[str, object]:
 
 def waited(handoff: Handoff, now: datetime) -> str:
     """How long ago the handoff opened, as staff read it: "4 min", "2 h 5 min", "3 days"."""
-    seconds = max(0, int((now - datetime.fromisoformat(handoff.opened_at)).total_seconds()))
+    return _since(handoff.opened_at, now)
+
+
+def held(handoff: Handoff, now: datetime) -> str:
+    """How long the person who has the conversation has had it, as ``waited`` reads."""
+    return _since(handoff.claimed_at or handoff.opened_at, now)
+
+
+def _since(at: str, now: datetime) -> str:
+    seconds = max(0, int((now - datetime.fromisoformat(at)).total_seconds()))
     if seconds < 60:
         return "under a minute"
     minutes, hours = seconds // 60, seconds // 3600

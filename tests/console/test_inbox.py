@@ -134,7 +134,6 @@ async def test_a_colleague_cannot_hand_back_a_claimed_conversation_without_takin
     assert client.app[DESK].handoffs.get(handoff_id).closed_by == "ben"
 
 
-
 async def test_the_conversation_page_shows_the_customer_id_to_erase_it_with(client: TestClient, csrf: str) -> None:
     handoff_id = await open_one(client)
     session_id = client.app[DESK].handoffs.get(handoff_id).session_id
@@ -145,3 +144,10 @@ async def test_the_conversation_page_shows_the_customer_id_to_erase_it_with(clie
     inbox = await (await client.get("/console/inbox")).text()
     assert session_id in inbox, "two customers who wrote the same thing are told apart"
 
+
+async def test_a_claimed_row_says_who_has_it_and_for_how_long(client: TestClient, csrf: str) -> None:
+    handoff_id = await open_one(client)
+    assert "waiting under a minute" in await (await client.get("/console/inbox")).text()
+    await client.post(f"/console/inbox/{handoff_id}/claim", data={"csrf_token": csrf})
+    inbox = await (await client.get("/console/inbox")).text()
+    assert "ana has it" in inbox and "for under a minute" in inbox and "waiting under" not in inbox
