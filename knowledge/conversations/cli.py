@@ -45,9 +45,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     imports.set_defaults(run=run_import)
     forget = sub.add_parser("forget", help="erase everything stored about one customer (a data-protection request)",
                             description="Delete one customer's conversation: its turns, feedback, review labels, "
-                                        "handoffs and staff-chat relays. A customer is a conversation id: tg:<chat "
-                                        "id> (Telegram) or web:<id> (web chat).\n\nexample:\n  supportbot logs "
-                                        "forget --customer tg:123456789",
+                                        "handoffs, staff-chat relays, dialogue memory and rate-limit bucket; on "
+                                        "SQLite the database file is rebuilt and its journal emptied, so no old "
+                                        "copy stays. A customer is a conversation id: tg:<chat id> (Telegram) or "
+                                        "web:<id> (web chat); the console's conversation page shows it.\n\n"
+                                        "example:\n  supportbot logs forget --customer tg:123456789",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     forget.add_argument("--customer", required=True, help="the conversation id, e.g. tg:123456789 or web:3f9c...")
     forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
