@@ -5,8 +5,9 @@ how long the customer has waited, their last message, who has it. A conversation
 the whole transcript, the bot's turns with the intent and FAQ entry it used, and lets a staff
 member claim it, reply (an FAQ answer can be inserted with one click) and hand it back to the
 bot. Both pages update live over server-sent events: no reloading, no polling from the page.
-Claiming shows everyone who has a conversation; replying to one someone else has needs
-"Take over" first, so a customer is never answered twice by accident.
+Claiming shows everyone who has a conversation; replying to one someone else has, or handing
+it back to the bot, needs "Take over" first, so a customer is never answered twice (or left
+mid-answer) by accident.
 
 Example::
 
@@ -40,7 +41,7 @@ async def inbox(request: web.Request) -> web.Response:
     desk = request.config_dict[DESK]
     items = await asyncio.to_thread(desk.handoffs.inbox)
     template = "_inbox_list.html" if request.query.get("part") == "list" else "inbox.html"
-    return await render(request, template, items=items, now=datetime.now(UTC), waited=waited)
+    return await render(request, template, items=items, now=datetime.now(UTC), waited=waited, held=held)
 
 
 @routes.get("/inbox/events")
@@ -74,7 +75,7 @@ async def conversation(request: web.Request) -> web.Response:
         suggested = [hit.faq_id for hit in explanation.reply.hits[:SUGGESTIONS] if hit.faq_id in brain.entries]
     others = sorted((e for faq_id, e in brain.entries.items() if faq_id not in suggested), key=lambda e: e.question)
     return await render(request, "inbox_conversation.html", handoff=handoff, lines=lines,
-                        mine=handoff.claimed_by == staff, now=datetime.now(UTC), waited=waited,
+                        mine=handoff.claimed_by == staff, now=datetime.now(UTC), waited=waited, held=held,
                         suggested=[brain.entries[f] for f in suggested], others=others,
                         cursor=str(lines[-1].cursor) if lines else str(Cursor()),
                         inbox_notice=INBOX_NOTICES.get(request.query.get("done", ""), ""))
@@ -135,9 +136,12 @@ async def reply(request: web.Request) -> web.Response:
 async def close(request: web.Request) -> web.Response:
     desk, staff = request.config_dict[DESK], signed_in(request).name
     handoff = await _handoff(request, desk)
+    form = await request.post()
     try:
-        await desk.close(handoff.id, staff)
+        await desk.close(handoff.id, staff, take_over=form.get("take_over") == "1")
     except HandoffConflict as error:
+        if error.claimed_by:
+            return await problem(request, 409, "Someone else has it", str(error), f"/console/inbox/{handoff.id}")
         return await problem(request, 409, "Already handed back", str(error), "/console/inbox")
     raise see_other(f"/console/inbox/{handoff.id}?done=closed")
 
@@ -149,7 +153,16 @@ def line_json(line: Line) -> dict[str, object]:
 
 def waited(handoff: Handoff, now: datetime) -> str:
     """How long ago the handoff opened, as staff read it: "4 min", "2 h 5 min", "3 days"."""
-    seconds = max(0, int((now - datetime.fromisoformat(handoff.opened_at)).total_seconds()))
+    return _since(handoff.opened_at, now)
+
+
+def held(handoff: Handoff, now: datetime) -> str:
+    """How long the person who has the conversation has had it, as ``waited`` reads."""
+    return _since(handoff.claimed_at or handoff.opened_at, now)
+
+
+def _since(at: str, now: datetime) -> str:
+    seconds = max(0, int((now - datetime.fromisoformat(at)).total_seconds()))
     if seconds < 60:
         return "under a minute"
     minutes, hours = seconds // 60, seconds // 3600

@@ -156,8 +156,8 @@ class HandoffDesk:
             return Posted(line, handoff, False, str(error))
         return Posted(line, handoff, True)
 
-    async def close(self, handoff_id: int, by: str, source: str = "console") -> Handoff:
-        handoff = await asyncio.to_thread(self.handoffs.close, handoff_id, by, source)
+    async def close(self, handoff_id: int, by: str, source: str = "console", take_over: bool = False) -> Handoff:
+        handoff = await asyncio.to_thread(self.handoffs.close, handoff_id, by, source, take_over)
         log.info("conversation %d handed back to the bot", handoff_id)
         await self._changed(handoff, "closed", by)
         return handoff

@@ -9,7 +9,7 @@ from pathlib import Path
 from knowledge.conversations.corrections import PhrasingChange, phrasing_changes
 from knowledge.conversations.files import read_labels, write_turns
 from knowledge.conversations.log import ConversationLog
-from knowledge.conversations.privacy import forget_customer
+from knowledge.conversations.privacy import forget_customer, has_data
 from knowledge.conversations.reviews import ReviewLabel, Reviews
 from knowledge.database import Database, open_database
 from knowledge.errors import KnowledgeError
@@ -45,9 +45,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     imports.set_defaults(run=run_import)
     forget = sub.add_parser("forget", help="erase everything stored about one customer (a data-protection request)",
                             description="Delete one customer's conversation: its turns, feedback, review labels, "
-                                        "handoffs and staff-chat relays. A customer is a conversation id: tg:<chat "
-                                        "id> (Telegram) or web:<id> (web chat).\n\nexample:\n  supportbot logs "
-                                        "forget --customer tg:123456789",
+                                        "handoffs, staff-chat relays, dialogue memory and rate-limit bucket; on "
+                                        "SQLite the database file is rebuilt and its journal emptied, so no old "
+                                        "copy stays. A customer is a conversation id: tg:<chat id> (Telegram) or "
+                                        "web:<id> (web chat); the console's conversation page shows it.\n\n"
+                                        "example:\n  supportbot logs forget --customer tg:123456789",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     forget.add_argument("--customer", required=True, help="the conversation id, e.g. tg:123456789 or web:3f9c...")
     forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -109,20 +111,39 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_forget(args: argparse.Namespace) -> int:
-    customer = args.customer.strip()
-    if not customer.startswith(("tg:", "web:")) or len(customer) > 128:
-        raise SystemExit(f"{PREFIX}: error: --customer is a conversation id such as tg:123456789 or web:<id>")
-    if not args.yes and not _confirmed(f"Erase everything stored about {customer}? [y/N] "):
-        print("nothing was erased")
-        return 1
+    customer = _customer_id(args.customer)
     with _open(args) as database:
+        # Checked before asking: a mistyped id is an error, not "erased 0 turns" after a yes.
+        if not has_data(database, customer):
+            raise SystemExit(f"{PREFIX}: error: no data for customer {customer}; nothing to erase (the console's "
+                             "conversation page shows a customer's id)")
+        if not args.yes and not _confirmed(f"Erase everything stored about {customer}? [y/N] "):
+            print("nothing was erased")
+            return 1
         forgotten = forget_customer(database, customer)
     print(f"erased {forgotten.turns} turns, {forgotten.feedback} feedback, {forgotten.labels} review labels and "
           f"{forgotten.handoffs} handoffs of {customer}")
     if forgotten.attached_to_faq:
         print(f"note: {forgotten.attached_to_faq} of its questions had been added to FAQ entries as phrasings; "
               "they stay in those entries (see `supportbot kb history`)")
+    if not forgotten.journal_cleared:
+        print("note: a running bot is reading the database, so the database's journal (its -wal file) still holds "
+              "old pages with the erased text until the bot restarts")
     return 0
+
+
+def _customer_id(given: str) -> str:
+    """The conversation id ``--customer`` names, or the command's end with what was expected."""
+    customer = given.strip()
+    if customer.startswith(("tg:", "web:")) and len(customer) > customer.index(":") + 1 and len(customer) <= 128:
+        return customer
+    hint = ""
+    if customer.lstrip("-").isdigit():
+        hint = f" (did you mean tg:{customer}?)"
+    elif customer and ":" not in customer:
+        hint = f" (did you mean web:{customer}?)"
+    raise SystemExit(f"{PREFIX}: error: --customer is a conversation id such as tg:123456789 or web:<id>, "
+                     f"got {customer!r}{hint}")
 
 
 def _confirmed(question: str) -> bool:

@@ -256,11 +256,16 @@ class Handoffs:
             event_id = _event(conn, handoff_id, current.session_id, "message", author, source, text, now)
         return Line("staff", text, now, Cursor(0, event_id), author=author, kind="message")
 
-    def close(self, handoff_id: int, by: str, source: str = "console") -> Handoff:
-        """Hand the conversation back to the bot; a HandoffConflict if it is closed already."""
+    def close(self, handoff_id: int, by: str, source: str = "console", take_over: bool = False) -> Handoff:
+        """Hand the conversation back to the bot; a HandoffConflict if it is closed already, or
+        if someone else has it (unless ``take_over``): as with replying, a colleague's
+        conversation is not ended by accident."""
         now = _now()
         with self.database.begin() as conn:
             current = _locked(conn, handoff_id)
+            if current.state == WITH_STAFF and current.claimed_by != by and not take_over:
+                raise HandoffConflict(f"{current.claimed_by} is answering this conversation; take it over first",
+                                      claimed_by=current.claimed_by)
             closed = conn.execute(update(handoffs).where(handoffs.c.id == handoff_id, handoffs.c.state != CLOSED)
                                   .values(state=CLOSED, open_session=None, closed_at=now, closed_by=by))
             if closed.rowcount == 0:  # closed already, perhaps a moment ago by someone else

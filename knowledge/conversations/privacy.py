@@ -2,9 +2,17 @@
 
 A customer is a conversation: ``tg:<chat id>`` for Telegram, ``web:<id>`` for the web chat
 (the id the browser keeps). Forgetting deletes its turns, their feedback and review labels,
-its handoffs with their events and staff-chat relays, and the conversation itself, in one
-transaction. What staff already copied elsewhere stays: a phrasing attached to an FAQ entry
+its handoffs with their events and staff-chat relays, its dialogue memory, the rate-limit
+bucket and the claims keyed by it, and the conversation itself, in one transaction. What staff already copied elsewhere stays: a phrasing attached to an FAQ entry
 is part of that entry's revisions now (the result says how many labels attached one).
+
+On SQLite a deleted row is not gone from the files by itself: its bytes stay in the free space
+of its pages (``secure_delete`` zeroes only what it deletes, not the stale copies an earlier
+rearrangement of the page left), and every earlier version of those pages stays in the
+write-ahead log until a checkpoint. So the database is rebuilt (``VACUUM``: only live rows are
+copied) and the log checkpointed and truncated afterwards; an erasure is rare enough to pay that. A running server's readers can keep the checkpoint from
+finishing: ``Forgotten.journal_cleared`` is then False, and old pages stay in the log until the
+server stops or the next checkpoint that finishes.
 
 Example::
 
@@ -15,15 +23,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, false, func, or_, select, text
 
 from knowledge.database import (
     Database,
+    claims,
     conversations,
     dialogue_states,
     feedback,
     handoff_events,
     handoffs,
+    rate_limits,
     review_labels,
     staff_relays,
     turns,
@@ -37,11 +47,22 @@ class Forgotten:
     labels: int
     handoffs: int
     attached_to_faq: int  # labels whose text staff had added to an FAQ entry: kept there
+    journal_cleared: bool = True  # False: SQLite's write-ahead log may still hold old pages
+
+
+def has_data(database: Database, session_id: str) -> bool:
+    """Whether anything is stored about conversation ``session_id`` (before asking to erase it)."""
+    with database.connect() as conn:
+        keyed = [select(table.c.session_id).where(table.c.session_id == session_id).limit(1)
+                 for table in (conversations, turns, handoffs, handoff_events, staff_relays, dialogue_states)]
+        keyed.append(select(rate_limits.c.key).where(rate_limits.c.key == _rate_key(session_id)).limit(1))
+        return any(conn.execute(query).first() is not None for query in keyed)
 
 
 def forget_customer(database: Database, session_id: str) -> Forgotten:
     """Delete everything stored about conversation ``session_id``; counts of what went."""
     their_turns = select(turns.c.id).where(turns.c.session_id == session_id)
+    sqlite = database.engine.dialect.name == "sqlite"
     with database.begin() as conn:
         attached = conn.execute(select(func.count()).select_from(review_labels).where(
             review_labels.c.turn_id.in_(their_turns), review_labels.c.kind.in_(("faq", "new_faq")))).scalar_one()
@@ -53,4 +74,33 @@ def forget_customer(database: Database, session_id: str) -> Forgotten:
         gone = conn.execute(delete(turns).where(turns.c.session_id == session_id)).rowcount
         conn.execute(delete(conversations).where(conversations.c.session_id == session_id))
         conn.execute(delete(dialogue_states).where(dialogue_states.c.session_id == session_id))
-    return Forgotten(gone, thumbs, labels, opened, int(attached))
+        conn.execute(delete(rate_limits).where(rate_limits.c.key == _rate_key(session_id)))
+        conn.execute(delete(claims).where(_their_claims(session_id)))
+    cleared = _checkpoint(database) if sqlite else True
+    return Forgotten(gone, thumbs, labels, opened, int(attached), cleared)
+
+
+def _rate_key(session_id: str) -> str:
+    """The conversation's message bucket (``bot.core.sessions``)."""
+    return f"session:{session_id}"
+
+
+def _their_claims(session_id: str) -> ColumnElement[bool]:
+    """Claims keyed by a Telegram chat (``bot.channels.telegram``): its lease, the "too fast"
+    notice and the keyboards it used. Web conversations have none."""
+    if not session_id.startswith("tg:"):
+        return false()
+    chat = session_id.removeprefix("tg:")
+    return or_(claims.c.key.in_((f"tg-chat:{chat}", f"tg-told:{chat}")), claims.c.key.startswith(
+        f"tg-pick:{chat}:", autoescape=True))
+
+
+def _checkpoint(database: Database) -> bool:
+    """Rebuild the SQLite file from its live rows, then copy the write-ahead log into it and
+    truncate the log: True when the log is empty afterwards, False when another connection's
+    readers kept some of it."""
+    with database.connect() as conn:
+        conn.exec_driver_sql("VACUUM")
+        busy, logged, copied = conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+        conn.commit()
+    return not busy and logged == copied

@@ -114,3 +114,40 @@ async def test_the_overview_shows_handoff_figures(client: TestClient, csrf: str)
     assert '<strong id="waiting-now">0</strong>' in page
     assert re.search(r'<dd id="first-reply">\d+ s</dd>', page)
     assert "<dt>Handoffs</dt><dd>1</dd>" in page
+
+
+async def test_a_colleague_cannot_hand_back_a_claimed_conversation_without_taking_over(
+        client: TestClient, csrf: str, settings, aiohttp_client) -> None:
+    handoff_id = await open_one(client)
+    await client.post(f"/console/inbox/{handoff_id}/claim", data={"csrf_token": csrf})
+    add_staff(settings, "ben", "another long password")
+    ben = await aiohttp_client(client.server)  # a second browser: its own cookies
+    ben_csrf = await sign_in(ben, "ben", "another long password")
+    page = await (await ben.get(f"/console/inbox/{handoff_id}")).text()
+    assert 'data-confirm="ana has this conversation. Take it over and hand it back to the bot?"' in page
+    assert "Take over and hand back to the bot" in page
+    refused = await ben.post(f"/console/inbox/{handoff_id}/close", data={"csrf_token": ben_csrf})
+    assert refused.status == 409 and "ana is answering this conversation; take it over first" in await refused.text()
+    assert client.app[DESK].handoffs.get(handoff_id).state == "with_staff"
+    taken = await ben.post(f"/console/inbox/{handoff_id}/close", data={"csrf_token": ben_csrf, "take_over": "1"})
+    assert taken.status == 200 and "Handed back to the bot" in await taken.text()
+    assert client.app[DESK].handoffs.get(handoff_id).closed_by == "ben"
+
+
+async def test_the_conversation_page_shows_the_customer_id_to_erase_it_with(client: TestClient, csrf: str) -> None:
+    handoff_id = await open_one(client)
+    session_id = client.app[DESK].handoffs.get(handoff_id).session_id
+    assert session_id.startswith("web:")
+    page = await (await client.get(f"/console/inbox/{handoff_id}")).text()
+    assert f"<code>{session_id}</code>" in page
+    assert f"supportbot logs forget --customer {session_id}" in page
+    inbox = await (await client.get("/console/inbox")).text()
+    assert session_id in inbox, "two customers who wrote the same thing are told apart"
+
+
+async def test_a_claimed_row_says_who_has_it_and_for_how_long(client: TestClient, csrf: str) -> None:
+    handoff_id = await open_one(client)
+    assert "waiting under a minute" in await (await client.get("/console/inbox")).text()
+    await client.post(f"/console/inbox/{handoff_id}/claim", data={"csrf_token": csrf})
+    inbox = await (await client.get("/console/inbox")).text()
+    assert "ana has it" in inbox and "for under a minute" in inbox and "waiting under" not in inbox

@@ -5,10 +5,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy import select
+
+from knowledge.claims import Claims
 from knowledge.conversations.handoffs import Handoffs, Relay
 from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.conversations.reviews import Reviews
-from knowledge.database import Database
+from knowledge.database import Database, claims, metadata
+from knowledge.limits import Bucket, RateLimits
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +35,8 @@ def test_forget_erases_one_customer_and_keeps_the_others(tmp_path: Path) -> None
     database = Database.open(url)
     fill(database, "tg:42")
     fill(database, "tg:43")
+    for key in ("tg-told:42", "tg-pick:42:9", "tg-told:43", "tg-pick:421:9"):
+        Claims(database, "replica-a").take(key, ttl_s=3600)
     database.close()
     done = subprocess.run([sys.executable, "-m", "bot", "logs", "--db", url, "forget", "--customer", "tg:42", "--yes"],
                           cwd=ROOT, capture_output=True, text=True)
@@ -42,6 +48,8 @@ def test_forget_erases_one_customer_and_keeps_the_others(tmp_path: Path) -> None
     assert handoffs.relay_for("-100", 7) is None or handoffs.relay_for("-100", 7).session_id == "tg:43"
     assert len(log.turns("tg:43")) == 2 and handoffs.for_session("tg:43") is not None
     assert [label.text for label in Reviews(database).labels()] == ["my card 4111 was charged twice"]
+    with database.connect() as conn:
+        assert sorted(conn.execute(select(claims.c.key)).scalars()) == ["tg-pick:421:9", "tg-told:43"]
 
 
 def test_forget_refuses_what_is_not_a_customer_id(tmp_path: Path) -> None:
@@ -63,3 +71,70 @@ def test_forget_with_no_answer_erases_nothing_and_says_how_to_confirm(tmp_path: 
         assert len(ConversationLog(database).turns("tg:42")) == 2
     done = subprocess.run(command, input="y\n", cwd=ROOT, capture_output=True, text=True)  # an answer still counts
     assert done.returncode == 0 and "erased 2 turns" in done.stdout, done.stderr
+
+
+SENTENCE = "my address is 12 Larkspur Lane and my phone 0170 5550199"
+
+
+def fill_web(database: Database, session: str, times: int, sentence: str = SENTENCE) -> None:
+    log = ConversationLog(database)
+    for n in range(times):  # one transaction each: every one leaves a copy of the page in the WAL
+        log.record([TurnRecord(session, "web", f"{sentence} ({n})", "fallback", "Sorry.", 1.0, needs_review=True)])
+    RateLimits(database).hit(Bucket(f"session:{session}", capacity=30, per_second=0.5))
+    Handoffs(database).open(session, "web", sentence)
+
+
+def rows_naming(database: Database, text: str) -> list[str]:
+    with database.connect() as conn:
+        return [f"{table.name}: {row}" for table in metadata.sorted_tables
+                for row in conn.execute(select(table)) if text in str(tuple(row))]
+
+
+def test_forget_leaves_no_byte_of_the_text_in_the_files_and_no_row_with_the_id(tmp_path: Path) -> None:
+    path = tmp_path / "bot.db"
+    url = f"sqlite:///{path}"
+    session = "web:9f73c3e6-0b1c-4c55-9a0e-2d1f3a4b5c6d"
+    with Database.open(url) as database:
+        fill_web(database, session, 26)
+        fill_web(database, "web:someone-else", 1, "where is my parcel")
+        keeper = database.connect()  # the file stays open, as a running server keeps it: no checkpoint on close
+        done = subprocess.run([sys.executable, "-m", "bot", "logs", "--db", url, "forget", "--customer", session,
+                               "--yes"], cwd=ROOT, capture_output=True, text=True)
+        keeper.close()
+        assert done.returncode == 0, done.stderr
+        assert "journal" not in done.stdout
+        wal = Path(f"{path}-wal")
+        for file in (path, wal):
+            assert b"Larkspur Lane" not in file.read_bytes(), file
+        assert rows_naming(database, session) == []
+        assert rows_naming(database, "web:someone-else") != []
+
+
+def test_forget_says_when_a_reader_keeps_old_pages_in_the_journal(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    with Database.open(url) as database:
+        fill_web(database, "web:abc", 3)
+        with database.connect() as reader:
+            reader.exec_driver_sql("BEGIN")
+            reader.exec_driver_sql("SELECT count(*) FROM turns").one()  # a read transaction, as a server's
+            done = subprocess.run([sys.executable, "-m", "bot", "logs", "--db", url, "forget", "--customer",
+                                   "web:abc", "--yes"], cwd=ROOT, capture_output=True, text=True)
+            reader.exec_driver_sql("ROLLBACK")
+    assert done.returncode == 0, done.stderr
+    assert "erased 3 turns" in done.stdout
+    assert "the database's journal (its -wal file) still holds old pages" in done.stdout
+
+
+def test_forget_checks_the_id_before_asking(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    with Database.open(url) as database:
+        fill_web(database, "web:9f73c3e6", 1)
+    command = [sys.executable, "-m", "bot", "logs", "--db", url, "forget", "--customer"]
+    bare = subprocess.run([*command, "9f73c3e6"], input="y\n", cwd=ROOT, capture_output=True, text=True)
+    assert bare.returncode == 1 and "Erase" not in bare.stdout
+    assert "(did you mean web:9f73c3e6?)" in bare.stderr
+    unknown = subprocess.run([*command, "web:9f73c3e7"], input="y\n", cwd=ROOT, capture_output=True, text=True)
+    assert unknown.returncode == 1 and "Erase" not in unknown.stdout
+    assert "no data for customer web:9f73c3e7; nothing to erase" in unknown.stderr
+    with Database.open(url) as database:
+        assert len(ConversationLog(database).turns("web:9f73c3e6")) == 1

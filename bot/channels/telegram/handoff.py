@@ -152,7 +152,8 @@ class StaffRelay:
             await message.reply_text(ALREADY_BACK)
             return
         try:
-            await self.desk.close(handoff.id, staff_name(message), source=CHANNEL)
+            # The staff chat is one shared place: /done there ends it whoever had it, as before.
+            await self.desk.close(handoff.id, staff_name(message), source=CHANNEL, take_over=True)
         except HandoffConflict:  # closed a moment ago, perhaps in the console
             await message.reply_text(ALREADY_BACK)
 
