@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aiohttp import ClientSession
+
 from bot.app import create_app
+from bot.channels.web import STREAMS_PER_ADDRESS
 from knowledge.conversations.log import ConversationLog
 from knowledge.database import Database
-from tests.bot.service import demo_settings
+from tests.bot.service import admin_headers, demo_settings
 from tests.browser import browser_page, screenshot
 from tests.fakes import KeywordModel
 
@@ -125,3 +128,35 @@ async def test_the_page_recovers_from_errors_and_keeps_its_history(tmp_path: Pat
         await page.wait_for_selector("li.message.user")
         shown = await page.locator("#messages").inner_text()
         assert "refund for my return" in shown and "3-5 business days" in shown, "history after a reload"
+
+
+async def test_staff_messages_reach_the_page_after_its_event_stream_was_refused(tmp_path: Path,
+                                                                                aiohttp_server) -> None:
+    """An address with STREAMS_PER_ADDRESS streams open (an office network) gets 429 for one
+    more: the page shows staff messages anyway and opens its stream once there is room."""
+    settings = demo_settings(tmp_path)
+    server = await aiohttp_server(create_app(settings, model_loader=lambda s: KeywordModel()))
+    async with ClientSession() as others, browser_page() as page:
+        page.set_default_timeout(20_000)
+        events = server.make_url("/api/chat/events")
+        taken = [await others.get(events, params={"session_id": f"colleague-{n:04}"})
+                 for n in range(STREAMS_PER_ADDRESS)]
+        assert all(r.status == 200 for r in taken)
+        await page.goto(str(server.make_url("/")))
+        await page.fill("#text", "can I talk to a person?")
+        await page.press("#text", "Enter")
+        await page.locator("li.message.bot", has_text="queue").wait_for()
+        listed = await others.get(server.make_url("/admin/handoffs"), headers=admin_headers())
+        (handoff,) = (await listed.json())["handoffs"]
+        staff = server.make_url(f"/admin/handoffs/{handoff['id']}/messages")
+
+        sent = await others.post(staff, headers=admin_headers(), json={"text": "Hi, Sam here.", "author": "Sam"})
+        assert sent.status == 201
+        await page.locator("li.message.staff", has_text="Hi, Sam here.").wait_for()  # without a stream
+        for response in taken:
+            response.close()
+        sent = await others.post(staff, headers=admin_headers(), json={"text": "Found your order.", "author": "Sam"})
+        assert sent.status == 201
+        await page.locator("li.message.staff", has_text="Found your order.").wait_for()
+        assert await page.locator("li.message.staff").count() == 2, "each message shown once"
+        assert await page.locator("li.note", has_text="joined").count() == 1

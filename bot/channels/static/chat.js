@@ -54,17 +54,66 @@
   }
 
   // Staff messages, live, while a handoff is open; the stream ends when it is handed back.
-  let stream = null;
+  // A stream that is refused (429: too many open from one address, e.g. an office network) or
+  // breaks is opened again after a growing delay, and each try first fetches the history, so
+  // staff messages still arrive while there is no stream.
+  const RETRY_FIRST_MS = 2000, RETRY_MAX_MS = 30000;
+  let stream = null, retrying = false, retryMs = RETRY_FIRST_MS;
+  let cursor = null;  // the last transcript position shown ("12-3"), where a stream resumes
   function listen(after) {
-    if (stream || !window.EventSource) return;
+    if (after) cursor = after;
+    if (stream || retrying || !window.EventSource) return;
+    connect();
+  }
+
+  function connect() {
     let url = "/api/chat/events?session_id=" + encodeURIComponent(sessionId);
-    if (after) url += "&after=" + encodeURIComponent(after);
-    stream = new EventSource(url);
-    stream.onmessage = function (event) {
+    if (cursor) url += "&after=" + encodeURIComponent(cursor);
+    const source = stream = new EventSource(url);
+    source.onopen = function () { retryMs = RETRY_FIRST_MS; };
+    source.onmessage = function (event) {
       const line = JSON.parse(event.data);
+      cursor = event.lastEventId || cursor;
       showLine(line);
-      if (line.role === "event" && line.kind === "closed") { stream.close(); stream = null; }
+      if (line.role === "event" && line.kind === "closed") { source.close(); stream = null; }
     };
+    source.onerror = function () {  // refused or dropped: EventSource would give up on a 429
+      source.close();
+      stream = null;
+      retrying = true;
+      if (!cursor) catchUp();  // where the conversation is now: only later staff messages are new
+      setTimeout(retry, retryMs);
+      retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+    };
+  }
+
+  async function retry() {
+    const open = await catchUp();
+    retrying = false;
+    if (open) connect();
+  }
+
+  // Shows what staff wrote after ``cursor``; false once the conversation is back with the bot.
+  async function catchUp() {
+    let history;
+    try {
+      const response = await fetch("/api/chat/history?session_id=" + encodeURIComponent(sessionId));
+      if (!response.ok) return true;
+      history = await response.json();
+    } catch (error) { return true; }  // offline: the next try looks again
+    if (cursor) {
+      history.messages.filter(function (line) {
+        return (line.role === "staff" || line.role === "event") && isAfter(line.cursor, cursor);
+      }).forEach(showLine);
+    }
+    cursor = history.cursor;
+    return Boolean(history.handoff_state);
+  }
+
+  // Transcript positions "turn-event": a later line has a later turn or a later event.
+  function isAfter(position, than) {
+    const a = position.split("-").map(Number), b = than.split("-").map(Number);
+    return a[0] > b[0] || a[1] > b[1];
   }
 
   function scrollDown() { messages.scrollTop = messages.scrollHeight; }
