@@ -160,3 +160,34 @@ async def test_staff_messages_reach_the_page_after_its_event_stream_was_refused(
         await page.locator("li.message.staff", has_text="Found your order.").wait_for()
         assert await page.locator("li.message.staff").count() == 2, "each message shown once"
         assert await page.locator("li.note", has_text="joined").count() == 1
+
+
+async def test_the_last_replys_buttons_come_back_after_a_reload(tmp_path: Path, aiohttp_server) -> None:
+    """A clarification's choices and a fallback's "Talk to a person" work after a reload;
+    buttons already spent stay away."""
+    settings = demo_settings(tmp_path, answer_threshold=0.99, clarify_window=0.7)
+    server = await aiohttp_server(create_app(settings, model_loader=lambda s: KeywordModel()))
+    async with browser_page() as page:
+        page.set_default_timeout(10_000)
+        await page.goto(str(server.make_url("/")))
+        await page.fill("#text", "refund for my return")
+        await page.press("#text", "Enter")
+        clarify = page.locator("li.message.bot[data-action='clarify']").last
+        await clarify.wait_for()
+        offered = await clarify.locator(".choices button").all_inner_texts()
+
+        await page.reload()
+        await page.wait_for_selector("li.message.user")
+        restored = page.locator("li.message.bot", has_text="Did you mean").last
+        assert await restored.locator(".choices button").all_inner_texts() == offered
+        await restored.locator(".choices button").first.click()
+        await page.locator("li.message.bot[data-action='answer']").last.wait_for()
+
+        await page.fill("#text", "weather joke")
+        await page.press("#text", "Enter")
+        await page.locator("li.message.bot[data-action='fallback']").last.wait_for()
+        await page.reload()
+        await page.wait_for_selector("li.message.user")
+        assert await page.locator(".choices button").all_inner_texts() == ["Talk to a person"], "only the last"
+        await page.locator("li.message.bot").last.get_by_role("button", name="Talk to a person").click()
+        await page.locator("li.message.bot[data-action='handoff']").wait_for()

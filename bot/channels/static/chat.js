@@ -45,12 +45,14 @@
     messages.scrollTop = messages.scrollHeight;
   }
 
+  // Returns the message shown, if the line shows as one.
   function showLine(line) {
-    if (line.role === "customer") addMessage("user", line.text);
-    else if (line.role === "bot" && line.text) addMessage("bot", line.text);
-    else if (line.role === "staff") addStaffMessage(line.author, line.text);
+    if (line.role === "customer") return addMessage("user", line.text);
+    else if (line.role === "bot" && line.text) return addMessage("bot", line.text);
+    else if (line.role === "staff") return addStaffMessage(line.author, line.text);
     else if (line.role === "event" && line.kind === "claimed") addNote((line.author || "Someone") + " from our support team joined the conversation.");
     else if (line.role === "event" && line.kind === "closed") addNote("The support team handed you back to the assistant. Ask me anything.");
+    return null;
   }
 
   // Staff messages, live, while a handoff is open; the stream ends when it is handed back.
@@ -293,7 +295,13 @@
       addMessage("bot", "Hello! How can I help you today?");
       return;
     }
-    history.messages.forEach(showLine);
+    let last = null;
+    history.messages.forEach(function (line) { last = showLine(line); });
+    // The bot's last buttons, where they still work (older ones are spent): its choices, "Talk to a person".
+    if (last && last.classList.contains("bot") && history.buttons) {
+      addChoices(last, history.buttons);
+      scrollDown();
+    }
     if (history.handoff_state) listen(history.cursor);
   })();
 })();
