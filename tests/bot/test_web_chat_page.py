@@ -13,6 +13,19 @@ from tests.bot.service import admin_headers, demo_settings
 from tests.browser import browser_page, screenshot
 from tests.fakes import KeywordModel
 
+# The contrast ratio (WCAG 2) of an element's text on its own background, as computed, counting
+# its opacity against the white page (both colours fade towards white alike).
+CONTRAST = """element => {
+  const style = getComputedStyle(element), alpha = Number(style.opacity);
+  const luminance = css => {
+    const rgb = css.match(/[\\d.]+/g).slice(0, 3).map(v => 255 - (255 - Number(v)) * alpha);
+    const [r, g, b] = rgb.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [a, b] = [luminance(style.color), luminance(style.backgroundColor)].sort((x, y) => y - x);
+  return (a + 0.05) / (b + 0.05);
+}"""
+
 
 async def test_typing_a_question_shows_the_answer_buttons_and_feedback(tmp_path: Path, aiohttp_server) -> None:
     settings = demo_settings(tmp_path)
@@ -61,6 +74,8 @@ async def test_clarification_buttons_on_a_phone_sized_page(tmp_path: Path, aioht
         answered = page.locator("li.message.bot[data-action='answer']").last
         await answered.wait_for()
         assert label in await page.locator("li.message.user").last.inner_text()
+        for button in await clarify.locator(".choices button:disabled").all():  # spent, yet readable
+            assert await button.evaluate(CONTRAST) >= 4.5, await button.inner_text()
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390  # nothing overflows a phone screen
         await screenshot(page, "web-chat-clarify")
