@@ -47,7 +47,7 @@ async def test_typing_a_question_shows_the_answer_buttons_and_feedback(tmp_path:
         fallback = page.locator("li.message.bot[data-action='fallback']").last
         await fallback.wait_for()
         assert await page.locator("li.message.user img").count() == 0
-        assert "<img src=x" in await page.locator("li.message.user").last.inner_text()
+        assert await page.locator("li.message.user").last.inner_text() == "You: <img src=x onerror=alert(1)> weather joke"
         await fallback.get_by_role("button", name="Talk to a person").click()
         await page.locator("li.message.bot[data-action='handoff']").wait_for()
         await screenshot(page, "web-chat")
@@ -104,6 +104,7 @@ async def test_the_page_recovers_from_errors_and_keeps_its_history(tmp_path: Pat
         await page.fill("#text", "refund for my return")
         await page.press("#text", "Enter")
         await page.wait_for_selector("li.typing")
+        assert await page.locator("li.typing .visually-hidden").text_content() == "The assistant is typing…"
         await held[0].continue_()
         await page.unroute("**/api/chat")
         clarify = page.locator("li.message.bot[data-action='clarify']").last
@@ -175,6 +176,9 @@ async def test_staff_messages_reach_the_page_after_its_event_stream_was_refused(
         await page.locator("li.message.staff", has_text="Found your order.").wait_for()
         assert await page.locator("li.message.staff").count() == 2, "each message shown once"
         assert await page.locator("li.note", has_text="joined").count() == 1
+        speakers = await page.locator("li.message > .speaker").all_text_contents()  # for screen readers
+        assert speakers == ["Assistant: ", "You: ", "Assistant: ", "Sam from support: ", "Sam from support: "]
+        assert await page.locator("li.message.staff .author").first.get_attribute("aria-hidden") == "true"
 
 
 async def test_the_last_replys_buttons_come_back_after_a_reload(tmp_path: Path, aiohttp_server) -> None:

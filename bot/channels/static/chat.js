@@ -19,19 +19,31 @@
     return id;
   })();
 
-  function addMessage(kind, text) {
+  // Who says each message, for screen readers (the page shows it by colour and side alone).
+  const SPEAKERS = { user: "You:", bot: "Assistant:" };
+
+  function addMessage(kind, text, speaker) {
     const item = document.createElement("li");
     item.className = "message " + kind;
     window.renderChatText(item, text);
+    item.insertBefore(hiddenText((speaker || SPEAKERS[kind.split(" ")[0]]) + " ", "speaker"), item.firstChild);
     messages.appendChild(item);
     messages.scrollTop = messages.scrollHeight;
     return item;
   }
 
+  function hiddenText(text, className) {
+    const span = document.createElement("span");
+    span.className = className || "visually-hidden";
+    span.textContent = text;
+    return span;
+  }
+
   function addStaffMessage(author, text) {
-    const item = addMessage("staff", text);
+    const item = addMessage("staff", text, (author || "Support team") + " from support:");
     const who = document.createElement("span");
     who.className = "author";
+    who.setAttribute("aria-hidden", "true");  // said already, in words, by the hidden speaker
     who.textContent = (author || "Support team") + " · support team";
     item.insertBefore(who, item.firstChild);
     return item;
@@ -217,8 +229,8 @@
   function showTyping() {
     const item = document.createElement("li");
     item.className = "message bot typing";
-    item.setAttribute("aria-label", "The assistant is typing");
     for (let i = 0; i < 3; i += 1) item.appendChild(document.createElement("span"));
+    item.appendChild(hiddenText("The assistant is typing…"));  // what the live region reads out
     messages.appendChild(item);
     scrollDown();
     return item;
