@@ -210,3 +210,21 @@ async def test_the_last_replys_buttons_come_back_after_a_reload(tmp_path: Path, 
         assert await page.locator(".choices button").all_inner_texts() == ["Talk to a person"], "only the last"
         await page.locator("li.message.bot").last.get_by_role("button", name="Talk to a person").click()
         await page.locator("li.message.bot[data-action='handoff']").wait_for()
+
+
+async def test_a_message_cut_at_the_length_limit_says_so(tmp_path: Path, aiohttp_server) -> None:
+    server = await aiohttp_server(create_app(demo_settings(tmp_path), model_loader=lambda s: KeywordModel()))
+    async with browser_page() as page:
+        await page.goto(str(server.make_url("/")))
+        note = page.locator("#limit")
+        await page.fill("#text", "x" * 3999)
+        assert not await note.is_visible()
+        await page.locator("#text").focus()
+        await page.keyboard.insert_text("y" * 500)  # pasted: the input keeps 4000
+        assert len(await page.input_value("#text")) == 4000
+        assert await note.is_visible()
+        assert await note.inner_text() == "Messages can be up to 4000 characters."
+        assert await page.locator("#text").get_attribute("aria-describedby") == "limit"
+        await page.press("#text", "Enter")
+        await page.locator("li.message.bot[data-action]").wait_for()
+        assert not await note.is_visible(), "gone with the message"

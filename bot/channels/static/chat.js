@@ -288,12 +288,18 @@
     if (event.key === "Enter" && (composing || event.isComposing || event.keyCode === 229)) event.preventDefault();
   });
 
+  // The input stops at its maxlength and cuts pasted text there without a word: say so.
+  const limit = document.getElementById("limit");
+  function showLimit() { limit.hidden = input.value.length < input.maxLength; }
+  input.addEventListener("input", showLimit);
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     if (composing) return;
     const text = input.value;
     if (!text.trim()) return;
     input.value = "";
+    showLimit();
     ask({ text: text }, text);
   });
   input.focus();
