@@ -74,8 +74,10 @@
   const RETRY_FIRST_MS = 2000, RETRY_MAX_MS = 30000;
   let stream = null, retrying = false, retryMs = RETRY_FIRST_MS;
   let cursor = null;  // the last transcript position shown ("12-3"), where a stream resumes
-  function listen(after) {
+  let sinceTurn = null;  // without one: the turn that opened the handoff; staff lines from it on are new
+  function listen(after, turnId) {
     if (after) cursor = after;
+    if (turnId) sinceTurn = turnId;
     if (stream || retrying || !window.EventSource) return;
     connect();
   }
@@ -95,7 +97,6 @@
       source.close();
       stream = null;
       retrying = true;
-      if (!cursor) catchUp();  // where the conversation is now: only later staff messages are new
       setTimeout(retry, retryMs);
       retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
     };
@@ -115,11 +116,11 @@
       if (!response.ok) return true;
       history = await response.json();
     } catch (error) { return true; }  // offline: the next try looks again
-    if (cursor) {
-      history.messages.filter(function (line) {
-        return (line.role === "staff" || line.role === "event") && isAfter(line.cursor, cursor);
-      }).forEach(showLine);
-    }
+    history.messages.filter(function (line) {
+      if (line.role !== "staff" && line.role !== "event") return false;
+      // A line's cursor counts the turns before it: one from the opening turn on is this handoff's.
+      return cursor ? isAfter(line.cursor, cursor) : sinceTurn !== null && Number(line.cursor.split("-")[0]) >= sinceTurn;
+    }).forEach(showLine);
     cursor = history.cursor;
     return Boolean(history.handoff_state);
   }
@@ -268,7 +269,7 @@
         if (data.feedback && data.turn_id) addFeedback(item, data.turn_id);
         scrollDown();  // after the buttons: nothing hides under the input
       }
-      if (data.handoff_state) listen(null);
+      if (data.handoff_state) listen(null, data.turn_id);
     } catch (error) {
       typing.remove();
       addFailure(fields, shownText, userItem, error.message, messageId);  // the message stays, with "Try again"
