@@ -75,7 +75,7 @@ async def test_a_chinese_question_typed_in_the_web_chat_gets_its_chinese_answer(
         answer = page.locator("li.message.bot[data-action='answer']").last
         await answer.wait_for()
         assert _answer(QUESTION_FAQ) in await answer.inner_text()
-        assert await page.locator("li.message.user").last.inner_text() == question
+        assert await page.locator("li.message.user").last.inner_text() == f"You: {question}"  # the speaker, hidden
         await screenshot(page, "web-chat-chinese")
 
         # At the length limit (4000 characters, 12,000 bytes in UTF-8) the message is read and

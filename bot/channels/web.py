@@ -5,7 +5,8 @@
 confidence, FAQ id and turn id. Bad requests get a 400 with a reason; the user's text is never logged.
 
 ``GET /api/chat/history?session_id=...`` returns the conversation so far (the customer's,
-the bot's and support staff's messages, in order) and whether a person has it;
+the bot's and support staff's messages, in order), whether a person has it, and the buttons of
+the bot's last message that still work (a clarification's choices, "Talk to a person");
 ``GET /api/chat/events?session_id=...`` is a server-sent event stream of what support staff
 write (and of them joining and handing back), for the page to show live during a handoff.
 The session id is the conversation's only key: it is random and stays in the browser.
@@ -24,7 +25,7 @@ from typing import NoReturn
 from aiohttp import web
 
 from bot.channels.admission import AddressLimit, Gate
-from bot.core.replies import Reply, check_choice
+from bot.core.replies import Button, Reply, check_choice, open_buttons
 from bot.core.sessions import OverLimit
 from bot.http import bad_request, error_json, int_field, read_json
 from bot.keys import CONVERSATIONS, DATABASE, DESK, KEEPER, METRICS, RESPONDER, SETTINGS
@@ -130,10 +131,15 @@ async def history(request: web.Request) -> web.Response:
     desk = request.app[DESK]
     lines = await asyncio.to_thread(desk.handoffs.transcript, session_id)
     handoff = await desk.state(session_id)
+    buttons: tuple[Button, ...] = ()
+    if handoff is None and lines and lines[-1].role == "bot":  # with a person, the bot offers nothing
+        context = await request.app[RESPONDER].sessions.read(session_id)
+        buttons = open_buttons(request.app[KEEPER].current, context.choices, context.offered_person)
     return web.json_response({
         "messages": [customer_view(line) for line in lines if _shown(line)],
         "cursor": str(lines[-1].cursor) if lines else str(Cursor()),
         "handoff_state": handoff.state if handoff else None,
+        "buttons": [_button_json(b) for b in buttons],  # the last bot message's, where still usable
     })
 
 
@@ -239,10 +245,14 @@ async def _page_headers(request: web.Request, response: web.StreamResponse) -> N
             response.headers.setdefault(name, value)
 
 
+def _button_json(button: Button) -> dict[str, str]:
+    return {"label": button.label, "payload": button.payload, "kind": button.kind}
+
+
 def reply_json(reply: Reply) -> dict[str, object]:
     return {
         "reply": reply.text, "action": reply.action,
-        "buttons": [{"label": b.label, "payload": b.payload, "kind": b.kind} for b in reply.buttons],
+        "buttons": [_button_json(b) for b in reply.buttons],
         "intent": reply.intent, "confidence": reply.confidence, "faq_id": reply.faq_id,
         "faq_score": reply.faq_score, "turn_id": reply.turn_id, "feedback": reply.feedback,
         "handler": reply.handler, "handoff": reply.handoff, "handoff_state": reply.handoff_state,

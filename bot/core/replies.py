@@ -109,6 +109,18 @@ class Explanation:
     intent: IntentGuess | None = None  # the intent model's reading, whatever decided the reply
 
 
+def open_buttons(brain: Brain, choices: tuple[str, ...], offered_person: bool) -> tuple[Button, ...]:
+    """The buttons of a conversation's last reply that still work (its memory keeps the FAQ ids a
+    clarification offered, and whether it offered a person), for a page shown again: the
+    choices by the current FAQ's questions, with "None of these", and "Talk to a person".
+    After a fallback: ``open_buttons(brain, (), True) == (Button("Talk to a person", "human"),)``.
+    """
+    offered = tuple(Button(brain.entries[f].question, f"faq:{f}") for f in choices if f in brain.entries)
+    if offered:
+        offered += (Button(NONE_LABEL, NONE_OF_THESE),)
+    return offered + ((Button(HUMAN_LABEL, HUMAN),) if offered_person else ())
+
+
 def is_payload(choice: str) -> bool:
     """Could a button of the bot's carry ``choice``? That is ``"human"``, ``"none"`` or
     ``"faq:<id>"`` with an id as FAQ ids are written; the entry may have been removed since

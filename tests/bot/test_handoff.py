@@ -83,6 +83,7 @@ async def test_a_person_takes_over_the_web_chat_and_the_bot_stays_quiet(tmp_path
 
     history = await (await client.get("/api/chat/history", params={"session_id": SESSION})).json()
     assert history["handoff_state"] == "with_staff"
+    assert history["buttons"] == [], "with a person, the bot offers no buttons"
     assert [(m["role"], m["text"]) for m in history["messages"]] == [
         ("customer", "can I talk to a person?"), ("bot", asked["reply"]),
         ("customer", "hello? is anyone there?"), ("bot", first["reply"]),
@@ -151,7 +152,7 @@ async def test_history_and_events_refuse_bad_requests(tmp_path: Path, aiohttp_cl
     bad = await client.get("/api/chat/events", params={"session_id": SESSION, "after": "12;drop"})
     assert bad.status == 400
     empty = await (await client.get("/api/chat/history", params={"session_id": "never-seen-1"})).json()
-    assert empty == {"messages": [], "cursor": "0-0", "handoff_state": None}
+    assert empty == {"messages": [], "cursor": "0-0", "handoff_state": None, "buttons": []}
 
 
 async def test_event_streams_resume_after_a_reconnect_and_are_limited_per_address(tmp_path: Path,

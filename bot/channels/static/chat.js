@@ -19,19 +19,31 @@
     return id;
   })();
 
-  function addMessage(kind, text) {
+  // Who says each message, for screen readers (the page shows it by colour and side alone).
+  const SPEAKERS = { user: "You:", bot: "Assistant:" };
+
+  function addMessage(kind, text, speaker) {
     const item = document.createElement("li");
     item.className = "message " + kind;
     window.renderChatText(item, text);
+    item.insertBefore(hiddenText((speaker || SPEAKERS[kind.split(" ")[0]]) + " ", "speaker"), item.firstChild);
     messages.appendChild(item);
     messages.scrollTop = messages.scrollHeight;
     return item;
   }
 
+  function hiddenText(text, className) {
+    const span = document.createElement("span");
+    span.className = className || "visually-hidden";
+    span.textContent = text;
+    return span;
+  }
+
   function addStaffMessage(author, text) {
-    const item = addMessage("staff", text);
+    const item = addMessage("staff", text, (author || "Support team") + " from support:");
     const who = document.createElement("span");
     who.className = "author";
+    who.setAttribute("aria-hidden", "true");  // said already, in words, by the hidden speaker
     who.textContent = (author || "Support team") + " · support team";
     item.insertBefore(who, item.firstChild);
     return item;
@@ -45,26 +57,78 @@
     messages.scrollTop = messages.scrollHeight;
   }
 
+  // Returns the message shown, if the line shows as one.
   function showLine(line) {
-    if (line.role === "customer") addMessage("user", line.text);
-    else if (line.role === "bot" && line.text) addMessage("bot", line.text);
-    else if (line.role === "staff") addStaffMessage(line.author, line.text);
+    if (line.role === "customer") return addMessage("user", line.text);
+    else if (line.role === "bot" && line.text) return addMessage("bot", line.text);
+    else if (line.role === "staff") return addStaffMessage(line.author, line.text);
     else if (line.role === "event" && line.kind === "claimed") addNote((line.author || "Someone") + " from our support team joined the conversation.");
     else if (line.role === "event" && line.kind === "closed") addNote("The support team handed you back to the assistant. Ask me anything.");
+    return null;
   }
 
   // Staff messages, live, while a handoff is open; the stream ends when it is handed back.
-  let stream = null;
-  function listen(after) {
-    if (stream || !window.EventSource) return;
+  // A stream that is refused (429: too many open from one address, e.g. an office network) or
+  // breaks is opened again after a growing delay, and each try first fetches the history, so
+  // staff messages still arrive while there is no stream.
+  const RETRY_FIRST_MS = 2000, RETRY_MAX_MS = 30000;
+  let stream = null, retrying = false, retryMs = RETRY_FIRST_MS;
+  let cursor = null;  // the last transcript position shown ("12-3"), where a stream resumes
+  let sinceTurn = null;  // without one: the turn that opened the handoff; staff lines from it on are new
+  function listen(after, turnId) {
+    if (after) cursor = after;
+    if (turnId) sinceTurn = turnId;
+    if (stream || retrying || !window.EventSource) return;
+    connect();
+  }
+
+  function connect() {
     let url = "/api/chat/events?session_id=" + encodeURIComponent(sessionId);
-    if (after) url += "&after=" + encodeURIComponent(after);
-    stream = new EventSource(url);
-    stream.onmessage = function (event) {
+    if (cursor) url += "&after=" + encodeURIComponent(cursor);
+    const source = stream = new EventSource(url);
+    source.onopen = function () { retryMs = RETRY_FIRST_MS; };
+    source.onmessage = function (event) {
       const line = JSON.parse(event.data);
+      cursor = event.lastEventId || cursor;
       showLine(line);
-      if (line.role === "event" && line.kind === "closed") { stream.close(); stream = null; }
+      if (line.role === "event" && line.kind === "closed") { source.close(); stream = null; }
     };
+    source.onerror = function () {  // refused or dropped: EventSource would give up on a 429
+      source.close();
+      stream = null;
+      retrying = true;
+      setTimeout(retry, retryMs);
+      retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+    };
+  }
+
+  async function retry() {
+    const open = await catchUp();
+    retrying = false;
+    if (open) connect();
+  }
+
+  // Shows what staff wrote after ``cursor``; false once the conversation is back with the bot.
+  async function catchUp() {
+    let history;
+    try {
+      const response = await fetch("/api/chat/history?session_id=" + encodeURIComponent(sessionId));
+      if (!response.ok) return true;
+      history = await response.json();
+    } catch (error) { return true; }  // offline: the next try looks again
+    history.messages.filter(function (line) {
+      if (line.role !== "staff" && line.role !== "event") return false;
+      // A line's cursor counts the turns before it: one from the opening turn on is this handoff's.
+      return cursor ? isAfter(line.cursor, cursor) : sinceTurn !== null && Number(line.cursor.split("-")[0]) >= sinceTurn;
+    }).forEach(showLine);
+    cursor = history.cursor;
+    return Boolean(history.handoff_state);
+  }
+
+  // Transcript positions "turn-event": a later line has a later turn or a later event.
+  function isAfter(position, than) {
+    const a = position.split("-").map(Number), b = than.split("-").map(Number);
+    return a[0] > b[0] || a[1] > b[1];
   }
 
   function scrollDown() { messages.scrollTop = messages.scrollHeight; }
@@ -166,8 +230,8 @@
   function showTyping() {
     const item = document.createElement("li");
     item.className = "message bot typing";
-    item.setAttribute("aria-label", "The assistant is typing");
     for (let i = 0; i < 3; i += 1) item.appendChild(document.createElement("span"));
+    item.appendChild(hiddenText("The assistant is typing…"));  // what the live region reads out
     messages.appendChild(item);
     scrollDown();
     return item;
@@ -205,7 +269,7 @@
         if (data.feedback && data.turn_id) addFeedback(item, data.turn_id);
         scrollDown();  // after the buttons: nothing hides under the input
       }
-      if (data.handoff_state) listen(null);
+      if (data.handoff_state) listen(null, data.turn_id);
     } catch (error) {
       typing.remove();
       addFailure(fields, shownText, userItem, error.message, messageId);  // the message stays, with "Try again"
@@ -225,12 +289,18 @@
     if (event.key === "Enter" && (composing || event.isComposing || event.keyCode === 229)) event.preventDefault();
   });
 
+  // The input stops at its maxlength and cuts pasted text there without a word: say so.
+  const limit = document.getElementById("limit");
+  function showLimit() { limit.hidden = input.value.length < input.maxLength; }
+  input.addEventListener("input", showLimit);
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     if (composing) return;
     const text = input.value;
     if (!text.trim()) return;
     input.value = "";
+    showLimit();
     ask({ text: text }, text);
   });
   input.focus();
@@ -244,7 +314,13 @@
       addMessage("bot", "Hello! How can I help you today?");
       return;
     }
-    history.messages.forEach(showLine);
+    let last = null;
+    history.messages.forEach(function (line) { last = showLine(line); });
+    // The bot's last buttons, where they still work (older ones are spent): its choices, "Talk to a person".
+    if (last && last.classList.contains("bot") && history.buttons) {
+      addChoices(last, history.buttons);
+      scrollDown();
+    }
     if (history.handoff_state) listen(history.cursor);
   })();
 })();
