@@ -66,13 +66,19 @@ async def test_the_inbox_stream_says_when_something_changed(client: TestClient, 
     stream.close()
 
 
-async def test_a_colleague_cannot_answer_over_a_claim_without_taking_over(client: TestClient, csrf: str,
-                                                                         settings, aiohttp_client) -> None:
+async def claimed_by_ana_seen_by_ben(client: TestClient, csrf: str, settings, aiohttp_client):  # type: ignore[no-untyped-def]  # aiohttp's fixture
+    """A conversation ana (signed in on ``client``) has claimed, and ben signed in on a second
+    browser with its own cookies: (handoff id, ben's client, ben's CSRF token)."""
     handoff_id = await open_one(client)
     await client.post(f"/console/inbox/{handoff_id}/claim", data={"csrf_token": csrf})
     add_staff(settings, "ben", "another long password")
-    ben = await aiohttp_client(client.server)  # a second browser: its own cookies
-    ben_csrf = await sign_in(ben, "ben", "another long password")
+    ben = await aiohttp_client(client.server)
+    return handoff_id, ben, await sign_in(ben, "ben", "another long password")
+
+
+async def test_a_colleague_cannot_answer_over_a_claim_without_taking_over(client: TestClient, csrf: str,
+                                                                         settings, aiohttp_client) -> None:
+    handoff_id, ben, ben_csrf = await claimed_by_ana_seen_by_ben(client, csrf, settings, aiohttp_client)
     page = await (await ben.get(f"/console/inbox/{handoff_id}")).text()
     assert "ana has this conversation" in page and "Take over and send" in page
     refused = await ben.post(f"/console/inbox/{handoff_id}/reply", data={"csrf_token": ben_csrf, "text": "Hi!"})
@@ -118,11 +124,7 @@ async def test_the_overview_shows_handoff_figures(client: TestClient, csrf: str)
 
 async def test_a_colleague_cannot_hand_back_a_claimed_conversation_without_taking_over(
         client: TestClient, csrf: str, settings, aiohttp_client) -> None:
-    handoff_id = await open_one(client)
-    await client.post(f"/console/inbox/{handoff_id}/claim", data={"csrf_token": csrf})
-    add_staff(settings, "ben", "another long password")
-    ben = await aiohttp_client(client.server)  # a second browser: its own cookies
-    ben_csrf = await sign_in(ben, "ben", "another long password")
+    handoff_id, ben, ben_csrf = await claimed_by_ana_seen_by_ben(client, csrf, settings, aiohttp_client)
     page = await (await ben.get(f"/console/inbox/{handoff_id}")).text()
     assert 'data-confirm="ana has this conversation. Take it over and hand it back to the bot?"' in page
     assert "Take over and hand back to the bot" in page

@@ -51,43 +51,30 @@ def test_prompts_twice_on_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert StaffAccounts(Database.open(f"sqlite:///{tmp_path / 'kb.db'}")).members() == []
 
 
-def test_end_of_input_at_the_terminal_prompt_is_one_line(tmp_path: Path) -> None:
-    # A real terminal: getpass reads it, and Ctrl-D at its prompt is the end of input.
+@pytest.mark.parametrize(("key", "status", "line"), [
+    ("ctrl-d", 1, "supportbot staff: error: no password given (end of input); nothing was changed"),
+    ("ctrl-c", 130, "supportbot staff: interrupted; nothing more was done"),
+])
+def test_ending_the_terminal_prompt_is_one_line(tmp_path: Path, key: str, status: int, line: str) -> None:
+    # A real terminal: getpass reads it. Ctrl-D at its prompt is the end of input; Ctrl-C sends SIGINT.
     primary, secondary = pty.openpty()
     child = subprocess.Popen([sys.executable, "-m", "bot", "staff", "--db", str(tmp_path / "kb.db"), "add", "ana"],
                              stdin=secondary, stdout=secondary, stderr=secondary, cwd=ROOT, start_new_session=True)
     os.close(secondary)
     try:
         screen = _read_terminal(primary, until=b"password for ana: ")
-        os.write(primary, b"\x04")  # Ctrl-D
+        if key == "ctrl-d":
+            os.write(primary, b"\x04")
+        else:
+            child.send_signal(signal.SIGINT)
         screen += _read_terminal(primary)
-        assert child.wait(timeout=30) == 1
-    finally:
-        child.kill()
-        child.wait()
-        os.close(primary)
-    assert screen.decode().split("\r\n")[-2:] == [
-        "supportbot staff: error: no password given (end of input); nothing was changed", ""]
-    assert StaffAccounts(Database.open(f"sqlite:///{tmp_path / 'kb.db'}")).members() == []
-
-
-def test_ctrl_c_at_the_terminal_prompt_is_one_line(tmp_path: Path) -> None:
-    primary, secondary = pty.openpty()
-    child = subprocess.Popen([sys.executable, "-m", "bot", "staff", "--db", str(tmp_path / "kb.db"), "add", "ana"],
-                             stdin=secondary, stdout=secondary, stderr=secondary, cwd=ROOT, start_new_session=True)
-    os.close(secondary)
-    try:
-        screen = _read_terminal(primary, until=b"password for ana: ")
-        child.send_signal(signal.SIGINT)  # what Ctrl-C at a terminal sends
-        screen += _read_terminal(primary)
-        assert child.wait(timeout=30) == 130
+        assert child.wait(timeout=30) == status
     finally:
         child.kill()
         child.wait()
         os.close(primary)
     text = screen.decode()
-    assert "Traceback" not in text and text.split("\r\n")[-2:] == [
-        "supportbot staff: interrupted; nothing more was done", ""]
+    assert "Traceback" not in text and text.split("\r\n")[-2:] == [line, ""]
     assert StaffAccounts(Database.open(f"sqlite:///{tmp_path / 'kb.db'}")).members() == []
 
 

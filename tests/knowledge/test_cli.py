@@ -131,32 +131,22 @@ def test_export_writes_into_the_path_given_without_replacing_or_renaming_it(
     assert not tmp_path.with_name(f"{tmp_path.name}.yaml").exists()
 
 
-@pytest.mark.parametrize("where", ["afile/faq.yaml", "missing/faq.yaml", "adir.yaml"])
-def test_export_where_no_file_can_be_written_is_one_line_and_makes_nothing(
-    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(("command", "suffix"), [("export", ".yaml"), ("index", ".index")])
+@pytest.mark.parametrize("where", ["afile/faq", "missing/faq", "adir"])
+def test_output_where_no_file_can_be_written_is_one_line_and_makes_nothing(
+    command: str, suffix: str, where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """kb export and kb index --output: a file in the way, a missing directory, or a directory
+    named as the file."""
     (tmp_path / "afile").write_text("kept", encoding="utf-8")  # a file where a directory should be
-    (tmp_path / "adir.yaml").mkdir()
+    (tmp_path / f"adir{suffix}").mkdir()
     kb("add", "x", "--question", "Q?", "--answer", "A.")
-    message = error_of(capsys, "export", "--output", str(tmp_path / where))
-    assert message.startswith(f"supportbot kb: error: cannot write {tmp_path / where}: ") and "\n" not in message
+    output = tmp_path / f"{where}{suffix}"
+    message = error_of(capsys, command, "--output", str(output))
+    assert message.startswith(f"supportbot kb: error: cannot write {output}: ") and "\n" not in message
     assert (tmp_path / "afile").read_text(encoding="utf-8") == "kept"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir.yaml", "afile", "data"]
-    assert list((tmp_path / "adir.yaml").iterdir()) == []
-
-
-@pytest.mark.parametrize("where", ["afile/faq.index", "missing/faq.index", "adir.index"])
-def test_index_where_no_file_can_be_written_is_one_line_and_makes_nothing(
-    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (tmp_path / "afile").write_text("kept", encoding="utf-8")
-    (tmp_path / "adir.index").mkdir()
-    kb("add", "x", "--question", "Q?", "--answer", "A.")
-    message = error_of(capsys, "index", "--output", str(tmp_path / where))
-    assert message.startswith(f"supportbot kb: error: cannot write {tmp_path / where}: ") and "\n" not in message
-    assert (tmp_path / "afile").read_text(encoding="utf-8") == "kept"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir.index", "afile", "data"]
-    assert list((tmp_path / "adir.index").iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"adir{suffix}", "afile", "data"]
+    assert list((tmp_path / f"adir{suffix}").iterdir()) == []
 
 
 def test_group_without_command_shows_help_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
