@@ -31,6 +31,21 @@ from knowledge.database import Database, claims
 KEY_CHARS = 200
 
 
+def chat_lease(chat: int | str) -> str:
+    """The key of a Telegram chat's lease: its updates are answered one at a time."""
+    return f"tg-chat:{chat}"
+
+
+def chat_told(chat: int | str) -> str:
+    """The key of a Telegram chat's "you write too fast" notice."""
+    return f"tg-told:{chat}"
+
+
+def keyboard_used(chat: int | str, message_id: int | str = "") -> str:
+    """The key of a keyboard used in a Telegram chat (without ``message_id``: the prefix of them all)."""
+    return f"tg-pick:{chat}:{message_id}"
+
+
 def replica_name() -> str:
     """This process, as a claim's holder: host and process id."""
     return f"{socket.gethostname()}:{os.getpid()}"

@@ -30,6 +30,11 @@ from knowledge.pipeline import Query, Rows, run_together
 KEY_CHARS = 200
 
 
+def session_key(session_id: str) -> str:
+    """The key of a conversation's message bucket (``bot.core.sessions``; ``logs forget`` erases it)."""
+    return f"session:{session_id}"
+
+
 @dataclass(frozen=True)
 class Bucket:
     """One key's bucket: ``capacity`` tokens, refilled at ``per_second``."""

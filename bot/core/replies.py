@@ -11,6 +11,7 @@ Example::
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from bot.core.actions import Action
@@ -49,6 +50,9 @@ class Button:
     label: str
     payload: str  # "faq:<id>", "human" or "none"
     kind: str = "choice"  # "related": a "People also ask" suggestion after an answer
+
+
+NONE_BUTTON = Button(NONE_LABEL, NONE_OF_THESE)
 
 
 @dataclass(frozen=True)
@@ -115,9 +119,9 @@ def open_buttons(brain: Brain, choices: tuple[str, ...], offered_person: bool) -
     choices by the current FAQ's questions, with "None of these", and "Talk to a person".
     After a fallback: ``open_buttons(brain, (), True) == (Button("Talk to a person", "human"),)``.
     """
-    offered = tuple(Button(brain.entries[f].question, f"faq:{f}") for f in choices if f in brain.entries)
+    offered = _entry_buttons(brain, choices)
     if offered:
-        offered += (Button(NONE_LABEL, NONE_OF_THESE),)
+        offered += (NONE_BUTTON,)
     return offered + ((Button(HUMAN_LABEL, HUMAN),) if offered_person else ())
 
 
@@ -171,9 +175,8 @@ def compose(brain: Brain, decision: Decision, basis: Basis, streak: Streak) -> R
     if decision.action == Action.ANSWER and decision.faq_id is not None and decision.faq_id in brain.entries:
         return answer(brain, decision.faq_id, basis)
     if decision.action == Action.CLARIFY:
-        choices = [h for h in decision.choices if h.faq_id in brain.entries]
-        buttons = tuple(Button(brain.entries[h.faq_id].question, f"faq:{h.faq_id}") for h in choices)
-        return _reply(basis, CLARIFY_TEXT, Action.CLARIFY, buttons + (Button(NONE_LABEL, NONE_OF_THESE),))
+        buttons = _entry_buttons(brain, [h.faq_id for h in decision.choices]) + (NONE_BUTTON,)
+        return _reply(basis, CLARIFY_TEXT, Action.CLARIFY, buttons)
     return fallback(basis, streak)
 
 
@@ -196,8 +199,12 @@ def picked(brain: Brain, faq_id: str, basis: Basis) -> Reply:
 
 def with_related(reply: Reply, brain: Brain, faq_ids: list[str]) -> Reply:
     """An answer with related questions ("People also ask") as buttons."""
-    buttons = tuple(Button(brain.entries[f].question, f"faq:{f}", "related") for f in faq_ids if f in brain.entries)
-    return replace(reply, buttons=reply.buttons + buttons)
+    return replace(reply, buttons=reply.buttons + _entry_buttons(brain, faq_ids, "related"))
+
+
+def _entry_buttons(brain: Brain, faq_ids: Sequence[str], kind: str = "choice") -> tuple[Button, ...]:
+    """A button per FAQ entry still in the FAQ, labelled with its question."""
+    return tuple(Button(brain.entries[f].question, f"faq:{f}", kind) for f in faq_ids if f in brain.entries)
 
 
 def fallback(basis: Basis, streak: Streak) -> Reply:

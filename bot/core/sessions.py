@@ -30,7 +30,7 @@ from bot.core.replies import HUMAN, Reply
 from bot.core.streak import Streak
 from knowledge.conversations.dialogue import DialogueStates, Stored, load_query
 from knowledge.conversations.handoffs import Handoff, WaitingNote, waiting_query
-from knowledge.limits import Bucket, Hit, hit_query
+from knowledge.limits import Bucket, Hit, hit_query, session_key
 from knowledge.pipeline import run_together
 
 
@@ -137,7 +137,7 @@ class Sessions:
         clients = [client for _, client in items if client is not None]
         with self.states.database.statements() as conn:
             dialect = conn.dialect.name
-            buckets = [Bucket(f"session:{session_id}", self.rate_limit, self.rate_limit / 60) for session_id in session_ids]
+            buckets = [Bucket(session_key(session_id), self.rate_limit, self.rate_limit / 60) for session_id in session_ids]
             results = run_together(conn, [*(hit_query(dialect, bucket) for bucket in [*buckets, *clients]),
                                           load_query(dialect, session_ids), waiting_query(dialect, session_ids)])
         hits, client_hits = iter(results[:len(buckets)]), iter(results[len(buckets):-2])

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, delete, false, func, or_, select, text
 
+from knowledge.claims import chat_lease, chat_told, keyboard_used
 from knowledge.database import (
     Database,
     claims,
@@ -38,6 +39,7 @@ from knowledge.database import (
     staff_relays,
     turns,
 )
+from knowledge.limits import session_key
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def has_data(database: Database, session_id: str) -> bool:
     with database.connect() as conn:
         keyed = [select(table.c.session_id).where(table.c.session_id == session_id).limit(1)
                  for table in (conversations, turns, handoffs, handoff_events, staff_relays, dialogue_states)]
-        keyed.append(select(rate_limits.c.key).where(rate_limits.c.key == _rate_key(session_id)).limit(1))
+        keyed.append(select(rate_limits.c.key).where(rate_limits.c.key == session_key(session_id)).limit(1))
         return any(conn.execute(query).first() is not None for query in keyed)
 
 
@@ -74,15 +76,10 @@ def forget_customer(database: Database, session_id: str) -> Forgotten:
         gone = conn.execute(delete(turns).where(turns.c.session_id == session_id)).rowcount
         conn.execute(delete(conversations).where(conversations.c.session_id == session_id))
         conn.execute(delete(dialogue_states).where(dialogue_states.c.session_id == session_id))
-        conn.execute(delete(rate_limits).where(rate_limits.c.key == _rate_key(session_id)))
+        conn.execute(delete(rate_limits).where(rate_limits.c.key == session_key(session_id)))
         conn.execute(delete(claims).where(_their_claims(session_id)))
     cleared = _checkpoint(database) if sqlite else True
     return Forgotten(gone, thumbs, labels, opened, int(attached), cleared)
-
-
-def _rate_key(session_id: str) -> str:
-    """The conversation's message bucket (``bot.core.sessions``)."""
-    return f"session:{session_id}"
 
 
 def _their_claims(session_id: str) -> ColumnElement[bool]:
@@ -91,8 +88,8 @@ def _their_claims(session_id: str) -> ColumnElement[bool]:
     if not session_id.startswith("tg:"):
         return false()
     chat = session_id.removeprefix("tg:")
-    return or_(claims.c.key.in_((f"tg-chat:{chat}", f"tg-told:{chat}")), claims.c.key.startswith(
-        f"tg-pick:{chat}:", autoescape=True))
+    return or_(claims.c.key.in_((chat_lease(chat), chat_told(chat))),
+               claims.c.key.startswith(keyboard_used(chat), autoescape=True))
 
 
 def _checkpoint(database: Database) -> bool:

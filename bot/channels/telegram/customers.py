@@ -37,7 +37,7 @@ from bot.core.actions import Action
 from bot.core.handoff import HandoffDesk
 from bot.core.replies import HUMAN, PROBLEM_REPLIES, WITH_STAFF_ALREADY, Reply
 from bot.core.responder import Responder
-from knowledge.claims import Claims
+from knowledge.claims import Claims, chat_told, keyboard_used
 from knowledge.conversations.handoffs import WAITING, Handoff
 from knowledge.conversations.log import ConversationLog, DuplicateFeedback
 from knowledge.errors import EntryNotFound
@@ -102,7 +102,7 @@ class Customers:
         Every further note would take one of the chat's sending slots (about 1/s) and make the
         backlog longer still, so the rest are left unsaid.
         """
-        if not await asyncio.to_thread(self.claims.take, f"tg-told:{chat_id}", TOO_FAST_EVERY_S):
+        if not await asyncio.to_thread(self.claims.take, chat_told(chat_id), TOO_FAST_EVERY_S):
             return
         await send_text(bot, chat_id, TOO_FAST)
 
@@ -191,7 +191,7 @@ class Customers:
         if payload is None:
             await query.answer(EXPIRED)
             return
-        if not await asyncio.to_thread(self.claims.take, f"tg-pick:{chat.id}:{query.message.message_id}", PICKED_S):
+        if not await asyncio.to_thread(self.claims.take, keyboard_used(chat.id, query.message.message_id), PICKED_S):
             await query.answer()  # a second tap on the same keyboard (a double tap): answered already
             return
         await query.answer()  # stops the spinner on the button at once

@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from knowledge.claims import Claims
+from knowledge.claims import Claims, chat_lease
 
 LEASE_S = 60.0  # longer than an answer takes, flood-control waits included
 POLL_S = 0.05
@@ -33,7 +33,7 @@ class ChatLeases:
 
     @asynccontextmanager
     async def hold(self, chat: int) -> AsyncIterator[None]:
-        key = f"tg-chat:{chat}"
+        key = chat_lease(chat)
         while not await asyncio.to_thread(self.claims.take, key, self.ttl_s):
             await asyncio.sleep(self.poll_s)
         try:
