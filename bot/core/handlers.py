@@ -29,7 +29,7 @@ class HandlerTurn:
     session_id: str
     continuing: bool = False  # True when this handler asked the previous question
     state: Mapping[str, str] = field(default_factory=dict)
-    offered_person: bool = False  # the bot's last reply offered a person ("yes" may accept)
+    asked_person: bool = False  # the bot's last reply asked whether they want a person ("yes" accepts)
     rehearsal: bool = False  # the console's Try it: answer, but change nothing outside the bot
     # The customer's earlier messages in this conversation (also earlier visits: a Telegram chat
     # or a web chat's browser keeps its id), newest last; read from the log only when called.
@@ -42,6 +42,9 @@ class HandlerReply:
     state: Mapping[str, str] | None = None  # set: the handler wants the next message too
     handoff: bool = False  # a person should take over this conversation
     offer_person: bool = False  # show "Talk to a person" with the reply
+    # The reply asks whether the customer wants a person, so a plain "yes" or "ok" accepts. Not so
+    # where a person is only mentioned beside an answer ("are you a bot?"): "ok" then acknowledges.
+    asks_person: bool = False
 
 
 Handler = Callable[[HandlerTurn], Awaitable[HandlerReply]]
@@ -76,18 +79,18 @@ async def bot_identity(turn: HandlerTurn) -> HandlerReply:
 async def complaint(turn: HandlerTurn) -> HandlerReply:
     return HandlerReply("I'm sorry this hasn't helped. Would you like to talk to a person from our "
                         "support team? Or tell me in other words what you need and I'll try again.",
-                        offer_person=True)
+                        offer_person=True, asks_person=True)
 
 
 async def affirm(turn: HandlerTurn) -> HandlerReply:
-    """A "yes" or "ok": accepting an offered person hands over; otherwise the bot moves on."""
-    if turn.offered_person:
+    """A "yes" or "ok": accepting a person the bot asked about hands over; otherwise it moves on."""
+    if turn.asked_person:
         return HandlerReply(HANDOFF_TEXT, handoff=True)
     return HandlerReply("Great! Is there anything else I can help with?")
 
 
 async def deny(turn: HandlerTurn) -> HandlerReply:
-    if turn.offered_person:
+    if turn.asked_person:
         return HandlerReply("Alright. Tell me your question in other words and I'll try again.")
     return HandlerReply("OK. Is there anything else I can help with?")
 

@@ -75,6 +75,7 @@ class Reply:
     handoff_id: int | None = None  # the conversation's open handoff, if a person has it or is called
     handler: str | None = None  # the handler that wrote the reply, if one did
     handoff_state: str | None = None  # "waiting" or "with_staff" while a handoff is open
+    asks_person: bool = False  # asks whether the customer wants a person: "yes" accepts (HandlerReply)
 
     @property
     def choices(self) -> tuple[str, ...]:
@@ -210,7 +211,8 @@ def _entry_buttons(brain: Brain, faq_ids: Sequence[str], kind: str = "choice") -
 def fallback(basis: Basis, streak: Streak) -> Reply:
     """Say the bot has no answer and offer a person; ``streak`` says how often it failed already."""
     text = STILL_FALLBACK_TEXT if streak.unanswered else FALLBACK_TEXT
-    return _reply(basis, text, Action.FALLBACK, (Button(HUMAN_LABEL, HUMAN),), escalate=streak.escalates)
+    reply = _reply(basis, text, Action.FALLBACK, (Button(HUMAN_LABEL, HUMAN),), escalate=streak.escalates)
+    return replace(reply, asks_person=True)  # no answer: a person is what the bot has to offer
 
 
 def none_fitted(basis: Basis, streak: Streak) -> Reply:
@@ -232,7 +234,8 @@ def handed_off(reply: Reply, opened: Opened, away: str | None) -> Reply:
         text = f"{HANDOFF_TEXT.rstrip('.')}; you're number {opened.position} in the queue."
     if reply.escalate and opened.created:
         text = f"{STILL_NO_ANSWER} {text}"
-    return replace(reply, text=text, action=Action.HANDOFF, buttons=(), feedback=False, handoff=opened.created,
+    return replace(reply, text=text, action=Action.HANDOFF, buttons=(), feedback=False, asks_person=False,
+                   handoff=opened.created,
                    handoff_id=handoff.id, handoff_state=handoff.state)
 
 

@@ -310,7 +310,7 @@ class Responder:
                            understood: Understood | None, logged: str | None = None) -> _Turn:
         handler = self.handlers[name]
         result = await handler(HandlerTurn(text, session_id, continuing, dict(context.handler_state),
-                                           offered_person=context.offered_person,
+                                           asked_person=context.asked_person,
                                            rehearsal=session_id.startswith(REHEARSAL_PREFIX),
                                            earlier=lambda: asyncio.to_thread(self.history, session_id)))
         intent = understood.intent if understood else None
@@ -320,7 +320,8 @@ class Responder:
                       in_scope=intent.in_scope if intent else None,
                       reason=f"handler {name}" + (" (continuing)" if continuing else ""),
                       bundle_version=self.keeper.current.version, handoff=result.handoff,
-                      buttons=(Button(HUMAN_LABEL, HUMAN),) if result.offer_person else ())
+                      buttons=(Button(HUMAN_LABEL, HUMAN),) if result.offer_person or result.asks_person else (),
+                      asks_person=result.asks_person)
         pending = Pending(name, result.state) if result.state is not None else None
         return _Turn(reply, text if logged is None else logged, pending)
 

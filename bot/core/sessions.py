@@ -43,7 +43,8 @@ class Context:
     handler: str | None = None  # a handler waiting for the next message
     handler_state: Mapping[str, str] = field(default_factory=dict)
     streak: Streak = Streak()  # fallbacks in a row: when to say "still", when to call a person
-    offered_person: bool = False  # the last reply offered "Talk to a person": "yes" takes it
+    offered_person: bool = False  # the last reply showed "Talk to a person" (shown again after a reload)
+    asked_person: bool = False  # and asked whether they want one: "yes" takes it
     last_answer: tuple[int | None, str, float] | None = None  # (turn id, question, epoch time) of an FAQ answer
     clarified: str = ""  # the message the offered ``choices`` answer
     rehearsed_handoff: bool = False  # Try it handed over: what follows would go to staff, not the bot
@@ -69,6 +70,7 @@ def remember(context: Context, reply: Reply, pending: Pending | None = None, tex
     if reply.action == Action.REJECTED:
         return
     context.offered_person = any(button.payload == HUMAN for button in reply.buttons)
+    context.asked_person = reply.asks_person
     if reply.action in (Action.HANDLER, Action.HANDOFF, Action.ANSWER):
         # A handler's question stays pending only through its own replies: an answer or another
         # handler means the customer changed the topic, and the question is dropped.
@@ -157,6 +159,7 @@ def dump(context: Context) -> str:
         "last_faq": context.last_faq, "choices": list(context.choices), "handler": context.handler,
         "handler_state": dict(context.handler_state),
         "streak": [context.streak.fallbacks, context.streak.unanswered], "offered_person": context.offered_person,
+        "asked_person": context.asked_person,
         "last_answer": [answered[1], answered[2]] if answered else None, "clarified": context.clarified,
         "rehearsed_handoff": context.rehearsed_handoff,
     }, separators=(",", ":"))
@@ -172,6 +175,8 @@ def load(stored: Stored | None) -> Context:
     return Context(last_faq=data["last_faq"], choices=tuple(data["choices"]), handler=data["handler"],
                    handler_state=dict(data["handler_state"]), streak=Streak(int(fallbacks), bool(unanswered)),
                    offered_person=bool(data["offered_person"]),
+                   # memories stored before the two were told apart: every offer was a question
+                   asked_person=bool(data.get("asked_person", data["offered_person"])),
                    last_answer=(stored.turn_id, answered[0], float(answered[1])) if answered else None,
                    clarified=str(data.get("clarified") or ""),  # absent from memories stored before it
                    rehearsed_handoff=bool(data.get("rehearsed_handoff")))

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from bot.app import create_app
 from bot.core.actions import Action
 from bot.core.handlers import FALLBACK_TEXT
-from bot.core.replies import STILL_FALLBACK_TEXT, Basis, Button, Reply, compose
+from bot.core.replies import STILL_FALLBACK_TEXT, Basis, Button, Reply, compose, fallback
 from bot.core.responder import Responder
 from bot.core.sessions import Context, Pending, remember
 from bot.core.streak import ESCALATE_AFTER, Streak
@@ -148,18 +148,23 @@ async def test_a_new_topic_drops_a_pending_question(client: TestClient) -> None:
 
 
 async def test_yes_after_an_offered_person_hands_over_and_no_does_not() -> None:
-    from bot.core.handlers import HandlerTurn, affirm, deny
+    from bot.core.handlers import HandlerTurn, affirm, bot_identity, complaint, deny
 
-    accepted = await affirm(HandlerTurn("yes", "web:x", offered_person=True))
+    accepted = await affirm(HandlerTurn("yes", "web:x", asked_person=True))
     assert accepted.handoff
     assert not (await affirm(HandlerTurn("ok", "web:x"))).handoff
-    declined = await deny(HandlerTurn("no", "web:x", offered_person=True))
+    declined = await deny(HandlerTurn("no", "web:x", asked_person=True))
     assert not declined.handoff and "other words" in declined.text
     context = Context()
-    remember(context, Reply("Sorry.", Action.FALLBACK, (Button("Talk to a person", "human"),)))
-    assert context.offered_person
+    remember(context, fallback(Basis("no hit"), Streak()))
+    assert context.offered_person and context.asked_person
     remember(context, Reply("Hello!", Action.HANDLER))
-    assert not context.offered_person
+    assert not context.offered_person and not context.asked_person
+    # "Are you a bot?" mentions a person beside its answer: the button is there, but "ok fine"
+    # acknowledges the answer; a complaint asks, and "yes" takes the person.
+    identity, sorry = await bot_identity(HandlerTurn("are you human?", "web:x")), await complaint(HandlerTurn("", ""))
+    assert identity.offer_person and not identity.asks_person
+    assert sorry.asks_person
 
 
 def test_a_follow_up_leans_on_the_message_before() -> None:
