@@ -124,7 +124,15 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
                else f"top FAQ score {top.score:.2f} is just below {thresholds.answer:.2f}")
         return Decision(Action.CLARIFY, why, choices=close)
     scope = "" if intent.in_scope else "; the intent model says out of scope"
-    return Decision(Action.FALLBACK, f"top FAQ score {top.score:.2f} < {floor:.2f}{scope}")
+    if top.score < floor:
+        return Decision(Action.FALLBACK, f"top FAQ score {top.score:.2f} < {floor:.2f}{scope}")
+    # Close enough for choices, but they are only for an in-scope question for the FAQ.
+    unclear = "too close to the next entry" if top.score >= thresholds.answer else \
+        f"below {thresholds.answer:.2f}"
+    reading = "says out of scope" if not intent.in_scope else \
+        f"reads {intent.label} ({intent.confidence:.2f}), not a question for the FAQ"
+    return Decision(Action.FALLBACK, f"top FAQ score {top.score:.2f} is {unclear}, and no choices are offered: "
+                    f"the intent model {reading}")
 
 
 def _overrule(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: Thresholds,

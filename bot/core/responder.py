@@ -25,7 +25,7 @@ from bot.core.batcher import Batcher
 from bot.core.brain import Brain, BrainKeeper
 from bot.core.handlers import Handler, HandlerTurn
 from bot.core.handoff import HandoffDesk
-from bot.core.policy import Decision, IntentGuess, decide
+from bot.core.policy import MAX_CHOICES, Decision, IntentGuess, decide
 from bot.core.related import RelatedQuestions
 from bot.core.replies import (
     HUMAN,
@@ -60,6 +60,7 @@ ACKNOWLEDGE_EVERY_S = 120  # while waiting for a person, "passed on" at most thi
 DOUBT_WITHIN_S = 120  # a "no" or the same question again this soon after an answer doubts it
 DOUBTING_HANDLERS = ("deny", "complaint")
 FOLLOW_UP_WORDS = 12  # a longer message stands on its own
+POINTERS = frozenset({"that", "it", "this", "those", "them"})  # words that point back at the message before
 SHORT_WORDS = 2  # a message this short is vague by nature (policy: ``short_window``)
 NEVER_OVERRIDDEN = ("human_handoff", "complaint")  # a named order does not outrank asking for a person
 ANSWERS_A_QUESTION = ("affirm", "deny")
@@ -217,10 +218,16 @@ class Responder:
             # the answer to the order handler's question, if it asked one)
             return await self._run_handler(context, session_id, named, message.text, named == context.handler,
                                            understood)
-        if decision.action not in (Action.ANSWER, Action.HANDLER) and context.last_answer \
-                and self.routing.route_for(understood.intent.label).kind == "search" and follows_up(message.text):
-            understood, decision = await self._with_previous(context.last_answer[1], message.text,
-                                                             understood, decision)
+        if context.last_answer and decision.action != Action.HANDLER and follows_up(message.text) \
+                and self.routing.route_for(understood.intent.label).kind == "search" \
+                and (decision.action != Action.ANSWER or points_back(message.text)):
+            # A follow-up of an answer ("and do I pay the postage for that?") is read with the
+            # question answered. It asks something further, so the entry just answered is not its
+            # answer; and one that points back ("that", "it") means nothing alone, so its own
+            # reading ("postage": the shipping costs) gives way to a clear combined one.
+            understood, decision = await self._with_previous(context.last_answer[1], message.text, understood,
+                                                             decision, answered=context.last_faq,
+                                                             prefer=points_back(message.text))
         elif context.clarified and decision.action != Action.HANDLER and decision.faq_id not in context.choices:
             # The message after choices were offered narrows the vague one that got them ("returns",
             # then "like how long do i have after it arrives"): read together, kept only when that
@@ -262,15 +269,37 @@ class Responder:
         return next((handler for finds, handler in self.entities if finds(text) and handler in self.handlers), None)
 
     async def _with_previous(self, previous: str, text: str, understood: Understood, decision: Decision,
-                             within: tuple[str, ...] | None = None) -> tuple[Understood, Decision]:
-        """A follow-up ("and do I pay the postage for that?") read together with the question
-        just answered; kept only if that gives a clear answer (one of ``within``, when given)."""
-        combined = await self.inference.submit(f"{previous} {text}")
-        followed = self._decide(combined, f"{previous} {text}")
+                             within: tuple[str, ...] | None = None, answered: str | None = None,
+                             prefer: bool = False) -> tuple[Understood, Decision]:
+        """A message read together with the one before; kept only if that gives a clear answer.
+
+        After choices (``within``): one of them, and over the message's own answer only when it
+        matches better. After an answer (``answered``, the entry given): a follow-up asks
+        something further, so that entry is its answer only when no other is clear; and a
+        message with an answer of its own keeps it, unless it cannot be read alone (``prefer``:
+        "and do I pay the postage for that?") and the reading together picks another of the
+        entries it resembles most ("return shipping" among "shipping costs", "customs", ...).
+        Asked again in other words (its own answer is the one given), it keeps that answer.
+        """
+        together = f"{previous} {text}"
+        combined = await self.inference.submit(together)
+        followed = self._decide(combined, together)
+        if answered is not None:
+            further = replace(combined, hits=tuple(hit for hit in combined.hits if hit.faq_id != answered))
+            asked_further = self._decide(further, together)
+            if asked_further.action == Action.ANSWER:
+                combined, followed = further, asked_further
         if followed.action != Action.ANSWER or (within is not None and followed.faq_id not in within):
             return understood, decision
-        if decision.action == Action.ANSWER and combined.hits[0].score <= understood.hits[0].score:
-            return understood, decision  # the message's own answer matches it better
+        if decision.action == Action.ANSWER:
+            if answered is None:
+                keep = combined.hits[0].score <= understood.hits[0].score  # its own answer matches it better
+            else:
+                resembled = {hit.faq_id for hit in understood.hits[:MAX_CHOICES]}
+                keep = not (prefer and answered not in (followed.faq_id, decision.faq_id)
+                            and followed.faq_id in resembled)
+            if keep:
+                return understood, decision
         return combined, replace(followed, reason=f"{followed.reason}, read as a follow-up of the previous question")
 
     def _understand(self, texts: list[str]) -> list[Understood]:
@@ -386,6 +415,11 @@ def stored_reply(turn: LoggedTurn, brain: Brain) -> Reply:
                  feedback=record.action == Action.ANSWER and turn.feedback is None)
 
 
+def points_back(text: str) -> bool:
+    """Does the message point back at something said before ("for that", "can I return it")?"""
+    return bool(POINTERS & set(re.findall(r"[\w']+", text.casefold())))
+
+
 def follows_up(text: str) -> bool:
     """Does the message lean on the one before ("and what about PayPal?", "do I pay for that")?
     Short, and opening with "and", "also", "what about"..., or pointing back with "that" or "it"."""
@@ -394,7 +428,7 @@ def follows_up(text: str) -> bool:
         return False
     opening = " ".join(words[:2])
     return words[0] in ("and", "also", "plus", "so") or opening in ("what about", "how about", "ok and", "okay and") \
-        or bool({"that", "it", "this", "those", "them"} & set(words))
+        or bool(POINTERS & set(words))
 
 
 def asked_again(first: str, second: str) -> bool:

@@ -188,6 +188,35 @@ async def test_a_follow_up_is_read_with_the_question_just_answered(client: TestC
     assert follow.action == Action.ANSWER and "follow-up" in follow.reason
 
 
+async def test_a_follow_up_asks_something_further_than_the_answer_just_given(client: TestClient) -> None:
+    """Read together with "How do I return an item?", "and do i have to pay the postage for that"
+    matches the returns answer best again; the customer has that, the return postage is new."""
+    responder = responder_of(client)
+    assert (await responder.respond("web:further", "web", "How do I return an item?")).faq_id == "how-to-return"
+    follow = await responder.respond("web:further", "web", "and do i have to pay the postage for that")
+    assert follow.faq_id == "return-shipping-cost" and "follow-up" in follow.reason
+    # The same question in other words keeps the same answer.
+    await responder.respond("web:again", "web", "How do I return an item?")
+    again = await responder.respond("web:again", "web", "and how do i send something back for that")
+    assert again.faq_id == "how-to-return"
+
+
+async def test_a_follow_up_that_points_back_is_answered_as_read_with_the_question_before(client: TestClient) -> None:
+    """Alone, "and card not accepted at checkout for that" is about a declined card; after a
+    question about discount codes, "that" is the code, an entry it also resembles. Without a
+    word pointing back, the message's own answer stands."""
+    responder = responder_of(client)
+    alone = await responder.explain("and card not accepted at checkout for that")
+    assert alone.reply.faq_id == "card-declined"
+    assert "discount-code-not-working" in [hit.faq_id for hit in alone.reply.hits[:3]]
+    await responder.respond("web:back", "web", "Can I use more than one discount code on an order?")
+    follow = await responder.respond("web:back", "web", "and card not accepted at checkout for that")
+    assert follow.faq_id == "discount-code-not-working" and "follow-up" in follow.reason
+    await responder.respond("web:own", "web", "Can I use more than one discount code on an order?")
+    own = await responder.respond("web:own", "web", "and card not accepted at checkout")
+    assert own.faq_id == (await responder.explain("and card not accepted at checkout")).reply.faq_id == "card-declined"
+
+
 async def test_the_message_after_choices_is_read_with_the_vague_one_that_got_them(client: TestClient) -> None:
     """ "return" gets choices; "how long do i have to send it" alone would get others, but with
     "return" it answers one of those offered. A new topic is still read on its own."""

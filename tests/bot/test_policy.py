@@ -144,6 +144,14 @@ def test_close_scores_are_not_offered_to_out_of_scope_or_unsure_small_talk(inten
     route = SEARCH if intent.label == "faq" else Route("handler", intent.label)
     decision = decide(intent, hits(0.62, 0.61), route, T)
     assert decision.action == "fallback"
+    # the reason staff see says why, and claims no comparison that is false
+    near = decide(intent, hits(0.55, 0.3), route, T)
+    reading = "says out of scope" if not intent.in_scope else "reads goodbye (0.45)"
+    assert near.action == "fallback" and near.reason == (
+        f"top FAQ score 0.55 is below 0.60, and no choices are offered: the intent model {reading}"
+        + ("" if not intent.in_scope else ", not a question for the FAQ"))
+    assert "too close to the next entry" in decision.reason
+    assert decide(intent, hits(0.3, 0.1), route, T).reason.startswith("top FAQ score 0.30 < 0.48")
 
 
 def test_a_route_can_say_how_sure_its_intent_must_be_to_beat_a_clear_answer() -> None:
