@@ -6,8 +6,9 @@ right and the other wrong. An item is right as customers see it:
 
 - an intent row: the intent model's decision with its out-of-scope rule (the runtime's
   ``bot.models.oos``) is the gold intent, or rejects an ``oos`` row;
-- a FAQ query: FAQ search over today's FAQ (with the held-out phrasings taken out) puts the gold
-  entry first *and* clears the answer threshold and margin, so the bot answers it directly.
+- a FAQ query: FAQ search over today's FAQ (with the held-out phrasings taken out), scored as the
+  bot scores it (its lexical weight too), puts the gold entry first *and* clears the answer
+  threshold and margin, so the bot answers it directly.
 
 Example::
 
@@ -66,7 +67,7 @@ def _answer_faq(checkpoint: Path, queries: list[str], entries: Sequence[FaqEntry
     from training.ranking import rank_faq
 
     meta, encode = load_retriever_encoder(checkpoint)
-    ranking = rank_faq(encode, [e for e in entries if e.enabled], queries, meta.document)
+    ranking = rank_faq(encode, [e for e in entries if e.enabled], queries, meta.document, meta.lexical_weight)
     thresholds = meta.thresholds
     answered = (ranking.top_scores >= thresholds.answer) & \
         (ranking.top_scores - ranking.second_scores >= thresholds.margin)

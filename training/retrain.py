@@ -65,7 +65,7 @@ from training.outcomes import Checkpoints, answers
 from training.promotion import GateDecision, GateRules, judge
 from training.retrain_data import RunData, build_run_data, regression_items
 from training.retrain_report import RetrainFailure, RetrainInterrupted, RetrainReport, write_report
-from training.thresholds import settle_answer_thresholds, settle_intent_rule
+from training.thresholds import kept_scoring, settle_answer_thresholds, settle_intent_rule
 from training.workspace import Build, Workspace
 
 __all__ = ["RetrainFailure", "RetrainInterrupted", "RetrainOptions", "RetrainReport", "retrain"]
@@ -274,13 +274,22 @@ class _Run:
         return replace(args, base_model=str(self.workspace.checkpoint(build, "intents") / "model"),
                        learning_rate=args.learning_rate * self.options.warm_learning_rate)
 
+    def _retriever_args(self, build: Build) -> RetrieverTrainingArgs:
+        """The options, with FAQ search scored as in the bundle in service when the queries held
+        out will be too few to calibrate a new scoring on (``training.thresholds.kept_scoring``)."""
+        args = self.options.retriever_args
+        entries = read_faq(self.run_dir / "faq.csv")
+        queries = read_queries(self.run_dir / "queries.csv", {entry.faq_id for entry in entries})
+        _, held = split_queries(queries, args.valid_fraction, args.seed)
+        return kept_scoring(len(held), self.workspace.checkpoint(build, "retriever"), args)
+
     def _joint(self, build: Build) -> bool:
         return _one_encoder(self.workspace.checkpoint(build, "intents"), self.workspace.checkpoint(build, "retriever"))
 
     def _train(self, build: Build, data: RunData) -> Path:
         """Train into the run's checkpoint directory; return the retriever checkpoint to ship."""
         report, run, target = self.report, self.run_dir, self.target
-        intent_args, retriever_args = self._intent_args(build, data), self.options.retriever_args
+        intent_args, retriever_args = self._intent_args(build, data), self._retriever_args(build)
         retriever = self.workspace.checkpoint(build, "retriever")
         if self._joint(build):
             with report.step("train_joint"):

@@ -10,7 +10,10 @@ noise. So after a retraining each threshold is judged by the rows behind it:
   ``MIN_OOS_ROWS`` of them; else the old bundle's rule is kept (and the recorded out-of-scope
   recall re-measured with it, so the export's check of recorded metrics holds);
 - the FAQ answer threshold and margin are the new model's only when ``MIN_QUERIES`` queries were
-  held out to choose them; else the old bundle's are kept.
+  held out to choose them; else the old bundle's are kept, and so is how FAQ search scores (what
+  is embedded per phrasing, the weight of the customer's own words): a threshold is a point on
+  one scoring's scale. (A retrain fixes the scoring before training, ``kept_scoring``; this
+  makes sure.)
 
 Every threshold is listed, changed or kept, with the numbers and why: the retraining report and
 the console show the list.
@@ -29,15 +32,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.models.manifest import RetrievalThresholds
 from bot.models.oos import OosRule
 from export.checkpoint import (
     IntentCheckpoint,
+    RetrieverCheckpoint,
     read_intent_checkpoint,
     read_retriever_checkpoint,
     write_intent_json,
     write_retriever_json,
 )
+from training.args import RetrieverTrainingArgs
 from training.calibration import IntentPredict
 from training.data import read_intents, read_rows
 
@@ -48,7 +52,7 @@ MIN_QUERIES = 30
 
 @dataclass(frozen=True)
 class ThresholdChange:
-    name: str  # "out-of-scope rule" | "FAQ answer threshold" | "FAQ answer margin"
+    name: str  # "out-of-scope rule" | "FAQ answer threshold" | "FAQ answer margin" | "FAQ search scoring"
     old: str
     new: str
     changed: bool
@@ -78,13 +82,14 @@ def settle_intent_rule(old_dir: Path, new_dir: Path, old_bundle: str,
 
 
 def settle_answer_thresholds(old_dir: Path, new_dir: Path, old_bundle: str) -> list[ThresholdChange]:
-    """Keep the old FAQ answer threshold and margin unless enough queries were held out to choose them."""
+    """Keep the old FAQ answer threshold and margin, and the scoring they are points of, unless
+    enough queries were held out to choose them."""
     if old_dir.resolve() == new_dir.resolve():
         return [ThresholdChange(name, value, value, False, "retriever not retrained") for name, value in
-                _answer_values(read_retriever_checkpoint(old_dir).thresholds)]
+                _answer_values(read_retriever_checkpoint(old_dir))]
     old, new = read_retriever_checkpoint(old_dir), read_retriever_checkpoint(new_dir)
-    queries = len(read_rows(new.heldout_queries_path, ("query", "faq_id"))) if new.heldout_queries_path.exists() else 0
-    pairs = zip(_answer_values(old.thresholds), _answer_values(new.thresholds))
+    queries = held_out_queries(new)
+    pairs = zip(_answer_values(old), _answer_values(new))
     if queries >= MIN_QUERIES:
         return [ThresholdChange(name, before, after, before != after,
                                 f"re-calibrated on {queries} held-out queries: {new.thresholds.calibration}")
@@ -92,13 +97,33 @@ def settle_answer_thresholds(old_dir: Path, new_dir: Path, old_bundle: str) -> l
     why = f"{queries} held-out queries chose them; re-calibrating needs {MIN_QUERIES}"
     chosen = f"{new.thresholds.answer:.3f}/{new.thresholds.margin:.3f}"
     kept = replace(old.thresholds, calibration=f"kept from bundle {old_bundle}: {why} (they had chosen {chosen})")
-    write_retriever_json(replace(new, thresholds=kept))
+    write_retriever_json(replace(new, thresholds=kept, document=old.document, lexical_weight=old.lexical_weight))
     return [ThresholdChange(name, before, before, False, f"kept: {why} (they had chosen {after})")
             for (name, before), (_, after) in pairs]
 
 
-def _answer_values(thresholds: RetrievalThresholds) -> list[tuple[str, str]]:
-    return [("FAQ answer threshold", f"{thresholds.answer:.3f}"), ("FAQ answer margin", f"{thresholds.margin:.3f}")]
+def held_out_queries(checkpoint: RetrieverCheckpoint) -> int:
+    """How many queries a retriever checkpoint held out to calibrate on."""
+    path = checkpoint.heldout_queries_path
+    return len(read_rows(path, ("query", "faq_id"))) if path.exists() else 0
+
+
+def kept_scoring(queries: int, old_dir: Path, args: RetrieverTrainingArgs) -> RetrieverTrainingArgs:
+    """``args`` for retraining a retriever that will hold out ``queries`` queries: where they are
+    too few to calibrate on, FAQ search scores as the old checkpoint's did (what is embedded,
+    the lexical weight), so that the old threshold and margin kept for it still apply, and the
+    encoder learns for that scoring. Choices the options make explicitly stand."""
+    if queries >= MIN_QUERIES:
+        return args
+    old = read_retriever_checkpoint(old_dir)
+    return replace(args, document=old.document if args.document == "auto" else args.document,
+                   lexical_weight=old.lexical_weight if args.lexical_weight is None else args.lexical_weight)
+
+
+def _answer_values(checkpoint: RetrieverCheckpoint) -> list[tuple[str, str]]:
+    thresholds = checkpoint.thresholds
+    return [("FAQ answer threshold", f"{thresholds.answer:.3f}"), ("FAQ answer margin", f"{thresholds.margin:.3f}"),
+            ("FAQ search scoring", f"{checkpoint.document}, lexical weight {checkpoint.lexical_weight:.2f}")]
 
 
 def _rule(rule: OosRule) -> str:

@@ -148,7 +148,8 @@ def test_retrain_publishes_a_new_bundle_then_rollback(data: Path, tiny_bert_mast
     assert report.retriever_retrained and str(report.gate["rule"]).endswith("no part worse")
     # the toy validation split is far too small to re-calibrate anything: every threshold is kept, and said so
     assert [(t["name"], t["changed"]) for t in report.thresholds] == [
-        ("out-of-scope rule", False), ("FAQ answer threshold", False), ("FAQ answer margin", False)]
+        ("out-of-scope rule", False), ("FAQ answer threshold", False), ("FAQ answer margin", False),
+        ("FAQ search scoring", False)]
     assert all(str(t["note"]).startswith("kept: ") for t in report.thresholds)
     assert report.export["verdict"] == "passed" and report.export["published"] == str(data / "bundles" / "v2")
     assert report.export["failures"] == [] and set(report.export["metrics"]) == {"pytorch_fp32", "onnx_fp32"}
@@ -196,6 +197,31 @@ def test_failed_export_leaves_the_bundle_in_service(data: Path, tiny_bert_master
     export = json.loads((data / "training" / "runs" / "v2" / "report.json").read_text())["export"]
     assert export["version"] == "v2" and export["published"] is None and "onnx_int8" in export["metrics"]
     assert {(f["model"], f["metric"], f["limit"]) for f in export["failures"]} >= {("intent", "cosine", 1.0)}
+
+
+def test_the_gate_scores_faq_search_as_the_bot_does(data: Path, tmp_path: Path) -> None:
+    """Where the bot fuses its lexical score into FAQ search, the gate does too: an item counts
+    as right when customers would get its answer. With lexical search alone, a query sharing no
+    word with the FAQ scores 0 and is not answered, whatever its cosine."""
+    from bot.models.manifest import RetrievalThresholds
+    from export.checkpoint import read_retriever_checkpoint, write_retriever_json
+    from training.gateset import GateItem
+    from training.outcomes import Checkpoints, answers
+
+    workspace = Workspace.open(data / "training")
+    build = workspace.build("v1")
+    assert build is not None
+    retriever = Path(shutil.copytree(workspace.checkpoint(build, "retriever"), tmp_path / "retriever"))
+    entries = [FaqEntry(i, q, a) for i, q, a in TOY_FAQ]
+    items = [GateItem("zzyzx quux", "f1", "faq", "old data"), GateItem("how do i delete my account", "f4", "faq",
+                                                                         "old data")]
+    for weight, answered in ((0.0, True), (1.0, False)):
+        checkpoint = read_retriever_checkpoint(retriever)
+        write_retriever_json(replace(checkpoint, thresholds=RetrievalThresholds(0.01, 0.0, "test"),
+                                     lexical_weight=weight))
+        predicted = answers(Checkpoints(workspace.checkpoint(build, "intents"), retriever), items, entries).predicted
+        assert predicted[1] == "f4"
+        assert (predicted[0] != "") == answered, (weight, predicted)
 
 
 def test_gate_rejection_publishes_nothing(data: Path, tiny_bert_master: Path, monkeypatch: pytest.MonkeyPatch) -> None:
