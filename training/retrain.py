@@ -289,8 +289,10 @@ class _Run:
     def _train(self, build: Build, data: RunData) -> Path:
         """Train into the run's checkpoint directory; return the retriever checkpoint to ship."""
         report, run, target = self.report, self.run_dir, self.target
-        intent_args, retriever_args = self._intent_args(build, data), self._retriever_args(build)
+        intent_args, retriever_args = self._intent_args(build, data), self.options.retriever_args
         retriever = self.workspace.checkpoint(build, "retriever")
+        if self._joint(build) or data.retrain_retriever:
+            retriever_args = self._retriever_args(build)
         if self._joint(build):
             with report.step("train_joint"):
                 from training.joint import JointInputs, train_joint

@@ -12,8 +12,9 @@ noise. So after a retraining each threshold is judged by the rows behind it:
 - the FAQ answer threshold and margin are the new model's only when ``MIN_QUERIES`` queries were
   held out to choose them; else the old bundle's are kept, and so is how FAQ search scores (what
   is embedded per phrasing, the weight of the customer's own words): a threshold is a point on
-  one scoring's scale. (A retrain fixes the scoring before training, ``kept_scoring``; this
-  makes sure.)
+  one scoring's scale. A retrain fixes the scoring before training (``kept_scoring``); where its
+  options ask for another one explicitly, that is what was trained, and the list says the kept
+  thresholds were chosen for the old one.
 
 Every threshold is listed, changed or kept, with the numbers and why: the retraining report and
 the console show the list.
@@ -97,9 +98,15 @@ def settle_answer_thresholds(old_dir: Path, new_dir: Path, old_bundle: str) -> l
     why = f"{queries} held-out queries chose them; re-calibrating needs {MIN_QUERIES}"
     chosen = f"{new.thresholds.answer:.3f}/{new.thresholds.margin:.3f}"
     kept = replace(old.thresholds, calibration=f"kept from bundle {old_bundle}: {why} (they had chosen {chosen})")
-    write_retriever_json(replace(new, thresholds=kept, document=old.document, lexical_weight=old.lexical_weight))
-    return [ThresholdChange(name, before, before, False, f"kept: {why} (they had chosen {after})")
-            for (name, before), (_, after) in pairs]
+    write_retriever_json(replace(new, thresholds=kept))
+    changes = [ThresholdChange(name, before, before, False, f"kept: {why} (they had chosen {after})")
+               for (name, before), (_, after) in pairs]
+    (_, scoring_before), (_, scoring_after) = _answer_values(old)[-1], _answer_values(new)[-1]
+    if scoring_after != scoring_before:  # the options asked for another scoring (kept_scoring lets them)
+        changes[-1] = ThresholdChange(changes[-1].name, scoring_before, scoring_after, True,
+                                      f"changed by the training options, but the answer threshold and margin "
+                                      f"kept were chosen for {scoring_before}: {why}")
+    return changes
 
 
 def held_out_queries(checkpoint: RetrieverCheckpoint) -> int:

@@ -144,7 +144,7 @@ class Responder:
             turn = replace(turn, reply=with_related(turn.reply, brain, self.related.for_answer(brain, turn.reply.faq_id)))
         remember(context, turn.reply, turn.pending, turn.text)
         previous, context.last_answer = context.last_answer, \
-            (None, turn.text, time.time()) if turn.reply.action == Action.ANSWER else None
+            (None, turn.asked or turn.text, time.time()) if turn.reply.action == Action.ANSWER else None
         reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived, dump(context),
                                   message_id, doubts=_doubted(previous, turn.text, turn.reply))
         if reply.handoff_id is not None:
@@ -209,7 +209,9 @@ class Responder:
         if context.choices and message.text.strip(" .") in {"1", "2", "3"}:
             number = int(message.text.strip(" .")) - 1
             if number < len(context.choices):
-                return _Turn(picked(brain, context.choices[number], Basis("picked by number")), message.text)
+                chosen = context.choices[number]
+                return _Turn(picked(brain, chosen, Basis("picked by number")), message.text,
+                             asked=brain.entries[chosen].question if chosen in brain.entries else None)
         understood = await self.inference.submit(message.text)
         decision = self._decide(understood, message.text)
         named = self._named_entity(message.text)
@@ -275,29 +277,27 @@ class Responder:
 
         After choices (``within``): one of them, and over the message's own answer only when it
         matches better. After an answer (``answered``, the entry given): a follow-up asks
-        something further, so that entry is its answer only when no other is clear; and a
-        message with an answer of its own keeps it, unless it cannot be read alone (``prefer``:
-        "and do I pay the postage for that?") and the reading together picks another of the
-        entries it resembles most ("return shipping" among "shipping costs", "customs", ...).
-        Asked again in other words (its own answer is the one given), it keeps that answer.
+        something further, so the reading together never gives that answer again (the customer
+        has it; repeated, it reads as a bot that did not listen); and a message with an answer
+        of its own keeps it, unless it cannot be read alone (``prefer``: "and do I pay the
+        postage for that?") and the reading together picks another of the entries it resembles
+        most ("return shipping" among "shipping costs", "customs", ...). Asked again in other
+        words (its own answer is the one given), it keeps that answer.
         """
         together = f"{previous} {text}"
         combined = await self.inference.submit(together)
-        followed = self._decide(combined, together)
         if answered is not None:
-            further = replace(combined, hits=tuple(hit for hit in combined.hits if hit.faq_id != answered))
-            asked_further = self._decide(further, together)
-            if asked_further.action == Action.ANSWER:
-                combined, followed = further, asked_further
-        if followed.action != Action.ANSWER or (within is not None and followed.faq_id not in within):
-            return understood, decision
+            combined = replace(combined, hits=tuple(hit for hit in combined.hits if hit.faq_id != answered))
+        followed = self._decide(combined, together)
+        if followed.action != Action.ANSWER or followed.faq_id == answered or \
+                (within is not None and followed.faq_id not in within):
+            return understood, decision  # (an intent routed to the answered entry decides so, whatever the hits)
         if decision.action == Action.ANSWER:
             if answered is None:
                 keep = combined.hits[0].score <= understood.hits[0].score  # its own answer matches it better
             else:
                 resembled = {hit.faq_id for hit in understood.hits[:MAX_CHOICES]}
-                keep = not (prefer and answered not in (followed.faq_id, decision.faq_id)
-                            and followed.faq_id in resembled)
+                keep = not (prefer and decision.faq_id != answered and followed.faq_id in resembled)
             if keep:
                 return understood, decision
         return combined, replace(followed, reason=f"{followed.reason}, read as a follow-up of the previous question")
@@ -402,6 +402,7 @@ class _Turn:
     reply: Reply
     text: str
     pending: Pending | None = None
+    asked: str | None = None  # what an answer answers, when not ``text`` (a choice picked by its number)
 
 
 def stored_reply(turn: LoggedTurn, brain: Brain) -> Reply:

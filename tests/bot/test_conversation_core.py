@@ -180,12 +180,16 @@ def test_a_follow_up_leans_on_the_message_before() -> None:
 
 async def test_a_follow_up_is_read_with_the_question_just_answered(client: TestClient) -> None:
     responder = responder_of(client)
-    first = await responder.respond("web:follow-up", "web", "Which payment methods do you accept?")
-    assert first.faq_id == "payment-methods"
-    alone = await responder.explain("and what about those")
-    assert alone.reply.action != Action.ANSWER, "on its own it says nothing"
-    follow = await responder.respond("web:follow-up", "web", "and what about those")
-    assert follow.action == Action.ANSWER and "follow-up" in follow.reason
+    first = await responder.respond("web:follow-up", "web", "How do I return an item?")
+    assert first.faq_id == "how-to-return"
+    alone = await responder.explain("and who pays the shipping for it")
+    assert alone.reply.action != Action.ANSWER, "on its own it is not clear"
+    follow = await responder.respond("web:follow-up", "web", "and who pays the shipping for it")
+    assert follow.faq_id == "return-shipping-cost" and "follow-up" in follow.reason
+    # One that says nothing of its own does not get the answer just given again: the customer has it.
+    await responder.respond("web:repeat", "web", "Which payment methods do you accept?")
+    again = await responder.respond("web:repeat", "web", "and what about those")
+    assert again.faq_id != "payment-methods" and again.action == (await responder.explain("and what about those")).reply.action
 
 
 async def test_a_follow_up_asks_something_further_than_the_answer_just_given(client: TestClient) -> None:
@@ -195,6 +199,12 @@ async def test_a_follow_up_asks_something_further_than_the_answer_just_given(cli
     assert (await responder.respond("web:further", "web", "How do I return an item?")).faq_id == "how-to-return"
     follow = await responder.respond("web:further", "web", "and do i have to pay the postage for that")
     assert follow.faq_id == "return-shipping-cost" and "follow-up" in follow.reason
+    # An answer picked by its number is what a follow-up is read with as its entry's question, not "1".
+    await responder.respond("web:number", "web", "return")
+    picked = await responder.respond("web:number", "web", "1")
+    assert picked.action == Action.ANSWER and picked.faq_id
+    remembered = (await responder.sessions.read("web:number")).last_answer
+    assert remembered is not None and remembered[1] == responder.keeper.current.entries[picked.faq_id].question
     # The same question in other words keeps the same answer.
     await responder.respond("web:again", "web", "How do I return an item?")
     again = await responder.respond("web:again", "web", "and how do i send something back for that")

@@ -80,20 +80,25 @@ def test_answer_thresholds_are_kept_unless_enough_queries_chose_them(tmp_path: P
     assert [c.note for c in settle_answer_thresholds(old, old, "v1")] == ["retriever not retrained"] * 3
 
 
-def test_kept_thresholds_keep_the_scoring_they_were_chosen_on(tmp_path: Path) -> None:
+def test_kept_thresholds_list_the_scoring_they_were_chosen_on(tmp_path: Path) -> None:
     """A threshold is a point on one scoring's scale: 0.33 of a cosine over questions is not 0.33
     of a cosine over questions with answers fused with BM25 (a retrain that chose those on 10
-    queries, its thresholds kept, answered 42 of the demo's 104 FAQ queries instead of 92)."""
+    queries, its thresholds kept, answered 42 of the demo's 104 FAQ queries instead of 92). A
+    retrain trains for the scoring in service (``kept_scoring``); where options asked for another
+    one, the list says so."""
     old = _retriever(tmp_path / "old", 0.33, 0.053, 10)
+    same = _retriever(tmp_path / "same", 0.2, 0.0, 10)
+    assert settle_answer_thresholds(old, same, "v1")[2].note.startswith("kept: 10 held-out queries")
     moved = _retriever(tmp_path / "moved", 0.165, 0.0, 10, "question_answer", 0.65)
     changes = settle_answer_thresholds(old, moved, "v1")
     assert (changes[2].old, changes[2].new, changes[2].changed) == (
-        "question, lexical weight 0.00", "question, lexical weight 0.00", False)
-    assert changes[2].note.endswith("(they had chosen question_answer, lexical weight 0.65)")
-    written = read_retriever_checkpoint(moved)
-    assert (written.document, written.lexical_weight, written.thresholds.answer) == ("question", 0.0, 0.33)
+        "question, lexical weight 0.00", "question_answer, lexical weight 0.65", True)
+    assert changes[2].note.startswith("changed by the training options, but the answer threshold and margin kept "
+                                      "were chosen for question, lexical weight 0.00")
+    written = read_retriever_checkpoint(moved)  # what was trained is what is written
+    assert (written.document, written.lexical_weight, written.thresholds.answer) == ("question_answer", 0.65, 0.33)
     chosen = _retriever(tmp_path / "chosen", 0.5, 0.05, 40, "question_answer", 0.3)
-    settle_answer_thresholds(old, chosen, "v1")
+    assert settle_answer_thresholds(old, chosen, "v1")[2].changed
     assert (read_retriever_checkpoint(chosen).document, read_retriever_checkpoint(chosen).lexical_weight) == \
         ("question_answer", 0.3)
 
