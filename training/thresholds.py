@@ -101,11 +101,15 @@ def settle_answer_thresholds(old_dir: Path, new_dir: Path, old_bundle: str) -> l
     write_retriever_json(replace(new, thresholds=kept))
     changes = [ThresholdChange(name, before, before, False, f"kept: {why} (they had chosen {after})")
                for (name, before), (_, after) in pairs]
-    (_, scoring_before), (_, scoring_after) = _answer_values(old)[-1], _answer_values(new)[-1]
+    (name, scoring_before), (_, scoring_after) = _answer_values(old)[-1], _answer_values(new)[-1]
     if scoring_after != scoring_before:  # the options asked for another scoring (kept_scoring lets them)
-        changes[-1] = ThresholdChange(changes[-1].name, scoring_before, scoring_after, True,
+        changes[-1] = ThresholdChange(name, scoring_before, scoring_after, True,
                                       f"changed by the training options, but the answer threshold and margin "
                                       f"kept were chosen for {scoring_before}: {why}")
+    else:  # trained for it (kept_scoring): nothing chose another
+        changes[-1] = ThresholdChange(name, scoring_before, scoring_before, False,
+                                      f"kept with them: {queries} held-out queries are too few to choose another "
+                                      f"(re-calibrating needs {MIN_QUERIES})")
     return changes
 
 
