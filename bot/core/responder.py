@@ -142,9 +142,7 @@ class Responder:
         if turn.reply.action == Action.ANSWER and turn.reply.faq_id and self.related is not None:
             brain = self.keeper.current
             turn = replace(turn, reply=with_related(turn.reply, brain, self.related.for_answer(brain, turn.reply.faq_id)))
-        remember(context, turn.reply, turn.pending, turn.text)
-        previous, context.last_answer = context.last_answer, \
-            (None, turn.asked or turn.text, time.time()) if turn.reply.action == Action.ANSWER else None
+        previous = _remember(context, turn)
         reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived, dump(context),
                                   message_id, doubts=_doubted(previous, turn.text, turn.reply))
         if reply.handoff_id is not None:
@@ -163,7 +161,7 @@ class Responder:
         elif turn.reply.action == Action.ANSWER and turn.reply.faq_id and self.related is not None:
             brain = self.keeper.current
             turn = replace(turn, reply=with_related(turn.reply, brain, self.related.for_answer(brain, turn.reply.faq_id)))
-        remember(context, turn.reply, turn.pending, turn.text)
+        _remember(context, turn)  # as a real conversation does: a follow-up is read the same way
         await self.sessions.save(session_id, context)
         return turn.reply
 
@@ -403,6 +401,15 @@ class _Turn:
     text: str
     pending: Pending | None = None
     asked: str | None = None  # what an answer answers, when not ``text`` (a choice picked by its number)
+
+
+def _remember(context: Context, turn: _Turn) -> tuple[int | None, str, float] | None:
+    """Change ``context`` as sending the turn's reply does (``sessions.remember``) and remember
+    what an answer answered, for a follow-up; returns the answer remembered before."""
+    remember(context, turn.reply, turn.pending, turn.text)
+    previous, context.last_answer = context.last_answer, \
+        (None, turn.asked or turn.text, time.time()) if turn.reply.action == Action.ANSWER else None
+    return previous
 
 
 def stored_reply(turn: LoggedTurn, brain: Brain) -> Reply:

@@ -85,6 +85,23 @@ async def test_try_a_conversation_rehearses_without_storing_or_calling_anyone(cl
     assert bad.status == 400
 
 
+async def test_try_a_conversation_reads_a_follow_up_as_the_chat_does(client: TestClient, csrf: str) -> None:
+    import re
+
+    page = await follow(client, "/console/try")
+    conversation = re.search(r'data-conversation="([0-9a-f]{16})"', page).group(1)
+
+    async def send(text: str) -> dict:
+        response = await client.post("/console/try/say", json={"conversation": conversation, "text": text},
+                                     headers={"X-CSRF-Token": csrf})
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+    assert (await send("How do I return an item?"))["faq_id"] == "how-to-return"
+    follow_up = await send("and who pays the shipping for it")
+    assert follow_up["action"] == "answer" and follow_up["faq_id"] == "return-shipping-cost"
+
+
 async def test_try_a_conversation_takes_only_choices_the_bot_offers(client: TestClient, csrf: str) -> None:
     import re
 
