@@ -108,7 +108,7 @@ def settle_answer_thresholds(old_dir: Path, new_dir: Path, old_bundle: str) -> l
                                       f"kept were chosen for {scoring_before}: {why}")
     else:  # trained for it (kept_scoring): nothing chose another
         changes[-1] = ThresholdChange(name, scoring_before, scoring_before, False,
-                                      f"kept with them: {queries} held-out queries are too few to choose another "
+                                      f"kept: {queries} held-out queries are too few to choose another scoring "
                                       f"(re-calibrating needs {MIN_QUERIES})")
     return changes
 

@@ -89,7 +89,7 @@ def test_kept_thresholds_list_the_scoring_they_were_chosen_on(tmp_path: Path) ->
     old = _retriever(tmp_path / "old", 0.33, 0.053, 10)
     same = _retriever(tmp_path / "same", 0.2, 0.0, 10)
     assert settle_answer_thresholds(old, same, "v1")[2].note == (
-        "kept with them: 10 held-out queries are too few to choose another (re-calibrating needs 30)")
+        "kept: 10 held-out queries are too few to choose another scoring (re-calibrating needs 30)")
     moved = _retriever(tmp_path / "moved", 0.165, 0.0, 10, "question_answer", 0.65)
     changes = settle_answer_thresholds(old, moved, "v1")
     assert (changes[2].old, changes[2].new, changes[2].changed) == (
