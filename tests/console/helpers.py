@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from aiohttp.test_utils import TestClient
 
@@ -31,6 +32,13 @@ async def sign_in(client: TestClient, name: str = NAME, password: str = PASSWORD
                                                           "password": password, "next": "/console/faq"})
     assert response.status == 200 and response.url.path == "/console/faq", await response.text()
     return csrf_of(await response.text())
+
+
+async def fill_sign_in(page: Any, name: str = NAME, password: str = PASSWORD) -> None:
+    """In a browser showing the console's sign-in form: sign in (it goes on to its ``next`` page)."""
+    await page.fill("#name", name)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
 
 
 def csrf_of(html: str) -> str:

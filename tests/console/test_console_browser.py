@@ -14,7 +14,7 @@ from knowledge.database import Database
 from knowledge.faq.store import FaqStore
 from tests.bot.service import demo_settings
 from tests.browser import browser_page, screenshot
-from tests.console.helpers import NAME, PASSWORD, add_staff, queue_turns
+from tests.console.helpers import NAME, add_staff, fill_sign_in, queue_turns
 from tests.fakes import KeywordModel
 
 NEW_ANSWER = "Standard delivery takes 2-4 business days. Track it [here](https://track.example/parcel)."
@@ -38,9 +38,7 @@ async def test_staff_edit_try_and_label_in_a_browser(tmp_path: Path, aiohttp_ser
         await page.goto(str(url("/console/faq")))  # not signed in: sent to the sign-in page
         await page.wait_for_selector("h1:text('Sign in')")
         await shoot(page, "console-signin")
-        await page.fill("#name", NAME)
-        await page.fill("#password", PASSWORD)
-        await page.click("button[type=submit]")
+        await fill_sign_in(page)
         await page.wait_for_selector("h1:text('FAQ')")
         assert page.url.endswith("/console/faq")
         await shoot(page, "console-faq-list")
@@ -126,9 +124,7 @@ async def test_try_it_says_when_the_session_expired_or_the_page_is_stale(tmp_pat
     async with browser_page() as page:
         page.set_default_timeout(10_000)
         await page.goto(str(url("/console/signin?next=/console/try")))
-        await page.fill("#name", NAME)
-        await page.fill("#password", PASSWORD)
-        await page.click("button[type=submit]")
+        await fill_sign_in(page)
         await page.wait_for_selector("#try-say")
         await page.fill("#try-text", "hello")
         await page.press("#try-text", "Enter")

@@ -16,7 +16,7 @@ from knowledge.conversations.log import ConversationLog
 from knowledge.database import Database
 from tests.bot.service import demo_settings
 from tests.browser import browser_pages, screenshot
-from tests.console.helpers import NAME, PASSWORD, add_staff
+from tests.console.helpers import add_staff, fill_sign_in
 from tests.fakes import KeywordModel
 
 REPLY = "Hi, I'm Ana from support. I can see your order; it leaves our warehouse today."
@@ -31,9 +31,7 @@ async def test_a_person_answers_a_web_chat_customer_live(tmp_path: Path, aiohttp
         for page in (customer, staff):
             page.set_default_timeout(10_000)
         await staff.goto(str(url("/console/inbox")))
-        await staff.fill("#name", NAME)
-        await staff.fill("#password", PASSWORD)
-        await staff.click("button[type=submit]")
+        await fill_sign_in(staff)
         await staff.wait_for_selector("h1:text('Inbox')")
         await staff.wait_for_selector("li.empty:text('Nobody is waiting')")
         await staff.evaluate("window.stillTheSamePage = true")
