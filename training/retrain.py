@@ -290,10 +290,10 @@ class _Run:
         """Train into the run's checkpoint directory; return the retriever checkpoint to ship."""
         report, run, target = self.report, self.run_dir, self.target
         intent_args, retriever_args = self._intent_args(build, data), self.options.retriever_args
-        retriever = self.workspace.checkpoint(build, "retriever")
-        if self._joint(build) or data.retrain_retriever:
+        retriever, joint = self.workspace.checkpoint(build, "retriever"), self._joint(build)
+        if joint or data.retrain_retriever:
             retriever_args = self._retriever_args(build)
-        if self._joint(build):
+        if joint:
             with report.step("train_joint"):
                 from training.joint import JointInputs, train_joint
 

@@ -99,18 +99,15 @@ def settle_answer_thresholds(old_dir: Path, new_dir: Path, old_bundle: str) -> l
     chosen = f"{new.thresholds.answer:.3f}/{new.thresholds.margin:.3f}"
     kept = replace(old.thresholds, calibration=f"kept from bundle {old_bundle}: {why} (they had chosen {chosen})")
     write_retriever_json(replace(new, thresholds=kept))
-    changes = [ThresholdChange(name, before, before, False, f"kept: {why} (they had chosen {after})")
-               for (name, before), (_, after) in pairs]
-    (name, scoring_before), (_, scoring_after) = _answer_values(old)[-1], _answer_values(new)[-1]
-    if scoring_after != scoring_before:  # the options asked for another scoring (kept_scoring lets them)
-        changes[-1] = ThresholdChange(name, scoring_before, scoring_after, True,
-                                      f"changed by the training options, but the answer threshold and margin "
-                                      f"kept were chosen for {scoring_before}: {why}")
+    *numbers, ((name, before), (_, after)) = pairs
+    if after != before:  # the options asked for another scoring (kept_scoring lets them)
+        scoring = ThresholdChange(name, before, after, True, f"changed by the training options, but the answer "
+                                  f"threshold and margin kept were chosen for {before}: {why}")
     else:  # trained for it (kept_scoring): nothing chose another
-        changes[-1] = ThresholdChange(name, scoring_before, scoring_before, False,
-                                      f"kept: {queries} held-out queries are too few to choose another scoring "
-                                      f"(re-calibrating needs {MIN_QUERIES})")
-    return changes
+        scoring = ThresholdChange(name, before, before, False, f"kept: {queries} held-out queries are too few to "
+                                  f"choose another scoring (re-calibrating needs {MIN_QUERIES})")
+    return [*(ThresholdChange(name, before, before, False, f"kept: {why} (they had chosen {after})")
+              for (name, before), (_, after) in numbers), scoring]
 
 
 def held_out_queries(checkpoint: RetrieverCheckpoint) -> int:
