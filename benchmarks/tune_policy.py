@@ -5,8 +5,9 @@ in-process for each candidate setting, changing one setting at a time (coordinat
 until no change helps: the FAQ answer threshold and margin, the clarification window, the
 probability a handler intent needs, the global ``handler_sure``, the ``sure`` of the
 conversational intents (greeting, goodbye, thanks, bot_identity, complaint, affirm, deny), the
-extra an out-of-scope reading needs, the extra an FAQ answer needs to beat a handler intent, and
-the window of choices for a message of a word or two. Prints every step and writes the result to
+extra an out-of-scope reading needs, the extra an FAQ answer needs to beat a handler intent,
+the window of choices for a message of a word or two, and the lead in the customer's wording
+that breaks a near tie between FAQ entries. Prints every step and writes the result to
 ``tune_policy.json``.
 
     python benchmarks/tune_policy.py --data-dir data --out benchmarks/results
@@ -46,6 +47,7 @@ GRID: dict[str, list[float]] = {
     "oos_extra": [0.0, 0.1, 0.2, 0.3],
     "overrule_extra": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
     "short_window": [0.12, 0.2, 0.25, 0.3],
+    "tie_lead": [0.0, 0.01, 0.03, 0.05, 0.1, 2.0],
 }
 
 
@@ -84,7 +86,7 @@ async def tune(data_dir: Path) -> dict[str, object]:
                    "clarify_window": base_settings.clarify_window, "handler_threshold": base_settings.handler_threshold,
                    "handler_sure_threshold": base_settings.handler_sure_threshold, "conversational_sure": 0.8,
                    "oos_extra": base_settings.oos_extra, "short_window": base_settings.short_window,
-                   "overrule_extra": base_settings.overrule_extra}
+                   "overrule_extra": base_settings.overrule_extra, "tie_lead": base_settings.tie_lead}
         base_routing = load_routing(DEFAULT_ROUTING, demo_handlers())
         dialogues = load_suite(SUITE_DIR / "tuning.yaml")
 

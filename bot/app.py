@@ -30,6 +30,7 @@ from bot.core.handoff import HandoffDesk
 from bot.core.hours import StaffedHours, away_text, staffed_hours_from
 from bot.core.housekeeping import Housekeeping
 from bot.core.orders import DEMO_ORDERS, OrderBook, find_order_number, order_status_handler
+from bot.core.phrases import DEFAULT_PHRASES, Phrases, load_phrases
 from bot.core.related import RelatedQuestions
 from bot.core.responder import Responder
 from bot.core.routing import DEFAULT_ROUTING, RoutingError, RoutingTable, load_routing
@@ -66,10 +67,11 @@ def demo_handlers() -> dict[str, Handler]:
 
 def create_app(settings: Settings, model_loader: ModelLoader = load_model,
                handlers: dict[str, Handler] | None = None,
-               routing: RoutingTable | None = None) -> web.Application:
+               routing: RoutingTable | None = None, phrases: Phrases | None = None) -> web.Application:
     """The bot's web application; see the module docstring."""
     handlers = demo_handlers() if handlers is None else handlers
     shipped = routing or load_routing(DEFAULT_ROUTING, handlers)
+    phrases = load_phrases(DEFAULT_PHRASES) if phrases is None else phrases
     hours = staffed_hours_from(settings)  # a SettingsError names the variable
     forwarded = forwarded_middleware(settings.trusted_networks, settings.trust_forwarded_proto)
     app = web.Application(client_max_size=settings.max_body_bytes,
@@ -99,7 +101,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         responder = Responder(settings, keeper, served, handlers, sessions,
                               turn_log, app[METRICS], desk,
                               related=related, history=conversations.customer_texts,
-                              entities=[(find_order_number, "order_status")])
+                              entities=[(find_order_number, "order_status")], phrases=phrases)
         await turn_log.start()
         await sessions.start()
         await housekeeping.start()

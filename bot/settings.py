@@ -83,6 +83,11 @@ class Settings:
     # much above the answer threshold: the two readings disagree, so the FAQ's must be strong.
     # Chosen on the dialogue suite's tuning part (benchmarks/results/tune_policy.json).
     overrule_extra: float = 0.15
+    # When the top FAQ entries are too close to tell apart by meaning, the one that shares this
+    # much more of the customer's words (BM25 over its phrasings and answer, 0 to 1) is answered
+    # instead of offering choices; above 1: never. Chosen on the dialogue suite's tuning part
+    # (benchmarks/results/tune_policy.json).
+    tie_lead: float = 0.01
     # Of the FAQ answers, this share is queued for staff to check ("possibly wrong"), so answers
     # that looked confident get a look too.
     review_sample_rate: float = 0.02
@@ -167,6 +172,7 @@ class Settings:
             (0 <= self.oos_extra <= 1, "OOS_EXTRA", "between 0 and 1"),
             (0 <= self.overrule_extra <= 1, "OVERRULE_EXTRA", "between 0 and 1"),
             (0 <= self.short_window <= 1, "SHORT_WINDOW", "between 0 and 1"),
+            (self.tie_lead >= 0, "TIE_LEAD", "0 or more (above 1: never)"),
             (self.admin_token == "" or len(self.admin_token) >= 16, "ADMIN_TOKEN",
              "at least 16 characters (or unset to disable the admin API)"),
         ]

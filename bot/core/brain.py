@@ -28,6 +28,7 @@ from bot.settings import Settings
 from knowledge.faq.entry import FaqEntry
 from knowledge.faq.index import FaqIndex, open_index
 from knowledge.faq.store import FaqStore
+from knowledge.faq.wording import EntryWording
 
 T = TypeVar("T")
 BACKGROUND_NICENESS = 10  # rebuilds yield the CPU to live messages
@@ -85,6 +86,7 @@ class Brain:
     index: FaqIndex
     entries: Mapping[str, FaqEntry]  # enabled entries by id: the answers
     thresholds: Thresholds
+    wording: EntryWording | None = None  # the entries' words, to break near ties (None: not broken)
 
     @property
     def version(self) -> str:
@@ -103,6 +105,7 @@ def thresholds_for(model: Model, settings: Settings) -> Thresholds:
         overrule_extra=settings.overrule_extra,
         short_window=settings.short_window,
         faq_sure=settings.faq_sure_threshold,
+        tie_lead=settings.tie_lead,
     )
 
 
@@ -160,7 +163,8 @@ def _lower_priority() -> None:
 
 def _build(settings: Settings, store: FaqStore, model: Model) -> Brain:
     index, _ = open_index(settings.index_path, store, _ModelEncoder(model), model.document, model.lexical_weight)
-    return Brain(model, index, _enabled(store), thresholds_for(model, settings))
+    entries = _enabled(store)
+    return Brain(model, index, entries, thresholds_for(model, settings), EntryWording(entries.values()))
 
 
 def _refresh(settings: Settings, store: FaqStore, brain: Brain) -> Brain:
@@ -172,7 +176,7 @@ def _refresh(settings: Settings, store: FaqStore, brain: Brain) -> Brain:
     index = brain.index.copy()  # searches go on in the old index meanwhile
     index.update(changed, [entries[i] for i in changed if i in entries], _ModelEncoder(brain.model), revision)
     index.save(settings.index_path)
-    return Brain(brain.model, index, entries, brain.thresholds)
+    return Brain(brain.model, index, entries, brain.thresholds, EntryWording(entries.values()))
 
 
 def _enabled(store: FaqStore) -> dict[str, FaqEntry]:

@@ -16,6 +16,10 @@ that?"). Order of rules:
    entry by ``margin`` (by ``oos_extra`` more when the intent model says out of scope); offer the close ones as choices when the top is within
    ``clarify_window`` below that, only if the intent model reads the message as an in-scope
    question for the FAQ (not out of scope, not an unsure handler intent such as a greeting);
+   a near tie (entries within ``margin`` of the top, which clears ``answer``) in a message of
+   more than two words is broken by the customer's wording: the tied entry above ``answer`` that shares
+   ``tie_lead`` more of it (``Hit.words``: BM25 over its phrasings and answer) than every other
+   is answered;
    a message of a word or two gets choices from ``short_window`` below ``answer``, and gets
    them whatever the intent model reads (out of scope, or a handler intent it is unsure of,
    not a request for a person) when entries above ``answer`` match it alike: the model reads a
@@ -50,6 +54,7 @@ class Thresholds:
     overrule_extra: float = 0.0  # ... and a confident handler intent below ``handler_sure`` this much
     short_window: float = 0.25  # a message of a word or two gets choices from this far below ``answer``
     faq_sure: float = 0.95  # an FAQ hit this close is the entry's own phrasing: it beats a sure handler too
+    tie_lead: float = 2.0  # a near tie goes to the entry whose wording leads by this much (above 1: never)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class IntentGuess:
     label: str
     confidence: float
     in_scope: bool
+    phrase: bool = False  # the message is one of the intent's phrases (``bot.core.phrases``), not a model's reading
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class Decision:
     faq_id: str | None = None
     choices: tuple[Hit, ...] = ()
     by_intent: bool = False  # the intent decided (a handler, or an intent routed to one entry)
+    by_wording: bool = False  # an answer to a near tie, chosen by the customer's words: not clear by meaning
 
 
 def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: Thresholds,
@@ -79,8 +86,9 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
         sure = thresholds.handler_sure if route.sure is None else route.sure
         overruled, kept = _overrule(intent, hits, route, thresholds, sure) if clear else ("", "")
         if not overruled:
-            return Decision(Action.HANDLER, f"intent {intent.label} ({intent.confidence:.2f} >= "
-                            f"{thresholds.handler:.2f}) runs handler {route.target}{kept}", handler=route.target,
+            read = f"the message is one of intent {intent.label}'s phrases" if intent.phrase else \
+                f"intent {intent.label} ({intent.confidence:.2f} >= {thresholds.handler:.2f})"
+            return Decision(Action.HANDLER, f"{read} runs handler {route.target}{kept}", handler=route.target,
                             by_intent=True)
     elif route.kind == "faq" and confident:
         return Decision(Action.ANSWER, f"intent {intent.label} is routed to FAQ {route.target}",
@@ -119,6 +127,9 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
     if short and intent.in_scope and route.kind != "handler":
         floor = min(floor, thresholds.answer - thresholds.short_window)
     if top.score >= floor and intent.in_scope and route.kind != "handler":
+        chosen = None if short or top.score < thresholds.answer else _by_wording(hits, thresholds)
+        if chosen is not None:
+            return chosen
         close = tuple(h for h in hits[:MAX_CHOICES] if h.score >= max(floor, top.score - thresholds.clarify_window))
         why = ("the top FAQ entries are too close to tell apart" if top.score >= thresholds.answer
                else f"top FAQ score {top.score:.2f} is just below {thresholds.answer:.2f}")
@@ -153,6 +164,23 @@ def _overrule(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds
         return (f"; intent {intent.label} ({intent.confidence:.2f} < {sure:.2f}) does not run handler "
                 f"{route.target}"), ""
     return "", f"; the top FAQ score {score:.2f} < {needed:.2f} does not overrule a handler"
+
+
+def _by_wording(hits: Sequence[Hit], thresholds: Thresholds) -> Decision | None:
+    """Rule 3's near tie broken by the customer's words, or None: the entries within ``margin``
+    of the top are all alike in meaning, and one of them that clears ``answer`` itself shares
+    ``tie_lead`` more of the message's wording than each of the others ("engraved" is in the
+    answer about personalised items)."""
+    tied = [hit for hit in hits[:MAX_CHOICES] if hit.score >= hits[0].score - thresholds.margin]
+    if len(tied) < 2 or any(hit.words is None for hit in tied):
+        return None
+    first, second = sorted(tied, key=lambda hit: -(hit.words or 0.0))[:2]
+    lead = (first.words or 0.0) - (second.words or 0.0)
+    if lead <= 0 or lead < thresholds.tie_lead or first.score < thresholds.answer:
+        return None
+    return Decision(Action.ANSWER, f"the top FAQ entries are too close to tell apart by meaning ({hits[0].score:.2f} "
+                    f"and {hits[1].score:.2f}), and {first.faq_id} shares more of the message's words "
+                    f"({first.words:.2f}, the next {second.words:.2f})", faq_id=first.faq_id, by_wording=True)
 
 
 def _lead(hits: Sequence[Hit]) -> float:

@@ -25,6 +25,7 @@ from bot.core.batcher import Batcher
 from bot.core.brain import Brain, BrainKeeper
 from bot.core.handlers import Handler, HandlerTurn
 from bot.core.handoff import HandoffDesk
+from bot.core.phrases import Phrases
 from bot.core.policy import MAX_CHOICES, Decision, IntentGuess, decide
 from bot.core.related import RelatedQuestions
 from bot.core.replies import (
@@ -91,12 +92,14 @@ class Responder:
                  log: Batcher[TurnRecord, int], metrics: Metrics, desk: HandoffDesk,
                  related: RelatedQuestions | None = None,
                  history: Callable[[str], list[str]] = lambda session_id: [],
-                 entities: Sequence[tuple[Callable[[str], object], str]] = ()) -> None:
+                 entities: Sequence[tuple[Callable[[str], object], str]] = (),
+                 phrases: Phrases | None = None) -> None:
         self.settings = settings
         self.desk = desk
         self.related = related  # "People also ask" after an answer
         self.history = history  # a conversation's earlier customer messages (for handlers that remember)
         self.entities = entities  # (finds it in a text, handler): a message naming it goes to that handler
+        self.phrases = phrases or Phrases()  # messages that are an intent word for word, whatever the model reads
         self.keeper = keeper
         self.routing = routing
         self.handlers = handlers
@@ -309,9 +312,14 @@ class Responder:
         self.metrics.batch_size.observe(len(texts))
         results = []
         for row, label_index in enumerate(best):
-            guess = IntentGuess(scores.labels[int(label_index)],
-                                float(scores.probabilities[row, label_index]), bool(scores.in_scope[row]))
+            said = self.phrases.intent_of(texts[row])
+            guess = IntentGuess(said, 1.0, True, phrase=True) if said is not None else \
+                IntentGuess(scores.labels[int(label_index)], float(scores.probabilities[row, label_index]),
+                            bool(scores.in_scope[row]))
             hits = tuple(brain.index.search(inference.embeddings[row], k=3, text=texts[row]))
+            if brain.wording is not None:
+                words = brain.wording.scores(texts[row], [hit.faq_id for hit in hits])
+                hits = tuple(replace(hit, words=score) for hit, score in zip(hits, words))
             results.append(Understood(brain, guess, hits))
         return results
 
@@ -464,7 +472,9 @@ def _loggable(raw: str) -> str:
 
 def _takes_over(decision: Decision, pending: str) -> bool:
     """A confident other intent or a clear FAQ answer interrupts a handler's follow-up question;
-    a "yes" or "no" answers it."""
+    a "yes" or "no" answers it, and so does a message whose FAQ entries were too close to tell
+    apart by meaning (an answer chosen by its words is no clear change of topic)."""
     if decision.action == Action.HANDLER and decision.handler in ANSWERS_A_QUESTION:
         return False
-    return (decision.action == Action.HANDLER and decision.handler != pending) or decision.action == Action.ANSWER
+    return (decision.action == Action.HANDLER and decision.handler != pending) or \
+        (decision.action == Action.ANSWER and not decision.by_wording)

@@ -67,6 +67,9 @@ class Hit:
     score: float  # cosine of the query and ``matched``, or with the query text the fused score
 
     matched: str  # the question or alternative that matched best
+    # How much of the query's wording the whole entry (phrasings and answer) shares, when the
+    # bot scored it (``knowledge.faq.wording``): the policy breaks near ties with it.
+    words: float | None = None
 
 
 @dataclass(frozen=True)

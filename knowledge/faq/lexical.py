@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -49,9 +49,11 @@ def fuse(dense: np.ndarray | float, lexical: np.ndarray | float, weight: float) 
 
 
 class LexicalIndex:
-    """BM25 over documents keyed by integer ids (the FAQ index's vector ids)."""
+    """BM25 over documents keyed by integer ids (the FAQ index's vector ids), their terms cut by
+    ``terms`` (``lexical_terms`` unless told; only such an index can be saved with ``to_json``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, terms: Callable[[str], list[str]] = lexical_terms) -> None:
+        self._terms = terms
         self._documents: dict[int, Counter[str]] = {}  # id -> term counts
         self._lengths: dict[int, int] = {}
         self._df: Counter[str] = Counter()
@@ -66,7 +68,7 @@ class LexicalIndex:
         """Index ``texts`` ({id: document text}); an id already present is replaced."""
         self.remove([i for i in texts if i in self._documents], rebuild=False)
         for doc_id, text in texts.items():
-            counts = Counter(lexical_terms(text))
+            counts = Counter(self._terms(text))
             self._documents[doc_id] = counts
             self._lengths[doc_id] = sum(counts.values())
             self._df.update(counts.keys())
@@ -88,7 +90,7 @@ class LexicalIndex:
 
     def copy(self) -> LexicalIndex:
         """An independent copy (term counts are never changed in place, so they are shared)."""
-        other = LexicalIndex()
+        other = LexicalIndex(self._terms)
         other._documents = dict(self._documents)
         other._lengths = dict(self._lengths)
         other._df = Counter(self._df)
@@ -100,7 +102,7 @@ class LexicalIndex:
 
         ``size`` must exceed the largest id; ids without a document score 0.
         """
-        query = Counter(lexical_terms(text))
+        query = Counter(self._terms(text))
         if not query or not self._documents:
             return np.zeros(size, dtype=np.float64)
         unseen = _idf(len(self._documents), 0)
@@ -120,6 +122,8 @@ class LexicalIndex:
 
     def to_json(self) -> dict[str, object]:
         """What ``from_json`` reads back: the scheme and each document's terms."""
+        if self._terms is not lexical_terms:
+            raise ValueError("only an index of lexical_terms can be saved: its scheme names them")
         documents = [[doc_id, " ".join(counts.elements())] for doc_id, counts in sorted(self._documents.items())]
         return {"scheme": SCHEME, "documents": documents}
 

@@ -210,3 +210,48 @@ def test_a_word_or_two_matched_as_well_as_a_question_is_offered_choices_whatever
     assert decide(IntentGuess("goodbye", 0.95, True), hits(0.65, 0.64), Route("handler", "goodbye"), T,
                   short=True).action == "handler"
     assert decide(FAQ, hits(0.8, 0.5), SEARCH, T, short=True).action == "answer"
+
+
+def worded(*pairs: tuple[float, float]) -> list[Hit]:
+    """Hits with (cosine, share of the message's words) each."""
+    return [Hit(f"faq-{i}", score, f"question {i}", words) for i, (score, words) in enumerate(pairs)]
+
+
+TIES = Thresholds(answer=0.6, margin=0.05, clarify_window=0.12, handler=0.5, tie_lead=0.02)
+
+
+def test_a_near_tie_goes_to_the_entry_that_shares_more_of_the_message_words() -> None:
+    decision = decide(FAQ, worded((0.70, 0.05), (0.68, 0.11), (0.40, 0.60)), SEARCH, TIES)
+    assert decision.action == "answer" and decision.faq_id == "faq-1" and decision.by_wording
+    assert "too close to tell apart by meaning" in decision.reason and "faq-1 shares more" in decision.reason
+    # The third entry is no part of the tie (0.30 behind): its words do not count.
+
+
+@pytest.mark.parametrize("pairs", [
+    ((0.70, 0.10), (0.68, 0.11)),  # the words lead by less than tie_lead
+    ((0.70, 0.10), (0.68, 0.10)),  # no lead at all
+    ((0.55, 0.0), (0.54, 0.3)),  # below the answer threshold: choices, whatever the words
+    ((0.62, 0.0), (0.58, 0.3)),  # the entry the words favour is itself below the answer threshold
+])
+def test_a_near_tie_the_words_do_not_settle_offers_choices(pairs: tuple[tuple[float, float], ...]) -> None:
+    assert decide(FAQ, worded(*pairs), SEARCH, TIES).action == "clarify"
+
+
+def test_words_break_no_tie_in_a_message_of_a_word_or_two_or_for_a_reading_that_offers_no_choices() -> None:
+    tie = worded((0.70, 0.0), (0.68, 0.5))
+    assert decide(FAQ, tie, SEARCH, TIES, short=True).action == "clarify"  # vague by nature
+    assert decide(IntentGuess("faq", 0.9, False), tie, SEARCH, TIES).action == "fallback"  # out of scope
+    assert decide(FAQ, [Hit(h.faq_id, h.score, h.matched) for h in tie], SEARCH, TIES).action == "clarify"  # unscored
+    never = Thresholds(answer=0.6, margin=0.05, clarify_window=0.12, handler=0.5)  # the default: above 1
+    assert decide(FAQ, tie, SEARCH, never).action == "clarify"
+
+
+def test_a_clear_answer_keeps_its_entry_whatever_the_words() -> None:
+    decision = decide(FAQ, worded((0.80, 0.0), (0.60, 0.9)), SEARCH, TIES)
+    assert decision.faq_id == "faq-0" and not decision.by_wording
+
+
+def test_a_phrase_reading_runs_its_handler_and_says_why() -> None:
+    decision = decide(IntentGuess("thanks", 1.0, True, phrase=True), hits(0.2), Route("handler", "thanks"), T)
+    assert decision.action == "handler" and decision.handler == "thanks"
+    assert decision.reason == "the message is one of intent thanks's phrases runs handler thanks"

@@ -18,6 +18,7 @@ async def test_try_it_shows_intent_matches_and_the_rule(client: TestClient, sett
     assert "top FAQ score 1.00 &gt;= 0.60" in page  # the rule and its threshold
     assert '<a href="/console/faq/shipping-times">How long does delivery take?</a>' in page
     assert page.count("<tr>") == 1 + 3  # header + the top three matches with scores
+    assert "Shares words" in page and page.count('<td class="num">0.') + page.count('<td class="num">1.') >= 3 + 3
     assert "Answer when the top score is at least <strong>0.60</strong>" in page
     assert ConversationLog(Database.open(settings.database_url)).count() == before  # nothing logged
 

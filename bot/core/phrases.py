@@ -1,0 +1,88 @@
+"""Intent phrases: messages that are an intent word for word, whatever the intent model reads.
+
+Short fixed phrases are what an intent model trained on a few hundred English examples reads
+worst: small talk in the shop's other languages ("gracias!", "obrigado 🙏") comes out as a
+greeting it is unsure of, or as out of scope, and gets a fallback. The phrases file (YAML,
+``intent: [phrase, ...]``; the demo's is ``bot/core/demo/phrases.yaml``) lists such messages:
+
+    thanks: [gracias, merci, danke]
+
+A message matches when it is one of an intent's phrases once case, accents, punctuation, emoji
+and spacing are set aside ("¡Gracias!!" is "gracias"). The intent is then read with confidence
+1, in scope, and routed as any other reading of it. Nothing else changes: a longer message
+("gracias, where is my order?") goes to the models as before.
+
+Example::
+
+    phrases = load_phrases(DEFAULT_PHRASES)
+    phrases.intent_of("Merci !")      # "thanks"
+    phrases.intent_of("merci, and my order?")      # None
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+DEFAULT_PHRASES = Path(__file__).resolve().parent / "demo" / "phrases.yaml"
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+class PhrasesError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Phrases:
+    by_key: Mapping[str, str] = field(default_factory=dict)  # the phrase's key (``phrase_key``) -> intent
+
+    def intent_of(self, text: str) -> str | None:
+        """The intent ``text`` is a phrase of, or None."""
+        return self.by_key.get(phrase_key(text)) if self.by_key else None
+
+    def __len__(self) -> int:
+        return len(self.by_key)
+
+
+def phrase_key(text: str) -> str:
+    """What a message and a phrase are compared by: case-folded, accents dropped, and every run
+    of anything that is not a letter or digit (punctuation, emoji, spaces) one space.
+
+    >>> phrase_key("  ¡Olá, OBRIGADO!! 🙏 ")
+    'ola obrigado'
+    """
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    letters = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return _NOT_WORD.sub(" ", letters).strip()
+
+
+def parse_phrases(data: object, source: str = "phrases") -> Phrases:
+    """Check a phrases mapping (``intent: [phrase, ...]``); errors name the intent or the phrase."""
+    if data is None:
+        return Phrases()
+    if not isinstance(data, dict):
+        raise PhrasesError(f"{source}: expected a mapping of intent -> list of phrases")
+    by_key: dict[str, str] = {}
+    for intent, listed in data.items():
+        if not isinstance(listed, list) or not all(isinstance(phrase, str) for phrase in listed):
+            raise PhrasesError(f"{source}: intent {intent!r}: expected a list of phrases")
+        for phrase in listed:
+            key = phrase_key(phrase)
+            if not key:
+                raise PhrasesError(f"{source}: intent {intent!r}: the phrase {phrase!r} has no letters or digits")
+            other = by_key.setdefault(key, str(intent))
+            if other != str(intent):
+                raise PhrasesError(f"{source}: the phrase {phrase!r} is listed for both {other!r} and {intent!r}")
+    return Phrases(by_key)
+
+
+def load_phrases(path: Path) -> Phrases:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise PhrasesError(f"{path}: cannot read the intent phrases: {error}") from None
+    return parse_phrases(data, str(path))

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.core.phrases import DEFAULT_PHRASES, PhrasesError, load_phrases, parse_phrases, phrase_key
+
+
+def test_a_message_matches_a_phrase_whatever_its_case_accents_punctuation_and_emoji() -> None:
+    phrases = parse_phrases({"thanks": ["gracias", "muito obrigado"], "greeting": ["olá"]})
+    assert phrases.intent_of("¡GRACIAS!!") == "thanks"
+    assert phrases.intent_of("  muito   obrigado 🙏") == "thanks"
+    assert phrases.intent_of("ola") == "greeting" and phrases.intent_of("Olá!") == "greeting"
+
+
+@pytest.mark.parametrize("text", ["gracias, where is my order?", "graciass", "", "🙏", "muito"])
+def test_anything_but_a_whole_phrase_is_left_to_the_models(text: str) -> None:
+    assert parse_phrases({"thanks": ["gracias", "muito obrigado"]}).intent_of(text) is None
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (["gracias"], "expected a mapping"),
+    ({"thanks": "gracias"}, "intent 'thanks': expected a list of phrases"),
+    ({"thanks": ["!!"]}, "the phrase '!!' has no letters or digits"),
+    ({"thanks": ["Ciao"], "goodbye": ["ciao!"]}, "the phrase 'ciao!' is listed for both 'thanks' and 'goodbye'"),
+])
+def test_a_bad_phrases_file_is_refused_with_the_reason(data: object, message: str) -> None:
+    with pytest.raises(PhrasesError, match=message):
+        parse_phrases(data)
+
+
+def test_an_unreadable_phrases_file_names_itself(tmp_path) -> None:
+    (tmp_path / "phrases.yaml").write_text("thanks: [gracias\n", encoding="utf-8")
+    with pytest.raises(PhrasesError, match="phrases.yaml: cannot read"):
+        load_phrases(tmp_path / "phrases.yaml")
+
+
+def test_the_demo_phrases_load_and_hold_only_short_messages() -> None:
+    phrases = load_phrases(DEFAULT_PHRASES)
+    assert phrases.intent_of("Obrigado 🙏") == "thanks" and phrases.intent_of("Tschüss!") == "goodbye"
+    assert set(phrases.by_key.values()) == {"thanks", "greeting", "goodbye"}
+    assert max(len(key.split()) for key in phrases.by_key) <= 3
+    assert phrase_key("Dziękuję") == "dziekuje"
