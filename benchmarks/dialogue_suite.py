@@ -2,7 +2,9 @@
 against a running bot over its chat API.
 
 The suite lives in ``benchmarks/dialogues/`` as YAML (``tuning.yaml``: the part thresholds and
-policy may be tuned on; ``heldout.yaml``: never used for tuning, only for the result). Each
+policy may be tuned on; ``heldout.yaml``: never used for tuning, only for the result;
+``fresh.yaml``: written later, once the held-out part had been read for failures, never read
+so). Each
 dialogue has an id, a category and turns; a turn says or presses something and may expect:
 
 - ``action``: what the bot did (``answer``, ``handler``, ``clarify``, ``fallback``, ``handoff``,
@@ -34,7 +36,7 @@ import aiohttp
 import yaml
 
 SUITE_DIR = Path(__file__).resolve().parent / "dialogues"
-PARTS = ("tuning", "heldout")
+PARTS = ("tuning", "heldout", "fresh")
 CATEGORIES = ("faq", "small_talk", "frustration", "out_of_scope", "vague", "order_status", "handoff",
               "mixed_language")
 ACTIONS = ("answer", "handler", "clarify", "fallback", "handoff", "relayed", "rejected")

@@ -27,20 +27,24 @@ def test_the_suite_is_well_formed_and_covers_every_category() -> None:
     faq_ids = {entry.faq_id for entry in read_faq_file(DEMO_FAQ).entries}
     tuning = load_suite(SUITE_DIR / "tuning.yaml", faq_ids)
     heldout = load_suite(SUITE_DIR / "heldout.yaml", faq_ids)
-    assert len(tuning) + len(heldout) >= 150
-    assert not {d.id for d in tuning} & {d.id for d in heldout}
-    for part in (tuning, heldout):
+    fresh = load_suite(SUITE_DIR / "fresh.yaml", faq_ids)
+    assert len(tuning) + len(heldout) >= 150 and len(fresh) >= 40
+    ids = [d.id for d in (*tuning, *heldout, *fresh)]
+    assert len(ids) == len(set(ids))
+    for part in (tuning, heldout, fresh):
         counts = Counter(d.category for d in part)
         assert set(counts) == set(CATEGORIES) and min(counts.values()) >= 4, counts
     handlers = set(demo_handlers())
-    named = {t.expect.handler for d in (*tuning, *heldout) for t in d.turns if t.expect and t.expect.handler}
+    named = {t.expect.handler for d in (*tuning, *heldout, *fresh) for t in d.turns if t.expect and t.expect.handler}
     assert named <= handlers, named - handlers
     routed = load_routing(DEFAULT_ROUTING, demo_handlers()).handler_intents()
     assert named - {"order_status"} <= routed | {"human_handoff"}
     said = {t.say.casefold().strip() for d in tuning for t in d.turns if t.say}
-    repeated = [t.say for d in heldout for t in d.turns if t.say and t.say.casefold().strip() in said
-                and len(t.say.split()) > 3]
-    assert repeated == [], "held-out messages are not copies of tuning ones"
+    for later in (heldout, fresh):
+        repeated = [t.say for d in later for t in d.turns if t.say and t.say.casefold().strip() in said
+                    and len(t.say.split()) > 3]
+        assert repeated == [], "held-out and fresh messages are not copies of tuning ones"
+        said |= {t.say.casefold().strip() for d in later for t in d.turns if t.say}
 
 
 @pytest.mark.skipif(not (DEMO_DATA / "bundles" / "current").exists(),
@@ -63,7 +67,7 @@ async def test_the_tuning_part_passes_on_the_demo_bundle(tmp_path: Path) -> None
     finally:
         await server.close()
     result = summary(outcomes)
-    assert result["overall"]["pass_rate"] >= 0.85, result["failures"]  # measured 92.7%; the target is 95%
+    assert result["overall"]["pass_rate"] >= 0.85, result["failures"]  # measured 96.9% (93/96); the target is 95%
     assert result["categories"]["small_talk"]["confidently_wrong"] == 0
 
 
