@@ -58,3 +58,13 @@ def test_bad_telegram_token_is_a_clean_error_without_the_token(monkeypatch: pyte
     monkeypatch.setenv("SUPPORTBOT_TELEGRAM_TOKEN", "not-a-token-secret-value")
     message = serve_error()
     assert "SUPPORTBOT_TELEGRAM_TOKEN" in message and "not-a-token-secret-value" not in message
+
+
+def test_a_broken_phrases_file_is_a_clean_error_that_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "phrases.yaml"
+    broken.write_text("thanks: [gracias\n", encoding="utf-8")
+    monkeypatch.setattr("bot.app.DEFAULT_PHRASES", broken)
+    message = serve_error("--port", "18082")
+    assert message.startswith(f"supportbot serve: error: {broken}: cannot read the intent phrases"), message
+    broken.write_text("thanks: [ciao]\ngoodbye: [Ciao!]\n", encoding="utf-8")
+    assert "the phrase 'Ciao!' is listed for both 'thanks' and 'goodbye'" in serve_error("--port", "18082")
