@@ -102,7 +102,8 @@ async def routing_page(request: web.Request) -> web.Response:
             for intent in sorted({*known, *shipped, *staff, *labelled} - {"oos"})]
     entries = await asyncio.to_thread(request.config_dict[STORE].list)
     return await render(request, "routing.html", rows=rows, entries=entries, handlers=sorted(known_handlers()),
-                        changed=request.query.get("done", "") == "routed")
+                        changed=request.query.get("done", "") == "routed",
+                        phrases=request.config_dict[RESPONDER].phrases)
 
 
 @routes.post("/routing")

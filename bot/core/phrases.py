@@ -39,6 +39,8 @@ class PhrasesError(ValueError):
 @dataclass(frozen=True)
 class Phrases:
     by_key: Mapping[str, str] = field(default_factory=dict)  # the phrase's key (``phrase_key``) -> intent
+    listed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # intent -> its phrases as written
+    source: str = ""  # the file they came from, for staff
 
     def intent_of(self, text: str) -> str | None:
         """The intent ``text`` is a phrase of, or None."""
@@ -67,6 +69,7 @@ def parse_phrases(data: object, source: str = "phrases") -> Phrases:
     if not isinstance(data, dict):
         raise PhrasesError(f"{source}: expected a mapping of intent -> list of phrases")
     by_key: dict[str, str] = {}
+    written: dict[str, tuple[str, ...]] = {}
     for intent, listed in data.items():
         if not isinstance(listed, list) or not all(isinstance(phrase, str) for phrase in listed):
             raise PhrasesError(f"{source}: intent {intent!r}: expected a list of phrases")
@@ -77,7 +80,8 @@ def parse_phrases(data: object, source: str = "phrases") -> Phrases:
             other = by_key.setdefault(key, str(intent))
             if other != str(intent):
                 raise PhrasesError(f"{source}: the phrase {phrase!r} is listed for both {other!r} and {intent!r}")
-    return Phrases(by_key)
+        written[str(intent)] = tuple(listed)
+    return Phrases(by_key, written, source)
 
 
 def load_phrases(path: Path) -> Phrases:

@@ -159,3 +159,9 @@ async def test_stored_routes_this_release_cannot_load_leave_the_shipped_routing(
     client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
     assert (await say(client, "hello"))["action"] == "handler"
     assert any("do not load" in record.getMessage() and "teleport" in record.getMessage() for record in caplog.records)
+
+
+async def test_the_routing_page_lists_the_phrases_and_where_they_come_from(client: TestClient, csrf: str) -> None:
+    page = await follow(client, "/console/routing")
+    assert "<h2>Phrases</h2>" in page and "bot/core/demo/phrases.yaml</code>" in page
+    assert "<dt><code>thanks</code></dt>" in page and "gracias, muchas gracias, merci" in page
