@@ -62,6 +62,8 @@ DOUBT_WITHIN_S = 120  # a "no" or the same question again this soon after an ans
 DOUBTING_HANDLERS = ("deny", "complaint")
 FOLLOW_UP_WORDS = 12  # a longer message stands on its own
 POINTERS = frozenset({"that", "it", "this", "those", "them"})  # words that point back at the message before
+FILLERS = frozenset({"ok", "okay", "alright", "right", "hmm", "oh", "well"})  # acknowledgements a follow-up opens with
+SWAPS = frozenset({"what about", "how about"})  # openings that ask the question before about something else
 SHORT_WORDS = 2  # a message this short is vague by nature (policy: ``short_window``)
 NEVER_OVERRIDDEN = ("human_handoff", "complaint")  # a named order does not outrank asking for a person
 ANSWERS_A_QUESTION = ("affirm", "deny")
@@ -222,7 +224,7 @@ class Responder:
             return await self._run_handler(context, session_id, named, message.text, named == context.handler,
                                            understood)
         if context.last_answer and decision.action != Action.HANDLER and follows_up(message.text) \
-                and self.routing.route_for(understood.intent.label).kind == "search" \
+                and (self.routing.route_for(understood.intent.label).kind == "search" or not _sure(understood)) \
                 and (decision.action != Action.ANSWER or points_back(message.text)):
             # A follow-up of an answer ("and do I pay the postage for that?") is read with the
             # question answered. It asks something further, so the entry just answered is not its
@@ -230,7 +232,8 @@ class Responder:
             # reading ("postage": the shipping costs) gives way to a clear combined one.
             understood, decision = await self._with_previous(context.last_answer[1], message.text, understood,
                                                              decision, answered=context.last_faq,
-                                                             prefer=points_back(message.text))
+                                                             prefer=points_back(message.text),
+                                                             swap=swaps_subject(message.text))
         elif context.clarified and decision.action != Action.HANDLER and decision.faq_id not in context.choices:
             # The message after choices were offered narrows the vague one that got them ("returns",
             # then "like how long do i have after it arrives"): read together, kept only when that
@@ -273,7 +276,7 @@ class Responder:
 
     async def _with_previous(self, previous: str, text: str, understood: Understood, decision: Decision,
                              within: tuple[str, ...] | None = None, answered: str | None = None,
-                             prefer: bool = False) -> tuple[Understood, Decision]:
+                             prefer: bool = False, swap: bool = False) -> tuple[Understood, Decision]:
         """A message read together with the one before; kept only if that gives a clear answer.
 
         After choices (``within``): one of them, and over the message's own answer only when it
@@ -283,14 +286,16 @@ class Responder:
         of its own keeps it, unless it cannot be read alone (``prefer``: "and do I pay the
         postage for that?") and the reading together picks another of the entries it resembles
         most ("return shipping" among "shipping costs", "customs", ...). Asked again in other
-        words (its own answer is the one given), it keeps that answer.
+        words (its own answer is the one given), it keeps that answer. One that asks the same
+        about something else (``swap``: "what about the UK?" after "do you deliver to
+        Switzerland?") may get the answer just given again: it is the same question.
         """
         together = f"{previous} {text}"
         combined = await self.inference.submit(together)
-        if answered is not None:
+        if answered is not None and not swap:
             combined = replace(combined, hits=tuple(hit for hit in combined.hits if hit.faq_id != answered))
         followed = self._decide(combined, together)
-        if followed.action != Action.ANSWER or followed.faq_id == answered or \
+        if followed.action != Action.ANSWER or (followed.faq_id == answered and not swap) or \
                 (within is not None and followed.faq_id not in within):
             return understood, decision  # (an intent routed to the answered entry decides so, whatever the hits)
         if decision.action == Action.ANSWER:
@@ -438,13 +443,43 @@ def points_back(text: str) -> bool:
 
 def follows_up(text: str) -> bool:
     """Does the message lean on the one before ("and what about PayPal?", "do I pay for that")?
-    Short, and opening with "and", "also", "what about"..., or pointing back with "that" or "it"."""
-    words = re.findall(r"[\w']+", text.casefold())
+    Short, and opening with "and", "also", "what about"... (after an "ok" or so), or pointing back
+    with "that" or "it"."""
+    words = _words(text)
     if not words or len(words) > FOLLOW_UP_WORDS:
         return False
     opening = " ".join(words[:2])
-    return words[0] in ("and", "also", "plus", "so") or opening in ("what about", "how about", "ok and", "okay and") \
-        or bool(POINTERS & set(words))
+    return words[0] in ("and", "also", "plus", "so") or opening in SWAPS or bool(POINTERS & set(words))
+
+
+def swaps_subject(text: str) -> bool:
+    """Does the message ask the question before about something else ("ok what about the UK
+    then", "and how about PayPal?")? Not when that something only points back ("what about
+    those"): such a message asks nothing new.
+
+    >>> swaps_subject("ok what about the uk then"), swaps_subject("and what about those")
+    (True, False)
+    """
+    words = _words(text)
+    if words[:1] in (["and"], ["so"], ["also"]):
+        words = words[1:]
+    if " ".join(words[:2]) not in SWAPS:
+        return False
+    return any(word not in POINTERS and word not in STOP_WORDS for word in words[2:])
+
+
+def _words(text: str) -> list[str]:
+    """The message's words, without the acknowledgements it opens with ("ok", "alright", ...)."""
+    words = re.findall(r"[\w']+", text.casefold())
+    while words and words[0] in FILLERS:
+        words = words[1:]
+    return words
+
+
+def _sure(understood: Understood) -> bool:
+    """Is the intent model's reading of the message one a handler would run on?"""
+    intent = understood.intent
+    return intent.in_scope and intent.confidence >= understood.brain.thresholds.handler
 
 
 def asked_again(first: str, second: str) -> bool:

@@ -171,7 +171,7 @@ def test_a_follow_up_leans_on_the_message_before() -> None:
     from bot.core.responder import follows_up
 
     for text in ("and what about paypal", "do i have to pay the postage for that", "What about express?",
-                 "ok and which currency", "also gift cards?"):
+                 "ok and which currency", "also gift cards?", "ok what about the uk then", "alright, how about klarna"):
         assert follows_up(text), text
     for text in ("How long does delivery take?", "hello", "",
                  "and I would like to know a great many things about your whole returns process please"):
@@ -190,6 +190,27 @@ async def test_a_follow_up_is_read_with_the_question_just_answered(client: TestC
     await responder.respond("web:repeat", "web", "Which payment methods do you accept?")
     again = await responder.respond("web:repeat", "web", "and what about those")
     assert again.faq_id != "payment-methods" and again.action == (await responder.explain("and what about those")).reply.action
+
+
+def test_a_follow_up_may_ask_the_same_question_about_something_else() -> None:
+    from bot.core.responder import swaps_subject
+
+    for text in ("ok what about the uk then", "and how about PayPal?", "so what about express", "What about Norway"):
+        assert swaps_subject(text), text
+    for text in ("and what about those", "what about it?", "and do i pay the postage for that", "how long", ""):
+        assert not swaps_subject(text), text
+
+
+async def test_the_same_question_about_something_else_gets_the_answer_just_given_again(client: TestClient) -> None:
+    """ "Which countries do you ship to?" then "ok what about the united kingdom then": alone, the
+    second is no question the bot can answer; it asks the first one about the UK, whose answer is
+    the one just given."""
+    responder = responder_of(client)
+    alone = await responder.explain("ok what about the united kingdom then")
+    assert alone.reply.action == Action.FALLBACK
+    assert (await responder.respond("web:swap", "web", "Which countries do you ship to?")).faq_id == "shipping-countries"
+    again = await responder.respond("web:swap", "web", "ok what about the united kingdom then")
+    assert again.action == Action.ANSWER and again.faq_id == "shipping-countries" and "follow-up" in again.reason
 
 
 async def test_a_follow_up_asks_something_further_than_the_answer_just_given(client: TestClient) -> None:
