@@ -46,9 +46,6 @@ class Phrases:
         """The intent ``text`` is a phrase of, or None."""
         return self.by_key.get(phrase_key(text)) if self.by_key else None
 
-    def __len__(self) -> int:
-        return len(self.by_key)
-
 
 def phrase_key(text: str) -> str:
     """What a message and a phrase are compared by: case-folded, accents dropped, and every run

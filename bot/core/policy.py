@@ -79,7 +79,7 @@ class Decision:
 def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: Thresholds,
            short: bool = False) -> Decision:
     """What to do with one message; see the module docstring for the rules."""
-    confident = intent.in_scope and intent.confidence >= thresholds.handler
+    confident = is_confident(intent, thresholds)
     clear = bool(hits) and hits[0].score >= thresholds.answer and _lead(hits) >= thresholds.margin
     overruled = ""  # why a clear FAQ answer beats a handler intent (rule 1), in words
     if route.kind == "handler" and confident:
@@ -144,6 +144,11 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
         f"reads {intent.label} ({intent.confidence:.2f}), not a question for the FAQ"
     return Decision(Action.FALLBACK, f"top FAQ score {top.score:.2f} is {unclear}, and no choices are offered: "
                     f"the intent model {reading}")
+
+
+def is_confident(intent: IntentGuess, thresholds: Thresholds) -> bool:
+    """Is the intent reading one a handler runs on (in scope, at least ``handler``)?"""
+    return intent.in_scope and intent.confidence >= thresholds.handler
 
 
 def _overrule(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: Thresholds,

@@ -26,7 +26,7 @@ from bot.core.brain import Brain, BrainKeeper
 from bot.core.handlers import Handler, HandlerTurn
 from bot.core.handoff import HandoffDesk
 from bot.core.phrases import Phrases
-from bot.core.policy import MAX_CHOICES, Decision, IntentGuess, decide
+from bot.core.policy import MAX_CHOICES, Decision, IntentGuess, decide, is_confident
 from bot.core.related import RelatedQuestions
 from bot.core.replies import (
     HUMAN,
@@ -224,7 +224,8 @@ class Responder:
             return await self._run_handler(context, session_id, named, message.text, named == context.handler,
                                            understood)
         if context.last_answer and decision.action != Action.HANDLER and follows_up(message.text) \
-                and (self.routing.route_for(understood.intent.label).kind == "search" or not _sure(understood)) \
+                and (self.routing.route_for(understood.intent.label).kind == "search"
+                     or not is_confident(understood.intent, understood.brain.thresholds)) \
                 and (decision.action != Action.ANSWER or points_back(message.text)):
             # A follow-up of an answer ("and do I pay the postage for that?") is read with the
             # question answered. It asks something further, so the entry just answered is not its
@@ -475,11 +476,6 @@ def _words(text: str) -> list[str]:
         words = words[1:]
     return words
 
-
-def _sure(understood: Understood) -> bool:
-    """Is the intent model's reading of the message one a handler would run on?"""
-    intent = understood.intent
-    return intent.in_scope and intent.confidence >= understood.brain.thresholds.handler
 
 
 def asked_again(first: str, second: str) -> bool:
