@@ -64,6 +64,7 @@ FOLLOW_UP_WORDS = 12  # a longer message stands on its own
 POINTERS = frozenset({"that", "it", "this", "those", "them"})  # words that point back at the message before
 FILLERS = frozenset({"ok", "okay", "alright", "right", "hmm", "oh", "well"})  # acknowledgements a follow-up opens with
 SWAPS = frozenset({"what about", "how about"})  # openings that ask the question before about something else
+CONTINUERS = frozenset({"and", "also", "plus", "so"})  # a message opening with one goes on from the one before
 SHORT_WORDS = 2  # a message this short is vague by nature (policy: ``short_window``)
 NEVER_OVERRIDDEN = ("human_handoff", "complaint")  # a named order does not outrank asking for a person
 ANSWERS_A_QUESTION = ("affirm", "deny")
@@ -450,7 +451,7 @@ def follows_up(text: str) -> bool:
     if not words or len(words) > FOLLOW_UP_WORDS:
         return False
     opening = " ".join(words[:2])
-    return words[0] in ("and", "also", "plus", "so") or opening in SWAPS or bool(POINTERS & set(words))
+    return words[0] in CONTINUERS or opening in SWAPS or bool(POINTERS & set(words))
 
 
 def swaps_subject(text: str) -> bool:
@@ -462,7 +463,7 @@ def swaps_subject(text: str) -> bool:
     (True, False)
     """
     words = _words(text)
-    if words[:1] in (["and"], ["so"], ["also"]):
+    if words and words[0] in CONTINUERS:
         words = words[1:]
     if " ".join(words[:2]) not in SWAPS:
         return False
@@ -475,7 +476,6 @@ def _words(text: str) -> list[str]:
     while words and words[0] in FILLERS:
         words = words[1:]
     return words
-
 
 
 def asked_again(first: str, second: str) -> bool:
