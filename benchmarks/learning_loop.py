@@ -130,13 +130,15 @@ async def converse(url: str, rows: list[tuple[str, str]], concurrency: int) -> t
 
 
 def keep_chatting(url: str, texts: list[str], stop: threading.Event, counts: dict[str, int]) -> None:
-    """A user who keeps writing while the bot retrains and swaps bundles."""
+    """Users who keep writing while the bot retrains and swaps bundles: each message a new
+    conversation, so that three unanswered ones in a row never hand the rest to a person (whose
+    relayed replies name no bundle, and would measure no swap)."""
     import urllib.error
     import urllib.request
 
     i = 0
     while not stop.is_set():
-        body = json.dumps({"session_id": "during-swap-user", "text": texts[i % len(texts)]}).encode()
+        body = json.dumps({"session_id": f"during-swap-user-{i}", "text": texts[i % len(texts)]}).encode()
         request = urllib.request.Request(f"{url}/api/chat", data=body, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
