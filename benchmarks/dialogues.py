@@ -89,7 +89,8 @@ def write(results: dict[str, list[Outcome]], out: Path, bundle: str) -> dict[str
              "Every dialogue of `benchmarks/dialogues/` played against a real `supportbot serve` over HTTP, each "
              "as a new web-chat customer. A dialogue passes when every checked turn does. The tuning part may be "
              "used to tune thresholds and policy; the held-out part never is; the fresh part was written once the "
-             "held-out part had been read for failures, and is never read so. Confidently wrong: an FAQ answer "
+             "held-out part had been read for failures, and is never read so; the fresh2 part was written by someone "
+             "who had seen no result, before any run on it. Confidently wrong: an FAQ answer "
              "where none, or another entry, was expected.", ""]
     for name, part in parts.items():
         lines += [f"## {name} part", "",
