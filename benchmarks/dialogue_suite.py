@@ -36,7 +36,7 @@ import aiohttp
 import yaml
 
 SUITE_DIR = Path(__file__).resolve().parent / "dialogues"
-PARTS = ("tuning", "heldout", "fresh", "fresh2")
+PARTS = ("tuning", "heldout", "fresh", "fresh2", "fresh3")
 CATEGORIES = ("faq", "small_talk", "frustration", "out_of_scope", "vague", "order_status", "handoff",
               "mixed_language")
 ACTIONS = ("answer", "handler", "clarify", "fallback", "handoff", "relayed", "rejected")
