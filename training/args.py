@@ -44,10 +44,6 @@ class IntentTrainingArgs:
     train_only: intents the split leaves wholly in training (learnt, not validated): a retrain's
         intents that staff labels brought, which its gate measures on phrasings it holds out.
     oos_label: rows with this label are out-of-scope examples, never a class.
-    faq_intent: the intent whose messages are questions for the FAQ (the demo's ``faq``): joint
-        training adds every FAQ question and alternative phrasing to its examples
-        (``training.joint``), so the classifier learns the FAQ's whole range of topics as in scope
-        rather than the few dozen examples the intents file has. "" adds none.
     oos_score: "max_softmax", "energy", "knn", or "auto" (the best validation AUROC among
         max_softmax, knn and, when validation has out-of-scope rows, energy;
         ``training.calibration``).
@@ -65,10 +61,6 @@ class IntentTrainingArgs:
         that the ``knn`` out-of-scope score and the vote measure with. 0, the default, turns it
         off: it helped the benchmark sets, and cost the demo shop's dialogue suite some
         out-of-scope answers (docs/checkpoints.md).
-    class_balance: how much each intent's rows weigh against its share of the training rows: an
-        intent's weight in the loss is (mean rows per intent / its rows) ** class_balance. 0, the
-        default, weighs every row alike; 0.5 keeps a large intent (the FAQ's phrasings added by
-        ``faq_intent``) from drawing the messages of small ones.
     precision: "auto" = bf16 on GPUs and CPUs that support it natively, fp16 on other GPUs, else fp32.
     """
 
@@ -89,13 +81,11 @@ class IntentTrainingArgs:
     max_valid_rows: int = 500
     train_only: tuple[str, ...] = ()
     oos_label: str = "oos"
-    faq_intent: str = ""
     oos_score: str = "auto"
     oos_share: float = 0.5
     knn_per_label: int = 32
     nearest_vote: float = 0.0
     preserve_base: float = 0.0
-    class_balance: float = 0.0
     precision: str = "auto"
     seed: int = 42
 
@@ -115,15 +105,12 @@ class IntentTrainingArgs:
             _check(0 <= getattr(self, name) < 1, name, "a number in [0, 1)", getattr(self, name))
         _check(0 <= self.nearest_vote <= 1, "nearest_vote", "a number in [0, 1]", self.nearest_vote)
         _check(0 <= self.preserve_base <= 100, "preserve_base", "a number in [0, 100]", self.preserve_base)
-        _check(0 <= self.class_balance <= 1, "class_balance", "a number in [0, 1]", self.class_balance)
         _check(0 < self.oos_share < 1, "oos_share", "a number in (0, 1)", self.oos_share)
         _check(0 < self.valid_fraction < 1, "valid_fraction", "a number in (0, 1)", self.valid_fraction)
         _check(self.pooling in ("mean", "cls"), "pooling", "'mean' or 'cls'", self.pooling)
         _check(self.oos_score in OOS_SCORE_CHOICES, "oos_score", " or ".join(OOS_SCORE_CHOICES), self.oos_score)
         _check(self.precision in PRECISIONS, "precision", " or ".join(PRECISIONS), self.precision)
         _check(bool(self.oos_label.strip()), "oos_label", "a non-empty label", self.oos_label)
-        _check(self.faq_intent != self.oos_label, "faq_intent", "an intent, not the out-of-scope label",
-               self.faq_intent)
 
     def save(self, path: Path) -> None:
         """Write the arguments as JSON."""

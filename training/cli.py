@@ -66,7 +66,6 @@ def _train_intents(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, max_length=args.max_length, oos_label=args.oos_label,
         precision=args.precision, seed=args.seed, min_train_steps=args.min_train_steps,
         nearest_vote=args.nearest_vote, preserve_base=args.preserve_base, oos_share=args.oos_share,
-        class_balance=args.class_balance,
     )  # fmt: skip
     metrics = train_intents(args.train, args.valid, args.out, options, log=_warn)
     print(f"wrote {args.out}; validation metrics: {json.dumps(metrics)}")
@@ -93,7 +92,7 @@ def _train_joint(args: argparse.Namespace) -> int:
         base_model=args.base_model, epochs=args.epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, oos_label=args.oos_label, precision=args.precision, seed=args.seed,
         min_train_steps=args.min_train_steps, nearest_vote=args.nearest_vote, preserve_base=args.preserve_base,
-        oos_share=args.oos_share, faq_intent=args.faq_intent, class_balance=args.class_balance,
+        oos_share=args.oos_share,
     )  # fmt: skip
     retriever_options = RetrieverTrainingArgs(
         epochs=args.retriever_epochs, batch_size=args.batch_size, max_length=args.max_length,
@@ -170,9 +169,6 @@ def _add_intent_data(parser: argparse.ArgumentParser) -> None:
                         help="weight of the term keeping each example's vector near the starting encoder's: "
                              "keeps the pre-trained geometry that out-of-scope detection measures with "
                              f"(default {IntentTrainingArgs.preserve_base:g}: off; 1 helped BANKING77, CLINC150 and HINT3)")
-    parser.add_argument("--class-balance", type=float, default=IntentTrainingArgs.class_balance, metavar="P",
-                        help="an intent's weight in the loss is (mean rows per intent / its rows) ** P, 0 to 1 "
-                             f"(default {IntentTrainingArgs.class_balance:g}: every row weighs alike)")
     parser.add_argument("--oos-share", type=float, default=IntentTrainingArgs.oos_share, metavar="S",
                         help="the share of out-of-scope messages the out-of-scope threshold is chosen for, when the "
                              f"data has oos rows (default {IntentTrainingArgs.oos_share:g}: balanced accuracy; lower "
@@ -250,9 +246,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_common(joint, IntentTrainingArgs())
     joint.add_argument("--max-length", type=int, default=RetrieverTrainingArgs.max_length,
                        help="tokens per text, for both models")
-    joint.add_argument("--faq-intent", default="", metavar="INTENT",
-                       help="the intent of questions for the FAQ (e.g. faq): every FAQ question and alternative "
-                            "phrasing becomes one of its examples (default: none added)")
     joint.add_argument("--retriever-epochs", type=int, default=RetrieverTrainingArgs.epochs,
                        help=f"at least this many passes over the FAQ pairs (default {RetrieverTrainingArgs.epochs})")
     joint.set_defaults(run=_guarded("train", _train_joint))

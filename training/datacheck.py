@@ -26,7 +26,7 @@ Example::
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from training.data import IntentExample, IntentFile, read_intent_file
@@ -112,11 +112,6 @@ class FileCheck:
 class CheckedIntents:
     rows: list[IntentExample]  # what training uses, in file order
     check: FileCheck
-    added: tuple[FileCheck, ...] = ()  # examples added from elsewhere (``merge_examples``)
-
-    @property
-    def checks(self) -> tuple[FileCheck, ...]:
-        return (self.check, *self.added)
 
 
 def check_intents(data: IntentFile) -> CheckedIntents:
@@ -149,18 +144,6 @@ def check_intents(data: IntentFile) -> CheckedIntents:
     check = FileCheck(str(data.path), data.rows_read, data.empty_lines, duplicates, tuple(conflicts.values()),
                       conflict_rows, long_texts, len(rows))
     return CheckedIntents(rows, check)
-
-
-def merge_examples(checked: CheckedIntents, extra: IntentFile) -> CheckedIntents:
-    """``checked`` with the rows of ``extra`` added after its own, ``extra`` checked on its own:
-    a text ``checked`` already has, under any label, is left out of ``extra`` (the labelled file
-    wins) and counted as a repeat."""
-    known = {text_key(row.text) for row in checked.rows}
-    fresh = [row for row in extra.rows if text_key(row.text) not in known]
-    added = check_intents(IntentFile(extra.path, fresh, extra.empty_lines))
-    check = replace(added.check, source=str(extra.path), rows_read=extra.rows_read,
-                    duplicates_dropped=added.check.duplicates_dropped + len(extra.rows) - len(fresh))
-    return CheckedIntents(checked.rows + added.rows, checked.check, (*checked.added, check))
 
 
 def load_intents(path: Path) -> CheckedIntents:

@@ -10,7 +10,6 @@ Example::
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -73,8 +72,7 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
 class PooledClassifier(nn.Module):
     """Encoder -> pooling -> linear head; logits = pooled @ head.weight.T + head.bias."""
 
-    def __init__(self, encoder: nn.Module, num_labels: int, pooling: str, label_smoothing: float = 0.0,
-                 class_weights: Sequence[float] | None = None):
+    def __init__(self, encoder: nn.Module, num_labels: int, pooling: str, label_smoothing: float = 0.0):
         super().__init__()
         self.encoder = encoder
         self.head = nn.Linear(encoder.config.hidden_size, num_labels)
@@ -82,8 +80,6 @@ class PooledClassifier(nn.Module):
         nn.init.zeros_(self.head.bias)
         self.pooling = pooling
         self.label_smoothing = label_smoothing
-        # each intent's weight in the loss (``class_weights``); None weighs every row alike
-        self.class_weights = None if class_weights is None else torch.tensor(list(class_weights), dtype=torch.float32)
         self.anchor: Anchor | None = None  # the starting model's record (training.warmstart)
 
     def forward(
@@ -100,8 +96,7 @@ class PooledClassifier(nn.Module):
         logits = self.head(pooled).float()  # [batch, labels]
         if labels is None:
             return {"logits": logits}
-        weight = None if self.class_weights is None else self.class_weights.to(logits.device)
-        loss = F.cross_entropy(logits, labels, weight=weight, label_smoothing=self.label_smoothing)
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
         if self.anchor is not None and row is not None:
             loss = loss + self.anchor.loss(logits, row, pooled.float())
         return {"loss": loss, "logits": logits}

@@ -29,8 +29,8 @@ from export.checkpoint import EncoderCheckpoint, IntentCheckpoint, write_intent_
 from training.args import IntentTrainingArgs
 from training.calibration import IntentOutputs, calibrate_with_oos, calibrate_without_oos
 from training.checkpoint import atomic_output_dir, now_iso
-from training.data import MIN_TO_VALIDATE, IntentExample, IntentFile, fingerprint, split_stratified, write_intents
-from training.datacheck import DataReport, load_intents, merge_examples
+from training.data import MIN_TO_VALIDATE, IntentExample, fingerprint, split_stratified, write_intents
+from training.datacheck import DataReport, load_intents
 from training.errors import TrainingInputError
 from training.metrics import accuracy, auroc, macro_f1
 
@@ -47,13 +47,8 @@ class IntentSplits:
     report: DataReport
 
 
-def prepare_splits(train_path: Path, valid_path: Path | None, args: IntentTrainingArgs,
-                   extra: IntentFile | None = None) -> IntentSplits:
+def prepare_splits(train_path: Path, valid_path: Path | None, args: IntentTrainingArgs) -> IntentSplits:
     """Read and check the CSVs, split off validation when needed and set the ``oos`` rows aside.
-
-    ``extra`` rows (the FAQ's phrasings, ``training.joint``) join the training file's before the
-    split, checked as a file of their own; a text the training file already has is left out of
-    them: the team's label wins.
 
     This is the whole data check: ``retrain --dry-run`` runs it too, so what passes here never
     fails later for its data. Out-of-scope rows are never trained on, so every one of them, from
@@ -62,8 +57,6 @@ def prepare_splits(train_path: Path, valid_path: Path | None, args: IntentTraini
     ``report.not_validated``.
     """
     data = load_intents(train_path)
-    if extra is not None:
-        data = merge_examples(data, extra)
     labels = tuple(sorted({row.label for row in data.rows} - {args.oos_label}))
     if len(labels) < 2:
         named = f" ({', '.join(labels)})" if labels else ""
@@ -72,13 +65,13 @@ def prepare_splits(train_path: Path, valid_path: Path | None, args: IntentTraini
     if valid_path is None:
         train, valid = split_stratified(data.rows, args.valid_fraction, args.max_valid_rows, args.seed,
                                         keep=args.train_only)
-        files, reason = data.checks, "too few examples"
+        files, reason = (data.check,), "too few examples"
         if args.train_only:
             reason += f", or kept wholly for training ({', '.join(sorted(args.train_only))})"
     else:
         checked = load_intents(valid_path)
         train, valid = data.rows, checked.rows
-        files, reason = (*data.checks, checked.check), f"no rows in {valid_path}"
+        files, reason = (data.check, checked.check), f"no rows in {valid_path}"
     oos = [row for row in valid + train if row.label == args.oos_label]
     train = [row for row in train if row.label != args.oos_label]
     valid = [row for row in valid if row.label != args.oos_label]
@@ -93,21 +86,6 @@ def prepare_splits(train_path: Path, valid_path: Path | None, args: IntentTraini
     validated = {row.label for row in valid}
     missing = Counter(row.label for row in train if row.label not in validated)
     return IntentSplits(train, valid, oos, labels, DataReport(files, dict(missing), reason))
-
-
-def class_weights(splits: IntentSplits, power: float) -> list[float] | None:
-    """Each intent's weight in the loss, in ``splits.labels`` order: (mean training rows per
-    intent / the intent's rows) ** ``power`` (``IntentTrainingArgs.class_balance``); None for 0.
-
-    >>> rows = [IntentExample("a", "x")] * 3 + [IntentExample("b", "y")]
-    >>> class_weights(IntentSplits(rows, [], [], ("x", "y"), DataReport((), {}, "")), 1.0)
-    [0.6666666666666666, 2.0]
-    """
-    if not power:
-        return None
-    counts = Counter(row.label for row in splits.train)
-    mean = len(splits.train) / len(splits.labels)
-    return [(mean / max(counts[label], 1)) ** power for label in splits.labels]
 
 
 def encode_rows(tokenizer, rows: Sequence[IntentExample], labels: Sequence[str], max_length: int,
@@ -164,8 +142,7 @@ def fit(splits: IntentSplits, source: str, args: IntentTrainingArgs, work_dir: P
 
     set_seed(args.seed)
     tokenizer = load_tokenizer(source)
-    model = PooledClassifier(load_encoder(source), len(splits.labels), args.pooling, args.label_smoothing,
-                             class_weights(splits, args.class_balance))
+    model = PooledClassifier(load_encoder(source), len(splits.labels), args.pooling, args.label_smoothing)
     model.anchor = record_anchor(model, tokenizer, source, [row.text for row in splits.train], splits.labels,
                                  args.max_length, args.preserve_base)
     extend_vocabulary(tokenizer, model.encoder, [row.text for row in splits.train])

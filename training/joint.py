@@ -27,20 +27,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from knowledge.faq.entry import FaqEntry
 from training.args import IntentTrainingArgs, RetrieverTrainingArgs
 from training.checkpoint import atomic_output_dir
-from training.data import IntentExample, IntentFile, LabelledQuery, read_faq, read_intents, read_queries, split_queries
+from training.data import read_faq, read_queries, split_queries
 from training.errors import TrainingInputError
-from training.intents import (
-    IntentSplits,
-    calibrate,
-    class_weights,
-    encode_rows,
-    epochs_for,
-    prepare_splits,
-    save_checkpoint,
-)
+from training.intents import IntentSplits, calibrate, encode_rows, epochs_for, prepare_splits, save_checkpoint
 from training.retriever import (
     calibrate_search,
     choose_document,
@@ -77,13 +68,12 @@ def train_joint(inputs: JointInputs, out: Path, intent_args: IntentTrainingArgs,
 
     intent_args = replace(intent_args, max_length=retriever_args.max_length)
     retriever_args = replace(retriever_args, base_model=intent_args.base_model)
+    splits = prepare_splits(inputs.intents, inputs.valid, intent_args)
+    for line in splits.report.warnings():
+        log(line)
     entries = read_faq(inputs.faq)
     train_queries, held = split_queries(read_queries(inputs.queries, {e.faq_id for e in entries}),
                                         retriever_args.valid_fraction, retriever_args.seed)
-    splits = prepare_splits(inputs.intents, inputs.valid, intent_args,
-                            faq_examples(inputs, entries, train_queries, intent_args.faq_intent))
-    for line in splits.report.warnings():
-        log(line)
     source, base_name = resolve_base_model(intent_args.base_model)
     with atomic_output_dir(out) as tmp:
         model, tokenizer = _base(source, splits, intent_args)
@@ -115,24 +105,6 @@ def train_joint(inputs: JointInputs, out: Path, intent_args: IntentTrainingArgs,
     return {"intents": intent_metrics, "retriever": retriever_metrics}
 
 
-def faq_examples(inputs: JointInputs, entries: Sequence[FaqEntry], queries: Sequence[LabelledQuery],
-                 label: str) -> IntentFile | None:
-    """Every phrasing of every FAQ entry, and every customer query the FAQ search trains on, as an
-    example of intent ``label`` (``--faq-intent``), or None when ``label`` is "". The intents
-    file's few questions for the FAQ cannot cover its topics: the demo shop's classifier, trained
-    on them alone, read one in four of the dialogue suite's in-scope messages as out of scope
-    (``benchmarks/results/dialogues_oos.md``). The queries held out to calibrate the search are
-    left out."""
-    if not label:
-        return None
-    if label not in {row.label for row in read_intents(inputs.intents)}:
-        raise TrainingInputError(f"--faq-intent {label}: no row of {inputs.intents} has that label; the FAQ's "
-                                 "phrasings are added to an intent the file has")
-    rows = [IntentExample(text, label) for entry in entries for text in entry.phrasings()]
-    rows += [IntentExample(query.query, label) for query in queries]
-    return IntentFile(Path(f"{inputs.faq} and {inputs.queries} (as intent {label})"), rows, ())
-
-
 def _base(source: str, splits: IntentSplits, args: IntentTrainingArgs):  # type: ignore[no-untyped-def]  # torch/transformers objects: imported lazily, so left unannotated
     from transformers import set_seed
 
@@ -140,8 +112,7 @@ def _base(source: str, splits: IntentSplits, args: IntentTrainingArgs):  # type:
 
     set_seed(args.seed)
     tokenizer = load_tokenizer(source)
-    model = PooledClassifier(load_encoder(source), len(splits.labels), args.pooling, args.label_smoothing,
-                             class_weights(splits, args.class_balance))
+    model = PooledClassifier(load_encoder(source), len(splits.labels), args.pooling, args.label_smoothing)
     use_cpu, _, _ = choose_precision(args.precision)
     return model.to("cpu" if use_cpu else "cuda"), tokenizer
 

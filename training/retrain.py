@@ -254,8 +254,7 @@ class _Run:
     def _intent_args(self, build: Build, data: RunData) -> IntentTrainingArgs:
         # The new model picks intents as the active one does (with its nearest-example vote, if any)
         # and is trained and calibrated as it was (keeping its vectors near the warm encoder's, if it
-        # kept them, weighing its intents and adding the FAQ's phrasings to its FAQ intent as it did,
-        # and choosing the out-of-scope threshold for its share of out-of-scope messages).
+        # kept them, and choosing the out-of-scope threshold for its share of out-of-scope messages).
         # Its out-of-scope rule keeps the active one's score (knn, energy, max_softmax) and re-fits
         # only the threshold: which score is best is judged by AUROC on a few dozen validation rows,
         # where the scores differ by noise, and on the demo shop a switch from knn to energy cost
@@ -268,9 +267,8 @@ class _Run:
         saved = _saved_numbers(active)
         args = replace(self.options.intent_args, nearest_vote=vote, oos_score=score,
                        train_only=tuple(data.dataset.new_intents),
-                       preserve_base=saved.get("preserve_base", 0.0), class_balance=saved.get("class_balance", 0.0),
-                       oos_share=saved.get("oos_share", IntentTrainingArgs.oos_share),
-                       faq_intent=str(_saved_args(active).get("faq_intent") or self.options.intent_args.faq_intent))
+                       preserve_base=saved.get("preserve_base", 0.0),
+                       oos_share=saved.get("oos_share", IntentTrainingArgs.oos_share))
         if not self.options.warm_start:
             return args
         return replace(args, base_model=str(self.workspace.checkpoint(build, "intents") / "model"),
@@ -337,19 +335,14 @@ class _Run:
             shutil.rmtree(partial, ignore_errors=True)
 
 
-def _saved_args(checkpoint: Path) -> dict[str, object]:
-    """The arguments an intent checkpoint was trained with, from its ``training_args.json``;
-    empty when it has none."""
+def _saved_numbers(checkpoint: Path) -> dict[str, float]:
+    """The numbers an intent checkpoint was trained with (``preserve_base``, ``oos_share``, ...),
+    from its ``training_args.json``; empty when it has none."""
     try:
         saved = json.loads((checkpoint / "training_args.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return saved if isinstance(saved, dict) else {}
-
-
-def _saved_numbers(checkpoint: Path) -> dict[str, float]:
-    """The numbers an intent checkpoint was trained with (``preserve_base``, ``oos_share``, ...)."""
-    return {name: float(value) for name, value in _saved_args(checkpoint).items()
+    return {name: float(value) for name, value in (saved.items() if isinstance(saved, dict) else ())
             if isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.training.helpers import TOY_FAQ, TOY_INTENTS, TOY_QUERIES, write_csv, write_toy_intents
+from tests.training.helpers import TOY_FAQ, TOY_QUERIES, write_csv, write_toy_intents
 from training.args import IntentTrainingArgs, RetrieverTrainingArgs
 
 pytest.importorskip("transformers")
@@ -126,40 +126,3 @@ def test_nothing_to_train_the_search_on_is_a_clear_error(tmp_path: Path, tiny_be
         train_joint(inputs, tmp_path / "out", IntentTrainingArgs(base_model=str(tiny_bert_master), **FAST_INTENTS),
                     RetrieverTrainingArgs(**{**FAST_RETRIEVER, "document": "question"}))
     assert not (tmp_path / "out").exists()
-
-
-def test_faq_phrasings_become_examples_of_the_faq_intent(tmp_path: Path) -> None:
-    from training.data import LabelledQuery, read_faq
-    from training.intents import prepare_splits
-    from training.joint import JointInputs, faq_examples
-
-    faq = write_csv(tmp_path / "faq.csv", ["faq_id", "question", "answer", "alternatives"],
-                    [(*row, "how to reset a password\nI forgot my PASSWORD") for row in TOY_FAQ[:1]]
-                    + [(*row, "") for row in TOY_FAQ[1:]])
-    inputs = JointInputs(write_toy_intents(tmp_path / "intents.csv"), None, faq, faq)
-    entries = read_faq(faq)
-    queries = [LabelledQuery("my password wont work anymore", "f1")]
-    assert faq_examples(inputs, entries, queries, "") is None  # the default adds nothing
-    splits = prepare_splits(inputs.intents, None, IntentTrainingArgs(valid_fraction=0.3),
-                            faq_examples(inputs, entries, queries, "refund"))
-    rows = [(row.text, row.label) for row in splits.train + splits.valid]
-    for text in ("how do i reset my password", "how to reset a password", "I forgot my PASSWORD",
-                 "how do i delete my account", "how do i get a refund", "my password wont work anymore"):
-        assert (text, "refund") in rows, text
-    # "where is my order" is one of track_order's examples: the team's label wins, no second copy
-    assert ("where is my order", "track_order") in rows and ("where is my order", "refund") not in rows
-    assert len(rows) == sum(len(texts) for texts in TOY_INTENTS.values()) + 6
-    added = splits.report.files[1]
-    assert "as intent refund" in added.source and (added.rows_read, added.duplicates_dropped,
-                                                   added.rows_kept) == (7, 1, 6)
-
-
-def test_faq_phrasings_need_an_intent_the_file_has(tmp_path: Path) -> None:
-    from training.data import read_faq
-    from training.errors import TrainingInputError
-    from training.joint import JointInputs, faq_examples
-
-    faq = write_csv(tmp_path / "faq.csv", ["faq_id", "question", "answer"], TOY_FAQ)
-    inputs = JointInputs(write_toy_intents(tmp_path / "intents.csv"), None, faq, faq)
-    with pytest.raises(TrainingInputError, match="--faq-intent faq: no row of .* has that label"):
-        faq_examples(inputs, read_faq(faq), [], "faq")
