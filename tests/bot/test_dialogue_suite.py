@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from benchmarks.dialogue_suite import CATEGORIES, SUITE_DIR, load_suite, play, summary
+from benchmarks.dialogue_suite import CATEGORIES, PARTS, SUITE_DIR, load_suite, play, summary
 from bot.app import create_app, demo_handlers
 from bot.core.routing import DEFAULT_ROUTING, load_routing
 from bot.settings import Settings
@@ -25,26 +25,26 @@ DEMO_DATA = Path(os.environ.get("SUPPORTBOT_DIALOGUE_DATA", "/nonexistent"))
 
 def test_the_suite_is_well_formed_and_covers_every_category() -> None:
     faq_ids = {entry.faq_id for entry in read_faq_file(DEMO_FAQ).entries}
-    tuning = load_suite(SUITE_DIR / "tuning.yaml", faq_ids)
-    heldout = load_suite(SUITE_DIR / "heldout.yaml", faq_ids)
-    fresh = load_suite(SUITE_DIR / "fresh.yaml", faq_ids)
-    assert len(tuning) + len(heldout) >= 150 and len(fresh) >= 40
-    ids = [d.id for d in (*tuning, *heldout, *fresh)]
+    parts = {name: load_suite(SUITE_DIR / f"{name}.yaml", faq_ids) for name in PARTS}
+    tuning, heldout = parts["tuning"], parts["heldout"]
+    assert len(tuning) + len(heldout) >= 150 and all(len(parts[name]) >= 40 for name in PARTS[2:])
+    every = [d for part in parts.values() for d in part]
+    ids = [d.id for d in every]
     assert len(ids) == len(set(ids))
-    for part in (tuning, heldout, fresh):
+    for part in parts.values():
         counts = Counter(d.category for d in part)
         assert set(counts) == set(CATEGORIES) and min(counts.values()) >= 4, counts
     handlers = set(demo_handlers())
-    named = {t.expect.handler for d in (*tuning, *heldout, *fresh) for t in d.turns if t.expect and t.expect.handler}
+    named = {t.expect.handler for d in every for t in d.turns if t.expect and t.expect.handler}
     assert named <= handlers, named - handlers
     routed = load_routing(DEFAULT_ROUTING, demo_handlers()).handler_intents()
     assert named - {"order_status"} <= routed | {"human_handoff"}
     said = {t.say.casefold().strip() for d in tuning for t in d.turns if t.say}
-    for later in (heldout, fresh):
-        repeated = [t.say for d in later for t in d.turns if t.say and t.say.casefold().strip() in said
+    for name in PARTS[1:]:
+        repeated = [t.say for d in parts[name] for t in d.turns if t.say and t.say.casefold().strip() in said
                     and len(t.say.split()) > 3]
-        assert repeated == [], "held-out and fresh messages are not copies of tuning ones"
-        said |= {t.say.casefold().strip() for d in later for t in d.turns if t.say}
+        assert repeated == [], f"{name} messages are not copies of earlier parts' ones"
+        said |= {t.say.casefold().strip() for d in parts[name] for t in d.turns if t.say}
 
 
 @pytest.mark.skipif(not (DEMO_DATA / "bundles" / "current").exists(),
