@@ -2,8 +2,9 @@
 
 The training data's validation rows are short and clean; the dialogue suite's messages are
 written as customers write. Every message of the suite is classified once (no policy, no
-server): in scope are the messages whose turn expects no fallback; out of scope, those of the
-out-of-scope category whose turn expects one. For each bundle and part it writes the AUROC of
+server): in scope are the messages whose turn expects the bot to act on them (an answer, a
+handler, choices or a handoff; not a fallback, nor a message relayed to a person, which no model
+reads); out of scope, those of the out-of-scope category whose turn expects a fallback. For each bundle and part it writes the AUROC of
 the out-of-scope score, the share of in-scope messages the calibrated threshold rejects, and the
 share of out-of-scope messages it accepts, to ``dialogues_oos.{md,json}``:
 
@@ -26,6 +27,8 @@ from benchmarks.machine import describe_machine  # noqa: E402
 from bot.models.bundle import load_bundle  # noqa: E402
 from training.metrics import auroc  # noqa: E402
 
+ACTED_ON = {"answer", "handler", "clarify", "handoff"}  # expected actions of an in-scope message
+
 
 def messages(dialogues: list[Dialogue]) -> tuple[list[str], list[str]]:
     """(in-scope messages, out-of-scope messages) of the dialogues' checked turns."""
@@ -36,7 +39,7 @@ def messages(dialogues: list[Dialogue]) -> tuple[list[str], list[str]]:
                 continue
             if dialogue.category == "out_of_scope" and turn.expect.actions == ("fallback",):
                 outside.append(turn.say)
-            elif "fallback" not in turn.expect.actions:
+            elif set(turn.expect.actions) <= ACTED_ON:
                 inside.append(turn.say)
     return inside, outside
 

@@ -4,7 +4,8 @@ against a running bot over its chat API.
 The suite lives in ``benchmarks/dialogues/`` as YAML (``tuning.yaml``: the part thresholds and
 policy may be tuned on; ``heldout.yaml``: never used for tuning, only for the result;
 ``fresh.yaml``: written later, once the held-out part had been read for failures, never read
-so). Each
+so; ``fresh2.yaml`` and ``fresh3.yaml``: written by someone who had seen no result, committed
+before any run on them). Each
 dialogue has an id, a category and turns; a turn says or presses something and may expect:
 
 - ``action``: what the bot did (``answer``, ``handler``, ``clarify``, ``fallback``, ``handoff``,
