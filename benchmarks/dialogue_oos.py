@@ -54,8 +54,7 @@ def measure(data_dir: Path, parts: list[str]) -> dict[str, object]:
                       "auroc": round(auroc(scored_in.oos_scores.tolist(), scored_out.oos_scores.tolist()), 3),
                       "in_scope_rejected": round(float(np.mean(~scored_in.in_scope)), 3),
                       "out_of_scope_accepted": round(float(np.mean(scored_out.in_scope)), 3)}
-    manifest = json.loads((data_dir / "bundles" / "current" / "manifest.json").read_text())
-    return {"bundle": manifest["version"], "oos_score": manifest["intent"]["oos"]["score"], "parts": rows}
+    return {"bundle": bundle.version, "oos_score": bundle.manifest.intent.oos.score, "parts": rows}
 
 
 def main() -> None:
