@@ -106,6 +106,7 @@ def thresholds_for(model: Model, settings: Settings) -> Thresholds:
         short_window=settings.short_window,
         faq_sure=settings.faq_sure_threshold,
         tie_lead=settings.tie_lead,
+        oos_handler=settings.oos_handler_threshold,
     )
 
 

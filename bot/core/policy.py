@@ -11,7 +11,12 @@ that?"). Order of rules:
    ``faq_sure`` or more is, in effect, one of the entry's own phrasings ("How long does delivery
    take?" word for word): staff wrote those words for that entry, so it is answered even when the
    intent is sure. A request for a person (``HANDOFF``) is never answered by the FAQ instead;
-2. a confident, in-scope intent routed to one FAQ entry answers it;
+2. a confident, in-scope intent routed to one FAQ entry answers it; a handler intent the model
+   reads as out of scope (its logits unlike its training examples': a long story, a mixed-language
+   message) but with at least ``oos_handler`` probability runs its handler when the FAQ has no
+   answer clear at the out-of-scope bar (``answer`` + ``oos_extra``), and the message is more than
+   a word or two: "I've been going round in circles in this chat for 10 minutes. Transfer me to
+   an agent." is a request for a person (0.48) whatever the energy says;
 3. otherwise FAQ search: answer when the top score clears ``answer`` and beats the second
    entry by ``margin`` (by ``oos_extra`` more when the intent model says out of scope); offer the close ones as choices when the top is within
    ``clarify_window`` below that, only if the intent model reads the message as an in-scope
@@ -55,6 +60,7 @@ class Thresholds:
     short_window: float = 0.25  # a message of a word or two gets choices from this far below ``answer``
     faq_sure: float = 0.95  # an FAQ hit this close is the entry's own phrasing: it beats a sure handler too
     tie_lead: float = 2.0  # a near tie goes to the entry whose wording leads by this much (above 1: never)
+    oos_handler: float = 2.0  # a handler intent read as out of scope runs from this probability (above 1: never)
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,12 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
     elif route.kind == "faq" and confident:
         return Decision(Action.ANSWER, f"intent {intent.label} is routed to FAQ {route.target}",
                         faq_id=route.target, by_intent=True)
+    if route.kind == "handler" and not intent.in_scope and not short and intent.confidence >= thresholds.oos_handler \
+            and not (clear and hits[0].score >= thresholds.answer + thresholds.oos_extra):
+        return Decision(Action.HANDLER, f"intent {intent.label} ({intent.confidence:.2f} >= "
+                        f"{thresholds.oos_handler:.2f}) runs handler {route.target}, though the intent model "
+                        f"reads the message as out of scope: the FAQ has no clear answer", handler=route.target,
+                        by_intent=True)
     if not hits:
         return Decision(Action.FALLBACK, "the FAQ is empty")
     top = hits[0]

@@ -29,6 +29,24 @@ def test_out_of_scope_handler_intent_does_not_run() -> None:
     assert decision.action == "fallback"
 
 
+def test_a_handler_intent_read_as_out_of_scope_runs_from_its_own_threshold_unless_the_faq_answers() -> None:
+    """ "Transfer me to an agent." after a long story: the model's energy says unlike its training
+    examples, but its best reading, a request for a person at 0.48, is right."""
+    lenient = Thresholds(answer=0.6, margin=0.05, clarify_window=0.12, handler=0.5, oos_handler=0.45)
+    handoff, person = IntentGuess("human_handoff", 0.48, False), Route("handler", "human_handoff")
+    ran = decide(handoff, hits(0.4, 0.38), person, lenient)
+    assert ran.action == "handler" and ran.handler == "human_handoff" and "out of scope" in ran.reason
+    assert decide(handoff, hits(0.4, 0.38), person, T).action == "fallback"  # the default: never
+    assert decide(IntentGuess("human_handoff", 0.44, False), hits(0.4), person, lenient).action == "fallback"
+    # A clear answer at the out-of-scope bar (0.6 + 0.1) wins: "do you have a phone number i can ring"
+    assert decide(handoff, hits(0.75, 0.3), person, lenient).faq_id == "faq-0"
+    assert decide(handoff, hits(0.65, 0.3), person, lenient).action == "handler"
+    # A word or two is read poorly by the model: "returns" as goodbye is no goodbye
+    short = decide(IntentGuess("goodbye", 0.5, False), hits(0.65, 0.64), Route("handler", "goodbye"), lenient,
+                   short=True)
+    assert short.action == "clarify"
+
+
 def test_intent_routed_to_one_faq() -> None:
     decision = decide(IntentGuess("opening_hours", 0.9, True), hits(0.1), Route("faq", "hours"), T)
     assert decision.action == "answer" and decision.faq_id == "hours"
