@@ -25,6 +25,7 @@ from bot.console.routing import routing_table
 from bot.console.site import add_console
 from bot.core.batcher import Batcher
 from bot.core.brain import BrainKeeper, BundleModel, Model
+from bot.core.elsewhere import DEFAULT_OTHER_COMPANIES, OtherCompanies, load_other_companies
 from bot.core.handlers import Handler, builtin_handlers
 from bot.core.handoff import HandoffDesk
 from bot.core.hours import StaffedHours, away_text, staffed_hours_from
@@ -67,11 +68,13 @@ def demo_handlers() -> dict[str, Handler]:
 
 def create_app(settings: Settings, model_loader: ModelLoader = load_model,
                handlers: dict[str, Handler] | None = None,
-               routing: RoutingTable | None = None, phrases: Phrases | None = None) -> web.Application:
+               routing: RoutingTable | None = None, phrases: Phrases | None = None,
+               others: OtherCompanies | None = None) -> web.Application:
     """The bot's web application; see the module docstring."""
     handlers = demo_handlers() if handlers is None else handlers
     shipped = routing or load_routing(DEFAULT_ROUTING, handlers)
     phrases = load_phrases(DEFAULT_PHRASES) if phrases is None else phrases
+    others = load_other_companies(DEFAULT_OTHER_COMPANIES) if others is None else others
     hours = staffed_hours_from(settings)  # a SettingsError names the variable
     forwarded = forwarded_middleware(settings.trusted_networks, settings.trust_forwarded_proto)
     app = web.Application(client_max_size=settings.max_body_bytes,
@@ -101,7 +104,8 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         responder = Responder(settings, keeper, served, handlers, sessions,
                               turn_log, app[METRICS], desk,
                               related=related, history=conversations.customer_texts,
-                              entities=[(find_order_number, "order_status")], phrases=phrases)
+                              entities=[(find_order_number, "order_status")], phrases=phrases,
+                              others=others)
         await turn_log.start()
         await sessions.start()
         await housekeeping.start()

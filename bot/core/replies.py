@@ -30,6 +30,8 @@ HUMAN_LABEL, NONE_LABEL = "Talk to a person", "None of these"
 PAYLOADS = '"human", "none" or "faq:<FAQ id>"'  # what the bot's buttons carry, for error messages
 CLARIFY_TEXT = "I'm not completely sure what you mean. Did you mean one of these?"
 NONE_FITTED_TEXT = "OK, none of those. Could you tell me a bit more about what you need? Or talk to a person."
+OTHER_COMPANY_TEXT = ("That sounds like a question for {0}: I can only help with orders from us and questions "
+                      "about our shop, so {0} can answer it best. If you'd rather talk to one of our team, just say so.")
 STILL_NO_ANSWER = "Sorry, I still can't find an answer to that."
 STILL_FALLBACK_TEXT = f"{STILL_NO_ANSWER} Would you like to talk to a person?"
 ALREADY_WAITING = "You're already waiting for a person from our support team; they'll reply here."
@@ -220,6 +222,12 @@ def none_fitted(basis: Basis, streak: Streak) -> Reply:
     they are asked for more, not to rephrase. Otherwise a fallback: queued for review, offering
     a person, and counted towards calling one in."""
     return replace(fallback(basis, streak), text=NONE_FITTED_TEXT)
+
+
+def other_company(basis: Basis, streak: Streak, name: str) -> Reply:
+    """The reply to a message about another company (``bot.core.elsewhere``): said honestly, with
+    a person offered; a fallback otherwise (queued for review: staff see what customers ask)."""
+    return replace(fallback(basis, streak), text=OTHER_COMPANY_TEXT.format(name))
 
 
 def handed_off(reply: Reply, opened: Opened, away: str | None) -> Reply:

@@ -23,10 +23,11 @@ from datetime import UTC, datetime
 from bot.core.actions import Action
 from bot.core.batcher import Batcher
 from bot.core.brain import Brain, BrainKeeper
+from bot.core.elsewhere import OtherCompanies
 from bot.core.handlers import Handler, HandlerTurn
 from bot.core.handoff import HandoffDesk
 from bot.core.phrases import Phrases
-from bot.core.policy import MAX_CHOICES, Decision, IntentGuess, decide, is_confident
+from bot.core.policy import HANDOFF, MAX_CHOICES, Decision, IntentGuess, decide, is_confident
 from bot.core.related import RelatedQuestions
 from bot.core.replies import (
     HUMAN,
@@ -39,6 +40,7 @@ from bot.core.replies import (
     compose,
     handed_off,
     none_fitted,
+    other_company,
     picked,
     rejected,
     relayed,
@@ -96,13 +98,14 @@ class Responder:
                  related: RelatedQuestions | None = None,
                  history: Callable[[str], list[str]] = lambda session_id: [],
                  entities: Sequence[tuple[Callable[[str], object], str]] = (),
-                 phrases: Phrases | None = None) -> None:
+                 phrases: Phrases | None = None, others: OtherCompanies | None = None) -> None:
         self.settings = settings
         self.desk = desk
         self.related = related  # "People also ask" after an answer
         self.history = history  # a conversation's earlier customer messages (for handlers that remember)
         self.entities = entities  # (finds it in a text, handler): a message naming it goes to that handler
         self.phrases = phrases or Phrases()  # messages that are an intent word for word, whatever the model reads
+        self.others = others or OtherCompanies()  # names of other companies: a message about one is not for the FAQ
         self.keeper = keeper
         self.routing = routing
         self.handlers = handlers
@@ -184,6 +187,10 @@ class Responder:
             return Explanation(rejected(message.problem), None)
         understood = await self.inference.submit(message.text)
         decision = self._decide(understood, message.text)
+        elsewhere = self._elsewhere(message.text, decision, understood, Streak())
+        if elsewhere is not None:
+            return Explanation(elsewhere, replace(decision, action=Action.FALLBACK, reason=elsewhere.reason),
+                               understood.intent)
         if decision.action == Action.HANDLER and decision.handler:  # a rehearsal: see HandlerTurn.rehearsal
             result = await self.handlers[decision.handler](HandlerTurn(message.text, "try:explain", rehearsal=True))
             intent = understood.intent
@@ -224,6 +231,9 @@ class Responder:
             # the answer to the order handler's question, if it asked one)
             return await self._run_handler(context, session_id, named, message.text, named == context.handler,
                                            understood)
+        elsewhere = self._elsewhere(message.text, decision, understood, context.streak)
+        if elsewhere is not None:  # a change of topic too: a pending question is dropped
+            return _Turn(elsewhere, message.text)
         if context.last_answer and decision.action != Action.HANDLER and follows_up(message.text) \
                 and (self.routing.route_for(understood.intent.label).kind == "search"
                      or not is_confident(understood.intent, understood.brain.thresholds)) \
@@ -271,6 +281,18 @@ class Responder:
                   else f"the bot could not answer {ESCALATE_AFTER} messages in a row")
         opened = await self.desk.open(session_id, channel, reason)
         return replace(turn, reply=handed_off(turn.reply, opened, self.desk.away()))
+
+    def _elsewhere(self, text: str, decision: Decision, understood: Understood, streak: Streak) -> Reply | None:
+        """The reply to a message about another company, or None: "how do i cancel my netflix
+        subscription" is close to cancelling an order by meaning, but names another company, and
+        so does "my amazon parcel is late". A request for a person still reaches one, and an entry
+        about other companies (price matching) still answers."""
+        name = self.others.named(text)
+        if name is None or decision.handler == HANDOFF or (
+                decision.action == Action.ANSWER and decision.faq_id in self.others.answered_by):
+            return None
+        reason = f"the message names {name}, another company ({self.others.source})"
+        return other_company(understood.basis(reason), streak, name)
 
     def _named_entity(self, text: str) -> str | None:
         """The handler that owns something the message names (the demo: an order number)."""

@@ -1,5 +1,6 @@
 """The responder's two readings beside the models: the FAQ entries' words, which break near ties
-(``bot.core.policy``), kept up to date with the FAQ; and the intent phrases (``bot.core.phrases``)."""
+(``bot.core.policy``), kept up to date with the FAQ; the intent phrases (``bot.core.phrases``); and
+the names of other companies (``bot.core.elsewhere``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,6 +10,12 @@ from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
 from bot.core.actions import Action
+from bot.core.elsewhere import (
+    DEFAULT_OTHER_COMPANIES,
+    OtherCompaniesError,
+    load_other_companies,
+    parse_other_companies,
+)
 from bot.core.phrases import parse_phrases
 from bot.keys import KEEPER, RESPONDER, STORE
 from knowledge.faq.entry import FaqEntry
@@ -65,3 +72,38 @@ def test_an_answer_chosen_by_its_words_does_not_drop_the_question_a_handler_aske
     clear = Decision(Action.ANSWER, "clear", faq_id="order-confirmation-missing")
     by_words = Decision(Action.ANSWER, "a tie", faq_id="order-confirmation-missing", by_wording=True)
     assert _takes_over(clear, "order_status") and not _takes_over(by_words, "order_status")
+
+
+async def test_a_message_about_another_company_gets_an_honest_reply_not_the_shops_answer(client: TestClient) -> None:
+    """ "how do i cancel my netflix subscription" got the shop's cancel-order answer; a named
+    other company is not a question for the shop's FAQ or its order handler."""
+    responder = client.server.app[RESPONDER]
+    own = await responder.respond("web:others-1", "web", "How long does delivery take?")
+    assert own.action == Action.ANSWER and own.faq_id == "shipping-times"
+    theirs = await responder.respond("web:others-2", "web", "How long does AMAZON's delivery take?")
+    assert theirs.action == Action.FALLBACK and theirs.faq_id is None and "Amazon" in theirs.text
+    assert "names Amazon, another company" in theirs.reason and theirs.buttons[0].payload == "human"
+    explained = await responder.explain("how long does delivery take with disney plus")
+    assert explained.reply.action == Action.FALLBACK and "Disney Plus" in explained.reply.text
+    # ... but a request for a person reaches one, an order of the shop's is looked up, and the
+    # shop's own answer about other companies is given
+    person = await responder.respond("web:others-3", "web", "I want a person, my amazon parcel is late")
+    assert person.action == Action.HANDOFF
+    order = await responder.respond("web:others-4", "web", "where is my order NW-100002, bought on the amazon app?")
+    assert order.handler == "order_status" and "NW-100002" in order.text
+    match = await responder.respond("web:others-5", "web", "Do you price match? amazon has it cheaper")
+    assert match.action == Action.ANSWER and match.faq_id == "price-match"
+
+
+def test_other_companies_are_named_by_whole_words_and_their_file_is_checked() -> None:
+    others = parse_other_companies({"names": ["Amazon", "H&M", "Disney+", "bol.com"], "answered_by": ["price-match"]})
+    assert others.named("my Amazon parcel") == "Amazon" and others.named("AMAZON!!") == "Amazon"
+    assert others.named("is this from h&m?") == "H&M" and others.named("my disney+ account") == "Disney+"
+    assert others.named("ordered it on bol.com") == "bol.com"
+    assert others.named("amazonian plants") is None and others.named("hm, ok") is None
+    assert load_other_companies(DEFAULT_OTHER_COMPANIES).named("cancel my netflix subscription") == "Netflix"
+    assert load_other_companies(DEFAULT_OTHER_COMPANIES).named("can I pay with PayPal or Apple Pay?") is None
+    for bad in ([], {"names": "Amazon"}, {"names": [""]}, {"names": ["!!"]}, {"nmes": ["Amazon"]},
+                {"answered_by": [3]}):
+        with pytest.raises(OtherCompaniesError):
+            parse_other_companies(bad, "others.yaml")
