@@ -17,6 +17,10 @@ Example::
     phrases = load_phrases(DEFAULT_PHRASES)
     phrases.intent_of("Merci !")      # "thanks"
     phrases.intent_of("merci, and my order?")      # None
+    phrases.after_greeting("hello where's my order")      # "where's my order"
+
+A message that opens with a greeting and goes on ("hello where's my order") is not a greeting:
+the responder reads it again without the greeting when the intent model read it as one.
 """
 from __future__ import annotations
 
@@ -30,6 +34,10 @@ import yaml
 
 DEFAULT_PHRASES = Path(__file__).resolve().parent / "demo" / "phrases.yaml"
 _NOT_WORD = re.compile(r"[\W_]+")
+GREETING = "greeting"  # the intent (and built-in handler) of a hello
+# How an English message opens with a greeting (the file's greeting phrases add the shop's other languages)
+OPENERS = ("hi", "hii", "hello", "hey", "heyy", "heyyy", "hiya", "heya", "howdy", "hi there", "hello there",
+           "hey there", "good morning", "good afternoon", "good evening", "morning", "evening")
 
 
 class PhrasesError(ValueError):
@@ -45,6 +53,17 @@ class Phrases:
     def intent_of(self, text: str) -> str | None:
         """The intent ``text`` is a phrase of, or None."""
         return self.by_key.get(phrase_key(text)) if self.by_key else None
+
+    def after_greeting(self, text: str) -> str | None:
+        """What ``text`` says after the greeting it opens with ("hello? my parcel" -> "my parcel"),
+        or None: it opens with none, or little follows (a word: "hi there", "hello friend")."""
+        openers = {phrase_key(phrase) for phrase in (*OPENERS, *self.listed.get(GREETING, ()))}
+        words = list(re.finditer(r"\w+", text))
+        for opener in sorted(openers, key=len, reverse=True):
+            count = len(opener.split())
+            if len(words) >= count + 2 and phrase_key(" ".join(w.group() for w in words[:count])) == opener:
+                return text[words[count].start():]
+        return None
 
 
 def phrase_key(text: str) -> str:

@@ -26,7 +26,7 @@ from bot.core.brain import Brain, BrainKeeper
 from bot.core.elsewhere import OtherCompanies
 from bot.core.handlers import Handler, HandlerTurn
 from bot.core.handoff import HandoffDesk
-from bot.core.phrases import Phrases
+from bot.core.phrases import GREETING, Phrases
 from bot.core.policy import HANDOFF, MAX_CHOICES, Decision, IntentGuess, decide, is_confident
 from bot.core.related import RelatedQuestions
 from bot.core.replies import (
@@ -225,6 +225,14 @@ class Responder:
                              asked=brain.entries[chosen].question if chosen in brain.entries else None)
         understood = await self.inference.submit(message.text)
         decision = self._decide(understood, message.text)
+        rest = self.phrases.after_greeting(message.text) if decision.handler == GREETING else None
+        if rest is not None:
+            # "hello where's my order": a greeting that goes on is read again without it, and that
+            # reading kept when it finds more than a greeting (a fallback is no better)
+            again = await self.inference.submit(rest)
+            redecided = self._decide(again, rest)
+            if redecided.handler != GREETING and redecided.action != Action.FALLBACK:
+                understood, decision = again, redecided
         named = self._named_entity(message.text)
         if named and decision.handler not in NEVER_OVERRIDDEN:
             # "sorry, I meant NW-100003": a message that names an order is about that order (and
@@ -531,3 +539,4 @@ def _takes_over(decision: Decision, pending: str) -> bool:
         return False
     return (decision.action == Action.HANDLER and decision.handler != pending) or \
         (decision.action == Action.ANSWER and not decision.by_wording)
+

@@ -107,3 +107,14 @@ def test_other_companies_are_named_by_whole_words_and_their_file_is_checked() ->
                 {"answered_by": [3]}):
         with pytest.raises(OtherCompaniesError):
             parse_other_companies(bad, "others.yaml")
+
+
+async def test_a_greeting_that_goes_on_is_read_for_what_follows(client: TestClient) -> None:
+    """ "hello where's my order" was greeted back and nothing more."""
+    responder = client.server.app[RESPONDER]
+    asked = await responder.respond("web:hello-1", "web", "Hello! where is my order?")
+    assert asked.handler == "order_status" and "order number" in asked.text
+    hello = await responder.respond("web:hello-2", "web", "hello there")
+    assert hello.handler == "greeting"
+    plain = await responder.respond("web:hello-3", "web", "hello, lovely weather")  # nothing more for the bot
+    assert plain.handler == "greeting"
