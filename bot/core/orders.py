@@ -59,6 +59,13 @@ def find_order_number(text: str, asked: bool = False) -> str | None:
     return f"NW-{match.group(1)}" if match else None
 
 
+def gives_no_number(text: str) -> bool:
+    """Does a reply to "What's your order number?" say there is none to give ("i dont have it on
+    me, im at work", "never mind")? Such a reply answers the question, whatever else it resembles."""
+    said = text.strip().lower().strip(".!").replace("’", "'")
+    return said in STOP_WORDS or any(phrase in said for phrase in NO_NUMBER)
+
+
 def order_status_handler(book: OrderBook) -> Handler:
     """A handler that answers 'where is my order' from ``book``, asking for the number."""
 
@@ -77,7 +84,7 @@ def order_status_handler(book: OrderBook) -> Handler:
                 return HandlerReply(f"Is this about order {last} again? If so, just say yes; otherwise send me "
                                     "the order number.", state={"attempts": "0", "remembered": last})
         if number is None:
-            if turn.continuing and (said in STOP_WORDS or any(p in said.replace("’", "'") for p in NO_NUMBER)):
+            if turn.continuing and gives_no_number(turn.text):
                 return HandlerReply("No problem. You'll find the number in your order confirmation email; "
                                     "send it whenever you have it. What else can I help with?")
             attempts = int(turn.state.get("attempts", "0")) + (1 if turn.continuing else 0)

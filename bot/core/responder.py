@@ -98,12 +98,16 @@ class Responder:
                  related: RelatedQuestions | None = None,
                  history: Callable[[str], list[str]] = lambda session_id: [],
                  entities: Sequence[tuple[Callable[[str], object], str]] = (),
-                 phrases: Phrases | None = None, others: OtherCompanies | None = None) -> None:
+                 phrases: Phrases | None = None, others: OtherCompanies | None = None,
+                 replies: Sequence[tuple[Callable[[str], bool], str]] = ()) -> None:
         self.settings = settings
         self.desk = desk
         self.related = related  # "People also ask" after an answer
         self.history = history  # a conversation's earlier customer messages (for handlers that remember)
         self.entities = entities  # (finds it in a text, handler): a message naming it goes to that handler
+        # (tells it, handler): a message that answers the handler's question goes back to it, whatever
+        # else it resembles ("i dont have the number on me", asked for an order number)
+        self.replies = replies
         self.phrases = phrases or Phrases()  # messages that are an intent word for word, whatever the model reads
         self.others = others or OtherCompanies()  # names of other companies: a message about one is not for the FAQ
         self.keeper = keeper
@@ -239,6 +243,8 @@ class Responder:
             # the answer to the order handler's question, if it asked one)
             return await self._run_handler(context, session_id, named, message.text, named == context.handler,
                                            understood)
+        if context.handler and any(handler == context.handler and tells(message.text) for tells, handler in self.replies):
+            return await self._run_handler(context, session_id, context.handler, message.text, True, understood)
         elsewhere = self._elsewhere(message.text, decision, understood, context.streak)
         if elsewhere is not None:  # a change of topic too: a pending question is dropped
             return _Turn(elsewhere, message.text)

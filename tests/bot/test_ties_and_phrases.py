@@ -118,3 +118,16 @@ async def test_a_greeting_that_goes_on_is_read_for_what_follows(client: TestClie
     assert hello.handler == "greeting"
     plain = await responder.respond("web:hello-3", "web", "hello, lovely weather")  # nothing more for the bot
     assert plain.handler == "greeting"
+
+
+async def test_saying_there_is_no_order_number_answers_the_question_whatever_else_it_resembles(
+        client: TestClient) -> None:
+    """ "i dont have the number on me rn, im at work" was answered with how to contact support."""
+    responder = client.server.app[RESPONDER]
+    asked = await responder.respond("web:nonumber", "web", "where is my order?")
+    assert "order number" in asked.text
+    told = await responder.respond("web:nonumber", "web", "I don't have the number, how long does delivery take?")
+    assert told.handler == "order_status" and "confirmation email" in told.text
+    # once the question is settled, the same words are read as any other message
+    again = await responder.respond("web:nonumber", "web", "how long does delivery take?")
+    assert again.action == Action.ANSWER and again.faq_id == "shipping-times"
