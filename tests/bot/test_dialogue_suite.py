@@ -79,3 +79,20 @@ def test_the_summary_counts_zeros_too() -> None:
     result = summary([Outcome(dialogue, [TurnResult("hi", "handler", None, "greeting", "Hello!")])])
     assert result["overall"]["confidently_wrong"] == 0 and result["overall"]["passed"] == 1
     assert result["categories"]["small_talk"]["confidently_wrong"] == 0
+
+
+def test_a_blind_parts_failures_are_counted_but_never_written_out(tmp_path: Path) -> None:
+    """fresh4 measures conversations nobody has read: its results give the counts, not the messages."""
+    from benchmarks.dialogue_suite import BLIND_PARTS, Dialogue, Expect, Outcome, Turn, TurnResult
+    from benchmarks.dialogues import write
+
+    def failed(part: str) -> Outcome:
+        said = f"a message of the {part} part"
+        dialogue = Dialogue(f"faq-{part}-001", "faq", (Turn(say=said, expect=Expect(("answer",))),), part)
+        return Outcome(dialogue, [TurnResult(said, "fallback", None, None, "Sorry", ["expected answer"])])
+
+    blind = BLIND_PARTS[0]
+    data = write({"tuning": [failed("tuning")], blind: [failed(blind)]}, tmp_path, "v-test")
+    written = (tmp_path / "dialogues.md").read_text() + (tmp_path / "dialogues.json").read_text()
+    assert "a message of the tuning part" in written and f"a message of the {blind} part" not in written
+    assert data["parts"][blind]["overall"]["passed"] == 0 and "1, not listed" in written
