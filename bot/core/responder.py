@@ -545,4 +545,3 @@ def _takes_over(decision: Decision, pending: str) -> bool:
         return False
     return (decision.action == Action.HANDLER and decision.handler != pending) or \
         (decision.action == Action.ANSWER and not decision.by_wording)
-
