@@ -67,7 +67,7 @@ async def test_the_tuning_part_passes_on_the_demo_bundle(tmp_path: Path) -> None
     finally:
         await server.close()
     result = summary(outcomes)
-    assert result["overall"]["pass_rate"] >= 0.85, result["failures"]  # measured 96.9% (93/96); the target is 95%
+    assert result["overall"]["pass_rate"] >= 0.85, result["failures"]  # measured 97.9% (94/96); the target is 95%
     assert result["categories"]["small_talk"]["confidently_wrong"] == 0
 
 
