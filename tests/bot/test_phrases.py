@@ -37,6 +37,8 @@ def test_an_unreadable_phrases_file_names_itself(tmp_path) -> None:
 def test_the_demo_phrases_load_and_hold_only_short_messages() -> None:
     phrases = load_phrases(DEFAULT_PHRASES)
     assert phrases.intent_of("Obrigado 🙏") == "thanks" and phrases.intent_of("Tschüss!") == "goodbye"
+    assert phrases.intent_of("Tack så mycket! 🙏") == "thanks" and phrases.intent_of("Hej då") == "goodbye"
+    assert phrases.intent_of("tak") is None  # thanks in Danish, but yes in Polish
     assert set(phrases.by_key.values()) == {"thanks", "greeting", "goodbye"}
     assert max(len(key.split()) for key in phrases.by_key) <= 3
     assert phrase_key("Dziękuję") == "dziekuje"
