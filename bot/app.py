@@ -30,7 +30,7 @@ from bot.core.handlers import Handler, builtin_handlers
 from bot.core.handoff import HandoffDesk
 from bot.core.hours import StaffedHours, away_text, staffed_hours_from
 from bot.core.housekeeping import Housekeeping
-from bot.core.orders import DEMO_ORDERS, OrderBook, find_order_number, gives_no_number, order_status_handler
+from bot.core.orders import DEMO_ORDERS, OrderBook, find_order_number, order_status_handler, tells_no_number
 from bot.core.phrases import DEFAULT_PHRASES, Phrases, load_phrases
 from bot.core.related import RelatedQuestions
 from bot.core.responder import Responder
@@ -105,7 +105,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
                               turn_log, app[METRICS], desk,
                               related=related, history=conversations.customer_texts,
                               entities=[(find_order_number, "order_status")], phrases=phrases,
-                              others=others, replies=[(gives_no_number, "order_status")])
+                              others=others, replies=[(tells_no_number, "order_status")])
         await turn_log.start()
         await sessions.start()
         await housekeeping.start()

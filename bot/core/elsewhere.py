@@ -12,10 +12,13 @@ question)::
     names: [Amazon, Netflix, Disney+]
     answered_by: [price-match]
 
-A message names one when the name's words appear in it as whole words once case, accents and
-punctuation are set aside ("NETFLIX's", "disney plus" for "Disney Plus"). The responder then
-says honestly that it can only help with the shop, and offers a person, unless the message asks
-for a person, names one of the shop's orders, or is answered by an ``answered_by`` entry.
+A message names one when the name's words appear in it as whole words once case and punctuation
+are set aside ("NETFLIX's"; "+" reads "plus": "disney+" is "Disney Plus", and "disney toys" names
+nothing). Accents count: the German "über" is not Uber. The responder then says honestly that it
+can only help with the shop, and offers a person, when the message would otherwise get an FAQ
+reply (an answer, choices or a fallback) or go to a handler that looks up something it names (the
+order handler: "my amazon parcel is late"), unless an ``answered_by`` entry answers it; small
+talk, complaints and requests for a person are answered as ever.
 
 Example::
 
@@ -25,14 +28,25 @@ Example::
 """
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from bot.core.phrases import phrase_key
-
 DEFAULT_OTHER_COMPANIES = Path(__file__).resolve().parent / "demo" / "other_companies.yaml"
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def name_key(text: str) -> str:
+    """What names and messages are compared by: case-folded, "+" read as "plus", and every run of
+    anything that is not a letter or digit one space; accents are kept ("über" is not "uber").
+
+    >>> name_key("Disney+ / NETFLIX's")
+    'disney plus netflix s'
+    """
+    return _NOT_WORD.sub(" ", unicodedata.normalize("NFC", text.casefold()).replace("+", " plus ")).strip()
 
 
 class OtherCompaniesError(ValueError):
@@ -41,7 +55,7 @@ class OtherCompaniesError(ValueError):
 
 @dataclass(frozen=True)
 class OtherCompanies:
-    by_key: dict[str, str] = field(default_factory=dict)  # the name's key (``phrase_key``) -> the name as written
+    by_key: dict[str, str] = field(default_factory=dict)  # the name's key (``name_key``) -> the name as written
     answered_by: frozenset[str] = frozenset()  # FAQ entries that answer questions about other companies
     source: str = ""
 
@@ -50,7 +64,7 @@ class OtherCompanies:
         "Disney Plus" over "Disney+"), or None."""
         if not self.by_key:
             return None
-        words = f" {phrase_key(text)} "
+        words = f" {name_key(text)} "
         return next((self.by_key[key] for key in sorted(self.by_key, key=len, reverse=True)
                      if f" {key} " in words), None)
 
@@ -67,7 +81,7 @@ def parse_other_companies(data: object, source: str = "other companies") -> Othe
             raise OtherCompaniesError(f"{source}: {key}: expected a list of non-empty strings")
     by_key: dict[str, str] = {}
     for name in names:
-        key = phrase_key(name)
+        key = name_key(name)
         if not key:
             raise OtherCompaniesError(f"{source}: the name {name!r} has no letters or digits")
         by_key.setdefault(key, name)

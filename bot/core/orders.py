@@ -66,6 +66,15 @@ def gives_no_number(text: str) -> bool:
     return said in STOP_WORDS or any(phrase in said for phrase in NO_NUMBER)
 
 
+def tells_no_number(text: str) -> bool:
+    """Does a message sent while the order handler waits for a number say there is none, clearly
+    enough to be that reply whatever else it resembles? It says so of the number ("i dont have the
+    number on me rn"), or says little else ("no idea"): "I can't find the returns form, how do I
+    return an item?" is a new question."""
+    words = re.findall(r"[\w']+", text.casefold())
+    return gives_no_number(text) and (len(words) <= 5 or bool({"number", "it", "one"} & set(words)))
+
+
 def order_status_handler(book: OrderBook) -> Handler:
     """A handler that answers 'where is my order' from ``book``, asking for the number."""
 

@@ -61,8 +61,8 @@ class Phrases:
         words = list(re.finditer(r"\w+", text))
         for opener in sorted(openers, key=len, reverse=True):
             count = len(opener.split())
-            if len(words) >= count + 2 and phrase_key(" ".join(w.group() for w in words[:count])) == opener:
-                return text[words[count].start():]
+            if len(words) > count and phrase_key(" ".join(w.group() for w in words[:count])) == opener:
+                return text[words[count].start():] if len(words) >= count + 2 else None
         return None
 
 

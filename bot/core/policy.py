@@ -99,10 +99,11 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
     elif route.kind == "faq" and confident:
         return Decision(Action.ANSWER, f"intent {intent.label} is routed to FAQ {route.target}",
                         faq_id=route.target, by_intent=True)
-    if route.kind == "handler" and not intent.in_scope and not short and intent.confidence >= thresholds.oos_handler \
+    oos_handler = max(thresholds.oos_handler, thresholds.handler)  # never easier than an in-scope reading
+    if route.kind == "handler" and not intent.in_scope and not short and intent.confidence >= oos_handler \
             and not (clear and hits[0].score >= thresholds.answer + thresholds.oos_extra):
         return Decision(Action.HANDLER, f"intent {intent.label} ({intent.confidence:.2f} >= "
-                        f"{thresholds.oos_handler:.2f}) runs handler {route.target}, though the intent model "
+                        f"{oos_handler:.2f}) runs handler {route.target}, though the intent model "
                         f"reads the message as out of scope: the FAQ has no clear answer", handler=route.target,
                         by_intent=True)
     if not hits:

@@ -224,10 +224,11 @@ def none_fitted(basis: Basis, streak: Streak) -> Reply:
     return replace(fallback(basis, streak), text=NONE_FITTED_TEXT)
 
 
-def other_company(basis: Basis, streak: Streak, name: str) -> Reply:
+def other_company(basis: Basis, name: str) -> Reply:
     """The reply to a message about another company (``bot.core.elsewhere``): said honestly, with
-    a person offered; a fallback otherwise (queued for review: staff see what customers ask)."""
-    return replace(fallback(basis, streak), text=OTHER_COMPANY_TEXT.format(name))
+    a person offered; a fallback otherwise (queued for review: staff see what customers ask), but
+    never the one that calls a person in: the bot did not fail to understand."""
+    return replace(fallback(basis, Streak()), text=OTHER_COMPANY_TEXT.format(name))
 
 
 def handed_off(reply: Reply, opened: Opened, away: str | None) -> Reply:

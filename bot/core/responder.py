@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bot.core.actions import Action
 from bot.core.batcher import Batcher
@@ -191,9 +192,9 @@ class Responder:
             return Explanation(rejected(message.problem), None)
         understood = await self.inference.submit(message.text)
         decision = self._decide(understood, message.text)
-        elsewhere = self._elsewhere(message.text, decision, understood, Streak())
+        elsewhere = self._elsewhere(message.text, decision, understood)
         if elsewhere is not None:
-            return Explanation(elsewhere, replace(decision, action=Action.FALLBACK, reason=elsewhere.reason),
+            return Explanation(elsewhere, Decision(Action.FALLBACK, elsewhere.reason),
                                understood.intent)
         if decision.action == Action.HANDLER and decision.handler:  # a rehearsal: see HandlerTurn.rehearsal
             result = await self.handlers[decision.handler](HandlerTurn(message.text, "try:explain", rehearsal=True))
@@ -243,10 +244,11 @@ class Responder:
             # the answer to the order handler's question, if it asked one)
             return await self._run_handler(context, session_id, named, message.text, named == context.handler,
                                            understood)
-        if context.handler and any(handler == context.handler and tells(message.text) for tells, handler in self.replies):
+        if context.handler and decision.handler != HANDOFF and \
+                any(handler == context.handler and tells(message.text) for tells, handler in self.replies):
             return await self._run_handler(context, session_id, context.handler, message.text, True, understood)
-        elsewhere = self._elsewhere(message.text, decision, understood, context.streak)
-        if elsewhere is not None:  # a change of topic too: a pending question is dropped
+        elsewhere = self._elsewhere(message.text, decision, understood)
+        if elsewhere is not None:  # a fallback: a pending question stays pending
             return _Turn(elsewhere, message.text)
         if context.last_answer and decision.action != Action.HANDLER and follows_up(message.text) \
                 and (self.routing.route_for(understood.intent.label).kind == "search"
@@ -296,17 +298,18 @@ class Responder:
         opened = await self.desk.open(session_id, channel, reason)
         return replace(turn, reply=handed_off(turn.reply, opened, self.desk.away()))
 
-    def _elsewhere(self, text: str, decision: Decision, understood: Understood, streak: Streak) -> Reply | None:
+    def _elsewhere(self, text: str, decision: Decision, understood: Understood) -> Reply | None:
         """The reply to a message about another company, or None: "how do i cancel my netflix
         subscription" is close to cancelling an order by meaning, but names another company, and
         so does "my amazon parcel is late". A request for a person still reaches one, and an entry
         about other companies (price matching) still answers."""
         name = self.others.named(text)
-        if name is None or decision.handler == HANDOFF or (
+        owners = {handler for _, handler in self.entities}  # the order handler: "my amazon parcel is late"
+        if name is None or (decision.action == Action.HANDLER and decision.handler not in owners) or (
                 decision.action == Action.ANSWER and decision.faq_id in self.others.answered_by):
-            return None
-        reason = f"the message names {name}, another company ({self.others.source})"
-        return other_company(understood.basis(reason), streak, name)
+            return None  # small talk, a complaint or a request for a person is answered as ever
+        reason = f"the message names {name}, another company ({Path(self.others.source).name})"
+        return other_company(understood.basis(reason), name)
 
     def _named_entity(self, text: str) -> str | None:
         """The handler that owns something the message names (the demo: an order number)."""

@@ -48,7 +48,8 @@ def test_the_demo_phrases_load_and_hold_only_short_messages() -> None:
     ("hello where's my order", "where's my order"), ("hello? my parcel", "my parcel"),
     ("Hi there, where is my order?", "where is my order?"), ("hola! do you ship to Spain?", "do you ship to Spain?"),
     ("Dzień dobry, do you ship to Poland?", "do you ship to Poland?"),
-    ("hi", None), ("hi there!", None), ("good morning 👋", None), ("hello friend", None),
+    ("hi", None), ("hi there!", None), ("good morning 👋", None), ("hello friend", None), ("hi there friend", None),
+    ("hello there, thanks", None),
     ("hiking boots, do you sell them?", None), ("where's my order, hello?", None)])
 def test_what_a_message_says_after_its_opening_greeting(text: str, rest: str | None) -> None:
     assert load_phrases(DEFAULT_PHRASES).after_greeting(text) == rest

@@ -32,7 +32,7 @@ def test_out_of_scope_handler_intent_does_not_run() -> None:
 def test_a_handler_intent_read_as_out_of_scope_runs_from_its_own_threshold_unless_the_faq_answers() -> None:
     """ "Transfer me to an agent." after a long story: the model's energy says unlike its training
     examples, but its best reading, a request for a person at 0.48, is right."""
-    lenient = Thresholds(answer=0.6, margin=0.05, clarify_window=0.12, handler=0.5, oos_handler=0.45)
+    lenient = Thresholds(answer=0.6, margin=0.05, clarify_window=0.12, handler=0.4, oos_handler=0.45)
     handoff, person = IntentGuess("human_handoff", 0.48, False), Route("handler", "human_handoff")
     ran = decide(handoff, hits(0.4, 0.38), person, lenient)
     assert ran.action == "handler" and ran.handler == "human_handoff" and "out of scope" in ran.reason
@@ -45,6 +45,9 @@ def test_a_handler_intent_read_as_out_of_scope_runs_from_its_own_threshold_unles
     short = decide(IntentGuess("goodbye", 0.5, False), hits(0.65, 0.64), Route("handler", "goodbye"), lenient,
                    short=True)
     assert short.action == "clarify"
+    # never easier than an in-scope reading: a handler threshold above it is the bar
+    stricter = Thresholds(answer=0.6, margin=0.05, clarify_window=0.12, handler=0.5, oos_handler=0.4)
+    assert decide(IntentGuess("human_handoff", 0.45, False), hits(0.4), person, stricter).action == "fallback"
 
 
 def test_intent_routed_to_one_faq() -> None:

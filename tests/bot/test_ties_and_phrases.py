@@ -84,7 +84,8 @@ async def test_a_message_about_another_company_gets_an_honest_reply_not_the_shop
     assert theirs.action == Action.FALLBACK and theirs.faq_id is None and "Amazon" in theirs.text
     assert "names Amazon, another company" in theirs.reason and theirs.buttons[0].payload == "human"
     explained = await responder.explain("how long does delivery take with disney plus")
-    assert explained.reply.action == Action.FALLBACK and "Disney Plus" in explained.reply.text
+    assert explained.reply.action == Action.FALLBACK and "Disney+" in explained.reply.text
+    assert explained.decision is not None and explained.decision.action == Action.FALLBACK
     # ... but a request for a person reaches one, an order of the shop's is looked up, and the
     # shop's own answer about other companies is given
     person = await responder.respond("web:others-3", "web", "I want a person, my amazon parcel is late")
@@ -93,6 +94,12 @@ async def test_a_message_about_another_company_gets_an_honest_reply_not_the_shop
     assert order.handler == "order_status" and "NW-100002" in order.text
     match = await responder.respond("web:others-5", "web", "Do you price match? amazon has it cheaper")
     assert match.action == Action.ANSWER and match.faq_id == "price-match"
+    # small talk is answered as ever, and the honest reply never calls a person in by itself
+    thanks = await responder.respond("web:others-6", "web", "ok thanks, I'll ask amazon then")
+    assert thanks.handler == "thanks"
+    for _ in range(3):
+        again = await responder.respond("web:others-7", "web", "How long does AMAZON's delivery take?")
+        assert again.action == Action.FALLBACK and not again.escalate and "Amazon" in again.text
 
 
 def test_other_companies_are_named_by_whole_words_and_their_file_is_checked() -> None:
@@ -101,6 +108,9 @@ def test_other_companies_are_named_by_whole_words_and_their_file_is_checked() ->
     assert others.named("is this from h&m?") == "H&M" and others.named("my disney+ account") == "Disney+"
     assert others.named("ordered it on bol.com") == "bol.com"
     assert others.named("amazonian plants") is None and others.named("hm, ok") is None
+    assert others.named("do you sell disney toys?") is None and others.named("disney plus") == "Disney+"
+    uber = parse_other_companies({"names": ["Uber"]})
+    assert uber.named("eine Frage über meine Lieferung") is None and uber.named("my UBER driver") == "Uber"
     assert load_other_companies(DEFAULT_OTHER_COMPANIES).named("cancel my netflix subscription") == "Netflix"
     assert load_other_companies(DEFAULT_OTHER_COMPANIES).named("can I pay with PayPal or Apple Pay?") is None
     for bad in ([], {"names": "Amazon"}, {"names": [""]}, {"names": ["!!"]}, {"nmes": ["Amazon"]},
@@ -128,6 +138,13 @@ async def test_saying_there_is_no_order_number_answers_the_question_whatever_els
     assert "order number" in asked.text
     told = await responder.respond("web:nonumber", "web", "I don't have the number, how long does delivery take?")
     assert told.handler == "order_status" and "confirmation email" in told.text
+    # ... but not a request for a person, nor a new question that happens to say "can't find"
+    await responder.respond("web:nonumber-2", "web", "where is my order?")
+    person = await responder.respond("web:nonumber-2", "web", "I don't know it, just get me a human agent")
+    assert person.action == Action.HANDOFF
+    await responder.respond("web:nonumber-3", "web", "where is my order?")
+    other = await responder.respond("web:nonumber-3", "web", "I can't find the returns form, how long does delivery take?")
+    assert other.action == Action.ANSWER and other.faq_id == "shipping-times"
     # once the question is settled, the same words are read as any other message
     again = await responder.respond("web:nonumber", "web", "how long does delivery take?")
     assert again.action == Action.ANSWER and again.faq_id == "shipping-times"
