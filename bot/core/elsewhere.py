@@ -33,7 +33,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from bot.core.config_file import read_yaml
 
 DEFAULT_OTHER_COMPANIES = Path(__file__).resolve().parent / "demo" / "other_companies.yaml"
 _NOT_WORD = re.compile(r"[\W_]+")
@@ -55,18 +55,18 @@ class OtherCompaniesError(ValueError):
 
 @dataclass(frozen=True)
 class OtherCompanies:
-    by_key: dict[str, str] = field(default_factory=dict)  # the name's key (``name_key``) -> the name as written
+    # the name's key (``name_key``) -> the name as written, longest key first ("Amazon Prime" over "Amazon")
+    by_key: dict[str, str] = field(default_factory=dict)
     answered_by: frozenset[str] = frozenset()  # FAQ entries that answer questions about other companies
     source: str = ""
 
     def named(self, text: str) -> str | None:
         """The listed company ``text`` names (as the file writes it; the longest name that fits:
-        "Disney Plus" over "Disney+"), or None."""
+        "Amazon Prime" over "Amazon"), or None."""
         if not self.by_key:
             return None
         words = f" {name_key(text)} "
-        return next((self.by_key[key] for key in sorted(self.by_key, key=len, reverse=True)
-                     if f" {key} " in words), None)
+        return next((name for key, name in self.by_key.items() if f" {key} " in words), None)
 
 
 def parse_other_companies(data: object, source: str = "other companies") -> OtherCompanies:
@@ -85,12 +85,10 @@ def parse_other_companies(data: object, source: str = "other companies") -> Othe
         if not key:
             raise OtherCompaniesError(f"{source}: the name {name!r} has no letters or digits")
         by_key.setdefault(key, name)
-    return OtherCompanies(by_key, frozenset(answered_by), source)
+    longest_first = dict(sorted(by_key.items(), key=lambda item: -len(item[0])))
+    return OtherCompanies(longest_first, frozenset(answered_by), source)
 
 
 def load_other_companies(path: Path) -> OtherCompanies:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise OtherCompaniesError(f"{path}: cannot read the other companies: {error}") from None
+    data = read_yaml(path, OtherCompaniesError, "the other companies")
     return parse_other_companies(data, str(path))

@@ -28,9 +28,10 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
-import yaml
+from bot.core.config_file import read_yaml
 
 DEFAULT_PHRASES = Path(__file__).resolve().parent / "demo" / "phrases.yaml"
 _NOT_WORD = re.compile(r"[\W_]+")
@@ -54,12 +55,17 @@ class Phrases:
         """The intent ``text`` is a phrase of, or None."""
         return self.by_key.get(phrase_key(text)) if self.by_key else None
 
+    @cached_property
+    def _openers(self) -> tuple[str, ...]:
+        """The greetings a message may open with, as keys, longest first."""
+        keys = {phrase_key(phrase) for phrase in (*OPENERS, *self.listed.get(GREETING, ()))}
+        return tuple(sorted(keys, key=len, reverse=True))
+
     def after_greeting(self, text: str) -> str | None:
         """What ``text`` says after the greeting it opens with ("hello? my parcel" -> "my parcel"),
         or None: it opens with none, or little follows (a word: "hi there", "hello friend")."""
-        openers = {phrase_key(phrase) for phrase in (*OPENERS, *self.listed.get(GREETING, ()))}
         words = list(re.finditer(r"\w+", text))
-        for opener in sorted(openers, key=len, reverse=True):
+        for opener in self._openers:
             count = len(opener.split())
             if len(words) > count and phrase_key(" ".join(w.group() for w in words[:count])) == opener:
                 return text[words[count].start():] if len(words) >= count + 2 else None
@@ -101,8 +107,5 @@ def parse_phrases(data: object, source: str = "phrases") -> Phrases:
 
 
 def load_phrases(path: Path) -> Phrases:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise PhrasesError(f"{path}: cannot read the intent phrases: {error}") from None
+    data = read_yaml(path, PhrasesError, "the intent phrases")
     return parse_phrases(data, str(path))

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from bot.core.config_file import read_yaml
 
 DEFAULT_ROUTING = Path(__file__).resolve().parent / "demo" / "routing.yaml"
 
@@ -73,8 +73,5 @@ def parse_routing(data: object, handler_names: Iterable[str], source: str = "rou
 
 
 def load_routing(path: Path, handler_names: Iterable[str]) -> RoutingTable:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise RoutingError(f"{path}: cannot read the routing table: {error}") from None
+    data = read_yaml(path, RoutingError, "the routing table")
     return parse_routing(data, handler_names, str(path))
