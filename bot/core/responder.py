@@ -49,7 +49,7 @@ from bot.core.replies import (
 )
 from bot.core.routing import RoutingTable
 from bot.core.sessions import Context, OverLimit, Pending, Sessions, dump, remember
-from bot.core.streak import ESCALATE_AFTER, Streak
+from bot.core.streak import ESCALATE_AFTER
 from bot.core.text import clean_text, normalise_text
 from bot.metrics import Metrics
 from bot.settings import Settings
@@ -72,6 +72,7 @@ SHORT_WORDS = 2  # a message this short is vague by nature (policy: ``short_wind
 NEVER_OVERRIDDEN = ("human_handoff", "complaint")  # a named order does not outrank asking for a person
 ANSWERS_A_QUESTION = ("affirm", "deny")
 REHEARSAL_PREFIX = "try:"  # the console's Try it conversations
+EXPLAINED = f"{REHEARSAL_PREFIX}explain"  # the session of ``explain``: a rehearsal, never stored
 REHEARSED_HANDOFF = "(Here the customer would be queued for a person from the support team.)"
 REHEARSED_RELAY = ("(A person from the support team has this conversation now: this message would go to them, "
                    "and the bot answers nothing until they hand it back. Start a new conversation to try more.)")  # handlers whose intent, while a question waits, is its answer
@@ -180,32 +181,20 @@ class Responder:
         return turn.reply
 
     async def explain(self, text: str) -> Explanation:
-        """How the bot would answer ``text`` and why, without a session, handlers or logging.
+        """How the bot would answer ``text`` as the first message of a conversation, and why:
+        the same rules as a customer's message (``_reply``), with nothing stored and any handler
+        rehearsed (``HandlerTurn.rehearsal``): described, not run.
 
         Example::
 
             explanation = await responder.explain("hello")
-            explanation.decision.handler      # "greeting": described, not run
+            explanation.decision.handler      # "greeting"
         """
-        message = normalise_text(text, self.settings.max_text_chars)
-        if message.problem:
-            return Explanation(rejected(message.problem), None)
-        understood = await self.inference.submit(message.text)
-        decision = self._decide(understood, message.text)
-        elsewhere = self._elsewhere(message.text, decision, understood)
-        if elsewhere is not None:
-            return Explanation(elsewhere, Decision(Action.FALLBACK, elsewhere.reason),
-                               understood.intent)
-        if decision.action == Action.HANDLER and decision.handler:  # a rehearsal: see HandlerTurn.rehearsal
-            result = await self.handlers[decision.handler](HandlerTurn(message.text, "try:explain", rehearsal=True))
-            intent = understood.intent
-            reply = Reply(result.text, Action.HANDOFF if result.handoff else Action.HANDLER, handler=decision.handler,
-                          intent=intent.label, confidence=intent.confidence, in_scope=intent.in_scope,
-                          hits=understood.hits, reason=decision.reason, bundle_version=understood.brain.version)
-            return Explanation(reply, decision, understood.intent)
-        # A new conversation's streak: as the bot answers someone it has not failed yet.
-        return Explanation(compose(understood.brain, decision, understood.basis(decision.reason), Streak()),
-                           decision, understood.intent)
+        turn = await self._reply(EXPLAINED, Context(), True, text, None)
+        reply, decision = turn.reply, turn.decision
+        if decision is not None and reply.handler is not None:  # the rule that chose the handler, not its name
+            reply = replace(reply, reason=decision.reason)
+        return Explanation(reply, decision, turn.intent)
 
     async def _reply(self, session_id: str, context: Context, allowed: bool, text: str,
                      choice: str | None) -> _Turn:
@@ -228,9 +217,14 @@ class Responder:
                 chosen = context.choices[number]
                 return _Turn(picked(brain, chosen, Basis("picked by number")), message.text,
                              asked=brain.entries[chosen].question if chosen in brain.entries else None)
-        understood = await self.inference.submit(message.text)
-        decision = self._decide(understood, message.text)
-        rest = self.phrases.after_greeting(message.text) if decision.handler == GREETING else None
+        return await self._read(context, session_id, message.text)
+
+    async def _read(self, context: Context, session_id: str, text: str) -> _Turn:
+        """The reply to a message the models read (``_reply``'s last step), with the reading and
+        the decision it rests on."""
+        understood = await self.inference.submit(text)
+        decision = self._decide(understood, text)
+        rest = self.phrases.after_greeting(text) if decision.handler == GREETING else None
         if rest is not None:
             # "hello where's my order": a greeting that goes on is read again without it, and that
             # reading kept when it finds more than a greeting (a fallback is no better)
@@ -238,43 +232,54 @@ class Responder:
             redecided = self._decide(again, rest)
             if redecided.handler != GREETING and redecided.action != Action.FALLBACK:
                 understood, decision = again, redecided
-        named = self._named_entity(message.text)
+        named = self._named_entity(text)
         if named and decision.handler not in NEVER_OVERRIDDEN:
             # "sorry, I meant NW-100003": a message that names an order is about that order (and
             # the answer to the order handler's question, if it asked one)
-            return await self._run_handler(context, session_id, named, message.text, named == context.handler,
-                                           understood)
+            owns = Decision(Action.HANDLER, f"the message names what handler {named} looks after "
+                            f"(it would have been: {decision.reason})", handler=named)
+            return await self._run_handler(context, session_id, named, text, named == context.handler,
+                                           understood, decided=owns)
         if context.handler and decision.handler != HANDOFF and \
-                any(handler == context.handler and tells(message.text) for tells, handler in self.replies):
-            return await self._run_handler(context, session_id, context.handler, message.text, True, understood)
-        elsewhere = self._elsewhere(message.text, decision, understood)
+                any(handler == context.handler and tells(text) for tells, handler in self.replies):
+            told = Decision(Action.HANDLER, f"the message answers handler {context.handler}'s question",
+                            handler=context.handler)
+            return await self._run_handler(context, session_id, context.handler, text, True, understood,
+                                           decided=told)
+        elsewhere = self._elsewhere(text, decision, understood)
         if elsewhere is not None:  # a fallback: a pending question stays pending
-            return _Turn(elsewhere, message.text)
-        if context.last_answer and decision.action != Action.HANDLER and follows_up(message.text) \
+            return _Turn(elsewhere, text, decision=Decision(Action.FALLBACK, elsewhere.reason),
+                         intent=understood.intent)
+        if context.last_answer and decision.action != Action.HANDLER and follows_up(text) \
                 and (self.routing.route_for(understood.intent.label).kind == "search"
                      or not is_confident(understood.intent, understood.brain.thresholds)) \
-                and (decision.action != Action.ANSWER or points_back(message.text)):
+                and (decision.action != Action.ANSWER or points_back(text)):
             # A follow-up of an answer ("and do I pay the postage for that?") is read with the
             # question answered. It asks something further, so the entry just answered is not its
             # answer; and one that points back ("that", "it") means nothing alone, so its own
             # reading ("postage": the shipping costs) gives way to a clear combined one.
-            understood, decision = await self._with_previous(context.last_answer[1], message.text, understood,
+            understood, decision = await self._with_previous(context.last_answer[1], text, understood,
                                                              decision, answered=context.last_faq,
-                                                             prefer=points_back(message.text),
-                                                             swap=swaps_subject(message.text))
+                                                             prefer=points_back(text),
+                                                             swap=swaps_subject(text))
         elif context.clarified and decision.action != Action.HANDLER and decision.faq_id not in context.choices:
             # The message after choices were offered narrows the vague one that got them ("returns",
             # then "like how long do i have after it arrives"): read together, kept only when that
             # answers one of the choices, and better than the message's own answer if it has one,
             # so a new topic is read on its own.
-            understood, decision = await self._with_previous(context.clarified, message.text, understood,
+            understood, decision = await self._with_previous(context.clarified, text, understood,
                                                              decision, within=context.choices)
         if context.handler and not _takes_over(decision, context.handler):
-            return await self._run_handler(context, session_id, context.handler, message.text, True, understood)
+            waiting = Decision(Action.HANDLER, f"handler {context.handler} asked a question and the message does "
+                               f"not change the subject (it would have been: {decision.reason})",
+                               handler=context.handler)
+            return await self._run_handler(context, session_id, context.handler, text, True, understood,
+                                           decided=waiting)
         if decision.action == Action.HANDLER and decision.handler:
-            return await self._run_handler(context, session_id, decision.handler, message.text, False, understood)
+            return await self._run_handler(context, session_id, decision.handler, text, False, understood,
+                                           decided=decision)
         return _Turn(compose(understood.brain, decision, understood.basis(decision.reason), context.streak),
-                     message.text)
+                     text, decision=decision, intent=understood.intent)
 
     def _relay(self, handoff: Handoff, note: WaitingNote, allowed: bool, text: str, choice: str | None) -> _Turn:
         """A message for the person who has (or will take) the conversation; see ``replies.relayed``."""
@@ -388,7 +393,8 @@ class Responder:
         return _Turn(none_fitted(Basis("none of the offered choices fitted"), context.streak), logged)  # "none"
 
     async def _run_handler(self, context: Context, session_id: str, name: str, text: str, continuing: bool,
-                           understood: Understood | None, logged: str | None = None) -> _Turn:
+                           understood: Understood | None, logged: str | None = None,
+                           decided: Decision | None = None) -> _Turn:
         handler = self.handlers[name]
         result = await handler(HandlerTurn(text, session_id, continuing, dict(context.handler_state),
                                            asked_person=context.asked_person,
@@ -398,13 +404,13 @@ class Responder:
         reply = Reply(result.text, Action.HANDOFF if result.handoff else Action.HANDLER, handler=name,
                       intent=intent.label if intent else None,
                       confidence=intent.confidence if intent else None,
-                      in_scope=intent.in_scope if intent else None,
+                      in_scope=intent.in_scope if intent else None, hits=understood.hits if understood else (),
                       reason=f"handler {name}" + (" (continuing)" if continuing else ""),
                       bundle_version=self.keeper.current.version, handoff=result.handoff,
                       buttons=(Button(HUMAN_LABEL, HUMAN),) if result.offer_person or result.asks_person else (),
                       asks_person=result.asks_person)
         pending = Pending(name, result.state) if result.state is not None else None
-        return _Turn(reply, text if logged is None else logged, pending)
+        return _Turn(reply, text if logged is None else logged, pending, decision=decided, intent=intent)
 
     async def _store(self, session_id: str, channel: str, text: str, reply: Reply, started: float,
                      arrived: str, state: str | None = None, message_id: str | None = None,
@@ -455,6 +461,8 @@ class _Turn:
     text: str
     pending: Pending | None = None
     asked: str | None = None  # what an answer answers, when not ``text`` (a choice picked by its number)
+    decision: Decision | None = None  # the rule that decided, for a message the models read
+    intent: IntentGuess | None = None  # ... and the intent model's reading of it
 
 
 def _remember(context: Context, turn: _Turn) -> tuple[int | None, str, float] | None:

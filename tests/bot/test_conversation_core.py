@@ -119,6 +119,25 @@ async def test_explain_returns_the_decision_and_the_reply_it_would_give(client: 
     assert empty.decision is None and empty.reply.action == Action.REJECTED
 
 
+async def test_explain_gives_the_reply_a_new_conversation_gets_whichever_rule_decides(client: TestClient) -> None:
+    """Try it and the inbox's suggestions read a message as a customer's first message is read:
+    a greeting that goes on, a named order, another company and a request for a person included."""
+    responder = responder_of(client)
+    messages = ("Hello! where is my order?", "sorry, I meant NW-100003", "how do i reset my netflix password",
+                "hello there", "How long does delivery take?", "I want a person about NW-100002", UNANSWERABLE)
+    for number, text in enumerate(messages):
+        explained = await responder.explain(text)
+        said = await responder.respond(f"web:explained-{number}", "web", text)
+        assert explained.decision is not None, text
+        assert (explained.reply.action, explained.reply.handler, explained.reply.faq_id) == \
+            (said.action, said.handler, said.faq_id), text
+        assert explained.decision.handler == said.handler and explained.decision.faq_id == said.faq_id, text
+        assert explained.reply.hits and explained.intent is not None, f"{text}: the reading is shown"
+    named = await responder.explain("sorry, I meant NW-100003")
+    assert named.decision is not None and "names what handler order_status looks after" in named.decision.reason
+    assert "delivered" in named.reply.text
+
+
 async def test_the_third_fallback_in_a_row_calls_a_person_in_every_channel(client: TestClient) -> None:
     responder = responder_of(client)
     replies = [await responder.respond("web:escalating", "web", UNANSWERABLE) for _ in range(4)]
