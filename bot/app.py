@@ -15,6 +15,8 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -25,13 +27,13 @@ from bot.console.routing import routing_table
 from bot.console.site import add_console
 from bot.core.batcher import Batcher
 from bot.core.brain import BrainKeeper, BundleModel, Model
-from bot.core.elsewhere import DEFAULT_OTHER_COMPANIES, OtherCompanies, load_other_companies
+from bot.core.elsewhere import DEFAULT_OTHER_COMPANIES, OtherCompanies, OtherCompaniesError, load_other_companies
 from bot.core.handlers import Handler, builtin_handlers
 from bot.core.handoff import HandoffDesk
 from bot.core.hours import StaffedHours, away_text, staffed_hours_from
 from bot.core.housekeeping import Housekeeping
 from bot.core.orders import DEMO_ORDERS, OrderBook, find_order_number, order_status_handler, tells_no_number
-from bot.core.phrases import DEFAULT_PHRASES, Phrases, load_phrases
+from bot.core.phrases import DEFAULT_PHRASES, Phrases, PhrasesError, load_phrases
 from bot.core.related import RelatedQuestions
 from bot.core.responder import Responder
 from bot.core.routing import DEFAULT_ROUTING, RoutingError, RoutingTable, load_routing
@@ -43,7 +45,7 @@ from bot.keys import CONVERSATIONS, DATABASE, DESK, KEEPER, METRICS, RESPONDER, 
 from bot.metrics import Metrics
 from bot.models.bundle import load_bundle
 from bot.models.store import resolve_current
-from bot.settings import Settings
+from bot.settings import PREFIX, Settings
 from knowledge.conversations.dialogue import DialogueStates
 from knowledge.conversations.handoffs import Handoffs
 from knowledge.conversations.log import ConversationLog, TurnRecord
@@ -53,6 +55,7 @@ from knowledge.faq.store import FaqStore
 from knowledge.routing import RouteStore, revision_of
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 ModelLoader = Callable[[Settings], Model]
 
 
@@ -66,6 +69,16 @@ def demo_handlers() -> dict[str, Handler]:
     return {**builtin_handlers(), "order_status": order_status_handler(OrderBook.from_csv(DEMO_ORDERS))}
 
 
+def _named_file(load: Callable[[Path], T], path: Path | None, default: Path, setting: str) -> T:
+    """A word list from the file a setting names (its errors name the setting too), else the demo's."""
+    if path is None:
+        return load(default)
+    try:
+        return load(path)
+    except (PhrasesError, OtherCompaniesError) as error:
+        raise type(error)(f"{PREFIX}{setting}: {error}") from None
+
+
 def create_app(settings: Settings, model_loader: ModelLoader = load_model,
                handlers: dict[str, Handler] | None = None,
                routing: RoutingTable | None = None, phrases: Phrases | None = None,
@@ -73,8 +86,10 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
     """The bot's web application; see the module docstring."""
     handlers = demo_handlers() if handlers is None else handlers
     shipped = routing or load_routing(DEFAULT_ROUTING, handlers)
-    phrases = load_phrases(DEFAULT_PHRASES) if phrases is None else phrases
-    others = load_other_companies(DEFAULT_OTHER_COMPANIES) if others is None else others
+    phrases = _named_file(load_phrases, settings.phrases_file, DEFAULT_PHRASES, "PHRASES_FILE") \
+        if phrases is None else phrases
+    others = _named_file(load_other_companies, settings.other_companies_file, DEFAULT_OTHER_COMPANIES,
+                         "OTHER_COMPANIES_FILE") if others is None else others
     hours = staffed_hours_from(settings)  # a SettingsError names the variable
     forwarded = forwarded_middleware(settings.trusted_networks, settings.trust_forwarded_proto)
     app = web.Application(client_max_size=settings.max_body_bytes,

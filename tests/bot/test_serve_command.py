@@ -68,3 +68,18 @@ def test_a_broken_phrases_file_is_a_clean_error_that_names_it(tmp_path: Path, mo
     assert message.startswith(f"supportbot serve: error: {broken}: cannot read the intent phrases"), message
     broken.write_text("thanks: [ciao]\ngoodbye: [Ciao!]\n", encoding="utf-8")
     assert "the phrase 'Ciao!' is listed for both 'thanks' and 'goodbye'" in serve_error("--port", "18082")
+
+
+def test_the_shops_own_word_lists_are_named_by_settings_and_checked_at_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "no-such-companies.yaml"
+    monkeypatch.setenv("SUPPORTBOT_OTHER_COMPANIES_FILE", str(missing))
+    assert serve_error("--port", "18083").startswith(
+        f"supportbot serve: error: SUPPORTBOT_OTHER_COMPANIES_FILE: {missing}: cannot read the other companies")
+    monkeypatch.delenv("SUPPORTBOT_OTHER_COMPANIES_FILE")
+    broken = tmp_path / "phrases.yaml"
+    broken.write_text("thanks: [ciao]\ngoodbye: [Ciao!]\n", encoding="utf-8")
+    monkeypatch.setenv("SUPPORTBOT_PHRASES_FILE", str(broken))
+    message = serve_error("--port", "18083")
+    assert message.startswith(f"supportbot serve: error: SUPPORTBOT_PHRASES_FILE: {broken}"), message
+    assert "listed for both 'thanks' and 'goodbye'" in message

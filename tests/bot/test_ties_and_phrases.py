@@ -47,6 +47,22 @@ async def test_an_app_can_be_given_its_own_phrases(tmp_path: Path, aiohttp_clien
     assert (await responder.respond("web:gracias", "web", "gracias")).handler != "thanks"  # not the demo's
 
 
+async def test_a_shop_names_its_own_word_lists_in_settings(tmp_path: Path, aiohttp_client) -> None:
+    """A shop that sells through Amazon lists other companies without it; its phrases are its own."""
+    others, phrases = tmp_path / "others.yaml", tmp_path / "phrases.yaml"
+    others.write_text("names: [Netflix]\n", encoding="utf-8")
+    phrases.write_text("goodbye: [ciao]\n", encoding="utf-8")
+    settings = demo_settings(tmp_path, other_companies_file=others, phrases_file=phrases)
+    client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
+    responder = client.server.app[RESPONDER]
+    amazon = await responder.respond("web:own-1", "web", "How long does AMAZON's delivery take?")
+    assert amazon.action == Action.ANSWER and amazon.faq_id == "shipping-times"
+    netflix = await responder.respond("web:own-2", "web", "How long does netflix delivery take?")
+    assert netflix.action == Action.FALLBACK and "Netflix" in netflix.text
+    assert (await responder.respond("web:own-3", "web", "Ciao!")).handler == "goodbye"
+    assert (await responder.respond("web:own-4", "web", "gracias")).handler != "thanks"  # not the demo's
+
+
 async def test_every_hit_carries_how_much_of_the_message_its_entry_shares(client: TestClient) -> None:
     responder = client.server.app[RESPONDER]
     explained = await responder.explain("How long does delivery take?")
