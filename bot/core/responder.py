@@ -50,7 +50,7 @@ from bot.core.replies import (
 from bot.core.routing import RoutingTable
 from bot.core.sessions import Context, OverLimit, Pending, Sessions, dump, remember
 from bot.core.streak import ESCALATE_AFTER
-from bot.core.text import clean_text, normalise_text
+from bot.core.text import clean_text, normalise_text, sentences
 from bot.metrics import Metrics
 from bot.settings import Settings
 from knowledge.conversations.handoffs import Handoff, WaitingNote
@@ -232,6 +232,10 @@ class Responder:
             redecided = self._decide(again, rest)
             if redecided.handler != GREETING and redecided.action != Action.FALLBACK:
                 understood, decision = again, redecided
+        if decision.action == Action.FALLBACK:
+            # "hi so my kettle arrived broken. can i get a new one?": a message read whole as out of
+            # scope may say what it wants in one of its sentences
+            understood, decision = await self._by_sentence(text, understood, decision)
         named = self._named_entity(text)
         if named and decision.handler not in NEVER_OVERRIDDEN:
             # "sorry, I meant NW-100003": a message that names an order is about that order (and
@@ -302,6 +306,32 @@ class Responder:
                   else f"the bot could not answer {ESCALATE_AFTER} messages in a row")
         opened = await self.desk.open(session_id, channel, reason)
         return replace(turn, reply=handed_off(turn.reply, opened, self.desk.away()))
+
+    async def _by_sentence(self, text: str, understood: Understood, decision: Decision) -> tuple[Understood, Decision]:
+        """A message of several sentences that would fall back, read sentence by sentence: the
+        sentence read most surely that the FAQ answers, or that asks for a person or for what a
+        handler that acts looks after (an order; a complaint), decides. A reading counts as
+        ``decide`` makes it, but a handler only from an in-scope reading: "do you know a good
+        plumber in leeds?" alone is a request for a person at 0.55 that the model calls out of
+        scope. Small talk in a story ("thanks.") decides nothing. Else the fallback stands."""
+        parts = sentences(text)
+        if not parts:
+            return understood, decision
+        readings = await asyncio.gather(*(self.inference.submit(part) for part in parts))  # one batch
+        acts = {*NEVER_OVERRIDDEN, *(handler for _, handler in self.entities)}
+        found = []
+        for part, reading in zip(parts, readings, strict=True):
+            said = self._decide(reading, part)
+            if said.action == Action.ANSWER or (said.action == Action.HANDLER and said.handler in acts
+                                                and reading.intent.in_scope):
+                sure = reading.hits[0].score if said.action == Action.ANSWER and reading.hits \
+                    else reading.intent.confidence
+                found.append((said.handler == HANDOFF, sure, part, reading, said))
+        if not found:
+            return understood, decision
+        _, _, part, reading, said = max(found, key=lambda item: item[:2])  # a request for a person first
+        return reading, replace(said, reason=f"{said.reason}, in the sentence {part!r} (the whole message "
+                                f"would fall back: {decision.reason})")
 
     def _elsewhere(self, text: str, decision: Decision, understood: Understood) -> Reply | None:
         """The reply to a message about another company, or None: "how do i cancel my netflix

@@ -10,9 +10,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from knowledge.faq.terms import fold_width
+from knowledge.faq.terms import UNSPACED, WORD_RUN, fold_width
 
 SPACES = re.compile(r"\s+")
+# Where a sentence ends: . ! ? and a space (not "12.5" or "e.g.x"), or a Chinese or Japanese full
+# stop, or ! ? straight before Chinese, Japanese or Korean (written without spaces)
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=\u3002)\s*|(?<=[!?])(?=[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af])")
+SENTENCE_WORDS = 3  # a shorter sentence ("hi!", "thanks.", "ok so") says nothing by itself
 DROPPED = frozenset({"Cc", "Cf", "Cs", "Co"})  # control, format, lone surrogate, private use
 
 
@@ -60,3 +64,33 @@ def clean_text(raw: str) -> str:
     text = "".join(" " if ch in "\t\n\r\v\f" else ch for ch in text
                    if unicodedata.category(ch) not in DROPPED or ch in "\t\n\r\v\f")
     return SPACES.sub(" ", text).strip()
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a message of more than one that say something by themselves (of
+    ``SENTENCE_WORDS`` or more words; a character of Chinese, Japanese or Korean counts as one);
+    [] for a message of one sentence.
+
+    >>> sentences("hola! do you ship a España? quiero comprar unas sartenes. ok")
+    ['do you ship a España?', 'quiero comprar unas sartenes.']
+    >>> sentences("is 12.5 cm the size?"), sentences("你好!我的订单在哪里?")
+    ([], ['我的订单在哪里?'])
+    """
+    parts = [part.strip() for part in SENTENCE_END.split(text) if part.strip()]
+    if len(parts) < 2:
+        return []
+    return [part for part in parts if word_count(part) >= SENTENCE_WORDS]
+
+
+def word_count(text: str) -> int:
+    """Words of ``text``, each character of a script written without spaces counting as one.
+
+    >>> word_count("where is my order"), word_count("订单在哪 NW-1")
+    (4, 6)
+    """
+    count = 0
+    for run in WORD_RUN.findall(text):
+        for number, piece in enumerate(UNSPACED.split(run)):
+            if piece:
+                count += len(piece) if number % 2 else 1  # re.split puts the captured runs at odd positions
+    return count

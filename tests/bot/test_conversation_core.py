@@ -16,6 +16,7 @@ from bot.core.replies import STILL_FALLBACK_TEXT, Basis, Button, Reply, compose,
 from bot.core.responder import Responder
 from bot.core.sessions import Context, Pending, remember
 from bot.core.streak import ESCALATE_AFTER, Streak
+from bot.core.text import sentences
 from bot.keys import KEEPER, RESPONDER
 from knowledge.conversations.log import ACTIONS
 from tests.bot.service import demo_settings
@@ -136,6 +137,33 @@ async def test_explain_gives_the_reply_a_new_conversation_gets_whichever_rule_de
     named = await responder.explain("sorry, I meant NW-100003")
     assert named.decision is not None and "names what handler order_status looks after" in named.decision.reason
     assert "delivered" in named.reply.text
+
+
+async def test_a_message_that_would_fall_back_is_read_sentence_by_sentence(client: TestClient) -> None:
+    """A long message read whole as out of scope may ask an answerable question in one sentence."""
+    responder = responder_of(client)
+    story = f"{UNANSWERABLE}? no idea, my sister asked. How long does delivery take?"
+    whole = responder._decide(await responder.inference.submit(story), story)
+    assert whole.action == Action.FALLBACK, "the test needs a message that falls back when read whole"
+    answered = await responder.respond("web:sentences-1", "web", story)
+    assert answered.action == Action.ANSWER and answered.faq_id == "shipping-times"
+    assert "in the sentence 'How long does delivery take?'" in answered.reason and answered.in_scope
+    explained = await responder.explain(story)
+    assert explained.reply.faq_id == "shipping-times" and explained.decision is not None
+    assert "the whole message would fall back" in explained.decision.reason
+    # every sentence out of scope, or a message of one sentence: the fallback stands
+    for number, text in enumerate((f"{UNANSWERABLE}. Who won the football last night?", UNANSWERABLE)):
+        reply = await responder.respond(f"web:sentences-{2 + number}", "web", text)
+        assert reply.action == Action.FALLBACK and "in the sentence" not in reply.reason, text
+
+
+def test_sentences_are_split_where_they_end_and_the_ones_that_say_nothing_left_out() -> None:
+    assert sentences("hola! do you ship a España? quiero comprar unas sartenes. ok") == \
+        ["do you ship a España?", "quiero comprar unas sartenes."]
+    assert sentences("is 12.5 cm the size of the pan?") == []  # one sentence: nothing to read apart
+    assert sentences("Hi! Thanks. Bye now.") == []  # none says anything by itself
+    assert sentences("你好!我的订单在哪里?") == ["我的订单在哪里?"]
+    assert sentences("谢谢。请问可以货到付款吗") == ["请问可以货到付款吗"]
 
 
 async def test_the_third_fallback_in_a_row_calls_a_person_in_every_channel(client: TestClient) -> None:
