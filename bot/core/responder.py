@@ -232,9 +232,10 @@ class Responder:
             redecided = self._decide(again, rest)
             if redecided.handler != GREETING and redecided.action != Action.FALLBACK:
                 understood, decision = again, redecided
-        if decision.action == Action.FALLBACK:
+        if decision.handler != HANDOFF:
             # "hi so my kettle arrived broken. can i get a new one?": a message read whole as out of
-            # scope may say what it wants in one of its sentences
+            # scope may say what it wants in one of its sentences, and "... i want to discuss
+            # compensation with someone from your team" asks for a person, whatever the whole reads
             understood, decision = await self._by_sentence(text, understood, decision)
         named = self._named_entity(text)
         if named and decision.handler not in NEVER_OVERRIDDEN:
@@ -308,12 +309,13 @@ class Responder:
         return replace(turn, reply=handed_off(turn.reply, opened, self.desk.away()))
 
     async def _by_sentence(self, text: str, understood: Understood, decision: Decision) -> tuple[Understood, Decision]:
-        """A message of several sentences that would fall back, read sentence by sentence: the
+        """A message of several sentences read sentence by sentence. One that would fall back: the
         sentence read most surely that the FAQ answers, or that asks for a person or for what a
-        handler that acts looks after (an order; a complaint), decides. A reading counts as
+        handler that acts looks after (an order; a complaint), decides. Any other: a sentence
+        that asks for a person decides (a person is never refused). A reading counts as
         ``decide`` makes it, but a handler only from an in-scope reading: "do you know a good
         plumber in leeds?" alone is a request for a person at 0.55 that the model calls out of
-        scope. Small talk in a story ("thanks.") decides nothing. Else the fallback stands."""
+        scope. Small talk in a story ("thanks.") decides nothing. Else the decision stands."""
         parts = sentences(text)
         if not parts:
             return understood, decision
@@ -322,6 +324,8 @@ class Responder:
         found = []
         for part, reading in zip(parts, readings, strict=True):
             said = self._decide(reading, part)
+            if decision.action != Action.FALLBACK and said.handler != HANDOFF:
+                continue  # only a request for a person overrules an answer, a choice or a handler
             if said.action == Action.ANSWER or (said.action == Action.HANDLER and said.handler in acts
                                                 and reading.intent.in_scope):
                 sure = reading.hits[0].score if said.action == Action.ANSWER and reading.hits \
@@ -330,8 +334,10 @@ class Responder:
         if not found:
             return understood, decision
         _, _, part, reading, said = max(found, key=lambda item: item[:2])  # a request for a person first
+        whole = {Action.FALLBACK: "would fall back", Action.ANSWER: "would be answered",
+                 Action.CLARIFY: "would get choices"}.get(decision.action, f"would go to handler {decision.handler}")
         return reading, replace(said, reason=f"{said.reason}, in the sentence {part!r} (the whole message "
-                                f"would fall back: {decision.reason})")
+                                f"{whole}: {decision.reason})")
 
     def _elsewhere(self, text: str, decision: Decision, understood: Understood) -> Reply | None:
         """The reply to a message about another company, or None: "how do i cancel my netflix

@@ -157,6 +157,22 @@ async def test_a_message_that_would_fall_back_is_read_sentence_by_sentence(clien
         assert reply.action == Action.FALLBACK and "in the sentence" not in reply.reason, text
 
 
+async def test_a_sentence_that_asks_for_a_person_reaches_one_whatever_the_whole_message_reads(
+        client: TestClient) -> None:
+    responder = responder_of(client)
+    text = "Thank you for the answer about delivery. Now I want a person."
+    whole = responder._decide(await responder.inference.submit(text), text)
+    assert whole.handler == "thanks", "the test needs a message read whole as something else"
+    reply = await responder.respond("web:sentences-person", "web", text)
+    assert reply.action == Action.HANDOFF and reply.handler == "human_handoff"
+    explained = await responder.explain(text)
+    assert explained.decision is not None and "in the sentence 'Now I want a person.'" in explained.decision.reason
+    assert "would go to handler thanks" in explained.decision.reason
+    # only a request for a person overrules what the whole message reads
+    answered = await responder.respond("web:sentences-own", "web", "Thank you. How long does delivery take?")
+    assert answered.handler == "thanks", "an answerable sentence does not overrule a reading that decided"
+
+
 def test_sentences_are_split_where_they_end_and_the_ones_that_say_nothing_left_out() -> None:
     assert sentences("hola! do you ship a España? quiero comprar unas sartenes. ok") == \
         ["do you ship a España?", "quiero comprar unas sartenes."]
