@@ -79,6 +79,15 @@ def _named_file(load: Callable[[Path], T], path: Path | None, default: Path, set
         raise type(error)(f"{PREFIX}{setting}: {error}") from None
 
 
+def _check_phrases(phrases: Phrases, model: Model, routing: RoutingTable) -> None:
+    """Warn of phrases for an intent neither the model nor the routing knows (a typo: "thank"
+    for "thanks"); their messages are read as that intent, which routes to FAQ search."""
+    known = set(model.infer(["hello"]).intents.labels) | set(routing.routes)
+    for intent in sorted(set(phrases.listed) - known):
+        log.warning("the intent phrases list %r, an intent neither the model nor the routing knows: "
+                    "its phrases are answered by FAQ search", intent)
+
+
 def create_app(settings: Settings, model_loader: ModelLoader = load_model,
                handlers: dict[str, Handler] | None = None,
                routing: RoutingTable | None = None, phrases: Phrases | None = None,
@@ -135,6 +144,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         app[KEEPER], app[RESPONDER], app[DESK] = keeper, responder, desk
         app[METRICS].set_bundle(keeper.current.version)
         log.info("serving bundle %s with %d FAQ entries", keeper.current.version, len(keeper.current.entries))
+        _check_phrases(phrases, model, served)
         yield
         await follower.close()
         await responder.close()  # in-flight messages finish first ...

@@ -15,5 +15,5 @@ def read_yaml(path: Path, error: type[Exception], what: str) -> object:
     """The parsed file, or ``error`` naming the file and ``what`` it holds when it cannot be read."""
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as problem:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as problem:
         raise error(f"{path}: cannot read {what}: {problem}") from None

@@ -69,6 +69,7 @@ FILLERS = frozenset({"ok", "okay", "alright", "right", "hmm", "oh", "well"})  # 
 SWAPS = frozenset({"what about", "how about"})  # openings that ask the question before about something else
 CONTINUERS = frozenset({"and", "also", "plus", "so"})  # a message opening with one goes on from the one before
 SHORT_WORDS = 2  # a message this short is vague by nature (policy: ``short_window``)
+MAX_SENTENCES = 8  # of a longer message, the first and last four sentences are read one by one
 NEVER_OVERRIDDEN = ("human_handoff", "complaint")  # a named order does not outrank asking for a person
 ANSWERS_A_QUESTION = ("affirm", "deny")
 REHEARSAL_PREFIX = "try:"  # the console's Try it conversations
@@ -159,7 +160,7 @@ class Responder:
             turn = replace(turn, reply=with_related(turn.reply, brain, self.related.for_answer(brain, turn.reply.faq_id)))
         previous = _remember(context, turn)
         reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived, dump(context),
-                                  message_id, doubts=_doubted(previous, turn.text, turn.reply))
+                                  message_id, doubts=_doubted(previous, turn.text, turn.reply), doubtful=turn.doubtful)
         if reply.handoff_id is not None:
             self.desk.customer_wrote(session_id)
         return reply
@@ -232,13 +233,18 @@ class Responder:
             redecided = self._decide(again, rest)
             if redecided.handler != GREETING and redecided.action != Action.FALLBACK:
                 understood, decision = again, redecided
+        sentence = None
         if decision.handler != HANDOFF:
             # "hi so my kettle arrived broken. can i get a new one?": a message read whole as out of
             # scope may say what it wants in one of its sentences, and "... i want to discuss
-            # compensation with someone from your team" asks for a person, whatever the whole reads
-            understood, decision = await self._by_sentence(text, understood, decision)
+            # compensation with someone from your team" asks for a person, whatever the whole reads.
+            # While a handler waits for its answer, only a request for a person is read out of one.
+            understood, decision, sentence = await self._by_sentence(text, understood, decision,
+                                                                     waiting=context.handler is not None)
         named = self._named_entity(text)
-        if named and decision.handler not in NEVER_OVERRIDDEN:
+        if named and (decision.handler == HANDOFF or (decision.handler in NEVER_OVERRIDDEN and sentence is None)):
+            named = None  # a complaint read out of one sentence does not outrank the order the message names
+        if named:
             # "sorry, I meant NW-100003": a message that names an order is about that order (and
             # the answer to the order handler's question, if it asked one)
             owns = Decision(Action.HANDLER, f"the message names what handler {named} looks after "
@@ -284,7 +290,8 @@ class Responder:
             return await self._run_handler(context, session_id, decision.handler, text, False, understood,
                                            decided=decision)
         return _Turn(compose(understood.brain, decision, understood.basis(decision.reason), context.streak),
-                     text, decision=decision, intent=understood.intent)
+                     text, decision=decision, intent=understood.intent,
+                     doubtful=sentence is not None and decision.action == Action.ANSWER)
 
     def _relay(self, handoff: Handoff, note: WaitingNote, allowed: bool, text: str, choice: str | None) -> _Turn:
         """A message for the person who has (or will take) the conversation; see ``replies.relayed``."""
@@ -308,23 +315,35 @@ class Responder:
         opened = await self.desk.open(session_id, channel, reason)
         return replace(turn, reply=handed_off(turn.reply, opened, self.desk.away()))
 
-    async def _by_sentence(self, text: str, understood: Understood, decision: Decision) -> tuple[Understood, Decision]:
-        """A message of several sentences read sentence by sentence. One that would fall back: the
-        sentence read most surely that the FAQ answers, or that asks for a person or for what a
-        handler that acts looks after (an order; a complaint), decides. Any other: a sentence
-        that asks for a person decides (a person is never refused). A reading counts as
-        ``decide`` makes it, but a handler only from an in-scope reading: "do you know a good
-        plumber in leeds?" alone is a request for a person at 0.55 that the model calls out of
-        scope. Small talk in a story ("thanks.") decides nothing. Else the decision stands."""
+    async def _by_sentence(self, text: str, understood: Understood, decision: Decision,
+                           waiting: bool = False) -> tuple[Understood, Decision, str | None]:
+        """A message of several sentences read sentence by sentence. One that would fall back or
+        only greets ("Hi there! Good morning! My kettle is broken."): the sentence read most
+        surely that the FAQ answers, or that asks for a person or for what a handler that acts
+        looks after (an order; a complaint), decides. Any other, or one sent while a handler
+        waits for its answer (``waiting``): a sentence that asks for a person decides (a person
+        is never refused). A reading counts as ``decide`` makes it, but a handler only from an
+        in-scope reading: "do you know a good plumber in leeds?" alone is a request for a person
+        at 0.55 that the model calls out of scope. Small talk in a story ("thanks.") decides
+        nothing. Else the decision stands.
+
+        Returns the reading to reply with, the decision and the sentence that decided (None: the
+        whole message did). An answer rests on its sentence's reading (its score is that
+        sentence's); anything else keeps the whole message's, which is what staff label and
+        what the inbox suggests entries from ("The refund for my blender never came. Let me talk
+        to a human." is about a refund)."""
         parts = sentences(text)
+        if len(parts) > MAX_SENTENCES:  # a story opens with what happened and ends with what is wanted
+            parts = parts[:MAX_SENTENCES // 2] + parts[-(MAX_SENTENCES // 2):]
         if not parts:
-            return understood, decision
-        readings = await asyncio.gather(*(self.inference.submit(part) for part in parts))  # one batch
+            return understood, decision, None
+        readings = await asyncio.gather(*(self.inference.submit(part) for part in parts))
         acts = {*NEVER_OVERRIDDEN, *(handler for _, handler in self.entities)}
+        open_to_any = not waiting and (decision.action == Action.FALLBACK or decision.handler == GREETING)
         found = []
         for part, reading in zip(parts, readings, strict=True):
             said = self._decide(reading, part)
-            if decision.action != Action.FALLBACK and said.handler != HANDOFF:
+            if not open_to_any and said.handler != HANDOFF:
                 continue  # only a request for a person overrules an answer, a choice or a handler
             if said.action == Action.ANSWER or (said.action == Action.HANDLER and said.handler in acts
                                                 and reading.intent.in_scope):
@@ -332,12 +351,13 @@ class Responder:
                     else reading.intent.confidence
                 found.append((said.handler == HANDOFF, sure, part, reading, said))
         if not found:
-            return understood, decision
+            return understood, decision, None
         _, _, part, reading, said = max(found, key=lambda item: item[:2])  # a request for a person first
         whole = {Action.FALLBACK: "would fall back", Action.ANSWER: "would be answered",
                  Action.CLARIFY: "would get choices"}.get(decision.action, f"would go to handler {decision.handler}")
-        return reading, replace(said, reason=f"{said.reason}, in the sentence {part!r} (the whole message "
-                                f"{whole}: {decision.reason})")
+        chosen = replace(said, reason=f"{said.reason}, in the sentence {part!r} (the whole message "
+                         f"{whole}: {decision.reason})")
+        return (reading if said.action == Action.ANSWER else understood), chosen, part
 
     def _elsewhere(self, text: str, decision: Decision, understood: Understood) -> Reply | None:
         """The reply to a message about another company, or None: "how do i cancel my netflix
@@ -450,7 +470,7 @@ class Responder:
 
     async def _store(self, session_id: str, channel: str, text: str, reply: Reply, started: float,
                      arrived: str, state: str | None = None, message_id: str | None = None,
-                     doubts: int | None = None) -> Reply:
+                     doubts: int | None = None, doubtful: bool = False) -> Reply:
         latency_ms = (time.perf_counter() - started) * 1000
         low = reply.action == Action.ANSWER and reply.faq_score is not None and \
             reply.faq_score < self.keeper.current.thresholds.answer + REVIEW_MARGIN
@@ -461,7 +481,7 @@ class Responder:
             choices=reply.choices, bundle_version=reply.bundle_version, created_at=arrived,
             needs_review=reply.action in (Action.FALLBACK, Action.CLARIFY, Action.HANDOFF) or low,
             possibly_wrong=reply.action == Action.ANSWER and not low
-            and random.random() < self.settings.review_sample_rate,
+            and (doubtful or random.random() < self.settings.review_sample_rate),
             state=state, message_id=message_id, doubts=doubts,
         )
         try:
@@ -499,6 +519,7 @@ class _Turn:
     asked: str | None = None  # what an answer answers, when not ``text`` (a choice picked by its number)
     decision: Decision | None = None  # the rule that decided, for a message the models read
     intent: IntentGuess | None = None  # ... and the intent model's reading of it
+    doubtful: bool = False  # an answer found in one sentence of a message: queued as possibly wrong
 
 
 def _remember(context: Context, turn: _Turn) -> tuple[int | None, str, float] | None:

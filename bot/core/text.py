@@ -15,7 +15,9 @@ from knowledge.faq.terms import UNSPACED, WORD_RUN, fold_width
 SPACES = re.compile(r"\s+")
 # Where a sentence ends: . ! ? and a space (not "12.5" or "e.g.x"), or a Chinese or Japanese full
 # stop, or ! ? straight before Chinese, Japanese or Korean (written without spaces)
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=\u3002)\s*|(?<=[!?])(?=[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af])")
+SENTENCE_END = re.compile(r"(?<=[.!?\u2026])\s+|(?<=\u3002)\s*|(?<=[!?])(?=[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af])")
+# Abbreviations whose full stop ends no sentence ("i ordered a gift, e.g. the vase")
+ABBREVIATIONS = frozenset({"e.g.", "i.e.", "mr.", "mrs.", "ms.", "dr.", "st.", "vs.", "approx.", "no.", "nr."})
 SENTENCE_WORDS = 3  # a shorter sentence ("hi!", "thanks.", "ok so") says nothing by itself
 DROPPED = frozenset({"Cc", "Cf", "Cs", "Co"})  # control, format, lone surrogate, private use
 
@@ -75,8 +77,18 @@ def sentences(text: str) -> list[str]:
     ['do you ship a España?', 'quiero comprar unas sartenes.']
     >>> sentences("is 12.5 cm the size?"), sentences("你好!我的订单在哪里?")
     ([], ['我的订单在哪里?'])
+    >>> sentences("Mr. Smith sent it, e.g. the vase… it broke in two")
+    ['Mr. Smith sent it, e.g. the vase…', 'it broke in two']
     """
-    parts = [part.strip() for part in SENTENCE_END.split(text) if part.strip()]
+    parts: list[str] = []
+    for piece in SENTENCE_END.split(text):
+        piece = piece.strip()
+        if not piece:
+            continue
+        if parts and parts[-1].rsplit(" ", 1)[-1].lower() in ABBREVIATIONS:
+            parts[-1] = f"{parts[-1]} {piece}"
+        else:
+            parts.append(piece)
     if len(parts) < 2:
         return []
     return [part for part in parts if word_count(part) >= SENTENCE_WORDS]

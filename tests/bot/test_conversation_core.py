@@ -12,12 +12,13 @@ from aiohttp.test_utils import TestClient
 from bot.app import create_app
 from bot.core.actions import Action
 from bot.core.handlers import FALLBACK_TEXT
+from bot.core.phrases import DEFAULT_PHRASES, load_phrases, parse_phrases
 from bot.core.replies import STILL_FALLBACK_TEXT, Basis, Button, Reply, compose, fallback
-from bot.core.responder import Responder
+from bot.core.responder import MAX_SENTENCES, Responder
 from bot.core.sessions import Context, Pending, remember
 from bot.core.streak import ESCALATE_AFTER, Streak
 from bot.core.text import sentences
-from bot.keys import KEEPER, RESPONDER
+from bot.keys import CONVERSATIONS, KEEPER, RESPONDER
 from knowledge.conversations.log import ACTIONS
 from tests.bot.service import demo_settings
 from tests.bot.test_chat_api import say
@@ -173,6 +174,82 @@ async def test_a_sentence_that_asks_for_a_person_reaches_one_whatever_the_whole_
     assert answered.handler == "thanks", "an answerable sentence does not overrule a reading that decided"
 
 
+@pytest.fixture()
+async def worded(tmp_path: Path, aiohttp_client) -> TestClient:
+    """The demo with two more phrases, so that one sentence of a message is read as a complaint
+    or a request for a person while the whole message is not."""
+    listed = {intent: list(said) for intent, said in load_phrases(DEFAULT_PHRASES).listed.items()}
+    listed.setdefault("complaint", []).append("This is unacceptable and outrageous")
+    listed.setdefault("human_handoff", []).append("I need to speak with someone")
+    return await aiohttp_client(create_app(demo_settings(tmp_path), model_loader=lambda s: KeywordModel(),
+                                           phrases=parse_phrases(listed)))
+
+
+async def test_a_person_asked_for_in_one_sentence_is_reviewed_by_what_the_whole_message_is_about(
+        worded: TestClient) -> None:
+    """The inbox suggests entries for the refund, not for "I need to speak with someone"."""
+    responder = responder_of(worded)
+    text = "The refund for my returned blender never came through. It has been three weeks. I need to speak with someone."
+    whole = await responder.inference.submit(text)
+    assert responder._decide(whole, text).handler != "human_handoff", "the test needs a message read otherwise whole"
+    explained = await responder.explain(text)
+    assert explained.decision is not None and explained.decision.handler == "human_handoff"
+    assert "in the sentence 'I need to speak with someone.'" in explained.decision.reason
+    assert [hit.faq_id for hit in explained.reply.hits] == [hit.faq_id for hit in whole.hits]
+    assert explained.reply.hits[0].faq_id == "refund-timing" and explained.intent == whole.intent
+
+
+async def test_a_sentence_answers_nothing_while_a_handler_waits_for_its_answer(client: TestClient) -> None:
+    responder = responder_of(client)
+    text = "I tried the website yesterday and the day before, it was slow and weird and broken and odd. " \
+        "How long does delivery take?"
+    alone = await responder.respond("web:waiting-1", "web", text)
+    assert alone.faq_id == "shipping-times" and "in the sentence" in alone.reason, "the test needs a sentence answer"
+    assert (await responder.respond("web:waiting-2", "web", "where is my order")).handler == "order_status"
+    waited = await responder.respond("web:waiting-2", "web", text)
+    assert waited.handler == "order_status" and waited.action == Action.HANDLER, waited.reason
+
+
+async def test_a_complaint_in_one_sentence_does_not_outrank_the_order_the_message_names(worded: TestClient) -> None:
+    responder = responder_of(worded)
+    assert (await responder.respond("web:complaint-1", "web", "This is unacceptable and outrageous!")).handler == "complaint"
+    text = "This is unacceptable and outrageous. The kettle (NW-100002) is missing a lid."
+    whole = responder._decide(await responder.inference.submit(text), text)
+    assert whole.handler != "order_status", "the test needs a message whose whole reading is not the order's"
+    reply = await responder.respond("web:complaint-2", "web", text)
+    assert reply.handler == "order_status" and "NW-100002" in reply.text, reply.reason
+
+
+async def test_a_greeting_that_goes_on_in_sentences_is_answered_by_them(client: TestClient) -> None:
+    responder = responder_of(client)
+    reply = await responder.respond("web:greeted", "web", "hello there! hi again friend! How long does delivery take?")
+    assert reply.action == Action.ANSWER and reply.faq_id == "shipping-times", reply.reason
+    assert "the whole message would go to handler greeting" in reply.reason
+
+
+async def test_an_answer_found_in_one_sentence_is_queued_for_review_as_possibly_wrong(client: TestClient) -> None:
+    responder = responder_of(client)
+    text = "I tried the website yesterday and the day before, it was slow and weird and broken and odd. " \
+        "How long does delivery take?"
+    by_sentence = await responder.respond("web:doubtful", "web", text)
+    whole = await responder.respond("web:doubtful", "web", "How long does delivery take?")
+    assert "in the sentence" in by_sentence.reason and "in the sentence" not in whole.reason
+    reviews = {turn.id: turn.review for turn in client.server.app[CONVERSATIONS].turns("web:doubtful")}
+    assert reviews[by_sentence.turn_id] == "possibly_wrong"
+
+
+async def test_a_long_message_is_read_by_its_first_and_last_sentences_only(tmp_path: Path, aiohttp_client) -> None:
+    model = KeywordModel()
+    client = await aiohttp_client(create_app(demo_settings(tmp_path), model_loader=lambda s: model))
+    responder = responder_of(client)
+    story = " ".join(f"On day {n} nothing at all happened here." for n in range(40))
+    text = f"{UNANSWERABLE}. {story} How long does delivery take?"
+    model.calls.clear()
+    reply = await responder.respond("web:long", "web", text)
+    assert reply.faq_id == "shipping-times", "the last sentence is read"
+    assert sum(model.calls) == 1 + MAX_SENTENCES, model.calls
+
+
 def test_sentences_are_split_where_they_end_and_the_ones_that_say_nothing_left_out() -> None:
     assert sentences("hola! do you ship a España? quiero comprar unas sartenes. ok") == \
         ["do you ship a España?", "quiero comprar unas sartenes."]
@@ -180,6 +257,8 @@ def test_sentences_are_split_where_they_end_and_the_ones_that_say_nothing_left_o
     assert sentences("Hi! Thanks. Bye now.") == []  # none says anything by itself
     assert sentences("你好!我的订单在哪里?") == ["我的订单在哪里?"]
     assert sentences("谢谢。请问可以货到付款吗") == ["请问可以货到付款吗"]
+    assert sentences("I asked Mr. Smith in the shop, e.g. about the vase… he had no idea at all") == \
+        ["I asked Mr. Smith in the shop, e.g. about the vase…", "he had no idea at all"]
 
 
 async def test_the_third_fallback_in_a_row_calls_a_person_in_every_channel(client: TestClient) -> None:

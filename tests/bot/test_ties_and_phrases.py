@@ -16,7 +16,7 @@ from bot.core.elsewhere import (
     load_other_companies,
     parse_other_companies,
 )
-from bot.core.phrases import parse_phrases
+from bot.core.phrases import PhrasesError, load_phrases, parse_phrases
 from bot.keys import KEEPER, RESPONDER, STORE
 from knowledge.faq.entry import FaqEntry
 from tests.bot.service import demo_settings
@@ -61,6 +61,26 @@ async def test_a_shop_names_its_own_word_lists_in_settings(tmp_path: Path, aioht
     assert netflix.action == Action.FALLBACK and "Netflix" in netflix.text
     assert (await responder.respond("web:own-3", "web", "Ciao!")).handler == "goodbye"
     assert (await responder.respond("web:own-4", "web", "gracias")).handler != "thanks"  # not the demo's
+
+
+async def test_phrases_for_an_intent_nobody_knows_are_warned_of_at_start(
+        tmp_path: Path, aiohttp_client, caplog: pytest.LogCaptureFixture) -> None:
+    """A typo ("thank" for "thanks") would quietly send its phrases to FAQ search."""
+    phrases = tmp_path / "phrases.yaml"
+    phrases.write_text("thank: [merci]\ngoodbye: [ciao]\n", encoding="utf-8")
+    settings = demo_settings(tmp_path, phrases_file=phrases)
+    with caplog.at_level("WARNING", logger="bot.app"):
+        await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
+    warned = [record.getMessage() for record in caplog.records if record.name == "bot.app"]
+    assert any("'thank'" in message for message in warned), warned
+    assert not any("'goodbye'" in message for message in warned), warned
+
+
+def test_a_phrases_file_that_is_not_utf8_is_a_clean_error(tmp_path: Path) -> None:
+    latin = tmp_path / "phrases.yaml"
+    latin.write_bytes("thanks: [danké]\n".encode("latin-1"))
+    with pytest.raises(PhrasesError, match="cannot read the intent phrases"):
+        load_phrases(latin)
 
 
 async def test_every_hit_carries_how_much_of_the_message_its_entry_shares(client: TestClient) -> None:
