@@ -192,10 +192,7 @@ class Responder:
             explanation.decision.handler      # "greeting"
         """
         turn = await self._reply(EXPLAINED, Context(), True, text, None)
-        reply, decision = turn.reply, turn.decision
-        if decision is not None and reply.handler is not None:  # the rule that chose the handler, not its name
-            reply = replace(reply, reason=decision.reason)
-        return Explanation(reply, decision, turn.intent)
+        return Explanation(turn.reply, turn.decision, turn.intent)
 
     async def _reply(self, session_id: str, context: Context, allowed: bool, text: str,
                      choice: str | None) -> _Turn:
@@ -332,7 +329,7 @@ class Responder:
         sentence's); anything else keeps the whole message's, which is what staff label and
         what the inbox suggests entries from ("The refund for my blender never came. Let me talk
         to a human." is about a refund)."""
-        parts = sentences(text)
+        parts = sentences(text, said=lambda sentence: self.phrases.intent_of(sentence) is not None)  # "a human."
         if len(parts) > MAX_SENTENCES:  # a story opens with what happened and ends with what is wanted
             parts = parts[:MAX_SENTENCES // 2] + parts[-(MAX_SENTENCES // 2):]
         if not parts:
@@ -461,7 +458,7 @@ class Responder:
                       intent=intent.label if intent else None,
                       confidence=intent.confidence if intent else None,
                       in_scope=intent.in_scope if intent else None, hits=understood.hits if understood else (),
-                      reason=f"handler {name}" + (" (continuing)" if continuing else ""),
+                      reason=decided.reason if decided is not None else f"handler {name}" + (" (continuing)" if continuing else ""),
                       bundle_version=self.keeper.current.version, handoff=result.handoff,
                       buttons=(Button(HUMAN_LABEL, HUMAN),) if result.offer_person or result.asks_person else (),
                       asks_person=result.asks_person)

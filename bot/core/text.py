@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from knowledge.faq.terms import UNSPACED, WORD_RUN, fold_width
@@ -68,10 +69,11 @@ def clean_text(raw: str) -> str:
     return SPACES.sub(" ", text).strip()
 
 
-def sentences(text: str) -> list[str]:
+def sentences(text: str, said: Callable[[str], bool] = lambda sentence: False) -> list[str]:
     """The sentences of a message of more than one that say something by themselves (of
-    ``SENTENCE_WORDS`` or more words; a character of Chinese, Japanese or Korean counts as one);
-    [] for a message of one sentence.
+    ``SENTENCE_WORDS`` or more words, a character of Chinese, Japanese or Korean counting as one,
+    or shorter ones that ``said`` says mean something: "a human."); [] for a message of one
+    sentence.
 
     >>> sentences("hola! do you ship a España? quiero comprar unas sartenes. ok")
     ['do you ship a España?', 'quiero comprar unas sartenes.']
@@ -91,7 +93,7 @@ def sentences(text: str) -> list[str]:
             parts.append(piece)
     if len(parts) < 2:
         return []
-    return [part for part in parts if word_count(part) >= SENTENCE_WORDS]
+    return [part for part in parts if word_count(part) >= SENTENCE_WORDS or said(part)]
 
 
 def word_count(text: str) -> int:

@@ -169,6 +169,9 @@ async def test_a_sentence_that_asks_for_a_person_reaches_one_whatever_the_whole_
     explained = await responder.explain(text)
     assert explained.decision is not None and "in the sentence 'Now I want a person.'" in explained.decision.reason
     assert "would go to handler thanks" in explained.decision.reason
+    short = "Thanks for nothing. operator. now."  # a sentence of a word, but one of the phrases for a person
+    assert responder._decide(await responder.inference.submit(short), short).handler == "thanks"
+    assert (await responder.respond("web:sentences-short", "web", short)).handler == "human_handoff"
     # only a request for a person overrules what the whole message reads
     answered = await responder.respond("web:sentences-own", "web", "Thank you. How long does delivery take?")
     assert answered.handler == "thanks", "an answerable sentence does not overrule a reading that decided"
@@ -255,6 +258,7 @@ def test_sentences_are_split_where_they_end_and_the_ones_that_say_nothing_left_o
         ["do you ship a España?", "quiero comprar unas sartenes."]
     assert sentences("is 12.5 cm the size of the pan?") == []  # one sentence: nothing to read apart
     assert sentences("Hi! Thanks. Bye now.") == []  # none says anything by itself
+    assert sentences("yes. a human. now.", said=lambda part: part == "a human.") == ["a human."]
     assert sentences("你好!我的订单在哪里?") == ["我的订单在哪里?"]
     assert sentences("谢谢。请问可以货到付款吗") == ["请问可以货到付款吗"]
     assert sentences("I asked Mr. Smith in the shop, e.g. about the vase… he had no idea at all") == \

@@ -12,7 +12,8 @@ from bot.core.orders import find_order_number
     ("where is NW-100002", "NW-100002"), ("nw 100002 where is it", "NW-100002"), ("nw100002", "NW-100002"),
     ("whats happening with order 100002? been a few days", "NW-100002"), ("did order #100004 go through", "NW-100004"),
     ("order number: 100003", "NW-100003"), ("hey did my order #NW-100004 go through?", "NW-100004"),
-    ("call me on 123456", None), ("I ordered 2 lamps", None), ("100002", None)])
+    ("sorry wrong number!! its 123456", "NW-123456"), ("I meant #100003, not 2", "NW-100003"),
+    ("call me on 123456", None), ("my number is 123456", None), ("I ordered 2 lamps", None), ("100002", None)])
 def test_order_numbers_as_customers_write_them(text: str, number: str | None) -> None:
     assert find_order_number(text) == number
 

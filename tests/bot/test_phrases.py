@@ -39,7 +39,8 @@ def test_the_demo_phrases_load_and_hold_only_short_messages() -> None:
     assert phrases.intent_of("Obrigado 🙏") == "thanks" and phrases.intent_of("Tschüss!") == "goodbye"
     assert phrases.intent_of("Tack så mycket! 🙏") == "thanks" and phrases.intent_of("Hej då") == "goodbye"
     assert phrases.intent_of("tak") is None  # thanks in Danish, but yes in Polish
-    assert set(phrases.by_key.values()) == {"thanks", "greeting", "goodbye"}
+    assert phrases.intent_of("lol, fair enough") == "affirm" and phrases.intent_of("A human!") == "human_handoff"
+    assert set(phrases.by_key.values()) == {"thanks", "greeting", "goodbye", "affirm", "human_handoff"}
     assert max(len(key.split()) for key in phrases.by_key) <= 3
     assert phrase_key("Dziękuję") == "dziekuje"
 
