@@ -430,7 +430,8 @@ class Responder:
     def _decide(self, understood: Understood, text: str = "") -> Decision:
         route = self.routing.route_for(understood.intent.label)
         short = 0 < len(re.findall(r"\w+", text)) <= SHORT_WORDS
-        return decide(understood.intent, understood.hits, route, understood.brain.thresholds, short)
+        acts = route.target == HANDOFF or any(route.target == handler for _, handler in self.entities)
+        return decide(understood.intent, understood.hits, route, understood.brain.thresholds, short, acts)
 
     def _label(self, choice: str) -> str:
         """What a pressed button said, for the log and the review queue (not its payload, unless

@@ -253,6 +253,15 @@ async def test_a_long_message_is_read_by_its_first_and_last_sentences_only(tmp_p
     assert sum(model.calls) == 1 + MAX_SENTENCES, model.calls
 
 
+async def test_only_a_handler_that_acts_runs_from_an_out_of_scope_reading(client: TestClient) -> None:
+    """Small talk read as out of scope is out of scope; a request for a person or an order still runs."""
+    responder = responder_of(client)
+    joke = await responder.respond("web:oos-small-talk", "web", "thanks in advance, tell me a joke about cats")
+    assert joke.action == Action.FALLBACK and joke.intent == "thanks" and joke.in_scope is False, joke.reason
+    person = await responder.respond("web:oos-person", "web", "get me a person, no more joke answers please")
+    assert person.action == Action.HANDOFF and "out of scope" in person.reason, person.reason
+
+
 def test_sentences_are_split_where_they_end_and_the_ones_that_say_nothing_left_out() -> None:
     assert sentences("hola! do you ship a España? quiero comprar unas sartenes. ok") == \
         ["do you ship a España?", "quiero comprar unas sartenes."]

@@ -45,6 +45,11 @@ def test_a_handler_intent_read_as_out_of_scope_runs_from_its_own_threshold_unles
     short = decide(IntentGuess("goodbye", 0.5, False), hits(0.65, 0.64), Route("handler", "goodbye"), lenient,
                    short=True)
     assert short.action == "clarify"
+    # only a handler that acts: "tell me a joke pls" read out of scope as a complaint is no complaint
+    joke = decide(IntentGuess("complaint", 0.6, False), hits(0.2), Route("handler", "complaint"), lenient, acts=False)
+    assert joke.action == "fallback"
+    assert decide(IntentGuess("complaint", 0.6, False), hits(0.2), Route("handler", "complaint"), lenient).action == \
+        "handler", "(the same reading with a handler that acts)"
     # never easier than an in-scope reading: a handler threshold above it is the bar
     stricter = Thresholds(answer=0.6, margin=0.05, clarify_window=0.12, handler=0.5, oos_handler=0.4)
     assert decide(IntentGuess("human_handoff", 0.45, False), hits(0.4), person, stricter).action == "fallback"
