@@ -18,6 +18,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
+from bot.core.phrases import phrase_key
+
+# Said to take an answer in, not to accept an offer ("Would you like to talk to a person?")
+ACKNOWLEDGEMENTS = frozenset({"got it", "gotcha", "makes sense", "fair enough", "lol fair enough",
+                              "ok fair enough", "noted", "understood", "i see"})
+
 HANDOFF_TEXT = "I've asked a member of our support team to take over. They'll reply here as soon as they can."
 FALLBACK_TEXT = ("I'm sorry, I'm not sure I understood that. Could you rephrase it? "
                  "If you'd rather talk to a person, just say so.")
@@ -83,8 +89,10 @@ async def complaint(turn: HandlerTurn) -> HandlerReply:
 
 
 async def affirm(turn: HandlerTurn) -> HandlerReply:
-    """A "yes" or "ok": accepting a person the bot asked about hands over; otherwise it moves on."""
-    if turn.asked_person:
+    """A "yes" or "ok": accepting a person the bot asked about hands over; otherwise it moves on.
+    An acknowledgement ("got it", "fair enough") accepts nothing: asked about a person, the
+    customer is asked what else they need."""
+    if turn.asked_person and phrase_key(turn.text) not in ACKNOWLEDGEMENTS:
         return HandlerReply(HANDOFF_TEXT, handoff=True)
     return HandlerReply("Great! Is there anything else I can help with?")
 

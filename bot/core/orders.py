@@ -20,9 +20,10 @@ from bot.core.handlers import Handler, HandlerReply, HandlerTurn
 DEMO_ORDERS = Path(__file__).resolve().parent / "demo" / "orders.csv"
 # "NW-100002", "nw 100002", "nw100002", and the digits alone after "order" or "#" ("order
 # 100002", "#100002", "order number 100002"): how customers write the number on their receipt;
-# and as they correct one ("sorry wrong number, its 100003", "i meant 100003").
-ORDER_NUMBER = re.compile(r"(?:\bNW[-\s]?|\border\s*(?:number|no\.?|nr\.?|#)?\s*:?\s*#?|#|\b(?:it'?s|meant)\s+#?)"
-                          r"(\d{6})\b", re.IGNORECASE)
+# and as they correct one ("sorry wrong number!! its 100003", "i meant 100003"), not any six
+# digits after "it's" (a postcode: "my postcode, it's 238801").
+ORDER_NUMBER = re.compile(r"(?:\bNW[-\s]?|\border\s*(?:number|no\.?|nr\.?|#)?\s*:?\s*#?|#|\bmeant\s+#?"
+                          r"|\bwrong\s+(?:order\s+)?(?:number|no\.?|one)\b\D{0,20}?)(\d{6})\b", re.IGNORECASE)
 BARE_NUMBER = re.compile(r"^\s*#?(\d{6})\s*[.!]?\s*$")  # the digits alone, in reply to the question
 STOP_WORDS = {"cancel", "stop", "never mind", "nevermind", "forget it", "no"}
 YES = {"yes", "yeah", "yep", "yup", "y", "sure", "correct", "right", "ok", "okay", "ya"}

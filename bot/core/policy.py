@@ -16,10 +16,10 @@ that?"). Order of rules:
    message) but with at least ``oos_handler`` probability runs its handler when the FAQ has no
    answer clear at the out-of-scope bar (``answer`` + ``oos_extra``), and the message is more than
    a word or two: "I've been going round in circles in this chat for 10 minutes. Transfer me to
-   an agent." is a request for a person (0.48) whatever the energy says. Only a handler that
-   acts does so (``acts``: a person, the order handler); small talk and a complaint read out of
-   scope ("tell me a joke pls" as a complaint at 0.6, "recommend me a good movie" as goodbye)
-   are out of scope;
+   an agent." is a request for a person (0.48) whatever the energy says. Only a handler the
+   caller says may (``acts``; the responder: a person, the order handler, a greeting, a thanks)
+   does so; a complaint or a goodbye read out of scope ("tell me a joke pls" as a complaint at
+   0.6, "recommend me a good movie" as goodbye) is out of scope;
 3. otherwise FAQ search: answer when the top score clears ``answer`` and beats the second
    entry by ``margin`` (by ``oos_extra`` more when the intent model says out of scope); offer the close ones as choices when the top is within
    ``clarify_window`` below that, only if the intent model reads the message as an in-scope
@@ -88,8 +88,7 @@ class Decision:
 def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: Thresholds,
            short: bool = False, acts: bool = True) -> Decision:
     """What to do with one message; see the module docstring for the rules. ``acts``: the
-    route's handler does something for the customer (calls in a person, looks up an order), so
-    it may run from an out-of-scope reading (rule 2)."""
+    route's handler may run from an out-of-scope reading (rule 2)."""
     confident = is_confident(intent, thresholds)
     clear = bool(hits) and hits[0].score >= thresholds.answer and _lead(hits) >= thresholds.margin
     overruled = ""  # why a clear FAQ answer beats a handler intent (rule 1), in words

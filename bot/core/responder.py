@@ -71,6 +71,10 @@ CONTINUERS = frozenset({"and", "also", "plus", "so"})  # a message opening with 
 SHORT_WORDS = 2  # a message this short is vague by nature (policy: ``short_window``)
 MAX_SENTENCES = 8  # of a longer message, the first and last four sentences are read one by one
 NEVER_OVERRIDDEN = ("human_handoff", "complaint")  # a named order does not outrank asking for a person
+# Handlers that run from an out-of-scope reading besides those that act (a person, an order): their
+# replies help even when the reading is wrong ("Hello! How can I help?"); a goodbye, a complaint or a
+# yes read out of scope ("recommend me a good movie", "tell me a joke pls") would not
+WELCOMING = (GREETING, "thanks")
 ANSWERS_A_QUESTION = ("affirm", "deny")
 REHEARSAL_PREFIX = "try:"  # the console's Try it conversations
 EXPLAINED = f"{REHEARSAL_PREFIX}explain"  # the session of ``explain``: a rehearsal, never stored
@@ -266,17 +270,21 @@ class Responder:
             # question answered. It asks something further, so the entry just answered is not its
             # answer; and one that points back ("that", "it") means nothing alone, so its own
             # reading ("postage": the shipping costs) gives way to a clear combined one.
+            before = decision
             understood, decision = await self._with_previous(context.last_answer[1], text, understood,
                                                              decision, answered=context.last_faq,
                                                              prefer=points_back(text),
                                                              swap=swaps_subject(text))
+            sentence = sentence if decision is before else None
         elif context.clarified and decision.action != Action.HANDLER and decision.faq_id not in context.choices:
             # The message after choices were offered narrows the vague one that got them ("returns",
             # then "like how long do i have after it arrives"): read together, kept only when that
             # answers one of the choices, and better than the message's own answer if it has one,
             # so a new topic is read on its own.
+            before = decision
             understood, decision = await self._with_previous(context.clarified, text, understood,
                                                              decision, within=context.choices)
+            sentence = sentence if decision is before else None
         if context.handler and not _takes_over(decision, context.handler):
             waiting = Decision(Action.HANDLER, f"handler {context.handler} asked a question and the message does "
                                f"not change the subject (it would have been: {decision.reason})",
@@ -316,8 +324,8 @@ class Responder:
                            waiting: bool = False) -> tuple[Understood, Decision, str | None]:
         """A message of several sentences read sentence by sentence. One that would fall back or
         only greets ("Hi there! Good morning! My kettle is broken."): the sentence read most
-        surely that the FAQ answers, or that asks for a person or for what a handler that acts
-        looks after (an order; a complaint), decides. Any other, or one sent while a handler
+        surely that the FAQ answers, or that asks for a person, about an order or with a
+        complaint (``deciding``), decides. Any other, or one sent while a handler
         waits for its answer (``waiting``): a sentence that asks for a person decides (a person
         is never refused). A reading counts as ``decide`` makes it, but a handler only from an
         in-scope reading: "do you know a good plumber in leeds?" alone is a request for a person
@@ -326,23 +334,25 @@ class Responder:
 
         Returns the reading to reply with, the decision and the sentence that decided (None: the
         whole message did). An answer rests on its sentence's reading (its score is that
-        sentence's); anything else keeps the whole message's, which is what staff label and
-        what the inbox suggests entries from ("The refund for my blender never came. Let me talk
-        to a human." is about a refund)."""
-        parts = sentences(text, said=lambda sentence: self.phrases.intent_of(sentence) is not None)  # "a human."
+        sentence's); anything else has the sentence's intent (what staff are offered as the
+        label: human_handoff) with the whole message's FAQ matches, which the inbox suggests
+        entries from ("The refund for my blender never came. Let me talk to a human." is about a
+        refund)."""
+        deciding = {*NEVER_OVERRIDDEN, *(handler for _, handler in self.entities)}  # handlers a sentence may choose
+        parts = sentences(text, said=lambda sentence: self.routing.route_for(  # "a human."
+            self.phrases.intent_of(sentence)).target in deciding)
         if len(parts) > MAX_SENTENCES:  # a story opens with what happened and ends with what is wanted
             parts = parts[:MAX_SENTENCES // 2] + parts[-(MAX_SENTENCES // 2):]
         if not parts:
             return understood, decision, None
         readings = await asyncio.gather(*(self.inference.submit(part) for part in parts))
-        acts = {*NEVER_OVERRIDDEN, *(handler for _, handler in self.entities)}
         open_to_any = not waiting and (decision.action == Action.FALLBACK or decision.handler == GREETING)
         found = []
         for part, reading in zip(parts, readings, strict=True):
             said = self._decide(reading, part)
             if not open_to_any and said.handler != HANDOFF:
                 continue  # only a request for a person overrules an answer, a choice or a handler
-            if said.action == Action.ANSWER or (said.action == Action.HANDLER and said.handler in acts
+            if said.action == Action.ANSWER or (said.action == Action.HANDLER and said.handler in deciding
                                                 and reading.intent.in_scope):
                 sure = reading.hits[0].score if said.action == Action.ANSWER and reading.hits \
                     else reading.intent.confidence
@@ -354,7 +364,9 @@ class Responder:
                  Action.CLARIFY: "would get choices"}.get(decision.action, f"would go to handler {decision.handler}")
         chosen = replace(said, reason=f"{said.reason}, in the sentence {part!r} (the whole message "
                          f"{whole}: {decision.reason})")
-        return (reading if said.action == Action.ANSWER else understood), chosen, part
+        if said.action == Action.ANSWER:
+            return reading, chosen, part
+        return replace(understood, intent=reading.intent), chosen, part  # labelled by what decided
 
     def _elsewhere(self, text: str, decision: Decision, understood: Understood) -> Reply | None:
         """The reply to a message about another company, or None: "how do i cancel my netflix
@@ -430,7 +442,7 @@ class Responder:
     def _decide(self, understood: Understood, text: str = "") -> Decision:
         route = self.routing.route_for(understood.intent.label)
         short = 0 < len(re.findall(r"\w+", text)) <= SHORT_WORDS
-        acts = route.target == HANDOFF or any(route.target == handler for _, handler in self.entities)
+        acts = route.target in (HANDOFF, *WELCOMING) or any(route.target == handler for _, handler in self.entities)
         return decide(understood.intent, understood.hits, route, understood.brain.thresholds, short, acts)
 
     def _label(self, choice: str) -> str:

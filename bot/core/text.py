@@ -19,6 +19,7 @@ SPACES = re.compile(r"\s+")
 SENTENCE_END = re.compile(r"(?<=[.!?\u2026])\s+|(?<=\u3002)\s*|(?<=[!?])(?=[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af])")
 # Abbreviations whose full stop ends no sentence ("i ordered a gift, e.g. the vase")
 ABBREVIATIONS = frozenset({"e.g.", "i.e.", "mr.", "mrs.", "ms.", "dr.", "st.", "vs.", "approx.", "no.", "nr."})
+NUMBERED = frozenset({"no.", "nr."})  # abbreviations only before a number ("order no. 100002"; "No. Agent." is two)
 SENTENCE_WORDS = 3  # a shorter sentence ("hi!", "thanks.", "ok so") says nothing by itself
 DROPPED = frozenset({"Cc", "Cf", "Cs", "Co"})  # control, format, lone surrogate, private use
 
@@ -87,7 +88,8 @@ def sentences(text: str, said: Callable[[str], bool] = lambda sentence: False) -
         piece = piece.strip()
         if not piece:
             continue
-        if parts and parts[-1].rsplit(" ", 1)[-1].lower() in ABBREVIATIONS:
+        last = parts[-1].rsplit(" ", 1)[-1].lower() if parts else ""
+        if last in ABBREVIATIONS and (last not in NUMBERED or piece[0] in "#0123456789"):
             parts[-1] = f"{parts[-1]} {piece}"
         else:
             parts.append(piece)

@@ -169,6 +169,8 @@ async def test_a_sentence_that_asks_for_a_person_reaches_one_whatever_the_whole_
     explained = await responder.explain(text)
     assert explained.decision is not None and "in the sentence 'Now I want a person.'" in explained.decision.reason
     assert "would go to handler thanks" in explained.decision.reason
+    for number, text in enumerate(("Did the refund for the vase arrive? No. operator.", "Not again. No. operator.")):
+        assert (await responder.respond(f"web:sentences-no-{number}", "web", text)).handler == "human_handoff", text
     short = "Thanks for nothing. operator. now."  # a sentence of a word, but one of the phrases for a person
     assert responder._decide(await responder.inference.submit(short), short).handler == "thanks"
     assert (await responder.respond("web:sentences-short", "web", short)).handler == "human_handoff"
@@ -199,7 +201,11 @@ async def test_a_person_asked_for_in_one_sentence_is_reviewed_by_what_the_whole_
     assert explained.decision is not None and explained.decision.handler == "human_handoff"
     assert "in the sentence 'I need to speak with someone.'" in explained.decision.reason
     assert [hit.faq_id for hit in explained.reply.hits] == [hit.faq_id for hit in whole.hits]
-    assert explained.reply.hits[0].faq_id == "refund-timing" and explained.intent == whole.intent
+    assert explained.reply.hits[0].faq_id == "refund-timing"
+    # ... but labelled by what decided: the review queue offers human_handoff as its intent
+    assert explained.intent is not None and explained.intent.label == "human_handoff"
+    stored = await responder.respond("web:person-sentence", "web", text)
+    assert stored.intent == "human_handoff" and stored.hits[0].faq_id == "refund-timing"
 
 
 async def test_a_sentence_answers_nothing_while_a_handler_waits_for_its_answer(client: TestClient) -> None:
@@ -254,10 +260,13 @@ async def test_a_long_message_is_read_by_its_first_and_last_sentences_only(tmp_p
 
 
 async def test_only_a_handler_that_acts_runs_from_an_out_of_scope_reading(client: TestClient) -> None:
-    """Small talk read as out of scope is out of scope; a request for a person or an order still runs."""
+    """A goodbye read as out of scope is out of scope; a request for a person or an order still
+    runs, and so does a greeting or a thanks, whose reply helps even when the reading is wrong."""
     responder = responder_of(client)
-    joke = await responder.respond("web:oos-small-talk", "web", "thanks in advance, tell me a joke about cats")
-    assert joke.action == Action.FALLBACK and joke.intent == "thanks" and joke.in_scope is False, joke.reason
+    joke = await responder.respond("web:oos-small-talk", "web", "bye then, first tell me a joke about cats")
+    assert joke.action == Action.FALLBACK and joke.intent == "goodbye" and joke.in_scope is False, joke.reason
+    thanks = await responder.respond("web:oos-thanks", "web", "thanks, no more joke answers please")
+    assert thanks.handler == "thanks" and "out of scope" in thanks.reason, thanks.reason
     person = await responder.respond("web:oos-person", "web", "get me a person, no more joke answers please")
     assert person.action == Action.HANDOFF and "out of scope" in person.reason, person.reason
 
@@ -268,6 +277,9 @@ def test_sentences_are_split_where_they_end_and_the_ones_that_say_nothing_left_o
     assert sentences("is 12.5 cm the size of the pan?") == []  # one sentence: nothing to read apart
     assert sentences("Hi! Thanks. Bye now.") == []  # none says anything by itself
     assert sentences("yes. a human. now.", said=lambda part: part == "a human.") == ["a human."]
+    assert sentences("Did it arrive? No. Agent.", said=lambda part: part == "Agent.") == ["Did it arrive?", "Agent."]
+    assert sentences("It was order no. 100002 from May. It broke in two.") == \
+        ["It was order no. 100002 from May.", "It broke in two."]
     assert sentences("你好!我的订单在哪里?") == ["我的订单在哪里?"]
     assert sentences("谢谢。请问可以货到付款吗") == ["请问可以货到付款吗"]
     assert sentences("I asked Mr. Smith in the shop, e.g. about the vase… he had no idea at all") == \
@@ -308,6 +320,8 @@ async def test_yes_after_an_offered_person_hands_over_and_no_does_not() -> None:
     accepted = await affirm(HandlerTurn("yes", "web:x", asked_person=True))
     assert accepted.handoff
     assert not (await affirm(HandlerTurn("ok", "web:x"))).handoff
+    for words in ("Got it!", "lol, fair enough", "makes sense"):  # taking an answer in, not accepting the offer
+        assert not (await affirm(HandlerTurn(words, "web:x", asked_person=True))).handoff, words
     declined = await deny(HandlerTurn("no", "web:x", asked_person=True))
     assert not declined.handoff and "other words" in declined.text
     context = Context()

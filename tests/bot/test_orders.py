@@ -13,7 +13,9 @@ from bot.core.orders import find_order_number
     ("whats happening with order 100002? been a few days", "NW-100002"), ("did order #100004 go through", "NW-100004"),
     ("order number: 100003", "NW-100003"), ("hey did my order #NW-100004 go through?", "NW-100004"),
     ("sorry wrong number!! its 123456", "NW-123456"), ("I meant #100003, not 2", "NW-100003"),
-    ("call me on 123456", None), ("my number is 123456", None), ("I ordered 2 lamps", None), ("100002", None)])
+    ("oops wrong one, it’s 100003", "NW-100003"),
+    ("call me on 123456", None), ("my number is 123456", None), ("My postcode, it's 238801. Do you ship there?", None),
+    ("how much is shipping for a big order? its 200000 won total", None), ("I ordered 2 lamps", None), ("100002", None)])
 def test_order_numbers_as_customers_write_them(text: str, number: str | None) -> None:
     assert find_order_number(text) == number
 
