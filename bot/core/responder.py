@@ -25,6 +25,7 @@ from bot.core.actions import Action
 from bot.core.batcher import Batcher
 from bot.core.brain import Brain, BrainKeeper
 from bot.core.elsewhere import OtherCompanies
+from bot.core.followups import asked_again, follows_up, points_back, swaps_subject
 from bot.core.handlers import Handler, HandlerTurn
 from bot.core.handoff import HandoffDesk
 from bot.core.phrases import GREETING, Phrases
@@ -63,11 +64,6 @@ LOGGED_CHARS = 200  # of a refused message or a pressed button, this much is sto
 ACKNOWLEDGE_EVERY_S = 120  # while waiting for a person, "passed on" at most this often
 DOUBT_WITHIN_S = 120  # a "no" or the same question again this soon after an answer doubts it
 DOUBTING_HANDLERS = ("deny", "complaint")
-FOLLOW_UP_WORDS = 12  # a longer message stands on its own
-POINTERS = frozenset({"that", "it", "this", "those", "them"})  # words that point back at the message before
-FILLERS = frozenset({"ok", "okay", "alright", "right", "hmm", "oh", "well"})  # acknowledgements a follow-up opens with
-SWAPS = frozenset({"what about", "how about"})  # openings that ask the question before about something else
-CONTINUERS = frozenset({"and", "also", "plus", "so"})  # a message opening with one goes on from the one before
 SHORT_WORDS = 2  # a message this short is vague by nature (policy: ``short_window``)
 MAX_SENTENCES = 8  # of a longer message, the first and last four sentences are read one by one
 NEVER_OVERRIDDEN = ("human_handoff", "complaint")  # a named order does not outrank asking for a person
@@ -81,7 +77,6 @@ EXPLAINED = f"{REHEARSAL_PREFIX}explain"  # the session of ``explain``: a rehear
 REHEARSED_HANDOFF = "(Here the customer would be queued for a person from the support team.)"
 REHEARSED_RELAY = ("(A person from the support team has this conversation now: this message would go to them, "
                    "and the bot answers nothing until they hand it back. Start a new conversation to try more.)")  # handlers whose intent, while a question waits, is its answer
-STOP_WORDS = frozenset(["a", "an", "and", "are", "can", "could", "do", "does", "for", "how", "i", "i'm", "is", "it", "me", "my", "of", "on", "or", "please", "pls", "the", "to", "what", "when", "where", "which", "why", "will", "with", "you", "your"])
 
 
 @dataclass(frozen=True)
@@ -550,57 +545,6 @@ def stored_reply(turn: LoggedTurn, brain: Brain) -> Reply:
                  in_scope=record.in_scope, faq_id=record.faq_id, faq_score=record.faq_score,
                  bundle_version=record.bundle_version, turn_id=turn.id,
                  feedback=record.action == Action.ANSWER and turn.feedback is None)
-
-
-def points_back(text: str) -> bool:
-    """Does the message point back at something said before ("for that", "can I return it")?"""
-    return bool(POINTERS & set(re.findall(r"[\w']+", text.casefold())))
-
-
-def follows_up(text: str) -> bool:
-    """Does the message lean on the one before ("and what about PayPal?", "do I pay for that")?
-    Short, and opening with "and", "also", "what about"... (after an "ok" or so), or pointing back
-    with "that" or "it"."""
-    words = _words(text)
-    if not words or len(words) > FOLLOW_UP_WORDS:
-        return False
-    opening = " ".join(words[:2])
-    return words[0] in CONTINUERS or opening in SWAPS or bool(POINTERS & set(words))
-
-
-def swaps_subject(text: str) -> bool:
-    """Does the message ask the question before about something else ("ok what about the UK
-    then", "and how about PayPal?")? Not when that something only points back ("what about
-    those"): such a message asks nothing new.
-
-    >>> swaps_subject("ok what about the uk then"), swaps_subject("and what about those")
-    (True, False)
-    """
-    words = _words(text)
-    if words and words[0] in CONTINUERS:
-        words = words[1:]
-    if " ".join(words[:2]) not in SWAPS:
-        return False
-    return any(word not in POINTERS and word not in STOP_WORDS for word in words[2:])
-
-
-def _words(text: str) -> list[str]:
-    """The message's words, without the acknowledgements it opens with ("ok", "alright", ...)."""
-    words = re.findall(r"[\w']+", text.casefold())
-    while words and words[0] in FILLERS:
-        words = words[1:]
-    return words
-
-
-def asked_again(first: str, second: str) -> bool:
-    """Is ``second`` the question ``first`` again, in much the same words? (Half their content
-    words shared: a customer repeating or rephrasing a question the answer did not settle.)"""
-    a, b = _content_words(first), _content_words(second)
-    return bool(a and b) and len(a & b) / len(a | b) >= 0.5
-
-
-def _content_words(text: str) -> set[str]:
-    return {word for word in re.findall(r"\w+", text.casefold()) if word not in STOP_WORDS and len(word) > 1}
 
 
 def _now() -> str:

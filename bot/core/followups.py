@@ -1,0 +1,70 @@
+"""Reading a message against the one before: does it follow up, point back, ask the same about
+something else, or ask the same question again? Word rules only, no model.
+
+Example::
+
+    follows_up("and what about PayPal?")          # True
+    swaps_subject("ok what about the uk then")    # True
+    asked_again("how do i return it", "how can i return it??")   # True
+"""
+from __future__ import annotations
+
+import re
+
+FOLLOW_UP_WORDS = 12  # a longer message stands on its own
+POINTERS = frozenset({"that", "it", "this", "those", "them"})  # words that point back at the message before
+FILLERS = frozenset({"ok", "okay", "alright", "right", "hmm", "oh", "well"})  # acknowledgements a follow-up opens with
+SWAPS = frozenset({"what about", "how about"})  # openings that ask the question before about something else
+CONTINUERS = frozenset({"and", "also", "plus", "so"})  # a message opening with one goes on from the one before
+STOP_WORDS = frozenset(["a", "an", "and", "are", "can", "could", "do", "does", "for", "how", "i", "i'm", "is", "it", "me", "my", "of", "on", "or", "please", "pls", "the", "to", "what", "when", "where", "which", "why", "will", "with", "you", "your"])
+
+
+def points_back(text: str) -> bool:
+    """Does the message point back at something said before ("for that", "can I return it")?"""
+    return bool(POINTERS & set(re.findall(r"[\w']+", text.casefold())))
+
+
+def follows_up(text: str) -> bool:
+    """Does the message lean on the one before ("and what about PayPal?", "do I pay for that")?
+    Short, and opening with "and", "also", "what about"... (after an "ok" or so), or pointing back
+    with "that" or "it"."""
+    words = _words(text)
+    if not words or len(words) > FOLLOW_UP_WORDS:
+        return False
+    opening = " ".join(words[:2])
+    return words[0] in CONTINUERS or opening in SWAPS or bool(POINTERS & set(words))
+
+
+def swaps_subject(text: str) -> bool:
+    """Does the message ask the question before about something else ("ok what about the UK
+    then", "and how about PayPal?")? Not when that something only points back ("what about
+    those"): such a message asks nothing new.
+
+    >>> swaps_subject("ok what about the uk then"), swaps_subject("and what about those")
+    (True, False)
+    """
+    words = _words(text)
+    if words and words[0] in CONTINUERS:
+        words = words[1:]
+    if " ".join(words[:2]) not in SWAPS:
+        return False
+    return any(word not in POINTERS and word not in STOP_WORDS for word in words[2:])
+
+
+def _words(text: str) -> list[str]:
+    """The message's words, without the acknowledgements it opens with ("ok", "alright", ...)."""
+    words = re.findall(r"[\w']+", text.casefold())
+    while words and words[0] in FILLERS:
+        words = words[1:]
+    return words
+
+
+def asked_again(first: str, second: str) -> bool:
+    """Is ``second`` the question ``first`` again, in much the same words? (Half their content
+    words shared: a customer repeating or rephrasing a question the answer did not settle.)"""
+    a, b = _content_words(first), _content_words(second)
+    return bool(a and b) and len(a & b) / len(a | b) >= 0.5
+
+
+def _content_words(text: str) -> set[str]:
+    return {word for word in re.findall(r"\w+", text.casefold()) if word not in STOP_WORDS and len(word) > 1}
