@@ -107,6 +107,10 @@ class Responder:
         self.related = related  # "People also ask" after an answer
         self.history = history  # a conversation's earlier customer messages (for handlers that remember)
         self.entities = entities  # (finds it in a text, handler): a message naming it goes to that handler
+        owners = frozenset(handler for _, handler in entities)
+        self.owners = owners  # the handlers of what a message names (the order handler)
+        self.deciding = frozenset({*NEVER_OVERRIDDEN, *owners})  # the handlers one sentence may choose
+        self.oos_runs = frozenset({HANDOFF, *WELCOMING, *owners})  # handlers an out-of-scope reading may run
         # (tells it, handler): a message that answers the handler's question goes back to it, whatever
         # else it resembles ("i dont have the number on me", asked for an order number)
         self.replies = replies
@@ -229,16 +233,17 @@ class Responder:
             redecided = self._decide(again, rest)
             if redecided.handler != GREETING and redecided.action != Action.FALLBACK:
                 understood, decision = again, redecided
-        sentence = None
+        whole = decision
         if decision.handler != HANDOFF:
             # "hi so my kettle arrived broken. can i get a new one?": a message read whole as out of
             # scope may say what it wants in one of its sentences, and "... i want to discuss
             # compensation with someone from your team" asks for a person, whatever the whole reads.
             # While a handler waits for its answer, only a request for a person is read out of one.
-            understood, decision, sentence = await self._by_sentence(text, understood, decision,
-                                                                     waiting=context.handler is not None)
+            understood, decision = await self._by_sentence(text, understood, decision,
+                                                           waiting=context.handler is not None)
+        from_sentence = decision if decision is not whole else None  # what one sentence decided, if it did
         named = self._named_entity(text)
-        if named and (decision.handler == HANDOFF or (decision.handler in NEVER_OVERRIDDEN and sentence is None)):
+        if named and (decision.handler == HANDOFF or (decision.handler in NEVER_OVERRIDDEN and from_sentence is None)):
             named = None  # a complaint read out of one sentence does not outrank the order the message names
         if named:
             # "sorry, I meant NW-100003": a message that names an order is about that order (and
@@ -265,21 +270,17 @@ class Responder:
             # question answered. It asks something further, so the entry just answered is not its
             # answer; and one that points back ("that", "it") means nothing alone, so its own
             # reading ("postage": the shipping costs) gives way to a clear combined one.
-            before = decision
             understood, decision = await self._with_previous(context.last_answer[1], text, understood,
                                                              decision, answered=context.last_faq,
                                                              prefer=points_back(text),
                                                              swap=swaps_subject(text))
-            sentence = sentence if decision is before else None
         elif context.clarified and decision.action != Action.HANDLER and decision.faq_id not in context.choices:
             # The message after choices were offered narrows the vague one that got them ("returns",
             # then "like how long do i have after it arrives"): read together, kept only when that
             # answers one of the choices, and better than the message's own answer if it has one,
             # so a new topic is read on its own.
-            before = decision
             understood, decision = await self._with_previous(context.clarified, text, understood,
                                                              decision, within=context.choices)
-            sentence = sentence if decision is before else None
         if context.handler and not _takes_over(decision, context.handler):
             waiting = Decision(Action.HANDLER, f"handler {context.handler} asked a question and the message does "
                                f"not change the subject (it would have been: {decision.reason})",
@@ -291,7 +292,7 @@ class Responder:
                                            decided=decision)
         return _Turn(compose(understood.brain, decision, understood.basis(decision.reason), context.streak),
                      text, decision=decision, intent=understood.intent,
-                     doubtful=sentence is not None and decision.action == Action.ANSWER)
+                     doubtful=decision is from_sentence and decision.action == Action.ANSWER)
 
     def _relay(self, handoff: Handoff, note: WaitingNote, allowed: bool, text: str, choice: str | None) -> _Turn:
         """A message for the person who has (or will take) the conversation; see ``replies.relayed``."""
@@ -316,30 +317,29 @@ class Responder:
         return replace(turn, reply=handed_off(turn.reply, opened, self.desk.away()))
 
     async def _by_sentence(self, text: str, understood: Understood, decision: Decision,
-                           waiting: bool = False) -> tuple[Understood, Decision, str | None]:
+                           waiting: bool = False) -> tuple[Understood, Decision]:
         """A message of several sentences read sentence by sentence. One that would fall back or
         only greets ("Hi there! Good morning! My kettle is broken."): the sentence read most
         surely that the FAQ answers, or that asks for a person, about an order or with a
-        complaint (``deciding``), decides. Any other, or one sent while a handler
+        complaint (``self.deciding``), decides. Any other, or one sent while a handler
         waits for its answer (``waiting``): a sentence that asks for a person decides (a person
         is never refused). A reading counts as ``decide`` makes it, but a handler only from an
         in-scope reading: "do you know a good plumber in leeds?" alone is a request for a person
         at 0.55 that the model calls out of scope. Small talk in a story ("thanks.") decides
         nothing. Else the decision stands.
 
-        Returns the reading to reply with, the decision and the sentence that decided (None: the
-        whole message did). An answer rests on its sentence's reading (its score is that
+        Returns the reading to reply with and the decision (``decision`` itself when no sentence
+        decided). An answer rests on its sentence's reading (its score is that
         sentence's); anything else has the sentence's intent (what staff are offered as the
         label: human_handoff) with the whole message's FAQ matches, which the inbox suggests
         entries from ("The refund for my blender never came. Let me talk to a human." is about a
         refund)."""
-        deciding = {*NEVER_OVERRIDDEN, *(handler for _, handler in self.entities)}  # handlers a sentence may choose
         parts = sentences(text, said=lambda sentence: self.routing.route_for(  # "a human."
-            self.phrases.intent_of(sentence)).target in deciding)
+            self.phrases.intent_of(sentence)).target in self.deciding)
         if len(parts) > MAX_SENTENCES:  # a story opens with what happened and ends with what is wanted
             parts = parts[:MAX_SENTENCES // 2] + parts[-(MAX_SENTENCES // 2):]
         if not parts:
-            return understood, decision, None
+            return understood, decision
         readings = await asyncio.gather(*(self.inference.submit(part) for part in parts))
         open_to_any = not waiting and (decision.action == Action.FALLBACK or decision.handler == GREETING)
         found = []
@@ -347,21 +347,21 @@ class Responder:
             said = self._decide(reading, part)
             if not open_to_any and said.handler != HANDOFF:
                 continue  # only a request for a person overrules an answer, a choice or a handler
-            if said.action == Action.ANSWER or (said.action == Action.HANDLER and said.handler in deciding
+            if said.action == Action.ANSWER or (said.action == Action.HANDLER and said.handler in self.deciding
                                                 and reading.intent.in_scope):
                 sure = reading.hits[0].score if said.action == Action.ANSWER and reading.hits \
                     else reading.intent.confidence
                 found.append((said.handler == HANDOFF, sure, part, reading, said))
         if not found:
-            return understood, decision, None
+            return understood, decision
         _, _, part, reading, said = max(found, key=lambda item: item[:2])  # a request for a person first
         whole = {Action.FALLBACK: "would fall back", Action.ANSWER: "would be answered",
                  Action.CLARIFY: "would get choices"}.get(decision.action, f"would go to handler {decision.handler}")
         chosen = replace(said, reason=f"{said.reason}, in the sentence {part!r} (the whole message "
                          f"{whole}: {decision.reason})")
         if said.action == Action.ANSWER:
-            return reading, chosen, part
-        return replace(understood, intent=reading.intent), chosen, part  # labelled by what decided
+            return reading, chosen
+        return replace(understood, intent=reading.intent), chosen  # labelled by what decided
 
     def _elsewhere(self, text: str, decision: Decision, understood: Understood) -> Reply | None:
         """The reply to a message about another company, or None: "how do i cancel my netflix
@@ -369,8 +369,7 @@ class Responder:
         so does "my amazon parcel is late". A request for a person still reaches one, and an entry
         about other companies (price matching) still answers."""
         name = self.others.named(text)
-        owners = {handler for _, handler in self.entities}  # the order handler: "my amazon parcel is late"
-        if name is None or (decision.action == Action.HANDLER and decision.handler not in owners) or (
+        if name is None or (decision.action == Action.HANDLER and decision.handler not in self.owners) or (
                 decision.action == Action.ANSWER and decision.faq_id in self.others.answered_by):
             return None  # small talk, a complaint or a request for a person is answered as ever
         reason = f"the message names {name}, another company ({Path(self.others.source).name})"
@@ -437,8 +436,8 @@ class Responder:
     def _decide(self, understood: Understood, text: str = "") -> Decision:
         route = self.routing.route_for(understood.intent.label)
         short = 0 < len(re.findall(r"\w+", text)) <= SHORT_WORDS
-        acts = route.target in (HANDOFF, *WELCOMING) or any(route.target == handler for _, handler in self.entities)
-        return decide(understood.intent, understood.hits, route, understood.brain.thresholds, short, acts)
+        return decide(understood.intent, understood.hits, route, understood.brain.thresholds, short,
+                      route.target in self.oos_runs)
 
     def _label(self, choice: str) -> str:
         """What a pressed button said, for the log and the review queue (not its payload, unless
