@@ -4,7 +4,7 @@ against a running bot over its chat API.
 The suite lives in ``benchmarks/dialogues/`` as YAML (``tuning.yaml``: the part thresholds and
 policy may be tuned on; ``heldout.yaml``: never used for tuning, only for the result;
 ``fresh.yaml``: written later, once the held-out part had been read for failures, never read
-so; ``fresh2.yaml`` to ``fresh6.yaml``: written by someone who had seen no result, committed
+so; ``fresh2.yaml`` to ``fresh7.yaml``: written by someone who had seen no result, committed
 before any run on them). Each
 dialogue has an id, a category and turns; a turn says or presses something and may expect:
 
@@ -37,8 +37,8 @@ import aiohttp
 import yaml
 
 SUITE_DIR = Path(__file__).resolve().parent / "dialogues"
-PARTS = ("tuning", "heldout", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6")
-BLIND_PARTS = ("fresh4", "fresh5", "fresh6")  # not read for failures since it was written: results count them, never list them
+PARTS = ("tuning", "heldout", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7")
+BLIND_PARTS = ("fresh4", "fresh5", "fresh6", "fresh7")  # not read for failures since it was written: results count them, never list them
 CATEGORIES = ("faq", "small_talk", "frustration", "out_of_scope", "vague", "order_status", "handoff",
               "mixed_language")
 ACTIONS = ("answer", "handler", "clarify", "fallback", "handoff", "relayed", "rejected")
