@@ -28,6 +28,7 @@ from bot.console.site import add_console
 from bot.core.batcher import Batcher
 from bot.core.brain import BrainKeeper, BundleModel, Model
 from bot.core.elsewhere import DEFAULT_OTHER_COMPANIES, OtherCompanies, OtherCompaniesError, load_other_companies
+from bot.core.glossary import DEFAULT_GLOSSARY, Glossary, GlossaryError, load_glossary
 from bot.core.handlers import Handler, builtin_handlers
 from bot.core.handoff import HandoffDesk
 from bot.core.hours import StaffedHours, away_text, staffed_hours_from
@@ -75,7 +76,7 @@ def _named_file(load: Callable[[Path], T], path: Path | None, default: Path, set
         return load(default)
     try:
         return load(path)
-    except (PhrasesError, OtherCompaniesError) as error:
+    except (PhrasesError, OtherCompaniesError, GlossaryError) as error:
         raise type(error)(f"{PREFIX}{setting}: {error}") from None
 
 
@@ -91,7 +92,7 @@ def _check_phrases(phrases: Phrases, model: Model, routing: RoutingTable) -> Non
 def create_app(settings: Settings, model_loader: ModelLoader = load_model,
                handlers: dict[str, Handler] | None = None,
                routing: RoutingTable | None = None, phrases: Phrases | None = None,
-               others: OtherCompanies | None = None) -> web.Application:
+               others: OtherCompanies | None = None, glossary: Glossary | None = None) -> web.Application:
     """The bot's web application; see the module docstring."""
     handlers = demo_handlers() if handlers is None else handlers
     shipped = routing or load_routing(DEFAULT_ROUTING, handlers)
@@ -99,6 +100,8 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         if phrases is None else phrases
     others = _named_file(load_other_companies, settings.other_companies_file, DEFAULT_OTHER_COMPANIES,
                          "OTHER_COMPANIES_FILE") if others is None else others
+    glossary = _named_file(load_glossary, settings.glossary_file, DEFAULT_GLOSSARY, "GLOSSARY_FILE") \
+        if glossary is None else glossary
     hours = staffed_hours_from(settings)  # a SettingsError names the variable
     forwarded = forwarded_middleware(settings.trusted_networks, settings.trust_forwarded_proto)
     app = web.Application(client_max_size=settings.max_body_bytes,
@@ -129,7 +132,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
                               turn_log, app[METRICS], desk,
                               related=related, history=conversations.customer_texts,
                               entities=[(find_order_number, "order_status")], phrases=phrases,
-                              others=others, replies=[(tells_no_number, "order_status")])
+                              others=others, replies=[(tells_no_number, "order_status")], glossary=glossary)
         await turn_log.start()
         await sessions.start()
         await housekeeping.start()

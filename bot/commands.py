@@ -32,6 +32,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from bot.app import create_app
     from bot.core.elsewhere import OtherCompaniesError
+    from bot.core.glossary import GlossaryError
     from bot.core.phrases import PhrasesError
     from bot.core.routing import RoutingError
     from bot.models.manifest import BundleError
@@ -60,7 +61,7 @@ def run_serve(args: argparse.Namespace) -> int:
     except BundleError as error:
         raise SystemExit(f"{PREFIX}: error: {error} (build one with `make demo-bundle` or "
                          "`supportbot export`)") from None
-    except (SettingsError, RoutingError, PhrasesError, OtherCompaniesError) as error:  # also at start-up: a token Telegram rejects
+    except (SettingsError, RoutingError, PhrasesError, OtherCompaniesError, GlossaryError) as error:  # also at start-up: a token Telegram rejects
         raise SystemExit(f"{PREFIX}: error: {error}") from None
     return 0
 

@@ -38,9 +38,11 @@ class Settings:
     db: str = ""  # SQLAlchemy URL or SQLite file (its directory must exist); empty means data_dir/supportbot.db
     bundle: Path | None = None  # a bundle directory; None means data_dir/bundles/current
     # The shop's own word lists (YAML, as the demo's in bot/core/demo/): messages that are an intent
-    # word for word, and other companies' names (a message naming one is not for the FAQ). None: the demo's.
+    # word for word, other companies' names (a message naming one is not for the FAQ), and the
+    # glossary the models read the customers' other languages through. None: the demo's.
     phrases_file: Path | None = None
     other_companies_file: Path | None = None
+    glossary_file: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8080
     admin_token: str = field(default="", repr=False)

@@ -26,6 +26,7 @@ from bot.core.batcher import Batcher
 from bot.core.brain import Brain, BrainKeeper
 from bot.core.elsewhere import OtherCompanies
 from bot.core.followups import asked_again, follows_up, points_back, swaps_subject
+from bot.core.glossary import Glossary
 from bot.core.handlers import Handler, HandlerTurn
 from bot.core.handoff import HandoffDesk
 from bot.core.phrases import GREETING, Phrases
@@ -86,6 +87,7 @@ class Understood:
     brain: Brain
     intent: IntentGuess
     hits: tuple[Hit, ...] = field(default_factory=tuple)
+    read_as: str | None = None  # the message as the models read it, when the glossary changed it
 
     def basis(self, reason: str) -> Basis:
         """What a reply to this message rests on, with the rule that decided."""
@@ -101,7 +103,8 @@ class Responder:
                  history: Callable[[str], list[str]] = lambda session_id: [],
                  entities: Sequence[tuple[Callable[[str], object], str]] = (),
                  phrases: Phrases | None = None, others: OtherCompanies | None = None,
-                 replies: Sequence[tuple[Callable[[str], bool], str]] = ()) -> None:
+                 replies: Sequence[tuple[Callable[[str], bool], str]] = (),
+                 glossary: Glossary | None = None) -> None:
         self.settings = settings
         self.desk = desk
         self.related = related  # "People also ask" after an answer
@@ -116,6 +119,7 @@ class Responder:
         self.replies = replies
         self.phrases = phrases or Phrases()  # messages that are an intent word for word, whatever the model reads
         self.others = others or OtherCompanies()  # names of other companies: a message about one is not for the FAQ
+        self.glossary = glossary or Glossary()  # the customers' other languages, read word by word into English
         self.keeper = keeper
         self.routing = routing
         self.handlers = handlers
@@ -413,16 +417,19 @@ class Responder:
                 return understood, decision
         return combined, replace(followed, reason=f"{followed.reason}, read as a follow-up of the previous question")
 
-    def _understand(self, texts: list[str]) -> list[Understood]:
-        """Runs in the inference thread: one model call for the whole micro-batch."""
+    def _understand(self, originals: list[str]) -> list[Understood]:
+        """Runs in the inference thread: one model call for the whole micro-batch. The models
+        read each message through the glossary (in English as far as it knows the words)."""
         brain = self.keeper.current
+        glossed = [self.glossary.english(text) for text in originals]  # None: nothing glossed
+        texts = [english or text for english, text in zip(glossed, originals, strict=True)]  # what the models read
         inference = brain.model.infer(texts)
         scores = inference.intents
         best = scores.probabilities.argmax(axis=1)
         self.metrics.batch_size.observe(len(texts))
         results = []
         for row, label_index in enumerate(best):
-            said = self.phrases.intent_of(texts[row])
+            said = self.phrases.intent_of(originals[row]) or self.phrases.intent_of(texts[row])
             guess = IntentGuess(said, 1.0, True, phrase=True) if said is not None else \
                 IntentGuess(scores.labels[int(label_index)], float(scores.probabilities[row, label_index]),
                             bool(scores.in_scope[row]))
@@ -430,14 +437,18 @@ class Responder:
             if brain.wording is not None:
                 words = brain.wording.scores(texts[row], [hit.faq_id for hit in hits])
                 hits = tuple(replace(hit, words=score) for hit, score in zip(hits, words))
-            results.append(Understood(brain, guess, hits))
+            results.append(Understood(brain, guess, hits, glossed[row]))
         return results
 
     def _decide(self, understood: Understood, text: str = "") -> Decision:
         route = self.routing.route_for(understood.intent.label)
         short = 0 < len(re.findall(r"\w+", text)) <= SHORT_WORDS
-        return decide(understood.intent, understood.hits, route, understood.brain.thresholds, short,
-                      route.target in self.oos_runs)
+        decision = decide(understood.intent, understood.hits, route, understood.brain.thresholds, short,
+                          route.target in self.oos_runs)
+        if understood.read_as is None:
+            return decision
+        return replace(decision, reason=f"{decision.reason} (read through the glossary as "
+                       f"{_loggable(understood.read_as)!r})")
 
     def _label(self, choice: str) -> str:
         """What a pressed button said, for the log and the review queue (not its payload, unless

@@ -16,6 +16,7 @@ from bot.core.elsewhere import (
     load_other_companies,
     parse_other_companies,
 )
+from bot.core.glossary import Glossary
 from bot.core.phrases import PhrasesError, load_phrases, parse_phrases
 from bot.keys import KEEPER, RESPONDER, STORE
 from knowledge.faq.entry import FaqEntry
@@ -25,7 +26,10 @@ from tests.fakes import KeywordModel
 
 @pytest.fixture()
 async def client(tmp_path: Path, aiohttp_client) -> TestClient:
-    return await aiohttp_client(create_app(demo_settings(tmp_path), model_loader=lambda s: KeywordModel()))
+    # No glossary: the keyword model would read "gracias, how long ..." glossed ("thanks, how long
+    # ...") by its first keyword, thanks; the demo bundle answers it (shipping-times)
+    return await aiohttp_client(create_app(demo_settings(tmp_path), model_loader=lambda s: KeywordModel(),
+                                           glossary=Glossary()))
 
 
 async def test_a_phrase_of_the_shops_other_languages_runs_its_intents_handler(client: TestClient) -> None:
@@ -41,18 +45,20 @@ async def test_a_phrase_of_the_shops_other_languages_runs_its_intents_handler(cl
 
 async def test_an_app_can_be_given_its_own_phrases(tmp_path: Path, aiohttp_client) -> None:
     client = await aiohttp_client(create_app(demo_settings(tmp_path), model_loader=lambda s: KeywordModel(),
-                                             phrases=parse_phrases({"goodbye": ["ciao"]})))
+                                             phrases=parse_phrases({"goodbye": ["ciao"]}), glossary=Glossary()))
     responder = client.server.app[RESPONDER]
     assert (await responder.respond("web:ciao", "web", "Ciao!")).handler == "goodbye"
     assert (await responder.respond("web:gracias", "web", "gracias")).handler != "thanks"  # not the demo's
 
 
 async def test_a_shop_names_its_own_word_lists_in_settings(tmp_path: Path, aiohttp_client) -> None:
-    """A shop that sells through Amazon lists other companies without it; its phrases are its own."""
-    others, phrases = tmp_path / "others.yaml", tmp_path / "phrases.yaml"
+    """A shop that sells through Amazon lists other companies without it; its phrases are its own,
+    and its customers write English only (an empty glossary)."""
+    others, phrases, glossary = tmp_path / "others.yaml", tmp_path / "phrases.yaml", tmp_path / "glossary.yaml"
     others.write_text("names: [Netflix]\n", encoding="utf-8")
     phrases.write_text("goodbye: [ciao]\n", encoding="utf-8")
-    settings = demo_settings(tmp_path, other_companies_file=others, phrases_file=phrases)
+    glossary.write_text("format: supportbot-glossary\nversion: 1\nlanguages: {}\n", encoding="utf-8")
+    settings = demo_settings(tmp_path, other_companies_file=others, phrases_file=phrases, glossary_file=glossary)
     client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
     responder = client.server.app[RESPONDER]
     amazon = await responder.respond("web:own-1", "web", "How long does AMAZON's delivery take?")

@@ -1,0 +1,104 @@
+"""The glossary: the shop's customers' other languages read word by word into English.
+
+The models read English only. "Hallo, ich habe letzte Woche einen Toaster bestellt und der ist
+kaputt angekommen" reads to them as noise, and "y cuánto cuesta el envío, more or less?" as a
+question about paying later. The glossary file (YAML; the demo's is
+``bot/core/demo/glossary.yaml``) lists, per language, words and short fixed phrases with their
+English meaning:
+
+    format: supportbot-glossary
+    version: 1
+    languages:
+      es: {envío: shipping, "cuánto cuesta": how much does it cost}
+      de: {kaputt: broken, bestellt: ordered}
+
+Before the models read a message, every word or phrase the glossary knows is replaced by its
+meaning; the rest stays as written. The message above reads "hallo, i have last week a toaster
+ordered and it is broken arrived", which an English model reads well enough. Words are compared
+as ``phrase_key`` compares them (case and accents set aside: "envio" is "envío"), longest
+phrase first. An English message is left alone: no key may be an English word (the file's
+checks cannot know that; its writer must).
+
+Example::
+
+    glossary = load_glossary(DEFAULT_GLOSSARY)
+    glossary.english("y cuánto cuesta el envío?")      # "y how much does it cost el shipping?"
+    glossary.english("where is my order?")      # None: nothing to read differently
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.core.config_file import read_yaml
+from bot.core.phrases import phrase_key
+
+DEFAULT_GLOSSARY = Path(__file__).resolve().parent / "demo" / "glossary.yaml"
+FORMAT = "supportbot-glossary"
+_WORD = re.compile(r"\w+")
+_JOINS = re.compile(r"[\s'’\-]*")  # what may stand between the words of one phrase ("j'ai", "qu'est-ce")
+
+
+class GlossaryError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Glossary:
+    meanings: Mapping[tuple[str, ...], str] = field(default_factory=dict)  # words (as keys) -> English
+    longest: int = 0  # words in the longest phrase
+    source: str = ""  # the file it came from, for staff
+
+    def english(self, text: str) -> str | None:
+        """``text`` with every word and phrase the glossary knows in English, or None when it
+        knows none of them."""
+        if not self.meanings:
+            return None
+        words = list(_WORD.finditer(text))
+        keys = [phrase_key(word.group()) for word in words]
+        pieces: list[str] = []
+        done = 0  # of text, this much is in pieces
+        i = 0
+        while i < len(words):
+            for n in range(min(self.longest, len(words) - i), 0, -1):
+                meaning = self.meanings.get(tuple(keys[i:i + n]))
+                if meaning is not None and all(_JOINS.fullmatch(text, words[j].end(), words[j + 1].start())
+                                               for j in range(i, i + n - 1)):
+                    pieces += [text[done:words[i].start()], meaning]
+                    done, i = words[i + n - 1].end(), i + n
+                    break
+            else:
+                i += 1
+        if not pieces:
+            return None
+        return "".join(pieces) + text[done:]
+
+
+def parse_glossary(data: object, source: str = "glossary") -> Glossary:
+    """Check a glossary document; errors name the language and the word."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise GlossaryError(f"{source}: not a glossary (expected 'format: {FORMAT}')")
+    if data.get("version") != 1:
+        raise GlossaryError(f"{source}: unknown version {data.get('version')!r} (expected 1)")
+    languages = data.get("languages")
+    if not isinstance(languages, dict):
+        raise GlossaryError(f"{source}: expected 'languages:', a mapping of language -> {{word: English}}")
+    meanings: dict[tuple[str, ...], str] = {}
+    for language, words in languages.items():
+        if not isinstance(words, dict):
+            raise GlossaryError(f"{source}: language {language!r}: expected a mapping of word -> English")
+        for word, meaning in words.items():
+            if not isinstance(word, str) or not isinstance(meaning, str) or not meaning.strip():
+                raise GlossaryError(f"{source}: language {language!r}: {word!r}: expected a word and its "
+                                    "English meaning, both text")
+            key = tuple(phrase_key(word).split())
+            if not key:
+                raise GlossaryError(f"{source}: language {language!r}: {word!r} has no letters or digits")
+            meanings.setdefault(key, meaning.strip())  # a word two languages share: the first one listed
+    return Glossary(meanings, max((len(key) for key in meanings), default=0), source)
+
+
+def load_glossary(path: Path) -> Glossary:
+    return parse_glossary(read_yaml(path, GlossaryError, "the glossary"), str(path))
