@@ -83,3 +83,10 @@ def test_the_shops_own_word_lists_are_named_by_settings_and_checked_at_start(
     message = serve_error("--port", "18083")
     assert message.startswith(f"supportbot serve: error: SUPPORTBOT_PHRASES_FILE: {broken}"), message
     assert "listed for both 'thanks' and 'goodbye'" in message
+    monkeypatch.delenv("SUPPORTBOT_PHRASES_FILE")
+    glossary = tmp_path / "glossary.yaml"
+    glossary.write_text("languages: {es: {envío: shipping}}\n", encoding="utf-8")
+    monkeypatch.setenv("SUPPORTBOT_GLOSSARY_FILE", str(glossary))
+    message = serve_error("--port", "18083")
+    assert message == (f"supportbot serve: error: SUPPORTBOT_GLOSSARY_FILE: {glossary}: not a glossary "
+                       "(expected 'format: supportbot-glossary')"), message
