@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -51,6 +51,7 @@ from knowledge.conversations.dialogue import DialogueStates
 from knowledge.conversations.handoffs import Handoffs
 from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.database import Database
+from knowledge.faq.entry import FaqEntry
 from knowledge.faq.related import RelatedLinks
 from knowledge.faq.store import FaqStore
 from knowledge.routing import RouteStore, revision_of
@@ -87,6 +88,15 @@ def _check_phrases(phrases: Phrases, model: Model, routing: RoutingTable) -> Non
     for intent in sorted(set(phrases.listed) - known):
         log.warning("the intent phrases list %r, an intent neither the model nor the routing knows: "
                     "its phrases are answered by FAQ search", intent)
+
+
+def _check_glossary(glossary: Glossary, entries: Iterable[FaqEntry]) -> None:
+    """Warn of glossary words the FAQ itself uses ("gift" listed as German for poison): a
+    customer's English message with them would be read as another language."""
+    found = glossary.found_in(text for entry in entries for text in (*entry.phrasings(), entry.answer))
+    if found:
+        log.warning("the glossary (%s) lists words the FAQ itself uses, so English messages with them are read "
+                    "as another language (%d): %s", glossary.source or "given", len(found), ", ".join(found[:20]))
 
 
 def create_app(settings: Settings, model_loader: ModelLoader = load_model,
@@ -148,6 +158,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         app[METRICS].set_bundle(keeper.current.version)
         log.info("serving bundle %s with %d FAQ entries", keeper.current.version, len(keeper.current.entries))
         _check_phrases(phrases, model, served)
+        _check_glossary(glossary, keeper.current.entries.values())
         yield
         await follower.close()
         await responder.close()  # in-flight messages finish first ...

@@ -28,7 +28,7 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,26 +54,38 @@ class Glossary:
     def english(self, text: str) -> str | None:
         """``text`` with every word and phrase the glossary knows in English, or None when it
         knows none of them."""
-        if not self.meanings:
-            return None
-        words = list(_WORD.finditer(text))
-        keys = [phrase_key(word.group()) for word in words]
         pieces: list[str] = []
         done = 0  # of text, this much is in pieces
-        i = 0
-        while i < len(words):
-            for n in range(min(self.longest, len(words) - i), 0, -1):
-                meaning = self.meanings.get(tuple(keys[i:i + n]))
-                if meaning is not None and all(_JOINS.fullmatch(text, words[j].end(), words[j + 1].start())
-                                               for j in range(i, i + n - 1)):
-                    pieces += [text[done:words[i].start()], meaning]
-                    done, i = words[i + n - 1].end(), i + n
-                    break
-            else:
-                i += 1
+        for start, end, key in self._found(text):
+            pieces += [text[done:start], self.meanings[key]]
+            done = end
         if not pieces:
             return None
         return "".join(pieces) + text[done:]
+
+    def found_in(self, texts: Iterable[str]) -> list[str]:
+        """The glossary's words and phrases that occur in ``texts``, as written there: run over
+        the shop's own English (its FAQ), each is a word the glossary would wrongly translate."""
+        return sorted({text[start:end].casefold() for text in texts for start, end, _ in self._found(text)})
+
+    def _found(self, text: str) -> Iterator[tuple[int, int, tuple[str, ...]]]:
+        """(start, end, key) of each word or phrase of ``text`` the glossary knows, left to right,
+        the longest phrase first."""
+        if not self.meanings:
+            return
+        words = list(_WORD.finditer(text))
+        keys = [phrase_key(word.group()) for word in words]
+        i = 0
+        while i < len(words):
+            for n in range(min(self.longest, len(words) - i), 0, -1):
+                key = tuple(keys[i:i + n])
+                if key in self.meanings and all(_JOINS.fullmatch(text, words[j].end(), words[j + 1].start())
+                                                for j in range(i, i + n - 1)):
+                    yield words[i].start(), words[i + n - 1].end(), key
+                    i += n
+                    break
+            else:
+                i += 1
 
 
 def parse_glossary(data: object, source: str = "glossary") -> Glossary:
