@@ -96,7 +96,7 @@ def _check_glossary(glossary: Glossary, entries: Iterable[FaqEntry]) -> None:
     found = glossary.found_in(text for entry in entries for text in (*entry.phrasings(), entry.answer))
     if found:
         log.warning("the glossary (%s) lists words the FAQ itself uses, so English messages with them are read "
-                    "as another language (%d): %s", glossary.source or "given", len(found), ", ".join(found[:20]))
+                    "as another language (%d): %s", glossary.source, len(found), ", ".join(found[:20]))
 
 
 def create_app(settings: Settings, model_loader: ModelLoader = load_model,

@@ -13,11 +13,12 @@ English meaning:
       de: {kaputt: broken, bestellt: ordered}
 
 Before the models read a message, every word or phrase the glossary knows is replaced by its
-meaning; the rest stays as written. The message above reads "hallo, i have last week a toaster
-ordered and it is broken arrived", which an English model reads well enough. Words are compared
-as ``phrase_key`` compares them (case and accents set aside: "envio" is "envío"), longest
-phrase first. An English message is left alone: no key may be an English word (the file's
-checks cannot know that; its writer must).
+meaning; the rest stays as written. The message above reads "Hallo, i have last week einen
+Toaster ordered und der ist broken arrived", which an English model reads well enough. Words are
+compared as ``phrase_key`` compares them (case and accents set aside: "envio" is "envío",
+"dostalem" is "dostałem"), longest phrase first, and a phrase only within a clause. An English
+message is left alone: no key may be an English word (the file's checks cannot know that; its
+writer must, and ``found_in`` finds the shop's own words in it).
 
 Example::
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from bot.core.config_file import read_yaml
@@ -38,7 +40,9 @@ from bot.core.phrases import phrase_key
 DEFAULT_GLOSSARY = Path(__file__).resolve().parent / "demo" / "glossary.yaml"
 FORMAT = "supportbot-glossary"
 _WORD = re.compile(r"\w+")
-_JOINS = re.compile(r"[\s'’\-]*")  # what may stand between the words of one phrase ("j'ai", "qu'est-ce")
+# What may stand between the words of one phrase: spaces, or one apostrophe or hyphen ("j'ai",
+# "qu'est-ce"); not a dash between spaces, nor any punctuation that ends a clause
+_JOINS = re.compile(r"\s+|['’‘´`-]")
 
 
 class GlossaryError(ValueError):
@@ -48,8 +52,12 @@ class GlossaryError(ValueError):
 @dataclass(frozen=True)
 class Glossary:
     meanings: Mapping[tuple[str, ...], str] = field(default_factory=dict)  # words (as keys) -> English
-    longest: int = 0  # words in the longest phrase
     source: str = ""  # the file it came from, for staff
+
+    @cached_property
+    def longest(self) -> int:
+        """Words in the longest phrase."""
+        return max((len(key) for key in self.meanings), default=0)
 
     def english(self, text: str) -> str | None:
         """``text`` with every word and phrase the glossary knows in English, or None when it
@@ -99,6 +107,8 @@ def parse_glossary(data: object, source: str = "glossary") -> Glossary:
         raise GlossaryError(f"{source}: expected 'languages:', a mapping of language -> {{word: English}}")
     meanings: dict[tuple[str, ...], str] = {}
     for language, words in languages.items():
+        if words is None:  # every entry commented out
+            continue
         if not isinstance(words, dict):
             raise GlossaryError(f"{source}: language {language!r}: expected a mapping of word -> English")
         for word, meaning in words.items():
@@ -109,7 +119,7 @@ def parse_glossary(data: object, source: str = "glossary") -> Glossary:
             if not key:
                 raise GlossaryError(f"{source}: language {language!r}: {word!r} has no letters or digits")
             meanings.setdefault(key, meaning.strip())  # a word two languages share: the first one listed
-    return Glossary(meanings, max((len(key) for key in meanings), default=0), source)
+    return Glossary(meanings, source)
 
 
 def load_glossary(path: Path) -> Glossary:

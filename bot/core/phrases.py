@@ -35,6 +35,7 @@ from bot.core.config_file import read_yaml
 
 DEFAULT_PHRASES = Path(__file__).resolve().parent / "demo" / "phrases.yaml"
 _NOT_WORD = re.compile(r"[\W_]+")
+_UNSPLIT = str.maketrans({"ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ŀ": "l"})  # letters NFKD keeps whole
 GREETING = "greeting"  # the intent (and built-in handler) of a hello
 # How an English message opens with a greeting (the file's greeting phrases add the shop's other languages)
 OPENERS = ("hi", "hii", "hello", "hey", "heyy", "heyyy", "hiya", "heya", "howdy", "hi there", "hello there",
@@ -73,13 +74,14 @@ class Phrases:
 
 
 def phrase_key(text: str) -> str:
-    """What a message and a phrase are compared by: case-folded, accents dropped, and every run
-    of anything that is not a letter or digit (punctuation, emoji, spaces) one space.
+    """What a message and a phrase are compared by: case-folded, accents dropped (and the letters
+    Unicode does not split into a letter and an accent: "ł", "ø", "đ"), and every run of
+    anything that is not a letter or digit (punctuation, emoji, spaces) one space.
 
-    >>> phrase_key("  ¡Olá, OBRIGADO!! 🙏 ")
-    'ola obrigado'
+    >>> phrase_key("  ¡Olá, OBRIGADO!! 🙏 "), phrase_key("Dziękuję, dostałem")
+    ('ola obrigado', 'dziekuje dostalem')
     """
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_UNSPLIT))
     letters = "".join(char for char in decomposed if not unicodedata.combining(char))
     return _NOT_WORD.sub(" ", letters).strip()
 

@@ -61,7 +61,7 @@ from knowledge.faq.index import Hit
 from knowledge.limits import Bucket
 
 REVIEW_MARGIN = 0.05  # answers this close above the threshold are "low confidence": queued
-LOGGED_CHARS = 200  # of a refused message or a pressed button, this much is stored
+LOGGED_CHARS = 200  # of a refused message, a pressed button or a glossed reading, this much is stored
 ACKNOWLEDGE_EVERY_S = 120  # while waiting for a person, "passed on" at most this often
 DOUBT_WITHIN_S = 120  # a "no" or the same question again this soon after an answer doubts it
 DOUBTING_HANDLERS = ("deny", "complaint")
@@ -229,7 +229,8 @@ class Responder:
         the decision it rests on."""
         understood = await self.inference.submit(text)
         decision = self._decide(understood, text)
-        rest = self.phrases.after_greeting(text) if decision.handler == GREETING else None
+        # (the glossed reading: "witam, gdzie jest moje zamówienie?" opens with "hello")
+        rest = self.phrases.after_greeting(understood.read_as or text) if decision.handler == GREETING else None
         if rest is not None:
             # "hello where's my order": a greeting that goes on is read again without it, and that
             # reading kept when it finds more than a greeting (a fallback is no better)
@@ -266,6 +267,8 @@ class Responder:
         if elsewhere is not None:  # a fallback: a pending question stays pending
             return _Turn(elsewhere, text, decision=Decision(Action.FALLBACK, elsewhere.reason),
                          intent=understood.intent)
+        # The word rules (follow-ups, "I don't have the number", doubts) read the message as
+        # written: English rules, which the glossary's readings are not run through.
         if context.last_answer and decision.action != Action.HANDLER and follows_up(text) \
                 and (self.routing.route_for(understood.intent.label).kind == "search"
                      or not is_confident(understood.intent, understood.brain.thresholds)) \
@@ -339,7 +342,7 @@ class Responder:
         entries from ("The refund for my blender never came. Let me talk to a human." is about a
         refund)."""
         parts = sentences(text, said=lambda sentence: self.routing.route_for(  # "a human."
-            self.phrases.intent_of(sentence)).target in self.deciding)
+            self._phrase_of(sentence, self.glossary.english(sentence))).target in self.deciding)
         if len(parts) > MAX_SENTENCES:  # a story opens with what happened and ends with what is wanted
             parts = parts[:MAX_SENTENCES // 2] + parts[-(MAX_SENTENCES // 2):]
         if not parts:
@@ -429,7 +432,7 @@ class Responder:
         self.metrics.batch_size.observe(len(texts))
         results = []
         for row, label_index in enumerate(best):
-            said = self.phrases.intent_of(originals[row]) or self.phrases.intent_of(texts[row])
+            said = self._phrase_of(originals[row], glossed[row])
             guess = IntentGuess(said, 1.0, True, phrase=True) if said is not None else \
                 IntentGuess(scores.labels[int(label_index)], float(scores.probabilities[row, label_index]),
                             bool(scores.in_scope[row]))
@@ -439,6 +442,11 @@ class Responder:
                 hits = tuple(replace(hit, words=score) for hit, score in zip(hits, words))
             results.append(Understood(brain, guess, hits, glossed[row]))
         return results
+
+    def _phrase_of(self, text: str, glossed: str | None) -> str | None:
+        """The intent ``text`` is a phrase of, as written or as ``glossed`` (its reading through
+        the glossary, None if it has none: "humano." is "human.")."""
+        return self.phrases.intent_of(text) or (self.phrases.intent_of(glossed) if glossed else None)
 
     def _decide(self, understood: Understood, text: str = "") -> Decision:
         route = self.routing.route_for(understood.intent.label)

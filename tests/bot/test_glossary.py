@@ -12,6 +12,7 @@ import yaml
 from bot.app import create_app
 from bot.core.actions import Action
 from bot.core.glossary import DEFAULT_GLOSSARY, Glossary, GlossaryError, load_glossary, parse_glossary
+from bot.core.phrases import parse_phrases
 from bot.keys import RESPONDER
 from tests.bot.service import demo_settings
 from tests.fakes import KeywordModel
@@ -35,10 +36,25 @@ def test_known_words_are_read_in_english_and_the_rest_stays_as_written() -> None
     assert Glossary().english("envío") is None
 
 
-def test_a_phrase_is_not_read_across_a_sentences_end() -> None:
-    words = glossary(es={"cuánto cuesta": "how much does it cost", "cuesta": "costs"})
+def test_a_phrase_is_read_within_a_clause_only() -> None:
+    words = glossary(es={"cuánto cuesta": "how much does it cost", "cuesta": "costs"},
+                     fr={"j'ai commandé": "i ordered"})
     assert words.english("cuánto. cuesta") == "cuánto. costs"
+    assert words.english("cuánto - cuesta") == "cuánto - costs"  # a dash between clauses
     assert words.english("cuánto-cuesta") == "how much does it cost"
+    assert words.english("j‘ai commandé, j´ai commandé") == "i ordered, i ordered"  # phones' apostrophes
+
+
+def test_letters_without_a_separate_accent_are_folded_too() -> None:
+    """A Polish customer on an English keyboard writes "dostalem" for "dostałem"."""
+    words = glossary(pl={"nie dostałem": "i did not receive"})
+    assert words.english("Nie dostalem paczki") == "i did not receive paczki"
+    assert words.english("NIE DOSTAŁEM") == "i did not receive"
+
+
+def test_a_glossary_made_in_code_reads_as_one_from_a_file() -> None:
+    assert Glossary({("envio",): "shipping", ("cuanto", "cuesta"): "how much"}).english("¿cuánto cuesta el envío?") == \
+        "¿how much el shipping?"
 
 
 def test_a_word_two_languages_share_keeps_the_first_meaning() -> None:
@@ -76,6 +92,18 @@ def _english_texts() -> list[str]:
         with open(ROOT / "knowledge/demo" / name, encoding="utf-8", newline="") as rows:
             texts += [row[0] for row in csv.reader(rows) if row]
     return texts
+
+
+# English words (and typos) that are words of the glossary's languages: none may be a key
+NEVER_KEYS = ("gift", "die", "also", "man", "will", "war", "hat", "kind", "fast", "handy", "arm", "bald", "rat",
+              "mist", "come", "pan", "once", "red", "sale", "sin", "plus", "pour", "sort", "pain", "chair", "main",
+              "car", "coin", "door", "hoe", "wat", "ben", "van", "want", "dan", "tack", "bra", "present", "problem",
+              "que", "como", "rabat", "ile", "wann", "mesa", "persona", "stop", "super", "total", "normal", "hotel")
+
+
+def test_no_english_word_is_a_key() -> None:
+    demo = load_glossary(DEFAULT_GLOSSARY)
+    assert demo.found_in(NEVER_KEYS) == []
 
 
 def test_the_demo_glossary_leaves_the_shops_english_alone() -> None:
@@ -124,6 +152,21 @@ async def test_the_models_read_a_message_through_the_glossary(tmp_path: Path, ai
                                                 glossary=Glossary()))
     plain = await unglossed.server.app[RESPONDER].respond("web:glossary-3", "web", "hola, dónde está mi pedido?")
     assert plain.handler != "order_status"
+
+
+async def test_a_greeting_and_a_word_for_a_person_are_read_through_the_glossary(
+        tmp_path: Path, aiohttp_client) -> None:
+    """A greeting only the glossary knows is set aside like an English one, and a one-word sentence
+    that is, through the glossary, a phrase for a person still asks for one."""
+    words = glossary(pl={"witam": "hello", "gdzie jest moje zamówienie": "where is my order"},
+                     es={"operador": "operator"})
+    client = await aiohttp_client(create_app(demo_settings(tmp_path), model_loader=lambda s: KeywordModel(),
+                                             glossary=words, phrases=parse_phrases({"human_handoff": ["operator"]})))
+    responder = client.server.app[RESPONDER]
+    order = await responder.respond("web:glossary-pl", "web", "Witam, gdzie jest moje zamówienie?")
+    assert order.handler == "order_status", order.reason  # the keyword model reads "hello, ..." as a greeting
+    person = await responder.respond("web:glossary-es", "web", "Mi tetera llegó rota y nadie responde. Operador.")
+    assert person.action == Action.HANDOFF, person.reason
 
 
 async def test_a_shop_names_its_own_glossary_in_settings(tmp_path: Path, aiohttp_client) -> None:
