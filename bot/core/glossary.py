@@ -59,6 +59,11 @@ class Glossary:
         """Words in the longest phrase."""
         return max((len(key) for key in self.meanings), default=0)
 
+    @cached_property
+    def _starts(self) -> frozenset[str]:
+        """The words a phrase may start with: any other word is passed over at once."""
+        return frozenset(key[0] for key in self.meanings)
+
     def english(self, text: str) -> str | None:
         """``text`` with every word and phrase the glossary knows in English, or None when it
         knows none of them."""
@@ -82,9 +87,12 @@ class Glossary:
         if not self.meanings:
             return
         words = list(_WORD.finditer(text))
-        keys = [phrase_key(word.group()) for word in words]
+        keys = [_key(word.group()) for word in words]
         i = 0
         while i < len(words):
+            if keys[i] not in self._starts:  # most words of most messages
+                i += 1
+                continue
             for n in range(min(self.longest, len(words) - i), 0, -1):
                 key = tuple(keys[i:i + n])
                 if key in self.meanings and all(_JOINS.fullmatch(text, words[j].end(), words[j + 1].start())
@@ -94,6 +102,12 @@ class Glossary:
                     break
             else:
                 i += 1
+
+
+def _key(word: str) -> str:
+    """``phrase_key`` of one word, quickly for a plain English one (the glossary runs on every
+    message the models read)."""
+    return word.lower() if word.isascii() and "_" not in word else phrase_key(word)
 
 
 def parse_glossary(data: object, source: str = "glossary") -> Glossary:
