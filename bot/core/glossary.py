@@ -87,7 +87,7 @@ class Glossary:
         if not self.meanings:
             return
         words = list(_WORD.finditer(text))
-        keys = [_key(word.group()) for word in words]
+        keys = [phrase_key(word.group()) for word in words]
         i = 0
         while i < len(words):
             if keys[i] not in self._starts:  # most words of most messages
@@ -102,12 +102,6 @@ class Glossary:
                     break
             else:
                 i += 1
-
-
-def _key(word: str) -> str:
-    """``phrase_key`` of one word, quickly for a plain English one (the glossary runs on every
-    message the models read)."""
-    return word.lower() if word.isascii() and "_" not in word else phrase_key(word)
 
 
 def parse_glossary(data: object, source: str = "glossary") -> Glossary:

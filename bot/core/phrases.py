@@ -81,6 +81,8 @@ def phrase_key(text: str) -> str:
     >>> phrase_key("  ¡Olá, OBRIGADO!! 🙏 "), phrase_key("Dziękuję, dostałem")
     ('ola obrigado', 'dziekuje dostalem')
     """
+    if text.isascii():  # most messages: nothing to fold but case
+        return _NOT_WORD.sub(" ", text.lower()).strip()
     decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_UNSPLIT))
     letters = "".join(char for char in decomposed if not unicodedata.combining(char))
     return _NOT_WORD.sub(" ", letters).strip()
