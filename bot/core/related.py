@@ -20,11 +20,13 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from bot.core.brain import Brain
+from bot.core.brain import Brain, Model
 from knowledge.faq.documents import document_text
 from knowledge.faq.related import Related, RelatedLinks
 
@@ -39,10 +41,23 @@ class _Neighbours:
     nearest: dict[str, list[str]]
 
 
+@dataclass
+class _Vectors:
+    """The entries' unit vectors by text, for one model: a FAQ edit re-encodes only the entries it
+    changed (every entry again cost more CPU than the customers' own messages under load)."""
+    model: Model
+    by_text: dict[str, np.ndarray] = field(default_factory=dict)
+
+
 class RelatedQuestions:
-    def __init__(self, links: RelatedLinks, count: int = 3) -> None:
+    def __init__(self, links: RelatedLinks, count: int = 3,
+                 background: Callable[..., Awaitable[Any]] | None = None) -> None:
+        """``background(work, *args)`` runs the nearest-entries computation off the event loop
+        (the server passes its lower-priority rebuild thread; default: a worker thread)."""
         self.links = links
         self.count = count
+        self._background = background or asyncio.to_thread
+        self._vectors: _Vectors | None = None
         self.choices: dict[str, Related] = {}
         self.asked_next: dict[str, Counter[str]] = {}
         self._neighbours: _Neighbours | None = None
@@ -87,8 +102,10 @@ class RelatedQuestions:
         return {}
 
     async def _compute(self, brain: Brain) -> None:
+        if self._vectors is None or self._vectors.model is not brain.model:
+            self._vectors = _Vectors(brain.model)
         try:
-            nearest = await asyncio.to_thread(_nearest_entries, brain, self.count)
+            nearest = await self._background(_nearest_entries, brain, self.count, self._vectors.by_text)
         except Exception:  # a failed computation only means fewer suggestions
             log.exception("could not compute related questions")
             return
@@ -103,13 +120,22 @@ class RelatedQuestions:
                 log.exception("could not refresh related questions")
 
 
-def _nearest_entries(brain: Brain, count: int) -> dict[str, list[str]]:
+def _nearest_entries(brain: Brain, count: int, known: dict[str, np.ndarray] | None = None) -> dict[str, list[str]]:
+    """Each entry's ``count`` nearest entries. ``known`` holds unit vectors by text from earlier
+    calls with the same model: only texts not in it are encoded, and it keeps the current ones."""
     ids = list(brain.entries)
     if len(ids) < 2:
         return {}
     texts = [document_text(brain.entries[i].question, brain.entries[i].answer, "question_answer") for i in ids]
-    vectors = np.asarray(brain.model.encode(texts), dtype=np.float32)
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    known = {} if known is None else known
+    missing = [t for t in dict.fromkeys(texts) if t not in known]
+    if missing:
+        encoded = np.asarray(brain.model.encode(missing), dtype=np.float32)
+        encoded /= np.maximum(np.linalg.norm(encoded, axis=1, keepdims=True), 1e-12)
+        known.update(zip(missing, encoded))
+    for gone in set(known).difference(texts):  # deleted or edited entries
+        del known[gone]
+    vectors = np.stack([known[t] for t in texts])
     similarity = vectors @ vectors.T  # [n, n]
     np.fill_diagonal(similarity, -np.inf)
     order = np.argsort(-similarity, axis=1)[:, :count]

@@ -106,3 +106,43 @@ def test_nearest_entries_are_near_in_what_they_answer_not_in_wording() -> None:
         FaqEntry("gift-code", "How do I get my gift card code?", "Gift card codes are emailed right after payment."))}
     brain = Brain(KeywordModel(), cast(FaqIndex, None), entries, Thresholds(0.6, 0.05, 0.12, 0.4))
     assert _nearest_entries(brain, 1)["money-back"] == ["refund-time"]
+
+
+def test_an_edit_encodes_only_the_entries_it_changed() -> None:
+    """Nearest entries after a FAQ edit come from the vectors already computed for the same model:
+    only the edited entry is encoded again, and the result is what encoding every entry gives."""
+    from typing import cast
+
+    from bot.core.brain import Brain
+    from bot.core.policy import Thresholds
+    from bot.core.related import _nearest_entries
+    from knowledge.faq.entry import FaqEntry
+    from knowledge.faq.index import FaqIndex
+
+    class Counting(KeywordModel):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoded: list[str] = []
+
+        def encode(self, texts):  # type: ignore[no-untyped-def]
+            self.encoded += list(texts)
+            return super().encode(texts)
+
+    model = Counting()
+    entries = {e.faq_id: e for e in (
+        FaqEntry("refund", "When will my refund arrive?", "Refunds take 5 business days."),
+        FaqEntry("returns", "How do I return an item?", "Returns are free within 30 days; refunds follow."),
+        FaqEntry("shipping", "How long does delivery take?", "Delivery takes 2 to 4 days."),
+        FaqEntry("gift", "How do I get my gift card code?", "Gift card codes are emailed after payment."))}
+    thresholds = Thresholds(0.6, 0.05, 0.12, 0.4)
+    known: dict = {}
+    _nearest_entries(Brain(model, cast(FaqIndex, None), entries, thresholds), 2, known)
+    assert len(model.encoded) == 4
+    edited = dict(entries, shipping=FaqEntry("shipping", "How long does delivery take?",
+                                               "Delivery takes 2 to 4 days; express delivery takes 1."))
+    del edited["gift"]
+    model.encoded.clear()
+    nearest = _nearest_entries(Brain(model, cast(FaqIndex, None), edited, thresholds), 2, known)
+    assert model.encoded == ["How long does delivery take?\nDelivery takes 2 to 4 days; express delivery takes 1."]
+    assert len(known) == 3  # the deleted entry's and the old wording's vectors are gone
+    assert nearest == _nearest_entries(Brain(KeywordModel(), cast(FaqIndex, None), edited, thresholds), 2)
