@@ -37,8 +37,8 @@ import aiohttp
 import yaml
 
 SUITE_DIR = Path(__file__).resolve().parent / "dialogues"
-PARTS = ("tuning", "heldout", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7")
-BLIND_PARTS = ("fresh4", "fresh5", "fresh6", "fresh7")  # not read for failures since it was written: results count them, never list them
+PARTS = ("tuning", "heldout", "fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8")
+BLIND_PARTS = ("fresh4", "fresh5", "fresh6", "fresh7", "fresh8")  # not read for failures since it was written: results count them, never list them
 CATEGORIES = ("faq", "small_talk", "frustration", "out_of_scope", "vague", "order_status", "handoff",
               "mixed_language")
 ACTIONS = ("answer", "handler", "clarify", "fallback", "handoff", "relayed", "rejected")

@@ -92,9 +92,9 @@ def write(results: dict[str, list[Outcome]], out: Path, bundle: str) -> dict[str
              "Every dialogue of `benchmarks/dialogues/` played against a real `supportbot serve` over HTTP, each "
              "as a new web-chat customer. A dialogue passes when every checked turn does. The tuning part may be "
              "used to tune thresholds and policy; the held-out part never is; the fresh part was written once the "
-             "held-out part had been read for failures, and is never read so; the fresh2 to fresh7 parts "
+             "held-out part had been read for failures, and is never read so; the fresh2 to fresh8 parts "
              "were written by someone who had seen no result, before any run on them (fresh2's and fresh3's "
-             "failures have been read since; the blind parts' (fresh4 to fresh7) are not listed, here or in the JSON). Confidently wrong: an "
+             "failures have been read since; the blind parts' (fresh4 to fresh8) are not listed, here or in the JSON). Confidently wrong: an "
              "FAQ answer where none, or another entry, was expected.", ""]
     for name, part in parts.items():
         lines += [f"## {name} part", "",
