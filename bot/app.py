@@ -33,7 +33,7 @@ from bot.core.handlers import Handler, builtin_handlers
 from bot.core.handoff import HandoffDesk
 from bot.core.hours import StaffedHours, away_text, staffed_hours_from
 from bot.core.housekeeping import Housekeeping
-from bot.core.orders import DEMO_ORDERS, OrderBook, find_order_number, order_status_handler, tells_no_number
+from bot.core.orders import DEMO_ORDERS, OrderBook, find_order_number, holds_on, order_status_handler, tells_no_number
 from bot.core.phrases import DEFAULT_PHRASES, Phrases, PhrasesError, load_phrases
 from bot.core.related import RelatedQuestions
 from bot.core.responder import Responder
@@ -142,7 +142,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
                               turn_log, app[METRICS], desk,
                               related=related, history=conversations.customer_texts,
                               entities=[(find_order_number, "order_status")], phrases=phrases,
-                              others=others, replies=[(tells_no_number, "order_status")], glossary=glossary)
+                              others=others, replies=[(tells_no_number, "order_status"), (holds_on, "order_status")], glossary=glossary)
         await turn_log.start()
         await sessions.start()
         await housekeeping.start()

@@ -5,7 +5,7 @@ import pytest
 
 from bot.app import demo_handlers
 from bot.core.handlers import HandlerTurn
-from bot.core.orders import find_order_number
+from bot.core.orders import find_order_number, holds_on
 
 
 @pytest.mark.parametrize("text, number", [
@@ -29,3 +29,24 @@ async def test_the_digits_alone_answer_the_question_and_no_number_is_a_way_out()
     for words in ("i dont have it", "no idea what the number is", "never mind", "I can’t find it"):
         out = await handler(HandlerTurn(words, "web:o", continuing=True, state=asked.state))
         assert out.state is None and "What else can I help with?" in out.text, words
+
+
+async def test_hang_on_keeps_the_question_open_without_counting_an_attempt() -> None:
+    handler = demo_handlers()["order_status"]
+    asked = await handler(HandlerTurn("where is my order", "web:h"))
+    state = asked.state
+    for words in ("hang on let me find it", "one sec", "hold on", "give me a minute", "1 sec pls", "let me check",
+                  "brb looking for it", "hang on", "ok one moment"):
+        held = await handler(HandlerTurn(words, "web:h", continuing=True, state=state))
+        assert held.state is not None and "take your time" in held.text.lower(), words
+        state = held.state
+    assert state is not None and state["attempts"] == "0"
+    wrong = await handler(HandlerTurn("abc", "web:h", continuing=True, state=state))
+    assert "doesn't look like an order number" in wrong.text  # the first wrong reply still gets a second chance
+
+
+@pytest.mark.parametrize("text", ["hang on, can I return a kettle I bought in the sale last month?",
+                                  "hang on its 100002", "one second NW-100003", "where is my order", "no idea",
+                                  "a second order", "I got one mug and a second one broken"])
+def test_what_is_not_a_hold_on(text: str) -> None:
+    assert not holds_on(text)

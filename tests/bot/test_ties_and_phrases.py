@@ -190,3 +190,20 @@ async def test_saying_there_is_no_order_number_answers_the_question_whatever_els
     # once the question is settled, the same words are read as any other message
     again = await responder.respond("web:nonumber", "web", "how long does delivery take?")
     assert again.action == Action.ANSWER and again.faq_id == "shipping-times"
+
+
+async def test_hang_on_while_the_number_is_looked_for_keeps_the_question_open(client: TestClient) -> None:
+    """ "hang on let me find it" after "What's your order number?" was read as a goodbye (the demo
+    bundle: "Goodbye, and thanks for getting in touch!"), and the question was dropped."""
+    responder = client.server.app[RESPONDER]
+    asked = await responder.respond("web:hold", "web", "where is my order?")
+    assert "order number" in asked.text
+    held = await responder.respond("web:hold", "web", "thanks, hang on let me find it")  # "thanks": a handler intent
+    assert held.handler == "order_status" and "take your time" in held.text.lower()
+    again = await responder.respond("web:hold", "web", "one sec")
+    assert again.handler == "order_status" and "take your time" in again.text.lower()
+    found = await responder.respond("web:hold", "web", "100002")  # the digits alone still answer the question
+    assert found.handler == "order_status" and "NW-100002 is shipped" in found.text
+    # with no question open, the same words are read as any other message
+    thanks = await responder.respond("web:hold-2", "web", "thanks, hang on let me find it")
+    assert thanks.handler == "thanks"
