@@ -147,7 +147,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
         await sessions.start()
         await housekeeping.start()
         await desk.start()
-        await related.start()
+        await related.start(keeper.current)  # the first answer offers related questions too
         if webhook is not None:
             await webhook.start()
         await responder.start()

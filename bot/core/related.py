@@ -6,12 +6,13 @@ to it in meaning (the served model's embeddings of each entry's question with it
 an entry answers tells more than how its question is worded, so "When will I get my refund?"
 is near the return policy, not near "I haven't received my order confirmation email"). Staff can turn it off per
 entry (or everywhere with ``SUPPORTBOT_RELATED_QUESTIONS=0``). Staff choices and the log counts
-are re-read every ``REFRESH_S`` seconds, so every replica follows within that time.
+are re-read every ``REFRESH_S`` seconds, so every replica follows within that time. The nearest
+entries are computed at start and again after each FAQ edit or new bundle, in the background.
 
 Example::
 
     related = RelatedQuestions(RelatedLinks(database), count=3)
-    await related.start()
+    await related.start(keeper.current)
     related.for_answer(brain, "return-policy")    # ["how-to-return", "return-label", "refund-timing"]
 """
 from __future__ import annotations
@@ -64,10 +65,14 @@ class RelatedQuestions:
         self._computing: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def start(self, brain: Brain | None = None) -> None:
+        """Read the staff choices and start re-reading them; with ``brain``, also compute its
+        nearest entries now, so that the first answer after a start offers them too."""
         if self.count:
             await self.refresh()
             self._task = asyncio.create_task(self._refresh_loop(), name="related-questions")
+            if brain is not None:
+                await self._compute(brain)
 
     async def close(self) -> None:
         for task in (self._task, self._computing):
@@ -89,17 +94,18 @@ class RelatedQuestions:
         picked = [p for p in choice.pinned if p in brain.entries]
         asked = [f for f, n in self.asked_next.get(faq_id, Counter()).most_common() if n >= MIN_ASKED_NEXT]
         picked += [f for f in asked if f in brain.entries]
-        picked += self._nearest(brain).get(faq_id, [])
+        picked += [f for f in self._nearest(brain).get(faq_id, []) if f in brain.entries]
         return [f for f in dict.fromkeys(picked) if f != faq_id][:self.count]
 
     def _nearest(self, brain: Brain) -> dict[str, list[str]]:
         """Nearest entries by meaning for the current brain; computed once per brain, off the
-        event loop (until then, only pinned and asked-next entries are offered)."""
+        event loop. Until then, those of the brain before (an FAQ edit changes few of them; the
+        caller drops entries that are gone), or none at all before the first computation."""
         if self._neighbours is not None and self._neighbours.brain is brain:
             return self._neighbours.nearest
         if self._computing is None or self._computing.done():
             self._computing = asyncio.get_running_loop().create_task(self._compute(brain))
-        return {}
+        return self._neighbours.nearest if self._neighbours is not None else {}
 
     async def _compute(self, brain: Brain) -> None:
         if self._vectors is None or self._vectors.model is not brain.model:

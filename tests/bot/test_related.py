@@ -14,7 +14,7 @@ from knowledge.conversations.log import ConversationLog, TurnRecord
 from knowledge.database import Database
 from knowledge.errors import InvalidEntry
 from knowledge.faq.related import RelatedLinks
-from tests.bot.service import demo_settings
+from tests.bot.service import admin_headers, demo_settings
 from tests.bot.test_chat_api import say
 from tests.console.helpers import add_staff, sign_in
 from tests.fakes import KeywordModel
@@ -60,6 +60,21 @@ async def test_an_answer_offers_related_questions_and_staff_choose_them(client: 
     bad = await client.post("/console/faq/shipping-times/related",
                             data={"csrf_token": csrf, "mode": "pinned", "pinned": "no-such-entry"})
     assert bad.status == 400
+
+
+def offered(reply: dict) -> list[str]:
+    return [b["payload"].removeprefix("faq:") for b in reply["buttons"] if b["kind"] == "related"]
+
+
+async def test_the_first_answer_offers_related_questions_and_an_edit_keeps_them(client: TestClient) -> None:
+    """The nearest entries were computed on the first answer's request, so the first customers
+    after a start, and after every FAQ edit, were offered none."""
+    first = offered(await say(client, QUESTION))
+    assert len(first) == 3
+    gone = first[0]
+    assert (await client.delete(f"/admin/faq/{gone}", headers=admin_headers())).status == 200
+    after = offered(await say(client, QUESTION))  # before the new FAQ's neighbours are computed
+    assert after and gone not in after
 
 
 async def test_what_customers_asked_next_comes_first(tmp_path: Path) -> None:
