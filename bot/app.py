@@ -28,12 +28,13 @@ from bot.console.site import add_console
 from bot.core.batcher import Batcher
 from bot.core.brain import BrainKeeper, BundleModel, Model
 from bot.core.elsewhere import DEFAULT_OTHER_COMPANIES, OtherCompanies, OtherCompaniesError, load_other_companies
+from bot.core.followups import holds_on
 from bot.core.glossary import DEFAULT_GLOSSARY, Glossary, GlossaryError, load_glossary
 from bot.core.handlers import Handler, builtin_handlers
 from bot.core.handoff import HandoffDesk
 from bot.core.hours import StaffedHours, away_text, staffed_hours_from
 from bot.core.housekeeping import Housekeeping
-from bot.core.orders import DEMO_ORDERS, OrderBook, find_order_number, holds_on, order_status_handler, tells_no_number
+from bot.core.orders import DEMO_ORDERS, OrderBook, find_order_number, order_status_handler, tells_no_number
 from bot.core.phrases import DEFAULT_PHRASES, Phrases, PhrasesError, load_phrases
 from bot.core.related import RelatedQuestions
 from bot.core.responder import Responder

@@ -6,6 +6,7 @@ Example::
     follows_up("and what about PayPal?")          # True
     swaps_subject("ok what about the uk then")    # True
     asked_again("how do i return it", "how can i return it??")   # True
+    holds_on("hang on let me find it")            # True
 """
 from __future__ import annotations
 
@@ -16,7 +17,26 @@ POINTERS = frozenset({"that", "it", "this", "those", "them"})  # words that poin
 FILLERS = frozenset({"ok", "okay", "alright", "right", "hmm", "oh", "well"})  # acknowledgements a follow-up opens with
 SWAPS = frozenset({"what about", "how about"})  # openings that ask the question before about something else
 CONTINUERS = frozenset({"and", "also", "plus", "so"})  # a message opening with one goes on from the one before
+# Asking the bot to wait ("hang on let me find it", "one sec"): not a goodbye, and while a handler
+# waits for an answer (an order number), its question stays open.
+HOLD_ON = re.compile(r"\b(?:hang|hold)\s+on\b|\b(?:one|1|a|just\s+a)\s*(?:sec|secs|second|moment|min|minute|mo)\b"
+                     r"(?=\s*(?:$|[,.!?…]|pls\b|please\b|let\b|while\b|i\b|i'll\b|ill\b))"  # not "a second order"
+                     r"|\bgive\s+me\s+a\s+(?:sec|second|moment|min|minute|mo)\b"
+                     r"|\blet\s+me\s+(?:find|check|look|get|grab|dig|see|search)\b|\bbrb\b"
+                     r"|\b(?:looking|searching)\s+for\s+it\b", re.IGNORECASE)
+HOLD_ON_WORDS = 8  # a longer message says more than "wait": it is read for what it says
 STOP_WORDS = frozenset(["a", "an", "and", "are", "can", "could", "do", "does", "for", "how", "i", "i'm", "is", "it", "me", "my", "of", "on", "or", "please", "pls", "the", "to", "what", "when", "where", "which", "why", "will", "with", "you", "your"])
+
+
+def holds_on(text: str) -> bool:
+    """Does the message ask the bot to wait while the customer looks something up ("hang on let
+    me find it", "one sec", "give me a minute")? Short, and with no order-like number in it.
+
+    >>> holds_on("hang on let me find it"), holds_on("hang on, can I return a kettle I bought in a sale?")
+    (True, False)
+    """
+    words = re.findall(r"[\w']+", text)
+    return len(words) <= HOLD_ON_WORDS and bool(HOLD_ON.search(text)) and not re.search(r"\d{6}", text)
 
 
 def points_back(text: str) -> bool:

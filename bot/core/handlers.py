@@ -60,6 +60,9 @@ async def _nothing() -> list[str]:
     return []
 
 
+HOLD_ON = "hold_on"  # the built-in handler of a message that asks the bot to wait
+
+
 async def greeting(turn: HandlerTurn) -> HandlerReply:
     return HandlerReply("Hello! I'm the support assistant. Ask me about orders, delivery, "
                         "returns, payments or your account.")
@@ -71,6 +74,12 @@ async def goodbye(turn: HandlerTurn) -> HandlerReply:
 
 async def thanks(turn: HandlerTurn) -> HandlerReply:
     return HandlerReply("You're welcome! Is there anything else I can help with?")
+
+
+async def hold_on(turn: HandlerTurn) -> HandlerReply:
+    """ "hang on let me find it": the customer is looking something up (run by a word rule,
+    ``bot.core.followups.holds_on``, not by an intent)."""
+    return HandlerReply("Sure, take your time. I'm here when you're ready.")
 
 
 async def human_handoff(turn: HandlerTurn) -> HandlerReply:
@@ -106,4 +115,5 @@ async def deny(turn: HandlerTurn) -> HandlerReply:
 def builtin_handlers() -> dict[str, Handler]:
     """The handlers every bot has, by the name routing tables use."""
     return {"greeting": greeting, "goodbye": goodbye, "thanks": thanks, "human_handoff": human_handoff,
-            "bot_identity": bot_identity, "complaint": complaint, "affirm": affirm, "deny": deny}
+            "bot_identity": bot_identity, "complaint": complaint, "affirm": affirm, "deny": deny,
+            HOLD_ON: hold_on}

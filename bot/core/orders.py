@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.core.followups import holds_on
 from bot.core.handlers import Handler, HandlerReply, HandlerTurn
 
 DEMO_ORDERS = Path(__file__).resolve().parent / "demo" / "orders.csv"
@@ -30,14 +31,6 @@ YES = {"yes", "yeah", "yep", "yup", "y", "sure", "correct", "right", "ok", "okay
 # Said instead of a number: the customer cannot give one now. Matched anywhere in the reply.
 NO_NUMBER = ("don't have", "dont have", "do not have", "no idea", "can't find", "cant find", "not sure",
              "forget it", "never mind", "nevermind", "don't know", "dont know")
-# Said while the customer looks for the number ("hang on let me find it", "one sec"): the question
-# stays open, and the bot waits for the number rather than reading "hang on" as a goodbye.
-HOLD_ON = re.compile(r"\b(?:hang|hold)\s+on\b|\b(?:one|1|a|just\s+a)\s*(?:sec|secs|second|moment|min|minute|mo)\b"
-                     r"(?=\s*(?:$|[,.!?…]|pls\b|please\b|let\b|while\b|i\b|i'll\b|ill\b))"  # not "a second order"
-                     r"|\bgive\s+me\s+a\s+(?:sec|second|moment|min|minute|mo)\b"
-                     r"|\blet\s+me\s+(?:find|check|look|get|grab|dig|see|search)\b|\bbrb\b"
-                     r"|\b(?:looking|searching)\s+for\s+it\b", re.IGNORECASE)
-HOLD_ON_WORDS = 8  # a longer message says more than "wait": it is read for what it says
 MAX_ATTEMPTS = 2
 
 
@@ -83,17 +76,6 @@ def tells_no_number(text: str) -> bool:
     return an item?" is a new question."""
     words = re.findall(r"[\w']+", text.casefold())
     return gives_no_number(text) and (len(words) <= 5 or bool({"number", "it", "one"} & set(words)))
-
-
-def holds_on(text: str) -> bool:
-    """Does a reply to "What's your order number?" ask the bot to wait while the customer looks
-    for it ("hang on let me find it", "one sec", "give me a minute")? Short, and with no number.
-
-    >>> holds_on("hang on let me find it"), holds_on("hang on, can I return a kettle I bought in a sale?")
-    (True, False)
-    """
-    words = re.findall(r"[\w']+", text)
-    return len(words) <= HOLD_ON_WORDS and bool(HOLD_ON.search(text)) and not re.search(r"\d{6}", text)
 
 
 def order_status_handler(book: OrderBook) -> Handler:

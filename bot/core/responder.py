@@ -25,9 +25,9 @@ from bot.core.actions import Action
 from bot.core.batcher import Batcher
 from bot.core.brain import Brain, BrainKeeper
 from bot.core.elsewhere import OtherCompanies
-from bot.core.followups import asked_again, follows_up, points_back, swaps_subject
+from bot.core.followups import asked_again, follows_up, holds_on, points_back, swaps_subject
 from bot.core.glossary import Glossary
-from bot.core.handlers import Handler, HandlerTurn
+from bot.core.handlers import HOLD_ON, Handler, HandlerTurn
 from bot.core.handoff import HandoffDesk
 from bot.core.phrases import GREETING, Phrases
 from bot.core.policy import HANDOFF, MAX_CHOICES, Decision, IntentGuess, decide, is_confident
@@ -263,6 +263,12 @@ class Responder:
                             handler=context.handler)
             return await self._run_handler(context, session_id, context.handler, text, True, understood,
                                            decided=told)
+        if context.handler is None and decision.handler != HANDOFF and HOLD_ON in self.handlers and holds_on(text):
+            # "hang on let me find it" (read by the intent model as a goodbye, 0.57): the customer
+            # is coming back. A handler waiting for its answer reads it itself (``replies``).
+            held = Decision(Action.HANDLER, f"the message asks the bot to wait (it would have been: "
+                            f"{decision.reason})", handler=HOLD_ON)
+            return await self._run_handler(context, session_id, HOLD_ON, text, False, understood, decided=held)
         elsewhere = self._elsewhere(text, decision, understood)
         if elsewhere is not None:  # a fallback: a pending question stays pending
             return _Turn(elsewhere, text, decision=Decision(Action.FALLBACK, elsewhere.reason),

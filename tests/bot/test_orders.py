@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 
 from bot.app import demo_handlers
+from bot.core.followups import holds_on
 from bot.core.handlers import HandlerTurn
-from bot.core.orders import find_order_number, holds_on
+from bot.core.orders import find_order_number
 
 
 @pytest.mark.parametrize("text, number", [

@@ -204,6 +204,11 @@ async def test_hang_on_while_the_number_is_looked_for_keeps_the_question_open(cl
     assert again.handler == "order_status" and "take your time" in again.text.lower()
     found = await responder.respond("web:hold", "web", "100002")  # the digits alone still answer the question
     assert found.handler == "order_status" and "NW-100002 is shipped" in found.text
-    # with no question open, the same words are read as any other message
-    thanks = await responder.respond("web:hold-2", "web", "thanks, hang on let me find it")
-    assert thanks.handler == "thanks"
+    # with no question open, the bot waits too (the intent model read it as a goodbye) ...
+    waits = await responder.respond("web:hold-2", "web", "thanks, hang on let me find it")
+    assert waits.handler == "hold_on" and "take your time" in waits.text.lower()
+    # ... but a longer message is read for what it says, and a request for a person is one
+    said = await responder.respond("web:hold-3", "web", "hang on, how long does delivery take to Spain?")
+    assert said.action == Action.ANSWER and said.faq_id == "shipping-times"
+    person = await responder.respond("web:hold-4", "web", "one sec, get me a human")
+    assert person.action == Action.HANDOFF
