@@ -25,6 +25,11 @@ HOLD_ON = re.compile(r"\b(?:hang|hold)\s+on\b|\b(?:one|1|a|just\s+a)\s*(?:sec|se
                      r"|\blet\s+me\s+(?:find|check|look|get|grab|dig|see|search)\b|\bbrb\b"
                      r"|\b(?:looking|searching)\s+for\s+it\b", re.IGNORECASE)
 HOLD_ON_WORDS = 8  # a longer message says more than "wait": it is read for what it says
+# How a message that asks something opens (after a "hi" or an "ok"), when it has no question mark
+QUESTION_OPENERS = frozenset({"how", "can", "could", "what", "whats", "what's", "when", "where", "why", "which", "do",
+                              "does", "is", "are", "will", "would", "should", "may", "pls", "please"})
+REQUESTS = ("i want", "i need", "i'd like", "id like", "i would like", "i wanna")
+GREETINGS = frozenset({"hi", "hey", "hello", "hiya"})
 STOP_WORDS = frozenset(["a", "an", "and", "are", "can", "could", "do", "does", "for", "how", "i", "i'm", "is", "it", "me", "my", "of", "on", "or", "please", "pls", "the", "to", "what", "when", "where", "which", "why", "will", "with", "you", "your"])
 
 
@@ -37,6 +42,21 @@ def holds_on(text: str) -> bool:
     """
     words = re.findall(r"[\w']+", text)
     return len(words) <= HOLD_ON_WORDS and bool(HOLD_ON.search(text)) and not re.search(r"\d{6}", text)
+
+
+def asks_something(text: str) -> bool:
+    """Does the message ask a question or make a request ("can i still cancel NW-100001",
+    "I want to change the address on NW-100001"), rather than only say or give something ("sorry
+    typo!! its NW-100001")?
+
+    >>> asks_something("can i still cancel NW-100001"), asks_something("sorry typo!! its NW-100001")
+    (True, False)
+    """
+    if "?" in text:
+        return True
+    words = [w for w in _words(text) if w not in GREETINGS]
+    said = " ".join(words)
+    return bool(words) and (words[0] in QUESTION_OPENERS or any(f"{r} " in f"{said} " for r in REQUESTS))
 
 
 def points_back(text: str) -> bool:

@@ -212,3 +212,16 @@ async def test_hang_on_while_the_number_is_looked_for_keeps_the_question_open(cl
     assert said.action == Action.ANSWER and said.faq_id == "shipping-times"
     person = await responder.respond("web:hold-4", "web", "one sec, get me a human")
     assert person.action == Action.HANDOFF
+
+
+async def test_a_question_that_names_an_order_gets_its_status_and_the_answer_as_a_button(
+        client: TestClient) -> None:
+    """ "can i still cancel NW-100001" got the order's status alone: the question went unanswered."""
+    responder = client.server.app[RESPONDER]
+    reply = await responder.respond("web:cancel", "web", "How do I cancel my order? It's order 100001")
+    assert reply.handler == "order_status" and "NW-100001 is processing" in reply.text
+    assert [(b.payload, b.kind) for b in reply.buttons] == [("faq:cancel-order", "related")]
+    assert "offered as a button" in reply.reason
+    # a message that asks nothing gets the status alone
+    typo = await responder.respond("web:typo", "web", "sorry my cancel my order typo, its order 100003")
+    assert typo.handler == "order_status" and "NW-100003" in typo.text and typo.buttons == ()
