@@ -8,7 +8,8 @@ greeting it is unsure of, or as out of scope, and gets a fallback. The phrases f
     thanks: [gracias, merci, danke]
 
 A message matches when it is one of an intent's phrases once case, accents, punctuation, emoji
-and spacing are set aside ("¡Gracias!!" is "gracias"). The intent is then read with confidence
+and spacing are set aside ("¡Gracias!!" is "gracias"). A message of emoji alone matches a phrase
+of the same emoji ("👍🏽👍" is "👍"): the models read an emoji as an unknown word. The intent is then read with confidence
 1, in scope, and routed as any other reading of it. Nothing else changes: a longer message
 ("gracias, where is my order?") goes to the models as before.
 
@@ -54,7 +55,7 @@ class Phrases:
 
     def intent_of(self, text: str) -> str | None:
         """The intent ``text`` is a phrase of, or None."""
-        return self.by_key.get(phrase_key(text)) if self.by_key else None
+        return self.by_key.get(message_key(text)) if self.by_key else None
 
     @cached_property
     def _openers(self) -> tuple[str, ...]:
@@ -88,6 +89,27 @@ def phrase_key(text: str) -> str:
     return _NOT_WORD.sub(" ", letters).strip()
 
 
+def symbol_key(text: str) -> str:
+    """The key of a message of emoji alone ("👍", "🙏🙏", "👍🏽"): its symbols in order, without
+    skin tones, variation selectors or a symbol repeated. A message with letters or digits has none.
+
+    >>> symbol_key("👍🏽👍 "), symbol_key("❤️"), symbol_key("ok 👍")
+    ('👍', '❤', '')
+    """
+    if phrase_key(text):
+        return ""
+    symbols: list[str] = []
+    for char in text:
+        if unicodedata.category(char) == "So" and (not symbols or symbols[-1] != char):
+            symbols.append(char)
+    return "".join(symbols)
+
+
+def message_key(text: str) -> str:
+    """What a message is looked up by among the phrases: ``phrase_key``, or for emoji alone ``symbol_key``."""
+    return phrase_key(text) or symbol_key(text)
+
+
 def parse_phrases(data: object, source: str = "phrases") -> Phrases:
     """Check a phrases mapping (``intent: [phrase, ...]``); errors name the intent or the phrase."""
     if data is None:
@@ -100,9 +122,10 @@ def parse_phrases(data: object, source: str = "phrases") -> Phrases:
         if not isinstance(listed, list) or not all(isinstance(phrase, str) for phrase in listed):
             raise PhrasesError(f"{source}: intent {intent!r}: expected a list of phrases")
         for phrase in listed:
-            key = phrase_key(phrase)
+            key = message_key(phrase)
             if not key:
-                raise PhrasesError(f"{source}: intent {intent!r}: the phrase {phrase!r} has no letters or digits")
+                raise PhrasesError(f"{source}: intent {intent!r}: the phrase {phrase!r} has no letters, digits "
+                                   f"or emoji")
             other = by_key.setdefault(key, str(intent))
             if other != str(intent):
                 raise PhrasesError(f"{source}: the phrase {phrase!r} is listed for both {other!r} and {intent!r}")

@@ -20,12 +20,22 @@ def test_anything_but_a_whole_phrase_is_left_to_the_models(text: str) -> None:
 @pytest.mark.parametrize(("data", "message"), [
     (["gracias"], "expected a mapping"),
     ({"thanks": "gracias"}, "intent 'thanks': expected a list of phrases"),
-    ({"thanks": ["!!"]}, "the phrase '!!' has no letters or digits"),
+    ({"thanks": ["!!"]}, "the phrase '!!' has no letters, digits or emoji"),
     ({"thanks": ["Ciao"], "goodbye": ["ciao!"]}, "the phrase 'ciao!' is listed for both 'thanks' and 'goodbye'"),
 ])
 def test_a_bad_phrases_file_is_refused_with_the_reason(data: object, message: str) -> None:
     with pytest.raises(PhrasesError, match=message):
         parse_phrases(data)
+
+
+def test_a_message_of_emoji_alone_matches_the_same_emoji() -> None:
+    """ "👍" (after two fallbacks) was read by the models as an unknown word: a third fallback,
+    and the conversation was handed to a person."""
+    phrases = parse_phrases({"affirm": ["👍", "ok"], "thanks": ["🙏"], "complaint": ["👎"]})
+    assert phrases.intent_of("👍") == "affirm" and phrases.intent_of(" 👍🏽👍!") == "affirm"
+    assert phrases.intent_of("🙏🙏") == "thanks" and phrases.intent_of("👎") == "complaint"
+    assert phrases.intent_of("👍🙏") is None and phrases.intent_of("thanks 🙏") is None  # left to the models
+    assert load_phrases(DEFAULT_PHRASES).intent_of("Are you there??") == "greeting"
 
 
 def test_an_unreadable_phrases_file_names_itself(tmp_path) -> None:
@@ -40,7 +50,7 @@ def test_the_demo_phrases_load_and_hold_only_short_messages() -> None:
     assert phrases.intent_of("Tack så mycket! 🙏") == "thanks" and phrases.intent_of("Hej då") == "goodbye"
     assert phrases.intent_of("tak") is None  # thanks in Danish, but yes in Polish
     assert phrases.intent_of("lol, fair enough") == "affirm" and phrases.intent_of("A human!") == "human_handoff"
-    assert set(phrases.by_key.values()) == {"thanks", "greeting", "goodbye", "affirm", "human_handoff"}
+    assert set(phrases.by_key.values()) == {"thanks", "greeting", "goodbye", "affirm", "human_handoff", "complaint"}
     assert max(len(key.split()) for key in phrases.by_key) <= 3
     assert phrase_key("Dziękuję") == "dziekuje"
 
