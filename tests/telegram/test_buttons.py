@@ -64,7 +64,9 @@ async def test_thumbs_record_feedback_on_the_turn_once(start_bot: StartBot, fake
     await fake.push(fake.text_update(USER, "How long does delivery take?"))
     (answer,) = await fake.wait_sent(USER)
     (turn,) = log(tmp_path).turns(f"tg:{USER}")
-    assert buttons(answer) == [("👍 Helpful", f"v:{turn.id}:1"), ("👎 Not helpful", f"v:{turn.id}:-1")]
+    related = [(label, data) for label, data in buttons(answer) if data.startswith("p:faq:")]
+    assert related and buttons(answer) == [*related, ("👍 Helpful", f"v:{turn.id}:1"),
+                                           ("👎 Not helpful", f"v:{turn.id}:-1")]
     await fake.push(fake.button_update(answer, f"v:{turn.id}:-1"))
     await fake.push(fake.button_update(answer, f"v:{turn.id}:1"))  # a second tap before the edit
     first, second = await fake.wait_sent(method="answerCallbackQuery", count=2)
@@ -72,7 +74,7 @@ async def test_thumbs_record_feedback_on_the_turn_once(start_bot: StartBot, fake
     (rated,) = log(tmp_path).turns(f"tg:{USER}")
     assert rated.feedback == -1 and rated.review == "pending"
     (edit,) = fake.sent(USER, "editMessageReplyMarkup")
-    assert not edit.params.get("reply_markup"), "the thumbs go once used"
+    assert buttons(edit) == related, "the thumbs go once used; the related questions stay"
 
 
 async def test_buttons_this_bot_never_sent_or_for_another_chat_have_expired(start_bot: StartBot, fake: FakeTelegram,

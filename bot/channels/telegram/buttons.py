@@ -73,6 +73,13 @@ def reply_keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(rows) if rows else None
 
 
+def without_votes(markup: InlineKeyboardMarkup | None) -> InlineKeyboardMarkup | None:
+    """``markup`` once the answer is rated: the thumbs go, the related questions stay."""
+    rows = [row for row in (markup.inline_keyboard if markup is not None else ())
+            if not any(str(button.callback_data or "").startswith("v:") for button in row)]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
 def parse_callback(data: str | None) -> Callback | None:
     """What a pressed button means, or None for data this bot never sent."""
     if not data:

@@ -25,11 +25,11 @@ import logging
 import re
 from contextlib import AbstractAsyncContextManager, nullcontext
 
-from telegram import Bot, CallbackQuery, Chat, Message, MessageEntity, Update, User
+from telegram import Bot, CallbackQuery, Chat, InlineKeyboardMarkup, Message, MessageEntity, Update, User
 from telegram.error import BadRequest
 from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot.channels.telegram.buttons import Pick, PickFromTurn, Vote, parse_callback
+from bot.channels.telegram.buttons import Pick, PickFromTurn, Vote, parse_callback, without_votes
 from bot.channels.telegram.contents import customer_words, unreadable_kind
 from bot.channels.telegram.handoff import CHANNEL, StaffRelay
 from bot.channels.telegram.outbox import Typing, send_reply, send_text
@@ -247,7 +247,8 @@ class Customers:
             await query.answer(ALREADY_RATED)
             return
         await query.answer(THANKS[vote.value])
-        await _drop_keyboard(query)
+        shown = query.message.reply_markup if isinstance(query.message, Message) else None  # None: too old to read
+        await _drop_keyboard(query, without_votes(shown))
 
     async def _logged_choice(self, session: str, pick: PickFromTurn) -> str | None:
         """The FAQ choice a logged turn offered at ``pick.index`` (for ids too long to carry)."""
@@ -290,8 +291,9 @@ def _quote(message: Message) -> int | None:
     return None if message.chat.type == Chat.PRIVATE else message.message_id
 
 
-async def _drop_keyboard(query: CallbackQuery) -> None:
+async def _drop_keyboard(query: CallbackQuery, keep: InlineKeyboardMarkup | None = None) -> None:
+    """Remove the message's buttons, or all but ``keep``."""
     try:
-        await query.edit_message_reply_markup(reply_markup=None)
+        await query.edit_message_reply_markup(reply_markup=keep)
     except BadRequest as error:  # already edited (a double tap) or too old to edit: cosmetic
         log.info("could not remove a keyboard: %s", error)
