@@ -36,6 +36,8 @@ def test_a_message_of_emoji_alone_matches_the_same_emoji() -> None:
     assert phrases.intent_of("🙏🙏") == "thanks" and phrases.intent_of("👎") == "complaint"
     assert phrases.intent_of("👍🙏") is None and phrases.intent_of("thanks 🙏") is None  # left to the models
     assert load_phrases(DEFAULT_PHRASES).intent_of("Are you there??") == "greeting"
+    assert load_phrases(DEFAULT_PHRASES).intent_of("help!!") == "greeting"  # was "I'm not sure I understood that"
+    assert load_phrases(DEFAULT_PHRASES).intent_of("help me return a kettle") is None
 
 
 def test_an_unreadable_phrases_file_names_itself(tmp_path) -> None:
