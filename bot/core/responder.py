@@ -29,6 +29,7 @@ from bot.core.followups import asked_again, asks_something, follows_up, holds_on
 from bot.core.glossary import Glossary
 from bot.core.handlers import HOLD_ON, Handler, HandlerTurn
 from bot.core.handoff import HandoffDesk
+from bot.core.person_words import asks_for_person
 from bot.core.phrases import GREETING, Phrases
 from bot.core.policy import HANDOFF, MAX_CHOICES, Decision, IntentGuess, decide, is_confident
 from bot.core.related import RelatedQuestions
@@ -238,6 +239,11 @@ class Responder:
             redecided = self._decide(again, rest)
             if redecided.handler != GREETING and redecided.action != Action.FALLBACK:
                 understood, decision = again, redecided
+        if decision.handler != HANDOFF and HANDOFF in self.handlers and asks_for_person(text):
+            # "I'd like to speak to someone about my refund" read as the refund question: a person
+            # asked for in so many words is never refused
+            decision = Decision(Action.HANDLER, f"the message asks for a person in so many words (it would have "
+                                f"been: {decision.reason})", handler=HANDOFF)
         whole = decision
         if decision.handler != HANDOFF:
             # "hi so my kettle arrived broken. can i get a new one?": a message read whole as out of

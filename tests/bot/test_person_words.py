@@ -1,0 +1,44 @@
+"""A request for a person in so many words, whatever the intent model reads."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.app import create_app
+from bot.core.actions import Action
+from bot.core.person_words import asks_for_person
+from bot.keys import RESPONDER
+from tests.bot.service import demo_settings
+from tests.fakes import KeywordModel
+
+
+@pytest.mark.parametrize("text", [
+    "I'd like to speak to someone about my refund", "can a member of staff call me back",
+    "can I talk to a real person about a damaged item please", "put me through to customer service",
+    "let me speak to your supervisor", "i would like to chat to a staff member regarding an exchange",
+    "Transfer me to an agent.", "could someone please call me", "I need to talk with somebody from your team",
+    "ok thanks but I’d rather speak to a human"])
+def test_requests_for_a_person(text: str) -> None:
+    assert asks_for_person(text)
+
+
+@pytest.mark.parametrize("text", [
+    "no i dont want a person, just tell me if i can send back a blender", "I don't need to talk to anyone",
+    "i do not want to speak to a human, just answer", "the person I spoke to said I'd get a refund",
+    "how do I get my money back", "can you tell me the delivery times", "my call with support was cut off",
+    "is this a real person?", "talking to you is pointless", "what is the support email"])
+def test_not_requests_for_a_person(text: str) -> None:
+    assert not asks_for_person(text)
+
+
+async def test_a_request_that_names_its_topic_is_handed_to_a_person(tmp_path: Path, aiohttp_client) -> None:
+    """ "I'd like to speak to someone about my refund" got the refund-timing answer (every demo
+    bundle read it as the refund question)."""
+    client: TestClient = await aiohttp_client(create_app(demo_settings(tmp_path), model_loader=lambda s: KeywordModel()))
+    responder = client.server.app[RESPONDER]
+    reply = await responder.respond("web:someone", "web", "I'd like to speak to someone about my refund")
+    assert reply.action == Action.HANDOFF and "in so many words" in reply.reason
+    answered = await responder.respond("web:no-one", "web", "I don't need to talk to anyone, how long does delivery take?")
+    assert answered.action == Action.ANSWER and answered.faq_id == "shipping-times"
