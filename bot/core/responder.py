@@ -241,9 +241,11 @@ class Responder:
                 understood, decision = again, redecided
         if decision.handler != HANDOFF and HANDOFF in self.handlers and asks_for_person(text):
             # "I'd like to speak to someone about my refund" read as the refund question: a person
-            # asked for in so many words is never refused
+            # asked for in so many words is never refused. Labelled so for the review queue, with
+            # the whole message's FAQ matches (about the refund) for the inbox's suggestions.
             decision = Decision(Action.HANDLER, f"the message asks for a person in so many words (it would have "
                                 f"been: {decision.reason})", handler=HANDOFF)
+            understood = replace(understood, intent=IntentGuess(HANDOFF, 1.0, True, phrase=True))
         whole = decision
         if decision.handler != HANDOFF:
             # "hi so my kettle arrived broken. can i get a new one?": a message read whole as out of

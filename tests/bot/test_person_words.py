@@ -38,7 +38,11 @@ async def test_a_request_that_names_its_topic_is_handed_to_a_person(tmp_path: Pa
     bundle read it as the refund question)."""
     client: TestClient = await aiohttp_client(create_app(demo_settings(tmp_path), model_loader=lambda s: KeywordModel()))
     responder = client.server.app[RESPONDER]
-    reply = await responder.respond("web:someone", "web", "I'd like to speak to someone about my refund")
+    text = "I'd like to speak to someone about my refund"
+    reply = await responder.respond("web:someone", "web", text)
     assert reply.action == Action.HANDOFF and "in so many words" in reply.reason
+    # the review queue offers human_handoff as its intent, and the inbox the message's own FAQ matches
+    whole = await responder.inference.submit(text)
+    assert reply.intent == "human_handoff" and [h.faq_id for h in reply.hits] == [h.faq_id for h in whole.hits]
     answered = await responder.respond("web:no-one", "web", "I don't need to talk to anyone, how long does delivery take?")
     assert answered.action == Action.ANSWER and answered.faq_id == "shipping-times"
