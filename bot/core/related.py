@@ -33,6 +33,7 @@ from knowledge.faq.related import Related, RelatedLinks
 
 log = logging.getLogger(__name__)
 REFRESH_S = 30.0
+START_WAIT_S = 3.0  # the demo's 52 entries take about 0.6 s of CPU
 MIN_ASKED_NEXT = 2  # a pair seen once is chance
 
 
@@ -66,13 +67,15 @@ class RelatedQuestions:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, brain: Brain | None = None) -> None:
-        """Read the staff choices and start re-reading them; with ``brain``, also compute its
-        nearest entries now, so that the first answer after a start offers them too."""
+        """Read the staff choices and start re-reading them; with ``brain``, also start computing
+        its nearest entries, so that the first answer after a start offers them too. The start
+        waits for that at most ``START_WAIT_S`` (a large FAQ takes longer: it goes on meanwhile)."""
         if self.count:
             await self.refresh()
             self._task = asyncio.create_task(self._refresh_loop(), name="related-questions")
             if brain is not None:
-                await self._compute(brain)
+                self._computing = asyncio.create_task(self._compute(brain), name="related-nearest")
+                await asyncio.wait([self._computing], timeout=START_WAIT_S)
 
     async def close(self) -> None:
         for task in (self._task, self._computing):

@@ -161,3 +161,39 @@ def test_an_edit_encodes_only_the_entries_it_changed() -> None:
     assert model.encoded == ["How long does delivery take?\nDelivery takes 2 to 4 days; express delivery takes 1."]
     assert len(known) == 3  # the deleted entry's and the old wording's vectors are gone
     assert nearest == _nearest_entries(Brain(KeywordModel(), cast(FaqIndex, None), edited, thresholds), 2)
+
+
+async def test_a_start_waits_a_bounded_time_for_the_nearest_entries(tmp_path: Path, monkeypatch) -> None:
+    """A large FAQ takes long to encode: the server starts anyway, and the related questions
+    follow once they are computed."""
+    import threading
+    from typing import cast
+
+    import bot.core.related as related_module
+    from bot.core.brain import Brain
+    from bot.core.policy import Thresholds
+    from bot.core.related import RelatedQuestions
+    from knowledge.faq.entry import FaqEntry
+    from knowledge.faq.index import FaqIndex
+
+    release = threading.Event()
+
+    class Slow(KeywordModel):
+        def encode(self, texts):  # type: ignore[no-untyped-def]
+            release.wait(10)
+            return super().encode(texts)
+
+    monkeypatch.setattr(related_module, "START_WAIT_S", 0.2)
+    entries = {e.faq_id: e for e in (FaqEntry("a", "How long is delivery?", "Two days."),
+                                      FaqEntry("b", "What does delivery cost?", "Five euros."))}
+    brain = Brain(Slow(), cast(FaqIndex, None), entries, Thresholds(0.6, 0.05, 0.12, 0.4))
+    related = RelatedQuestions(RelatedLinks(Database.open(f"sqlite:///{tmp_path / 'bot.db'}")), count=3)
+    await asyncio.wait_for(related.start(brain), timeout=5)  # returned although the encoding waits
+    assert related.for_answer(brain, "a") == []
+    release.set()
+    for _ in range(100):
+        if related.for_answer(brain, "a"):
+            break
+        await asyncio.sleep(0.02)
+    assert related.for_answer(brain, "a") == ["b"]
+    await related.close()
