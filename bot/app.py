@@ -132,7 +132,7 @@ def create_app(settings: Settings, model_loader: ModelLoader = load_model,
                                                      name="turn-log")
         webhook = Webhook(settings.handoff_webhook_url, settings.handoff_webhook_secret) \
             if settings.handoff_webhook_url else None
-        related = RelatedQuestions(RelatedLinks(database), settings.related_questions, keeper.in_background)
+        related = RelatedQuestions(RelatedLinks(database), settings.related_questions)
         desk = HandoffDesk(Handoffs(database), away=functools.partial(_away, hours),
                            notify=webhook.send if webhook else None)
         sessions = Sessions(DialogueStates(database), settings.rate_limit_per_minute)

@@ -122,7 +122,7 @@ class BrainKeeper:
 
     @classmethod
     async def open(cls, settings: Settings, store: FaqStore, model: Model) -> BrainKeeper:
-        background = _background_executor()
+        background = background_executor()
         brain = await asyncio.get_running_loop().run_in_executor(background, _build, settings, store, model)
         return cls(settings, store, brain, background)
 
@@ -150,8 +150,9 @@ class BrainKeeper:
             return brain
 
 
-def _background_executor() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="rebuild", initializer=_lower_priority)
+def background_executor(name: str = "rebuild") -> ThreadPoolExecutor:
+    """One thread at a lower CPU priority, for work that must not slow down live messages."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=name, initializer=_lower_priority)
 
 
 def _lower_priority() -> None:

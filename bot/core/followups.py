@@ -19,12 +19,20 @@ SWAPS = frozenset({"what about", "how about"})  # openings that ask the question
 CONTINUERS = frozenset({"and", "also", "plus", "so"})  # a message opening with one goes on from the one before
 # Asking the bot to wait ("hang on let me find it", "one sec"): not a goodbye, and while a handler
 # waits for an answer (an order number), its question stays open.
-HOLD_ON = re.compile(r"\b(?:hang|hold)\s+on\b|\b(?:one|1|a|just\s+a)\s*(?:sec|secs|second|moment|min|minute|mo)\b"
-                     r"(?=\s*(?:$|[,.!?…]|pls\b|please\b|let\b|while\b|i\b|i'll\b|ill\b))"  # not "a second order"
+HOLD_ON = re.compile(r"\b(?:hang|hold)\s+on\b|(?:\b1\s*|\b(?:one|a|just\s+a)\s+)(?:sec|secs|second|moment|min|minute|mo)\b"
+                     r"(?=\s*(?:$|[,.!…]|pls\b|please\b|let\b|while\b|i\b|i'll\b|ill\b))"  # not "a second order"
                      r"|\bgive\s+me\s+a\s+(?:sec|second|moment|min|minute|mo)\b"
-                     r"|\blet\s+me\s+(?:find|check|look|get|grab|dig|see|search)\b|\bbrb\b"
+                     r"|\blet\s+me\s+(?:find|check|look|grab|dig|search)\b|\bbrb\b"
                      r"|\b(?:looking|searching)\s+for\s+it\b", re.IGNORECASE)
 HOLD_ON_WORDS = 8  # a longer message says more than "wait": it is read for what it says
+# what else a message that only asks the bot to wait says ("ok one sec, let me find the number")
+HOLD_FILLERS = frozenset({"ok", "okay", "k", "kk", "sorry", "pls", "plz", "please", "wait", "just", "i", "i'm",
+                          "im", "i'll", "ill", "let", "me", "find", "check", "look", "grab", "dig", "search",
+                          "up", "for", "it", "the", "a", "an", "my", "order", "number", "receipt", "email",
+                          "one", "sec", "secs", "second", "moment", "min", "minute", "mo", "hang", "hold",
+                          "on", "brb", "give", "while", "looking", "searching", "getting", "finding",
+                          "checking", "yeah", "yes", "yep", "sure", "thanks", "thx", "ty", "hmm", "um", "uh",
+                          "lol", "bear", "with", "1", "get"})
 # How a message that asks something opens (after a "hi" or an "ok"), when it has no question mark
 QUESTION_OPENERS = frozenset({"how", "can", "could", "what", "whats", "what's", "when", "where", "why", "which", "do",
                               "does", "is", "are", "will", "would", "should", "may", "pls", "please"})
@@ -35,13 +43,16 @@ STOP_WORDS = frozenset(["a", "an", "and", "are", "can", "could", "do", "does", "
 
 def holds_on(text: str) -> bool:
     """Does the message ask the bot to wait while the customer looks something up ("hang on let
-    me find it", "one sec", "give me a minute")? Short, and with no order-like number in it.
+    me find it", "one sec", "give me a minute")? Short, a question mark nowhere, and nothing else
+    said ("hang on, you charged me twice" is a complaint; "hang on its 100002" gives the number).
 
     >>> holds_on("hang on let me find it"), holds_on("hang on, can I return a kettle I bought in a sale?")
     (True, False)
     """
-    words = re.findall(r"[\w']+", text)
-    return len(words) <= HOLD_ON_WORDS and bool(HOLD_ON.search(text)) and not re.search(r"\d{6}", text)
+    if "?" in text or not HOLD_ON.search(text):
+        return False
+    words = re.findall(r"[\w']+", text.casefold().replace("’", "'"))
+    return len(words) <= HOLD_ON_WORDS and all(word in HOLD_FILLERS for word in words)
 
 
 def asks_something(text: str) -> bool:

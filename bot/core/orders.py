@@ -96,12 +96,12 @@ def order_status_handler(book: OrderBook) -> Handler:
                 return HandlerReply(f"Is this about order {last} again? If so, just say yes; otherwise send me "
                                     "the order number.", state={"attempts": "0", "remembered": last})
         if number is None:
-            if turn.continuing and holds_on(turn.text):  # the question stays open, no attempt counted
-                return HandlerReply("Sure, take your time. Send me the order number when you have it; it "
-                                    "looks like NW-123456.", state={**turn.state, "attempts": turn.state.get("attempts", "0")})
             if turn.continuing and gives_no_number(turn.text):
                 return HandlerReply("No problem. You'll find the number in your order confirmation email; "
                                     "send it whenever you have it. What else can I help with?")
+            if turn.continuing and holds_on(turn.text):  # the question stays open, no attempt counted
+                return HandlerReply("Sure, take your time. Send me the order number when you have it; it "
+                                    "looks like NW-123456.", state={**turn.state, "attempts": turn.state.get("attempts", "0")})
             attempts = int(turn.state.get("attempts", "0")) + (1 if turn.continuing else 0)
             if attempts >= MAX_ATTEMPTS:
                 return HandlerReply("I still can't find an order number. You'll find it in your "

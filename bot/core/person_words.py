@@ -4,8 +4,9 @@ The intent model reads most requests for a person well, but one that names its t
 that topic's question ("... about my refund": the refund-timing answer, with every demo bundle), and
 "can a member of staff call me back" as a return question. A customer who asks for a person gets
 one (``bot.core.policy``), so such a request is recognised by its words as well: asking to speak,
-talk or chat to someone, to be put through to someone, or to be called. Not when negated ("no i
-dont want a person", "I don't need to talk to anyone"). English only, as the other word rules.
+talk or chat to someone, to be put through to someone, or to be called. Not when negated ("I
+don't need to talk to anyone") or told as a story ("I tried to talk to support yesterday").
+English only, as the other word rules.
 
 Example::
 
@@ -25,13 +26,18 @@ _WHO = (r"(?:some\s*one|some\s*body|any\s*one|any\s*body"
         r"|(?:real|live|actual)\s+(?:people|humans|person|human|agent)|customer\s+(?:service|support|care)"
         r"|support|humans?|people)")
 _CALLER = (r"(?:some\s*one|some\s*body|a\s+person|a\s+human|an\s+agent|(?:a\s+)?member\s+of\s+(?:your\s+|the\s+)?"
-           r"(?:staff|team)|your\s+team|staff|you)")
+           r"(?:staff|team)|your\s+team|staff)")  # not "you" nor "will": "will someone call me before delivery?"
 ASKS = re.compile(rf"\b(?:speak|talk|chat)\s+(?:to|with)\s+{_WHO}\b"
                   rf"|\b(?:connect|transfer|put|pass)\s+me\s+(?:through\s+|over\s+|on\s+)?(?:to|with)\s+{_WHO}\b"
-                  rf"|\b(?:can|could|would|will)\s+{_CALLER}\s+(?:please\s+)?(?:call|ring|phone)\s+me\b", re.IGNORECASE)
-# a negation shortly before the request, in the same clause ("i dont want to talk to a bot or a person")
-NEGATED = re.compile(r"\b(?:don'?t|do\s+not|doesn'?t|no\s+need\s+to|not|never|won'?t|without)\b[^.!?,;]{0,25}$",
-                     re.IGNORECASE)
+                  rf"|\b(?:can|could|would)\s+{_CALLER}\s+(?:please\s+)?(?:call|ring|phone)\s+me\b"
+                  r"|\b(?:can|could)\s+you\s+(?:please\s+)?(?:call|ring|phone)\s+me\b", re.IGNORECASE)
+# What comes right before a request that is none: a negation of it ("I don't really want to talk to
+# anyone"; a negation further back is about something else: "my order has not arrived I want to talk
+# to someone"), or a story of one made before ("I tried to talk to support yesterday").
+NOT_ASKING = re.compile(r"(?:\b(?:don'?t|do\s+not|doesn'?t|does\s+not|no\s+need\s+to|not|never|won'?t|without)\s+"
+                        r"(?:really\s+|actually\s+|even\s+)?(?:[\w']+\s+){0,2}"
+                        r"|\b(?:tried|trying|told\s+me|asked\s+me|had|went)\s+to\s+)$", re.IGNORECASE)
+LOOK_BACK = 60  # characters before a request that may negate it (bounded: a 100,000-character message is no slower)
 
 
 def asks_for_person(text: str) -> bool:
@@ -41,4 +47,5 @@ def asks_for_person(text: str) -> bool:
     (True, False)
     """
     text = text.replace("’", "'")
-    return any(not NEGATED.search(text[:match.start()]) for match in ASKS.finditer(text))
+    return any(not NOT_ASKING.search(text[max(0, match.start() - LOOK_BACK):match.start()])
+               for match in ASKS.finditer(text))

@@ -60,7 +60,7 @@ class Phrases:
     @cached_property
     def _openers(self) -> tuple[str, ...]:
         """The greetings a message may open with, as keys, longest first."""
-        keys = {phrase_key(phrase) for phrase in (*OPENERS, *self.listed.get(GREETING, ()))}
+        keys = {phrase_key(phrase) for phrase in (*OPENERS, *self.listed.get(GREETING, ()))} - {""}  # not "👋"
         return tuple(sorted(keys, key=len, reverse=True))
 
     def after_greeting(self, text: str) -> str | None:

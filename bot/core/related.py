@@ -7,7 +7,8 @@ an entry answers tells more than how its question is worded, so "When will I get
 is near the return policy, not near "I haven't received my order confirmation email"). Staff can turn it off per
 entry (or everywhere with ``SUPPORTBOT_RELATED_QUESTIONS=0``). Staff choices and the log counts
 are re-read every ``REFRESH_S`` seconds, so every replica follows within that time. The nearest
-entries are computed at start and again after each FAQ edit or new bundle, in the background.
+entries are computed at start, and for each new FAQ (an edit, a new bundle) on the first answer
+after it, in the background; until then the ones before are offered.
 
 Example::
 
@@ -21,13 +22,11 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from bot.core.brain import Brain, Model
+from bot.core.brain import Brain, Model, background_executor
 from knowledge.faq.documents import document_text
 from knowledge.faq.related import Related, RelatedLinks
 
@@ -52,13 +51,12 @@ class _Vectors:
 
 
 class RelatedQuestions:
-    def __init__(self, links: RelatedLinks, count: int = 3,
-                 background: Callable[..., Awaitable[Any]] | None = None) -> None:
-        """``background(work, *args)`` runs the nearest-entries computation off the event loop
-        (the server passes its lower-priority rebuild thread; default: a worker thread)."""
+    def __init__(self, links: RelatedLinks, count: int = 3) -> None:
         self.links = links
         self.count = count
-        self._background = background or asyncio.to_thread
+        # The nearest entries are computed in a thread of their own at a lower CPU priority: not
+        # in the FAQ's rebuild thread, where a staff member's edit would wait behind them.
+        self._thread = background_executor("related")
         self._vectors: _Vectors | None = None
         self.choices: dict[str, Related] = {}
         self.asked_next: dict[str, Counter[str]] = {}
@@ -83,6 +81,7 @@ class RelatedQuestions:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        self._thread.shutdown(wait=False, cancel_futures=True)
 
     async def refresh(self) -> None:
         """Read staff choices and the "asked next" counts again (after a console change, at once)."""
@@ -114,7 +113,8 @@ class RelatedQuestions:
         if self._vectors is None or self._vectors.model is not brain.model:
             self._vectors = _Vectors(brain.model)
         try:
-            nearest = await self._background(_nearest_entries, brain, self.count, self._vectors.by_text)
+            nearest = await asyncio.get_running_loop().run_in_executor(
+                self._thread, _nearest_entries, brain, self.count, self._vectors.by_text)
         except Exception:  # a failed computation only means fewer suggestions
             log.exception("could not compute related questions")
             return

@@ -287,7 +287,8 @@ class Responder:
             # is coming back. A handler waiting for its answer reads it itself (``replies``).
             held = Decision(Action.HANDLER, f"the message asks the bot to wait (it would have been: "
                             f"{decision.reason})", handler=HOLD_ON)
-            return await self._run_handler(context, session_id, HOLD_ON, text, False, understood, decided=held)
+            return replace(await self._run_handler(context, session_id, HOLD_ON, text, False, understood, decided=held),
+                           holds=True)
         elsewhere = self._elsewhere(text, decision, understood)
         if elsewhere is not None:  # a fallback: a pending question stays pending
             return _Turn(elsewhere, text, decision=Decision(Action.FALLBACK, elsewhere.reason),
@@ -568,11 +569,15 @@ class _Turn:
     decision: Decision | None = None  # the rule that decided, for a message the models read
     intent: IntentGuess | None = None  # ... and the intent model's reading of it
     doubtful: bool = False  # an answer found in one sentence of a message: queued as possibly wrong
+    holds: bool = False  # "one sec": the conversation stays as it was (choices offered, the answer before)
 
 
 def _remember(context: Context, turn: _Turn) -> tuple[int | None, str, float] | None:
     """Change ``context`` as sending the turn's reply does (``sessions.remember``) and remember
-    what an answer answered, for a follow-up; returns the answer remembered before."""
+    what an answer answered, for a follow-up; returns the answer remembered before. A message that
+    only asks the bot to wait changes nothing: "1" after "one sec" still picks a choice offered."""
+    if turn.holds:
+        return context.last_answer
     remember(context, turn.reply, turn.pending, turn.text)
     previous, context.last_answer = context.last_answer, \
         (None, turn.asked or turn.text, time.time()) if turn.reply.action == Action.ANSWER else None

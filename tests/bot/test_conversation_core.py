@@ -382,6 +382,16 @@ async def test_the_same_question_about_something_else_gets_the_answer_just_given
     assert again.action == Action.ANSWER and again.faq_id == "shipping-countries" and "follow-up" in again.reason
 
 
+async def test_asking_the_bot_to_wait_keeps_the_choices_offered(client: TestClient) -> None:
+    responder = responder_of(client)
+    offered = await responder.respond("web:wait", "web", "return")
+    assert offered.action == Action.CLARIFY
+    held = await responder.respond("web:wait", "web", "one sec")
+    assert held.handler == "hold_on"
+    picked = await responder.respond("web:wait", "web", "1")
+    assert picked.action == Action.ANSWER and picked.faq_id == offered.choices[0]
+
+
 async def test_a_follow_up_asks_something_further_than_the_answer_just_given(client: TestClient) -> None:
     """Read together with "How do I return an item?", "and do i have to pay the postage for that"
     matches the returns answer best again; the customer has that, the return postage is new."""

@@ -42,12 +42,17 @@ async def test_hang_on_keeps_the_question_open_without_counting_an_attempt() -> 
         assert held.state is not None and "take your time" in held.text.lower(), words
         state = held.state
     assert state is not None and state["attempts"] == "0"
+    closed = await handler(HandlerTurn("hold on i dont have the number", "web:h", continuing=True, state=state))
+    assert closed.state is None and "What else can I help with?" in closed.text  # no number to give: a way out
     wrong = await handler(HandlerTurn("abc", "web:h", continuing=True, state=state))
     assert "doesn't look like an order number" in wrong.text  # the first wrong reply still gets a second chance
 
 
 @pytest.mark.parametrize("text", ["hang on, can I return a kettle I bought in the sale last month?",
                                   "hang on its 100002", "one second NW-100003", "where is my order", "no idea",
-                                  "a second order", "I got one mug and a second one broken"])
+                                  "a second order", "I got one mug and a second one broken",
+                                  "hang on, how long does delivery take?", "hold on, where is my refund?",
+                                  "hang on you charged me twice", "should i hold on to the packaging",
+                                  "please let me get a refund", "my name is Amin", "te amo", "it has been 1mo."])
 def test_what_is_not_a_hold_on(text: str) -> None:
     assert not holds_on(text)

@@ -19,7 +19,9 @@ from tests.fakes import KeywordModel
     "can I talk to a real person about a damaged item please", "put me through to customer service",
     "let me speak to your supervisor", "i would like to chat to a staff member regarding an exchange",
     "Transfer me to an agent.", "could someone please call me", "I need to talk with somebody from your team",
-    "ok thanks but I’d rather speak to a human"])
+    "ok thanks but I’d rather speak to a human", "my order has not arrived I want to talk to someone",
+    "Not happy I want to speak to a manager", "I dont understand this let me talk to a human",
+    "why won't you let me speak to a human", "could you call me"])
 def test_requests_for_a_person(text: str) -> None:
     assert asks_for_person(text)
 
@@ -28,9 +30,19 @@ def test_requests_for_a_person(text: str) -> None:
     "no i dont want a person, just tell me if i can send back a blender", "I don't need to talk to anyone",
     "i do not want to speak to a human, just answer", "the person I spoke to said I'd get a refund",
     "how do I get my money back", "can you tell me the delivery times", "my call with support was cut off",
-    "is this a real person?", "talking to you is pointless", "what is the support email"])
+    "is this a real person?", "talking to you is pointless", "what is the support email",
+    "will someone call me before delivery?", "will you call me when it ships", "I don't really want to talk to anyone",
+    "I tried to talk to support yesterday and they said 5 days"])
 def test_not_requests_for_a_person(text: str) -> None:
     assert not asks_for_person(text)
+
+
+def test_a_request_looks_back_a_bounded_stretch_for_a_negation() -> None:
+    """Each request looked back to the message's start, so a message at the size limit with many
+    requests in it took seconds on the event loop; a negation is only read just before a request."""
+    from bot.core.person_words import LOOK_BACK
+    assert not asks_for_person("i dont want to talk to someone")
+    assert asks_for_person("i dont " + "x" * LOOK_BACK + " want to talk to someone")
 
 
 async def test_a_request_that_names_its_topic_is_handed_to_a_person(tmp_path: Path, aiohttp_client) -> None:

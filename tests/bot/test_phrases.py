@@ -36,6 +36,9 @@ def test_a_message_of_emoji_alone_matches_the_same_emoji() -> None:
     assert phrases.intent_of("🙏🙏") == "thanks" and phrases.intent_of("👎") == "complaint"
     assert phrases.intent_of("👍🙏") is None and phrases.intent_of("thanks 🙏") is None  # left to the models
     assert load_phrases(DEFAULT_PHRASES).intent_of("Are you there??") == "greeting"
+    assert load_phrases(DEFAULT_PHRASES).intent_of("🙂") == "thanks"  # a smile accepts no offer of a person
+    waving = parse_phrases({"greeting": ["hello", "👋"]})  # an emoji greeting opens no message
+    assert waving.intent_of("👋") == "greeting" and waving.after_greeting("where is my order") is None
     assert load_phrases(DEFAULT_PHRASES).intent_of("help!!") == "greeting"  # was "I'm not sure I understood that"
     assert load_phrases(DEFAULT_PHRASES).intent_of("help me return a kettle") is None
 
