@@ -27,6 +27,7 @@ from sqlalchemy import ColumnElement, delete, false, func, or_, select, text
 
 from knowledge.claims import chat_lease, chat_told, keyboard_used
 from knowledge.database import (
+    SQLITE_BUSY_TIMEOUT_S,
     Database,
     claims,
     conversations,
@@ -40,6 +41,8 @@ from knowledge.database import (
     turns,
 )
 from knowledge.limits import session_key
+
+CHECKPOINT_WAIT_S = 3.0  # how long the erasure waits for other connections' readers to let the log go
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,12 @@ def _checkpoint(database: Database) -> bool:
     readers kept some of it."""
     with database.connect() as conn:
         conn.exec_driver_sql("VACUUM")
-        busy, logged, copied = conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+        # A server's reads take milliseconds: one still open after CHECKPOINT_WAIT_S is not about
+        # to end, and the erasure says so rather than wait out the whole busy timeout.
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(CHECKPOINT_WAIT_S * 1000)}")
+        try:
+            busy, logged, copied = conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         conn.commit()
     return not busy and logged == copied

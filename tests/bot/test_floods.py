@@ -73,11 +73,13 @@ async def test_forwarded_for_from_an_untrusted_peer_is_ignored(tmp_path: Path, a
 
 
 class GatedModel(KeywordModel):
-    """Answers only once ``release`` is set: messages stay in flight as long as a test wants."""
+    """Once the test clears ``release`` (after the start-up checks, which read phrases with the
+    model), answers only when it is set again: messages stay in flight as long as a test wants."""
 
     def __init__(self) -> None:
         super().__init__()
         self.release = threading.Event()
+        self.release.set()
 
     def infer(self, texts: list[str]) -> Inference:
         self.release.wait(timeout=10)
@@ -88,6 +90,7 @@ async def test_beyond_the_in_flight_limit_messages_are_shed_with_503(tmp_path: P
     settings = demo_settings(tmp_path, max_in_flight=2, trusted_proxies="127.0.0.1")
     model = GatedModel()
     client = await _client(aiohttp_client, settings, model)
+    model.release.clear()
     waiting = [asyncio.create_task(_say(client, f"customer-{n:04d}", {"X-Forwarded-For": f"198.51.100.{n}"}))
                for n in range(2)]
     await asyncio.sleep(0.3)  # both are in the inference queue now

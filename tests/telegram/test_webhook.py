@@ -14,11 +14,13 @@ from tests.telegram.fake_api import FakeTelegram
 
 
 class GatedModel(KeywordModel):
-    """Answers only once the test opens the gate: shows the route does not wait for answers."""
+    """Once the test closes the gate (after the start-up checks, which read phrases with the
+    model), answers only when it opens again: shows the route does not wait for answers."""
 
     def __init__(self) -> None:
         super().__init__()
         self.gate = threading.Event()
+        self.gate.set()
 
     def infer(self, texts: list[str]):
         self.gate.wait(timeout=10)
@@ -34,6 +36,7 @@ async def deliver(client: TestClient, update: dict, secret: str | None = SECRET)
 async def test_an_update_is_acknowledged_at_once_and_answered_after(start_bot: StartBot, fake: FakeTelegram) -> None:
     model = GatedModel()
     client = await start_bot(model=model, telegram_webhook_secret=SECRET)
+    model.gate.clear()
     assert not fake.sent(method="deleteWebhook") and not fake.sent(method="getUpdates"), "webhook mode never polls"
     assert await deliver(client, fake.text_update(USER, "How long does delivery take?")) == 200
     assert fake.sent(USER) == [], "acknowledged before the answer exists"
