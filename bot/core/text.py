@@ -15,8 +15,12 @@ from knowledge.faq.terms import UNSPACED, WORD_RUN, fold_width
 
 SPACES = re.compile(r"\s+")
 # Where a sentence ends: . ! ? and a space (not "12.5" or "e.g.x"), or a Chinese or Japanese full
-# stop, or ! ? straight before Chinese, Japanese or Korean (written without spaces)
-SENTENCE_END = re.compile(r"(?<=[.!?\u2026])\s+|(?<=\u3002)\s*|(?<=[!?])(?=[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af])")
+# stop, or ! ? straight before Chinese, Japanese or Korean (written without spaces), or an emoji
+# (with its skin tone or variation selector) and a space: in a chat, an emoji is punctuation
+# ("... the second one 🤦‍♀️ can i just swap it?")
+EMOJI_END = "\u2600-\u27bf\U0001f000-\U0001faff\ufe0f"
+SENTENCE_END = re.compile(r"(?<=[.!?\u2026])\s+|(?<=\u3002)\s*|(?<=[!?])(?=[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af])"
+                          rf"|(?<=[{EMOJI_END}])\s+")
 # Abbreviations whose full stop ends no sentence ("i ordered a gift, e.g. the vase")
 ABBREVIATIONS = frozenset({"e.g.", "i.e.", "mr.", "mrs.", "ms.", "dr.", "st.", "vs.", "approx.", "no.", "nr."})
 NUMBERED = frozenset({"no.", "nr."})  # abbreviations only before a number ("order no. 100002"; "No. Agent." is two)
@@ -82,6 +86,8 @@ def sentences(text: str, said: Callable[[str], bool] = lambda sentence: False) -
     ([], ['我的订单在哪里?'])
     >>> sentences("Mr. Smith sent it, e.g. the vase… it broke in two")
     ['Mr. Smith sent it, e.g. the vase…', 'it broke in two']
+    >>> sentences("picked double instead of king 🤦 can i swap it for the bigger size?")
+    ['picked double instead of king 🤦', 'can i swap it for the bigger size?']
     """
     parts: list[str] = []
     for piece in SENTENCE_END.split(text):

@@ -149,6 +149,9 @@ async def test_a_message_that_would_fall_back_is_read_sentence_by_sentence(clien
     answered = await responder.respond("web:sentences-1", "web", story)
     assert answered.action == Action.ANSWER and answered.faq_id == "shipping-times"
     assert "in the sentence 'How long does delivery take?'" in answered.reason and answered.in_scope
+    # an emoji between them ends a sentence as a full stop does
+    emoji = f"{UNANSWERABLE} 🤦\u200d♀️ how long does delivery take"
+    assert (await responder.respond("web:sentences-emoji", "web", emoji)).faq_id == "shipping-times"
     explained = await responder.explain(story)
     assert explained.reply.faq_id == "shipping-times" and explained.decision is not None
     assert "the whole message would fall back" in explained.decision.reason
@@ -280,6 +283,9 @@ def test_sentences_are_split_where_they_end_and_the_ones_that_say_nothing_left_o
     assert sentences("Did it arrive? No. Agent.", said=lambda part: part == "Agent.") == ["Did it arrive?", "Agent."]
     assert sentences("It was order no. 100002 from May. It broke in two.") == \
         ["It was order no. 100002 from May.", "It broke in two."]
+    assert sentences("picked the double 🤦\u200d♀️ can i swap it for a king? 👍🏽 thanks") == \
+        ["picked the double 🤦\u200d♀️", "can i swap it for a king?"]
+    assert sentences("tell me a joke pls 😂") == sentences("thanks 🙏 so much") == []
     assert sentences("你好!我的订单在哪里?") == ["我的订单在哪里?"]
     assert sentences("谢谢。请问可以货到付款吗") == ["请问可以货到付款吗"]
     assert sentences("I asked Mr. Smith in the shop, e.g. about the vase… he had no idea at all") == \
