@@ -30,6 +30,10 @@ async def test_try_it_handlers_fallbacks_and_escaping(client: TestClient, csrf: 
     page = await follow(client, "/console/try?q=%3Cscript%3Eweather+joke%3C%2Fscript%3E")
     assert "The bot would fall back" in page and "(out of scope)" in page
     assert "<script>weather" not in page and 'value="&lt;script&gt;weather joke&lt;/script&gt;"' in page
+    # a request for a person in so many words: no confidence the model never gave
+    page = await follow(client, "/console/try?q=I%27d+like+to+speak+to+someone+about+my+refund")
+    assert "The bot would run the handler <code>human_handoff</code>" in page
+    assert "<code>human_handoff</code>, by the message's words" in page and "confidence 1.00" not in page
     page = await follow(client, "/console/try")
     assert "The bot would" not in page and "Thresholds in force" in page
 
