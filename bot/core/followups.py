@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from bot.core.phrases import OPENERS
+
 FOLLOW_UP_WORDS = 12  # a longer message stands on its own
 POINTERS = frozenset({"that", "it", "this", "those", "them"})  # words that point back at the message before
 FILLERS = frozenset({"ok", "okay", "alright", "right", "hmm", "oh", "well"})  # acknowledgements a follow-up opens with
@@ -37,7 +39,8 @@ HOLD_FILLERS = frozenset({"ok", "okay", "k", "kk", "sorry", "pls", "plz", "pleas
 QUESTION_OPENERS = frozenset({"how", "can", "could", "what", "whats", "what's", "when", "where", "why", "which", "do",
                               "does", "is", "are", "will", "would", "should", "may", "pls", "please"})
 REQUESTS = ("i want", "i need", "i'd like", "id like", "i would like", "i wanna")
-GREETINGS = frozenset({"hi", "hey", "hello", "hiya"})
+# the greetings a message may open with, as word lists, longest first ("good morning, how do I ...")
+GREETINGS = sorted((opener.split() for opener in OPENERS), key=len, reverse=True)
 STOP_WORDS = frozenset(["a", "an", "and", "are", "can", "could", "do", "does", "for", "how", "i", "i'm", "is", "it", "me", "my", "of", "on", "or", "please", "pls", "the", "to", "what", "when", "where", "which", "why", "will", "with", "you", "your"])
 
 
@@ -65,7 +68,9 @@ def asks_something(text: str) -> bool:
     """
     if "?" in text:
         return True
-    words = [w for w in _words(text) if w not in GREETINGS]
+    words = _words(text)
+    opener = next((greeting for greeting in GREETINGS if words[:len(greeting)] == greeting), [])
+    words = _words(" ".join(words[len(opener):]))  # and an "ok" after it
     said = " ".join(words)
     return bool(words) and (words[0] in QUESTION_OPENERS or any(f"{r} " in f"{said} " for r in REQUESTS))
 

@@ -225,3 +225,14 @@ async def test_a_question_that_names_an_order_gets_its_status_and_the_answer_as_
     # a message that asks nothing gets the status alone
     typo = await responder.respond("web:typo", "web", "sorry my cancel my order typo, its order 100003")
     assert typo.handler == "order_status" and "NW-100003" in typo.text and typo.buttons == ()
+
+
+def test_a_greeting_before_a_question_still_asks_something() -> None:
+    """Every greeting the phrases open with is set aside, not only "hi" and "hello"."""
+    from bot.core.followups import asks_something
+
+    for text in ("heyy can I cancel NW-100001", "hiya, ok, can i still cancel NW-100001",
+                 "good morning, how do I cancel NW-1"):
+        assert asks_something(text), text
+    for text in ("heyy its NW-100001", "sorry typo!! its NW-100001", "hello"):
+        assert not asks_something(text), text
