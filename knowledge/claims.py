@@ -24,7 +24,7 @@ import os
 import socket
 import time
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete, select, text
 
 from knowledge.database import Database, claims
 
@@ -74,6 +74,13 @@ class Claims:
             taken = conn.execute(_TAKE, {"key": key[:KEY_CHARS], "holder": self.holder, "now": now,
                                          "expires_at": now + ttl_s})
             return taken.first() is not None
+
+    def held(self, key: str, now: float | None = None) -> bool:
+        """Is ``key`` taken and not expired (by anyone)? Changes nothing."""
+        now = time.time() if now is None else now
+        with self.database.connect() as conn:
+            return conn.execute(select(claims.c.key).where(claims.c.key == key[:KEY_CHARS],
+                                                           claims.c.expires_at > now)).first() is not None
 
     def release(self, key: str) -> None:
         """Give back a key this holder took (a lease once its work is done)."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from pathlib import Path
 
 from bot.channels.telegram.buttons import Pick, PickFromTurn, Vote, parse_callback, reply_keyboard
@@ -75,6 +76,23 @@ async def test_thumbs_record_feedback_on_the_turn_once(start_bot: StartBot, fake
     assert rated.feedback == -1 and rated.review == "pending"
     (edit,) = fake.sent(USER, "editMessageReplyMarkup")
     assert buttons(edit) == related, "the thumbs go once used; the related questions stay"
+
+
+async def test_a_thumb_after_a_related_question_was_picked_does_not_bring_it_back(
+        start_bot: StartBot, fake: FakeTelegram, tmp_path: Path) -> None:
+    await start_bot()
+    await fake.push(fake.text_update(USER, "How long does delivery take?"))
+    (answer,) = await fake.wait_sent(USER)
+    (turn,) = log(tmp_path).turns(f"tg:{USER}")
+    related = next(data for _, data in buttons(answer) if data.startswith("p:faq:"))
+    stale = copy.deepcopy(fake.button_update(answer, f"v:{turn.id}:1"))  # the keyboard as the app still shows it
+    await fake.push(fake.button_update(answer, related))
+    await fake.wait_sent(USER, count=2)  # the picked question's answer
+    await fake.push(stale)
+    picked, voted = await fake.wait_sent(method="editMessageReplyMarkup", count=2)
+    assert not picked.params.get("reply_markup") and not voted.params.get("reply_markup"), \
+        "the keyboard stays empty: the vote does not restore the used related questions"
+    assert log(tmp_path).turns(f"tg:{USER}")[0].feedback == 1
 
 
 async def test_buttons_this_bot_never_sent_or_for_another_chat_have_expired(start_bot: StartBot, fake: FakeTelegram,

@@ -248,7 +248,11 @@ class Customers:
             return
         await query.answer(THANKS[vote.value])
         shown = query.message.reply_markup if isinstance(query.message, Message) else None  # None: too old to read
-        await _drop_keyboard(query, without_votes(shown))
+        # A thumb tapped on a keyboard whose related question was picked a moment before (the
+        # customer's app still showed it) must not bring the used questions back.
+        used = shown is not None and await asyncio.to_thread(
+            self.claims.held, keyboard_used(query.message.chat.id, query.message.message_id))
+        await _drop_keyboard(query, None if used else without_votes(shown))
 
     async def _logged_choice(self, session: str, pick: PickFromTurn) -> str | None:
         """The FAQ choice a logged turn offered at ``pick.index`` (for ids too long to carry)."""
