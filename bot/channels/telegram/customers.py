@@ -247,11 +247,12 @@ class Customers:
             await query.answer(ALREADY_RATED)
             return
         await query.answer(THANKS[vote.value])
-        shown = query.message.reply_markup if isinstance(query.message, Message) else None  # None: too old to read
+        message = query.message if isinstance(query.message, Message) else None  # None: too old to read
+        shown = message.reply_markup if message is not None else None
         # A thumb tapped on a keyboard whose related question was picked a moment before (the
         # customer's app still showed it) must not bring the used questions back.
-        used = shown is not None and await asyncio.to_thread(
-            self.claims.held, keyboard_used(query.message.chat.id, query.message.message_id))
+        used = message is not None and shown is not None and await asyncio.to_thread(
+            self.claims.held, keyboard_used(message.chat.id, message.message_id))
         await _drop_keyboard(query, None if used else without_votes(shown))
 
     async def _logged_choice(self, session: str, pick: PickFromTurn) -> str | None:
