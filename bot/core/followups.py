@@ -39,6 +39,9 @@ HOLD_FILLERS = frozenset({"ok", "okay", "k", "kk", "sorry", "pls", "plz", "pleas
 QUESTION_OPENERS = frozenset({"how", "can", "could", "what", "whats", "what's", "when", "where", "why", "which", "do",
                               "does", "is", "are", "will", "would", "should", "may", "pls", "please"})
 REQUESTS = ("i want", "i need", "i'd like", "id like", "i would like", "i wanna")
+# ... or when it is a command ("cancel NW-100001", "change the address on NW-100002")
+COMMANDS = frozenset({"cancel", "change", "update", "amend", "edit", "modify", "return", "refund", "exchange", "swap",
+                      "track", "send", "resend", "delete", "remove", "add", "redirect", "reroute"})
 # the greetings a message may open with, as word lists, longest first ("good morning, how do I ...")
 GREETINGS = sorted((opener.split() for opener in OPENERS), key=len, reverse=True)
 STOP_WORDS = frozenset(["a", "an", "and", "are", "can", "could", "do", "does", "for", "how", "i", "i'm", "is", "it", "me", "my", "of", "on", "or", "please", "pls", "the", "to", "what", "when", "where", "which", "why", "will", "with", "you", "your"])
@@ -60,7 +63,7 @@ def holds_on(text: str) -> bool:
 
 def asks_something(text: str) -> bool:
     """Does the message ask a question or make a request ("can i still cancel NW-100001",
-    "I want to change the address on NW-100001"), rather than only say or give something ("sorry
+    "I want to change the address on NW-100001", "cancel NW-100001"), rather than only say or give something ("sorry
     typo!! its NW-100001")?
 
     >>> asks_something("can i still cancel NW-100001"), asks_something("sorry typo!! its NW-100001")
@@ -72,7 +75,8 @@ def asks_something(text: str) -> bool:
     opener = next((greeting for greeting in GREETINGS if words[:len(greeting)] == greeting), [])
     words = _words(" ".join(words[len(opener):]))  # and an "ok" after it
     said = " ".join(words)
-    return bool(words) and (words[0] in QUESTION_OPENERS or any(f"{r} " in f"{said} " for r in REQUESTS))
+    return bool(words) and (words[0] in QUESTION_OPENERS or words[0] in COMMANDS
+                            or any(f"{r} " in f"{said} " for r in REQUESTS))
 
 
 def points_back(text: str) -> bool:

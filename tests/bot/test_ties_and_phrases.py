@@ -222,6 +222,8 @@ async def test_a_question_that_names_an_order_gets_its_status_and_the_answer_as_
     assert reply.handler == "order_status" and "NW-100001 is processing" in reply.text
     assert [(b.payload, b.kind) for b in reply.buttons] == [("faq:cancel-order", "related")]
     assert "offered as a button" in reply.reason
+    command = await responder.respond("web:cancel-2", "web", "Cancel my order. It's order 100001")
+    assert [(b.payload, b.kind) for b in command.buttons] == [("faq:cancel-order", "related")], command.reason
     # a message that asks nothing gets the status alone
     typo = await responder.respond("web:typo", "web", "sorry my cancel my order typo, its order 100003")
     assert typo.handler == "order_status" and "NW-100003" in typo.text and typo.buttons == ()
@@ -232,7 +234,7 @@ def test_a_greeting_before_a_question_still_asks_something() -> None:
     from bot.core.followups import asks_something
 
     for text in ("heyy can I cancel NW-100001", "hiya, ok, can i still cancel NW-100001",
-                 "good morning, how do I cancel NW-1"):
+                 "good morning, how do I cancel NW-1", "cancel NW-100001", "hi, change the address on NW-100002"):
         assert asks_something(text), text
     for text in ("heyy its NW-100001", "sorry typo!! its NW-100001", "hello"):
         assert not asks_something(text), text
