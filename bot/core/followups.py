@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from bot.core.phrases import OPENERS
+from bot.core.text import SENTENCE_WORDS, sentences, word_count
 
 FOLLOW_UP_WORDS = 12  # a longer message stands on its own
 POINTERS = frozenset({"that", "it", "this", "those", "them"})  # words that point back at the message before
@@ -42,6 +43,11 @@ REQUESTS = ("i want", "i need", "i'd like", "id like", "i would like", "i wanna"
 # ... or when it is a command ("cancel NW-100001", "change the address on NW-100002")
 COMMANDS = frozenset({"cancel", "change", "update", "amend", "edit", "modify", "return", "refund", "exchange", "swap",
                       "track", "send", "resend", "delete", "remove", "add", "redirect", "reroute"})
+# Where one sentence goes on with another question: "and", "also", "plus" or a comma before words
+# that open one ("how long does delivery take and can i pay with paypal")
+_OPENS = "|".join(sorted((*QUESTION_OPENERS - {"pls", "please"}, *REQUESTS), key=len, reverse=True))
+QUESTION_JOINT = re.compile(rf"(?:,\s*|\s+)(?:and|also|plus|&)\s+(?=(?:{_OPENS})\b)|,\s*(?=(?:{_OPENS})\b)",
+                            re.IGNORECASE)
 # the greetings a message may open with, as word lists, longest first ("good morning, how do I ...")
 GREETINGS = sorted((opener.split() for opener in OPENERS), key=len, reverse=True)
 STOP_WORDS = frozenset(["a", "an", "and", "are", "can", "could", "do", "does", "for", "how", "i", "i'm", "is", "it", "me", "my", "of", "on", "or", "please", "pls", "the", "to", "what", "when", "where", "which", "why", "will", "with", "you", "your"])
@@ -77,6 +83,22 @@ def asks_something(text: str) -> bool:
     said = " ".join(words)
     return bool(words) and (words[0] in QUESTION_OPENERS or words[0] in COMMANDS
                             or any(f"{r} " in f"{said} " for r in REQUESTS))
+
+
+def questions(text: str) -> list[str]:
+    """The questions of a message that asks more than one, each on its own: its sentences, and
+    the clauses of a sentence that go on with another question ("how long does delivery take
+    and can i pay with paypal"); [] for a message of one. Only parts of ``SENTENCE_WORDS`` or
+    more words count (``bot.core.text.sentences``).
+
+    >>> questions("how long does delivery take and can i pay with paypal")
+    ['how long does delivery take', 'can i pay with paypal']
+    >>> questions("my son and i love it"), questions("where is my order")
+    ([], [])
+    """
+    parts = [clause.strip() for sentence in (sentences(text) or [text]) for clause in QUESTION_JOINT.split(sentence)]
+    parts = [part for part in parts if word_count(part) >= SENTENCE_WORDS]
+    return parts if len(parts) > 1 else []
 
 
 def points_back(text: str) -> bool:

@@ -25,7 +25,7 @@ from bot.core.actions import Action
 from bot.core.batcher import Batcher
 from bot.core.brain import Brain, BrainKeeper
 from bot.core.elsewhere import OtherCompanies
-from bot.core.followups import asked_again, asks_something, follows_up, holds_on, points_back, swaps_subject
+from bot.core.followups import asked_again, asks_something, follows_up, holds_on, points_back, questions, swaps_subject
 from bot.core.glossary import Glossary
 from bot.core.handlers import HOLD_ON, Handler, HandlerTurn
 from bot.core.handoff import HandoffDesk
@@ -163,9 +163,7 @@ class Responder:
         turn = await self._reply(session_id, context, allowed, text, choice)
         if turn.reply.handoff or turn.reply.escalate:
             turn = await self._hand_off(session_id, channel, turn)
-        if turn.reply.action == Action.ANSWER and turn.reply.faq_id and self.related is not None:
-            brain = self.keeper.current
-            turn = replace(turn, reply=with_related(turn.reply, brain, self.related.for_answer(brain, turn.reply.faq_id)))
+        turn = self._offer_more(turn)
         previous = _remember(context, turn)
         reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived, dump(context),
                                   message_id, doubts=_doubted(previous, turn.text, turn.reply), doubtful=turn.doubtful)
@@ -182,9 +180,8 @@ class Responder:
         if turn.reply.handoff or turn.reply.escalate:
             turn = replace(turn, reply=replace(turn.reply, text=REHEARSED_HANDOFF, action=Action.HANDOFF, buttons=()))
             context.rehearsed_handoff = True
-        elif turn.reply.action == Action.ANSWER and turn.reply.faq_id and self.related is not None:
-            brain = self.keeper.current
-            turn = replace(turn, reply=with_related(turn.reply, brain, self.related.for_answer(brain, turn.reply.faq_id)))
+        else:
+            turn = self._offer_more(turn)
         _remember(context, turn)  # as a real conversation does: a follow-up is read the same way
         await self.sessions.save(session_id, context)
         return turn.reply
@@ -323,9 +320,30 @@ class Responder:
         if decision.action == Action.HANDLER and decision.handler:
             return await self._run_handler(context, session_id, decision.handler, text, False, understood,
                                            decided=decision)
+        also = await self._also_asked(text, decision.faq_id) if decision.action == Action.ANSWER else ()
         return _Turn(compose(understood.brain, decision, understood.basis(decision.reason), context.streak),
                      text, decision=decision, intent=understood.intent,
-                     doubtful=decision is from_sentence and decision.action == Action.ANSWER)
+                     doubtful=decision is from_sentence and decision.action == Action.ANSWER, also=also)
+
+    async def _also_asked(self, text: str, answered: str | None) -> tuple[str, ...]:
+        """The entries that answer the message's other questions ("do you ship to canada and how
+        much does it cost": the shipping costs, beside the answer about countries), each clear
+        on its own; () for a message that asks one thing."""
+        parts = questions(text)[:MAX_SENTENCES]
+        readings = await asyncio.gather(*(self.inference.submit(part) for part in parts))
+        found = (self._decide(reading, part) for part, reading in zip(parts, readings, strict=True))
+        return tuple(dict.fromkeys(said.faq_id for said in found
+                                   if said.action == Action.ANSWER and said.faq_id and said.faq_id != answered))
+
+    def _offer_more(self, turn: _Turn) -> _Turn:
+        """An answer with buttons: the answers to the message's other questions, then the related
+        questions ("People also ask"), as many as the related questions alone would be, or more."""
+        if turn.reply.action != Action.ANSWER or not turn.reply.faq_id:
+            return turn
+        brain = self.keeper.current
+        related = self.related.for_answer(brain, turn.reply.faq_id) if self.related is not None else []
+        offered = list(dict.fromkeys([*turn.also, *related]))[:max(len(related), len(turn.also))]
+        return replace(turn, reply=with_related(turn.reply, brain, offered)) if offered else turn
 
     def _relay(self, handoff: Handoff, note: WaitingNote, allowed: bool, text: str, choice: str | None) -> _Turn:
         """A message for the person who has (or will take) the conversation; see ``replies.relayed``."""
@@ -570,6 +588,7 @@ class _Turn:
     intent: IntentGuess | None = None  # ... and the intent model's reading of it
     doubtful: bool = False  # an answer found in one sentence of a message: queued as possibly wrong
     holds: bool = False  # "one sec": the conversation stays as it was (choices offered, the answer before)
+    also: tuple[str, ...] = ()  # the entries that answer the message's other questions, offered as buttons
 
 
 def _remember(context: Context, turn: _Turn) -> tuple[int | None, str, float] | None:

@@ -197,3 +197,19 @@ async def test_a_start_waits_a_bounded_time_for_the_nearest_entries(tmp_path: Pa
         await asyncio.sleep(0.02)
     assert related.for_answer(brain, "a") == ["b"]
     await related.close()
+
+
+async def test_a_message_that_asks_two_things_offers_the_other_answer_first(tmp_path: Path, aiohttp_client) -> None:
+    """ "Which countries do you ship to and how do i cancel my order": one is answered, the other
+    is the first button, whether or not related questions are on (it is the customer's own)."""
+    for count in (3, 0):
+        settings = demo_settings(tmp_path / str(count), related_questions=count)
+        client = await aiohttp_client(create_app(settings, model_loader=lambda s: KeywordModel()))
+        reply = await say(client, "Which countries do you ship to and how do I cancel my order")
+        asked = {"shipping-countries", "cancel-order"}
+        assert reply["action"] == "answer" and reply["faq_id"] in asked, reply
+        offered = [b["payload"].removeprefix("faq:") for b in reply["buttons"] if b["kind"] == "related"]
+        assert offered[:1] == sorted(asked - {reply["faq_id"]}), offered
+        assert len(offered) == (1 if count == 0 else count)
+        one = await say(client, "Which countries do you ship to?")  # one question: related questions alone
+        assert "cancel-order" not in [b["payload"].removeprefix("faq:") for b in one["buttons"]]
