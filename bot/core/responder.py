@@ -320,7 +320,9 @@ class Responder:
         if decision.action == Action.HANDLER and decision.handler:
             return await self._run_handler(context, session_id, decision.handler, text, False, understood,
                                            decided=decision)
-        also = await self._also_asked(text, decision.faq_id) if decision.action == Action.ANSWER else ()
+        # (an answer found in one sentence: the sentences were read already, and one of them chosen)
+        also = await self._also_asked(text, decision.faq_id) \
+            if decision.action == Action.ANSWER and from_sentence is None else ()
         return _Turn(compose(understood.brain, decision, understood.basis(decision.reason), context.streak),
                      text, decision=decision, intent=understood.intent,
                      doubtful=decision is from_sentence and decision.action == Action.ANSWER, also=also)
@@ -328,8 +330,9 @@ class Responder:
     async def _also_asked(self, text: str, answered: str | None) -> tuple[str, ...]:
         """The entries that answer the message's other questions ("do you ship to canada and how
         much does it cost": the shipping costs, beside the answer about countries), each clear
-        on its own; () for a message that asks one thing."""
-        parts = questions(text)[:MAX_SENTENCES]
+        on its own; () for a message that asks one thing. Only its parts that ask something
+        are read (``asks_something``): a story's other sentences are not questions."""
+        parts = [part for part in questions(text) if asks_something(part)][:MAX_SENTENCES]
         readings = await asyncio.gather(*(self.inference.submit(part) for part in parts))
         found = (self._decide(reading, part) for part, reading in zip(parts, readings, strict=True))
         return tuple(dict.fromkeys(said.faq_id for said in found
