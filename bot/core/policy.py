@@ -19,7 +19,9 @@ that?"). Order of rules:
    an agent." is a request for a person (0.48) whatever the energy says. Only a handler the
    caller says may (``acts``; the responder: a person, the order handler, a greeting, a thanks)
    does so; a complaint or a goodbye read out of scope ("tell me a joke pls" as a complaint at
-   0.6, "recommend me a good movie" as goodbye) is out of scope;
+   0.6, "recommend me a good movie" as goodbye) is out of scope. Straight after that handler's
+   own reply (``again``), the reading gives way to an FAQ answer clear at the plain bar: the
+   customer is saying what is wrong with it ("it says delivered but it's not in the locker");
 3. otherwise FAQ search: answer when the top score clears ``answer`` and beats the second
    entry by ``margin`` (by ``oos_extra`` more when the intent model says out of scope); offer the close ones as choices when the top is within
    ``clarify_window`` below that, only if the intent model reads the message as an in-scope
@@ -41,10 +43,10 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.core.actions import Action
-from bot.core.routing import Route
+from bot.core.routing import SEARCH, Route
 from knowledge.faq.index import Hit
 
 MAX_CHOICES = 3
@@ -86,9 +88,10 @@ class Decision:
 
 
 def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: Thresholds,
-           short: bool = False, acts: bool = True) -> Decision:
+           short: bool = False, acts: bool = True, again: bool = False) -> Decision:
     """What to do with one message; see the module docstring for the rules. ``acts``: the
-    route's handler may run from an out-of-scope reading (rule 2)."""
+    route's handler may run from an out-of-scope reading (rule 2); ``again``: that handler wrote
+    the reply to the message before (rule 2 then gives way to a clear FAQ answer)."""
     confident = is_confident(intent, thresholds)
     clear = bool(hits) and hits[0].score >= thresholds.answer and _lead(hits) >= thresholds.margin
     overruled = ""  # why a clear FAQ answer beats a handler intent (rule 1), in words
@@ -104,6 +107,16 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
         return Decision(Action.ANSWER, f"intent {intent.label} is routed to FAQ {route.target}",
                         faq_id=route.target, by_intent=True)
     oos_handler = max(thresholds.oos_handler, thresholds.handler)  # never easier than an in-scope reading
+    if route.kind == "handler" and acts and not intent.in_scope and not short and intent.confidence >= oos_handler \
+            and again:
+        # "that one says delivered but it's not in the locker" right after the order's status: read
+        # out of scope as that handler again (0.41), it says what is wrong with what the handler
+        # said. It is read as a question for the FAQ (lost parcel, parcel lockers); the status
+        # again would not listen. With no answer or choices there, the handler runs as before.
+        searched = decide(IntentGuess(intent.label, intent.confidence, True), hits, SEARCH, thresholds, short)
+        if searched.action in (Action.ANSWER, Action.CLARIFY):
+            return replace(searched, reason=f"{searched.reason}; intent {intent.label} ({intent.confidence:.2f}, "
+                           f"read as out of scope) does not run handler {route.target} again straight after its reply")
     if route.kind == "handler" and acts and not intent.in_scope and not short and intent.confidence >= oos_handler \
             and not (clear and hits[0].score >= thresholds.answer + thresholds.oos_extra):
         return Decision(Action.HANDLER, f"intent {intent.label} ({intent.confidence:.2f} >= "

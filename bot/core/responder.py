@@ -226,7 +226,7 @@ class Responder:
         """The reply to a message the models read (``_reply``'s last step), with the reading and
         the decision it rests on."""
         understood = await self.inference.submit(text)
-        decision = self._decide(understood, text)
+        decision = self._decide(understood, text, context.last_handler)
         # (the glossed reading: "witam, gdzie jest moje zamówienie?" opens with "hello")
         rest = self.phrases.after_greeting(understood.read_as or text) if decision.handler == GREETING else None
         if rest is not None:
@@ -495,11 +495,12 @@ class Responder:
         the glossary, None if it has none: "humano." is "human.")."""
         return self.phrases.intent_of(text) or (self.phrases.intent_of(glossed) if glossed else None)
 
-    def _decide(self, understood: Understood, text: str = "") -> Decision:
+    def _decide(self, understood: Understood, text: str = "", last_handler: str | None = None) -> Decision:
+        """``decide`` for one reading; ``last_handler``: the handler that wrote the reply before."""
         route = self.routing.route_for(understood.intent.label)
         short = 0 < len(re.findall(r"\w+", text)) <= SHORT_WORDS
         decision = decide(understood.intent, understood.hits, route, understood.brain.thresholds, short,
-                          route.target in self.oos_runs)
+                          route.target in self.oos_runs, again=last_handler is not None and route.target == last_handler)
         if understood.read_as is None:
             return decision
         return replace(decision, reason=f"{decision.reason} (read through the glossary as "

@@ -48,6 +48,7 @@ class Context:
     last_answer: tuple[int | None, str, float] | None = None  # (turn id, question, epoch time) of an FAQ answer
     clarified: str = ""  # the message the offered ``choices`` answer
     rehearsed_handoff: bool = False  # Try it handed over: what follows would go to staff, not the bot
+    last_handler: str | None = None  # the handler that wrote the last reply ("order_status": a status given)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ def remember(context: Context, reply: Reply, pending: Pending | None = None, tex
         context.handler_state = dict(pending.state) if pending else {}
     if reply.action == Action.ANSWER:
         context.last_faq = reply.faq_id
+    context.last_handler = reply.handler if reply.action == Action.HANDLER else None
     context.choices = reply.choices  # offered by a clarification; every other reply withdraws them
     context.clarified = text if reply.action == Action.CLARIFY else ""  # not an answer's related questions
 
@@ -161,7 +163,7 @@ def dump(context: Context) -> str:
         "streak": [context.streak.fallbacks, context.streak.unanswered], "offered_person": context.offered_person,
         "asked_person": context.asked_person,
         "last_answer": [answered[1], answered[2]] if answered else None, "clarified": context.clarified,
-        "rehearsed_handoff": context.rehearsed_handoff,
+        "rehearsed_handoff": context.rehearsed_handoff, "last_handler": context.last_handler,
     }, separators=(",", ":"))
 
 
@@ -179,4 +181,5 @@ def load(stored: Stored | None) -> Context:
                    asked_person=bool(data.get("asked_person", data["offered_person"])),
                    last_answer=(stored.turn_id, answered[0], float(answered[1])) if answered else None,
                    clarified=str(data.get("clarified") or ""),  # absent from memories stored before it
-                   rehearsed_handoff=bool(data.get("rehearsed_handoff")))
+                   rehearsed_handoff=bool(data.get("rehearsed_handoff")),
+                   last_handler=data.get("last_handler"))  # absent from memories stored before it

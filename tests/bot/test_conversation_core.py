@@ -4,6 +4,7 @@ person, what a reply changes in a conversation (and that composing one changes n
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -15,10 +16,11 @@ from bot.core.handlers import FALLBACK_TEXT
 from bot.core.phrases import DEFAULT_PHRASES, load_phrases, parse_phrases
 from bot.core.replies import STILL_FALLBACK_TEXT, Basis, Button, Reply, compose, fallback
 from bot.core.responder import MAX_SENTENCES, Responder
-from bot.core.sessions import Context, Pending, remember
+from bot.core.sessions import Context, Pending, dump, load, remember
 from bot.core.streak import ESCALATE_AFTER, Streak
 from bot.core.text import sentences
 from bot.keys import CONVERSATIONS, KEEPER, RESPONDER
+from knowledge.conversations.dialogue import Stored
 from knowledge.conversations.log import ACTIONS
 from tests.bot.service import demo_settings
 from tests.bot.test_chat_api import say
@@ -91,8 +93,15 @@ def test_remember_applies_what_a_reply_changes() -> None:
     assert context.choices == () and context.clarified == ""
     remember(context, Reply("Which order?", Action.HANDLER), Pending("order_status", {"asked": "2"}))
     assert context.handler == "order_status" and context.handler_state == {"asked": "2"}
-    remember(context, Reply("Shipped.", Action.HANDLER))
+    remember(context, Reply("Shipped.", Action.HANDLER, handler="order_status"))
     assert context.handler is None and context.handler_state == {}
+    assert context.last_handler == "order_status", "which handler wrote the last reply"
+    assert load(Stored(dump(context), 7)).last_handler == "order_status"
+    remember(context, Reply("3-5 days", Action.ANSWER, faq_id="shipping-times"))
+    assert context.last_handler is None and load(Stored(dump(context), 8)).last_handler is None
+    stored_before = json.loads(dump(context))
+    del stored_before["last_handler"]  # a memory stored before it was kept
+    assert load(Stored(json.dumps(stored_before), 9)).last_handler is None
 
 
 async def test_composing_a_reply_changes_no_session(client: TestClient) -> None:
@@ -272,6 +281,19 @@ async def test_only_a_handler_that_acts_runs_from_an_out_of_scope_reading(client
     assert thanks.handler == "thanks" and "out of scope" in thanks.reason, thanks.reason
     person = await responder.respond("web:oos-person", "web", "get me a person, no more joke answers please")
     assert person.action == Action.HANDOFF and "out of scope" in person.reason, person.reason
+
+
+async def test_straight_after_an_orders_status_what_is_wrong_with_it_is_answered(client: TestClient) -> None:
+    """Read out of scope as order_status again, a message right after the status says what is wrong
+    with it: the FAQ answers that (policy rule 2, ``again``), not the status a second time."""
+    responder = responder_of(client)
+    text = "order status says delivered, my parcel is lost, what can I do, no joke"
+    alone = await responder.respond("web:again-1", "web", text)
+    assert alone.handler == "order_status" and "out of scope" in alone.reason, alone.reason
+    await responder.respond("web:again-2", "web", "where is my order NW-100001")
+    after = await responder.respond("web:again-2", "web", text)
+    assert after.action == Action.ANSWER and after.faq_id == "lost-parcel", after.reason
+    assert "does not run handler order_status again" in after.reason
 
 
 def test_sentences_are_split_where_they_end_and_the_ones_that_say_nothing_left_out() -> None:

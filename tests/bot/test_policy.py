@@ -55,6 +55,22 @@ def test_a_handler_intent_read_as_out_of_scope_runs_from_its_own_threshold_unles
     assert decide(IntentGuess("human_handoff", 0.45, False), hits(0.4), person, stricter).action == "fallback"
 
 
+def test_straight_after_its_reply_an_out_of_scope_handler_reading_gives_way_to_the_faq() -> None:
+    """ "that one says delivered but it's not in the locker" right after the order's status: read
+    out of scope as order_status at 0.41, it says what is wrong, which the FAQ answers."""
+    lenient = Thresholds(answer=0.6, margin=0.05, clarify_window=0.12, handler=0.4, oos_handler=0.4)
+    status, order = IntentGuess("order_status", 0.41, False), Route("handler", "order_status")
+    assert decide(status, hits(0.65, 0.3), order, lenient).action == "handler"  # below the out-of-scope bar
+    answered = decide(status, hits(0.65, 0.3), order, lenient, again=True)
+    assert answered.action == "answer" and answered.faq_id == "faq-0" and "again straight after" in answered.reason
+    offered = decide(status, hits(0.65, 0.64, 0.2), order, lenient, again=True)
+    assert offered.action == "clarify" and [h.faq_id for h in offered.choices] == ["faq-0", "faq-1"]
+    # nothing in the FAQ: the handler runs as before; an in-scope reading is not affected
+    assert decide(status, hits(0.3), order, lenient, again=True).action == "handler"
+    assert decide(IntentGuess("order_status", 0.9, True), hits(0.65, 0.3), order, lenient, again=True).action == \
+        "handler"
+
+
 def test_intent_routed_to_one_faq() -> None:
     decision = decide(IntentGuess("opening_hours", 0.9, True), hits(0.1), Route("faq", "hours"), T)
     assert decision.action == "answer" and decision.faq_id == "hours"
