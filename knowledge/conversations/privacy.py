@@ -27,7 +27,6 @@ from sqlalchemy import ColumnElement, delete, false, func, or_, select, text
 
 from knowledge.claims import chat_lease, chat_told, keyboard_used
 from knowledge.database import (
-    SQLITE_BUSY_TIMEOUT_S,
     Database,
     claims,
     conversations,
@@ -103,10 +102,15 @@ def _checkpoint(database: Database) -> bool:
         conn.exec_driver_sql("VACUUM")
         # A server's reads take milliseconds: one still open after CHECKPOINT_WAIT_S is not about
         # to end, and the erasure says so rather than wait out the whole busy timeout.
+        kept = int(conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one())
         conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(CHECKPOINT_WAIT_S * 1000)}")
         try:
             busy, logged, copied = conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")).one()
         finally:
-            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+            try:
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {kept}")
+            except Exception:
+                conn.invalidate()  # never back in the pool with the short wait
+                raise
         conn.commit()
     return not busy and logged == copied

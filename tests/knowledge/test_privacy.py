@@ -138,3 +138,16 @@ def test_forget_checks_the_id_before_asking(tmp_path: Path) -> None:
     assert "no data for customer web:9f73c3e7; nothing to erase" in unknown.stderr
     with Database.open(url) as database:
         assert len(ConversationLog(database).turns("web:9f73c3e6")) == 1
+
+
+def test_forget_gives_the_connection_back_with_its_busy_timeout(tmp_path: Path) -> None:
+    """The erasure waits a short time for readers; the pooled connection keeps its own wait after."""
+    from knowledge.conversations.privacy import forget_customer
+
+    with Database.open(f"sqlite:///{tmp_path / 'bot.db'}") as database:
+        fill_web(database, "web:abc", 1)
+        with database.connect() as conn:
+            before = conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
+        assert forget_customer(database, "web:abc").turns == 1
+        with database.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() == before > 3000
