@@ -40,13 +40,17 @@ HOLD_FILLERS = frozenset({"ok", "okay", "k", "kk", "sorry", "pls", "plz", "pleas
 QUESTION_OPENERS = frozenset({"how", "can", "could", "what", "whats", "what's", "when", "where", "why", "which", "do",
                               "does", "is", "are", "will", "would", "should", "may", "pls", "please"})
 REQUESTS = ("i want", "i need", "i'd like", "id like", "i would like", "i wanna")
-# ... or when it is a command ("cancel NW-100001", "change the address on NW-100002")
-COMMANDS = frozenset({"cancel", "change", "update", "amend", "edit", "modify", "return", "refund", "exchange", "swap",
-                      "track", "send", "resend", "delete", "remove", "add", "redirect", "reroute"})
+# ... or when it is a command: a verb of the shop's tasks and what it acts on ("cancel NW-100001",
+# "change the address on NW-100002"; not "cancel that, found it", "change of plan", "track says ...")
+COMMAND = re.compile(r"(?:cancel|change|update|amend|edit|modify|return|refund|exchange|swap|track|send|resend"
+                     r"|delete|remove|add|redirect|reroute) (?:my|the|this|it|an?|our|order|orders|item|items"
+                     r"|parcel|package|nw|\d)\b")
 # Where one sentence goes on with another question: "and", "also", "plus" or a comma before words
-# that open one ("how long does delivery take and can i pay with paypal")
-_OPENS = "|".join(sorted((*QUESTION_OPENERS - {"pls", "please"}, *REQUESTS), key=len, reverse=True))
-QUESTION_JOINT = re.compile(rf"(?:,\s*|\s+)(?:and|also|plus|&)\s+(?=(?:{_OPENS})\b)|,\s*(?=(?:{_OPENS})\b)",
+# that open one ("how long does delivery take and can i pay with paypal"; not "... and is missing
+# the lid", which goes on telling)
+_OPENS = "|".join(sorted(("how", "can", "could", "what", "whats", "what's", "when", "where", "why", "which", "do",
+                          "does", *REQUESTS), key=len, reverse=True))
+QUESTION_JOINT = re.compile(rf"(?:,\s*|\s)(?:and|also|plus|&)\s+(?=(?:{_OPENS})\b)|,\s*(?=(?:{_OPENS})\b)",
                             re.IGNORECASE)
 # the greetings a message may open with, as word lists, longest first ("good morning, how do I ...")
 GREETINGS = sorted((opener.split() for opener in OPENERS), key=len, reverse=True)
@@ -77,11 +81,14 @@ def asks_something(text: str) -> bool:
     """
     if "?" in text:
         return True
-    words = _words(text)
-    opener = next((greeting for greeting in GREETINGS if words[:len(greeting)] == greeting), [])
-    words = _words(" ".join(words[len(opener):]))  # and an "ok" after it
+    words, start = _words(text), 0
+    while opener := next((greeting for greeting in GREETINGS if words[start:start + len(greeting)] == greeting), []):
+        start += len(opener)  # "hi hi", "hey, hi", and an "ok" after one
+        while start < len(words) and words[start] in FILLERS:
+            start += 1
+    words = words[start:]
     said = " ".join(words)
-    return bool(words) and (words[0] in QUESTION_OPENERS or words[0] in COMMANDS
+    return bool(words) and (words[0] in QUESTION_OPENERS or COMMAND.match(said) is not None
                             or any(f"{r} " in f"{said} " for r in REQUESTS))
 
 

@@ -16,7 +16,7 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -163,7 +163,7 @@ class Responder:
         turn = await self._reply(session_id, context, allowed, text, choice)
         if turn.reply.handoff or turn.reply.escalate:
             turn = await self._hand_off(session_id, channel, turn)
-        turn = self._offer_more(turn)
+        turn = await self._offer_more(turn)
         previous = _remember(context, turn)
         reply = await self._store(session_id, channel, turn.text, turn.reply, started, arrived, dump(context),
                                   message_id, doubts=_doubted(previous, turn.text, turn.reply), doubtful=turn.doubtful)
@@ -181,7 +181,7 @@ class Responder:
             turn = replace(turn, reply=replace(turn.reply, text=REHEARSED_HANDOFF, action=Action.HANDOFF, buttons=()))
             context.rehearsed_handoff = True
         else:
-            turn = self._offer_more(turn)
+            turn = await self._offer_more(turn)
         _remember(context, turn)  # as a real conversation does: a follow-up is read the same way
         await self.sessions.save(session_id, context)
         return turn.reply
@@ -226,7 +226,10 @@ class Responder:
         """The reply to a message the models read (``_reply``'s last step), with the reading and
         the decision it rests on."""
         understood = await self.inference.submit(text)
-        decision = self._decide(understood, text, context.last_handler)
+        seen: dict[str, Understood] = {}  # the readings of its sentences, once read
+        # (a handler of what a message names that answered, not asked: "that one says delivered but ...")
+        answered_by = context.last_handler if context.handler is None and context.last_handler in self.owners else None
+        decision = self._decide(understood, text, answered_by)
         # (the glossed reading: "witam, gdzie jest moje zamówienie?" opens with "hello")
         rest = self.phrases.after_greeting(understood.read_as or text) if decision.handler == GREETING else None
         if rest is not None:
@@ -250,7 +253,7 @@ class Responder:
             # compensation with someone from your team" asks for a person, whatever the whole reads.
             # While a handler waits for its answer, only a request for a person is read out of one.
             understood, decision = await self._by_sentence(text, understood, decision,
-                                                           waiting=context.handler is not None)
+                                                           waiting=context.handler is not None, seen=seen)
         from_sentence = decision if decision is not whole else None  # what one sentence decided, if it did
         named = self._named_entity(text)
         if named and (decision.handler == HANDOFF or (decision.handler in NEVER_OVERRIDDEN and from_sentence is None)):
@@ -320,32 +323,40 @@ class Responder:
         if decision.action == Action.HANDLER and decision.handler:
             return await self._run_handler(context, session_id, decision.handler, text, False, understood,
                                            decided=decision)
-        # (an answer found in one sentence: the sentences were read already, and one of them chosen)
-        also = await self._also_asked(text, decision.faq_id) \
-            if decision.action == Action.ANSWER and from_sentence is None else ()
         return _Turn(compose(understood.brain, decision, understood.basis(decision.reason), context.streak),
                      text, decision=decision, intent=understood.intent,
-                     doubtful=decision is from_sentence and decision.action == Action.ANSWER, also=also)
+                     doubtful=decision is from_sentence and decision.action == Action.ANSWER, readings=seen)
 
-    async def _also_asked(self, text: str, answered: str | None) -> tuple[str, ...]:
+    async def _also_asked(self, text: str, answered: str, known: Mapping[str, Understood]) -> list[str]:
         """The entries that answer the message's other questions ("do you ship to canada and how
         much does it cost": the shipping costs, beside the answer about countries), each clear
-        on its own; () for a message that asks one thing. Only its parts that ask something
-        are read (``asks_something``): a story's other sentences are not questions."""
-        parts = [part for part in questions(text) if asks_something(part)][:MAX_SENTENCES]
-        readings = await asyncio.gather(*(self.inference.submit(part) for part in parts))
+        on its own; [] for a message that asks one thing. Only its parts that ask something and
+        can be read alone are read (``asks_something``, not ``points_back``: "... and how much
+        does it cost" means nothing alone), each once: ``known`` readings (its sentences') are not
+        read again."""
+        parts = [part for part in dict.fromkeys(questions(text)) if asks_something(part) and not points_back(part)]
+        parts = parts[:MAX_SENTENCES]
+        readings = await asyncio.gather(*(_ready(known[part]) if part in known else self.inference.submit(part)
+                                          for part in parts))
         found = (self._decide(reading, part) for part, reading in zip(parts, readings, strict=True))
-        return tuple(dict.fromkeys(said.faq_id for said in found
-                                   if said.action == Action.ANSWER and said.faq_id and said.faq_id != answered))
+        return list(dict.fromkeys(said.faq_id for said in found
+                                  if said.action == Action.ANSWER and said.faq_id and said.faq_id != answered))
 
-    def _offer_more(self, turn: _Turn) -> _Turn:
-        """An answer with buttons: the answers to the message's other questions, then the related
-        questions ("People also ask"), as many as the related questions alone would be, or more."""
-        if turn.reply.action != Action.ANSWER or not turn.reply.faq_id:
+    async def _offer_more(self, turn: _Turn) -> _Turn:
+        """An answer with buttons: the answers to the message's other questions (``_also_asked``;
+        not for an answer found in one sentence: the sentences were read, and one chosen), then
+        the related questions ("People also ask"): as many as those alone would be, and up to
+        ``MAX_CHOICES`` for the other questions. Only for a reply that is sent: Try it's
+        explanation of a message does not pay for them."""
+        answered = turn.reply.faq_id
+        if turn.reply.action != Action.ANSWER or not answered:
             return turn
         brain = self.keeper.current
-        related = self.related.for_answer(brain, turn.reply.faq_id) if self.related is not None else []
-        offered = list(dict.fromkeys([*turn.also, *related]))[:max(len(related), len(turn.also))]
+        read = turn.decision is not None and turn.decision.action == Action.ANSWER and not turn.doubtful
+        also = [f for f in await self._also_asked(turn.text, answered, turn.readings) if f in brain.entries] \
+            if read else []
+        related = self.related.for_answer(brain, answered) if self.related is not None else []
+        offered = list(dict.fromkeys([*also[:MAX_CHOICES], *related]))[:max(len(related), min(len(also), MAX_CHOICES))]
         return replace(turn, reply=with_related(turn.reply, brain, offered)) if offered else turn
 
     def _relay(self, handoff: Handoff, note: WaitingNote, allowed: bool, text: str, choice: str | None) -> _Turn:
@@ -371,7 +382,8 @@ class Responder:
         return replace(turn, reply=handed_off(turn.reply, opened, self.desk.away()))
 
     async def _by_sentence(self, text: str, understood: Understood, decision: Decision,
-                           waiting: bool = False) -> tuple[Understood, Decision]:
+                           waiting: bool = False, seen: dict[str, Understood] | None = None
+                           ) -> tuple[Understood, Decision]:
         """A message of several sentences read sentence by sentence. One that would fall back or
         only greets ("Hi there! Good morning! My kettle is broken."): the sentence read most
         surely that the FAQ answers, or that asks for a person, about an order or with a
@@ -395,6 +407,8 @@ class Responder:
         if not parts:
             return understood, decision
         readings = await asyncio.gather(*(self.inference.submit(part) for part in parts))
+        if seen is not None:
+            seen.update(zip(parts, readings, strict=True))
         open_to_any = not waiting and (decision.action == Action.FALLBACK or decision.handler == GREETING)
         found = []
         for part, reading in zip(parts, readings, strict=True):
@@ -592,7 +606,12 @@ class _Turn:
     intent: IntentGuess | None = None  # ... and the intent model's reading of it
     doubtful: bool = False  # an answer found in one sentence of a message: queued as possibly wrong
     holds: bool = False  # "one sec": the conversation stays as it was (choices offered, the answer before)
-    also: tuple[str, ...] = ()  # the entries that answer the message's other questions, offered as buttons
+    readings: Mapping[str, Understood] = field(default_factory=dict)  # of the message's sentences, when read
+
+
+async def _ready(understood: Understood) -> Understood:
+    """A reading already made, where ``asyncio.gather`` takes one still to come."""
+    return understood
 
 
 def _remember(context: Context, turn: _Turn) -> tuple[int | None, str, float] | None:

@@ -17,8 +17,11 @@ SPACES = re.compile(r"\s+")
 # Where a sentence ends: . ! ? and a space (not "12.5" or "e.g.x"), or a Chinese or Japanese full
 # stop, or ! ? straight before Chinese, Japanese or Korean (written without spaces), or an emoji
 # (with its skin tone or variation selector) and a space: in a chat, an emoji is punctuation
-# ("... the second one 🤦‍♀️ can i just swap it?")
-EMOJI_END = "\u2600-\u27bf\U0001f000-\U0001faff\ufe0f"
+# ("... the second one 🤦‍♀️ can i just swap it?"). An emoji: a pictograph of the supplementary
+# planes, a symbol shown as one (❤️: the variation selector; a keycap), or one of the few older
+# symbols drawn as emoji by default (⌛ ⚡ ✅ ❌ ❓ ⭐ ...); not a symbol used as text (♯ ★ ✔ ➜).
+EMOJI_END = ("\U0001f000-\U0001faff\ufe0f\u20e3\u231a\u231b\u23e9-\u23f3\u2614\u2615\u26a1\u26bd\u26be\u26d4"
+             "\u2705\u270a\u270b\u2728\u274c\u274e\u2753-\u2757\u2b1b\u2b1c\u2b50\u2b55")
 SENTENCE_END = re.compile(r"(?<=[.!?\u2026])\s+|(?<=\u3002)\s*|(?<=[!?])(?=[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af])"
                           rf"|(?<=[{EMOJI_END}])\s+")
 # Abbreviations whose full stop ends no sentence ("i ordered a gift, e.g. the vase")

@@ -294,6 +294,10 @@ async def test_straight_after_an_orders_status_what_is_wrong_with_it_is_answered
     after = await responder.respond("web:again-2", "web", text)
     assert after.action == Action.ANSWER and after.faq_id == "lost-parcel", after.reason
     assert "does not run handler order_status again" in after.reason
+    # while the handler waits for its answer ("What's your order number?"), the message is for it
+    await responder.respond("web:again-3", "web", "where is my order")
+    waited = await responder.respond("web:again-3", "web", text)
+    assert waited.handler == "order_status" and "asked a question" in waited.reason, waited.reason
 
 
 def test_sentences_are_split_where_they_end_and_the_ones_that_say_nothing_left_out() -> None:
@@ -308,6 +312,9 @@ def test_sentences_are_split_where_they_end_and_the_ones_that_say_nothing_left_o
     assert sentences("picked the double 🤦\u200d♀️ can i swap it for a king? 👍🏽 thanks") == \
         ["picked the double 🤦\u200d♀️", "can i swap it for a king?"]
     assert sentences("tell me a joke pls 😂") == sentences("thanks 🙏 so much") == []
+    assert sentences("where is my order ⭐ it was due on monday") == ["where is my order ⭐", "it was due on monday"]
+    assert sentences("do you have the sheet music in C♯ minor for the piano") == []  # a symbol used as text
+    assert sentences("✔ order placed ✔ paid ✔ still nothing arrived") == []
     assert sentences("你好!我的订单在哪里?") == ["我的订单在哪里?"]
     assert sentences("谢谢。请问可以货到付款吗") == ["请问可以货到付款吗"]
     assert sentences("I asked Mr. Smith in the shop, e.g. about the vase… he had no idea at all") == \

@@ -213,3 +213,17 @@ async def test_a_message_that_asks_two_things_offers_the_other_answer_first(tmp_
         assert len(offered) == (1 if count == 0 else count)
         one = await say(client, "Which countries do you ship to?")  # one question: related questions alone
         assert "cancel-order" not in [b["payload"].removeprefix("faq:") for b in one["buttons"]]
+    # what only tells, or cannot be read alone, is no other question
+    model = KeywordModel()
+    client = await aiohttp_client(create_app(demo_settings(tmp_path / "told", related_questions=0),
+                                             model_loader=lambda s: model))
+    # (the model's reads: the whole message; its sentences, read once for a request for a person;
+    # its one clause that asks and can be read alone)
+    for number, (text, reads) in enumerate((
+            ("Which countries do you ship to? My sister says you cancel my order if it is abroad.", [1, 2]),
+            ("Which countries do you ship to and how do I cancel it", [1, 1]))):
+        model.calls.clear()
+        reply = await say(client, text, session=f"told-{number:04d}")  # each the first message: no follow-up
+        assert reply["faq_id"] == "shipping-countries", reply
+        assert [b for b in reply["buttons"] if b["kind"] == "related"] == [], text
+        assert model.calls == reads, (text, model.calls)
