@@ -72,7 +72,9 @@ NEVER_OVERRIDDEN = ("human_handoff", "complaint")  # a named order does not outr
 # Handlers that run from an out-of-scope reading besides those that act (a person, an order): their
 # replies help even when the reading is wrong ("Hello! How can I help?"); a goodbye, a complaint or a
 # yes read out of scope ("recommend me a good movie", "tell me a joke pls") would not
-WELCOMING = (GREETING, "thanks")
+THANKS = "thanks"
+WELCOMING = (GREETING, THANKS)
+CLAUSE_END = re.compile(r"[,.!?;:]+")
 ANSWERS_A_QUESTION = ("affirm", "deny")
 REHEARSAL_PREFIX = "try:"  # the console's Try it conversations
 EXPLAINED = f"{REHEARSAL_PREFIX}explain"  # the session of ``explain``: a rehearsal, never stored
@@ -255,6 +257,11 @@ class Responder:
             understood, decision = await self._by_sentence(text, understood, decision,
                                                            waiting=context.handler is not None, seen=seen)
         from_sentence = decision if decision is not whole else None  # what one sentence decided, if it did
+        if decision.action == Action.FALLBACK and THANKS in self.handlers and self._closes_with_thanks(text):
+            # "just wanted to say the candles i got last week smell amazing, thank u!!": nothing
+            # the FAQ answers, no question, and the customer's last words are thanks
+            decision = Decision(Action.HANDLER, f"the message asks nothing and closes with thanks (it would have "
+                                f"been: {decision.reason})", handler=THANKS)
         named = self._named_entity(text)
         if named and (decision.handler == HANDOFF or (decision.handler in NEVER_OVERRIDDEN and from_sentence is None)):
             named = None  # a complaint read out of one sentence does not outrank the order the message names
@@ -442,6 +449,12 @@ class Responder:
             return None  # small talk, a complaint or a request for a person is answered as ever
         reason = f"the message names {name}, another company ({Path(self.others.source).name})"
         return other_company(understood.basis(reason), name)
+
+    def _closes_with_thanks(self, text: str) -> bool:
+        """Are the message's last words one of the thanks phrases ("..., thank u!!", "... cheers"),
+        and does it ask nothing?"""
+        last = next((piece for piece in reversed(CLAUSE_END.split(text)) if piece.strip()), "")
+        return self.phrases.intent_of(last) == THANKS and not asks_something(text)
 
     def _named_entity(self, text: str) -> str | None:
         """The handler that owns something the message names (the demo: an order number)."""

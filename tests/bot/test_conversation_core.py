@@ -300,6 +300,19 @@ async def test_straight_after_an_orders_status_what_is_wrong_with_it_is_answered
     assert waited.handler == "order_status" and "asked a question" in waited.reason, waited.reason
 
 
+async def test_a_message_that_asks_nothing_and_closes_with_thanks_is_thanked(client: TestClient) -> None:
+    """Nothing the FAQ answers, no question, and the last words are thanks: "You're welcome"."""
+    responder = responder_of(client)
+    told = "the weather in Lisbon was lovely"
+    closing = await responder.respond("web:closing-1", "web", f"{told}, thx!!")
+    assert closing.handler == "thanks" and "closes with thanks" in closing.reason, closing.reason
+    # a question, thanks in the middle, or an FAQ answer: read as before
+    for number, text in enumerate((f"{told}, was it? thx", f"{told}, thx, it was sunny",
+                                   "How long does delivery take, thx")):
+        reply = await responder.respond(f"web:closing-{2 + number}", "web", text)
+        assert reply.handler != "thanks", (text, reply.reason)
+
+
 def test_sentences_are_split_where_they_end_and_the_ones_that_say_nothing_left_out() -> None:
     assert sentences("hola! do you ship a España? quiero comprar unas sartenes. ok") == \
         ["do you ship a España?", "quiero comprar unas sartenes."]
