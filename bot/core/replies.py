@@ -51,7 +51,8 @@ PROBLEM_REPLIES = {
 class Button:
     label: str
     payload: str  # "faq:<id>", "human" or "none"
-    kind: str = "choice"  # "related": a "People also ask" suggestion after an answer
+    kind: str = "choice"  # "related": a "People also ask" suggestion after an answer; "also": the answer
+    # to another question the same message asked
 
 
 NONE_BUTTON = Button(NONE_LABEL, NONE_OF_THESE)
@@ -200,9 +201,10 @@ def picked(brain: Brain, faq_id: str, basis: Basis) -> Reply:
     return rejected("gone", f"FAQ entry {faq_id!r} is no longer in the FAQ")
 
 
-def with_related(reply: Reply, brain: Brain, faq_ids: list[str]) -> Reply:
-    """An answer with related questions ("People also ask") as buttons."""
-    return replace(reply, buttons=reply.buttons + _entry_buttons(brain, faq_ids, "related"))
+def with_related(reply: Reply, brain: Brain, faq_ids: list[str], kind: str = "related") -> Reply:
+    """An answer with related questions ("People also ask") as buttons, or with ``kind`` "also"
+    the answers to the message's other questions."""
+    return replace(reply, buttons=reply.buttons + _entry_buttons(brain, faq_ids, kind))
 
 
 def _entry_buttons(brain: Brain, faq_ids: Sequence[str], kind: str = "choice") -> tuple[Button, ...]:

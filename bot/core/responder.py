@@ -364,7 +364,9 @@ class Responder:
             if read else []
         related = self.related.for_answer(brain, answered) if self.related is not None else []
         offered = list(dict.fromkeys([*also[:MAX_CHOICES], *related]))[:max(len(related), min(len(also), MAX_CHOICES))]
-        return replace(turn, reply=with_related(turn.reply, brain, offered)) if offered else turn
+        asked = [f for f in offered if f in also]  # shown as "You also asked", before "People also ask"
+        reply = with_related(turn.reply, brain, asked, "also")
+        return replace(turn, reply=with_related(reply, brain, [f for f in offered if f not in asked]))
 
     def _relay(self, handoff: Handoff, note: WaitingNote, allowed: bool, text: str, choice: str | None) -> _Turn:
         """A message for the person who has (or will take) the conversation; see ``replies.relayed``."""

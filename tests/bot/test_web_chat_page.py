@@ -59,6 +59,26 @@ async def test_typing_a_question_shows_the_answer_buttons_and_feedback(tmp_path:
     assert turns[0].feedback == -1
 
 
+async def test_a_message_that_asks_two_things_shows_the_other_under_its_own_heading(tmp_path: Path,
+                                                                                   aiohttp_server) -> None:
+    server = await aiohttp_server(create_app(demo_settings(tmp_path), model_loader=lambda s: KeywordModel()))
+    async with browser_page() as page:
+        await page.goto(str(server.make_url("/")))
+        await page.wait_for_selector("li.message.bot")
+        await page.fill("#text", "Which countries do you ship to and how do I cancel my order")
+        await page.click("#send")
+        answer = page.locator("li.message.bot[data-action='answer']").last
+        await answer.wait_for()
+        rows = answer.locator(".choices.related")
+        assert await rows.first.locator(".choices-heading").inner_text() == "You also asked"
+        other = await rows.first.locator("button").all_inner_texts()
+        assert len(other) == 1 and other[0] in ("How do I cancel my order?", "Which countries do you ship to?")
+        assert await rows.nth(1).locator(".choices-heading").inner_text() == "People also ask"
+        await rows.first.locator("button").click()  # the other question is answered when pressed
+        await page.locator("li.message.bot[data-action='answer']").nth(1).wait_for()
+        await screenshot(page, "web-chat-also-asked")
+
+
 async def test_clarification_buttons_on_a_phone_sized_page(tmp_path: Path, aiohttp_server) -> None:
     settings = demo_settings(tmp_path, answer_threshold=0.99, clarify_window=0.7)
     server = await aiohttp_server(create_app(settings, model_loader=lambda s: KeywordModel()))

@@ -139,9 +139,11 @@
   }
 
   function addChoices(item, buttons) {
-    const choices = buttons.filter(function (b) { return b.kind !== "related"; });
+    const choices = buttons.filter(function (b) { return b.kind !== "related" && b.kind !== "also"; });
+    const also = buttons.filter(function (b) { return b.kind === "also"; });
     const related = buttons.filter(function (b) { return b.kind === "related"; });
     addButtonRow(item, choices, null);
+    addButtonRow(item, also, "You also asked");
     addButtonRow(item, related, "People also ask");
   }
 
