@@ -58,3 +58,9 @@ async def screenshot(page: object, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
+
+
+async def open_chat(page: object, server: object) -> None:
+    """Open the web chat served by ``server`` (an aiohttp test server) and wait for its greeting."""
+    await page.goto(str(server.make_url("/")))
+    await page.wait_for_selector("li.message.bot")

@@ -19,7 +19,7 @@ from knowledge.conversations.log import ConversationLog
 from knowledge.database import Database
 from knowledge.faq.formats import read_faq_file
 from knowledge.faq.store import FaqStore
-from tests.browser import browser_page, screenshot
+from tests.browser import browser_page, open_chat, screenshot
 from tests.chinese import DEMO, unseen_queries
 
 pytest.importorskip("transformers")
@@ -53,8 +53,7 @@ async def test_a_chinese_question_typed_in_the_web_chat_gets_its_chinese_answer(
     server = await aiohttp_server(create_app(settings))
     async with browser_page() as page:
         page.set_default_timeout(10_000)
-        await page.goto(str(server.make_url("/")))
-        await page.wait_for_selector("li.message.bot")
+        await open_chat(page, server)
         cdp = await page.context.new_cdp_session(page)
         await page.focus("#text")
 

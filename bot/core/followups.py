@@ -48,8 +48,8 @@ COMMAND = re.compile(r"(?:cancel|change|update|amend|edit|modify|return|refund|e
 # Where one sentence goes on with another question: "and", "also", "plus" or a comma before words
 # that open one ("how long does delivery take and can i pay with paypal"; not "... and is missing
 # the lid", which goes on telling)
-_OPENS = "|".join(sorted(("how", "can", "could", "what", "whats", "what's", "when", "where", "why", "which", "do",
-                          "does", *REQUESTS), key=len, reverse=True))
+_GOES_ON_TELLING = frozenset({"is", "are", "will", "would", "should", "may", "pls", "please"})
+_OPENS = "|".join(sorted((*(QUESTION_OPENERS - _GOES_ON_TELLING), *REQUESTS), key=len, reverse=True))
 QUESTION_JOINT = re.compile(rf"(?:,\s*|\s)(?:and|also|plus|&)\s+(?=(?:{_OPENS})\b)|,\s*(?=(?:{_OPENS})\b)",
                             re.IGNORECASE)
 # the greetings a message may open with, as word lists, longest first ("good morning, how do I ...")

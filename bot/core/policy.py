@@ -20,8 +20,9 @@ that?"). Order of rules:
    caller says may (``acts``; the responder: a person, the order handler, a greeting, a thanks)
    does so; a complaint or a goodbye read out of scope ("tell me a joke pls" as a complaint at
    0.6, "recommend me a good movie" as goodbye) is out of scope. Straight after that handler's
-   own reply (``again``), the reading gives way to an FAQ answer clear at the plain bar: the
-   customer is saying what is wrong with it ("it says delivered but it's not in the locker");
+   own reply (``again``), the message is first read as a question for the FAQ, whose answer or
+   choices win: the customer is saying what is wrong with the reply ("it says delivered but it's
+   not in the locker");
 3. otherwise FAQ search: answer when the top score clears ``answer`` and beats the second
    entry by ``margin`` (by ``oos_extra`` more when the intent model says out of scope); offer the close ones as choices when the top is within
    ``clarify_window`` below that, only if the intent model reads the message as an in-scope
@@ -107,8 +108,9 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
         return Decision(Action.ANSWER, f"intent {intent.label} is routed to FAQ {route.target}",
                         faq_id=route.target, by_intent=True)
     oos_handler = max(thresholds.oos_handler, thresholds.handler)  # never easier than an in-scope reading
-    if route.kind == "handler" and acts and not intent.in_scope and not short and intent.confidence >= oos_handler \
-            and again:
+    runs_out_of_scope = route.kind == "handler" and acts and not intent.in_scope and not short \
+        and intent.confidence >= oos_handler  # rule 2 may run the handler
+    if runs_out_of_scope and again:
         # "that one says delivered but it's not in the locker" right after the order's status: read
         # out of scope as that handler again (0.41), it says what is wrong with what the handler
         # said. It is read as a question for the FAQ (lost parcel, parcel lockers); the status
@@ -117,8 +119,7 @@ def decide(intent: IntentGuess, hits: Sequence[Hit], route: Route, thresholds: T
         if searched.action in (Action.ANSWER, Action.CLARIFY):
             return replace(searched, reason=f"{searched.reason}; intent {intent.label} ({intent.confidence:.2f}, "
                            f"read as out of scope) does not run handler {route.target} again straight after its reply")
-    if route.kind == "handler" and acts and not intent.in_scope and not short and intent.confidence >= oos_handler \
-            and not (clear and hits[0].score >= thresholds.answer + thresholds.oos_extra):
+    if runs_out_of_scope and not (clear and hits[0].score >= thresholds.answer + thresholds.oos_extra):
         return Decision(Action.HANDLER, f"intent {intent.label} ({intent.confidence:.2f} >= "
                         f"{oos_handler:.2f}) runs handler {route.target}, though the intent model "
                         f"reads the message as out of scope: the FAQ has no clear answer", handler=route.target,

@@ -11,7 +11,7 @@ from bot.channels.web import STREAMS, STREAMS_PER_ADDRESS
 from knowledge.conversations.log import ConversationLog
 from knowledge.database import Database
 from tests.bot.service import admin_headers, demo_settings
-from tests.browser import browser_page, screenshot
+from tests.browser import browser_page, open_chat, screenshot
 from tests.fakes import KeywordModel
 
 # The contrast ratio (WCAG 2) of an element's text on its own background, as computed, counting
@@ -32,8 +32,7 @@ async def test_typing_a_question_shows_the_answer_buttons_and_feedback(tmp_path:
     settings = demo_settings(tmp_path)
     server = await aiohttp_server(create_app(settings, model_loader=lambda s: KeywordModel()))
     async with browser_page() as page:
-        await page.goto(str(server.make_url("/")))
-        await page.wait_for_selector("li.message.bot")
+        await open_chat(page, server)
         await page.fill("#text", "How long does delivery take?")
         await page.click("#send")
         answer = page.locator("li.message.bot[data-action='answer']").last
@@ -63,8 +62,7 @@ async def test_a_message_that_asks_two_things_shows_the_other_under_its_own_head
                                                                                    aiohttp_server) -> None:
     server = await aiohttp_server(create_app(demo_settings(tmp_path), model_loader=lambda s: KeywordModel()))
     async with browser_page() as page:
-        await page.goto(str(server.make_url("/")))
-        await page.wait_for_selector("li.message.bot")
+        await open_chat(page, server)
         await page.fill("#text", "Which countries do you ship to and how do I cancel my order")
         await page.click("#send")
         answer = page.locator("li.message.bot[data-action='answer']").last
@@ -110,8 +108,7 @@ async def test_the_page_recovers_from_errors_and_keeps_its_history(tmp_path: Pat
     server = await aiohttp_server(create_app(settings, model_loader=lambda s: KeywordModel()))
     async with browser_page() as page:
         page.set_default_timeout(10_000)
-        await page.goto(str(server.make_url("/")))
-        await page.wait_for_selector("li.message.bot")
+        await open_chat(page, server)
         assert await page.evaluate("document.activeElement.id") == "text", "ready to type"
         assert (await page.request.get(str(server.make_url("/static/favicon.svg")))).ok
         assert await page.locator("link[rel=icon]").get_attribute("href") == "/static/favicon.svg"
