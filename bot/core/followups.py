@@ -54,6 +54,10 @@ QUESTION_JOINT = re.compile(rf"(?:,\s*|\s)(?:and|also|plus|&)\s+(?=(?:{_OPENS})\
                             re.IGNORECASE)
 # the greetings a message may open with, as word lists, longest first ("good morning, how do I ...")
 GREETINGS = sorted((opener.split() for opener in OPENERS), key=len, reverse=True)
+# A message opening with one of these adds to the one before ("for a toaster i sent back last week"
+# after "refund??"): it is the rest of a sentence, not one of its own
+PREPOSITIONS = frozenset({"for", "to", "on", "about", "with", "from", "in", "at", "by", "via", "regarding", "re"})
+FRAGMENT_WORDS = 3  # a message this short says no more than a part of a sentence ("the student one")
 STOP_WORDS = frozenset(["a", "an", "and", "are", "can", "could", "do", "does", "for", "how", "i", "i'm", "is", "it", "me", "my", "of", "on", "or", "please", "pls", "the", "to", "what", "when", "where", "which", "why", "will", "with", "you", "your"])
 
 
@@ -122,6 +126,19 @@ def follows_up(text: str) -> bool:
         return False
     opening = " ".join(words[:2])
     return words[0] in CONTINUERS or opening in SWAPS or bool(POINTERS & set(words))
+
+
+def adds_to(text: str) -> bool:
+    """Is the message a part of a sentence that adds to the one before: a word or three, or
+    opening with a preposition? A sentence of its own ("the weather in dublin is awful") is not.
+
+    >>> adds_to("for a toaster i sent back last week"), adds_to("the student one")
+    (True, True)
+    >>> adds_to("my neighbours dog keeps barking")
+    False
+    """
+    words = _words(text)
+    return 0 < len(words) <= FRAGMENT_WORDS or (bool(words) and words[0] in PREPOSITIONS)
 
 
 def swaps_subject(text: str) -> bool:

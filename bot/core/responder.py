@@ -25,7 +25,16 @@ from bot.core.actions import Action
 from bot.core.batcher import Batcher
 from bot.core.brain import Brain, BrainKeeper
 from bot.core.elsewhere import OtherCompanies
-from bot.core.followups import asked_again, asks_something, follows_up, holds_on, points_back, questions, swaps_subject
+from bot.core.followups import (
+    adds_to,
+    asked_again,
+    asks_something,
+    follows_up,
+    holds_on,
+    points_back,
+    questions,
+    swaps_subject,
+)
 from bot.core.glossary import Glossary
 from bot.core.handlers import HOLD_ON, Handler, HandlerTurn
 from bot.core.handoff import HandoffDesk
@@ -53,7 +62,7 @@ from bot.core.replies import (
 from bot.core.routing import RoutingTable
 from bot.core.sessions import Context, OverLimit, Pending, Sessions, dump, remember
 from bot.core.streak import ESCALATE_AFTER
-from bot.core.text import clean_text, normalise_text, sentences
+from bot.core.text import clean_text, normalise_text, sentences, word_count
 from bot.metrics import Metrics
 from bot.settings import Settings
 from knowledge.conversations.handoffs import Handoff, WaitingNote
@@ -314,6 +323,13 @@ class Responder:
                                                              decision, answered=context.last_faq,
                                                              prefer=points_back(text),
                                                              swap=swaps_subject(text))
+        elif vague := self._narrowed(context, text, understood, decision):
+            # "refund??" was answered (refund timing), then "for a toaster i sent back last week":
+            # a word or two is vague by nature, and a message that asks nothing of its own and
+            # resembles the FAQ without singling out an entry says which question the customer
+            # meant. Read together, it may get the same answer or another ("discount code", then
+            # "the student one").
+            understood, decision = await self._with_previous(vague, text, understood, decision)
         elif context.clarified and decision.action != Action.HANDLER and decision.faq_id not in context.choices:
             # The message after choices were offered narrows the vague one that got them ("returns",
             # then "like how long do i have after it arrives"): read together, kept only when that
@@ -461,6 +477,21 @@ class Responder:
     def _named_entity(self, text: str) -> str | None:
         """The handler that owns something the message names (the demo: an order number)."""
         return next((handler for finds, handler in self.entities if finds(text) and handler in self.handlers), None)
+
+    def _narrowed(self, context: Context, text: str, understood: Understood, decision: Decision) -> str | None:
+        """The vague message (a word or two) just answered that this one says more about, if any.
+        It gets no answer alone, is a part of a sentence that adds to the one before (``adds_to``:
+        a sentence of its own stands on its own, "the weather in dublin is awful" or "can i send
+        back a toaster"), is not small talk the models are sure of, and resembles the FAQ (its top
+        entry clears the answer bar: "lol", "asdfgh" or "the blue one" do not)."""
+        answered = context.last_answer
+        if answered is None or word_count(answered[1]) > SHORT_WORDS or decision.action not in \
+                (Action.FALLBACK, Action.CLARIFY) or not adds_to(text):
+            return None
+        intent, hits = understood.intent, understood.hits
+        handler = self.routing.route_for(intent.label).kind == "handler" and is_confident(intent, understood.brain.thresholds)
+        resembles = bool(hits) and hits[0].score >= understood.brain.thresholds.answer
+        return answered[1] if resembles and not handler and not intent.phrase else None
 
     async def _with_previous(self, previous: str, text: str, understood: Understood, decision: Decision,
                              within: tuple[str, ...] | None = None, answered: str | None = None,

@@ -7,6 +7,7 @@ import copy
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -407,6 +408,59 @@ async def test_a_follow_up_is_read_with_the_question_just_answered(client: TestC
     await responder.respond("web:repeat", "web", "Which payment methods do you accept?")
     again = await responder.respond("web:repeat", "web", "and what about those")
     assert again.faq_id != "payment-methods" and again.action == (await responder.explain("and what about those")).reply.action
+
+
+class Resembling(KeywordModel):
+    """Reads the given messages as resembling the given FAQ entries alike (the mean of their
+    questions' vectors), and everything else as ``KeywordModel`` does."""
+
+    def __init__(self, readings: dict[str, tuple[str, ...]]) -> None:
+        super().__init__()
+        self.readings = readings
+        self.questions: dict[str, str] = {}  # faq id -> question, filled in once the FAQ is loaded
+
+    def infer(self, texts: list[str]):  # type: ignore[no-untyped-def]
+        inference = super().infer(texts)
+        for row, text in enumerate(texts):
+            if text in self.readings:
+                vector = self.encoder.encode([self.questions[f] for f in self.readings[text]]).mean(axis=0)
+                inference.embeddings[row] = vector / np.linalg.norm(vector)
+        return inference
+
+
+TOASTER = "for the toaster from last week"
+
+
+async def test_a_part_of_a_sentence_after_a_vague_message_answered_says_which_question_it_meant(
+        tmp_path: Path, aiohttp_client) -> None:
+    """ "refund??" is answered (refund timing); "for the toaster from last week" resembles the
+    returns entries alike, so alone it gets choices. After "refund??" it says which question the
+    customer meant: read together, the refund answer. A sentence of its own, a question, or the
+    same words after a full question are read alone."""
+    model = Resembling({"refund??": ("refund-timing",),
+                        TOASTER: ("return-policy", "how-to-return"),
+                        "the dog next door is so loud": ("return-policy", "how-to-return"),
+                        "can i send back a toaster": ("return-policy", "how-to-return"),
+                        f"refund?? {TOASTER}": ("refund-timing",),
+                        "refund?? the dog next door is so loud": ("refund-timing",),
+                        "refund?? can i send back a toaster": ("refund-timing",),
+                        f"When will I get my refund? {TOASTER}": ("refund-timing",)})
+    settings = demo_settings(tmp_path, tie_lead=2.0)  # a near tie stays one (no entry's wording breaks it)
+    client = await aiohttp_client(create_app(settings, model_loader=lambda s: model))
+    responder = responder_of(client)
+    model.questions = {faq_id: entry.question for faq_id, entry in client.server.app[KEEPER].current.entries.items()}
+    alone = await responder.explain(TOASTER)
+    assert alone.reply.action == Action.CLARIFY, alone.reply.reason
+    for session, first, then, narrowed in (("web:vague", "refund??", TOASTER, True),
+                                          ("web:statement", "refund??", "the dog next door is so loud", False),
+                                          ("web:question", "refund??", "can i send back a toaster", False),
+                                          ("web:full", "When will I get my refund?", TOASTER, False)):
+        assert (await responder.respond(session, "web", first)).faq_id == "refund-timing"
+        reply = await responder.respond(session, "web", then)
+        if narrowed:
+            assert reply.action == Action.ANSWER and reply.faq_id == "refund-timing" and "follow-up" in reply.reason
+        else:
+            assert reply.action == (await responder.explain(then)).reply.action != Action.ANSWER, (first, then)
 
 
 def test_a_follow_up_may_ask_the_same_question_about_something_else() -> None:
