@@ -83,6 +83,8 @@ NEVER_OVERRIDDEN = ("human_handoff", "complaint")  # a named order does not outr
 # yes read out of scope ("recommend me a good movie", "tell me a joke pls") would not
 THANKS = "thanks"
 WELCOMING = (GREETING, THANKS)
+CLOSINGS = (THANKS, "goodbye")  # the handlers of a message's last words that end a conversation's topic
+CLOSING_WORDS = 5  # last words this short may be read alone for thanks or a goodbye ("have a nice day")
 CLAUSE_END = re.compile(r"[,.!?;:]+")
 ANSWERS_A_QUESTION = ("affirm", "deny")
 REHEARSAL_PREFIX = "try:"  # the console's Try it conversations
@@ -266,11 +268,13 @@ class Responder:
             understood, decision = await self._by_sentence(text, understood, decision,
                                                            waiting=context.handler is not None, seen=seen)
         from_sentence = decision if decision is not whole else None  # what one sentence decided, if it did
-        if decision.action == Action.FALLBACK and THANKS in self.handlers and self._closes_with_thanks(text):
-            # "just wanted to say the candles i got last week smell amazing, thank u!!": nothing
-            # the FAQ answers, no question, and the customer's last words are thanks
-            decision = Decision(Action.HANDLER, f"the message asks nothing and closes with thanks (it would have "
-                                f"been: {decision.reason})", handler=THANKS)
+        closing = await self._closing(text, understood) if decision.action == Action.FALLBACK else None
+        if closing is not None:
+            # "just wanted to say the candles i got last week smell amazing, thank u!!", "ok thats
+            # all i needed, have a nice day": nothing the FAQ answers, no question, and the
+            # customer's last words are thanks or a goodbye
+            decision = Decision(Action.HANDLER, f"the message asks nothing and closes with {closing} (it would "
+                                f"have been: {decision.reason})", handler=closing)
         named = self._named_entity(text)
         if named and (decision.handler == HANDOFF or (decision.handler in NEVER_OVERRIDDEN and from_sentence is None)):
             named = None  # a complaint read out of one sentence does not outrank the order the message names
@@ -468,11 +472,26 @@ class Responder:
         reason = f"the message names {name}, another company ({Path(self.others.source).name})"
         return other_company(understood.basis(reason), name)
 
-    def _closes_with_thanks(self, text: str) -> bool:
-        """Are the message's last words one of the thanks phrases ("..., thank u!!", "... cheers"),
-        and does it ask nothing?"""
-        last = next((piece for piece in reversed(CLAUSE_END.split(text)) if piece.strip()), "")
-        return self.phrases.intent_of(last) == THANKS and not asks_something(text)
+    async def _closing(self, text: str, understood: Understood) -> str | None:
+        """The thanks or goodbye handler, when the message asks nothing, resembles no FAQ entry
+        (its top score is below the answer bar: "my kettle is broken, thank you" tells a problem),
+        and its last words (after its last comma or full stop) are thanks or a goodbye: one of the
+        intent's phrases ("..., thank u!!"), or a few words the intent model reads so, in scope and
+        confidently ("..., have a nice day"). None otherwise; a message of one clause is read whole."""
+        hits = understood.hits
+        if asks_something(text) or (hits and hits[0].score >= understood.brain.thresholds.answer):
+            return None
+        pieces = [piece.strip() for piece in CLAUSE_END.split(text) if piece.strip()]
+        if not pieces:
+            return None
+        last = pieces[-1]
+        intent = self.phrases.intent_of(last)
+        if intent is None and len(pieces) > 1 and word_count(last) <= CLOSING_WORDS:
+            reading = await self.inference.submit(last)
+            intent = reading.intent.label if is_confident(reading.intent, reading.brain.thresholds) else None
+        route = self.routing.route_for(intent) if intent is not None else None
+        handler = route.target if route is not None and route.kind == "handler" else None
+        return handler if handler in CLOSINGS and handler in self.handlers else None
 
     def _named_entity(self, text: str) -> str | None:
         """The handler that owns something the message names (the demo: an order number)."""

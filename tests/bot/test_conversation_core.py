@@ -314,6 +314,34 @@ async def test_a_message_that_asks_nothing_and_closes_with_thanks_is_thanked(cli
         assert reply.handler != "thanks", (text, reply.reason)
 
 
+class ReadsCommasOutOfScope(KeywordModel):
+    """Reads a message with a comma in it as out of scope, as the demo's models read a long
+    message ("ok thats all i needed, have a nice day": goodbye 0.38, out of scope), and its
+    clauses as ``KeywordModel`` does."""
+
+    def infer(self, texts: list[str]):  # type: ignore[no-untyped-def]
+        inference = super().infer(texts)
+        for row, text in enumerate(texts):
+            if "," in text:
+                inference.intents.in_scope[row] = False
+        return inference
+
+
+async def test_a_message_that_asks_nothing_and_closes_with_a_goodbye_is_said_goodbye(tmp_path: Path,
+                                                                                   aiohttp_client) -> None:
+    """Last words the intent model reads alone as a goodbye close the conversation as a goodbye
+    does; a message that resembles an FAQ entry tells a problem, whatever its last words."""
+    client = await aiohttp_client(create_app(demo_settings(tmp_path), model_loader=lambda s: ReadsCommasOutOfScope()))
+    responder = responder_of(client)
+    closing = await responder.respond("web:bye-1", "web", "ok that is all i needed, goodbye now")
+    assert closing.handler == "goodbye" and "closes with goodbye" in closing.reason, closing.reason
+    problem = "my item arrived damaged, goodbye now"  # read out of scope: the FAQ answer falls short of its bar
+    assert (await responder.explain(problem)).reply.hits[0].score >= 0.6, "resembles the damaged-item entry"
+    for number, text in enumerate(("ok that is all i needed, goodbye now?", problem)):
+        reply = await responder.respond(f"web:bye-{2 + number}", "web", text)
+        assert reply.handler != "goodbye", (text, reply.reason)
+
+
 def test_sentences_are_split_where_they_end_and_the_ones_that_say_nothing_left_out() -> None:
     assert sentences("hola! do you ship a España? quiero comprar unas sartenes. ok") == \
         ["do you ship a España?", "quiero comprar unas sartenes."]
