@@ -54,6 +54,7 @@ QUESTION_JOINT = re.compile(rf"(?:,\s*|\s)(?:and|also|plus|&)\s+(?=(?:{_OPENS})\
                             re.IGNORECASE)
 # the greetings a message may open with, as word lists, longest first ("good morning, how do I ...")
 GREETINGS = sorted((opener.split() for opener in OPENERS), key=len, reverse=True)
+NO_WORDS = frozenset({"no", "nope", "nah"})  # a message opening with one answers a question with no
 # A message opening with one of these adds to the one before ("for a toaster i sent back last week"
 # after "refund??"): it is the rest of a sentence, not one of its own
 PREPOSITIONS = frozenset({"for", "to", "on", "about", "with", "from", "in", "at", "by", "via", "regarding", "re"})
@@ -139,6 +140,24 @@ def adds_to(text: str) -> bool:
     """
     words = _words(text)
     return 0 < len(words) <= FRAGMENT_WORDS or (bool(words) and words[0] in PREPOSITIONS)
+
+
+def after_no(text: str) -> str | None:
+    """What a message opening with a "no" and a clause says after that clause ("no i don't want
+    a person, just tell me how to fix the address" -> "just tell me how to fix the address"), or
+    None: it opens otherwise, or little follows (fewer than ``SENTENCE_WORDS`` words).
+
+    >>> after_no("no i dont want a person, just tell me if i can return opened coffee")
+    'just tell me if i can return opened coffee'
+    >>> after_no("no thanks"), after_no("nothing arrived, where is it?")
+    (None, None)
+    """
+    words = re.findall(r"[\w']+", text.casefold())
+    clause = re.search(r"[,.!?;:]+\s*", text)
+    if not words or words[0] not in NO_WORDS or clause is None:
+        return None
+    rest = text[clause.end():].strip()
+    return rest if word_count(rest) >= SENTENCE_WORDS else None
 
 
 def swaps_subject(text: str) -> bool:

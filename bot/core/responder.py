@@ -27,6 +27,7 @@ from bot.core.brain import Brain, BrainKeeper
 from bot.core.elsewhere import OtherCompanies
 from bot.core.followups import (
     adds_to,
+    after_no,
     asked_again,
     asks_something,
     follows_up,
@@ -252,6 +253,17 @@ class Responder:
             redecided = self._decide(again, rest)
             if redecided.handler != GREETING and redecided.action != Action.FALLBACK:
                 understood, decision = again, redecided
+        declined = after_no(text) if context.offered_person and decision.action != Action.ANSWER \
+            and decision.handler != HANDOFF else None
+        if declined is not None:
+            # Offered a person: "no i don't want a person, just tell me how to fix the street name
+            # on my delivery". The "no" answers the offer and the rest is the question: read alone,
+            # its answer is kept (the whole, read as a refusal, would fall back or give choices).
+            again = await self.inference.submit(declined)
+            redecided = self._decide(again, declined)
+            if redecided.action == Action.ANSWER:
+                understood, decision = again, replace(redecided, reason=f"{redecided.reason}, in what follows the "
+                                                      f"'no' to a person: {_loggable(declined)!r}")
         if decision.handler != HANDOFF and HANDOFF in self.handlers and asks_for_person(text):
             # "I'd like to speak to someone about my refund" read as the refund question: a person
             # asked for in so many words is never refused. Labelled so for the review queue, with

@@ -342,6 +342,23 @@ async def test_a_message_that_asks_nothing_and_closes_with_a_goodbye_is_said_goo
         assert reply.handler != "goodbye", (text, reply.reason)
 
 
+async def test_a_no_to_a_person_that_goes_on_is_answered_for_what_follows(tmp_path: Path, aiohttp_client) -> None:
+    """Offered a person, "no, just tell me how long delivery takes": the "no" answers the offer,
+    the rest is the question. Without the offer, the "no" answers nothing and the message is read
+    whole."""
+    client = await aiohttp_client(create_app(demo_settings(tmp_path), model_loader=lambda s: ReadsCommasOutOfScope()))
+    responder = responder_of(client)
+    text = "no, just tell me how long delivery takes"
+    assert (await responder.explain(text)).reply.action == Action.FALLBACK, "read whole, out of scope"
+    offered = await responder.respond("web:no-1", "web", UNANSWERABLE)
+    assert offered.action == Action.FALLBACK and "human" in [button.payload for button in offered.buttons]
+    declined = await responder.respond("web:no-1", "web", text)
+    assert declined.action == Action.ANSWER and declined.faq_id == "shipping-times", declined.reason
+    assert "follows the 'no'" in declined.reason
+    await responder.respond("web:no-2", "web", "How do I return an item?")  # an answer offers nobody
+    assert (await responder.respond("web:no-2", "web", text)).action == Action.FALLBACK
+
+
 def test_sentences_are_split_where_they_end_and_the_ones_that_say_nothing_left_out() -> None:
     assert sentences("hola! do you ship a España? quiero comprar unas sartenes. ok") == \
         ["do you ship a España?", "quiero comprar unas sartenes."]
