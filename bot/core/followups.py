@@ -54,11 +54,14 @@ QUESTION_JOINT = re.compile(rf"(?:,\s*|\s)(?:and|also|plus|&)\s+(?=(?:{_OPENS})\
                             re.IGNORECASE)
 # the greetings a message may open with, as word lists, longest first ("good morning, how do I ...")
 GREETINGS = sorted((opener.split() for opener in OPENERS), key=len, reverse=True)
-NO_WORDS = frozenset({"no", "nope", "nah"})  # a message opening with one answers a question with no
+NO_WORDS = frozenset({"no", "nope", "nah"})  # a message opening with one answers a question with no ...
+NO_GOES_ON = frozenset({"i", "i'm", "im", "thanks", "thank", "thx"})  # ... when a clause's end or one of these follows
+CLAUSE_END = re.compile(r"[,.!?;:]+(?=\s|$)")  # not the point of "12.5 cm"
 # A message opening with one of these adds to the one before ("for a toaster i sent back last week"
 # after "refund??"): it is the rest of a sentence, not one of its own
-PREPOSITIONS = frozenset({"for", "to", "on", "about", "with", "from", "in", "at", "by", "via", "regarding", "re"})
+PREPOSITIONS = frozenset({"for", "to", "on", "about", "with", "from", "in", "at", "by", "via", "regarding"})
 FRAGMENT_WORDS = 3  # a message this short says no more than a part of a sentence ("the student one")
+PREPOSITION_FRAGMENT_WORDS = 8  # ... and one opening with a preposition at most this long ("on monday i ordered ...")
 STOP_WORDS = frozenset(["a", "an", "and", "are", "can", "could", "do", "does", "for", "how", "i", "i'm", "is", "it", "me", "my", "of", "on", "or", "please", "pls", "the", "to", "what", "when", "where", "which", "why", "will", "with", "you", "your"])
 
 
@@ -135,11 +138,15 @@ def adds_to(text: str) -> bool:
 
     >>> adds_to("for a toaster i sent back last week"), adds_to("the student one")
     (True, True)
-    >>> adds_to("my neighbours dog keeps barking")
+    >>> adds_to("my neighbours dog keeps barking"), adds_to("on monday i ordered a kettle and it still hasnt come")
+    (False, False)
+    >>> adds_to("我想知道怎么退货然后换一个新的")  # a character of Chinese counts as a word
     False
     """
     words = _words(text)
-    return 0 < len(words) <= FRAGMENT_WORDS or (bool(words) and words[0] in PREPOSITIONS)
+    count = word_count(" ".join(words))
+    return 0 < count <= FRAGMENT_WORDS or (words[0] in PREPOSITIONS and count <= PREPOSITION_FRAGMENT_WORDS
+                                           if words else False)
 
 
 def after_no(text: str) -> str | None:
@@ -151,10 +158,14 @@ def after_no(text: str) -> str | None:
     'just tell me if i can return opened coffee'
     >>> after_no("no thanks"), after_no("nothing arrived, where is it?")
     (None, None)
+    >>> after_no("no one has replied to my email, its been a week")  # "no one" is nobody, not a no
     """
     words = re.findall(r"[\w']+", text.casefold())
-    clause = re.search(r"[,.!?;:]+\s*", text)
+    clause = CLAUSE_END.search(text)
     if not words or words[0] not in NO_WORDS or clause is None:
+        return None
+    said_no = re.match(r"\W*\w+", text)  # the no-word itself
+    if len(words) > 1 and words[1] not in NO_GOES_ON and not (said_no and CLAUSE_END.match(text, said_no.end())):
         return None
     rest = text[clause.end():].strip()
     return rest if word_count(rest) >= SENTENCE_WORDS else None

@@ -86,6 +86,8 @@ THANKS = "thanks"
 WELCOMING = (GREETING, THANKS)
 CLOSINGS = (THANKS, "goodbye")  # the handlers of a message's last words that end a conversation's topic
 CLOSING_WORDS = 5  # last words this short may be read alone for thanks or a goodbye ("have a nice day")
+IN_ADVANCE = re.compile(r"\bin\s+advance\b", re.IGNORECASE)  # "thanks in advance" thanks for an answer to come
+DENY = "deny"
 CLAUSE_END = re.compile(r"[,.!?;:]+")
 ANSWERS_A_QUESTION = ("affirm", "deny")
 REHEARSAL_PREFIX = "try:"  # the console's Try it conversations
@@ -253,8 +255,8 @@ class Responder:
             redecided = self._decide(again, rest)
             if redecided.handler != GREETING and redecided.action != Action.FALLBACK:
                 understood, decision = again, redecided
-        declined = after_no(text) if context.offered_person and decision.action != Action.ANSWER \
-            and decision.handler != HANDOFF else None
+        declined = after_no(text) if context.offered_person and (decision.action in (Action.FALLBACK, Action.CLARIFY)
+                                                                 or decision.handler == DENY) else None
         if declined is not None:
             # Offered a person: "no i don't want a person, just tell me how to fix the street name
             # on my delivery". The "no" answers the offer and the rest is the question: read alone,
@@ -280,13 +282,15 @@ class Responder:
             understood, decision = await self._by_sentence(text, understood, decision,
                                                            waiting=context.handler is not None, seen=seen)
         from_sentence = decision if decision is not whole else None  # what one sentence decided, if it did
-        closing = await self._closing(text, understood) if decision.action == Action.FALLBACK else None
+        closing = await self._closing(text, understood) \
+            if decision.action == Action.FALLBACK and context.handler is None else None  # (a question waits: its answer)
         if closing is not None:
             # "just wanted to say the candles i got last week smell amazing, thank u!!", "ok thats
             # all i needed, have a nice day": nothing the FAQ answers, no question, and the
             # customer's last words are thanks or a goodbye
-            decision = Decision(Action.HANDLER, f"the message asks nothing and closes with {closing} (it would "
-                                f"have been: {decision.reason})", handler=closing)
+            handler, understood, why = closing
+            decision = Decision(Action.HANDLER, f"the message asks nothing and closes with {handler}: {why} (it "
+                                f"would have been: {decision.reason})", handler=handler)
         named = self._named_entity(text)
         if named and (decision.handler == HANDOFF or (decision.handler in NEVER_OVERRIDDEN and from_sentence is None)):
             named = None  # a complaint read out of one sentence does not outrank the order the message names
@@ -341,11 +345,12 @@ class Responder:
                                                              swap=swaps_subject(text))
         elif vague := self._narrowed(context, text, understood, decision):
             # "refund??" was answered (refund timing), then "for a toaster i sent back last week":
-            # a word or two is vague by nature, and a message that asks nothing of its own and
-            # resembles the FAQ without singling out an entry says which question the customer
-            # meant. Read together, it may get the same answer or another ("discount code", then
-            # "the student one").
-            understood, decision = await self._with_previous(vague, text, understood, decision)
+            # a word or two is vague by nature, and a part of a sentence that resembles the FAQ
+            # without singling out an entry says which question the customer meant. Read together,
+            # it may get the same answer or another ("discount code", then "the student one").
+            understood, decision = await self._with_previous(vague, text, understood, decision,
+                                                             how=f"read together with the vague message before it, "
+                                                                 f"{_loggable(vague)!r}")
         elif context.clarified and decision.action != Action.HANDLER and decision.faq_id not in context.choices:
             # The message after choices were offered narrows the vague one that got them ("returns",
             # then "like how long do i have after it arrives"): read together, kept only when that
@@ -484,26 +489,34 @@ class Responder:
         reason = f"the message names {name}, another company ({Path(self.others.source).name})"
         return other_company(understood.basis(reason), name)
 
-    async def _closing(self, text: str, understood: Understood) -> str | None:
-        """The thanks or goodbye handler, when the message asks nothing, resembles no FAQ entry
-        (its top score is below the answer bar: "my kettle is broken, thank you" tells a problem),
-        and its last words (after its last comma or full stop) are thanks or a goodbye: one of the
-        intent's phrases ("..., thank u!!"), or a few words the intent model reads so, in scope and
-        confidently ("..., have a nice day"). None otherwise; a message of one clause is read whole."""
+    async def _closing(self, text: str, understood: Understood) -> tuple[str, Understood, str] | None:
+        """(the thanks or goodbye handler, the reading it rests on, why) when the message asks
+        nothing, resembles no FAQ entry (its top score is below the answer bar: "my kettle is
+        broken, thank you" tells a problem), and its last words (after its last , . ! ? ; or :)
+        are thanks or a goodbye, not thanks in advance: one of the intent's phrases ("...,
+        thank u!!"), or a few words the intent model reads so, in scope and confidently ("...,
+        have a nice day"). None otherwise; a message of one clause is read whole."""
         hits = understood.hits
         if asks_something(text) or (hits and hits[0].score >= understood.brain.thresholds.answer):
             return None
         pieces = [piece.strip() for piece in CLAUSE_END.split(text) if piece.strip()]
-        if not pieces:
+        if not pieces or IN_ADVANCE.search(pieces[-1]):
             return None
-        last = pieces[-1]
-        intent = self.phrases.intent_of(last)
-        if intent is None and len(pieces) > 1 and word_count(last) <= CLOSING_WORDS:
+        last, quoted = pieces[-1], _loggable(pieces[-1])
+        said = self.phrases.intent_of(last)
+        if said is not None:
+            reading, why = replace(understood, intent=IntentGuess(said, 1.0, True, phrase=True)), \
+                f"its last words, {quoted!r}, are one of {said}'s phrases"
+        elif len(pieces) > 1 and word_count(last) <= CLOSING_WORDS:
             reading = await self.inference.submit(last)
-            intent = reading.intent.label if is_confident(reading.intent, reading.brain.thresholds) else None
-        route = self.routing.route_for(intent) if intent is not None else None
-        handler = route.target if route is not None and route.kind == "handler" else None
-        return handler if handler in CLOSINGS and handler in self.handlers else None
+            why = f"its last words, {quoted!r}, read as {reading.intent.label} ({reading.intent.confidence:.2f})"
+            if not is_confident(reading.intent, reading.brain.thresholds):
+                return None
+        else:
+            return None
+        route = self.routing.route_for(reading.intent.label)
+        handler = route.target if route.kind == "handler" else None
+        return (handler, reading, why) if handler in CLOSINGS and handler in self.handlers else None
 
     def _named_entity(self, text: str) -> str | None:
         """The handler that owns something the message names (the demo: an order number)."""
@@ -513,20 +526,19 @@ class Responder:
         """The vague message (a word or two) just answered that this one says more about, if any.
         It gets no answer alone, is a part of a sentence that adds to the one before (``adds_to``:
         a sentence of its own stands on its own, "the weather in dublin is awful" or "can i send
-        back a toaster"), is not small talk the models are sure of, and resembles the FAQ (its top
-        entry clears the answer bar: "lol", "asdfgh" or "the blue one" do not)."""
+        back a toaster"), and resembles the FAQ (its top entry clears the answer bar: "lol",
+        "asdfgh" or "the blue one" do not)."""
         answered = context.last_answer
         if answered is None or word_count(answered[1]) > SHORT_WORDS or decision.action not in \
                 (Action.FALLBACK, Action.CLARIFY) or not adds_to(text):
             return None
-        intent, hits = understood.intent, understood.hits
-        handler = self.routing.route_for(intent.label).kind == "handler" and is_confident(intent, understood.brain.thresholds)
-        resembles = bool(hits) and hits[0].score >= understood.brain.thresholds.answer
-        return answered[1] if resembles and not handler and not intent.phrase else None
+        hits = understood.hits  # (no small talk the models are sure of: that runs its handler, not a fallback)
+        return answered[1] if hits and hits[0].score >= understood.brain.thresholds.answer else None
 
     async def _with_previous(self, previous: str, text: str, understood: Understood, decision: Decision,
                              within: tuple[str, ...] | None = None, answered: str | None = None,
-                             prefer: bool = False, swap: bool = False) -> tuple[Understood, Decision]:
+                             prefer: bool = False, swap: bool = False,
+                             how: str = "read as a follow-up of the previous question") -> tuple[Understood, Decision]:
         """A message read together with the one before; kept only if that gives a clear answer.
 
         After choices (``within``): one of them, and over the message's own answer only when it
@@ -538,7 +550,8 @@ class Responder:
         most ("return shipping" among "shipping costs", "customs", ...). Asked again in other
         words (its own answer is the one given), it keeps that answer. One that asks the same
         about something else (``swap``: "what about the UK?" after "do you deliver to
-        Switzerland?") may get the answer just given again: it is the same question.
+        Switzerland?") may get the answer just given again: it is the same question. ``how``
+        ends the reason staff read ("read as a follow-up of the previous question").
         """
         together = f"{previous} {text}"
         combined = await self.inference.submit(together)
@@ -556,7 +569,7 @@ class Responder:
                 keep = not (prefer and decision.faq_id != answered and followed.faq_id in resembled)
             if keep:
                 return understood, decision
-        return combined, replace(followed, reason=f"{followed.reason}, read as a follow-up of the previous question")
+        return combined, replace(followed, reason=f"{followed.reason}, {how}")
 
     def _understand(self, originals: list[str]) -> list[Understood]:
         """Runs in the inference thread: one model call for the whole micro-batch. The models
