@@ -64,3 +64,13 @@ async def open_chat(page: object, server: object) -> None:
     """Open the web chat served by ``server`` (an aiohttp test server) and wait for its greeting."""
     await page.goto(str(server.make_url("/")))
     await page.wait_for_selector("li.message.bot")
+
+
+async def ask(page: object, text: str, action: str) -> object:
+    """Type ``text`` into the open web chat, press Send, and wait for the bot's reply with
+    ``action`` (its ``data-action``); returns that reply's list item."""
+    await page.fill("#text", text)
+    await page.click("#send")
+    reply = page.locator(f"li.message.bot[data-action='{action}']").last
+    await reply.wait_for()
+    return reply

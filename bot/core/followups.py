@@ -144,9 +144,8 @@ def adds_to(text: str) -> bool:
     False
     """
     words = _words(text)
-    count = word_count(" ".join(words))
-    return 0 < count <= FRAGMENT_WORDS or (words[0] in PREPOSITIONS and count <= PREPOSITION_FRAGMENT_WORDS
-                                           if words else False)
+    count = word_count(" ".join(words))  # 0 only when there are no words
+    return count > 0 and (count <= FRAGMENT_WORDS or (words[0] in PREPOSITIONS and count <= PREPOSITION_FRAGMENT_WORDS))
 
 
 def after_no(text: str) -> str | None:

@@ -11,7 +11,7 @@ from bot.channels.web import STREAMS, STREAMS_PER_ADDRESS
 from knowledge.conversations.log import ConversationLog
 from knowledge.database import Database
 from tests.bot.service import admin_headers, demo_settings
-from tests.browser import browser_page, open_chat, screenshot
+from tests.browser import ask, browser_page, open_chat, screenshot
 from tests.fakes import KeywordModel
 
 # The contrast ratio (WCAG 2) of an element's text on its own background, as computed, counting
@@ -33,19 +33,13 @@ async def test_typing_a_question_shows_the_answer_buttons_and_feedback(tmp_path:
     server = await aiohttp_server(create_app(settings, model_loader=lambda s: KeywordModel()))
     async with browser_page() as page:
         await open_chat(page, server)
-        await page.fill("#text", "How long does delivery take?")
-        await page.click("#send")
-        answer = page.locator("li.message.bot[data-action='answer']").last
-        await answer.wait_for()
+        answer = await ask(page, "How long does delivery take?", "answer")
         assert "3-5 business days" in await answer.inner_text()
         await answer.get_by_role("button", name="Not helpful").click()
         await page.wait_for_selector("button[aria-pressed='true']")
 
         # Markup in the user's text is shown as text, never run.
-        await page.fill("#text", "<img src=x onerror=alert(1)> weather joke")
-        await page.click("#send")
-        fallback = page.locator("li.message.bot[data-action='fallback']").last
-        await fallback.wait_for()
+        fallback = await ask(page, "<img src=x onerror=alert(1)> weather joke", "fallback")
         assert await page.locator("li.message.user img").count() == 0
         assert await page.locator("li.message.user").last.inner_text() == "You: <img src=x onerror=alert(1)> weather joke"
         await fallback.get_by_role("button", name="Talk to a person").click()
@@ -63,10 +57,7 @@ async def test_a_message_that_asks_two_things_shows_the_other_under_its_own_head
     server = await aiohttp_server(create_app(demo_settings(tmp_path), model_loader=lambda s: KeywordModel()))
     async with browser_page() as page:
         await open_chat(page, server)
-        await page.fill("#text", "Which countries do you ship to and how do I cancel my order")
-        await page.click("#send")
-        answer = page.locator("li.message.bot[data-action='answer']").last
-        await answer.wait_for()
+        answer = await ask(page, "Which countries do you ship to and how do I cancel my order", "answer")
         rows = answer.locator(".choices.related")
         assert await rows.first.locator(".choices-heading").inner_text() == "You also asked"
         other = await rows.first.locator("button").all_inner_texts()
