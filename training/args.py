@@ -51,6 +51,11 @@ class IntentTrainingArgs:
         the data has out-of-scope rows: the threshold maximises (1 - share) * in-scope accuracy +
         share * out-of-scope recall. 0.5, the default, is balanced accuracy; a bot whose traffic
         is mostly its own questions (the demo shop: 0.25) rejects fewer of them.
+    oos_exposure: the share of the out-of-scope rows on the training side of the split that the
+        classifier is trained on as outliers, each pushed toward the same probability for every
+        intent (outlier exposure): a message like them then scores low with every out-of-scope
+        score. The rest, and every out-of-scope row of --valid, still calibrate the threshold.
+        0, the default, trains on none of them.
     knn_per_label: the knn score's neighbours per intent: an intent with more training rows
         keeps this many k-means centroids of them (``training.neighbours``); 0 keeps every row.
     nearest_vote: weight of the nearest-example vote in the intent probabilities (0 to 1;
@@ -83,6 +88,7 @@ class IntentTrainingArgs:
     oos_label: str = "oos"
     oos_score: str = "auto"
     oos_share: float = 0.5
+    oos_exposure: float = 0.0
     knn_per_label: int = 32
     nearest_vote: float = 0.0
     preserve_base: float = 0.0
@@ -106,6 +112,7 @@ class IntentTrainingArgs:
         _check(0 <= self.nearest_vote <= 1, "nearest_vote", "a number in [0, 1]", self.nearest_vote)
         _check(0 <= self.preserve_base <= 100, "preserve_base", "a number in [0, 100]", self.preserve_base)
         _check(0 < self.oos_share < 1, "oos_share", "a number in (0, 1)", self.oos_share)
+        _check(0 <= self.oos_exposure < 1, "oos_exposure", "a number in [0, 1)", self.oos_exposure)
         _check(0 < self.valid_fraction < 1, "valid_fraction", "a number in (0, 1)", self.valid_fraction)
         _check(self.pooling in ("mean", "cls"), "pooling", "'mean' or 'cls'", self.pooling)
         _check(self.oos_score in OOS_SCORE_CHOICES, "oos_score", " or ".join(OOS_SCORE_CHOICES), self.oos_score)

@@ -66,6 +66,7 @@ def _train_intents(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, max_length=args.max_length, oos_label=args.oos_label,
         precision=args.precision, seed=args.seed, min_train_steps=args.min_train_steps,
         nearest_vote=args.nearest_vote, preserve_base=args.preserve_base, oos_share=args.oos_share,
+        oos_exposure=args.oos_exposure,
     )  # fmt: skip
     metrics = train_intents(args.train, args.valid, args.out, options, log=_warn)
     print(f"wrote {args.out}; validation metrics: {json.dumps(metrics)}")
@@ -79,6 +80,7 @@ def _train_retriever(args: argparse.Namespace) -> int:
         base_model=args.base_model, epochs=args.epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, document=args.document, hard_negatives=not args.no_hard_negatives,
         precision=args.precision, seed=args.seed, lexical_weight=args.lexical_weight,
+        valid_fraction=args.held_out_queries,
     )  # fmt: skip
     metrics = train_retriever(args.faq, args.queries, args.out, options)
     print(f"wrote {args.out}; held-out metrics: {json.dumps(metrics)}")
@@ -92,12 +94,12 @@ def _train_joint(args: argparse.Namespace) -> int:
         base_model=args.base_model, epochs=args.epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, oos_label=args.oos_label, precision=args.precision, seed=args.seed,
         min_train_steps=args.min_train_steps, nearest_vote=args.nearest_vote, preserve_base=args.preserve_base,
-        oos_share=args.oos_share,
+        oos_share=args.oos_share, oos_exposure=args.oos_exposure,
     )  # fmt: skip
     retriever_options = RetrieverTrainingArgs(
         epochs=args.retriever_epochs, batch_size=args.batch_size, max_length=args.max_length,
         document=args.document, hard_negatives=not args.no_hard_negatives, precision=args.precision, seed=args.seed,
-        lexical_weight=args.lexical_weight,
+        lexical_weight=args.lexical_weight, valid_fraction=args.held_out_queries,
     )  # fmt: skip
     inputs = JointInputs(args.train, args.valid, args.faq, args.queries)
     metrics = train_joint(inputs, args.out, intent_options, retriever_options, log=_warn)
@@ -173,6 +175,10 @@ def _add_intent_data(parser: argparse.ArgumentParser) -> None:
                         help="the share of out-of-scope messages the out-of-scope threshold is chosen for, when the "
                              f"data has oos rows (default {IntentTrainingArgs.oos_share:g}: balanced accuracy; lower "
                              "rejects fewer in-scope messages)")
+    parser.add_argument("--oos-exposure", type=float, default=IntentTrainingArgs.oos_exposure, metavar="F",
+                        help="the share (0 to below 1) of the training split's oos rows the classifier is trained "
+                             "on as outliers, pushed toward no intent; the rest calibrate the threshold "
+                             f"(default {IntentTrainingArgs.oos_exposure:g}: none)")
 
 
 def _add_faq_data(parser: argparse.ArgumentParser) -> None:
@@ -185,6 +191,10 @@ def _add_faq_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lexical-weight", type=_weight, default=None, metavar="auto|W",
                         help="weight of the lexical (BM25) score in hybrid FAQ search, 0 to 1 (0: dense alone); "
                              "default auto: the best MRR on the held-out queries")
+    parser.add_argument("--held-out-queries", type=_share, default=RetrieverTrainingArgs.valid_fraction, metavar="F",
+                        help="the share (0 to 1) of the labelled queries held out to calibrate the FAQ answer "
+                             f"threshold and margin on, never trained on (default {RetrieverTrainingArgs.valid_fraction:g}); "
+                             "a retrain trusts thresholds chosen on 30 queries or more")
 
 
 def _weight(value: str) -> float | None:
@@ -198,6 +208,17 @@ def _weight(value: str) -> float | None:
     if not 0 <= weight <= 1:
         raise argparse.ArgumentTypeError(f"expected auto or a number in [0, 1], got {value!r}")
     return weight
+
+
+def _share(value: str) -> float:
+    """``--held-out-queries``: a number strictly between 0 and 1."""
+    try:
+        share = float(value)
+    except ValueError:
+        share = -1.0
+    if not 0 < share < 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {value!r}")
+    return share
 
 
 def _describe(text: str, example: str) -> str:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from training.warmstart import Anchor
 
 DEFAULT_BASE_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+OUTLIER_WEIGHT = 0.5  # the outlier term's weight beside the intent loss (Hendrycks et al., outlier exposure)
 
 
 def resolve_base_model(base_model: str) -> tuple[str, str]:
@@ -96,9 +97,14 @@ class PooledClassifier(nn.Module):
         logits = self.head(pooled).float()  # [batch, labels]
         if labels is None:
             return {"logits": logits}
-        loss = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
-        if self.anchor is not None and row is not None:
-            loss = loss + self.anchor.loss(logits, row, pooled.float())
+        inside = labels >= 0  # the rest are outliers (training.intents.OUTLIER): no intent
+        loss = logits.new_zeros(())
+        if inside.any():
+            loss = F.cross_entropy(logits[inside], labels[inside], label_smoothing=self.label_smoothing)
+        if not inside.all():  # outlier exposure: cross-entropy to the uniform distribution
+            loss = loss - OUTLIER_WEIGHT * F.log_softmax(logits[~inside], dim=-1).mean()
+        if self.anchor is not None and row is not None and inside.any():
+            loss = loss + self.anchor.loss(logits[inside], row[inside], pooled[inside].float())
         return {"loss": loss, "logits": logits}
 
     def token_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,23 +38,26 @@ from training.metrics import accuracy, auroc, macro_f1
 
 @dataclass(frozen=True)
 class IntentSplits:
-    """Training rows (in scope), validation rows (in scope) and out-of-scope calibration rows,
-    with the data check's report (``training.datacheck``)."""
+    """Training rows (in scope), validation rows (in scope), out-of-scope calibration rows and
+    the out-of-scope rows trained on as outliers (``IntentTrainingArgs.oos_exposure``), with the
+    data check's report (``training.datacheck``)."""
 
     train: list[IntentExample]
     valid: list[IntentExample]
     oos: list[IntentExample]
     labels: tuple[str, ...]
     report: DataReport
+    outliers: list[IntentExample] = field(default_factory=list)
 
 
 def prepare_splits(train_path: Path, valid_path: Path | None, args: IntentTrainingArgs) -> IntentSplits:
     """Read and check the CSVs, split off validation when needed and set the ``oos`` rows aside.
 
     This is the whole data check: ``retrain --dry-run`` runs it too, so what passes here never
-    fails later for its data. Out-of-scope rows are never trained on, so every one of them, from
-    either file and from both sides of the split, calibrates the out-of-scope rule: a split would
-    only leave most of them unused. Intents without validation rows are trained on and named in
+    fails later for its data. Out-of-scope rows are never a class. Every one of them, from either
+    file and from both sides of the split, calibrates the out-of-scope rule, except the share
+    ``args.oos_exposure`` of the training side's, chosen with ``args.seed``, that training shows
+    the classifier as outliers. Intents without validation rows are trained on and named in
     ``report.not_validated``.
     """
     data = load_intents(train_path)
@@ -72,7 +76,8 @@ def prepare_splits(train_path: Path, valid_path: Path | None, args: IntentTraini
         checked = load_intents(valid_path)
         train, valid = data.rows, checked.rows
         files, reason = (data.check, checked.check), f"no rows in {valid_path}"
-    oos = [row for row in valid + train if row.label == args.oos_label]
+    outliers = exposed(train, args)
+    oos = [row for row in valid + train if row.label == args.oos_label and row not in outliers]
     train = [row for row in train if row.label != args.oos_label]
     valid = [row for row in valid if row.label != args.oos_label]
     unknown = sorted({row.label for row in valid} - set(labels))
@@ -85,7 +90,34 @@ def prepare_splits(train_path: Path, valid_path: Path | None, args: IntentTraini
             "validation; add examples or pass --valid CSV")  # fmt: skip
     validated = {row.label for row in valid}
     missing = Counter(row.label for row in train if row.label not in validated)
-    return IntentSplits(train, valid, oos, labels, DataReport(files, dict(missing), reason))
+    return IntentSplits(train, valid, oos, labels, DataReport(files, dict(missing), reason), outliers)
+
+
+def exposed(train: Sequence[IntentExample], args: IntentTrainingArgs) -> list[IntentExample]:
+    """The out-of-scope rows of ``train`` trained on as outliers: the share ``args.oos_exposure``
+    of them (rounded down), drawn with ``args.seed``.
+
+    >>> rows = [IntentExample(str(i), "oos") for i in range(5)] + [IntentExample("hi", "greeting")]
+    >>> len(exposed(rows, IntentTrainingArgs(oos_exposure=0.5))), exposed(rows, IntentTrainingArgs())
+    (2, [])
+    """
+    candidates = [row for row in train if row.label == args.oos_label]
+    random.Random(args.seed).shuffle(candidates)
+    return candidates[:int(len(candidates) * args.oos_exposure)]
+
+
+OUTLIER = -1  # the label an outlier row is trained with: no intent (``PooledClassifier``)
+
+
+def training_rows(tokenizer, splits: IntentSplits, max_length: int) -> list[dict]:
+    """The training rows, numbered for a warm start's anchor, then the outliers (label
+    ``OUTLIER``; the anchor leaves them out, so their number is only there to batch alike)."""
+    rows = encode_rows(tokenizer, splits.train, splits.labels, max_length, numbered=True)
+    if not splits.outliers:
+        return rows
+    encoded = tokenizer([row.text for row in splits.outliers], truncation=True, max_length=max_length)
+    return rows + [{**{key: values[i] for key, values in encoded.items()}, "labels": OUTLIER, "row": 0}
+                   for i in range(len(splits.outliers))]
 
 
 def encode_rows(tokenizer, rows: Sequence[IntentExample], labels: Sequence[str], max_length: int,
@@ -149,7 +181,7 @@ def fit(splits: IntentSplits, source: str, args: IntentTrainingArgs, work_dir: P
     use_cpu, bf16, fp16 = choose_precision(args.precision)
     training_args = TrainingArguments(
         output_dir=str(work_dir),
-        num_train_epochs=epochs_for(args, len(splits.train)),
+        num_train_epochs=epochs_for(args, len(splits.train) + len(splits.outliers)),
         per_device_train_batch_size=args.batch_size,
         per_device_eval_batch_size=args.eval_batch_size,
         lr_scheduler_type="linear",
@@ -188,7 +220,7 @@ def fit(splits: IntentSplits, source: str, args: IntentTrainingArgs, work_dir: P
         model=model,
         args=training_args,
         data_collator=DataCollatorWithPadding(tokenizer),
-        train_dataset=encode_rows(tokenizer, splits.train, splits.labels, args.max_length, numbered=True),
+        train_dataset=training_rows(tokenizer, splits, args.max_length),
         eval_dataset=encode_rows(tokenizer, splits.valid, splits.labels, args.max_length),
         compute_metrics=lambda p: {"accuracy": float(np.mean(p.predictions.argmax(-1) == p.label_ids))},
         callbacks=[keep],
@@ -301,6 +333,6 @@ def save_checkpoint(
     args.save(out / "training_args.json")
     encoder = EncoderCheckpoint(
         path=out, base_model=base_name, pooling=args.pooling, normalize=False, max_length=args.max_length,
-        metrics=metrics, data_fingerprint=fingerprint(splits.train, splits.valid, splits.oos), created_at=now_iso(),
+        metrics=metrics, data_fingerprint=fingerprint(splits.train + splits.outliers, splits.valid, splits.oos), created_at=now_iso(),
     )  # fmt: skip
     write_intent_json(IntentCheckpoint(encoder, splits.labels, args.oos_label, rule))

@@ -31,7 +31,7 @@ from training.args import IntentTrainingArgs, RetrieverTrainingArgs
 from training.checkpoint import atomic_output_dir
 from training.data import read_faq, read_queries, split_queries
 from training.errors import TrainingInputError
-from training.intents import IntentSplits, calibrate, encode_rows, epochs_for, prepare_splits, save_checkpoint
+from training.intents import IntentSplits, calibrate, epochs_for, prepare_splits, save_checkpoint, training_rows
 from training.retriever import (
     calibrate_search,
     choose_document,
@@ -182,7 +182,7 @@ def fit(model, tokenizer, splits: IntentSplits, pairs: _Pairs, intent_args: Inte
 
     rng = random.Random(intent_args.seed)
     device = next(model.parameters()).device
-    rows = encode_rows(tokenizer, splits.train, splits.labels, intent_args.max_length, numbered=True)
+    rows = training_rows(tokenizer, splits, intent_args.max_length)
     collate = DataCollatorWithPadding(tokenizer)
     intent_batches = _forever(lambda: _shuffled_chunks(len(rows), intent_args.batch_size, rng))
     pair_batches = _forever(lambda: pairs.batches(retriever_args.batch_size, rng))

@@ -268,7 +268,8 @@ class _Run:
         args = replace(self.options.intent_args, nearest_vote=vote, oos_score=score,
                        train_only=tuple(data.dataset.new_intents),
                        preserve_base=saved.get("preserve_base", 0.0),
-                       oos_share=saved.get("oos_share", IntentTrainingArgs.oos_share))
+                       oos_share=saved.get("oos_share", IntentTrainingArgs.oos_share),
+                       oos_exposure=saved.get("oos_exposure", IntentTrainingArgs.oos_exposure))
         if not self.options.warm_start:
             return args
         return replace(args, base_model=str(self.workspace.checkpoint(build, "intents") / "model"),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from tests.training.helpers import write_csv, write_toy_intents
+from tests.training.helpers import TOY_FAQ, TOY_QUERIES, write_csv, write_toy_intents
 
 
 def run_error(argv: list[str]) -> str:
@@ -152,3 +152,22 @@ def test_lexical_weight_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         with pytest.raises(SystemExit):
             main([*argv, "--lexical-weight", bad])
         assert "--lexical-weight: expected auto or a number in [0, 1]" in capsys.readouterr().err
+
+
+def test_held_out_queries_flag(tmp_path: Path, tiny_bert: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The share of queries held out to calibrate the FAQ thresholds on is the team's to choose."""
+    from training.data import read_rows
+
+    faq = write_csv(tmp_path / "faq.csv", ["faq_id", "question", "answer"], TOY_FAQ)
+    queries = write_csv(tmp_path / "q.csv", ["query", "faq_id"], TOY_QUERIES)
+    argv = ["train", "retriever", "--faq", str(faq), "--queries", str(queries), "--base-model", str(tiny_bert),
+            "--epochs", "1", "--precision", "fp32"]
+    for bad in ("0", "1", "half"):
+        with pytest.raises(SystemExit):
+            main([*argv, "--out", str(tmp_path / "bad"), "--held-out-queries", bad])
+        assert "--held-out-queries: expected a number between 0 and 1" in capsys.readouterr().err
+    for share in (0.1, 0.5):
+        out = tmp_path / f"held{share}"
+        assert main([*argv, "--out", str(out), "--held-out-queries", str(share)]) == 0
+        held = read_rows(out / "heldout_queries.csv", ["query", "faq_id"])
+        assert len(held) == max(1, round(len(TOY_QUERIES) * share))

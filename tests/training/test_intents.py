@@ -138,10 +138,48 @@ def test_every_out_of_scope_row_calibrates_whichever_side_of_the_split_it_falls(
     assert len(splits.valid) < len(splits.train)  # the in-scope rows are still split
 
 
+def test_exposed_out_of_scope_rows_are_trained_on_and_calibrate_nothing(tmp_path: Path) -> None:
+    """Outlier exposure takes its rows from the training side only; no row both trains and calibrates."""
+    from tests.training.helpers import TOY_OOS
+    from training.intents import prepare_splits
+
+    train = write_toy_intents(tmp_path / "train.csv")
+    valid = tmp_path / "valid.csv"
+    valid.write_text("text,label\nhello there,greeting\nwhere's my box,track_order\nrefund me,refund\n"
+                     "sing me a song,oos\n", encoding="utf-8")
+    splits = prepare_splits(train, valid, IntentTrainingArgs(oos_exposure=0.5))
+    assert len(splits.outliers) == len(TOY_OOS) // 2
+    assert not {row.text for row in splits.outliers} & {row.text for row in splits.oos}
+    assert sorted(row.text for row in splits.outliers + splits.oos) == sorted([*TOY_OOS, "sing me a song"])
+    assert "sing me a song" in {row.text for row in splits.oos}  # the validation file's rows always calibrate
+    assert all(row.label != "oos" for row in splits.train)
+    assert prepare_splits(train, valid, IntentTrainingArgs()).outliers == []
+
+
+def test_outlier_exposure_leaves_no_intent_likely_for_what_it_was_shown(tmp_path: Path, tiny_bert: Path) -> None:
+    """The exposed rows end up near the same probability for every intent; without exposure the
+    classifier is as sure of them as of its own intents' messages."""
+    from training.checkpoint import load_intent_predictor
+    from training.intents import prepare_splits, train_intents
+
+    train = write_toy_intents(tmp_path / "train.csv")
+    args = IntentTrainingArgs(base_model=str(tiny_bert), **FAST)
+    exposed = [row.text for row in prepare_splits(train, None, replace(args, oos_exposure=0.5)).outliers]
+    top = {}
+    for share in (0.0, 0.5):
+        train_intents(train, None, tmp_path / str(share), replace(args, oos_exposure=share))
+        _, predict = load_intent_predictor(tmp_path / str(share))
+        logits = predict(exposed).logits
+        probabilities = np.exp(logits - logits.max(1, keepdims=True))
+        top[share] = float((probabilities / probabilities.sum(1, keepdims=True)).max(1).mean())
+    assert top[0.5] < 1 / len(TOY_INTENTS) + 0.1 < top[0.0], top
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [({"epochs": 0}, "epochs"), ({"pooling": "max"}, "pooling"), ({"precision": "int4"}, "precision"),
      ({"valid_fraction": 1.5}, "valid_fraction"), ({"oos_share": 1.0}, "oos_share"),
+     ({"oos_exposure": 1.0}, "oos_exposure"), ({"oos_exposure": -0.1}, "oos_exposure"),
      ({"train_only": "wholesale"}, "train_only"), ({"train_only": ["wholesale", 3]}, "train_only")],  # fmt: skip
 )
 def test_arguments_are_validated(change: dict[str, object], message: str) -> None:

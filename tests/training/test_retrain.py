@@ -287,13 +287,15 @@ def test_a_shared_encoder_is_retrained_as_one(joint_deployment: Path, tmp_path: 
 
     data = Path(shutil.copytree(joint_deployment, tmp_path / "data", symlinks=True))
     assert load_bundle(data / "bundles" / "v1").shared
-    # v1 as `train joint --nearest-vote 0.5 --preserve-base 2 --oos-share 0.25` would have written it:
+    # v1 as `train joint --nearest-vote 0.5 --preserve-base 2 --oos-share 0.25 --oos-exposure 0.5` would
+    # have written it:
     # the retrain keeps its vote and trains and calibrates as it was trained
     head = data / "training" / "checkpoints" / "v1" / "intents" / "head.npz"
     with np.load(head) as arrays:
         np.savez(head, **{**dict(arrays), "vote_weight": np.float32(0.5)})
     saved = data / "training" / "checkpoints" / "v1" / "intents" / "training_args.json"
-    saved.write_text(json.dumps({**json.loads(saved.read_text()), "preserve_base": 2.0, "oos_share": 0.25}))
+    saved.write_text(json.dumps({**json.loads(saved.read_text()), "preserve_base": 2.0, "oos_share": 0.25,
+                                 "oos_exposure": 0.5}))
     # ... and its out-of-scope rule's score: another one than v1's training chose (keeping everything
     # in scope, so the gate's old answers lose nothing by it)
     intents = read_intent_checkpoint(saved.parent)
@@ -311,6 +313,7 @@ def test_a_shared_encoder_is_retrained_as_one(joint_deployment: Path, tmp_path: 
     assert build is not None
     trained = json.loads((workspace.checkpoint(build, "intents") / "training_args.json").read_text())
     assert trained["preserve_base"] == 2.0 and trained["oos_share"] == 0.25 and trained["oos_score"] == score
+    assert trained["oos_exposure"] == 0.5
     assert read_intent_checkpoint(workspace.checkpoint(build, "intents")).oos.score == score
     # the intent staff labels brought is learnt from every labelled phrasing the gate left it
     assert trained["train_only"] == ["cancel"]
