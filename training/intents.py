@@ -115,19 +115,18 @@ def training_rows(tokenizer, splits: IntentSplits, max_length: int) -> list[dict
     rows = encode_rows(tokenizer, splits.train, splits.labels, max_length, numbered=True)
     if not splits.outliers:
         return rows
-    encoded = tokenizer([row.text for row in splits.outliers], truncation=True, max_length=max_length)
-    return rows + [{**{key: values[i] for key, values in encoded.items()}, "labels": OUTLIER, "row": 0}
-                   for i in range(len(splits.outliers))]
+    return rows + encode_rows(tokenizer, splits.outliers, (), max_length, numbered=True)
 
 
 def encode_rows(tokenizer, rows: Sequence[IntentExample], labels: Sequence[str], max_length: int,
                 numbered: bool = False) -> list[dict]:
     """Tokenize rows without padding (the collator pads each batch to its longest message);
-    ``numbered``: each row also carries its number ``row``, for a warm start's anchor."""
+    ``numbered``: each row also carries its number ``row``, for a warm start's anchor. With no
+    ``labels``, every row is an outlier (label ``OUTLIER``)."""
     index = {label: i for i, label in enumerate(labels)}
     encoded = tokenizer([row.text for row in rows], truncation=True, max_length=max_length)
     return [
-        {**{key: values[i] for key, values in encoded.items()}, "labels": index[row.label],
+        {**{key: values[i] for key, values in encoded.items()}, "labels": index[row.label] if labels else OUTLIER,
          **({"row": i} if numbered else {})}
         for i, row in enumerate(rows)
     ]

@@ -75,7 +75,7 @@ def holds_on(text: str) -> bool:
     """
     if "?" in text or not HOLD_ON.search(text):
         return False
-    words = re.findall(r"[\w']+", text.casefold().replace("’", "'"))
+    words = _tokens(text.replace("’", "'"))
     return len(words) <= HOLD_ON_WORDS and all(word in HOLD_FILLERS for word in words)
 
 
@@ -118,7 +118,7 @@ def questions(text: str) -> list[str]:
 
 def points_back(text: str) -> bool:
     """Does the message point back at something said before ("for that", "can I return it")?"""
-    return bool(POINTERS & set(re.findall(r"[\w']+", text.casefold())))
+    return bool(POINTERS & set(_tokens(text)))
 
 
 def follows_up(text: str) -> bool:
@@ -159,7 +159,7 @@ def after_no(text: str) -> str | None:
     (None, None)
     >>> after_no("no one has replied to my email, its been a week")  # "no one" is nobody, not a no
     """
-    words = re.findall(r"[\w']+", text.casefold())
+    words = _tokens(text)
     clause = CLAUSE_END.search(text)
     if not words or words[0] not in NO_WORDS or clause is None:
         return None
@@ -186,9 +186,14 @@ def swaps_subject(text: str) -> bool:
     return any(word not in POINTERS and word not in STOP_WORDS for word in words[2:])
 
 
+def _tokens(text: str) -> list[str]:
+    """The message's words, casefolded, an apostrophe kept inside one ("don't")."""
+    return re.findall(r"[\w']+", text.casefold())
+
+
 def _words(text: str) -> list[str]:
     """The message's words, without the acknowledgements it opens with ("ok", "alright", ...)."""
-    words = re.findall(r"[\w']+", text.casefold())
+    words = _tokens(text)
     while words and words[0] in FILLERS:
         words = words[1:]
     return words
