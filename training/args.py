@@ -50,7 +50,8 @@ class IntentTrainingArgs:
     oos_share: the share of out-of-scope messages the out-of-scope threshold is chosen for, when
         the data has out-of-scope rows: the threshold maximises (1 - share) * in-scope accuracy +
         share * out-of-scope recall. 0.5, the default, is balanced accuracy; a bot whose traffic
-        is mostly its own questions (the demo shop: 0.25) rejects fewer of them.
+        is mostly its own questions (the demo shop: 0.25) rejects fewer of them. Joint training
+        chooses the FAQ answer threshold for the same share.
     oos_exposure: the share of the out-of-scope rows on the training side of the split that the
         classifier is trained on as outliers, each pushed toward the same probability for every
         intent (outlier exposure): a message like them then scores low with every out-of-scope
@@ -133,7 +134,9 @@ class RetrieverTrainingArgs:
     hard_negatives: mine one hard negative per pair with the base model.
     valid_fraction: share of the labelled queries held out for calibration and reports.
     target_precision: the answer threshold and margin are the pair with the most answered
-        held-out queries whose top hit is right at least this often.
+        held-out queries whose top hit is right at least this often. Joint training with
+        out-of-scope rows weighs the queries against those instead and does not use it
+        (``training.calibration.calibrate_answer``).
     lexical_weight: weight of the lexical (BM25) score in the bot's hybrid FAQ search, in
         [0, 1] (0: dense search alone); None chooses it on the held-out queries
         (``training.fusion``). The thresholds are calibrated on the hybrid scores.

@@ -32,6 +32,7 @@ Example::
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -240,18 +241,71 @@ def calibrate_without_oos(
 
 def calibrate_answer(
     top_scores: Sequence[float] | Floats, second_scores: Sequence[float] | Floats, top_correct: Sequence[bool],
-    target_precision: float,
+    target_precision: float, outside: Sequence[float] | Floats = (), oos_share: float = SIMULATED_OOS_SHARE,
 ) -> RetrievalThresholds:
-    """Pick (answer, margin) that answers the most queries with precision >= ``target_precision``.
+    """Pick (answer, margin) for the held-out queries' top and second scores.
 
-    A query is answered when its top cosine >= answer and exceeds the second entry's by >= margin.
-    When no pair reaches the target, the pair with the highest precision is taken.
+    A query is answered when its top score >= answer and exceeds the second entry's by >= margin.
+    Without ``outside`` (the top scores of out-of-scope messages), the pair answers the most
+    queries with precision >= ``target_precision``; when no pair reaches the target, the most
+    precise pair is taken. With them, the answer threshold is ``expected_accuracy_threshold``'s
+    (the queries against the out-of-scope messages at ``oos_share``), and the margin is chosen the
+    the lead that decides the most of the queries that clear it right, halfway between the leads
+    on either side of it (``_margin``).
     """
     top, second = np.asarray(top_scores, float), np.asarray(second_scores, float)
     correct = np.asarray(top_correct, bool)
     gaps = top - second
+    if len(outside):
+        answer, accuracy = expected_accuracy_threshold(top, np.asarray(outside, float), oos_share)
+        margin, how = _margin(gaps[top >= answer], correct[top >= answer])
+        answered = (top >= answer) & (gaps >= margin)
+        precision = float(correct[answered].mean()) if answered.any() else 0.0
+        return RetrievalThresholds(
+            answer,
+            margin,
+            f"answer threshold maximising the accuracy expected at an out-of-scope share of {oos_share:g}, "
+            f"{top.size} held-out queries against {len(outside)} out-of-scope messages, each score smoothed "
+            f"(Gaussian kernels) = {accuracy:.4f}; margin {how}: answers {answered.mean():.0%} of the queries "
+            f"with top-1 precision {precision:.3f}",
+        )
     answers = np.unique(np.quantile(top, np.linspace(0, 1, 41)))
     margins = np.unique(np.concatenate([[0.0], np.quantile(gaps, np.linspace(0, 0.9, 19))]))
+    chosen = _most_answered(answers, margins, top, gaps, correct, target_precision)
+    assert chosen is not None, "calibrate_answer needs at least one query"
+    coverage, precision, answer, margin = chosen
+    how = "the most answered" if precision >= target_precision else \
+        f"no pair reached precision {target_precision:.2f}; the most precise"
+    return RetrievalThresholds(
+        answer,
+        margin,
+        f"{how} (answer, margin) pair on {top.size} held-out queries: answers {coverage:.0%} "
+        f"with top-1 precision {precision:.3f} (target {target_precision:.2f})",
+    )
+
+
+def _margin(gaps: Floats, correct: Bools) -> tuple[float, str]:
+    """(margin, how it was chosen) for queries' leads over the second entry: the smallest margin
+    that decides the most queries right (a right top-1 answered, a wrong one held back), moved to
+    halfway between the lead below it and the lead it keeps: a few queries do not show where
+    wrong leads stop, and the bare cut would sit right on one of them."""
+    right, wrong = gaps[correct], gaps[~correct]
+    if not wrong.size:
+        return 0.0, f"0: every one of the {right.size} queries that clear it has the right entry first"
+    cuts = np.unique(np.concatenate([[0.0], gaps, [gaps.max() + 1e-6]]))  # margin m answers a lead >= m
+    decided = [(int((right >= m).sum() + (wrong < m).sum()), m) for m in cuts]
+    most = max(count for count, _ in decided)
+    best = next(i for i, (count, _) in enumerate(decided) if count == most)  # of equals, the one answering most
+    margin = float(cuts[best] + cuts[best - 1]) / 2 if best else 0.0
+    return margin, (f"halfway between the leads on either side of the smallest margin that decides the most of "
+                    f"them right: {most} of the {gaps.size} queries that clear it ({wrong.size} with a wrong top-1 entry)")
+
+
+def _most_answered(answers: Sequence[float] | Floats, margins: Floats, top: Floats, gaps: Floats, correct: Bools,
+                   target_precision: float) -> tuple[float, float, float, float] | None:
+    """(coverage, precision, answer, margin): the pair answering the most queries at precision >=
+    ``target_precision``, else the most precise pair (the first of equals: the lowest bars); None
+    when no pair answers any query."""
     best: tuple[float, float, float, float] | None = None  # (coverage, precision, answer, margin)
     fallback: tuple[float, float, float, float] | None = None
     for answer in answers:
@@ -264,13 +318,39 @@ def calibrate_answer(
                 best = (coverage, precision, float(answer), float(margin))
             if fallback is None or (precision, coverage) > (fallback[1], fallback[0]):
                 fallback = (coverage, precision, float(answer), float(margin))
-    chosen = best or fallback
-    assert chosen is not None, "calibrate_answer needs at least one query"
-    coverage, precision, answer, margin = chosen
-    how = "the most answered" if best else f"no pair reached precision {target_precision:.2f}; the most precise"
-    return RetrievalThresholds(
-        answer,
-        margin,
-        f"{how} (answer, margin) pair on {top.size} held-out queries: answers {coverage:.0%} "
-        f"with top-1 precision {precision:.3f} (target {target_precision:.2f})",
-    )
+    return best or fallback
+
+
+def expected_accuracy_threshold(inside: Floats, outside: Floats, oos_share: float) -> tuple[float, float]:
+    """(threshold, expected accuracy): the score maximising ``(1 - oos_share) * P(an in-scope
+    score clears it) + oos_share * P(an out-of-scope score stays below it)``.
+
+    Each probability is read from a Gaussian kernel density of the scores (Silverman's rule of
+    thumb for the bandwidth), not from the samples themselves: a dozen held-out queries are too
+    few for their lowest score to be where in-scope questions stop. On the samples, the best
+    threshold is always one of the queries' own scores, with no room below it for the next
+    customer's wording; smoothed, it lies where the two densities weigh equally.
+
+    >>> round(expected_accuracy_threshold(np.array([0.6, 0.7, 0.8]), np.array([0.1, 0.2, 0.3]), 0.5)[0], 2)
+    0.45
+    """
+    if not 0 < oos_share < 1:
+        raise ValueError(f"oos_share must be in (0, 1), got {oos_share}")
+    inside, outside = np.asarray(inside, float), np.asarray(outside, float)
+    low, high = min(inside.min(), outside.min()), max(inside.max(), outside.max())
+    grid = np.linspace(low, high, 1001)
+    value = (1 - oos_share) * (1 - _smoothed_cdf(inside, grid)) + oos_share * _smoothed_cdf(outside, grid)
+    best = int(np.argmax(value))
+    return float(grid[best]), float(value[best])
+
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _smoothed_cdf(samples: Floats, at: Floats) -> Floats:
+    """The share of a Gaussian kernel density of ``samples`` below each point of ``at``."""
+    spread = float(samples.std(ddof=1)) if samples.size > 1 else 0.0
+    bandwidth = max(1.06 * spread * samples.size ** -0.2, 1e-3)  # Silverman; a floor for identical scores
+    z = (at[:, None] - samples[None, :]) / (bandwidth * math.sqrt(2))
+    below: Floats = np.asarray(0.5 * (1 + _erf(z).astype(float)), float).mean(axis=1)
+    return below

@@ -172,9 +172,9 @@ def _add_intent_data(parser: argparse.ArgumentParser) -> None:
                              "keeps the pre-trained geometry that out-of-scope detection measures with "
                              f"(default {IntentTrainingArgs.preserve_base:g}: off; 1 helped BANKING77, CLINC150 and HINT3)")
     parser.add_argument("--oos-share", type=float, default=IntentTrainingArgs.oos_share, metavar="S",
-                        help="the share of out-of-scope messages the out-of-scope threshold is chosen for, when the "
-                             f"data has oos rows (default {IntentTrainingArgs.oos_share:g}: balanced accuracy; lower "
-                             "rejects fewer in-scope messages)")
+                        help="the share of out-of-scope messages the out-of-scope threshold (and, training joint, "
+                             "the FAQ answer threshold) is chosen for, when the data has oos rows (default "
+                             f"{IntentTrainingArgs.oos_share:g}: balanced accuracy; lower rejects fewer in-scope messages)")
     parser.add_argument("--oos-exposure", type=float, default=IntentTrainingArgs.oos_exposure, metavar="F",
                         help="the share (0 to below 1) of the training split's oos rows the classifier is trained "
                              "on as outliers, pushed toward no intent; the rest calibrate the threshold "

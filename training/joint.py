@@ -92,7 +92,8 @@ def train_joint(inputs: JointInputs, out: Path, intent_args: IntentTrainingArgs,
         fit(model, tokenizer, splits, _Pairs(pairs, negatives), intent_args, retriever_args)
         seconds = round(time.monotonic() - started, 1)
         rule, intent_metrics, neighbours = calibrate(model, tokenizer, splits, intent_args)
-        weight, thresholds, retriever_metrics = calibrate_search(encode, entries, held, document, retriever_args)
+        weight, thresholds, retriever_metrics = calibrate_search(encode, entries, held, document, retriever_args,
+                                                                 [row.text for row in splits.oos], intent_args.oos_share)
         retriever_metrics |= {k: round(v, 6) for k, v in measured.items()}
         for metrics in (intent_metrics, retriever_metrics):
             metrics["train_seconds"] = seconds

@@ -22,7 +22,7 @@ from bot.models.manifest import RetrievalThresholds
 from export.checkpoint import EncoderCheckpoint, RetrieverCheckpoint, write_retriever_json
 from knowledge.faq.documents import DOCUMENT_MODES, document_text, documents
 from training.args import RetrieverTrainingArgs
-from training.calibration import calibrate_answer
+from training.calibration import SIMULATED_OOS_SHARE, calibrate_answer
 from training.checkpoint import atomic_output_dir, now_iso
 from training.data import (
     FaqEntry,
@@ -87,9 +87,12 @@ def metrics_of(ranking: FaqRanking, queries: Sequence[LabelledQuery]) -> dict[st
 
 
 def calibrate_search(encode: Encode, entries: Sequence[FaqEntry], held: Sequence[LabelledQuery], document: str,
-                     args: RetrieverTrainingArgs) -> tuple[float, RetrievalThresholds, dict[str, float]]:
+                     args: RetrieverTrainingArgs, outside: Sequence[str] = (), oos_share: float = SIMULATED_OOS_SHARE,
+                     ) -> tuple[float, RetrievalThresholds, dict[str, float]]:
     """The lexical weight (``args.lexical_weight``, or chosen on ``held``: ``training.fusion``), the
     answer thresholds calibrated on the hybrid scores at that weight, and held-out metrics.
+    ``outside``: out-of-scope messages no model trained on (the intent data's calibration rows),
+    which the answer threshold is weighed against at ``oos_share`` (``calibrate_answer``).
 
     The metrics' plain keys (``recall_at_1``, ``mrr``, ...) measure the encoder alone, as the
     export's gate re-measures them; ``hybrid_*`` the search the bot runs, ``lexical_mrr`` BM25 alone.
@@ -102,7 +105,10 @@ def calibrate_search(encode: Encode, entries: Sequence[FaqEntry], held: Sequence
         weight, measured = choice.weight, choice.measured
     ranking = rank_scores(scores, weight)
     correct = [ids[0] == q.faq_id for ids, q in zip(ranking.ranked_ids, held)]
-    thresholds = calibrate_answer(ranking.top_scores, ranking.second_scores, correct, args.target_precision)
+    rejected = rank_scores(phrasing_scores(encode, entries, list(outside), document), weight).top_scores \
+        if outside else ()
+    thresholds = calibrate_answer(ranking.top_scores, ranking.second_scores, correct, args.target_precision,
+                                  rejected, oos_share)
     metrics = {**metrics_of(rank_scores(scores, 0.0), held), **measured,
                **{f"hybrid_{k}": v for k, v in metrics_of(ranking, held).items()}, "lexical_weight": weight}
     return weight, thresholds, {k: round(v, 6) for k, v in metrics.items()}

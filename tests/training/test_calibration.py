@@ -11,6 +11,7 @@ from training.calibration import (
     calibrate_answer,
     calibrate_with_oos,
     calibrate_without_oos,
+    expected_accuracy_threshold,
     without_own_intent,
 )
 
@@ -137,3 +138,51 @@ def test_answer_thresholds_reach_the_precision_target_with_most_coverage() -> No
     answered = (top >= thresholds.answer) & (top - second >= thresholds.margin)
     assert answered.tolist() == [True, True, True, False, False]
     assert "precision 1.000" in thresholds.calibration
+
+
+def test_answer_threshold_weighed_against_out_of_scope_messages() -> None:
+    """With out-of-scope messages, the FAQ answer threshold lies where the smoothed scores weigh
+    equally, below the lowest held-out query: ten queries do not show where questions stop. A
+    wrong top-1 with a narrow lead is left to the margin, not to the answer threshold."""
+    top = np.array([0.42, 0.48, 0.55, 0.6, 0.62, 0.66, 0.7, 0.74, 0.8, 0.52])
+    second = top - np.array([0.1, 0.2, 0.15, 0.3, 0.1, 0.2, 0.25, 0.1, 0.3, 0.02])
+    correct = np.array([True] * 9 + [False])  # 0.52, leading by 0.02, is the wrong entry
+    outside = np.array([0.1, 0.15, 0.18, 0.2, 0.22, 0.25, 0.28, 0.3, 0.33, 0.36, 0.4, 0.45])
+    alone = calibrate_answer(top, second, correct, target_precision=0.95)
+    weighed = calibrate_answer(top, second, correct, 0.95, outside, SIMULATED_OOS_SHARE)
+    assert alone.answer >= 0.42  # on the queries alone: one of their own scores
+    assert 0.33 < weighed.answer < 0.42, weighed
+    assert 0.02 < weighed.margin <= 0.1  # the wrong entry is not answered, every right one is
+    answered = (top >= weighed.answer) & (top - second >= weighed.margin)
+    assert answered.tolist() == [True] * 9 + [False]
+    assert "10 held-out queries against 12 out-of-scope messages" in weighed.calibration
+    # the more of the traffic is out of scope, the higher the bar
+    assert calibrate_answer(top, second, correct, 0.95, outside, 0.5).answer > weighed.answer
+
+
+def test_expected_accuracy_threshold_follows_the_share() -> None:
+    inside, outside = np.array([0.6, 0.7, 0.8]), np.array([0.1, 0.2, 0.3])
+    low, _ = expected_accuracy_threshold(inside, outside, 0.1)
+    middle, accuracy = expected_accuracy_threshold(inside, outside, 0.5)
+    high, _ = expected_accuracy_threshold(inside, outside, 0.9)
+    assert low < middle < high
+    assert 0.4 < middle < 0.5 and accuracy > 0.9
+    identical, _ = expected_accuracy_threshold(np.array([0.5, 0.5]), np.array([0.2, 0.2]), 0.5)
+    assert 0.2 < identical < 0.5  # no spread: the kernels' floor still places it between
+    with pytest.raises(ValueError, match="oos_share"):
+        expected_accuracy_threshold(inside, outside, 1.0)
+
+
+def test_margin_holds_back_what_it_can_and_answers_the_most() -> None:
+    """Of the margins that decide the most held-out queries right, the smallest (answering most)
+    is taken, halfway between the leads on either side; a wrong top-1 whose lead is as wide as
+    right ones' is not chased by a margin that would hold back right answers with it."""
+    leads = np.array([0.028, 0.104, 0.118, 0.2, 0.26, 0.29, 0.37, 0.42, 0.5])
+    correct = np.array([False, True, False, True, True, True, True, True, True])
+    top = np.full(leads.size, 0.7)
+    outside = np.array([0.1, 0.2, 0.3])
+    thresholds = calibrate_answer(top, top - leads, correct, 0.9, outside)
+    assert thresholds.margin == pytest.approx((0.028 + 0.104) / 2)
+    assert "8 of the 9 queries that clear it (2 with a wrong top-1 entry)" in thresholds.calibration
+    # every top-1 right: no margin
+    assert calibrate_answer(top, top - leads, np.ones(leads.size, bool), 0.9, outside).margin == 0.0

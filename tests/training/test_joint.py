@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.training.helpers import TOY_FAQ, TOY_QUERIES, write_csv, write_toy_intents
+from tests.training.helpers import TOY_FAQ, TOY_OOS, TOY_QUERIES, write_csv, write_toy_intents
 from training.args import IntentTrainingArgs, RetrieverTrainingArgs
 
 pytest.importorskip("transformers")
@@ -42,6 +42,8 @@ def test_two_checkpoints_of_one_encoder(joint: tuple[Path, dict, Path]) -> None:
     assert metrics["intents"]["joint"] == metrics["retriever"]["joint"] == 1.0
     assert metrics["intents"]["accuracy"] > 1 / 3  # three intents: better than chance
     assert 0.0 <= metrics["retriever"]["recall_at_1"] <= metrics["retriever"]["recall_at_5"] <= 1.0
+    # the intent data's out-of-scope rows (none trained on) set the FAQ answer threshold too
+    assert f"against {len(TOY_OOS)} out-of-scope messages" in retriever.thresholds.calibration
     for name in ("intents/heldout.csv", "intents/head.npz", "retriever/heldout_faq.csv",
                  "retriever/heldout_queries.csv", "retriever/training_args.json"):
         assert (ckpt / name).is_file(), name
