@@ -249,9 +249,9 @@ def calibrate_answer(
     Without ``outside`` (the top scores of out-of-scope messages), the pair answers the most
     queries with precision >= ``target_precision``; when no pair reaches the target, the most
     precise pair is taken. With them, the answer threshold is ``expected_accuracy_threshold``'s
-    (the queries against the out-of-scope messages at ``oos_share``), and the margin is chosen the
-    the lead that decides the most of the queries that clear it right, halfway between the leads
-    on either side of it (``_margin``).
+    (the queries against the out-of-scope messages at ``oos_share``), and the margin the lead
+    that decides the most of the queries clearing it right, halfway between the leads on either
+    side of it (``_margin``).
     """
     top, second = np.asarray(top_scores, float), np.asarray(second_scores, float)
     correct = np.asarray(top_correct, bool)
@@ -292,13 +292,15 @@ def _margin(gaps: Floats, correct: Bools) -> tuple[float, str]:
     right, wrong = gaps[correct], gaps[~correct]
     if not wrong.size:
         return 0.0, f"0: every one of the {right.size} queries that clear it has the right entry first"
-    cuts = np.unique(np.concatenate([[0.0], gaps, [gaps.max() + 1e-6]]))  # margin m answers a lead >= m
-    decided = [(int((right >= m).sum() + (wrong < m).sum()), m) for m in cuts]
-    most = max(count for count, _ in decided)
-    best = next(i for i, (count, _) in enumerate(decided) if count == most)  # of equals, the one answering most
-    margin = float(cuts[best] + cuts[best - 1]) / 2 if best else 0.0
+    if not right.size:
+        return float(gaps.max()) + 1e-6, f"above every lead: none of the {wrong.size} queries that clear it has the right entry first"
+    # A wrong top-1 held back counts as a rejected out-of-scope row, a right one answered as an
+    # accepted in-scope row; weighed by their shares, the accuracy is the share decided right.
+    cut, accuracy = balanced_threshold(gaps, correct, ~correct, wrong.size / gaps.size)
+    margin = 0.0 if cut <= gaps.min() else cut  # below every lead: no margin
     return margin, (f"halfway between the leads on either side of the smallest margin that decides the most of "
-                    f"them right: {most} of the {gaps.size} queries that clear it ({wrong.size} with a wrong top-1 entry)")
+                    f"them right: {round(accuracy * gaps.size)} of the {gaps.size} queries that clear it "
+                    f"({wrong.size} with a wrong top-1 entry)")
 
 
 def _most_answered(answers: Sequence[float] | Floats, margins: Floats, top: Floats, gaps: Floats, correct: Bools,
